@@ -1,0 +1,52 @@
+// Package event owns the record of everything that happens to approvals:
+// the events table, the one function through which events are recorded,
+// and the live broker that streams them to subscribers.
+package event
+
+import "time"
+
+// Type names what happened. The values are the GraphQL EventType names.
+type Type string
+
+const (
+	ApprovalCreated     Type = "APPROVAL_CREATED"
+	ApprovalExecuted    Type = "APPROVAL_EXECUTED"
+	ApprovalExpired     Type = "APPROVAL_EXPIRED"
+	ApprovalInvalidated Type = "APPROVAL_INVALIDATED"
+	PinFailed           Type = "PIN_FAILED"
+	TokenLocked         Type = "TOKEN_LOCKED"
+)
+
+// AllTypes lists every event type in a stable order.
+var AllTypes = []Type{ApprovalCreated, ApprovalExecuted, ApprovalExpired, ApprovalInvalidated, PinFailed, TokenLocked}
+
+// Valid reports whether t is a known event type.
+func (t Type) Valid() bool {
+	for _, known := range AllTypes {
+		if t == known {
+			return true
+		}
+	}
+	return false
+}
+
+// LockedReason is the reason recorded with TOKEN_LOCKED.
+const LockedReason = "Too many failed PIN attempts"
+
+// Event is one row of the events table. IDs grow monotonically, so they
+// order events and serve as replay cursors.
+type Event struct {
+	ID          int64     `gorm:"primaryKey;autoIncrement"`
+	Type        Type      `gorm:"not null"`
+	OccurredAt  time.Time `gorm:"not null"`
+	ProjectID   string    `gorm:"not null"`
+	ApprovalID  *string
+	KeyPath     string `gorm:"not null"`
+	Action      *string
+	Attempts    *int
+	MaxAttempts *int
+	Reason      *string
+}
+
+// TableName keeps the table name independent of GORM's naming rules.
+func (Event) TableName() string { return "events" }

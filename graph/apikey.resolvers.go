@@ -7,17 +7,25 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/auth"
 )
 
 // CreateAPIKey is the resolver for the createApiKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, projectID string, input model.CreateAPIKeyInput) (*model.CreatedAPIKey, error) {
-	panic(fmt.Errorf("not implemented: CreateAPIKey - createApiKey"))
+	key, secret, err := r.ProjectService.CreateAPIKey(ctx, projectID, input.Name, auth.Scope(input.Scope))
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreatedAPIKey{APIKey: toAPIKey(*key), Secret: secret}, nil
 }
 
 // RevokeAPIKey is the resolver for the revokeApiKey field.
 func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*model.APIKey, error) {
-	panic(fmt.Errorf("not implemented: RevokeAPIKey - revokeApiKey"))
+	key, err := r.ProjectService.RevokeAPIKey(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return toAPIKey(*key), nil
 }

@@ -7,32 +7,55 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/auth"
 )
 
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error) {
-	panic(fmt.Errorf("not implemented: SignUp - signUp"))
+	sess, err := r.AuthService.SignUp(ctx, input.Email, input.Password, input.Name)
+	if err != nil {
+		return nil, err
+	}
+	return toAuthPayload(sess), nil
 }
 
 // LogIn is the resolver for the logIn field.
 func (r *mutationResolver) LogIn(ctx context.Context, input model.LogInInput) (*model.AuthPayload, error) {
-	panic(fmt.Errorf("not implemented: LogIn - logIn"))
+	sess, err := r.AuthService.LogIn(ctx, input.Email, input.Password)
+	if err != nil {
+		return nil, err
+	}
+	return toAuthPayload(sess), nil
 }
 
 // RefreshSession is the resolver for the refreshSession field.
 func (r *mutationResolver) RefreshSession(ctx context.Context, refreshToken string) (*model.AuthPayload, error) {
-	panic(fmt.Errorf("not implemented: RefreshSession - refreshSession"))
+	sess, err := r.AuthService.Refresh(ctx, refreshToken)
+	if err != nil {
+		return nil, err
+	}
+	return toAuthPayload(sess), nil
 }
 
 // LogOut is the resolver for the logOut field.
 func (r *mutationResolver) LogOut(ctx context.Context, refreshToken string) (bool, error) {
-	panic(fmt.Errorf("not implemented: LogOut - logOut"))
+	if err := r.AuthService.LogOut(ctx, refreshToken); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
-	panic(fmt.Errorf("not implemented: Me - me"))
+	userID, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.AuthService.User(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return toUser(*u), nil
 }

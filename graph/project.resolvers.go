@@ -10,41 +10,66 @@ import (
 	"fmt"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/project"
 )
 
 // CreateProject is the resolver for the createProject field.
 func (r *mutationResolver) CreateProject(ctx context.Context, input model.CreateProjectInput) (*model.Project, error) {
-	panic(fmt.Errorf("not implemented: CreateProject - createProject"))
+	p, err := r.ProjectService.Create(ctx, input.Name)
+	if err != nil {
+		return nil, err
+	}
+	return toProject(*p), nil
 }
 
 // RenameProject is the resolver for the renameProject field.
 func (r *mutationResolver) RenameProject(ctx context.Context, id string, name string) (*model.Project, error) {
-	panic(fmt.Errorf("not implemented: RenameProject - renameProject"))
+	p, err := r.ProjectService.Rename(ctx, id, name)
+	if err != nil {
+		return nil, err
+	}
+	return toProject(*p), nil
 }
 
 // DeleteProject is the resolver for the deleteProject field.
 func (r *mutationResolver) DeleteProject(ctx context.Context, id string) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeleteProject - deleteProject"))
+	if err := r.ProjectService.Delete(ctx, id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // AddProjectMember is the resolver for the addProjectMember field.
 func (r *mutationResolver) AddProjectMember(ctx context.Context, projectID string, email string, role model.Role) (*model.ProjectMember, error) {
-	panic(fmt.Errorf("not implemented: AddProjectMember - addProjectMember"))
+	m, err := r.ProjectService.AddMember(ctx, projectID, email, project.Role(role))
+	if err != nil {
+		return nil, err
+	}
+	return toMember(*m), nil
 }
 
 // RemoveProjectMember is the resolver for the removeProjectMember field.
 func (r *mutationResolver) RemoveProjectMember(ctx context.Context, projectID string, userID string) (bool, error) {
-	panic(fmt.Errorf("not implemented: RemoveProjectMember - removeProjectMember"))
+	if err := r.ProjectService.RemoveMember(ctx, projectID, userID); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // MyRole is the resolver for the myRole field.
 func (r *projectResolver) MyRole(ctx context.Context, obj *model.Project) (model.Role, error) {
-	panic(fmt.Errorf("not implemented: MyRole - myRole"))
+	role, err := r.ProjectService.MyRole(ctx, obj.ID)
+	return model.Role(role), err
 }
 
 // Members is the resolver for the members field.
 func (r *projectResolver) Members(ctx context.Context, obj *model.Project) ([]*model.ProjectMember, error) {
-	panic(fmt.Errorf("not implemented: Members - members"))
+	members, err := r.ProjectService.Members(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return mapAll(members, toMember), nil
 }
 
 // Approvals is the resolver for the approvals field.
@@ -69,7 +94,11 @@ func (r *projectResolver) SlackChannels(ctx context.Context, obj *model.Project)
 
 // APIKeys is the resolver for the apiKeys field.
 func (r *projectResolver) APIKeys(ctx context.Context, obj *model.Project) ([]*model.APIKey, error) {
-	panic(fmt.Errorf("not implemented: APIKeys - apiKeys"))
+	keys, err := r.ProjectService.APIKeys(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return mapAll(keys, toAPIKey), nil
 }
 
 // Events is the resolver for the events field.
@@ -79,12 +108,23 @@ func (r *projectResolver) Events(ctx context.Context, obj *model.Project, types 
 
 // Projects is the resolver for the projects field.
 func (r *queryResolver) Projects(ctx context.Context) ([]*model.Project, error) {
-	panic(fmt.Errorf("not implemented: Projects - projects"))
+	projects, err := r.ProjectService.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return mapAll(projects, toProject), nil
 }
 
 // Project is the resolver for the project field.
 func (r *queryResolver) Project(ctx context.Context, id string) (*model.Project, error) {
-	panic(fmt.Errorf("not implemented: Project - project"))
+	p, err := r.ProjectService.Get(ctx, id)
+	if apperr.CodeOf(err) == apperr.CodeNotFound {
+		return nil, nil // the contract's nullable lookup: absent, not an error
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toProject(*p), nil
 }
 
 // Project returns ProjectResolver implementation.

@@ -2,6 +2,14 @@ package graph
 
 //go:generate go tool gqlgen generate
 
-// Resolver holds the domain services the resolvers call. It holds no state of
-// its own: every rule lives in the internal packages.
-type Resolver struct{}
+import (
+	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/project"
+)
+
+// Resolver holds the domain services the resolvers call. It holds no rules
+// of its own: resolvers translate between GraphQL and the domain packages.
+type Resolver struct {
+	AuthService    *auth.Service
+	ProjectService *project.Service
+}

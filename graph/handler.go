@@ -1,0 +1,168 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	coderws "github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/metrics"
+	"github.com/ottr/backend/internal/requestlog"
+)
+
+// Limits that keep one query from costing the server more than a page view.
+const (
+	ComplexityLimit  = 500
+	DepthLimit       = 10
+	ParserTokenLimit = 5000
+)
+
+// HandlerOptions configures the GraphQL endpoint.
+type HandlerOptions struct {
+	Introspection bool
+	CORSOrigins   []string
+	Metrics       *metrics.Metrics
+	Logger        *slog.Logger
+}
+
+// NewHandler builds the GraphQL endpoint: transports added by hand
+// (websocket first), a query cache, persisted queries, cost limits, and an
+// error presenter that shows only safe messages with the contract's codes.
+func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
+
+	srv.AddTransport(transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
+			OriginPatterns: originPatterns(opts.CORSOrigins),
+		}},
+		InitFunc:              r.websocketInit,
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: 15 * time.Second, // legacy graphql-ws
+		PingPongInterval:      15 * time.Second, // graphql-transport-ws
+	})
+	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(ParserTokenLimit)
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.FixedComplexityLimit(ComplexityLimit))
+	srv.Use(depthLimit{max: DepthLimit})
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.SetDisableSuggestion(!opts.Introspection)
+
+	logger := opts.Logger
+	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
+		res, err := next(ctx)
+		if err != nil {
+			if _, ok := apperr.As(err); !ok {
+				// The cause stays in the log; the client learns only that it failed.
+				logger.ErrorContext(ctx, "resolver failed", "field", graphql.GetFieldContext(ctx).Path().String(),
+					"err", err, "request_id", requestlog.ID(ctx))
+				err = &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
+			}
+		}
+		return res, err
+	})
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()), "request_id", requestlog.ID(ctx))
+		return &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
+	})
+	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		code := present(gqlErr, err)
+		if opts.Metrics != nil {
+			opts.Metrics.GraphQLErrors.WithLabelValues(string(code)).Inc()
+		}
+		return gqlErr
+	})
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
+		opType, name := "unknown", oc.OperationName
+		if oc.Operation != nil {
+			opType = string(oc.Operation.Operation)
+		}
+		if name == "" {
+			name = "anonymous"
+		}
+		start := time.Now()
+		h := next(ctx)
+		return func(ctx context.Context) *graphql.Response {
+			resp := h(ctx)
+			if opts.Metrics != nil && opType != "subscription" {
+				opts.Metrics.GraphQLDuration.WithLabelValues(opType, name).Observe(time.Since(start).Seconds())
+			}
+			return resp
+		}
+	})
+	return srv
+}
+
+// present fills in the contract's extensions and a safe message.
+func present(gqlErr *gqlerror.Error, err error) apperr.Code {
+	if gqlErr.Extensions == nil {
+		gqlErr.Extensions = map[string]any{}
+	}
+	if e, ok := apperr.As(err); ok {
+		gqlErr.Message = e.Message
+		gqlErr.Extensions["code"] = string(e.Code)
+		if e.Field != "" {
+			gqlErr.Extensions["field"] = e.Field
+		}
+		if e.Code == apperr.CodeRateLimited {
+			gqlErr.Extensions["retryAfterSeconds"] = int(math.Ceil(e.RetryAfter.Seconds()))
+		}
+		return e.Code
+	}
+	// Resolver failures were turned into domain errors by AroundFields, so
+	// what is left comes from gqlgen itself: parse and validation failures,
+	// argument coercion, limits. Their messages describe the request only.
+	gqlErr.Extensions["code"] = string(apperr.CodeBadUserInput)
+	return apperr.CodeBadUserInput
+}
+
+// originPatterns turns the CORS origins into the host patterns the websocket
+// library checks the Origin header against.
+func originPatterns(origins []string) []string {
+	out := make([]string, 0, len(origins))
+	for _, o := range origins {
+		o = strings.TrimPrefix(strings.TrimPrefix(o, "https://"), "http://")
+		out = append(out, o)
+	}
+	return out
+}
+
+// websocketInit authenticates a websocket from its connection_init payload:
+// {"Authorization": "Bearer …"} or {"authToken": "…"}.
+func (r *Resolver) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	cred := payload.Authorization()
+	if cred == "" {
+		cred = payload.GetString("authToken")
+	}
+	cred = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(cred, "Bearer "), "bearer "))
+	if cred == "" {
+		return auth.WithPrincipal(ctx, nil, nil), nil, nil
+	}
+	p, err := r.AuthService.Authenticate(ctx, cred)
+	if err != nil {
+		return ctx, nil, err
+	}
+	return auth.WithPrincipal(ctx, p, nil), nil, nil
+}

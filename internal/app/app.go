@@ -1,0 +1,97 @@
+// Package app wires the server together: configuration, store, domain
+// services, background workers and the HTTP handler. The main package and
+// the tests build the same server through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/ottr/backend/graph"
+	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/httpserver"
+	"github.com/ottr/backend/internal/metrics"
+	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/store"
+)
+
+// App is one running server instance.
+type App struct {
+	Config  config.Config
+	Store   *store.Store
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	handler http.Handler
+	closers []func() error
+}
+
+// New opens the database, applies migrations and builds the handler. A
+// failed migration stops here: the server never runs on a half-migrated
+// database.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Store: st, Logger: logger, Metrics: metrics.New()}
+	a.closers = append(a.closers, st.Close)
+	if err := st.Migrate(ctx); err != nil {
+		_ = a.Close()
+		return nil, fmt.Errorf("database migration failed, not starting: %w", err)
+	}
+
+	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret))
+	authz := project.NewAuthorizer(st)
+	resolver := &graph.Resolver{
+		AuthService:    authSvc,
+		ProjectService: project.NewService(st, authz),
+	}
+	gql := graph.NewHandler(resolver, graph.HandlerOptions{
+		Introspection: cfg.Playground,
+		CORSOrigins:   cfg.CORSOrigins,
+		Metrics:       a.Metrics,
+		Logger:        logger,
+	})
+	a.handler = httpserver.New(httpserver.Options{
+		GraphQL:     gql,
+		Auth:        authSvc,
+		Ready:       a.ready,
+		Metrics:     a.Metrics,
+		CORSOrigins: cfg.CORSOrigins,
+		Playground:  cfg.Playground,
+		Logger:      logger,
+	})
+	return a, nil
+}
+
+// Handler is the root HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+func (a *App) ready(ctx context.Context) error {
+	if err := a.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	pending, err := a.Store.MigrationsPending(ctx)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return errors.New("database migrations pending")
+	}
+	return nil
+}
+
+// Close stops background work and closes the database, in reverse order of
+// start.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,127 @@
+// Package config reads the server configuration from the environment.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is the whole server configuration; see the README's table.
+type Config struct {
+	Addr                 string
+	DatabaseURL          string
+	DataDir              string
+	PublicURL            string
+	JWTSecret            []byte
+	EncryptionKey        string // base64 of 32 bytes
+	OldEncryptionKeys    []string
+	SlackWebhookPrefixes []string
+	CORSOrigins          []string
+	Playground           bool
+	LogFormat            string
+}
+
+// Postgres reports whether the database is PostgreSQL (else embedded SQLite).
+func (c Config) Postgres() bool {
+	return strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+}
+
+// FromEnv reads the configuration. getenv is os.Getenv outside tests.
+// Secrets that are not set are generated into the data directory on SQLite,
+// and refused on PostgreSQL: production never runs on generated secrets.
+func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := Config{
+		Addr:                 get("OTTR_ADDR", ":8080"),
+		DatabaseURL:          get("OTTR_DATABASE_URL", ""),
+		DataDir:              get("OTTR_DATA_DIR", "./data"),
+		PublicURL:            strings.TrimRight(get("OTTR_PUBLIC_URL", "http://localhost:8080"), "/"),
+		SlackWebhookPrefixes: splitList(get("OTTR_SLACK_WEBHOOK_PREFIXES", "https://hooks.slack.com/services/")),
+		CORSOrigins:          splitList(get("OTTR_CORS_ORIGINS", "http://localhost:5173,http://localhost:3000")),
+		LogFormat:            get("OTTR_LOG_FORMAT", "text"),
+		OldEncryptionKeys:    splitList(get("OTTR_OLD_ENCRYPTION_KEYS", "")),
+	}
+	switch p := strings.ToLower(get("OTTR_PLAYGROUND", "true")); p {
+	case "true", "1", "yes":
+		cfg.Playground = true
+	case "false", "0", "no":
+		cfg.Playground = false
+	default:
+		return Config{}, fmt.Errorf("OTTR_PLAYGROUND must be true or false, not %q", p)
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		return Config{}, fmt.Errorf("OTTR_LOG_FORMAT must be text or json, not %q", cfg.LogFormat)
+	}
+	if cfg.DatabaseURL != "" && !cfg.Postgres() {
+		return Config{}, errors.New("OTTR_DATABASE_URL must be a postgres:// URL (leave it empty for the embedded SQLite database)")
+	}
+
+	jwtSecret := getenv("OTTR_JWT_SECRET")
+	encKey := getenv("OTTR_ENCRYPTION_KEY")
+	if cfg.Postgres() && (jwtSecret == "" || encKey == "") {
+		return Config{}, errors.New("on PostgreSQL, OTTR_JWT_SECRET and OTTR_ENCRYPTION_KEY must be set: production never runs on generated secrets")
+	}
+	var err error
+	if jwtSecret == "" {
+		if jwtSecret, err = devSecret(cfg.DataDir, "jwt-secret", logger); err != nil {
+			return Config{}, err
+		}
+	}
+	if encKey == "" {
+		if encKey, err = devSecret(cfg.DataDir, "encryption-key", logger); err != nil {
+			return Config{}, err
+		}
+	}
+	if len(jwtSecret) < 32 {
+		return Config{}, errors.New("OTTR_JWT_SECRET must be at least 32 characters")
+	}
+	if raw, err := base64.StdEncoding.DecodeString(encKey); err != nil || len(raw) != 32 {
+		return Config{}, errors.New("OTTR_ENCRYPTION_KEY must be the base64 encoding of 32 bytes (openssl rand -base64 32)")
+	}
+	cfg.JWTSecret = []byte(jwtSecret)
+	cfg.EncryptionKey = encKey
+	return cfg, nil
+}
+
+// devSecret loads or creates a random secret in the data directory, for
+// the zero-set-up SQLite default.
+func devSecret(dataDir, name string, logger *slog.Logger) (string, error) {
+	path := filepath.Join(dataDir, name)
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create data dir %s: %w", dataDir, err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generate %s: %w", name, err)
+	}
+	secret := base64.StdEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	logger.Warn("generated a development secret; set it in the environment for production", "secret", name, "file", path)
+	return secret, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

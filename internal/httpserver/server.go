@@ -1,0 +1,79 @@
+// Package httpserver owns the HTTP surface: routing, the middleware every
+// request passes (request ids and logs, panics, body limits, CORS,
+// authentication), and the health, readiness, metrics and playground
+// endpoints.
+package httpserver
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/metrics"
+)
+
+// MaxBodyBytes caps every request body.
+const MaxBodyBytes = 1 << 20
+
+// Readiness reports whether the server can serve: database reachable,
+// migrations applied.
+type Readiness func(ctx context.Context) error
+
+// Options is what the router needs.
+type Options struct {
+	GraphQL     http.Handler
+	Auth        *auth.Service
+	Ready       Readiness
+	Metrics     *metrics.Metrics
+	CORSOrigins []string
+	Playground  bool
+	Logger      *slog.Logger
+	// Routes are further handlers by ServeMux pattern, e.g. the approval page.
+	Routes map[string]http.Handler
+}
+
+// New returns the server's root handler.
+func New(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/query", cors(o.CORSOrigins, authenticate(o.Auth, o.GraphQL)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := o.Ready(ctx); err != nil {
+			o.Logger.WarnContext(ctx, "not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	if o.Playground {
+		mux.Handle("GET /{$}", playground.Handler("Ottr GraphQL", "/query"))
+	}
+	for pattern, h := range o.Routes {
+		mux.Handle(pattern, h)
+	}
+	route := func(r *http.Request) string {
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
+			return "unmatched"
+		}
+		return pattern
+	}
+	return logRequests(o.Logger, o.Metrics, route, recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

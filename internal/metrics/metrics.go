@@ -1,0 +1,46 @@
+// Package metrics holds the Prometheus collectors the server exports at
+// /metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics is the set of collectors of one server.
+type Metrics struct {
+	Registry          *prometheus.Registry
+	HTTPRequests      *prometheus.CounterVec
+	HTTPDuration      *prometheus.HistogramVec
+	GraphQLDuration   *prometheus.HistogramVec
+	GraphQLErrors     *prometheus.CounterVec
+	RateLimitRejected *prometheus.CounterVec
+}
+
+// New registers the collectors on a fresh registry (one per server, so that
+// tests can run several servers in one process).
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ottr_http_requests_total", Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ottr_http_request_duration_seconds", Help: "HTTP request durations by route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
+		GraphQLDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ottr_graphql_operation_duration_seconds", Help: "GraphQL operation durations by type and name.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"type", "name"}),
+		GraphQLErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ottr_graphql_errors_total", Help: "GraphQL errors by extensions.code.",
+		}, []string{"code"}),
+		RateLimitRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ottr_rate_limited_total", Help: "Requests refused by a rate limit.",
+		}, []string{"limit"}),
+	}
+	m.Registry.MustRegister(m.HTTPRequests, m.HTTPDuration, m.GraphQLDuration, m.GraphQLErrors, m.RateLimitRejected,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,274 @@
+package project
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/store"
+)
+
+// Project is a tenant: members, API keys, keys, approvals and channels all
+// belong to one.
+type Project struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Member is a user's role in a project.
+type Member struct {
+	ProjectID string
+	UserID    string
+	Role      Role
+	AddedAt   time.Time
+}
+
+// TableName pins the table name.
+func (Member) TableName() string { return "project_members" }
+
+// Service manages projects, members and API keys.
+type Service struct {
+	store *store.Store
+	authz *Authorizer
+}
+
+// NewService returns the project service.
+func NewService(s *store.Store, authz *Authorizer) *Service { return &Service{store: s, authz: authz} }
+
+func validateName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if n := utf8.RuneCountInString(name); n < 1 || n > 100 {
+		return "", apperr.Invalid("name", "project name must be 1 to 100 characters")
+	}
+	return name, nil
+}
+
+// Create makes a project whose creator is its OWNER.
+func (s *Service) Create(ctx context.Context, name string) (*Project, error) {
+	userID, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if name, err = validateName(name); err != nil {
+		return nil, err
+	}
+	p := Project{ID: store.NewID(), Name: name, CreatedAt: store.Now()}
+	err = s.store.WithTx(ctx, func(ctx context.Context) error {
+		db := s.store.DB(ctx)
+		if err := db.Create(&p).Error; err != nil {
+			return fmt.Errorf("create project: %w", err)
+		}
+		m := Member{ProjectID: p.ID, UserID: userID, Role: RoleOwner, AddedAt: p.CreatedAt}
+		if err := db.Create(&m).Error; err != nil {
+			return fmt.Errorf("add owner: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Get returns a project the caller can read.
+func (s *Service) Get(ctx context.Context, id string) (*Project, error) {
+	if _, err := s.authz.Authorize(ctx, id, Read); err != nil {
+		return nil, err
+	}
+	return s.load(ctx, id)
+}
+
+func (s *Service) load(ctx context.Context, id string) (*Project, error) {
+	var p Project
+	if err := s.store.DB(ctx).Where("id = ?", id).Take(&p).Error; err != nil {
+		if store.IsNotFound(err) {
+			return nil, apperr.NotFound("project")
+		}
+		return nil, fmt.Errorf("load project %s: %w", id, err)
+	}
+	return &p, nil
+}
+
+// List returns the caller's projects, oldest first: a user's memberships,
+// or an API key's own project.
+func (s *Service) List(ctx context.Context) ([]Project, error) {
+	p, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Project
+	q := s.store.DB(ctx).Model(&Project{}).Order("projects.created_at, projects.id")
+	if p.APIKey != nil {
+		q = q.Where("projects.id = ?", p.APIKey.ProjectID)
+	} else {
+		q = q.Joins("JOIN project_members m ON m.project_id = projects.id AND m.user_id = ?", p.UserID)
+	}
+	if err := q.Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	return out, nil
+}
+
+// Rename changes a project's name.
+func (s *Service) Rename(ctx context.Context, id, name string) (*Project, error) {
+	if _, err := s.authz.Authorize(ctx, id, Rename); err != nil {
+		return nil, err
+	}
+	name, err := validateName(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.DB(ctx).Model(&Project{}).Where("id = ?", id).Update("name", name).Error; err != nil {
+		return nil, fmt.Errorf("rename project %s: %w", id, err)
+	}
+	return s.load(ctx, id)
+}
+
+// Delete removes a project and everything in it.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	if _, err := s.authz.Authorize(ctx, id, Delete); err != nil {
+		return err
+	}
+	if err := s.store.DB(ctx).Where("id = ?", id).Delete(&Project{}).Error; err != nil {
+		return fmt.Errorf("delete project %s: %w", id, err)
+	}
+	return nil
+}
+
+// MyRole is the caller's role in a project.
+func (s *Service) MyRole(ctx context.Context, id string) (Role, error) {
+	acc, err := s.authz.Authorize(ctx, id, Read)
+	if err != nil {
+		return "", err
+	}
+	return acc.Role, nil
+}
+
+// MemberWithUser is a member together with the user's account.
+type MemberWithUser struct {
+	Member
+	User auth.User
+}
+
+// Members lists a project's members, owners first.
+func (s *Service) Members(ctx context.Context, projectID string) ([]MemberWithUser, error) {
+	if _, err := s.authz.Authorize(ctx, projectID, Read); err != nil {
+		return nil, err
+	}
+	var members []Member
+	if err := s.store.DB(ctx).Where("project_id = ?", projectID).Order("added_at, user_id").Find(&members).Error; err != nil {
+		return nil, fmt.Errorf("list members of %s: %w", projectID, err)
+	}
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.UserID
+	}
+	var users []auth.User
+	if err := s.store.DB(ctx).Where("id IN ?", ids).Find(&users).Error; err != nil {
+		return nil, fmt.Errorf("load members of %s: %w", projectID, err)
+	}
+	byID := make(map[string]auth.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	out := make([]MemberWithUser, 0, len(members))
+	for _, rank := range []Role{RoleOwner, RoleAdmin, RoleMember, RoleViewer} {
+		for _, m := range members {
+			if m.Role == rank {
+				out = append(out, MemberWithUser{Member: m, User: byID[m.UserID]})
+			}
+		}
+	}
+	return out, nil
+}
+
+// AddMember gives an existing user a role in the project. Only owners make
+// owners.
+func (s *Service) AddMember(ctx context.Context, projectID, email string, role Role) (*MemberWithUser, error) {
+	action := ManageMembers
+	if role == RoleOwner {
+		action = ManageOwners
+	}
+	if _, err := s.authz.Authorize(ctx, projectID, action); err != nil {
+		return nil, err
+	}
+	if !role.Valid() {
+		return nil, apperr.Invalid("role", "unknown role %q", role)
+	}
+	var user auth.User
+	err := s.store.DB(ctx).Where("email = ?", auth.NormalizeEmail(email)).Take(&user).Error
+	if store.IsNotFound(err) {
+		return nil, apperr.Invalid("email", "no account uses this e-mail address; ask them to sign up first")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find user by e-mail: %w", err)
+	}
+	m := Member{ProjectID: projectID, UserID: user.ID, Role: role, AddedAt: store.Now()}
+	if err := s.store.DB(ctx).Create(&m).Error; err != nil {
+		if store.IsDuplicate(err) {
+			return nil, apperr.Conflict("this user is already a member of the project")
+		}
+		return nil, fmt.Errorf("add member: %w", err)
+	}
+	return &MemberWithUser{Member: m, User: user}, nil
+}
+
+// RemoveMember takes a user out of a project. Anyone may leave; removing
+// someone else needs ManageMembers (ManageOwners for an owner); the last
+// owner stays.
+func (s *Service) RemoveMember(ctx context.Context, projectID, userID string) error {
+	if _, err := s.authz.Authorize(ctx, projectID, Read); err != nil {
+		return err
+	}
+	return s.store.WithTx(ctx, func(ctx context.Context) error {
+		db := s.store.DB(ctx)
+		var target Member
+		err := db.Where("project_id = ? AND user_id = ?", projectID, userID).Take(&target).Error
+		if store.IsNotFound(err) {
+			return apperr.NotFound("member")
+		}
+		if err != nil {
+			return fmt.Errorf("load member: %w", err)
+		}
+		p, _ := auth.Require(ctx)
+		if p.APIKey != nil || p.UserID != userID {
+			action := ManageMembers
+			if target.Role == RoleOwner {
+				action = ManageOwners
+			}
+			if _, err := s.authz.Authorize(ctx, projectID, action); err != nil {
+				return err
+			}
+		}
+		if target.Role == RoleOwner {
+			var owners int64
+			if err := db.Model(&Member{}).Where("project_id = ? AND role = ?", projectID, RoleOwner).Count(&owners).Error; err != nil {
+				return fmt.Errorf("count owners: %w", err)
+			}
+			if owners <= 1 {
+				return apperr.Conflict("a project keeps at least one owner; add another owner first, or delete the project")
+			}
+		}
+		res := db.Where("project_id = ? AND user_id = ?", projectID, userID).Delete(&Member{})
+		if res.Error != nil {
+			return fmt.Errorf("remove member: %w", res.Error)
+		}
+		return nil
+	})
+}
+
+// IsMember reports whether a user is still a member of a project; live
+// subscriptions recheck it.
+func (s *Service) IsMember(ctx context.Context, projectID, userID string) (bool, error) {
+	var n int64
+	err := s.store.DB(ctx).Model(&Member{}).Where("project_id = ? AND user_id = ?", projectID, userID).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("check membership: %w", err)
+	}
+	return n == 1, nil
+}

@@ -1,0 +1,174 @@
+// Package store opens the database (PostgreSQL or the embedded SQLite file),
+// applies the versioned migrations, and carries transactions in the context
+// so that domain functions compose inside one transaction. Dialect
+// differences live here and nowhere else.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/google/uuid"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names the database in use.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Store is the open database.
+type Store struct {
+	db      *gorm.DB
+	sqlDB   *sql.DB
+	dialect Dialect
+	dsn     string
+}
+
+// Now is the clock every row is stamped with: UTC, at the microsecond
+// precision both databases keep, so that a value read back equals the value
+// written and SQLite's text timestamps sort in time order.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// Open connects to PostgreSQL when databaseURL is set, otherwise to the
+// SQLite file ottr.db in dataDir.
+func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
+	gcfg := &gorm.Config{
+		TranslateError:         true,
+		NowFunc:                Now,
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+	}
+	var (
+		s   = &Store{}
+		err error
+	)
+	if databaseURL != "" {
+		s.dialect, s.dsn = Postgres, databaseURL
+		s.db, err = gorm.Open(postgres.New(postgres.Config{DSN: databaseURL}), gcfg)
+	} else {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir %s: %w", dataDir, err)
+		}
+		s.dialect, s.dsn = SQLite, SQLiteDSN(filepath.Join(dataDir, "ottr.db"))
+		s.db, err = gorm.Open(sqlite.Open(s.dsn), gcfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
+	}
+	if s.sqlDB, err = s.db.DB(); err != nil {
+		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
+	}
+	if s.dialect == SQLite {
+		// Writers queue on the busy timeout; immediate transactions take the
+		// write lock up front so that none fails half-way with SQLITE_BUSY.
+		s.sqlDB.SetMaxOpenConns(8)
+	} else {
+		s.sqlDB.SetMaxOpenConns(32)
+		s.sqlDB.SetMaxIdleConns(32)
+	}
+	s.sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.sqlDB.PingContext(pingCtx); err != nil {
+		_ = s.sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
+	}
+	return s, nil
+}
+
+// SQLiteDSN is the connection string for the embedded database file: foreign
+// keys on, WAL so readers never wait for the writer, a busy timeout so
+// writers queue instead of failing, and immediate transactions.
+func SQLiteDSN(path string) string {
+	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=synchronous(FULL)&_txlock=immediate&_time_format=sqlite"
+}
+
+// Dialect reports which database is open.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// DSN is the connection string the store was opened with.
+func (s *Store) DSN() string { return s.dsn }
+
+// SQL is the underlying connection pool.
+func (s *Store) SQL() *sql.DB { return s.sqlDB }
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.sqlDB.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.sqlDB.PingContext(ctx) }
+
+type txKey struct{}
+
+type txState struct {
+	tx          *gorm.DB
+	afterCommit []func()
+}
+
+// DB returns the transaction carried by ctx, or the pool bound to ctx.
+func (s *Store) DB(ctx context.Context) *gorm.DB {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		return st.tx
+	}
+	return s.db.WithContext(ctx)
+}
+
+// InTx reports whether ctx carries a transaction.
+func InTx(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{}).(*txState)
+	return ok
+}
+
+// WithTx runs fn in a transaction carried by the context it is given. Inside
+// an outer transaction it joins that one. Functions registered with
+// AfterCommit run once the outermost transaction has committed.
+func (s *Store) WithTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if InTx(ctx) {
+		return fn(ctx)
+	}
+	st := &txState{}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		st.tx = tx
+		return fn(context.WithValue(ctx, txKey{}, st))
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range st.afterCommit {
+		f()
+	}
+	return nil
+}
+
+// AfterCommit runs f after the transaction in ctx commits, or at once when
+// ctx carries none. Nothing registered runs after a rollback.
+func AfterCommit(ctx context.Context, f func()) {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		st.afterCommit = append(st.afterCommit, f)
+		return
+	}
+	f()
+}
+
+// IsDuplicate reports a unique constraint violation.
+func IsDuplicate(err error) bool { return errors.Is(err, gorm.ErrDuplicatedKey) }
+
+// IsNotFound reports that a First/Take found no row.
+func IsNotFound(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }
+
+// NewID returns a new row id: a UUIDv7, unguessable enough to show and
+// ordered by creation time.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }

@@ -1,0 +1,94 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrForbiddenAddress is returned when a webhook host resolves to an
+// address that outbound requests must not reach.
+var ErrForbiddenAddress = errors.New("forbidden address")
+
+var (
+	cgnat       = netip.MustParsePrefix("100.64.0.0/10")
+	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
+	reserved    = netip.MustParsePrefix("240.0.0.0/4") // includes broadcast
+)
+
+// forbidden names the class of ip when webhooks must not reach it, and
+// returns "" for a public unicast address. IPv4-mapped IPv6 addresses are
+// judged as the IPv4 address they carry.
+func forbidden(ip netip.Addr) string {
+	ip = ip.Unmap()
+	switch {
+	case !ip.IsValid():
+		return "invalid"
+	case ip.IsUnspecified() || thisNetwork.Contains(ip):
+		return "unspecified"
+	case ip.IsLoopback():
+		return "loopback"
+	case ip.IsPrivate():
+		return "private"
+	case ip.IsLinkLocalUnicast():
+		return "link-local"
+	case ip.IsMulticast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast():
+		return "multicast"
+	case cgnat.Contains(ip):
+		return "shared (CGNAT)"
+	case reserved.Contains(ip):
+		return "reserved or broadcast"
+	}
+	return ""
+}
+
+// guard is a net.Dialer Control function: it runs after name resolution,
+// for every address about to be connected, and refuses internal ones.
+func guard(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: unparsable %s address %q", ErrForbiddenAddress, network, address)
+	}
+	if class := forbidden(ap.Addr()); class != "" {
+		return fmt.Errorf("%w: %s is %s", ErrForbiddenAddress, ap.Addr(), class)
+	}
+	return nil
+}
+
+// dialer connects guarded, except to the hosts of explicitly configured
+// non-Slack prefixes (Validator.AllowsInternal), which may be internal.
+type dialer struct {
+	guarded  net.Dialer
+	open     net.Dialer
+	internal map[string]bool // host:port, lower case
+}
+
+func newDialer(v Validator, resolver *net.Resolver) *dialer {
+	d := &dialer{
+		guarded:  net.Dialer{Timeout: 5 * time.Second, Control: guard, Resolver: resolver},
+		open:     net.Dialer{Timeout: 5 * time.Second, Resolver: resolver},
+		internal: make(map[string]bool),
+	}
+	for _, hp := range v.internalHosts() {
+		d.internal[hp] = true
+	}
+	return d
+}
+
+// DialContext decides by the dialled host, before resolution, whether
+// internal addresses are acceptable.
+func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if d.internal[net.JoinHostPort(strings.ToLower(host), port)] {
+		return d.open.DialContext(ctx, network, addr)
+	}
+	return d.guarded.DialContext(ctx, network, addr)
+}

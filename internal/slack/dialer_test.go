@@ -1,0 +1,93 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestForbidden(t *testing.T) {
+	t.Parallel()
+	cases := map[string]bool{
+		"127.0.0.1":                true,
+		"127.8.9.10":               true,
+		"::1":                      true,
+		"10.1.2.3":                 true,
+		"172.16.0.1":               true,
+		"172.31.255.255":           true,
+		"192.168.1.1":              true,
+		"fc00::1":                  true,
+		"fd12:3456::1":             true,
+		"169.254.169.254":          true,
+		"fe80::1":                  true,
+		"100.64.0.1":               true,
+		"100.127.255.255":          true,
+		"0.0.0.0":                  true,
+		"0.1.2.3":                  true,
+		"::":                       true,
+		"224.0.0.1":                true,
+		"239.255.255.250":          true,
+		"ff02::1":                  true,
+		"255.255.255.255":          true,
+		"::ffff:127.0.0.1":         true,
+		"::ffff:169.254.169.254":   true,
+		"::ffff:10.0.0.1":          true,
+		"8.8.8.8":                  false,
+		"172.32.0.1":               false,
+		"100.128.0.1":              false,
+		"54.230.1.1":               false,
+		"2a00:1450:4001:80b::200e": false,
+		"::ffff:8.8.8.8":           false,
+	}
+	for s, want := range cases {
+		if got := forbidden(netip.MustParseAddr(s)) != ""; got != want {
+			t.Errorf("forbidden(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// The guard runs before connecting, so refused addresses need no network.
+func TestDialRefusesInternalAddresses(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	d := newDialer(Validator{}, nil)
+	for _, addr := range []string{
+		"localhost:" + port, // a name resolving to 127.0.0.1
+		"127.0.0.1:" + port,
+		"169.254.169.254:80",
+		"[::ffff:169.254.169.254]:80",
+		"10.0.0.1:443",
+	} {
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			conn.Close()
+			t.Errorf("dialled %s", addr)
+			continue
+		}
+		if !errors.Is(err, ErrForbiddenAddress) {
+			t.Errorf("dial %s: %v, want ErrForbiddenAddress", addr, err)
+		}
+	}
+
+	// A configured non-Slack prefix opens exactly its own host and port.
+	d = newDialer(Validator{Prefixes: []string{DefaultPrefix, "http://localhost:" + port + "/"}}, nil)
+	conn, err := d.DialContext(ctx, "tcp", "localhost:"+port)
+	if err != nil {
+		t.Fatalf("dial allowed test server: %v", err)
+	}
+	conn.Close()
+	if _, err := d.DialContext(ctx, "tcp", "127.0.0.1:"+port); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("same server by another name: %v, want ErrForbiddenAddress", err)
+	}
+}

@@ -7,7 +7,9 @@ import "context"
 type idKey struct{}
 
 // WithID stores the request id in ctx.
-func WithID(ctx context.Context, id string) context.Context { return context.WithValue(ctx, idKey{}, id) }
+func WithID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, idKey{}, id)
+}
 
 // ID is the request id, or "" outside a request.
 func ID(ctx context.Context) string {

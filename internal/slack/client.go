@@ -36,8 +36,14 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithTimeout replaces DefaultTimeout.
-func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
+// WithTimeout replaces DefaultTimeout; d <= 0 keeps it.
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
 
 // WithResolver sets the resolver used to look up webhook hosts.
 func WithResolver(r *net.Resolver) Option { return func(c *Client) { c.resolver = r } }

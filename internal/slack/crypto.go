@@ -38,7 +38,8 @@ const KeySize = 32
 // keyring does not hold.
 var ErrUnknownKeyVersion = errors.New("unknown encryption key version")
 
-// Keyring encrypts with its current key and decrypts with any key it holds.
+// Keyring encrypts with its current key and decrypts with any key it
+// holds. Create it with NewKeyring; it is safe for concurrent use.
 type Keyring struct {
 	current int
 	aeads   map[int]cipher.AEAD

@@ -15,11 +15,10 @@ import (
 	"github.com/ottr/backend/internal/event"
 )
 
-// Slack's limits, in characters.
-const (
-	MaxSectionText = 3000
-	MaxMessageText = 40000
-)
+// MaxSectionText is Slack's limit for a section block's text, in
+// characters. A message's text is also its section's text, so this bounds
+// both (Slack allows 40,000 for the text alone).
+const MaxSectionText = 3000
 
 // Caps for user-supplied values, in characters after escaping. With the
 // fixed words of the longest message they stay under MaxSectionText, so a

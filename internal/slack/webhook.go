@@ -27,13 +27,13 @@ const (
 var webhookPath = regexp.MustCompile(`^((?:/[A-Za-z0-9._~-]+)*)/services/(T[A-Za-z0-9]+)/(B[A-Za-z0-9]+)/([A-Za-z0-9]+)$`)
 
 // FieldError reports an invalid input field. Message is meant for the
-// user; it never repeats the submitted value.
+// user and is also the error text; it never repeats the submitted value.
 type FieldError struct {
 	Field   string
 	Message string
 }
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+func (e *FieldError) Error() string { return e.Message }
 
 // Validator checks webhook URLs against a list of allowed prefixes.
 // The zero value allows only DefaultPrefixes.

@@ -37,6 +37,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
+	st.SetLogger(logger)
 	a := &App{Config: cfg, Store: st, Logger: logger, Metrics: metrics.New()}
 	a.closers = append(a.closers, st.Close)
 	if err := st.Migrate(ctx); err != nil {

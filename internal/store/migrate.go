@@ -5,7 +5,6 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"log/slog"
 
 	"github.com/pressly/goose/v3"
 )
@@ -41,7 +40,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("apply %s migrations: %w", s.dialect, err)
 	}
 	for _, r := range results {
-		slog.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+		s.logger.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
 	}
 	return nil
 }

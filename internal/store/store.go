@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -34,6 +35,7 @@ type Store struct {
 	sqlDB   *sql.DB
 	dialect Dialect
 	dsn     string
+	logger  *slog.Logger
 }
 
 // Now is the clock every row is stamped with: UTC, at the microsecond
@@ -51,7 +53,7 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		SkipDefaultTransaction: true,
 	}
 	var (
-		s   = &Store{}
+		s   = &Store{logger: slog.Default()}
 		err error
 	)
 	if databaseURL != "" {
@@ -95,6 +97,9 @@ func SQLiteDSN(path string) string {
 	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=synchronous(FULL)&_txlock=immediate&_time_format=sqlite"
 }
+
+// SetLogger sets where the store logs (migrations applied).
+func (s *Store) SetLogger(l *slog.Logger) { s.logger = l }
 
 // Dialect reports which database is open.
 func (s *Store) Dialect() Dialect { return s.dialect }

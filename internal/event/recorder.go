@@ -1,0 +1,62 @@
+package event
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ottr/backend/internal/store"
+)
+
+// Hook runs inside the transaction that records an event, after its row is
+// written: whatever it writes commits or rolls back with the event (Slack
+// deliveries and their jobs, the cross-instance notification).
+type Hook func(ctx context.Context, ev *Event) error
+
+// Recorder is the one place where events are written. Every state change
+// records its event through Record, inside the change's transaction, so the
+// event, its deliveries and its live publication all follow from one call.
+type Recorder struct {
+	store    *store.Store
+	hooks    []Hook
+	onCommit []func(Event)
+}
+
+// NewRecorder returns a recorder with no hooks.
+func NewRecorder(s *store.Store) *Recorder { return &Recorder{store: s} }
+
+// OnRecord adds a hook that runs in the recording transaction. Set hooks up
+// before serving; they are not safe to add concurrently with Record.
+func (r *Recorder) OnRecord(h Hook) { r.hooks = append(r.hooks, h) }
+
+// OnCommit adds a function called with each event once its transaction has
+// committed (the live broker). It must not block.
+func (r *Recorder) OnCommit(f func(Event)) { r.onCommit = append(r.onCommit, f) }
+
+// Record writes ev (filling in its ID), runs the hooks in the same
+// transaction, and publishes it after commit. Called outside a transaction
+// it opens one.
+func (r *Recorder) Record(ctx context.Context, ev *Event) error {
+	if !ev.Type.Valid() {
+		return fmt.Errorf("record event: unknown type %q", ev.Type)
+	}
+	if ev.OccurredAt.IsZero() {
+		ev.OccurredAt = store.Now()
+	}
+	return r.store.WithTx(ctx, func(ctx context.Context) error {
+		if err := r.store.DB(ctx).Create(ev).Error; err != nil {
+			return fmt.Errorf("record %s event: %w", ev.Type, err)
+		}
+		for _, h := range r.hooks {
+			if err := h(ctx, ev); err != nil {
+				return fmt.Errorf("after recording %s event %d: %w", ev.Type, ev.ID, err)
+			}
+		}
+		committed := *ev
+		store.AfterCommit(ctx, func() {
+			for _, f := range r.onCommit {
+				f(committed)
+			}
+		})
+		return nil
+	})
+}

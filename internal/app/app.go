@@ -13,6 +13,7 @@ import (
 	"github.com/ottr/backend/graph"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/httpserver"
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/project"
@@ -25,6 +26,9 @@ type App struct {
 	Store   *store.Store
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// Recorder is where every event is written; deliveries and live
+	// streaming hook into it.
+	Recorder *event.Recorder
 	handler http.Handler
 	closers []func() error
 }
@@ -45,6 +49,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, fmt.Errorf("database migration failed, not starting: %w", err)
 	}
 
+	a.Recorder = event.NewRecorder(st)
 	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret))
 	authz := project.NewAuthorizer(st)
 	resolver := &graph.Resolver{

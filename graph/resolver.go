@@ -4,7 +4,9 @@ package graph
 
 import (
 	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/slack"
 )
 
 // Resolver holds the domain services the resolvers call. It holds no rules
@@ -12,4 +14,6 @@ import (
 type Resolver struct {
 	AuthService    *auth.Service
 	ProjectService *project.Service
+	SlackService   *slack.Service
+	Dispatcher     *notify.Dispatcher
 }

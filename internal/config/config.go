@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Config is the whole server configuration; see the README's table.
@@ -25,6 +27,24 @@ type Config struct {
 	CORSOrigins          []string
 	Playground           bool
 	LogFormat            string
+	// Delivery tunes the Slack dispatcher. It is not read from the
+	// environment: zero values mean the production defaults of
+	// internal/notify, and tests shorten them.
+	Delivery Delivery
+}
+
+// Delivery holds the dispatcher's tuning knobs; every zero value means the
+// production default.
+type Delivery struct {
+	FetchPollInterval    time.Duration // how often idle workers look for due jobs besides being woken
+	RescueStuckJobsAfter time.Duration // when a job left running by a dead process is retried
+	RetryBase            time.Duration // first retry delay; later ones grow threefold
+	RateLimitWait        time.Duration // wait after a 429 without Retry-After
+	ChannelInterval      time.Duration // at most one message per interval per channel...
+	ChannelBurst         int           // ...after a burst of this many
+	HTTPTimeout          time.Duration // one webhook request, answer included
+	StopTimeout          time.Duration // how long shutdown waits for deliveries in flight
+	Resolver             *net.Resolver // DNS for webhook hosts; nil is the system resolver
 }
 
 // Postgres reports whether the database is PostgreSQL (else embedded SQLite).

@@ -158,6 +158,20 @@ func (s *Store) WithTx(ctx context.Context, fn func(ctx context.Context) error) 
 	return nil
 }
 
+// SQLTx returns the database/sql transaction carried by ctx, for libraries
+// that write inside it (River's InsertTx).
+func SQLTx(ctx context.Context) (*sql.Tx, error) {
+	st, ok := ctx.Value(txKey{}).(*txState)
+	if !ok {
+		return nil, errors.New("no transaction in context")
+	}
+	tx, ok := st.tx.Statement.ConnPool.(*sql.Tx)
+	if !ok {
+		return nil, fmt.Errorf("transaction is a %T, not a *sql.Tx", st.tx.Statement.ConnPool)
+	}
+	return tx, nil
+}
+
 // AfterCommit runs f after the transaction in ctx commits, or at once when
 // ctx carries none. Nothing registered runs after a rollback.
 func AfterCommit(ctx context.Context, f func()) {

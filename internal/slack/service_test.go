@@ -109,7 +109,9 @@ func TestChannelLifecycle(t *testing.T) {
 		}
 		// As if a delivery had found the webhook dead: enabling clears the reason.
 		storetest.Must(t, srv.App.Store.DB(context.Background()).Exec("UPDATE slack_channels SET disabled_reason = 'channel_is_archived' WHERE id = ?", c.ID).Error)
-		var list struct{ Project struct{ SlackChannels []channel } }
+		var list struct {
+			Project struct{ SlackChannels []channel }
+		}
 		alice.MustDo(`query($p: ID!) { project(id: $p) { slackChannels { `+channelFields+` } } }`, map[string]any{"p": pid}, &list)
 		if len(list.Project.SlackChannels) != 1 || *list.Project.SlackChannels[0].DisabledReason != "channel_is_archived" {
 			t.Fatalf("listed: %+v", list.Project.SlackChannels)
@@ -228,7 +230,9 @@ func TestChannelAuthorization(t *testing.T) {
 			if e := c.ErrorCode(toggle, map[string]any{"id": byKey}); e.Code() != "FORBIDDEN" {
 				t.Errorf("%s toggles: %s", name, e.Code())
 			}
-			var out struct{ Project struct{ SlackChannels []struct{ ID string } } }
+			var out struct {
+				Project struct{ SlackChannels []struct{ ID string } }
+			}
 			c.MustDo(list, map[string]any{"p": pid}, &out)
 			if len(out.Project.SlackChannels) != 2 {
 				t.Errorf("%s reads %d channels", name, len(out.Project.SlackChannels))
@@ -298,7 +302,9 @@ func TestTestSlackChannel(t *testing.T) {
 			t.Errorf("server error: %+v", r)
 		}
 		// A test changes nothing: the channel stays enabled.
-		var out struct{ Project struct{ SlackChannels []channel } }
+		var out struct {
+			Project struct{ SlackChannels []channel }
+		}
 		alice.MustDo(`query($p: ID!) { project(id: $p) { slackChannels { `+channelFields+` } } }`, map[string]any{"p": pid}, &out)
 		if c := out.Project.SlackChannels[0]; !c.Enabled || c.DisabledReason != nil {
 			t.Errorf("channel after tests: %+v", c)

@@ -113,7 +113,9 @@ type channelState struct {
 // state reads a channel and its latest deliveries through the API.
 func (e *env) state(channelID string) channelState {
 	e.t.Helper()
-	var out struct{ Project struct{ SlackChannels []channelState } }
+	var out struct {
+		Project struct{ SlackChannels []channelState }
+	}
 	e.owner.MustDo(`query($p: ID!) { project(id: $p) { slackChannels { id enabled disabledReason lastDeliveryAt lastDeliveryStatus lastError
 		deliveries(first: 100) { edges { cursor node { id channelId status attempts lastStatusCode lastError nextAttemptAt deliveredAt createdAt event { id type keyPath } } } pageInfo { hasNextPage endCursor } } } } }`,
 		map[string]any{"p": e.pid}, &out)

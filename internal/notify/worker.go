@@ -71,10 +71,17 @@ func (w *worker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 // NextRetry schedules a failed delivery's next attempt at the time Work
 // recorded, or, for a job rescued after a crash, after the backoff.
 func (w *worker) NextRetry(job *river.Job[deliverArgs]) time.Time {
-	if at, ok := w.retryAt.LoadAndDelete(job.ID); ok {
-		return at.(time.Time)
+	// River refuses a time already past (a wait shorter than the time it
+	// took to get here, as tests use) and falls back to its own schedule.
+	soonest := time.Now().Add(time.Millisecond)
+	at := soonest.Add(backoff(w.settings.RetryBase, job.Attempt))
+	if recorded, ok := w.retryAt.LoadAndDelete(job.ID); ok {
+		at = recorded.(time.Time)
 	}
-	return time.Now().Add(backoff(w.settings.RetryBase, job.Attempt))
+	if at.Before(soonest) {
+		return soonest
+	}
+	return at
 }
 
 // backoff is the wait after the n-th failed attempt: base·3^(n−1), give or

@@ -168,7 +168,9 @@ func TestDeadWebhookDisablesChannel(t *testing.T) {
 					t.Errorf("%d deliveries after disabling", n)
 				}
 				// Re-enabled by its owner, it delivers again with no reason left.
-				var out struct{ ToggleSlackChannel struct{ DisabledReason *string } }
+				var out struct {
+					ToggleSlackChannel struct{ DisabledReason *string }
+				}
 				e.owner.MustDo(`mutation($id: ID!) { toggleSlackChannel(id: $id, enabled: true) { disabledReason } }`, map[string]any{"id": id}, &out)
 				if out.ToggleSlackChannel.DisabledReason != nil {
 					t.Errorf("re-enabled with reason %q", *out.ToggleSlackChannel.DisabledReason)

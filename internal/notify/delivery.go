@@ -2,6 +2,8 @@ package notify
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,6 +29,9 @@ type Delivery struct {
 	NextAttemptAt  *time.Time
 	DeliveredAt    *time.Time
 	CreatedAt      time.Time
+	// JobID is the River job that currently makes the delivery; a
+	// redelivery replaces it, and an older job that still runs stands down.
+	JobID *int64
 }
 
 // TableName pins the table name.
@@ -102,16 +107,14 @@ func (d *Dispatcher) Event(ctx context.Context, id int64) (*event.Event, error) 
 }
 
 // Redeliver queues a new attempt of a delivery, whatever its status: the
-// delivery goes back to PENDING and is sent again. A delivery still waiting
-// for a retry is sent now rather than twice; one being sent right now
+// delivery goes back to PENDING and a new job sends it now, in place of
+// one still waiting for a retry. A job that is running is first given the time of one request to finish,
+// so that the message is not sent twice at once; past that, Redeliver
 // answers CONFLICT.
 func (d *Dispatcher) Redeliver(ctx context.Context, id string) (*Delivery, error) {
-	var del Delivery
-	if err := d.store.DB(ctx).Where("id = ?", id).Take(&del).Error; err != nil {
-		if store.IsNotFound(err) {
-			return nil, apperr.NotFound("delivery")
-		}
-		return nil, fmt.Errorf("load delivery %s: %w", id, err)
+	del, err := d.loadDelivery(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := d.channels.Get(ctx, del.ChannelID, project.ManageSlack); err != nil {
 		if apperr.CodeOf(err) == apperr.CodeNotFound {
@@ -119,39 +122,93 @@ func (d *Dispatcher) Redeliver(ctx context.Context, id string) (*Delivery, error
 		}
 		return nil, err
 	}
-	err := d.store.WithTx(ctx, func(ctx context.Context) error {
-		res := d.store.DB(ctx).Model(&Delivery{}).Where("id = ?", id).
-			Updates(map[string]any{"status": slack.StatusPending, "next_attempt_at": nil})
-		if res.Error != nil {
-			return fmt.Errorf("reset delivery %s: %w", id, res.Error)
+	if del.JobID != nil {
+		if err := d.waitWhileRunning(ctx, *del.JobID); err != nil {
+			return nil, err
 		}
-		if res.RowsAffected == 0 {
-			return apperr.NotFound("delivery")
-		}
+	}
+	err = d.store.WithTx(ctx, func(ctx context.Context) error {
 		tx, err := store.SQLTx(ctx)
 		if err != nil {
 			return err
+		}
+		if del, err = d.loadDelivery(ctx, id); err != nil {
+			return err
+		}
+		if del.JobID != nil {
+			running, err := d.running(ctx, tx, *del.JobID)
+			if err != nil {
+				return err
+			}
+			if running {
+				return apperr.Conflict("this delivery is being sent right now; try again shortly")
+			}
+			// A job waiting for its retry would stand down anyway.
+			if _, err := d.river.JobCancelTx(ctx, tx, *del.JobID); err != nil && !errors.Is(err, river.ErrNotFound) {
+				return fmt.Errorf("cancel job of delivery %s: %w", id, err)
+			}
 		}
 		job, err := d.river.InsertTx(ctx, tx, deliverArgs{DeliveryID: id}, nil)
 		if err != nil {
 			return fmt.Errorf("enqueue delivery %s: %w", id, err)
 		}
-		if !job.UniqueSkippedAsDuplicate {
-			return nil
-		}
-		// Its job is still queued: run it now instead of adding another.
-		if job.Job.State == rivertype.JobStateRunning {
-			return apperr.Conflict("this delivery is being sent right now")
-		}
-		if _, err := d.river.JobRetryTx(ctx, tx, job.Job.ID); err != nil {
-			return fmt.Errorf("retry delivery %s now: %w", id, err)
+		err = d.store.DB(ctx).Model(&Delivery{}).Where("id = ?", id).
+			Updates(map[string]any{"status": slack.StatusPending, "next_attempt_at": nil, "job_id": job.Job.ID}).Error
+		if err != nil {
+			return fmt.Errorf("reset delivery %s: %w", id, err)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	return d.loadDelivery(ctx, id)
+}
+
+// waitWhileRunning waits, up to the length of one request and some, for
+// a running job to end. River records a job's end shortly after its
+// worker returns, so this is also how long a settled job takes to show.
+func (d *Dispatcher) waitWhileRunning(ctx context.Context, jobID int64) error {
+	deadline := time.Now().Add(d.requestTimeout + 2*time.Second)
+	for {
+		running, err := d.running(ctx, nil, jobID)
+		if err != nil || !running || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// running reports whether a job is being worked, reading in tx if given.
+func (d *Dispatcher) running(ctx context.Context, tx *sql.Tx, jobID int64) (bool, error) {
+	var (
+		job *rivertype.JobRow
+		err error
+	)
+	if tx != nil {
+		job, err = d.river.JobGetTx(ctx, tx, jobID)
+	} else {
+		job, err = d.river.JobGet(ctx, jobID)
+	}
+	if errors.Is(err, river.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load job %d: %w", jobID, err)
+	}
+	return job.State == rivertype.JobStateRunning, nil
+}
+
+func (d *Dispatcher) loadDelivery(ctx context.Context, id string) (*Delivery, error) {
+	var del Delivery
 	if err := d.store.DB(ctx).Where("id = ?", id).Take(&del).Error; err != nil {
+		if store.IsNotFound(err) {
+			return nil, apperr.NotFound("delivery")
+		}
 		return nil, fmt.Errorf("load delivery %s: %w", id, err)
 	}
 	return &del, nil
@@ -164,15 +221,6 @@ type deliverArgs struct {
 
 func (deliverArgs) Kind() string { return "slack_delivery" }
 
-// InsertOpts keeps one live job per delivery, so a redelivery never sends
-// a message twice.
 func (deliverArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{
-		Queue:       queue,
-		MaxAttempts: MaxAttempts,
-		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-			rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-		}},
-	}
+	return river.InsertOpts{Queue: queue, MaxAttempts: MaxAttempts}
 }

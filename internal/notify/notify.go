@@ -65,6 +65,8 @@ type Dispatcher struct {
 	listener *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
 	logger   *slog.Logger
 	stopWait time.Duration
+	// requestTimeout bounds one webhook request.
+	requestTimeout time.Duration
 }
 
 // Options are what Start needs.
@@ -81,7 +83,8 @@ type Options struct {
 // it when done.
 func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	s := withDefaults(o.Settings)
-	d := &Dispatcher{store: o.Store, channels: o.Channels, authz: o.Authz, logger: o.Logger, stopWait: s.StopTimeout}
+	d := &Dispatcher{store: o.Store, channels: o.Channels, authz: o.Authz, logger: o.Logger,
+		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout}
 
 	var drv riverdriver.Driver[*sql.Tx]
 	switch o.Store.Dialect() {
@@ -208,11 +211,15 @@ func (d *Dispatcher) Enqueue(ctx context.Context, ev *event.Event) error {
 		rows[i] = Delivery{ID: store.NewID(), ChannelID: c.ID, EventID: ev.ID, Status: slack.StatusPending, CreatedAt: now}
 		jobs[i] = river.InsertManyParams{Args: deliverArgs{DeliveryID: rows[i].ID}}
 	}
+	inserted, err := d.river.InsertManyTx(ctx, tx, jobs)
+	if err != nil {
+		return fmt.Errorf("enqueue deliveries of event %d: %w", ev.ID, err)
+	}
+	for i, res := range inserted {
+		rows[i].JobID = &res.Job.ID
+	}
 	if err := d.store.DB(ctx).Create(&rows).Error; err != nil {
 		return fmt.Errorf("add deliveries of event %d: %w", ev.ID, err)
-	}
-	if _, err := d.river.InsertManyTx(ctx, tx, jobs); err != nil {
-		return fmt.Errorf("enqueue deliveries of event %d: %w", ev.ID, err)
 	}
 	return nil
 }

@@ -51,9 +51,10 @@ func newWorker(d *Dispatcher, client *slack.Client, s config.Delivery) *worker {
 // backoff, or cancelled for good.
 func (w *worker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 	del, ch, err := w.load(ctx, job.Args.DeliveryID)
-	if err != nil || del == nil || del.final() {
+	if err != nil || del == nil || del.final() || (del.JobID != nil && *del.JobID != job.ID) {
 		// No delivery: its channel was removed, and its log with it. A
-		// final one was settled by an earlier run of this job.
+		// final one was settled by an earlier run of this job; another
+		// job owns one that was redelivered.
 		return err
 	}
 	if !ch.Enabled {

@@ -31,7 +31,8 @@ CREATE TABLE deliveries (
     last_error       TEXT,
     next_attempt_at  TIMESTAMPTZ,
     delivered_at     TIMESTAMPTZ,
-    created_at       TIMESTAMPTZ NOT NULL
+    created_at       TIMESTAMPTZ NOT NULL,
+    job_id           BIGINT  -- the River job that owns the delivery; older ones stand down
 );
 -- SlackChannel.deliveries, newest first (ids are time-ordered UUIDv7).
 CREATE INDEX deliveries_channel ON deliveries (channel_id, id DESC);

@@ -31,7 +31,8 @@ CREATE TABLE deliveries (
     last_error       TEXT,
     next_attempt_at  DATETIME,
     delivered_at     DATETIME,
-    created_at       DATETIME NOT NULL
+    created_at       DATETIME NOT NULL,
+    job_id           INTEGER  -- the River job that owns the delivery; older ones stand down
 );
 -- SlackChannel.deliveries, newest first (ids are time-ordered UUIDv7).
 CREATE INDEX deliveries_channel ON deliveries (channel_id, id DESC);

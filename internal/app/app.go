@@ -29,8 +29,8 @@ type App struct {
 	// Recorder is where every event is written; deliveries and live
 	// streaming hook into it.
 	Recorder *event.Recorder
-	handler http.Handler
-	closers []func() error
+	handler  http.Handler
+	closers  []func() error
 }
 
 // New opens the database, applies migrations and builds the handler. A

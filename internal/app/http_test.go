@@ -226,7 +226,7 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-func TestDepthAndComplexityLimits(t *testing.T) {
+func TestDepthComplexityAndTokenLimits(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Start(t, store.SQLite)
 	alice := srv.SignUp("Alice")
@@ -247,6 +247,11 @@ func TestDepthAndComplexityLimits(t *testing.T) {
 	wide.WriteString(" }")
 	if e := alice.ErrorCode(wide.String(), nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "complexity") {
 		t.Fatalf("wide query: %s %q", e.Code(), e.Message)
+	}
+	// Many cheap tokens: the parser stops before building the document.
+	tokens := "{" + strings.Repeat(" __typename", 6000) + " }"
+	if e := alice.ErrorCode(tokens, nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "token") {
+		t.Fatalf("query of many tokens: %s %q", e.Code(), e.Message)
 	}
 	// An ordinary dashboard query passes.
 	alice.MustDo(`{ me { id } projects { id name myRole members { role user { id email name } } apiKeys { id prefix } } }`, nil, nil)

@@ -200,7 +200,9 @@ func (e *env) listStatuses(filter map[string]any) []string {
 	e.t.Helper()
 	var out struct {
 		Project struct {
-			Approvals struct{ Edges []struct{ Node struct{ ID string } } }
+			Approvals struct {
+				Edges []struct{ Node struct{ ID string } }
+			}
 		}
 	}
 	e.owner.MustDo(`query($p: ID!, $f: ApprovalFilter) { project(id: $p) { approvals(filter: $f, first: 100) { edges { node { id } } } } }`,

@@ -123,7 +123,9 @@ func TestCreateValidation(t *testing.T) {
 	long := func(n int) string { return strings.Repeat("x", n) }
 	actions := func(as ...map[string]any) []map[string]any { return append([]map[string]any{}, as...) }
 	act := func(key string) map[string]any { return map[string]any{"key": key, "value": "v"} }
-	ok := func(field string, v any) map[string]any { return map[string]any{"keyPath": "k", "value": "v", field: v} }
+	ok := func(field string, v any) map[string]any {
+		return map[string]any{"keyPath": "k", "value": "v", field: v}
+	}
 	cases := []struct {
 		name  string
 		input map[string]any

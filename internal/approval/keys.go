@@ -39,7 +39,7 @@ func (k *Keys) Set(ctx context.Context, projectID, path, value string) (*KeyValu
 	if _, err := k.svc.authz.Authorize(ctx, projectID, project.WriteData); err != nil {
 		return nil, err
 	}
-	if err := ValidateKeyPath("path", path); err != nil {
+	if err := validateKeyPath("path", path); err != nil {
 		return nil, err
 	}
 	if err := checkLength("value", value, MaxValueLen); err != nil {
@@ -70,7 +70,7 @@ func (k *Keys) Get(ctx context.Context, projectID, path string) (*KeyValue, erro
 	if _, err := k.svc.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return nil, err
 	}
-	if err := ValidateKeyPath("path", path); err != nil {
+	if err := validateKeyPath("path", path); err != nil {
 		return nil, err
 	}
 	var kv KeyValue

@@ -36,8 +36,8 @@ const (
 // slash at either end.
 var keyPathPattern = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
 
-// ValidateKeyPath checks a key path; field names the input it came from.
-func ValidateKeyPath(field, path string) error {
+// validateKeyPath checks a key path; field names the input it came from.
+func validateKeyPath(field, path string) error {
 	if n := utf8.RuneCountInString(path); n < 1 || n > MaxPathLen {
 		return apperr.Invalid(field, "%s must be 1 to %d characters", field, MaxPathLen)
 	}
@@ -94,7 +94,7 @@ type settings struct {
 
 func (in CreateInput) validate() (settings, error) {
 	var out settings
-	if err := ValidateKeyPath("keyPath", in.KeyPath); err != nil {
+	if err := validateKeyPath("keyPath", in.KeyPath); err != nil {
 		return out, err
 	}
 	var err error

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // DefaultAddr is the listen address when OTTR_ADDR is not set.
@@ -29,6 +30,9 @@ type Config struct {
 	CORSOrigins          []string
 	Playground           bool
 	LogFormat            string
+	// Now is the clock of approval expiry and link nonces; nil is the
+	// system clock. Not read from the environment: tests move it.
+	Now func() time.Time
 }
 
 // Postgres reports whether the database is PostgreSQL (else embedded SQLite).

@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/ottr/backend/graph"
+	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
@@ -29,8 +30,10 @@ type App struct {
 	// Recorder is where every event is written; deliveries and live
 	// streaming hook into it.
 	Recorder *event.Recorder
-	handler http.Handler
-	closers []func() error
+	// Approvals runs approvals and keys; the approval page builds on it.
+	Approvals *approval.Service
+	handler   http.Handler
+	closers   []func() error
 }
 
 // New opens the database, applies migrations and builds the handler. A
@@ -52,9 +55,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	a.Recorder = event.NewRecorder(st)
 	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret))
 	authz := project.NewAuthorizer(st)
+	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
+		Secret: cfg.JWTSecret, PublicURL: cfg.PublicURL, Now: cfg.Now})
 	resolver := &graph.Resolver{
-		AuthService:    authSvc,
-		ProjectService: project.NewService(st, authz),
+		AuthService:     authSvc,
+		ProjectService:  project.NewService(st, authz),
+		ApprovalService: a.Approvals,
+		EventQueries:    event.NewQueries(st, authz),
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Playground,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Config is the whole server configuration; see the README's table.
@@ -25,6 +26,9 @@ type Config struct {
 	CORSOrigins          []string
 	Playground           bool
 	LogFormat            string
+	// Now is the clock of approval expiry and link nonces; nil is the
+	// system clock. Not read from the environment: tests move it.
+	Now func() time.Time
 }
 
 // Postgres reports whether the database is PostgreSQL (else embedded SQLite).

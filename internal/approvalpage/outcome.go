@@ -3,6 +3,8 @@ package approvalpage
 import (
 	"html/template"
 	"net/http"
+
+	"github.com/ottr/backend/internal/approval"
 )
 
 // outcome is how an access attempt ended, when it shows no form. Its texts
@@ -20,7 +22,8 @@ type outcome struct {
 
 // The statuses: 200 for the one success; 403 when the PIN was refused (the
 // request was understood, the credential was not); 409 when the decision
-// was already made (a second submission conflicts with the first); 410
+// was already made (a second submission conflicts with the first) or the
+// link changed while its page was open; 410
 // when the link can never be used again (expired, withdrawn, locked); 404
 // for a link that never existed; 400 for a form that is not one this
 // server handed out; 429 with Retry-After for too many attempts.
@@ -48,6 +51,10 @@ var (
 	outcomeUsed = outcome{
 		status: http.StatusConflict, tone: "warn", icon: iconCheck,
 		title: "Already used", message: "A choice was already made with this link. It works only once.",
+	}
+	outcomeChanged = outcome{
+		status: http.StatusConflict, tone: "warn", icon: iconRefresh,
+		title: "Link changed", message: "This link changed while the page was open, so nothing was chosen.", retry: "Open the link again",
 	}
 	outcomeUnknown = outcome{
 		status: http.StatusNotFound, tone: "stop", icon: iconQuestion,
@@ -89,4 +96,20 @@ func (o outcome) view(retryURL string) *resultView {
 		v.Retry, v.RetryLabel = retryURL, o.retry
 	}
 	return v
+}
+
+// closedOutcome is the outcome of a CONFLICT: the link's state in words.
+func closedOutcome(err error) outcome {
+	st, _ := approval.ClosedStatus(err)
+	switch st {
+	case approval.Executed:
+		return outcomeUsed
+	case approval.Expired:
+		return outcomeExpired
+	case approval.Invalidated:
+		return outcomeInvalidated
+	case approval.Locked:
+		return outcomeLocked
+	}
+	return outcomeChanged
 }

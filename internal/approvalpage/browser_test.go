@@ -37,7 +37,11 @@ func TestApprovalPageInABrowser(t *testing.T) {
 		in["info"] = "Deploy web v2.14.0 to production?\nChanges: 14 commits, 2 migrations."
 		l := f.create(in)
 		tab := newTab(t, browser)
-		shoot := func(name string) { screenshots(t, tab, string(d)+"-"+name) }
+		// Each page is checked for contrast and saved as a screenshot.
+		shoot := func(name string) {
+			expectContrast(t, tab)
+			screenshots(t, tab, string(d)+"-"+name)
+		}
 
 		status := visit(t, tab, chromedp.Navigate(l.URL))
 		expectStatus(t, status, http.StatusOK)
@@ -49,6 +53,8 @@ func TestApprovalPageInABrowser(t *testing.T) {
 		expectEval(t, tab, `getComputedStyle(document.querySelector(".btn-primary")).backgroundColor`, "rgb(29, 78, 216)")
 		expectEval(t, tab, `getComputedStyle(document.querySelector(".btn-danger")).backgroundColor`, "rgb(185, 28, 28)")
 		expectEval(t, tab, `document.querySelector("time[data-local]").textContent.endsWith("UTC")`, false)
+		// The focused PIN field shows a focus ring.
+		expectEval(t, tab, `document.getElementById("pin").focus(), getComputedStyle(document.getElementById("pin")).outlineStyle`, "solid")
 		shoot("form")
 
 		// Enter in the PIN field picks no action: the disabled first
@@ -77,6 +83,45 @@ func TestApprovalPageInABrowser(t *testing.T) {
 		}
 		tab.expectCleanConsole(t)
 	})
+}
+
+// lowContrast lists the texts whose contrast with their background is
+// below WCAG AA's 4.5:1; the page passes with an empty list.
+const lowContrast = `(() => {
+  const luminance = color => {
+    const [r, g, b] = color.match(/[\d.]+/g).slice(0, 3).map(v => {
+      v = Number(v) / 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const background = el => {
+    for (; el; el = el.parentElement) {
+      const c = getComputedStyle(el).backgroundColor;
+      if (c !== "transparent" && !/, 0\)$/.test(c)) return c;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  const low = [];
+  document.querySelectorAll("h1, p, label, button:not([hidden]), a, dt, dd, code, strong, time").forEach(el => {
+    const [hi, lo] = [luminance(getComputedStyle(el).color), luminance(background(el))].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    if (ratio < 4.5) low.push(el.tagName + "." + el.className + ": " + ratio.toFixed(2));
+  });
+  return low.join("\n");
+})()`
+
+func expectContrast(t *testing.T, tb *tab) {
+	t.Helper()
+	ctx, cancel := tb.step()
+	defer cancel()
+	low, err := chromedp.Run(ctx, chromedp.Evaluate[string](lowContrast))
+	if err != nil {
+		t.Fatalf("measure contrast: %v", err)
+	}
+	if low != "" {
+		t.Fatalf("texts below 4.5:1 contrast:\n%s", low)
+	}
 }
 
 // startBrowser starts headless Chromium for the whole test. Its absence

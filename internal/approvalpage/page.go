@@ -106,15 +106,11 @@ func (p *Page) execute(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// refuse shows why an access attempt was refused.
+// refuse shows why an access attempt was refused. Anything that is not a
+// domain error is logged (the error never holds the token) and shown as a
+// failure without detail.
 func (p *Page) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	e, ok := apperr.As(err)
-	if !ok {
-		p.logger.ErrorContext(r.Context(), "approval link", "err", err, "request_id", requestlog.ID(r.Context()))
-		p.show(w, r, outcomeFailure, nil)
-		return
-	}
-	switch e.Code {
+	switch apperr.CodeOf(err) {
 	case apperr.CodeNotFound:
 		p.show(w, r, outcomeUnknown, nil)
 	case apperr.CodeBadUserInput:
@@ -122,6 +118,7 @@ func (p *Page) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	case apperr.CodeConflict:
 		p.show(w, r, closedOutcome(err), nil)
 	case apperr.CodeRateLimited:
+		e, _ := apperr.As(err)
 		wait := max(int((e.RetryAfter+time.Second-1)/time.Second), 1)
 		w.Header().Set("Retry-After", strconv.Itoa(wait))
 		p.show(w, r, outcomeRateLimited, func(v *resultView) { v.RetryAfter = wait })

@@ -100,7 +100,7 @@ func (k *Keys) List(ctx context.Context, projectID string, prefix *string, args 
 		if err := checkLength("prefix", *prefix, MaxPathLen); err != nil {
 			return none, err
 		}
-		db = db.Where(prefixCondition("path"), len(*prefix), *prefix)
+		db = withPrefix(db, "path", *prefix)
 	}
 	parts, ok, err := args.Cursor(1)
 	if err != nil {

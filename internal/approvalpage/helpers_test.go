@@ -167,6 +167,7 @@ func expectSecurityHeaders(t *testing.T, h http.Header) {
 		"X-Frame-Options":         "DENY",
 		"Referrer-Policy":         "no-referrer",
 		"X-Content-Type-Options":  "nosniff",
+		"X-Robots-Tag":            "noindex, nofollow",
 	} {
 		if got := h.Get(name); got != want {
 			t.Errorf("%s: %q, want %q", name, got, want)

@@ -370,3 +370,25 @@ func TestTheStylesheetAndScriptAreServedFromTheBinary(t *testing.T) {
 		}
 	})
 }
+
+func TestAFailureBehindThePageShowsNoDetail(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		f := setup(t, d, "Acme")
+		l := f.create(deployInput())
+		if err := f.srv.App.Store.Close(); err != nil {
+			t.Fatalf("close the database: %v", err)
+		}
+		r := f.get(l.URL)
+		r.expect(t, http.StatusInternalServerError, "Something went wrong")
+		for _, detail := range []string{"sql", "database", "closed"} {
+			if strings.Contains(strings.ToLower(r.Body), detail) {
+				t.Errorf("the page tells %q:\n%s", detail, r.Body)
+			}
+		}
+		if logs := f.srv.Logs.String(); !strings.Contains(logs, `msg="approval link"`) || strings.Contains(logs, l.Token) {
+			t.Errorf("the cause must be logged, without the token:\n%s", logs)
+		}
+	})
+}

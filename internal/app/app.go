@@ -12,6 +12,7 @@ import (
 
 	"github.com/ottr/backend/graph"
 	"github.com/ottr/backend/internal/approval"
+	"github.com/ottr/backend/internal/approvalpage"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
@@ -77,6 +78,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		CORSOrigins: cfg.CORSOrigins,
 		Playground:  cfg.Playground,
 		Logger:      logger,
+		Routes:      approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
 	})
 	return a, nil
 }

@@ -1,5 +1,13 @@
 // Command ottr is the Ottr backend: a GraphQL API for single-use approval
 // links, with Slack notifications. See README.md.
+//
+// Usage:
+//
+//	ottr              run the server (configured from the environment)
+//	ottr healthcheck  exit 0 when the server at OTTR_ADDR answers /healthz
+//	ottr rotate-encryption-key
+//	                  re-encrypt the Slack webhook URLs still on an old key
+//	                  (see rotateEncryptionKey for the procedure)
 package main
 
 import (
@@ -17,9 +25,11 @@ import (
 
 	"github.com/ottr/backend/internal/app"
 	"github.com/ottr/backend/internal/config"
-	"github.com/ottr/backend/internal/slack"
-	"github.com/ottr/backend/internal/store"
 )
+
+// shutdownGrace is how long requests in flight may take to finish once a
+// signal has arrived.
+const shutdownGrace = 15 * time.Second
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -29,6 +39,17 @@ func main() {
 }
 
 func run(args []string) error {
+	rotate := false
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && args[0] == "healthcheck":
+		return healthcheck(os.Getenv("OTTR_ADDR"))
+	case len(args) == 1 && args[0] == "rotate-encryption-key":
+		rotate = true
+	default:
+		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck or rotate-encryption-key)",
+			strings.Join(args, " "))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -38,54 +59,19 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(args) > 0 {
-		if args[0] == "rotate-encryption-key" && len(args) == 1 {
-			return rotateEncryptionKey(ctx, cfg, logger)
-		}
-		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with rotate-encryption-key)", strings.Join(args, " "))
+	if rotate {
+		return rotateEncryptionKey(ctx, cfg, logger)
 	}
-	return serve(ctx, cfg, logger)
-}
-
-// rotateBatch is how many webhook URLs rotateEncryptionKey reads at a time.
-const rotateBatch = 100
-
-// rotateEncryptionKey re-encrypts with OTTR_ENCRYPTION_KEY every Slack
-// webhook URL still encrypted with one of OTTR_OLD_ENCRYPTION_KEYS. It
-// runs beside the servers, which keep working throughout. To rotate:
-//
-//  1. generate a key (openssl rand -base64 32); set it as
-//     OTTR_ENCRYPTION_KEY and move the current one to
-//     OTTR_OLD_ENCRYPTION_KEYS (comma-separated);
-//  2. restart every server: they encrypt with the new key and still
-//     decrypt with the old one;
-//  3. run `ottr rotate-encryption-key` (`go run . rotate-encryption-key`)
-//     with the same environment; run it again until it reports 0 rows, in
-//     case a server still on the old configuration wrote one meanwhile;
-//  4. remove the old key from OTTR_OLD_ENCRYPTION_KEYS and restart.
-func rotateEncryptionKey(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	keys, err := slack.ParseKeyring(cfg.EncryptionKey, cfg.OldEncryptionKeys)
+	a, err := app.New(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	defer a.Close() // last: after the requests in flight have finished
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	defer st.Close()
-	pending, err := st.MigrationsPending(ctx)
-	if err != nil {
-		return err
-	}
-	if pending {
-		return errors.New("the database is not migrated to this version: start the server once, then rotate")
-	}
-	n, err := slack.RotateKeys(ctx, st, keys, rotateBatch)
-	logger.Info("webhook URLs re-encrypted with the current key", "rows", n, "key_version", keys.Current())
-	if err != nil {
-		return fmt.Errorf("some webhook URLs could not be re-encrypted (is their key in OTTR_OLD_ENCRYPTION_KEYS?): %w", err)
-	}
-	return nil
+	return serve(ctx, a, ln)
 }
 
 func newLogger(format string) *slog.Logger {
@@ -95,40 +81,59 @@ func newLogger(format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
-// serve runs the HTTP server until ctx ends, then stops accepting, lets
-// requests in flight finish (up to 15 s) and closes the database.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	a, err := app.New(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-
+// serve answers on ln until ctx ends, then stops accepting and lets the
+// requests in flight finish (up to shutdownGrace).
+func serve(ctx context.Context, a *app.App, ln net.Listener) error {
 	// Requests get their own base context, cancelled only after shutdown has
 	// let the ones in flight finish, so a signal does not abort them.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	srv := &http.Server{
-		Addr:              cfg.Addr,
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	logger.Info("ottr listening", "addr", cfg.Addr, "database", string(a.Store.Dialect()), "playground", cfg.Playground)
+	go func() { errc <- srv.Serve(ln) }()
+	a.Logger.Info("ottr listening", "addr", ln.Addr().String(), "database", string(a.Store.Dialect()), "playground", a.Config.Playground)
 
 	select {
 	case err := <-errc:
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	a.Logger.Info("shutting down: finishing requests in flight", "grace", shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.Logger.Info("stopped")
+	return nil
+}
+
+// healthcheck asks the server listening on addr (OTTR_ADDR) for /healthz;
+// the container image has no curl, so its HEALTHCHECK runs this.
+func healthcheck(addr string) error {
+	if addr == "" {
+		addr = config.DefaultAddr
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: OTTR_ADDR %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New("healthcheck: /healthz answered " + resp.Status)
 	}
 	return nil
 }

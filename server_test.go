@@ -3,123 +3,188 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/slack"
-	"github.com/ottr/backend/internal/slack/slacktest"
+	"github.com/ottr/backend/internal/app"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
 	"github.com/ottr/backend/internal/testserver"
 )
 
-func TestRotateEncryptionKey(t *testing.T) {
+// bodyReadListener reports when the server reads from a connection after
+// the request's headers arrived: the handler is then reading the body, and
+// the request is in flight. (A request whose headers arrive after shutdown
+// began is dropped, as net/http does.)
+type bodyReadListener struct {
+	net.Listener
+	reading chan struct{}
+	once    sync.Once
+}
+
+func (l *bodyReadListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &bodyReadConn{Conn: c, l: l}, nil
+}
+
+type bodyReadConn struct {
+	net.Conn
+	l    *bodyReadListener
+	seen []byte
+}
+
+func (c *bodyReadConn) Read(p []byte) (int, error) {
+	if bytes.Contains(c.seen, []byte("\r\n\r\n")) {
+		c.l.once.Do(func() { close(c.l.reading) })
+	}
+	n, err := c.Conn.Read(p)
+	c.seen = append(c.seen, p[:n]...)
+	return n, err
+}
+
+func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
-		fake := slacktest.NewServer()
-		t.Cleanup(fake.Close)
-		oldKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
-		newKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32))
-		cfg := testserver.Config(t, d)
-		cfg.SlackWebhookPrefixes = append(cfg.SlackWebhookPrefixes, fake.Prefix())
-		cfg.Delivery.FetchPollInterval = 100 * time.Millisecond
-		ctx := context.Background()
+		a, err := app.New(context.Background(), testserver.Config(t, d), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		storetest.Must(t, err)
+		defer a.Close()
+		inner, err := net.Listen("tcp", "127.0.0.1:0")
+		storetest.Must(t, err)
+		ln := &bodyReadListener{Listener: inner, reading: make(chan struct{})}
+		addr := ln.Addr().String()
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		served := make(chan error, 1)
+		go func() { served <- serve(ctx, a, ln) }()
 
-		// Channels written under the old key.
-		cfg.EncryptionKey = oldKey
-		before := testserver.StartWith(t, cfg)
-		owner := before.SignUp("Owner")
-		pid := owner.CreateProject("P")
-		urls := []string{fake.WebhookURL("T1", "B1", "RotateS3cretA"), fake.WebhookURL("T1", "B2", "RotateS3cretB")}
-		for i, url := range urls {
-			owner.AddSlackChannel(pid, "old-"+string(rune('a'+i)), url, "PIN_FAILED")
+		// A request whose body arrives in two parts: in flight while the
+		// server shuts down.
+		body, sendBody := io.Pipe()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/query", body)
+		req.Header.Set("Content-Type", "application/json")
+		type result struct {
+			resp *http.Response
+			body string
+			err  error
 		}
-		lost := owner.AddSlackChannel(pid, "lost", fake.WebhookURL("T1", "B9", "RotateS3cretL"), "PIN_FAILED")
-		storetest.Must(t, before.App.Store.DB(ctx).Exec("UPDATE slack_channels SET key_version = 7 WHERE id = ?", lost).Error)
-		storetest.Must(t, before.App.Close())
-
-		// Restarted with the new key, the old one still known; a channel
-		// added now is encrypted with the new key.
-		cfg.EncryptionKey, cfg.OldEncryptionKeys = newKey, []string{oldKey}
-		during := testserver.StartWith(t, cfg)
-		urls = append(urls, fake.WebhookURL("T1", "B3", "RotateS3cretC"))
-		during.Client(owner.AccessToken).AddSlackChannel(pid, "new", urls[2], "PIN_FAILED")
-		type row struct {
-			ID            string
-			WebhookURLEnc string
-			KeyVersion    int
-		}
-		read := func() map[string]row {
-			var rows []row
-			storetest.Must(t, during.App.Store.DB(ctx).Raw("SELECT id, webhook_url_enc, key_version FROM slack_channels").Scan(&rows).Error)
-			out := map[string]row{}
-			for _, r := range rows {
-				out[r.ID] = r
+		answered := make(chan result, 1)
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answered <- result{err: err}
+				return
 			}
-			return out
-		}
-		old := read()
-
-		var logs bytes.Buffer
-		logger := slog.New(slog.NewTextHandler(&logs, nil))
-		err := rotateEncryptionKey(ctx, cfg, logger)
-		if err == nil || !strings.Contains(err.Error(), lost) {
-			t.Errorf("rotation with a row on an unknown key: %v", err)
-		}
-		newVersion := slack.KeyVersion(bytes.Repeat([]byte{2}, 32))
-		for id, r := range read() {
-			switch {
-			case id == lost:
-				if r != old[id] {
-					t.Errorf("the undecryptable row changed")
-				}
-			case r.KeyVersion != newVersion:
-				t.Errorf("channel %s still on key version %d", id, r.KeyVersion)
-			case old[id].KeyVersion != newVersion && r.WebhookURLEnc == old[id].WebhookURLEnc:
-				t.Errorf("channel %s was not re-encrypted", id)
-			}
-		}
-		if !strings.Contains(logs.String(), "rows=2") {
-			t.Errorf("log: %s", logs.String())
-		}
-		storetest.Must(t, during.App.Store.DB(ctx).Exec("DELETE FROM slack_channels WHERE id = ?", lost).Error)
-		logs.Reset()
-		storetest.Must(t, rotateEncryptionKey(ctx, cfg, logger))
-		if !strings.Contains(logs.String(), "rows=0") {
-			t.Errorf("second run: %s", logs.String())
-		}
-		storetest.Must(t, during.App.Close())
-
-		// Without the old key, every channel still delivers.
-		cfg.OldEncryptionKeys = nil
-		after := testserver.StartWith(t, cfg)
-		var out struct {
-			Project struct {
-				SlackChannels []struct{ WebhookURLMasked string }
-			}
-		}
-		after.Client(owner.AccessToken).MustDo(`query($p: ID!) { project(id: $p) { slackChannels { webhookUrlMasked } } }`, map[string]any{"p": pid}, &out)
-		if len(out.Project.SlackChannels) != 3 || !strings.HasSuffix(out.Project.SlackChannels[0].WebhookURLMasked, "/services/T1/B1/••••") {
-			t.Errorf("channels %+v", out.Project.SlackChannels)
-		}
-		storetest.Must(t, after.App.Recorder.Record(ctx, &event.Event{Type: event.PinFailed, ProjectID: pid, KeyPath: "k"}))
-		if _, err := fake.Wait(3, 20*time.Second); err != nil {
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			answered <- result{resp: resp, body: string(b), err: err}
+		}()
+		if _, err := sendBody.Write([]byte(`{"query": "{ __type`)); err != nil {
 			t.Fatal(err)
 		}
-		for _, url := range urls {
-			if n := len(fake.RequestsTo(url)); n != 1 {
-				t.Errorf("%s got %d messages", slack.Mask(url), n)
+		<-ln.reading
+
+		stop() // as SIGTERM does
+		// The listener closes: no new connection gets in.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				break
 			}
+			c.Close()
+			if time.Now().After(deadline) {
+				t.Fatal("still accepting connections after shutdown began")
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		for _, s := range []*testserver.Server{before, during, after} {
-			if strings.Contains(s.Logs.String(), "RotateS3cret") {
-				t.Errorf("a log contains a webhook secret")
-			}
+		select {
+		case err := <-served:
+			t.Fatalf("serve returned with a request in flight: %v", err)
+		default:
+		}
+
+		// The request in flight still gets its answer.
+		if _, err := sendBody.Write([]byte(`name }"}`)); err != nil {
+			t.Fatal(err)
+		}
+		sendBody.Close()
+		r := <-answered
+		if r.err != nil || r.resp.StatusCode != http.StatusOK || !strings.Contains(r.body, `"__typename":"Query"`) {
+			t.Fatalf("request in flight: %v %v %s", r.err, r.resp, r.body)
+		}
+		if err := <-served; err != nil {
+			t.Fatalf("serve: %v", err)
 		}
 	})
+}
+
+func TestHealthcheckCommand(t *testing.T) {
+	t.Parallel()
+	a, err := app.New(context.Background(), testserver.Config(t, store.SQLite), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	storetest.Must(t, err)
+	defer a.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	storetest.Must(t, err)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, a, ln) }()
+
+	// OTTR_ADDR is usually ":port": the check asks the loopback address.
+	if err := healthcheck(":" + port); err != nil {
+		t.Fatalf("healthcheck of a running server: %v", err)
+	}
+	stop()
+	storetest.Must(t, <-served)
+	if err := healthcheck(":" + port); err == nil {
+		t.Fatal("healthcheck passed with the server stopped")
+	}
+	if err := healthcheck("no port"); err == nil {
+		t.Fatal("healthcheck passed with a bad address")
+	}
+}
+
+// run refuses to start on a database its migrations cannot be applied to,
+// and says which migration failed.
+func TestRunStopsOnAFailedMigration(t *testing.T) {
+	// Not parallel: it sets the environment.
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		cfg := testserver.Config(t, d)
+		s, err := store.Open(context.Background(), cfg.DatabaseURL, cfg.DataDir)
+		storetest.Must(t, err)
+		_, err = s.SQL().Exec("CREATE TABLE projects (id INTEGER PRIMARY KEY)")
+		s.Close()
+		storetest.Must(t, err)
+
+		t.Setenv("OTTR_DATABASE_URL", cfg.DatabaseURL)
+		t.Setenv("OTTR_DATA_DIR", cfg.DataDir)
+		t.Setenv("OTTR_JWT_SECRET", string(cfg.JWTSecret))
+		t.Setenv("OTTR_ENCRYPTION_KEY", cfg.EncryptionKey)
+		t.Setenv("OTTR_ADDR", "127.0.0.1:0")
+		err = run(nil)
+		if err == nil || !strings.Contains(err.Error(), "database migration failed, not starting") ||
+			!strings.Contains(err.Error(), "00001_accounts_projects.sql") {
+			t.Fatalf("run = %v, want a refusal naming the failed migration", err)
+		}
+	})
+}
+
+func TestRunRefusesUnknownCommands(t *testing.T) {
+	t.Parallel()
+	if err := run([]string{"migrate"}); err == nil || !strings.Contains(err.Error(), "unknown command") {
+		t.Fatalf("run(migrate) = %v", err)
+	}
+	if err := run([]string{"healthcheck", "extra"}); err == nil {
+		t.Fatal("healthcheck took an extra argument")
+	}
 }

@@ -3,7 +3,9 @@ package graph
 //go:generate go tool gqlgen generate
 
 import (
+	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
@@ -12,8 +14,10 @@ import (
 // Resolver holds the domain services the resolvers call. It holds no rules
 // of its own: resolvers translate between GraphQL and the domain packages.
 type Resolver struct {
-	AuthService    *auth.Service
-	ProjectService *project.Service
-	SlackService   *slack.Service
-	Dispatcher     *notify.Dispatcher
+	AuthService     *auth.Service
+	ProjectService  *project.Service
+	ApprovalService *approval.Service
+	EventQueries    *event.Queries
+	SlackService    *slack.Service
+	Dispatcher      *notify.Dispatcher
 }

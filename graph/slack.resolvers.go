@@ -46,7 +46,7 @@ func (r *mutationResolver) UpdateSlackChannel(ctx context.Context, id string, in
 	c, err := r.SlackService.Update(ctx, id, slack.UpdateInput{
 		Name:       input.Name,
 		WebhookURL: input.WebhookURL,
-		Events:     toEventTypes(input.Events),
+		Events:     toEventSelection(input.Events),
 	})
 	if err != nil {
 		return nil, err
@@ -91,11 +91,11 @@ func (r *mutationResolver) Redeliver(ctx context.Context, deliveryID string) (*m
 
 // Deliveries is the resolver for the deliveries field.
 func (r *slackChannelResolver) Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string) (*model.DeliveryConnection, error) {
-	page, err := r.Dispatcher.Deliveries(ctx, obj.ID, derefOr(first, 20), derefOr(after, ""))
+	p, err := r.Dispatcher.Deliveries(ctx, obj.ID, toPageArgs(first, after))
 	if err != nil {
 		return nil, err
 	}
-	return toDeliveryConnection(page), nil
+	return toDeliveryConnection(p), nil
 }
 
 // Delivery returns DeliveryResolver implementation.

@@ -11,6 +11,8 @@ import (
 	"net/http"
 
 	"github.com/ottr/backend/graph"
+	"github.com/ottr/backend/internal/approval"
+	"github.com/ottr/backend/internal/approvalpage"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
@@ -31,8 +33,10 @@ type App struct {
 	// Recorder is where every event is written; deliveries and live
 	// streaming hook into it.
 	Recorder *event.Recorder
-	handler  http.Handler
-	closers  []func() error
+	// Approvals runs approvals and keys; the approval page builds on it.
+	Approvals *approval.Service
+	handler   http.Handler
+	closers   []func() error
 }
 
 // New opens the database, applies migrations and builds the handler. A
@@ -54,16 +58,20 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	a.Recorder = event.NewRecorder(st)
 	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret))
 	authz := project.NewAuthorizer(st)
+	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
+		Secret: cfg.JWTSecret, PublicURL: cfg.PublicURL, Now: cfg.Now})
 	channels, dispatcher, err := a.startSlack(ctx, authz)
 	if err != nil {
 		_ = a.Close()
 		return nil, err
 	}
 	resolver := &graph.Resolver{
-		AuthService:    authSvc,
-		ProjectService: project.NewService(st, authz),
-		SlackService:   channels,
-		Dispatcher:     dispatcher,
+		AuthService:     authSvc,
+		ProjectService:  project.NewService(st, authz),
+		ApprovalService: a.Approvals,
+		EventQueries:    event.NewQueries(st, authz),
+		SlackService:    channels,
+		Dispatcher:      dispatcher,
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Playground,
@@ -79,6 +87,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		CORSOrigins: cfg.CORSOrigins,
 		Playground:  cfg.Playground,
 		Logger:      logger,
+		Routes:      approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
 	})
 	return a, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"time"
 )
+
+// DefaultAddr is the listen address when OTTR_ADDR is not set.
+const DefaultAddr = ":8080"
 
 // Config is the whole server configuration; see the README's table.
 type Config struct {
@@ -27,6 +31,9 @@ type Config struct {
 	CORSOrigins          []string
 	Playground           bool
 	LogFormat            string
+	// Now is the clock of approval expiry and link nonces; nil is the
+	// system clock. Not read from the environment: tests move it.
+	Now func() time.Time
 	// Delivery tunes the Slack dispatcher. It is not read from the
 	// environment: zero values mean the production defaults of
 	// internal/notify, and tests shorten them.
@@ -63,7 +70,7 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 		return def
 	}
 	cfg := Config{
-		Addr:                 get("OTTR_ADDR", ":8080"),
+		Addr:                 get("OTTR_ADDR", DefaultAddr),
 		DatabaseURL:          get("OTTR_DATABASE_URL", ""),
 		DataDir:              get("OTTR_DATA_DIR", "./data"),
 		PublicURL:            strings.TrimRight(get("OTTR_PUBLIC_URL", "http://localhost:8080"), "/"),
@@ -118,8 +125,14 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 // the zero-set-up SQLite default.
 func devSecret(dataDir, name string, logger *slog.Logger) (string, error) {
 	path := filepath.Join(dataDir, name)
-	if b, err := os.ReadFile(path); err == nil {
+	b, err := os.ReadFile(path)
+	if err == nil {
 		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		// Never overwrite a secret we could not read: tokens and webhook
+		// URLs made with it would be lost.
+		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", fmt.Errorf("create data dir %s: %w", dataDir, err)

@@ -197,6 +197,10 @@ func (l *Listener) listen(ctx context.Context, reconnect bool) (listened bool, e
 	}
 }
 
+// pingTimeout is the least time a health-check ping may take before the
+// connection counts as dead.
+const pingTimeout = 10 * time.Second
+
 // wait returns the next notification, pinging the connection whenever it
 // has been idle for HealthCheck to detect a dead peer.
 func (l *Listener) wait(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
@@ -213,7 +217,10 @@ func (l *Listener) wait(ctx context.Context, conn *pgx.Conn) (*pgconn.Notificati
 			return nil, fmt.Errorf("wait for notification: %w", err)
 		}
 		// Idle timeout: pgx leaves the connection usable after a deadline.
-		pingCtx, cancel := context.WithTimeout(ctx, l.opts.HealthCheck)
+		// The ping gets its own bound, not the idle interval: a short
+		// interval must not turn a slow answer into a reconnect, which
+		// loses the notifications sent meanwhile.
+		pingCtx, cancel := context.WithTimeout(ctx, max(l.opts.HealthCheck, pingTimeout))
 		err = conn.Ping(pingCtx)
 		cancel()
 		if err != nil {

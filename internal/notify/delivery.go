@@ -12,6 +12,7 @@ import (
 
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/page"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
@@ -57,37 +58,28 @@ type Attempt struct {
 // TableName pins the table name.
 func (Attempt) TableName() string { return "delivery_attempts" }
 
-// Page is one page of a channel's deliveries, newest first.
-type Page struct {
-	Deliveries []Delivery
-	HasNext    bool
-}
-
-// MaxPage is the largest page of deliveries.
-const MaxPage = 100
-
-// Deliveries lists a channel's deliveries, newest first, after the
-// delivery whose id is the cursor after.
-func (d *Dispatcher) Deliveries(ctx context.Context, channelID string, first int, after string) (*Page, error) {
-	if first < 1 || first > MaxPage {
-		return nil, apperr.Invalid("first", "first must be 1 to %d", MaxPage)
+// Deliveries lists a channel's deliveries, newest first.
+func (d *Dispatcher) Deliveries(ctx context.Context, channelID string, args page.Args) (page.Page[Delivery], error) {
+	size, err := args.Size(20)
+	if err != nil {
+		return page.Page[Delivery]{}, err
+	}
+	after, ok, err := args.Cursor(1)
+	if err != nil {
+		return page.Page[Delivery]{}, err
 	}
 	if _, err := d.channels.Get(ctx, channelID, project.Read); err != nil {
-		return nil, err
+		return page.Page[Delivery]{}, err
 	}
 	q := d.store.DB(ctx).Where("channel_id = ?", channelID)
-	if after != "" {
-		q = q.Where("id < ?", after)
+	if ok {
+		q = q.Where("id < ?", after[0]) // ids are UUIDv7: time-ordered text
 	}
 	var rows []Delivery
-	if err := q.Order("id DESC").Limit(first + 1).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("list deliveries of channel %s: %w", channelID, err)
+	if err := q.Order("id DESC").Limit(size + 1).Find(&rows).Error; err != nil {
+		return page.Page[Delivery]{}, fmt.Errorf("list deliveries of channel %s: %w", channelID, err)
 	}
-	page := &Page{Deliveries: rows, HasNext: len(rows) > first}
-	if page.HasNext {
-		page.Deliveries = rows[:first]
-	}
-	return page, nil
+	return page.Cut(rows, size, func(d Delivery) string { return page.Encode(d.ID) }, func(d Delivery) Delivery { return d }), nil
 }
 
 // Event returns the event a delivery carries, for a caller who may read

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,26 +12,19 @@ import (
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
 )
 
 func ptr[T any](v T) *T { return &v }
 
-// addApproval inserts the approval a created event refers to, as the
-// approvals flow would.
-func (e *env) addApproval(key, info string, expires time.Time) string {
-	e.t.Helper()
-	id := store.NewID()
-	storetest.Must(e.t, e.srv.App.Store.DB(context.Background()).Exec(
-		`INSERT INTO approvals (id, project_id, key_path, info, actions, status, created_at, expires_at, token_hash, max_pin_attempts)
-		 VALUES (?, ?, ?, ?, '[]', 'PENDING', ?, ?, ?, 5)`, id, e.pid, key, info, store.Now(), expires, id).Error)
-	return id
-}
-
+// The approval flows, driven through the API, notify every enabled channel
+// that selected their events, once each.
 func TestEachEventReachesEachMatchingChannelOnce(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
-		e := newEnv(t, d)
+		clock := &testserver.Clock{}
+		e := newEnv(t, d, testserver.WithClock(clock))
 		everything := []string{"APPROVAL_CREATED", "APPROVAL_EXECUTED", "APPROVAL_EXPIRED", "APPROVAL_INVALIDATED", "PIN_FAILED", "TOKEN_LOCKED"}
 		all, allURL := e.channel("all", everything...)
 		pins, pinsURL := e.channel("pins", "PIN_FAILED")
@@ -43,26 +37,38 @@ func TestEachEventReachesEachMatchingChannelOnce(t *testing.T) {
 		otherURL := e.fake.WebhookURL("T2", "B2", "OtherS3cret")
 		e.owner.AddSlackChannel(e.owner.CreateProject("Other"), "other", otherURL, everything...)
 
-		expires := time.Date(2030, 1, 1, 12, 30, 0, 0, time.UTC)
-		approval := e.addApproval("myapp/deploy", "Deploy to <production>?", expires)
-		e.record(event.ApprovalCreated, "myapp/deploy", func(ev *event.Event) { ev.ApprovalID = &approval })
-		e.record(event.ApprovalExecuted, "myapp/deploy", func(ev *event.Event) { ev.ApprovalID, ev.Action = &approval, ptr("approve") })
-		e.record(event.ApprovalExpired, "a/expired")
-		e.record(event.ApprovalInvalidated, "a/invalidated")
-		e.record(event.PinFailed, "a/pin", func(ev *event.Event) { ev.Attempts, ev.MaxAttempts = ptr(3), ptr(5) })
-		e.record(event.TokenLocked, "a/locked", func(ev *event.Event) { ev.Reason = ptr(event.LockedReason) })
-		e.record(event.PinFailed, "b/pin", func(ev *event.Event) { ev.Attempts, ev.MaxAttempts = ptr(1), ptr(5) })
+		deploy := e.createApproval(map[string]any{"keyPath": "myapp/deploy", "value": "approved", "info": "Deploy to <production>?"})
+		if status := e.execute(deploy.Token, "approve", ""); status != "EXECUTED" {
+			t.Fatalf("execute: %s", status)
+		}
+		dropped := e.createApproval(map[string]any{"keyPath": "a/invalidated", "value": "x"})
+		e.owner.MustDo(`mutation($id: ID!) { invalidateApproval(id: $id, reason: "superseded") { status } }`, map[string]any{"id": dropped.ID}, nil)
+		guarded := e.createApproval(map[string]any{"keyPath": "a/pin", "value": "x", "pin": "1234", "maxPinAttempts": 2})
+		e.execute(guarded.Token, "approve", "0000")
+		if status := e.execute(guarded.Token, "approve", "0000"); status != "LOCKED" {
+			t.Fatalf("second wrong PIN: %s", status)
+		}
+		late := e.createApproval(map[string]any{"keyPath": "a/expired", "value": "x", "ttlSeconds": 60})
+		clock.Advance(2 * time.Minute)
+		// Opening the link is the access attempt that finds it expired.
+		if err := e.srv.Client("").ErrorCode(`query($t: String!) { approvalLink(token: $t) { status } }`, map[string]any{"t": late.Token}); err.Code() != "CONFLICT" {
+			t.Fatalf("expired link: %s %s", err.Code(), err.Message)
+		}
 
-		got := e.settled(all, 7, 20*time.Second)
+		got := e.settled(all, 10, 20*time.Second)
 		e.settled(pins, 2, 20*time.Second)
+		expires := func(a approval) string { return a.ExpiresAt.UTC().Format(time.RFC3339) }
 		want := []string{
-			"🔔 New approval request in My Project\nKey: myapp/deploy\nInfo: Deploy to &lt;production&gt;?\nExpires: 2030-01-01T12:30:00Z",
+			"🔔 New approval request in My Project\nKey: myapp/deploy\nInfo: Deploy to &lt;production&gt;?\nExpires: " + expires(deploy),
 			"✅ Approval executed in My Project\nKey: myapp/deploy\nAction: approve",
+			"🔔 New approval request in My Project\nKey: a/invalidated\nExpires: " + expires(dropped),
+			"❌ Approval invalidated in My Project\nKey: a/invalidated\nReason: superseded",
+			"🔔 New approval request in My Project\nKey: a/pin\nExpires: " + expires(guarded),
+			"🔐 PIN verification failed in My Project\nKey: a/pin\nAttempts: 1 of 2",
+			"🔐 PIN verification failed in My Project\nKey: a/pin\nAttempts: 2 of 2",
+			"🔒 Approval locked in My Project\nKey: a/pin\nReason: Too many failed PIN attempts",
+			"🔔 New approval request in My Project\nKey: a/expired\nExpires: " + expires(late),
 			"⏳ Approval expired in My Project\nKey: a/expired",
-			"❌ Approval invalidated in My Project\nKey: a/invalidated",
-			"🔐 PIN verification failed in My Project\nKey: a/pin\nAttempts: 3 of 5",
-			"🔒 Approval locked in My Project\nKey: a/locked\nReason: Too many failed PIN attempts",
-			"🔐 PIN verification failed in My Project\nKey: b/pin\nAttempts: 1 of 5",
 		}
 		gotTexts := texts(e.fake, allURL)
 		slices.Sort(gotTexts)
@@ -82,15 +88,18 @@ func TestEachEventReachesEachMatchingChannelOnce(t *testing.T) {
 		if n := len(e.deliveries(offID)) + len(e.deliveries(disabledAtCreation.AddSlackChannel.ID)); n != 0 {
 			t.Errorf("disabled channels have %d deliveries", n)
 		}
-		if n := len(e.fake.Requests()); n != 9 {
-			t.Errorf("fake Slack got %d requests, want 9", n)
+		if n := len(e.fake.Requests()); n != 12 {
+			t.Errorf("fake Slack got %d requests, want 12", n)
 		}
 
 		// Each delivery: delivered at the first attempt, its event resolved,
-		// one River job that completed without error.
-		for _, del := range got {
+		// one River job that completed without error; newest first.
+		for i, del := range got {
 			if del.Status != "DELIVERED" || del.Attempts != 1 || *del.LastStatusCode != 200 || del.LastError != nil || del.DeliveredAt == nil || del.NextAttemptAt != nil || del.ChannelID != all {
 				t.Errorf("delivery %+v", del)
+			}
+			if i > 0 && eventID(t, del) >= eventID(t, got[i-1]) {
+				t.Errorf("deliveries not newest first: event %s after %s", del.Event.ID, got[i-1].Event.ID)
 			}
 			if jobs := e.finishedJobs(del.ID); len(jobs) != 1 || jobs[0].State != "completed" || jobs[0].Attempt != 1 || jobs[0].Errors != 0 {
 				t.Errorf("jobs of %s: %+v", del.ID, jobs)
@@ -99,9 +108,8 @@ func TestEachEventReachesEachMatchingChannelOnce(t *testing.T) {
 				t.Errorf("attempts of %s: %+v", del.ID, a)
 			}
 		}
-		// Newest first: the events were recorded in order.
-		if got[0].Event.KeyPath != "b/pin" || got[6].Event.Type != "APPROVAL_CREATED" || got[6].Event.KeyPath != "myapp/deploy" {
-			t.Errorf("order: first %+v, last %+v", got[0].Event, got[6].Event)
+		if got[0].Event.Type != "APPROVAL_EXPIRED" || got[9].Event.Type != "APPROVAL_CREATED" || got[9].Event.KeyPath != "myapp/deploy" {
+			t.Errorf("order: first %+v, last %+v", got[0].Event, got[9].Event)
 		}
 		st := e.state(all)
 		if st.LastDeliveryStatus == nil || *st.LastDeliveryStatus != "DELIVERED" || st.LastDeliveryAt == nil || st.LastError != nil {
@@ -109,50 +117,54 @@ func TestEachEventReachesEachMatchingChannelOnce(t *testing.T) {
 		}
 
 		// Pages of deliveries follow their cursors without gaps or repeats.
-		var seen []string
-		after := ""
-		for {
-			var out struct {
-				Project struct {
-					SlackChannels []struct {
-						ID         string
-						Deliveries struct {
-							Edges    []struct{ Node struct{ ID string } }
-							PageInfo struct {
-								HasNextPage bool
-								EndCursor   *string
-							}
-						}
-					}
+		type pagedChannel struct {
+			ID         string
+			Deliveries struct {
+				Edges    []struct{ Node struct{ ID string } }
+				PageInfo struct {
+					HasNextPage bool
+					EndCursor   *string
 				}
-			}
-			vars := map[string]any{"p": e.pid}
-			if after != "" {
-				vars["after"] = after
-			}
-			e.owner.MustDo(`query($p: ID!, $after: String) { project(id: $p) { slackChannels { id deliveries(first: 3, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } } }`, vars, &out)
-			for _, c := range out.Project.SlackChannels {
-				if c.ID != all {
-					continue
-				}
-				for _, edge := range c.Deliveries.Edges {
-					seen = append(seen, edge.Node.ID)
-				}
-				if !c.Deliveries.PageInfo.HasNextPage {
-					after = ""
-				} else {
-					after = *c.Deliveries.PageInfo.EndCursor
-				}
-			}
-			if after == "" {
-				break
 			}
 		}
-		if len(seen) != 7 || seen[0] != got[0].ID || seen[6] != got[6].ID {
-			t.Errorf("paged through %d deliveries: %v", len(seen), seen)
+		var seen []string
+		var after *string
+		for {
+			var out struct {
+				Project struct{ SlackChannels []pagedChannel }
+			}
+			e.owner.MustDo(`query($p: ID!, $after: String) { project(id: $p) { slackChannels { id deliveries(first: 3, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } } }`,
+				map[string]any{"p": e.pid, "after": after}, &out)
+			c := out.Project.SlackChannels[slices.IndexFunc(out.Project.SlackChannels, func(c pagedChannel) bool { return c.ID == all })]
+			for _, edge := range c.Deliveries.Edges {
+				seen = append(seen, edge.Node.ID)
+			}
+			if !c.Deliveries.PageInfo.HasNextPage {
+				break
+			}
+			after = c.Deliveries.PageInfo.EndCursor
+		}
+		want = nil
+		for _, del := range got {
+			want = append(want, del.ID)
+		}
+		if !slices.Equal(seen, want) {
+			t.Errorf("paged through %v, want %v", seen, want)
+		}
+		if e := e.owner.ErrorCode(`query($p: ID!) { project(id: $p) { slackChannels { deliveries(first: 101) { edges { cursor } } } } }`, map[string]any{"p": e.pid}); e.Code() != "BAD_USER_INPUT" {
+			t.Errorf("first: 101 answered %s", e.Code())
 		}
 		e.noSecret(allURL, pinsURL, offURL)
 	})
+}
+
+func eventID(t *testing.T, d delivery) int64 {
+	t.Helper()
+	id, err := strconv.ParseInt(d.Event.ID, 10, 64)
+	if err != nil {
+		t.Fatalf("event id %q: %v", d.Event.ID, err)
+	}
+	return id
 }
 
 func TestRolledBackEventSendsNothing(t *testing.T) {

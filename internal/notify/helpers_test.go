@@ -61,6 +61,54 @@ func (e *env) channel(name string, events ...string) (id, url string) {
 	return e.owner.AddSlackChannel(e.pid, name, url, events...), url
 }
 
+type approval struct {
+	ID, Token string
+	ExpiresAt time.Time
+}
+
+// createApproval creates an approval with the owner's credentials, as a
+// script would.
+func (e *env) createApproval(input map[string]any) approval {
+	e.t.Helper()
+	var out struct {
+		CreateApproval struct {
+			Token    string
+			Approval struct {
+				ID        string
+				ExpiresAt time.Time
+			}
+		}
+	}
+	e.owner.MustDo(`mutation($p: ID!, $i: CreateApprovalInput!) { createApproval(projectId: $p, input: $i) { token approval { id expiresAt } } }`,
+		map[string]any{"p": e.pid, "i": input}, &out)
+	return approval{ID: out.CreateApproval.Approval.ID, Token: out.CreateApproval.Token, ExpiresAt: out.CreateApproval.Approval.ExpiresAt}
+}
+
+// open reads an approval's link as the person who received it, and
+// returns its status and nonce.
+func (e *env) open(token string) (status, nonce string) {
+	e.t.Helper()
+	var out struct {
+		ApprovalLink struct{ Status, Nonce string }
+	}
+	e.srv.Client("").MustDo(`query($t: String!) { approvalLink(token: $t) { status nonce } }`, map[string]any{"t": token}, &out)
+	return out.ApprovalLink.Status, out.ApprovalLink.Nonce
+}
+
+// execute opens a link and chooses an action, with a PIN if not empty.
+func (e *env) execute(token, action, pin string) string {
+	e.t.Helper()
+	_, nonce := e.open(token)
+	vars := map[string]any{"t": token, "n": nonce, "a": action}
+	if pin != "" {
+		vars["pin"] = pin
+	}
+	var out struct{ ExecuteApproval struct{ Status string } }
+	e.srv.Client("").MustDo(`mutation($t: String!, $n: String!, $a: String!, $pin: String) { executeApproval(token: $t, nonce: $n, action: $a, pin: $pin) { status } }`,
+		vars, &out)
+	return out.ExecuteApproval.Status
+}
+
 // record records an event of the project as the approval flows do.
 func (e *env) record(typ event.Type, key string, edit ...func(*event.Event)) *event.Event {
 	e.t.Helper()

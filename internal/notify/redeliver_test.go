@@ -102,8 +102,8 @@ func TestOutageLosesNothing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		e := newEnv(t, d, func(c *config.Config) { c.Delivery.RetryBase = 50 * time.Millisecond })
-		a, aURL := e.channel("a", "PIN_FAILED")
-		b, bURL := e.channel("b", "PIN_FAILED")
+		a, aURL := e.channel("a", "APPROVAL_CREATED")
+		b, bURL := e.channel("b", "APPROVAL_CREATED")
 		recovery := time.Now().Add(1500 * time.Millisecond)
 		outage := func(w http.ResponseWriter, r *http.Request) {
 			if time.Now().Before(recovery) {
@@ -116,7 +116,7 @@ func TestOutageLosesNothing(t *testing.T) {
 		e.fake.RespondTo(bURL, outage)
 		const events = 10
 		for i := range events {
-			e.record(event.PinFailed, fmt.Sprintf("k%d", i))
+			e.createApproval(map[string]any{"keyPath": fmt.Sprintf("k%d", i), "value": "x"})
 			time.Sleep(100 * time.Millisecond)
 		}
 		for _, ch := range []string{a, b} {

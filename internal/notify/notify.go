@@ -107,14 +107,9 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		return nil, fmt.Errorf("river: unsupported database %s", o.Store.Dialect())
 	}
 
-	migrator, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: o.Logger})
-	if err != nil {
+	if err := migrate(ctx, o.Store, drv, o.Logger); err != nil {
 		d.closeListener()
-		return nil, fmt.Errorf("river migrations: %w", err)
-	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		d.closeListener()
-		return nil, fmt.Errorf("apply river migrations: %w", err)
+		return nil, err
 	}
 
 	w := newWorker(d, o.Client, s)
@@ -123,6 +118,7 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		d.closeListener()
 		return nil, fmt.Errorf("river worker: %w", err)
 	}
+	var err error
 	d.river, err = river.NewClient(drv, &river.Config{
 		FetchCooldown:        insertNotifyCooldown,
 		FetchPollInterval:    s.FetchPollInterval,
@@ -146,6 +142,26 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		return nil, fmt.Errorf("start river: %w", err)
 	}
 	return d, nil
+}
+
+// migrationLock is the advisory lock key under which instances starting
+// together apply River's migrations one after another.
+const migrationLock = 0x6f7474725f726976 // "ottr_riv"
+
+// migrate applies River's migrations (after ours). River's PostgreSQL
+// migrations cannot share one transaction, so instances take turns under
+// an advisory lock instead.
+func migrate(ctx context.Context, st *store.Store, drv riverdriver.Driver[*sql.Tx], logger *slog.Logger) error {
+	migrator, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("river migrations: %w", err)
+	}
+	return st.WithLock(ctx, migrationLock, func(ctx context.Context) error {
+		if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+			return fmt.Errorf("apply river migrations: %w", err)
+		}
+		return nil
+	})
 }
 
 func withDefaults(s config.Delivery) config.Delivery {

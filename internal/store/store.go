@@ -175,6 +175,25 @@ func SQLTx(ctx context.Context) (*sql.Tx, error) {
 	return tx, nil
 }
 
+// WithLock runs fn holding a PostgreSQL advisory lock, so that instances
+// doing the same work at once (migrations of a library) take turns. One
+// SQLite file serves one instance: there fn just runs.
+func (s *Store) WithLock(ctx context.Context, key int64, fn func(ctx context.Context) error) error {
+	if s.dialect != Postgres {
+		return fn(ctx)
+	}
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("advisory lock %d: %w", key, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		return fmt.Errorf("take advisory lock %d: %w", key, err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) }()
+	return fn(ctx)
+}
+
 // AfterCommit runs f after the transaction in ctx commits, or at once when
 // ctx carries none. Nothing registered runs after a rollback.
 func AfterCommit(ctx context.Context, f func()) {

@@ -1,8 +1,11 @@
 package graph
 
 import (
+	"strconv"
+
 	"github.com/ottr/backend/graph/model"
 	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/project"
 )
 
@@ -28,6 +31,14 @@ func toAPIKey(k auth.APIKey) *model.APIKey {
 	return &model.APIKey{ID: k.ID, Name: k.Name, Scope: model.APIKeyScope(k.Scope), Prefix: k.Prefix,
 		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
 }
+
+func toEvent(e event.Event) *model.Event {
+	return &model.Event{ID: strconv.FormatInt(e.ID, 10), Type: model.EventType(e.Type), OccurredAt: e.OccurredAt,
+		ProjectID: e.ProjectID, ApprovalID: e.ApprovalID, KeyPath: e.KeyPath, Action: e.Action,
+		Attempts: e.Attempts, MaxAttempts: e.MaxAttempts, Reason: e.Reason}
+}
+
+func fromEventType(t model.EventType) event.Type { return event.Type(t) }
 
 // mapAll converts a slice with f.
 func mapAll[T, M any](in []T, f func(T) M) []M {

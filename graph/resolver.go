@@ -4,6 +4,7 @@ package graph
 
 import (
 	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/live"
 	"github.com/ottr/backend/internal/project"
 )
 
@@ -12,4 +13,5 @@ import (
 type Resolver struct {
 	AuthService    *auth.Service
 	ProjectService *project.Service
+	Live           *live.Subscriptions
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/httpserver"
+	"github.com/ottr/backend/internal/live"
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/store"
@@ -29,6 +30,8 @@ type App struct {
 	// Recorder is where every event is written; deliveries and live
 	// streaming hook into it.
 	Recorder *event.Recorder
+	// Feed publishes committed events to this instance's subscribers.
+	Feed    *live.Feed
 	handler http.Handler
 	closers []func() error
 }
@@ -50,17 +53,26 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 
 	a.Recorder = event.NewRecorder(st)
+	a.Feed, err = live.StartFeed(ctx, st, a.Recorder, live.FeedOptions{DatabaseURL: cfg.DatabaseURL, Buffer: cfg.Live.Buffer, Logger: logger})
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, a.Feed.Close)
 	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret))
 	authz := project.NewAuthorizer(st)
 	resolver := &graph.Resolver{
 		AuthService:    authSvc,
 		ProjectService: project.NewService(st, authz),
+		Live:           live.NewSubscriptions(a.Feed, st, authz, authSvc, live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer}),
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Playground,
 		CORSOrigins:   cfg.CORSOrigins,
 		Metrics:       a.Metrics,
 		Logger:        logger,
+		InitTimeout:   cfg.Live.InitTimeout,
+		KeepAlive:     cfg.Live.KeepAlive,
 	})
 	a.handler = httpserver.New(httpserver.Options{
 		GraphQL:     gql,

@@ -142,7 +142,9 @@ type Client struct {
 }
 
 // Client returns a client with the given bearer credential ("" for none).
-func (s *Server) Client(token string) *Client { return &Client{srv: s, Token: token, Header: http.Header{}} }
+func (s *Server) Client(token string) *Client {
+	return &Client{srv: s, Token: token, Header: http.Header{}}
+}
 
 // Do posts a GraphQL operation and decodes the response.
 func (c *Client) Do(query string, vars map[string]any) *Response {

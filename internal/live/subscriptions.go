@@ -1,0 +1,220 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/store"
+)
+
+// DefaultRecheck is how often a running subscription rechecks its
+// credentials by default: how long a revoked key or a removed member may
+// keep receiving events.
+const DefaultRecheck = 10 * time.Second
+
+// replayPage is how many events one replay query reads.
+const replayPage = 500
+
+// Stream is an authorized subscription, ready to run: it calls send with
+// each value in order until ctx ends or send returns false (both return
+// nil), or until the stream fails. It fails with a domain error when the
+// credentials stop being valid, when the subscriber fell too far behind,
+// or when the server shuts down.
+type Stream[T any] func(ctx context.Context, send func(T) bool) error
+
+// Options configures Subscriptions.
+type Options struct {
+	// Recheck is the interval of credential rechecks; 0 means
+	// DefaultRecheck.
+	Recheck time.Duration
+	// Buffer is how many events a subscriber may fall behind; 0 means the
+	// broker's default.
+	Buffer int
+}
+
+// Subscriptions opens the live streams of the API.
+type Subscriptions struct {
+	feed  *Feed
+	store *store.Store
+	authz *project.Authorizer
+	keys  *auth.Service
+	opts  Options
+}
+
+// NewSubscriptions returns the subscriptions served from feed.
+func NewSubscriptions(feed *Feed, st *store.Store, authz *project.Authorizer, keys *auth.Service, opts Options) *Subscriptions {
+	if opts.Recheck <= 0 {
+		opts.Recheck = DefaultRecheck
+	}
+	return &Subscriptions{feed: feed, store: st, authz: authz, keys: keys, opts: opts}
+}
+
+var (
+	errTooSlow = &apperr.Error{Code: apperr.CodeRateLimited, RetryAfter: time.Second,
+		Message: "this subscription fell behind the events and was ended; subscribe again with after set to the last event ID received"}
+	errShuttingDown = &apperr.Error{Code: apperr.CodeInternal,
+		Message: "the server is shutting down; subscribe again with after set to the last event ID received"}
+	errKeyRevoked   = apperr.Unauthenticated("API key revoked")
+	errTokenExpired = apperr.Unauthenticated("access token expired")
+)
+
+// ProjectEvents opens the stream of a project's events of the given types
+// (all when empty). With after (an event ID) it first replays the events
+// recorded after it, oldest first; then each event follows as it commits.
+// The caller must be allowed to read the project, and is refused here,
+// before anything is sent.
+//
+// The stream subscribes to the broker before it reads the table, so an
+// event committed meanwhile is in one or the other, and skips live events
+// with an ID up to the last one sent, so none is sent twice. Events commit
+// in ID order (event.Recorder), so a live event with a smaller ID than the
+// last one replayed had committed before the replay read and was replayed:
+// skipping it loses nothing. The feed publishes in ID order too, so a client
+// that resubscribes with after set to the last ID it received misses
+// nothing either.
+func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, types []event.Type, after *string) (Stream[event.Event], error) {
+	g, err := s.authorize(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range types {
+		if !t.Valid() {
+			return nil, apperr.Invalid("types", "unknown event type %q", t)
+		}
+	}
+	var last int64
+	if after != nil {
+		if last, err = strconv.ParseInt(*after, 10, 64); err != nil || last < 0 {
+			return nil, apperr.Invalid("after", "after must be an event ID")
+		}
+	}
+	filter := event.Filter{ProjectID: projectID, Types: types}
+	return func(ctx context.Context, send func(event.Event) bool) error {
+		sub := s.feed.Broker().Subscribe(ctx, filter, s.opts.Buffer)
+		defer sub.Close()
+		defer g.stop()
+		if after != nil {
+			for {
+				events, err := event.After(ctx, s.store, projectID, last, types, replayPage)
+				if err != nil {
+					return err
+				}
+				for _, ev := range events {
+					if !send(ev) {
+						return nil
+					}
+					last = ev.ID
+				}
+				if len(events) < replayPage {
+					break
+				}
+			}
+		}
+		return g.watch(ctx, sub, func(ev event.Event) bool {
+			if ev.ID <= last {
+				return true
+			}
+			last = ev.ID
+			return send(ev)
+		})
+	}, nil
+}
+
+// guard keeps checking that a subscriber may still read a project.
+type guard struct {
+	s         *Subscriptions
+	projectID string
+	principal *auth.Principal
+	recheck   *time.Timer
+	expiry    *time.Timer // nil for API keys
+}
+
+// authorize checks that the caller may read the project and returns the
+// guard that keeps checking it.
+func (s *Subscriptions) authorize(ctx context.Context, projectID string) (*guard, error) {
+	access, err := s.authz.Authorize(ctx, projectID, project.Read)
+	if err != nil {
+		return nil, err
+	}
+	g := &guard{s: s, projectID: projectID, principal: access.Principal, recheck: time.NewTimer(s.jitter())}
+	if exp := access.Principal.ExpiresAt; !exp.IsZero() {
+		g.expiry = time.NewTimer(time.Until(exp))
+	}
+	return g, nil
+}
+
+// jitter spreads the rechecks of many subscriptions over the interval.
+func (s *Subscriptions) jitter() time.Duration {
+	d := s.opts.Recheck
+	return d/2 + rand.N(d/2+1)
+}
+
+func (g *guard) stop() {
+	g.recheck.Stop()
+	if g.expiry != nil {
+		g.expiry.Stop()
+	}
+}
+
+// watch passes live events to deliver until deliver returns false, ctx
+// ends (both nil), or the subscription fails.
+func (g *guard) watch(ctx context.Context, sub *event.Subscription, deliver func(event.Event) bool) error {
+	var expired <-chan time.Time
+	if g.expiry != nil {
+		expired = g.expiry.C
+	}
+	for {
+		select {
+		case ev, ok := <-sub.C():
+			if !ok {
+				if errors.Is(sub.Err(), event.ErrSlowSubscriber) {
+					return errTooSlow
+				}
+				return nil // ctx ended
+			}
+			if !deliver(ev) {
+				return nil
+			}
+		case <-g.recheck.C:
+			if err := g.check(ctx); err != nil {
+				return err
+			}
+			g.recheck.Reset(g.s.jitter())
+		case <-expired:
+			return errTokenExpired
+		case <-g.s.feed.Closed():
+			return errShuttingDown
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// check asks again whether the principal may read the project. A failure
+// to ask (the database is unreachable) keeps the subscription: events are
+// not flowing either, and the next check asks again.
+func (g *guard) check(ctx context.Context) error {
+	if k := g.principal.APIKey; k != nil {
+		active, err := g.s.keys.KeyActive(ctx, k.ID)
+		if err != nil {
+			g.s.feed.log.WarnContext(ctx, "could not recheck a subscriber's API key", "key_id", k.ID, "err", err)
+			return nil
+		}
+		if !active {
+			return errKeyRevoked
+		}
+	}
+	_, err := g.s.authz.Authorize(ctx, g.projectID, project.Read)
+	if _, ok := apperr.As(err); ok || err == nil {
+		return err
+	}
+	g.s.feed.log.WarnContext(ctx, "could not recheck a subscriber's membership", "project_id", g.projectID, "err", err)
+	return nil
+}

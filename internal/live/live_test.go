@@ -344,7 +344,7 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 		t.Parallel()
 		srv, _, pid, _, key := setup(t, d, func(c *config.Config) { c.Live.Buffer = 4 })
 		fast := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
-		slow := srv.Connect(testserver.LegacyWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
+		slow := srv.Connect(testserver.LegacyWS, key, testserver.ReceiveBuffer(64<<10)).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
 		marker := srv.Record(pid, event.ApprovalCreated)
 		for _, sub := range []*testserver.Sub{fast, slow} {
 			if got := nextEvent(t, sub.Next); got.ID != id(marker) {
@@ -364,6 +364,7 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 		if recorded == most {
 			t.Fatalf("the slow subscriber was not dropped after %d events", most)
 		}
+		t.Logf("dropped after %d events", recorded)
 		after := srv.Record(pid, event.ApprovalExpired)
 		if got := nextEvent(t, fast.Next); got.ID != id(after) {
 			t.Fatalf("fast subscriber got %s after the drop, want %d", got.ID, after.ID)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -63,15 +64,37 @@ type WS struct {
 	Pings int
 }
 
+// DialOption changes how a websocket is dialed.
+type DialOption func(*websocket.DialOptions)
+
+// ReceiveBuffer caps the client socket's receive buffer at n bytes (instead
+// of letting the kernel grow it to megabytes), so that a client that stops
+// reading backs up to the server quickly.
+func ReceiveBuffer(n int) DialOption {
+	return func(o *websocket.DialOptions) {
+		d := &net.Dialer{}
+		o.HTTPClient = &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := d.DialContext(ctx, network, addr)
+				if err == nil {
+					err = c.(*net.TCPConn).SetReadBuffer(n)
+				}
+				return c, err
+			},
+		}}
+	}
+}
+
 // DialWS opens a websocket to /query with subprotocol protocol and the
 // given request headers, without any GraphQL message.
-func (s *Server) DialWS(protocol string, header http.Header) (*WS, *http.Response, error) {
+func (s *Server) DialWS(protocol string, header http.Header, opts ...DialOption) (*WS, *http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), ReadTimeout)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/query", &websocket.DialOptions{
-		Subprotocols: []string{protocol},
-		HTTPHeader:   header,
-	})
+	dopts := &websocket.DialOptions{Subprotocols: []string{protocol}, HTTPHeader: header}
+	for _, o := range opts {
+		o(dopts)
+	}
+	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/query", dopts)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -83,9 +106,9 @@ func (s *Server) DialWS(protocol string, header http.Header) (*WS, *http.Respons
 // Connect opens a websocket and sends connection_init with token (as
 // {"Authorization": "Bearer <token>"}; none when empty), and waits for
 // the acknowledgement.
-func (s *Server) Connect(protocol, token string) *WS {
+func (s *Server) Connect(protocol, token string, opts ...DialOption) *WS {
 	s.t.Helper()
-	ws, _, err := s.DialWS(protocol, nil)
+	ws, _, err := s.DialWS(protocol, nil, opts...)
 	if err != nil {
 		s.t.Fatalf("dial websocket: %v", err)
 	}

@@ -1,0 +1,199 @@
+package graph_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/testserver"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
+}
+
+const projectEvents = `subscription($p: ID!) { projectEvents(projectId: $p) { id } }`
+
+// start runs a server on SQLite: the websocket protocol does not depend on
+// the database.
+func start(t *testing.T, opts ...testserver.Option) *testserver.Server {
+	t.Helper()
+	return testserver.Start(t, store.SQLite, opts...)
+}
+
+func expectClose(t *testing.T, ws *testserver.WS, want websocket.StatusCode) {
+	t.Helper()
+	if code, reason := ws.CloseStatus(); code != want {
+		t.Fatalf("closed with %d %q, want %d", code, reason, want)
+	}
+}
+
+func dial(t *testing.T, srv *testserver.Server, protocol string) *testserver.WS {
+	t.Helper()
+	ws, _, err := srv.DialWS(protocol, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return ws
+}
+
+func TestBadCredentialsCloseWith4403(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	for _, protocol := range []string{testserver.TransportWS, testserver.LegacyWS} {
+		for name, payload := range map[string]map[string]any{
+			"unknown key":            {"Authorization": "Bearer otw_not-a-real-key"},
+			"bad token in authToken": {"authToken": "not.a.jwt"},
+			"scheme without token":   {"Authorization": "Bearer "},
+		} {
+			t.Run(protocol+"/"+name, func(t *testing.T) {
+				ws := dial(t, srv, protocol)
+				ws.Init(payload)
+				if protocol == testserver.LegacyWS {
+					// The legacy protocol says why before closing.
+					if m := ws.Read(); m.Type != "connection_error" {
+						t.Fatalf("got %s, want connection_error", m.Type)
+					}
+				}
+				expectClose(t, ws, 4403)
+			})
+		}
+	}
+}
+
+func TestCredentialsInInitPayload(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	alice := srv.SignUp("Alice")
+	pid := alice.CreateProject("P")
+	_, key := alice.CreateAPIKey(pid, "READ")
+	for name, payload := range map[string]map[string]any{
+		"Authorization":            {"Authorization": "Bearer " + key},
+		"lower-case authorization": {"authorization": "Bearer " + alice.AccessToken},
+		"authToken":                {"authToken": key},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ws := dial(t, srv, testserver.TransportWS)
+			ws.Init(payload)
+			if m := ws.Read(); m.Type != "connection_ack" {
+				t.Fatalf("got %s, want connection_ack", m.Type)
+			}
+			sub := ws.Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p, after: "0") { id } }`, map[string]any{"p": pid})
+			ev := srv.Record(pid, "APPROVAL_CREATED")
+			r := sub.Next()
+			if len(r.Errors) > 0 || !json.Valid(r.Data) {
+				t.Fatalf("got %+v, want event %d", r, ev.ID)
+			}
+		})
+	}
+}
+
+func TestSubscribeBeforeInitClosesWith4401(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	ws := dial(t, srv, testserver.TransportWS)
+	ws.Subscribe(projectEvents, map[string]any{"p": "x"})
+	expectClose(t, ws, 4401)
+}
+
+func TestSecondInitClosesWith4429(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	ws := srv.Connect(testserver.TransportWS, "")
+	ws.Init(nil)
+	expectClose(t, ws, 4429)
+}
+
+func TestInitTimeoutClosesWith4408(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *config.Config) { c.Live.InitTimeout = 50 * time.Millisecond })
+	for _, protocol := range []string{testserver.TransportWS, testserver.LegacyWS} {
+		expectClose(t, dial(t, srv, protocol), 4408)
+	}
+}
+
+// readRaw reads messages without answering pings, until n messages of type
+// typ arrived or the connection fails.
+func readRaw(t *testing.T, ws *testserver.WS, typ string, n int) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testserver.ReadTimeout)
+	defer cancel()
+	for seen := 0; seen < n; {
+		_, b, err := ws.Conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		var m testserver.Message
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("decode %s: %v", b, err)
+		}
+		if m.Type == typ {
+			seen++
+		}
+	}
+	return nil
+}
+
+func TestKeepAlives(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *config.Config) { c.Live.KeepAlive = 20 * time.Millisecond })
+
+	t.Run("graphql-ws sends ka", func(t *testing.T) {
+		t.Parallel()
+		if err := readRaw(t, srv.Connect(testserver.LegacyWS, ""), "ka", 3); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("graphql-transport-ws pings and stays open while answered", func(t *testing.T) {
+		t.Parallel()
+		ws := srv.Connect(testserver.TransportWS, "")
+		for ws.Pings < 10 { // 10 intervals: far past the missing-pong deadline
+			ws.Subscribe(`subscription { projectEvents(projectId: "none") { id } }`, nil)
+			if r, err := ws.TryRead(); err != nil || r.Type != "next" {
+				t.Fatalf("got %+v, %v; want the NOT_FOUND result", r, err)
+			}
+			ws.Read() // complete
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	t.Run("graphql-transport-ws closes without pong", func(t *testing.T) {
+		t.Parallel()
+		err := readRaw(t, srv.Connect(testserver.TransportWS, ""), "never", 1)
+		if err == nil || websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+			t.Fatalf("read ended with %v, want the connection dropped", err)
+		}
+	})
+}
+
+func TestWebsocketOriginCheck(t *testing.T) {
+	t.Parallel()
+	srv := start(t) // OTTR_CORS_ORIGINS: http://localhost:5173
+	for origin, allowed := range map[string]bool{
+		"":                       true, // not a browser
+		"http://localhost:5173":  true,
+		"https://localhost:5173": false, // another scheme is another origin
+		"https://evil.example":   false,
+	} {
+		header := http.Header{}
+		if origin != "" {
+			header.Set("Origin", origin)
+		}
+		ws, resp, err := srv.DialWS(testserver.TransportWS, header)
+		switch {
+		case allowed && err != nil:
+			t.Errorf("Origin %q refused: %v", origin, err)
+		case !allowed && err == nil:
+			t.Errorf("Origin %q accepted", origin)
+			_ = ws.Conn.CloseNow()
+		case !allowed && (resp == nil || resp.StatusCode != http.StatusForbidden):
+			t.Errorf("Origin %q: got %v, want 403", origin, resp)
+		}
+	}
+}

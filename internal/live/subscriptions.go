@@ -179,7 +179,7 @@ func (g *guard) watch(ctx context.Context, sub *event.Subscription, deliver func
 				}
 				return nil // ctx ended
 			}
-			if !deliver(ev) {
+			if !deliver(*ev) {
 				return nil
 			}
 		case <-g.recheck.C:

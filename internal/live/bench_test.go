@@ -292,3 +292,46 @@ func (h *plainHub) closeAll() {
 	h.wg.Wait()
 }
 
+
+// BenchmarkRecordToBroker measures what the publication path costs one
+// event: from Recorder.Record to the broker's subscriber, next to how long
+// Record itself takes (insert and commit). On SQLite the event is
+// published from the commit; on PostgreSQL it goes through NOTIFY, the
+// listener's connection and a read of the events table.
+func BenchmarkRecordToBroker(b *testing.B) {
+	for _, d := range storetest.Dialects() {
+		b.Run(string(d), func(b *testing.B) {
+			srv := testserver.Start(b, d)
+			alice := srv.SignUp("Alice")
+			pid := alice.CreateProject("Bench")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			sub := srv.App.Feed.Broker().Subscribe(ctx, event.Filter{ProjectID: pid}, 0)
+			var delivered, recorded []time.Duration
+			for b.Loop() {
+				ev := event.Event{Type: event.ApprovalCreated, ProjectID: pid, KeyPath: "deploy"}
+				start := time.Now()
+				if err := srv.App.Recorder.Record(ctx, &ev); err != nil {
+					b.Fatal(err)
+				}
+				recorded = append(recorded, time.Since(start))
+				select {
+				case got := <-sub.C():
+					delivered = append(delivered, time.Since(start))
+					if got.ID != ev.ID {
+						b.Fatalf("got event %d, want %d", got.ID, ev.ID)
+					}
+				case <-time.After(10 * time.Second):
+					b.Fatal("event not delivered")
+				}
+			}
+			b.StopTimer()
+			median := func(ds []time.Duration) float64 {
+				slices.Sort(ds)
+				return float64(ds[len(ds)/2].Microseconds())
+			}
+			b.ReportMetric(median(recorded), "record-µs")
+			b.ReportMetric(median(delivered), "delivered-µs")
+		})
+	}
+}

@@ -42,6 +42,9 @@ func Notify(ctx context.Context, db Execer, channel string, id int64) error {
 	return nil
 }
 
+// pingTimeout is the least time a health-check ping may take.
+const pingTimeout = 5 * time.Second
+
 // ListenerOptions configures a Listener. Only the DSN passed to NewListener
 // and the notify callback are required.
 type ListenerOptions struct {
@@ -213,7 +216,10 @@ func (l *Listener) wait(ctx context.Context, conn *pgx.Conn) (*pgconn.Notificati
 			return nil, fmt.Errorf("wait for notification: %w", err)
 		}
 		// Idle timeout: pgx leaves the connection usable after a deadline.
-		pingCtx, cancel := context.WithTimeout(ctx, l.opts.HealthCheck)
+		// The ping gets at least pingTimeout however short the interval: a
+		// busy server answering late is not a dead one, and every needless
+		// reconnect loses the notifications sent meanwhile.
+		pingCtx, cancel := context.WithTimeout(ctx, max(l.opts.HealthCheck, pingTimeout))
 		err = conn.Ping(pingCtx)
 		cancel()
 		if err != nil {

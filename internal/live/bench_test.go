@@ -292,7 +292,6 @@ func (h *plainHub) closeAll() {
 	h.wg.Wait()
 }
 
-
 // BenchmarkRecordToBroker measures what the publication path costs one
 // event: from Recorder.Record to the broker's subscriber, next to how long
 // Record itself takes (insert and commit). On SQLite the event is

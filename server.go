@@ -1,5 +1,10 @@
 // Command ottr is the Ottr backend: a GraphQL API for single-use approval
 // links, with Slack notifications. See README.md.
+//
+// Usage:
+//
+//	ottr              run the server (configured from the environment)
+//	ottr healthcheck  exit 0 when the server at OTTR_ADDR answers /healthz
 package main
 
 import (
@@ -18,6 +23,10 @@ import (
 	"github.com/ottr/backend/internal/config"
 )
 
+// shutdownGrace is how long requests in flight may take to finish once a
+// signal has arrived.
+const shutdownGrace = 15 * time.Second
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "ottr:", err)
@@ -26,6 +35,12 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 {
+		if args[0] == "healthcheck" && len(args) == 1 {
+			return healthcheck(os.Getenv("OTTR_ADDR"))
+		}
+		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck)", args[0])
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -35,10 +50,16 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(args) > 0 {
-		return fmt.Errorf("unknown command %q (run without arguments to start the server)", args[0])
+	a, err := app.New(ctx, cfg, logger)
+	if err != nil {
+		return err
 	}
-	return serve(ctx, cfg, logger)
+	defer a.Close() // last: after the requests in flight have finished
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	return serve(ctx, a, ln)
 }
 
 func newLogger(format string) *slog.Logger {
@@ -48,40 +69,59 @@ func newLogger(format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
-// serve runs the HTTP server until ctx ends, then stops accepting, lets
-// requests in flight finish (up to 15 s) and closes the database.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	a, err := app.New(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-
+// serve answers on ln until ctx ends, then stops accepting and lets the
+// requests in flight finish (up to shutdownGrace).
+func serve(ctx context.Context, a *app.App, ln net.Listener) error {
 	// Requests get their own base context, cancelled only after shutdown has
 	// let the ones in flight finish, so a signal does not abort them.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	srv := &http.Server{
-		Addr:              cfg.Addr,
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	logger.Info("ottr listening", "addr", cfg.Addr, "database", string(a.Store.Dialect()), "playground", cfg.Playground)
+	go func() { errc <- srv.Serve(ln) }()
+	a.Logger.Info("ottr listening", "addr", ln.Addr().String(), "database", string(a.Store.Dialect()), "playground", a.Config.Playground)
 
 	select {
 	case err := <-errc:
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	a.Logger.Info("shutting down: finishing requests in flight", "grace", shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.Logger.Info("stopped")
+	return nil
+}
+
+// healthcheck asks the server listening on addr (OTTR_ADDR) for /healthz;
+// the container image has no curl, so its HEALTHCHECK runs this.
+func healthcheck(addr string) error {
+	if addr == "" {
+		addr = config.DefaultAddr
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: OTTR_ADDR %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New("healthcheck: /healthz answered " + resp.Status)
 	}
 	return nil
 }

@@ -1779,7 +1779,7 @@ input LogInInput {
 }
 
 extend type Query {
-  "The signed-in user. API keys are not users and get UNAUTHENTICATED."
+  "The signed-in user. API keys act for a project, not a person: FORBIDDEN."
   me: User!
 }
 

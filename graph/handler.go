@@ -101,6 +101,11 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
 		res, err := next(ctx)
+		if err != nil && !opts.Introspection && isIntrospection(graphql.GetFieldContext(ctx)) {
+			// gqlgen refuses with a plain error; it is the client's request
+			// that the server does not serve, not a failure.
+			return res, &apperr.Error{Code: apperr.CodeBadUserInput, Message: "introspection is disabled on this server"}
+		}
 		if err != nil {
 			err = safe(ctx, err, graphql.GetFieldContext(ctx).Path().String())
 		}
@@ -123,13 +128,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	})
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
-		opType, name := "unknown", oc.OperationName
-		if oc.Operation != nil {
-			opType = string(oc.Operation.Operation)
-		}
-		if name == "" {
-			name = "anonymous"
-		}
+		opType, field := operationLabels(oc.Operation)
 		if opType == "subscription" {
 			ctx = withStreamEnd(ctx)
 		}
@@ -138,12 +137,34 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		return func(ctx context.Context) *graphql.Response {
 			resp := h(ctx)
 			if opts.Metrics != nil && opType != "subscription" {
-				opts.Metrics.GraphQLDuration.WithLabelValues(opType, name).Observe(time.Since(start).Seconds())
+				opts.Metrics.GraphQLDuration.WithLabelValues(opType, field).Observe(time.Since(start).Seconds())
 			}
 			return resp
 		}
 	})
 	return srv
+}
+
+// isIntrospection reports whether fc is one of the root introspection
+// fields.
+func isIntrospection(fc *graphql.FieldContext) bool {
+	return fc != nil && fc.Object == "Query" && (fc.Field.Name == "__schema" || fc.Field.Name == "__type")
+}
+
+// operationLabels names an operation for metrics by its type and first root
+// field. Not by the operation name: clients choose that freely, and every
+// new label value is a new time series kept for the life of the process.
+// Root fields are the schema's, a bounded set.
+func operationLabels(op *ast.OperationDefinition) (opType, field string) {
+	if op == nil {
+		return "unknown", "unknown"
+	}
+	for _, sel := range op.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok {
+			return string(op.Operation), f.Name
+		}
+	}
+	return string(op.Operation), "fragment"
 }
 
 // present fills in the contract's extensions and a safe message.

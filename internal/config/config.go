@@ -6,12 +6,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 )
+
+// DefaultAddr is the listen address when OTTR_ADDR is not set.
+const DefaultAddr = ":8080"
 
 // Config is the whole server configuration; see the README's table.
 type Config struct {
@@ -63,7 +67,7 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 		return def
 	}
 	cfg := Config{
-		Addr:                 get("OTTR_ADDR", ":8080"),
+		Addr:                 get("OTTR_ADDR", DefaultAddr),
 		DatabaseURL:          get("OTTR_DATABASE_URL", ""),
 		DataDir:              get("OTTR_DATA_DIR", "./data"),
 		PublicURL:            strings.TrimRight(get("OTTR_PUBLIC_URL", "http://localhost:8080"), "/"),
@@ -118,8 +122,14 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 // the zero-set-up SQLite default.
 func devSecret(dataDir, name string, logger *slog.Logger) (string, error) {
 	path := filepath.Join(dataDir, name)
-	if b, err := os.ReadFile(path); err == nil {
+	b, err := os.ReadFile(path)
+	if err == nil {
 		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		// Never overwrite a secret we could not read: tokens and webhook
+		// URLs made with it would be lost.
+		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", fmt.Errorf("create data dir %s: %w", dataDir, err)

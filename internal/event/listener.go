@@ -42,9 +42,6 @@ func Notify(ctx context.Context, db Execer, channel string, id int64) error {
 	return nil
 }
 
-// pingTimeout is the least time a health-check ping may take.
-const pingTimeout = 5 * time.Second
-
 // ListenerOptions configures a Listener. Only the DSN passed to NewListener
 // and the notify callback are required.
 type ListenerOptions struct {
@@ -200,6 +197,10 @@ func (l *Listener) listen(ctx context.Context, reconnect bool) (listened bool, e
 	}
 }
 
+// pingTimeout is the least time a health-check ping may take before the
+// connection counts as dead.
+const pingTimeout = 10 * time.Second
+
 // wait returns the next notification, pinging the connection whenever it
 // has been idle for HealthCheck to detect a dead peer.
 func (l *Listener) wait(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
@@ -216,9 +217,9 @@ func (l *Listener) wait(ctx context.Context, conn *pgx.Conn) (*pgconn.Notificati
 			return nil, fmt.Errorf("wait for notification: %w", err)
 		}
 		// Idle timeout: pgx leaves the connection usable after a deadline.
-		// The ping gets at least pingTimeout however short the interval: a
-		// busy server answering late is not a dead one, and every needless
-		// reconnect loses the notifications sent meanwhile.
+		// The ping gets its own bound, not the idle interval: a short
+		// interval must not turn a slow answer into a reconnect, which
+		// loses the notifications sent meanwhile.
 		pingCtx, cancel := context.WithTimeout(ctx, max(l.opts.HealthCheck, pingTimeout))
 		err = conn.Ping(pingCtx)
 		cancel()

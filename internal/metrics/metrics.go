@@ -30,9 +30,9 @@ func New() *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
 		GraphQLDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "ottr_graphql_operation_duration_seconds", Help: "GraphQL operation durations by type and name.",
+			Name: "ottr_graphql_operation_duration_seconds", Help: "GraphQL operation durations by type and first root field.",
 			Buckets: prometheus.DefBuckets,
-		}, []string{"type", "name"}),
+		}, []string{"type", "field"}),
 		GraphQLErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ottr_graphql_errors_total", Help: "GraphQL errors by extensions.code.",
 		}, []string{"code"}),

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"gorm.io/gorm/clause"
+
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/store"
@@ -227,6 +229,15 @@ func (s *Service) RemoveMember(ctx context.Context, projectID, userID string) er
 	}
 	return s.store.WithTx(ctx, func(ctx context.Context) error {
 		db := s.store.DB(ctx)
+		// Owner removals of one project take turns on the project row:
+		// otherwise two owners removing each other at once would both count
+		// two owners and leave none. (SQLite's write lock already serializes.)
+		if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", projectID).Take(&Project{}).Error; err != nil {
+			if store.IsNotFound(err) {
+				return apperr.NotFound("project")
+			}
+			return fmt.Errorf("lock project %s: %w", projectID, err)
+		}
 		var target Member
 		err := db.Where("project_id = ? AND user_id = ?", projectID, userID).Take(&target).Error
 		if store.IsNotFound(err) {

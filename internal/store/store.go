@@ -92,10 +92,13 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 
 // SQLiteDSN is the connection string for the embedded database file: foreign
 // keys on, WAL so readers never wait for the writer, a busy timeout so
-// writers queue instead of failing, and immediate transactions.
+// writers queue instead of failing, and immediate transactions (a deferred
+// one that reads, then writes, fails at once with SQLITE_BUSY when another
+// writer got in between). No _time_format: the driver ignores _txlock when
+// it is present, and writes times in the sqlite format by default anyway.
 func SQLiteDSN(path string) string {
 	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=synchronous(FULL)&_txlock=immediate&_time_format=sqlite"
+		"&_pragma=synchronous(FULL)&_txlock=immediate"
 }
 
 // SetLogger sets where the store logs (migrations applied).

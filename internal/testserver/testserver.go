@@ -149,8 +149,18 @@ func (s *Server) Client(token string) *Client {
 // Do posts a GraphQL operation and decodes the response.
 func (c *Client) Do(query string, vars map[string]any) *Response {
 	c.srv.t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, c.srv.URL+"/query", bytes.NewReader(body))
+	return c.Post(map[string]any{"query": query, "variables": vars})
+}
+
+// Post sends body, JSON-encoded, as a GraphQL request and decodes the
+// response; for request shapes Do does not build (persisted queries).
+func (c *Client) Post(body any) *Response {
+	c.srv.t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		c.srv.t.Fatalf("encode request: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, c.srv.URL+"/query", bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range c.Header {
 		req.Header[k] = v
@@ -163,7 +173,7 @@ func (c *Client) Do(query string, vars map[string]any) *Response {
 		c.srv.t.Fatalf("POST /query: %v", err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, _ = io.ReadAll(resp.Body)
 	var out struct {
 		Data   json.RawMessage `json:"data"`
 		Errors []GQLError      `json:"errors"`
@@ -243,4 +253,12 @@ func (u *User) CreateAPIKey(projectID, scope string) (id, secret string) {
 	u.MustDo(`mutation($p: ID!, $s: ApiKeyScope!) { createApiKey(projectId: $p, input: {name: "ci", scope: $s}) { apiKey { id } secret } }`,
 		map[string]any{"p": projectID, "s": scope}, &out)
 	return out.CreateAPIKey.APIKey.ID, out.CreateAPIKey.Secret
+}
+
+// AddMember gives the user with email a role ("OWNER", "ADMIN", "MEMBER",
+// "VIEWER") in the project.
+func (u *User) AddMember(projectID, email, role string) {
+	u.srv.t.Helper()
+	u.MustDo(`mutation($p: ID!, $e: String!, $r: Role!) { addProjectMember(projectId: $p, email: $e, role: $r) { role } }`,
+		map[string]any{"p": projectID, "e": email, "r": role}, nil)
 }

@@ -1,0 +1,350 @@
+package app_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/httpserver"
+	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
+)
+
+// get fetches path from the server.
+func get(t *testing.T, srv *testserver.Server, path string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func TestInternalErrorsShowNothingAndLogTheCause(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		srv := testserver.Start(t, d)
+		alice := srv.SignUp("Alice")
+		storetest.Must(t, srv.App.Store.Close()) // every query now fails
+
+		alice.Header.Set("X-Request-Id", "req-internal-1")
+		r := alice.Do(meQuery, nil)
+		if len(r.Errors) != 1 || r.Errors[0].Code() != "INTERNAL" || r.Errors[0].Message != "internal error" {
+			t.Fatalf("errors: %+v, want one INTERNAL \"internal error\"", r.Errors)
+		}
+		if len(r.Errors[0].Extensions) != 1 {
+			t.Fatalf("extensions carry more than the code: %v", r.Errors[0].Extensions)
+		}
+		if r.Header.Get("X-Request-Id") != "req-internal-1" {
+			t.Fatalf("X-Request-Id answered %q", r.Header.Get("X-Request-Id"))
+		}
+		var logged bool
+		for _, line := range strings.Split(srv.Logs.String(), "\n") {
+			if strings.Contains(line, "resolver failed") && strings.Contains(line, "request_id=req-internal-1") &&
+				strings.Contains(line, "database is closed") {
+				logged = true
+			}
+		}
+		if !logged {
+			t.Fatalf("no log line with the cause and the request id:\n%s", srv.Logs.String())
+		}
+	})
+}
+
+func TestValidationAndParseErrorsAreBadUserInput(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	anon := srv.Client("")
+	for name, q := range map[string]string{
+		"syntax":        `{ me { id `,
+		"unknown field": `{ nothing }`,
+		"bad argument":  `{ project(id: 5, extra: 1) { id } }`,
+	} {
+		if e := anon.ErrorCode(q, nil); e.Code() != "BAD_USER_INPUT" {
+			t.Errorf("%s: %s", name, e.Code())
+		}
+	}
+	if e := anon.ErrorCode(`query($i: SignUpInput!) { me { id } }`, map[string]any{"i": 3}); e.Code() != "BAD_USER_INPUT" {
+		t.Errorf("bad variable: %s", e.Code())
+	}
+	if e := anon.ErrorCode(meQuery, nil); e.Code() != "UNAUTHENTICATED" {
+		t.Errorf("me without credentials: %s", e.Code())
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		srv := testserver.Start(t, d)
+		// A valid GraphQL request padded past the limit with whitespace.
+		big := []byte(`{"query": "{ __typename }"` + strings.Repeat(" ", httpserver.MaxBodyBytes) + `}`)
+		post := func(body io.Reader) *http.Response {
+			t.Helper()
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/query", body)
+			storetest.Must(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("POST: %v", err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp
+		}
+		if resp := post(bytes.NewReader(big)); resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("with Content-Length: %d, want 413", resp.StatusCode)
+		}
+		// io.MultiReader hides the length: the body goes chunked.
+		if resp := post(io.MultiReader(bytes.NewReader(big))); resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("chunked: %d, want 413", resp.StatusCode)
+		}
+		// At the limit it passes, and the server keeps serving.
+		atLimit := []byte(`{"query": "{ __typename }"` + strings.Repeat(" ", httpserver.MaxBodyBytes-27) + `}`)
+		if len(atLimit) != httpserver.MaxBodyBytes {
+			t.Fatalf("test body is %d bytes", len(atLimit))
+		}
+		if resp := post(io.MultiReader(bytes.NewReader(atLimit))); resp.StatusCode != http.StatusOK {
+			t.Fatalf("a body of exactly the limit: %d", resp.StatusCode)
+		}
+		srv.Client("").MustDo(`{ __typename }`, nil, nil)
+		if resp, _ := get(t, srv, "/healthz"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("healthz after large bodies: %d", resp.StatusCode)
+		}
+	})
+}
+
+func TestIntrospectionAndPlaygroundFollowTheSetting(t *testing.T) {
+	t.Parallel()
+	const introspection = `{ __schema { queryType { name } } }`
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprint("playground=", on), func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.Start(t, store.SQLite, func(c *config.Config) { c.Playground = on })
+			r := srv.Client("").Do(introspection, nil)
+			if on != (len(r.Errors) == 0) {
+				t.Fatalf("introspection with playground %v: %s %+v", on, r.Data, r.Errors)
+			}
+			if !on && (r.Errors[0].Code() != "BAD_USER_INPUT" || strings.Contains(srv.Logs.String(), "resolver failed")) {
+				t.Fatalf("refused introspection: %s, logged as a failure: %v", r.Errors[0].Code(), strings.Contains(srv.Logs.String(), "resolver failed"))
+			}
+			if !on {
+				if e := srv.Client("").ErrorCode(`{ __type(name: "Project") { name } }`, nil); e.Code() != "BAD_USER_INPUT" {
+					t.Fatalf("refused __type: %s", e.Code())
+				}
+			}
+			resp, body := get(t, srv, "/")
+			switch {
+			case on && (resp.StatusCode != http.StatusOK || !strings.Contains(body, "/query")):
+				t.Fatalf("playground page: %d", resp.StatusCode)
+			case !on && resp.StatusCode != http.StatusNotFound:
+				t.Fatalf("playground page while off: %d", resp.StatusCode)
+			}
+			// Field suggestions would leak the schema too.
+			e := srv.Client("").ErrorCode(`{ projectz { id } }`, nil)
+			if suggests := strings.Contains(e.Message, "Did you mean"); suggests != on {
+				t.Fatalf("suggestions with playground %v: %q", on, e.Message)
+			}
+		})
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		t.Run("healthy and ready", func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.Start(t, d)
+			for _, path := range []string{"/healthz", "/readyz"} {
+				if resp, body := get(t, srv, path); resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+				}
+			}
+		})
+		t.Run("database gone", func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.Start(t, d)
+			storetest.Must(t, srv.App.Store.Close())
+			if resp, _ := get(t, srv, "/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("readyz without a database: %d", resp.StatusCode)
+			}
+			// The process is still up.
+			if resp, _ := get(t, srv, "/healthz"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("healthz without a database: %d", resp.StatusCode)
+			}
+		})
+		t.Run("migration pending", func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.Start(t, d)
+			_, err := srv.App.Store.SQL().Exec("DELETE FROM goose_db_version WHERE version_id = (SELECT MAX(version_id) FROM goose_db_version)")
+			storetest.Must(t, err)
+			if resp, _ := get(t, srv, "/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("readyz with a migration pending: %d", resp.StatusCode)
+			}
+			if !strings.Contains(srv.Logs.String(), "migrations pending") {
+				t.Fatalf("the reason is not logged:\n%s", srv.Logs.String())
+			}
+		})
+	})
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	anon := srv.Client("")
+	anon.MustDo(`query SomeClientChosenName { __typename }`, nil, nil)
+	anon.ErrorCode(meQuery, nil)
+	resp, body := get(t, srv, "/metrics")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`ottr_http_requests_total{code="200",method="POST",route="/query"} 2`,
+		`ottr_graphql_operation_duration_seconds_count{field="__typename",type="query"} 1`,
+		`ottr_graphql_operation_duration_seconds_count{field="me",type="query"} 1`,
+		`ottr_graphql_errors_total{code="UNAUTHENTICATED"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// A name the client chose is not a label: it would grow without bound.
+	if strings.Contains(body, "SomeClientChosenName") {
+		t.Error("metrics carry a client-chosen operation name")
+	}
+}
+
+func TestDepthComplexityAndTokenLimits(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	alice := srv.SignUp("Alice")
+	// Deep: projects -> members -> user, and back through nothing else, so
+	// nest the one self-referencing path the schema has many times over.
+	deep := "{ projects { id } }"
+	for range 12 {
+		deep = strings.Replace(deep, "{ id }", "{ approvals { edges { node { project { id } } } } }", 1)
+	}
+	if e := alice.ErrorCode(deep, nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "deep") {
+		t.Fatalf("deep query: %s %q", e.Code(), e.Message)
+	}
+	var wide strings.Builder
+	wide.WriteString("{")
+	for i := range 300 {
+		fmt.Fprintf(&wide, " a%d: projects { id name }", i)
+	}
+	wide.WriteString(" }")
+	if e := alice.ErrorCode(wide.String(), nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "complexity") {
+		t.Fatalf("wide query: %s %q", e.Code(), e.Message)
+	}
+	// Many cheap tokens: the parser stops before building the document.
+	tokens := "{" + strings.Repeat(" __typename", 6000) + " }"
+	if e := alice.ErrorCode(tokens, nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "token") {
+		t.Fatalf("query of many tokens: %s %q", e.Code(), e.Message)
+	}
+	// An ordinary dashboard query passes.
+	alice.MustDo(`{ me { id } projects { id name myRole members { role user { id email name } } apiKeys { id prefix } } }`, nil, nil)
+}
+
+func TestAutomaticPersistedQueries(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	anon := srv.Client("")
+	query := `{ __typename }`
+	sum := sha256.Sum256([]byte(query))
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+
+	r := anon.Post(map[string]any{"extensions": ext})
+	if len(r.Errors) == 0 || r.Errors[0].Message != "PersistedQueryNotFound" {
+		t.Fatalf("hash of an unknown query: %+v", r.Errors)
+	}
+	r = anon.Post(map[string]any{"query": query, "extensions": ext})
+	if len(r.Errors) > 0 {
+		t.Fatalf("registering the query: %+v", r.Errors)
+	}
+	r = anon.Post(map[string]any{"extensions": ext})
+	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), "Query") {
+		t.Fatalf("hash only after registration: %s %+v", r.Data, r.Errors)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite) // allows http://localhost:5173
+	preflight := func(origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/query", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		resp, err := http.DefaultClient.Do(req)
+		storetest.Must(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	resp := preflight("http://localhost:5173")
+	h := resp.Header
+	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") {
+		t.Fatalf("preflight from an allowed origin: %d %v", resp.StatusCode, h)
+	}
+	resp = preflight("https://evil.example.com")
+	if v := resp.Header.Get("Access-Control-Allow-Origin"); v != "" {
+		t.Fatalf("preflight from another origin allowed %q", v)
+	}
+	if !strings.Contains(resp.Header.Get("Vary"), "Origin") {
+		t.Fatal("a refused preflight does not say it varies by Origin")
+	}
+}
+
+// No secret reaches the log: not passwords, tokens or API keys, not the
+// Authorization header, not query strings.
+func TestSecretsAreNeverLogged(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		srv := testserver.Start(t, d)
+		alice := srv.SignUp("Alice")
+		var login struct{ LogIn authPayload }
+		srv.Client("").MustDo(logInMutation, logInVars(alice.Email, "correct horse battery"), &login)
+		var refreshed struct{ RefreshSession authPayload }
+		srv.Client("").MustDo(refreshMutation, map[string]any{"t": login.LogIn.RefreshToken}, &refreshed)
+		pid := alice.CreateProject("P")
+		_, secret := alice.CreateAPIKey(pid, "WRITE")
+		srv.Client(secret).MustDo(`{ projects { id } }`, nil, nil)
+		srv.Client("").ErrorCode(logInMutation, logInVars(alice.Email, "a wrong password to hide"))
+		// GET requests carry the operation, and could carry tokens, in the
+		// query string.
+		resp, err := http.Get(srv.URL + "/query?query=%7B__typename%7D&token=" + secret)
+		storetest.Must(t, err)
+		resp.Body.Close()
+
+		logs := srv.Logs.String()
+		for name, s := range map[string]string{
+			"password": "correct horse battery", "wrong password": "a wrong password to hide",
+			"access token": alice.AccessToken, "refresh token": alice.RefreshToken,
+			"log-in access token": login.LogIn.AccessToken, "log-in refresh token": login.LogIn.RefreshToken,
+			"refreshed token": refreshed.RefreshSession.RefreshToken, "API key": secret,
+			"Authorization header": "Bearer", "query string": "__typename",
+		} {
+			if strings.Contains(logs, s) {
+				t.Errorf("the log holds the %s", name)
+			}
+		}
+		// One line per request, with an id.
+		requestLines := regexp.MustCompile(`msg=request request_id=[0-9a-f]{16} method=POST path=/query status=200`).FindAllString(logs, -1)
+		if len(requestLines) < 6 {
+			t.Fatalf("%d request lines:\n%s", len(requestLines), logs)
+		}
+	})
+}

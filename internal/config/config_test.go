@@ -1,0 +1,238 @@
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var (
+	explicitJWT = strings.Repeat("j", 32)
+	explicitKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestDefaultsAreDesignSection4(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg, err := FromEnv(env(map[string]string{"OTTR_DATA_DIR": dir}), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Addr:                 ":8080",
+		DataDir:              dir,
+		PublicURL:            "http://localhost:8080",
+		SlackWebhookPrefixes: []string{"https://hooks.slack.com/services/"},
+		CORSOrigins:          []string{"http://localhost:5173", "http://localhost:3000"},
+		Playground:           true,
+		LogFormat:            "text",
+		JWTSecret:            cfg.JWTSecret,
+		EncryptionKey:        cfg.EncryptionKey,
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+	if cfg.Postgres() {
+		t.Fatal("the default database is not SQLite")
+	}
+}
+
+func TestDataDirDefaultsToDotData(t *testing.T) {
+	// Not parallel: it changes the working directory.
+	t.Chdir(t.TempDir())
+	cfg, err := FromEnv(env(nil), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "./data" {
+		t.Fatalf("DataDir = %q, want ./data", cfg.DataDir)
+	}
+	if _, err := os.Stat(filepath.Join("data", "jwt-secret")); err != nil {
+		t.Fatalf("the generated secret is not in ./data: %v", err)
+	}
+}
+
+func TestEverySettingIsRead(t *testing.T) {
+	t.Parallel()
+	cfg, err := FromEnv(env(map[string]string{
+		"OTTR_ADDR":                   "127.0.0.1:9000",
+		"OTTR_DATABASE_URL":           "postgres://ottr:pw@db:5432/ottr?sslmode=disable",
+		"OTTR_DATA_DIR":               "/var/lib/ottr",
+		"OTTR_PUBLIC_URL":             "https://ottr.example.com/",
+		"OTTR_JWT_SECRET":             explicitJWT,
+		"OTTR_ENCRYPTION_KEY":         explicitKey,
+		"OTTR_OLD_ENCRYPTION_KEYS":    "a, b",
+		"OTTR_SLACK_WEBHOOK_PREFIXES": "https://hooks.slack.com/services/, http://127.0.0.1:1234/",
+		"OTTR_CORS_ORIGINS":           "https://dash.example.com",
+		"OTTR_PLAYGROUND":             "false",
+		"OTTR_LOG_FORMAT":             "json",
+	}), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Addr:                 "127.0.0.1:9000",
+		DatabaseURL:          "postgres://ottr:pw@db:5432/ottr?sslmode=disable",
+		DataDir:              "/var/lib/ottr",
+		PublicURL:            "https://ottr.example.com",
+		JWTSecret:            []byte(explicitJWT),
+		EncryptionKey:        explicitKey,
+		OldEncryptionKeys:    []string{"a", "b"},
+		SlackWebhookPrefixes: []string{"https://hooks.slack.com/services/", "http://127.0.0.1:1234/"},
+		CORSOrigins:          []string{"https://dash.example.com"},
+		Playground:           false,
+		LogFormat:            "json",
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("\n got %+v\nwant %+v", cfg, want)
+	}
+	if !cfg.Postgres() {
+		t.Fatal("a postgres:// URL is not PostgreSQL")
+	}
+}
+
+func TestPostgresRefusesGeneratedSecrets(t *testing.T) {
+	t.Parallel()
+	for name, vars := range map[string]map[string]string{
+		"no secrets":           {},
+		"no JWT secret":        {"OTTR_ENCRYPTION_KEY": explicitKey},
+		"no encryption key":    {"OTTR_JWT_SECRET": explicitJWT},
+		"postgresql:// scheme": {"OTTR_DATABASE_URL": "postgresql://db/ottr"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			vars["OTTR_DATA_DIR"] = dir
+			if vars["OTTR_DATABASE_URL"] == "" {
+				vars["OTTR_DATABASE_URL"] = "postgres://db/ottr"
+			}
+			_, err := FromEnv(env(vars), discard())
+			if err == nil || !strings.Contains(err.Error(), "OTTR_JWT_SECRET and OTTR_ENCRYPTION_KEY must be set") {
+				t.Fatalf("err = %v, want a refusal naming both variables", err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Fatalf("secrets were generated for PostgreSQL: %v", entries)
+			}
+		})
+	}
+}
+
+func TestDevSecretsAreGeneratedOnceAndKeptPrivate(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	first, err := FromEnv(env(map[string]string{"OTTR_DATA_DIR": dir}), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"jwt-secret", "encryption-key"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("%s not written: %v", name, err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		}
+	}
+	if raw, err := base64.StdEncoding.DecodeString(first.EncryptionKey); err != nil || len(raw) != 32 {
+		t.Errorf("generated encryption key is not base64 of 32 bytes: %q", first.EncryptionKey)
+	}
+	if n := strings.Count(logs.String(), "generated a development secret"); n != 2 {
+		t.Errorf("%d warnings about generated secrets, want 2:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), string(first.JWTSecret)) || strings.Contains(logs.String(), first.EncryptionKey) {
+		t.Error("a generated secret was logged")
+	}
+
+	logs.Reset()
+	second, err := FromEnv(env(map[string]string{"OTTR_DATA_DIR": dir}), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first.JWTSecret, second.JWTSecret) || first.EncryptionKey != second.EncryptionKey {
+		t.Error("a restart generated new secrets: every session and stored webhook URL would be lost")
+	}
+	if logs.Len() != 0 {
+		t.Errorf("reusing secrets logged: %s", logs.String())
+	}
+}
+
+func TestExplicitSecretsWinOverGeneratedOnes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg, err := FromEnv(env(map[string]string{"OTTR_DATA_DIR": dir, "OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": explicitKey}), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.JWTSecret) != explicitJWT || cfg.EncryptionKey != explicitKey {
+		t.Fatal("explicit secrets not used")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("secrets generated although both were set: %v", entries)
+	}
+}
+
+func TestUnreadableSecretIsNotReplaced(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// A directory where the secret file should be: reading fails with
+	// something other than "does not exist".
+	if err := os.Mkdir(filepath.Join(dir, "jwt-secret"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := FromEnv(env(map[string]string{"OTTR_DATA_DIR": dir}), discard())
+	if err == nil || !strings.HasPrefix(err.Error(), "read ") {
+		t.Fatalf("err = %v, want the read failure (no attempt to write a new secret)", err)
+	}
+}
+
+func TestBadValuesAreRejected(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		vars    map[string]string
+		message string
+	}{
+		"playground":        {map[string]string{"OTTR_PLAYGROUND": "maybe"}, "OTTR_PLAYGROUND"},
+		"log format":        {map[string]string{"OTTR_LOG_FORMAT": "xml"}, "OTTR_LOG_FORMAT"},
+		"database URL":      {map[string]string{"OTTR_DATABASE_URL": "mysql://db/ottr"}, "OTTR_DATABASE_URL"},
+		"short JWT secret":  {map[string]string{"OTTR_JWT_SECRET": "short", "OTTR_ENCRYPTION_KEY": explicitKey}, "OTTR_JWT_SECRET"},
+		"encryption key":    {map[string]string{"OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": "not base64!"}, "OTTR_ENCRYPTION_KEY"},
+		"key of 16 bytes":   {map[string]string{"OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(make([]byte, 16))}, "OTTR_ENCRYPTION_KEY"},
+		"postgres bad keys": {map[string]string{"OTTR_DATABASE_URL": "postgres://db/ottr", "OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": "x"}, "OTTR_ENCRYPTION_KEY"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tc.vars["OTTR_DATA_DIR"] = t.TempDir()
+			_, err := FromEnv(env(tc.vars), discard())
+			if err == nil || !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.message)
+			}
+		})
+	}
+}
+
+func TestPlaygroundAcceptsUsualBooleans(t *testing.T) {
+	t.Parallel()
+	for value, want := range map[string]bool{"true": true, "TRUE": true, "1": true, "yes": true, "false": false, "0": false, "no": false} {
+		cfg, err := FromEnv(env(map[string]string{"OTTR_PLAYGROUND": value, "OTTR_DATA_DIR": t.TempDir()}), discard())
+		if err != nil {
+			t.Fatalf("%s: %v", value, err)
+		}
+		if cfg.Playground != want {
+			t.Errorf("OTTR_PLAYGROUND=%s gives %v", value, cfg.Playground)
+		}
+	}
+}

@@ -334,3 +334,26 @@ func BenchmarkRecordToBroker(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRecordConcurrently records from 16 goroutines at once: events
+// commit one at a time from their insert on (see event.Recorder), so this
+// is the ceiling of the event rate of one database.
+func BenchmarkRecordConcurrently(b *testing.B) {
+	for _, d := range storetest.Dialects() {
+		b.Run(string(d), func(b *testing.B) {
+			srv := testserver.Start(b, d)
+			pid := srv.SignUp("Alice").CreateProject("Bench")
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					ev := event.Event{Type: event.ApprovalCreated, ProjectID: pid, KeyPath: "deploy"}
+					if err := srv.App.Recorder.Record(context.Background(), &ev); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

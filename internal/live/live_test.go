@@ -472,3 +472,39 @@ func TestServerShutdownEndsSubscriptions(t *testing.T) {
 		expectEnd(t, sub.Next, "INTERNAL")
 	})
 }
+
+// TestListenerCatchesUpAfterReconnecting kills the listeners' connections
+// and records while they reconnect: the notifications are lost, the events
+// are not, and none arrives twice.
+func TestListenerCatchesUpAfterReconnecting(t *testing.T) {
+	t.Parallel()
+	if storetest.SQLiteOnly() {
+		t.Skip("OTTR_TEST_SQLITE_ONLY=1: the listener needs PostgreSQL")
+	}
+	cfg := testserver.Config(t, store.Postgres)
+	a := testserver.StartWith(t, cfg)
+	b := testserver.StartWith(t, cfg)
+	alice := a.SignUp("Alice")
+	pid := alice.CreateProject("Shared")
+	_, key := alice.CreateAPIKey(pid, "READ")
+	onB := b.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
+	subscribed(t, a, pid, onB.Next)
+
+	var killed int
+	err := a.App.Store.DB(context.Background()).Raw(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN %'`).Scan(&killed).Error
+	if err != nil || killed != 2 {
+		t.Fatalf("terminated %d listener connections (%v), want 2", killed, err)
+	}
+	lost := a.Record(pid, event.PinFailed)
+	if got := nextEvent(t, onB.Next); got.ID != id(lost) {
+		t.Fatalf("got %s, want %d", got.ID, lost.ID)
+	}
+	next := a.Record(pid, event.TokenLocked)
+	if got := nextEvent(t, onB.Next); got.ID != id(next) {
+		t.Fatalf("got %s after the catch-up, want %d (once each)", got.ID, next.ID)
+	}
+	if !strings.Contains(b.Logs.String(), "event listener reconnected") {
+		t.Error("instance B's listener did not reconnect")
+	}
+}

@@ -99,21 +99,22 @@ func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, typ
 	return func(ctx context.Context, send func(event.Event) bool) error {
 		sub := s.feed.Broker().Subscribe(ctx, filter, s.opts.Buffer)
 		defer sub.Close()
+		g.start()
 		defer g.stop()
-		if after != nil {
-			for {
-				events, err := event.After(ctx, s.store, projectID, last, types, replayPage)
-				if err != nil {
+		for replay := after != nil; replay; {
+			events, err := event.After(ctx, s.store, projectID, last, types, replayPage)
+			if err != nil {
+				return err
+			}
+			for _, ev := range events {
+				if !send(ev) {
+					return nil
+				}
+				last = ev.ID
+			}
+			if replay = len(events) == replayPage; replay {
+				if err := g.due(ctx); err != nil {
 					return err
-				}
-				for _, ev := range events {
-					if !send(ev) {
-						return nil
-					}
-					last = ev.ID
-				}
-				if len(events) < replayPage {
-					break
 				}
 			}
 		}
@@ -127,33 +128,35 @@ func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, typ
 	}, nil
 }
 
-// guard keeps checking that a subscriber may still read a project.
+// guard keeps checking, while a stream runs, that its subscriber may still
+// read the project.
 type guard struct {
 	s         *Subscriptions
 	projectID string
 	principal *auth.Principal
-	recheck   *time.Timer
-	expiry    *time.Timer // nil for API keys
+
+	recheck *time.Timer
+	expiry  *time.Timer      // nil for API keys
+	expired <-chan time.Time // expiry's channel; nil (never ready) for API keys
 }
 
 // authorize checks that the caller may read the project and returns the
-// guard that keeps checking it.
+// guard that keeps checking it once started.
 func (s *Subscriptions) authorize(ctx context.Context, projectID string) (*guard, error) {
 	access, err := s.authz.Authorize(ctx, projectID, project.Read)
 	if err != nil {
 		return nil, err
 	}
-	g := &guard{s: s, projectID: projectID, principal: access.Principal, recheck: time.NewTimer(s.jitter())}
-	if exp := access.Principal.ExpiresAt; !exp.IsZero() {
-		g.expiry = time.NewTimer(time.Until(exp))
-	}
-	return g, nil
+	return &guard{s: s, projectID: projectID, principal: access.Principal}, nil
 }
 
-// jitter spreads the rechecks of many subscriptions over the interval.
-func (s *Subscriptions) jitter() time.Duration {
-	d := s.opts.Recheck
-	return d/2 + rand.N(d/2+1)
+// start arms the guard's timers; stop disarms them.
+func (g *guard) start() {
+	g.recheck = time.NewTimer(g.s.jitter())
+	if exp := g.principal.ExpiresAt; !exp.IsZero() {
+		g.expiry = time.NewTimer(time.Until(exp))
+		g.expired = g.expiry.C
+	}
 }
 
 func (g *guard) stop() {
@@ -163,13 +166,38 @@ func (g *guard) stop() {
 	}
 }
 
+// jitter spreads the rechecks of many subscriptions over the interval.
+func (s *Subscriptions) jitter() time.Duration {
+	d := s.opts.Recheck
+	return d/2 + rand.N(d/2+1)
+}
+
+// due runs the checks whose time has come, without waiting (between replay
+// pages).
+func (g *guard) due(ctx context.Context) error {
+	select {
+	case <-g.recheck.C:
+		return g.recheckNow(ctx)
+	case <-g.expired:
+		return errTokenExpired
+	case <-g.s.feed.Closed():
+		return errShuttingDown
+	default:
+		return nil
+	}
+}
+
+func (g *guard) recheckNow(ctx context.Context) error {
+	if err := g.check(ctx); err != nil {
+		return err
+	}
+	g.recheck.Reset(g.s.jitter())
+	return nil
+}
+
 // watch passes live events to deliver until deliver returns false, ctx
 // ends (both nil), or the subscription fails.
 func (g *guard) watch(ctx context.Context, sub *event.Subscription, deliver func(event.Event) bool) error {
-	var expired <-chan time.Time
-	if g.expiry != nil {
-		expired = g.expiry.C
-	}
 	for {
 		select {
 		case ev, ok := <-sub.C():
@@ -183,11 +211,10 @@ func (g *guard) watch(ctx context.Context, sub *event.Subscription, deliver func
 				return nil
 			}
 		case <-g.recheck.C:
-			if err := g.check(ctx); err != nil {
+			if err := g.recheckNow(ctx); err != nil {
 				return err
 			}
-			g.recheck.Reset(g.s.jitter())
-		case <-expired:
+		case <-g.expired:
 			return errTokenExpired
 		case <-g.s.feed.Closed():
 			return errShuttingDown

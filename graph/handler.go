@@ -77,7 +77,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		KeepAlivePingInterval: opts.KeepAlive, // legacy graphql-ws: "ka" messages
 		PingPongInterval:      opts.KeepAlive, // graphql-transport-ws: ping, and a missing pong closes
 	})
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: opts.KeepAlive})
+	srv.AddTransport(sse{transport.SSE{KeepAlivePingInterval: opts.KeepAlive}})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 

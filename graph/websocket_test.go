@@ -199,3 +199,31 @@ func TestWebsocketOriginCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestSSEKeepAlive(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *config.Config) { c.Live.KeepAlive = time.Millisecond })
+	alice := srv.SignUp("Alice")
+	pid := alice.CreateProject("P")
+	_, key := alice.CreateAPIKey(pid, "READ")
+
+	live := srv.SubscribeSSE(key, projectEvents, map[string]any{"p": pid})
+	deadline := time.Now().Add(testserver.ReadTimeout)
+	for live.Pings() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if live.Pings() < 3 {
+		t.Fatalf("%d keep-alives received, want 3", live.Pings())
+	}
+	// Streams that end at once while keep-alives tick: none may write to a
+	// finished response (the race detector watches).
+	for range 30 {
+		refused := srv.SubscribeSSE("", projectEvents, map[string]any{"p": pid})
+		if r := refused.Next(); len(r.Errors) == 0 {
+			t.Fatalf("anonymous SSE subscription got %+v", r)
+		}
+		if r := refused.Next(); !r.Complete {
+			t.Fatalf("got %+v, want complete", r)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -300,7 +301,11 @@ type SSE struct {
 	Status int
 	events chan sseEvent
 	cancel context.CancelFunc
+	pings  atomic.Int64
 }
+
+// Pings counts the keep-alive comments received so far.
+func (e *SSE) Pings() int64 { return e.pings.Load() }
 
 type sseEvent struct {
 	name, data string
@@ -350,6 +355,8 @@ func (s *Server) SubscribeSSE(token, query string, vars map[string]any) *SSE {
 				if name == "complete" {
 					emit(sseEvent{name: name})
 				}
+			case strings.HasPrefix(line, ": ping"):
+				sse.pings.Add(1)
 			case strings.HasPrefix(line, "data: "):
 				emit(sseEvent{name: name, data: strings.TrimPrefix(line, "data: ")})
 			}

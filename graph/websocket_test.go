@@ -8,16 +8,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"go.uber.org/goleak"
 
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/testserver"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
-}
 
 const projectEvents = `subscription($p: ID!) { projectEvents(projectId: $p) { id } }`
 

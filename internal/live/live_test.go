@@ -22,11 +22,7 @@ import (
 // TestMain fails the package if a test leaves a goroutine behind: no
 // subscription, feed or listener may outlive its server.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// database/sql's connection opener stops with the pool; pgx's
-		// background reader, once its connection is closed.
-		goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 const projectEvents = `subscription($p: ID!, $t: [EventType!], $a: ID) {

@@ -33,12 +33,16 @@ func toAPIKey(k auth.APIKey) *model.APIKey {
 }
 
 func toEvent(e event.Event) *model.Event {
-	return &model.Event{ID: strconv.FormatInt(e.ID, 10), Type: model.EventType(e.Type), OccurredAt: e.OccurredAt,
+	return &model.Event{
+		ID: strconv.FormatInt(e.ID, 10), Type: model.EventType(e.Type), OccurredAt: e.OccurredAt,
 		ProjectID: e.ProjectID, ApprovalID: e.ApprovalID, KeyPath: e.KeyPath, Action: e.Action,
-		Attempts: e.Attempts, MaxAttempts: e.MaxAttempts, Reason: e.Reason}
+		Attempts: e.Attempts, MaxAttempts: e.MaxAttempts, Reason: e.Reason,
+	}
 }
 
-func fromEventType(t model.EventType) event.Type { return event.Type(t) }
+func toEventTypes(types []model.EventType) []event.Type {
+	return mapAll(types, func(t model.EventType) event.Type { return event.Type(t) })
+}
 
 // mapAll converts a slice with f.
 func mapAll[T, M any](in []T, f func(T) M) []M {

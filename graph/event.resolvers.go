@@ -13,7 +13,7 @@ import (
 
 // ProjectEvents is the resolver for the projectEvents field.
 func (r *subscriptionResolver) ProjectEvents(ctx context.Context, projectID string, types []model.EventType, after *string) (<-chan *model.Event, error) {
-	stream, err := r.Live.ProjectEvents(ctx, projectID, mapAll(types, fromEventType), after)
+	stream, err := r.Live.ProjectEvents(ctx, projectID, toEventTypes(types), after)
 	if err != nil {
 		return nil, err
 	}

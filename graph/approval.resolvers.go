@@ -10,41 +10,77 @@ import (
 	"fmt"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/apperr"
 )
 
 // Project is the resolver for the project field.
 func (r *approvalResolver) Project(ctx context.Context, obj *model.Approval) (*model.Project, error) {
-	panic(fmt.Errorf("not implemented: Project - project"))
+	p, err := r.ProjectService.Get(ctx, obj.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	return toProject(*p), nil
 }
 
 // Events is the resolver for the events field.
 func (r *approvalResolver) Events(ctx context.Context, obj *model.Approval) ([]*model.Event, error) {
-	panic(fmt.Errorf("not implemented: Events - events"))
+	events, err := r.EventQueries.ForApproval(ctx, obj.ProjectID, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return mapAll(events, toEvent), nil
 }
 
 // CreateApproval is the resolver for the createApproval field.
 func (r *mutationResolver) CreateApproval(ctx context.Context, projectID string, input model.CreateApprovalInput) (*model.CreatedApproval, error) {
-	panic(fmt.Errorf("not implemented: CreateApproval - createApproval"))
+	c, err := r.ApprovalService.Create(ctx, projectID, toCreateInput(input))
+	if err != nil {
+		return nil, err
+	}
+	return toCreatedApproval(c), nil
 }
 
 // InvalidateApproval is the resolver for the invalidateApproval field.
 func (r *mutationResolver) InvalidateApproval(ctx context.Context, id string, reason *string) (*model.Approval, error) {
-	panic(fmt.Errorf("not implemented: InvalidateApproval - invalidateApproval"))
+	a, err := r.ApprovalService.Invalidate(ctx, id, reason)
+	if err != nil {
+		return nil, err
+	}
+	return toApproval(*a), nil
 }
 
 // ExecuteApproval is the resolver for the executeApproval field.
 func (r *mutationResolver) ExecuteApproval(ctx context.Context, token string, nonce string, action string, pin *string) (*model.ApprovalExecution, error) {
-	panic(fmt.Errorf("not implemented: ExecuteApproval - executeApproval"))
+	var p string
+	if pin != nil {
+		p = *pin
+	}
+	e, err := r.ApprovalService.Execute(ctx, token, nonce, action, p)
+	if err != nil {
+		return nil, err
+	}
+	return toExecution(e), nil
 }
 
 // Approval is the resolver for the approval field.
 func (r *queryResolver) Approval(ctx context.Context, id string) (*model.Approval, error) {
-	panic(fmt.Errorf("not implemented: Approval - approval"))
+	a, err := r.ApprovalService.Get(ctx, id)
+	if apperr.CodeOf(err) == apperr.CodeNotFound {
+		return nil, nil // like project(id): absent, not an error
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toApproval(*a), nil
 }
 
 // ApprovalLink is the resolver for the approvalLink field.
 func (r *queryResolver) ApprovalLink(ctx context.Context, token string) (*model.ApprovalLink, error) {
-	panic(fmt.Errorf("not implemented: ApprovalLink - approvalLink"))
+	l, err := r.ApprovalService.Open(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return toLink(l), nil
 }
 
 // ApprovalUpdated is the resolver for the approvalUpdated field.

@@ -4,8 +4,10 @@ import (
 	"strconv"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/page"
 	"github.com/ottr/backend/internal/project"
 )
 
@@ -32,6 +34,86 @@ func toAPIKey(k auth.APIKey) *model.APIKey {
 		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
 }
 
+// mapAll converts a slice with f.
+func mapAll[T, M any](in []T, f func(T) M) []M {
+	out := make([]M, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
+}
+
+func toAction(a approval.Action) *model.ApprovalAction {
+	return &model.ApprovalAction{Key: a.Key, Value: a.Value, Label: a.Label, Style: model.ActionStyle(a.Style)}
+}
+
+func toOptionalAction(a *approval.Action) *model.ApprovalAction {
+	if a == nil {
+		return nil
+	}
+	return toAction(*a)
+}
+
+func toApproval(a approval.Approval) *model.Approval {
+	return &model.Approval{
+		ID: a.ID, ProjectID: a.ProjectID, KeyPath: a.KeyPath, Info: a.Info, RefID: a.RefID,
+		Actions: mapAll(a.Actions, toAction), Status: model.ApprovalStatus(a.Status),
+		CreatedAt: a.CreatedAt, ExpiresAt: a.ExpiresAt, PinRequired: a.PinRequired,
+		MaxPinAttempts: a.MaxPinAttempts, FailedPinAttempts: a.FailedPinAttempts,
+		ExecutedAction: toOptionalAction(a.ExecutedAction), ExecutedAt: a.ExecutedAt,
+		InvalidatedAt: a.InvalidatedAt, InvalidationReason: a.InvalidationReason,
+	}
+}
+
+func toOptionalApproval(a *approval.Approval) *model.Approval {
+	if a == nil {
+		return nil
+	}
+	return toApproval(*a)
+}
+
+func toCreatedApproval(c *approval.Created) *model.CreatedApproval {
+	return &model.CreatedApproval{Approval: toApproval(c.Approval), URL: c.URL, Token: c.Token}
+}
+
+func toCreateInput(in model.CreateApprovalInput) approval.CreateInput {
+	out := approval.CreateInput{
+		KeyPath: in.KeyPath, Value: in.Value, TTLSeconds: in.TTLSeconds, InitialValue: in.InitialValue,
+		Info: in.Info, RefID: in.RefID, Pin: in.Pin, MaxPinAttempts: in.MaxPinAttempts,
+	}
+	if in.Actions != nil {
+		out.Actions = make([]approval.ActionInput, len(in.Actions))
+		for i, a := range in.Actions {
+			out.Actions[i] = approval.ActionInput{Key: a.Key, Value: a.Value, Label: a.Label, Style: (*approval.Style)(a.Style)}
+		}
+	}
+	return out
+}
+
+func toApprovalFilter(f *model.ApprovalFilter) approval.Filter {
+	if f == nil {
+		return approval.Filter{}
+	}
+	return approval.Filter{Status: (*approval.Status)(f.Status), KeyPrefix: f.KeyPrefix, RefID: f.RefID}
+}
+
+func toLink(l *approval.Link) *model.ApprovalLink {
+	return &model.ApprovalLink{
+		ProjectName: l.ProjectName, KeyPath: l.KeyPath, Info: l.Info, Actions: mapAll(l.Actions, toAction),
+		Status: model.ApprovalStatus(l.Status), ExpiresAt: l.ExpiresAt, PinRequired: l.PinRequired,
+		AttemptsRemaining: l.AttemptsRemaining, Nonce: l.Nonce,
+	}
+}
+
+func toExecution(e *approval.Execution) *model.ApprovalExecution {
+	return &model.ApprovalExecution{Status: model.ApprovalStatus(e.Status), Action: toOptionalAction(e.Action),
+		AttemptsRemaining: e.AttemptsRemaining}
+}
+
+func toKeyValue(kv approval.KeyValue) *model.KeyValue {
+	return &model.KeyValue{ProjectID: kv.ProjectID, Path: kv.Path, Value: kv.Value, UpdatedAt: kv.UpdatedAt}
+}
+
 func toEvent(e event.Event) *model.Event {
 	return &model.Event{
 		ID: strconv.FormatInt(e.ID, 10), Type: model.EventType(e.Type), OccurredAt: e.OccurredAt,
@@ -44,11 +126,30 @@ func toEventTypes(types []model.EventType) []event.Type {
 	return mapAll(types, func(t model.EventType) event.Type { return event.Type(t) })
 }
 
-// mapAll converts a slice with f.
-func mapAll[T, M any](in []T, f func(T) M) []M {
-	out := make([]M, len(in))
-	for i, v := range in {
-		out[i] = f(v)
+func toPageArgs(first *int, after *string) page.Args { return page.Args{First: first, After: after} }
+
+func toPageInfo[T any](p page.Page[T]) *model.PageInfo {
+	info := &model.PageInfo{HasNextPage: p.HasNextPage}
+	if end := p.EndCursor(); end != "" {
+		info.EndCursor = &end
 	}
-	return out
+	return info
+}
+
+func toApprovalConnection(p page.Page[approval.Approval]) *model.ApprovalConnection {
+	return &model.ApprovalConnection{PageInfo: toPageInfo(p), Edges: mapAll(p.Edges, func(e page.Edge[approval.Approval]) *model.ApprovalEdge {
+		return &model.ApprovalEdge{Cursor: e.Cursor, Node: toApproval(e.Node)}
+	})}
+}
+
+func toKeyValueConnection(p page.Page[approval.KeyValue]) *model.KeyValueConnection {
+	return &model.KeyValueConnection{PageInfo: toPageInfo(p), Edges: mapAll(p.Edges, func(e page.Edge[approval.KeyValue]) *model.KeyValueEdge {
+		return &model.KeyValueEdge{Cursor: e.Cursor, Node: toKeyValue(e.Node)}
+	})}
+}
+
+func toEventConnection(p page.Page[event.Event]) *model.EventConnection {
+	return &model.EventConnection{PageInfo: toPageInfo(p), Edges: mapAll(p.Edges, func(e page.Edge[event.Event]) *model.EventEdge {
+		return &model.EventEdge{Cursor: e.Cursor, Node: toEvent(e.Node)}
+	})}
 }

@@ -7,19 +7,26 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/ottr/backend/graph/model"
 )
 
 // PendingApproval is the resolver for the pendingApproval field.
 func (r *keyValueResolver) PendingApproval(ctx context.Context, obj *model.KeyValue) (*model.Approval, error) {
-	panic(fmt.Errorf("not implemented: PendingApproval - pendingApproval"))
+	a, err := r.ApprovalService.Keys().PendingFor(ctx, obj.ProjectID, obj.Path)
+	if err != nil {
+		return nil, err
+	}
+	return toOptionalApproval(a), nil
 }
 
 // SetKey is the resolver for the setKey field.
 func (r *mutationResolver) SetKey(ctx context.Context, projectID string, path string, value string) (*model.KeyValue, error) {
-	panic(fmt.Errorf("not implemented: SetKey - setKey"))
+	kv, err := r.ApprovalService.Keys().Set(ctx, projectID, path, value)
+	if err != nil {
+		return nil, err
+	}
+	return toKeyValue(*kv), nil
 }
 
 // KeyValue returns KeyValueResolver implementation.

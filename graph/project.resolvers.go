@@ -74,17 +74,29 @@ func (r *projectResolver) Members(ctx context.Context, obj *model.Project) ([]*m
 
 // Approvals is the resolver for the approvals field.
 func (r *projectResolver) Approvals(ctx context.Context, obj *model.Project, filter *model.ApprovalFilter, first *int, after *string) (*model.ApprovalConnection, error) {
-	panic(fmt.Errorf("not implemented: Approvals - approvals"))
+	p, err := r.ApprovalService.List(ctx, obj.ID, toApprovalFilter(filter), toPageArgs(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return toApprovalConnection(p), nil
 }
 
 // Keys is the resolver for the keys field.
 func (r *projectResolver) Keys(ctx context.Context, obj *model.Project, prefix *string, first *int, after *string) (*model.KeyValueConnection, error) {
-	panic(fmt.Errorf("not implemented: Keys - keys"))
+	p, err := r.ApprovalService.Keys().List(ctx, obj.ID, prefix, toPageArgs(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return toKeyValueConnection(p), nil
 }
 
 // Key is the resolver for the key field.
 func (r *projectResolver) Key(ctx context.Context, obj *model.Project, path string) (*model.KeyValue, error) {
-	panic(fmt.Errorf("not implemented: Key - key"))
+	kv, err := r.ApprovalService.Keys().Get(ctx, obj.ID, path)
+	if err != nil || kv == nil {
+		return nil, err
+	}
+	return toKeyValue(*kv), nil
 }
 
 // SlackChannels is the resolver for the slackChannels field.
@@ -103,7 +115,11 @@ func (r *projectResolver) APIKeys(ctx context.Context, obj *model.Project) ([]*m
 
 // Events is the resolver for the events field.
 func (r *projectResolver) Events(ctx context.Context, obj *model.Project, types []model.EventType, first *int, after *string) (*model.EventConnection, error) {
-	panic(fmt.Errorf("not implemented: Events - events"))
+	p, err := r.EventQueries.List(ctx, obj.ID, toEventTypes(types), toPageArgs(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return toEventConnection(p), nil
 }
 
 // Projects is the resolver for the projects field.

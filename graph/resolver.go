@@ -3,7 +3,9 @@ package graph
 //go:generate go tool gqlgen generate
 
 import (
+	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/live"
 	"github.com/ottr/backend/internal/project"
 )
@@ -11,7 +13,9 @@ import (
 // Resolver holds the domain services the resolvers call. It holds no rules
 // of its own: resolvers translate between GraphQL and the domain packages.
 type Resolver struct {
-	AuthService    *auth.Service
-	ProjectService *project.Service
-	Live           *live.Subscriptions
+	AuthService     *auth.Service
+	ProjectService  *project.Service
+	ApprovalService *approval.Service
+	EventQueries    *event.Queries
+	Live            *live.Subscriptions
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 
 	"github.com/ottr/backend/graph"
+	"github.com/ottr/backend/internal/approval"
+	"github.com/ottr/backend/internal/approvalpage"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
@@ -30,6 +32,8 @@ type App struct {
 	// Recorder is where every event is written; deliveries and live
 	// streaming hook into it.
 	Recorder *event.Recorder
+	// Approvals runs approvals and keys; the approval page builds on it.
+	Approvals *approval.Service
 	// Feed publishes committed events to this instance's subscribers.
 	Feed    *live.Feed
 	handler http.Handler
@@ -61,10 +65,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	a.closers = append(a.closers, a.Feed.Close)
 	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret))
 	authz := project.NewAuthorizer(st)
+	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
+		Secret: cfg.JWTSecret, PublicURL: cfg.PublicURL, Now: cfg.Now})
 	resolver := &graph.Resolver{
-		AuthService:    authSvc,
-		ProjectService: project.NewService(st, authz),
-		Live:           live.NewSubscriptions(a.Feed, st, authz, authSvc, live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer}),
+		AuthService:     authSvc,
+		ProjectService:  project.NewService(st, authz),
+		ApprovalService: a.Approvals,
+		EventQueries:    event.NewQueries(st, authz),
+		Live:            live.NewSubscriptions(a.Feed, st, authz, authSvc, live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer}),
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Playground,
@@ -82,6 +90,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		CORSOrigins: cfg.CORSOrigins,
 		Playground:  cfg.Playground,
 		Logger:      logger,
+		Routes:      approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
 	})
 	return a, nil
 }

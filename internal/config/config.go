@@ -30,6 +30,9 @@ type Config struct {
 	CORSOrigins          []string
 	Playground           bool
 	LogFormat            string
+	// Now is the clock of approval expiry and link nonces; nil is the
+	// system clock. Not read from the environment: tests move it.
+	Now func() time.Time
 	// Live tunes GraphQL subscriptions; it has no environment variables,
 	// and its zero values mean the defaults (tests shorten them).
 	Live Live

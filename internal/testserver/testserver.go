@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ottr/backend/internal/app"
 	"github.com/ottr/backend/internal/config"
@@ -52,6 +54,18 @@ func Config(t testing.TB, d store.Dialect) config.Config {
 		LogFormat:            "text",
 	}
 }
+
+// Clock is a clock that tests move forward; it starts at the real time.
+type Clock struct{ offset atomic.Int64 }
+
+// Now is the real time plus how far the clock was moved.
+func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// WithClock makes the server read the time from c.
+func WithClock(c *Clock) Option { return func(cfg *config.Config) { cfg.Now = c.Now } }
 
 // Start runs a server on a fresh database of dialect d.
 func Start(t testing.TB, d store.Dialect, opts ...Option) *Server {
@@ -139,11 +153,25 @@ type Client struct {
 	srv    *Server
 	Token  string // bearer credential: an access token or an API key
 	Header http.Header
+	http   *http.Client
 }
 
 // Client returns a client with the given bearer credential ("" for none).
 func (s *Server) Client(token string) *Client {
-	return &Client{srv: s, Token: token, Header: http.Header{}}
+	return &Client{srv: s, Token: token, Header: http.Header{}, http: http.DefaultClient}
+}
+
+// FromIP returns a copy of the client whose connections come from ip, a
+// loopback address such as 127.0.0.2 (Linux answers the whole 127.0.0.0/8),
+// so that tests can act as many clients of per-IP rate limits.
+func (c *Client) FromIP(ip string) *Client {
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	transport := &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 4}
+	c.srv.t.Cleanup(transport.CloseIdleConnections)
+	cp := *c
+	cp.Header = c.Header.Clone()
+	cp.http = &http.Client{Transport: transport}
+	return &cp
 }
 
 // Do posts a GraphQL operation and decodes the response.
@@ -168,7 +196,7 @@ func (c *Client) Post(body any) *Response {
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		c.srv.t.Fatalf("POST /query: %v", err)
 	}

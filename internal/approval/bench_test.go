@@ -1,0 +1,76 @@
+package approval_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ottr/backend/internal/approval"
+	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
+)
+
+// The benchmarks run the real server on PostgreSQL behind a real HTTP
+// listener, one request after another: each op is a full GraphQL round
+// trip (client encoding, HTTP, handler, transaction, event, response).
+//
+//	go test -run '^$' -bench . -benchtime 2s -count 6 ./internal/approval/
+
+func benchServer(b *testing.B) (*testserver.Server, string, *testserver.Client) {
+	if storetest.SQLiteOnly() {
+		b.Skip("OTTR_TEST_SQLITE_ONLY=1: the benchmarks measure PostgreSQL")
+	}
+	srv := testserver.Start(b, store.Postgres)
+	owner := srv.SignUp("Owner")
+	pid := owner.CreateProject("Bench")
+	_, key := owner.CreateAPIKey(pid, "WRITE")
+	return srv, pid, srv.Client(key)
+}
+
+func BenchmarkCreateApproval(b *testing.B) {
+	_, pid, write := benchServer(b)
+	input := map[string]any{"keyPath": "bench/deploy", "info": "Deploy to production?", "pin": "2468",
+		"actions": []map[string]any{{"key": "approve", "value": "approved", "label": "Deploy", "style": "PRIMARY"},
+			{"key": "reject", "value": "rejected", "label": "Cancel", "style": "DANGER"}}}
+	vars := map[string]any{"p": pid, "i": input}
+	b.ResetTimer()
+	for b.Loop() {
+		write.MustDo(createMutation, vars, nil)
+	}
+}
+
+func BenchmarkExecuteApproval(b *testing.B) {
+	srv, pid, write := benchServer(b)
+	anon := srv.Client("")
+	// Links opened ahead, each from the client that executes it; a client
+	// per address keeps within the per-IP limits without changing them.
+	type ready struct {
+		c            *testserver.Client
+		token, nonce string
+	}
+	var links []ready
+	prepare := func(n int) {
+		for len(links) < n {
+			c := anon.FromIP(clientIP(len(links) / approval.ExecuteBurst))
+			for range approval.ExecuteBurst {
+				var out struct{ CreateApproval created }
+				write.MustDo(createMutation, map[string]any{"p": pid, "i": map[string]any{
+					"keyPath": fmt.Sprintf("bench/%d", len(links)), "value": "approved", "pin": "2468"}}, &out)
+				var l struct{ ApprovalLink link }
+				c.MustDo(linkQuery, map[string]any{"t": out.CreateApproval.Token}, &l)
+				links = append(links, ready{c, out.CreateApproval.Token, l.ApprovalLink.Nonce})
+			}
+		}
+	}
+	i := 0
+	for b.Loop() {
+		if i == len(links) {
+			b.StopTimer()
+			prepare(len(links) + 100)
+			b.StartTimer()
+		}
+		l := links[i]
+		i++
+		l.c.MustDo(executeMutation, executeVars(l.token, l.nonce, "approve", ptr("2468")), nil)
+	}
+}

@@ -1,0 +1,69 @@
+package approval
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/store"
+)
+
+// tokenBytes is the link token's entropy: 256 bits from crypto/rand.
+const tokenBytes = 32
+
+// Created is a new approval with its link, which is shown only this once.
+type Created struct {
+	Approval Approval
+	URL      string
+	Token    string
+}
+
+// Create makes an approval (MEMBER and up, or a WRITE key). In one
+// transaction it sets the key to the initial value (or makes sure the key
+// exists), stores the approval with only the hash of its token, and records
+// APPROVAL_CREATED.
+func (s *Service) Create(ctx context.Context, projectID string, in CreateInput) (*Created, error) {
+	if _, err := s.authz.Authorize(ctx, projectID, project.WriteData); err != nil {
+		return nil, err
+	}
+	set, err := in.validate()
+	if err != nil {
+		return nil, err
+	}
+	actions, err := json.Marshal(set.actions)
+	if err != nil {
+		return nil, fmt.Errorf("encode actions: %w", err)
+	}
+	now := s.now()
+	token := auth.RandomToken(tokenBytes)
+	r := row{
+		ID: store.NewID(), ProjectID: projectID, KeyPath: in.KeyPath, Info: in.Info, RefID: in.RefID,
+		Actions: string(actions), Status: Pending, CreatedAt: now, ExpiresAt: now.Add(set.ttl),
+		TokenHash: auth.HashToken(token), MaxPinAttempts: set.maxPinAttempts,
+	}
+	if in.Pin != nil {
+		h := s.secrets.hashPIN(r.ID, *in.Pin)
+		r.PinHash = &h
+	}
+	err = s.store.WithTx(ctx, func(ctx context.Context) error {
+		kv := KeyValue{ProjectID: projectID, Path: in.KeyPath, Value: in.InitialValue, UpdatedAt: now}
+		if err := s.writeKey(ctx, kv, in.InitialValue != nil); err != nil {
+			return err
+		}
+		if err := s.store.DB(ctx).Create(&r).Error; err != nil {
+			return fmt.Errorf("create approval: %w", err)
+		}
+		return s.recorder.Record(ctx, r.event(event.ApprovalCreated, now))
+	})
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.approval(now)
+	if err != nil {
+		return nil, err
+	}
+	return &Created{Approval: a, URL: s.publicURL + "/a/" + token, Token: token}, nil
+}

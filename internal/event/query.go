@@ -1,0 +1,78 @@
+package event
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/page"
+	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/store"
+)
+
+// DefaultPageSize is the size of a page of events when none is asked for.
+const DefaultPageSize = 50
+
+// Queries reads the events of the projects a caller may see.
+type Queries struct {
+	store *store.Store
+	authz *project.Authorizer
+}
+
+// NewQueries returns the event queries.
+func NewQueries(s *store.Store, authz *project.Authorizer) *Queries {
+	return &Queries{store: s, authz: authz}
+}
+
+// List returns a project's events, newest first, optionally of some types
+// only. The cursor is the position after an event, so events recorded
+// meanwhile never shift the pages that follow.
+func (q *Queries) List(ctx context.Context, projectID string, types []Type, args page.Args) (page.Page[Event], error) {
+	if _, err := q.authz.Authorize(ctx, projectID, project.Read); err != nil {
+		return page.Page[Event]{}, err
+	}
+	size, err := args.Size(DefaultPageSize)
+	if err != nil {
+		return page.Page[Event]{}, err
+	}
+	for _, t := range types {
+		if !t.Valid() {
+			return page.Page[Event]{}, apperr.Invalid("types", "unknown event type %q", t)
+		}
+	}
+	db := q.store.DB(ctx).Where("project_id = ?", projectID)
+	if len(types) > 0 {
+		db = db.Where("type IN ?", types)
+	}
+	if parts, ok, err := args.Cursor(1); err != nil {
+		return page.Page[Event]{}, err
+	} else if ok {
+		before, err := strconv.ParseInt(parts[0], 10, 64)
+		if err != nil {
+			return page.Page[Event]{}, page.ErrBadCursor
+		}
+		db = db.Where("id < ?", before)
+	}
+	var rows []Event
+	if err := db.Order("id DESC").Limit(size + 1).Find(&rows).Error; err != nil {
+		return page.Page[Event]{}, fmt.Errorf("list events of %s: %w", projectID, err)
+	}
+	return page.Cut(rows, size, cursor, func(e Event) Event { return e }), nil
+}
+
+func cursor(e Event) string { return page.Encode(strconv.FormatInt(e.ID, 10)) }
+
+// ForApproval returns the events of one approval of a project, oldest
+// first.
+func (q *Queries) ForApproval(ctx context.Context, projectID, approvalID string) ([]Event, error) {
+	if _, err := q.authz.Authorize(ctx, projectID, project.Read); err != nil {
+		return nil, err
+	}
+	var rows []Event
+	err := q.store.DB(ctx).Where("project_id = ? AND approval_id = ?", projectID, approvalID).Order("id").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("list events of approval %s: %w", approvalID, err)
+	}
+	return rows, nil
+}

@@ -72,7 +72,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		ProjectService:  project.NewService(st, authz),
 		ApprovalService: a.Approvals,
 		EventQueries:    event.NewQueries(st, authz),
-		Live:            live.NewSubscriptions(a.Feed, st, authz, authSvc, live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer}),
+		Live: live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
+			live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer}),
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Playground,

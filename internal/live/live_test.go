@@ -3,6 +3,7 @@ package live_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,11 +27,12 @@ func TestMain(m *testing.M) {
 }
 
 const projectEvents = `subscription($p: ID!, $t: [EventType!], $a: ID) {
-  projectEvents(projectId: $p, types: $t, after: $a) { id type projectId keyPath occurredAt }
+  projectEvents(projectId: $p, types: $t, after: $a) { id type projectId approvalId keyPath occurredAt }
 }`
 
 type liveEvent struct {
 	ID, Type, ProjectID, KeyPath string
+	ApprovalID                   *string
 	OccurredAt                   time.Time
 }
 
@@ -416,7 +418,7 @@ func TestSSE(t *testing.T) {
 }
 
 // TestTwoInstancesShareEvents runs two servers on one PostgreSQL database:
-// an event recorded on either reaches the subscribers of both, once.
+// a mutation on either reaches the subscribers of both, once each.
 func TestTwoInstancesShareEvents(t *testing.T) {
 	t.Parallel()
 	if storetest.SQLiteOnly() {
@@ -427,30 +429,34 @@ func TestTwoInstancesShareEvents(t *testing.T) {
 	b := testserver.StartWith(t, cfg)
 	alice := a.SignUp("Alice")
 	pid := alice.CreateProject("Shared")
-	_, key := alice.CreateAPIKey(pid, "READ")
+	_, key := alice.CreateAPIKey(pid, "WRITE")
 
 	onA := a.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
 	onB := b.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
-	first := a.Record(pid, event.ApprovalCreated)
-	for name, sub := range map[string]*testserver.Sub{"A": onA, "B": onB} {
-		if got := nextEvent(t, sub.Next); got.ID != id(first) {
-			t.Fatalf("instance %s got %s, want %d", name, got.ID, first.ID)
-		}
-	}
-	// Alternate instances: each event arrives once on each, in order.
-	var want []event.Event
-	for i := range 10 {
+	// Alternate instances: each approval's creation arrives once on each, in
+	// order.
+	var want []string
+	for i := range 6 {
 		srv := a
 		if i%2 == 1 {
 			srv = b
 		}
-		want = append(want, srv.Record(pid, event.PinFailed))
+		var out struct {
+			CreateApproval struct{ Approval struct{ ID string } }
+		}
+		srv.Client(key).MustDo(`mutation($p: ID!, $k: String!) { createApproval(projectId: $p, input: {keyPath: $k, value: "yes"}) { approval { id } } }`,
+			map[string]any{"p": pid, "k": fmt.Sprintf("app/deploy-%d", i)}, &out)
+		want = append(want, out.CreateApproval.Approval.ID)
 	}
 	for name, sub := range map[string]*testserver.Sub{"A": onA, "B": onB} {
-		for _, w := range want {
-			if got := nextEvent(t, sub.Next); got.ID != id(w) {
-				t.Fatalf("instance %s got %s, want %d", name, got.ID, w.ID)
+		var last int64
+		for _, approvalID := range want {
+			got := nextEvent(t, sub.Next)
+			n, _ := strconv.ParseInt(got.ID, 10, 64)
+			if got.Type != "APPROVAL_CREATED" || got.ApprovalID == nil || *got.ApprovalID != approvalID || n <= last {
+				t.Fatalf("instance %s got %+v, want the creation of %s after event %d", name, got, approvalID, last)
 			}
+			last = n
 		}
 	}
 }

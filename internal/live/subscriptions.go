@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/project"
@@ -41,19 +42,27 @@ type Options struct {
 
 // Subscriptions opens the live streams of the API.
 type Subscriptions struct {
-	feed  *Feed
-	store *store.Store
-	authz *project.Authorizer
-	keys  *auth.Service
-	opts  Options
+	feed      *Feed
+	store     *store.Store
+	authz     *project.Authorizer
+	keys      *auth.Service
+	approvals *approval.Service
+	opts      Options
+}
+
+// Services are the domain services subscriptions read through.
+type Services struct {
+	Authz     *project.Authorizer
+	Keys      *auth.Service
+	Approvals *approval.Service
 }
 
 // NewSubscriptions returns the subscriptions served from feed.
-func NewSubscriptions(feed *Feed, st *store.Store, authz *project.Authorizer, keys *auth.Service, opts Options) *Subscriptions {
+func NewSubscriptions(feed *Feed, st *store.Store, svc Services, opts Options) *Subscriptions {
 	if opts.Recheck <= 0 {
 		opts.Recheck = DefaultRecheck
 	}
-	return &Subscriptions{feed: feed, store: st, authz: authz, keys: keys, opts: opts}
+	return &Subscriptions{feed: feed, store: st, authz: svc.Authz, keys: svc.Keys, approvals: svc.Approvals, opts: opts}
 }
 
 var (
@@ -118,12 +127,12 @@ func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, typ
 				}
 			}
 		}
-		return g.watch(ctx, sub, func(ev event.Event) bool {
+		return g.watch(ctx, sub, nil, func(ev *event.Event) (bool, error) {
 			if ev.ID <= last {
-				return true
+				return true, nil
 			}
 			last = ev.ID
-			return send(ev)
+			return send(*ev), nil
 		})
 	}, nil
 }
@@ -195,10 +204,12 @@ func (g *guard) recheckNow(ctx context.Context) error {
 	return nil
 }
 
-// watch passes live events to deliver until deliver returns false, ctx
-// ends (both nil), or the subscription fails.
-func (g *guard) watch(ctx context.Context, sub *event.Subscription, deliver func(event.Event) bool) error {
+// watch passes each live event to handle, and nil when wake fires (nil:
+// never), until handle reports the end (more false, or an error), ctx ends,
+// or the subscription fails.
+func (g *guard) watch(ctx context.Context, sub *event.Subscription, wake <-chan time.Time, handle func(*event.Event) (more bool, err error)) error {
 	for {
+		more, err := true, error(nil)
 		select {
 		case ev, ok := <-sub.C():
 			if !ok {
@@ -207,9 +218,9 @@ func (g *guard) watch(ctx context.Context, sub *event.Subscription, deliver func
 				}
 				return nil // ctx ended
 			}
-			if !deliver(*ev) {
-				return nil
-			}
+			more, err = handle(ev)
+		case <-wake:
+			more, err = handle(nil)
 		case <-g.recheck.C:
 			if err := g.recheckNow(ctx); err != nil {
 				return err
@@ -220,6 +231,9 @@ func (g *guard) watch(ctx context.Context, sub *event.Subscription, deliver func
 			return errShuttingDown
 		case <-ctx.Done():
 			return nil
+		}
+		if err != nil || !more {
+			return err
 		}
 	}
 }

@@ -42,13 +42,10 @@ type HandlerOptions struct {
 	// 0 means 10s.
 	InitTimeout time.Duration
 	// KeepAlive is the interval of websocket and SSE keep-alives; 0 means
-	// 15s.
+	// 15s. A websocket client that takes twice as long to accept one
+	// message is disconnected.
 	KeepAlive time.Duration
 }
-
-// websocketWriteTimeout is how long one message to a websocket client may
-// take before the connection is closed as dead.
-const websocketWriteTimeout = 10 * time.Second
 
 // NewHandler builds the GraphQL endpoint: transports added by hand
 // (websocket first), a query cache, persisted queries, cost limits, and an
@@ -70,8 +67,10 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 				// as CORS does.
 				OriginPatterns: opts.CORSOrigins,
 			}},
-			initTimeout:  opts.InitTimeout, // gqlgen's own InitTimeout closes with 1002
-			writeTimeout: websocketWriteTimeout,
+			initTimeout: opts.InitTimeout, // gqlgen's own InitTimeout closes with 1002
+			// A client that cannot take one message in two keep-alive
+			// intervals is as dead as one that misses a pong for as long.
+			writeTimeout: 2 * opts.KeepAlive,
 		},
 		InitFunc:              r.websocketInit(logger),
 		KeepAlivePingInterval: opts.KeepAlive, // legacy graphql-ws: "ka" messages

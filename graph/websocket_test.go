@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/testserver"
 )
@@ -219,6 +221,41 @@ func TestSSEKeepAlive(t *testing.T) {
 		}
 		if r := refused.Next(); !r.Complete {
 			t.Fatalf("got %+v, want complete", r)
+		}
+	}
+}
+
+// TestStalledClientIsDisconnected: a client that stops reading, once its
+// socket is full, is disconnected after two keep-alive intervals instead of
+// holding the server's writer forever.
+func TestStalledClientIsDisconnected(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *config.Config) { c.Live.KeepAlive = 100 * time.Millisecond })
+	alice := srv.SignUp("Alice")
+	pid := alice.CreateProject("P")
+	_, key := alice.CreateAPIKey(pid, "READ")
+	ws := srv.Connect(testserver.LegacyWS, key, testserver.ReceiveBuffer(16<<10))
+	ws.Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p, after: "0") { id keyPath } }`, map[string]any{"p": pid})
+
+	const events = 200 // 12.5 MiB: more than the socket buffers hold
+	big := strings.Repeat("x", 64<<10)
+	for range events {
+		srv.RecordEvent(event.Event{Type: event.PinFailed, ProjectID: pid, KeyPath: big})
+	}
+	time.Sleep(time.Second) // ten times the write timeout
+	for received := 0; ; {
+		m, err := ws.TryRead()
+		if err != nil {
+			if websocket.CloseStatus(err) != -1 {
+				t.Fatalf("connection closed with a close frame (%v), want it dropped", err)
+			}
+			return
+		}
+		if m.Type == "data" {
+			received++
+		}
+		if received == events || m.Type == "error" || m.Type == "complete" {
+			t.Fatalf("got %s message after %d events: the connection outlived the write timeout", m.Type, received)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/live"
 	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
@@ -18,6 +19,7 @@ type Resolver struct {
 	ProjectService  *project.Service
 	ApprovalService *approval.Service
 	EventQueries    *event.Queries
+	Live            *live.Subscriptions
 	SlackService    *slack.Service
 	Dispatcher      *notify.Dispatcher
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/httpserver"
+	"github.com/ottr/backend/internal/live"
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/project"
@@ -35,8 +36,10 @@ type App struct {
 	Recorder *event.Recorder
 	// Approvals runs approvals and keys; the approval page builds on it.
 	Approvals *approval.Service
-	handler   http.Handler
-	closers   []func() error
+	// Feed publishes committed events to this instance's subscribers.
+	Feed    *live.Feed
+	handler http.Handler
+	closers []func() error
 }
 
 // New opens the database, applies migrations and builds the handler. A
@@ -56,6 +59,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 
 	a.Recorder = event.NewRecorder(st)
+	a.Feed, err = live.StartFeed(ctx, st, a.Recorder, live.FeedOptions{DatabaseURL: cfg.DatabaseURL, Buffer: cfg.Live.Buffer, Logger: logger})
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, a.Feed.Close)
 	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret))
 	authz := project.NewAuthorizer(st)
 	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
@@ -70,14 +79,18 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		ProjectService:  project.NewService(st, authz),
 		ApprovalService: a.Approvals,
 		EventQueries:    event.NewQueries(st, authz),
-		SlackService:    channels,
-		Dispatcher:      dispatcher,
+		Live: live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
+			live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer}),
+		SlackService: channels,
+		Dispatcher:   dispatcher,
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Playground,
 		CORSOrigins:   cfg.CORSOrigins,
 		Metrics:       a.Metrics,
 		Logger:        logger,
+		InitTimeout:   cfg.Live.InitTimeout,
+		KeepAlive:     cfg.Live.KeepAlive,
 	})
 	a.handler = httpserver.New(httpserver.Options{
 		GraphQL:     gql,

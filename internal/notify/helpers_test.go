@@ -46,7 +46,21 @@ func newEnv(t *testing.T, d store.Dialect, opts ...testserver.Option) *env {
 	t.Helper()
 	fake := slacktest.NewServer()
 	t.Cleanup(fake.Close)
-	srv := testserver.Start(t, d, append([]testserver.Option{fast(fake)}, opts...)...)
+	// River and the dispatcher log errors only when something is wrong
+	// with them (SQLite lock contention, say), never for Slack's answers.
+	// Registered first, the check runs last: after the server stopped.
+	var srv *testserver.Server
+	t.Cleanup(func() {
+		if srv == nil {
+			return
+		}
+		for _, line := range strings.Split(srv.Logs.String(), "\n") {
+			if strings.Contains(line, "level=ERROR") {
+				t.Errorf("server logged an error: %s", line)
+			}
+		}
+	})
+	srv = testserver.Start(t, d, append([]testserver.Option{fast(fake)}, opts...)...)
 	owner := srv.SignUp("Owner")
 	return &env{t: t, srv: srv, fake: fake, owner: owner, pid: owner.CreateProject("My Project")}
 }

@@ -20,7 +20,7 @@ func (r *deliveryResolver) Event(ctx context.Context, obj *model.Delivery) (*mod
 	if err != nil {
 		return nil, fmt.Errorf("delivery %s: event id %q: %w", obj.ID, obj.EventID, err)
 	}
-	ev, err := r.Dispatcher.Event(ctx, id)
+	ev, err := r.EventQueries.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}

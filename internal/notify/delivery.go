@@ -11,7 +11,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/page"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
@@ -80,22 +79,6 @@ func (d *Dispatcher) Deliveries(ctx context.Context, channelID string, args page
 		return page.Page[Delivery]{}, fmt.Errorf("list deliveries of channel %s: %w", channelID, err)
 	}
 	return page.Cut(rows, size, func(d Delivery) string { return page.Encode(d.ID) }, func(d Delivery) Delivery { return d }), nil
-}
-
-// Event returns the event a delivery carries, for a caller who may read
-// its project.
-func (d *Dispatcher) Event(ctx context.Context, id int64) (*event.Event, error) {
-	var ev event.Event
-	if err := d.store.DB(ctx).Where("id = ?", id).Take(&ev).Error; err != nil {
-		if store.IsNotFound(err) {
-			return nil, apperr.NotFound("event")
-		}
-		return nil, fmt.Errorf("load event %d: %w", id, err)
-	}
-	if _, err := d.authz.Authorize(ctx, ev.ProjectID, project.Read); err != nil {
-		return nil, err
-	}
-	return &ev, nil
 }
 
 // Redeliver queues a new attempt of a delivery, whatever its status: the

@@ -23,7 +23,6 @@ import (
 
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
 )
@@ -60,7 +59,6 @@ const (
 type Dispatcher struct {
 	store    *store.Store
 	channels *slack.Service
-	authz    *project.Authorizer
 	river    *river.Client[*sql.Tx]
 	listener *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
 	logger   *slog.Logger
@@ -73,7 +71,6 @@ type Dispatcher struct {
 type Options struct {
 	Store    *store.Store
 	Channels *slack.Service
-	Authz    *project.Authorizer
 	Client   *slack.Client
 	Settings config.Delivery
 	Logger   *slog.Logger
@@ -83,7 +80,7 @@ type Options struct {
 // it when done.
 func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	s := withDefaults(o.Settings)
-	d := &Dispatcher{store: o.Store, channels: o.Channels, authz: o.Authz, logger: o.Logger,
+	d := &Dispatcher{store: o.Store, channels: o.Channels, logger: o.Logger,
 		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout}
 
 	var drv riverdriver.Driver[*sql.Tx]

@@ -35,7 +35,7 @@ const (
 	DefaultRateLimitWait        = time.Minute
 	DefaultChannelInterval      = time.Second
 	DefaultChannelBurst         = 3
-	DefaultStopTimeout          = 15 * time.Second
+	DefaultStopTimeout          = 12 * time.Second
 )
 
 const (

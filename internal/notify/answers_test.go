@@ -117,7 +117,7 @@ func TestTimeoutIsRetried(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
-		e := newEnv(t, d)
+		e := newEnv(t, d, func(c *config.Config) { c.Delivery.HTTPTimeout = time.Second })
 		id, url := e.channel("ops", "APPROVAL_EXPIRED")
 		e.fake.RespondTo(url, slacktest.Hang(), slacktest.OK())
 		e.record(event.ApprovalExpired, "k")
@@ -127,7 +127,7 @@ func TestTimeoutIsRetried(t *testing.T) {
 		}
 		a := e.attempts(del.ID)
 		if len(a) != 2 || a[0].StatusCode != nil || a[0].Error == nil || !strings.Contains(*a[0].Error, "Timeout") ||
-			a[0].DurationMs < 300 || a[0].Outcome != "retryable" || *a[1].StatusCode != 200 {
+			a[0].DurationMs < 1000 || a[0].Outcome != "retryable" || *a[1].StatusCode != 200 {
 			t.Errorf("attempts %+v", a)
 		}
 		if jobs := e.finishedJobs(del.ID); len(jobs) != 1 || jobs[0].State != "completed" || jobs[0].Attempt != 2 || jobs[0].Errors != 1 {

@@ -36,7 +36,7 @@ func fast(fake *slacktest.Server) testserver.Option {
 			RetryBase:         20 * time.Millisecond,
 			ChannelInterval:   time.Millisecond,
 			ChannelBurst:      1000,
-			HTTPTimeout:       300 * time.Millisecond,
+			HTTPTimeout:       2 * time.Second, // not less: under -race on a busy machine a first request can take 300 ms
 			StopTimeout:       3 * time.Second,
 		}
 	}

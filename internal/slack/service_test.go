@@ -38,7 +38,7 @@ func start(t *testing.T, d store.Dialect, opts ...testserver.Option) (*testserve
 	t.Cleanup(fake.Close)
 	opts = append([]testserver.Option{func(c *config.Config) {
 		c.SlackWebhookPrefixes = append(c.SlackWebhookPrefixes, fake.Prefix())
-		c.Delivery.HTTPTimeout = 300 * time.Millisecond
+		c.Delivery.HTTPTimeout = time.Second // the hanging webhook's test waits this long
 	}}, opts...)
 	return testserver.Start(t, d, opts...), fake
 }

@@ -5,6 +5,7 @@
 //
 //	ottr              run the server (configured from the environment)
 //	ottr healthcheck  exit 0 when the server at OTTR_ADDR answers /healthz
+//	ottr bench …      the load tool (internal/bench); ottr bench -h lists its scenarios
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ottr/backend/internal/app"
+	"github.com/ottr/backend/internal/bench"
 	"github.com/ottr/backend/internal/config"
 )
 
@@ -39,7 +41,12 @@ func run(args []string) error {
 		if args[0] == "healthcheck" && len(args) == 1 {
 			return healthcheck(os.Getenv("OTTR_ADDR"))
 		}
-		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck)", args[0])
+		if args[0] == "bench" {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
+		}
+		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck or bench)", args[0])
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

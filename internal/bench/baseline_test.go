@@ -198,7 +198,9 @@ func TestBaselineReadAnswersWhatApprovalAnswers(t *testing.T) {
 		other := e.srv.SignUp("Other")
 		otherPID := other.CreateProject("Other")
 		_, otherKey := other.CreateAPIKey(otherPID, "WRITE")
-		var out struct{ CreateApproval struct{ Approval struct{ ID string } } }
+		var out struct {
+			CreateApproval struct{ Approval struct{ ID string } }
+		}
 		e.srv.Client(otherKey).MustDo(createMutation, map[string]any{"p": otherPID, "i": approvalInput("k")}, &out)
 		foreign := out.CreateApproval.Approval.ID
 		baseline := httptest.NewServer(baselineHandler(e.db))

@@ -87,7 +87,19 @@ func (r *projectResolver) Keys(ctx context.Context, obj *model.Project, prefix *
 	if err != nil {
 		return nil, err
 	}
-	return toKeyValueConnection(p), nil
+	conn := toKeyValueConnection(p)
+	if selected(ctx, "edges", "node", "pendingApproval") {
+		// One query for the page instead of one per key.
+		paths := mapAll(conn.Edges, func(e *model.KeyValueEdge) string { return e.Node.Path })
+		pending, err := r.ApprovalService.Keys().PendingForPaths(ctx, obj.ID, paths)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range conn.Edges {
+			e.Node.Preloaded, e.Node.Pending = true, toOptionalApproval(pending[e.Node.Path])
+		}
+	}
+	return conn, nil
 }
 
 // Key is the resolver for the key field.

@@ -32,12 +32,16 @@ type Approval struct {
 	InvalidationReason *string           `json:"invalidationReason,omitempty"`
 }
 
-// KeyValue is one entry of a project's key/value store.
+// KeyValue is one entry of a project's key/value store. Its pending
+// approval is resolved, unless the list it is part of loaded those of all
+// its keys at once (Preloaded).
 type KeyValue struct {
 	ProjectID string    `json:"-"`
 	Path      string    `json:"path"`
 	Value     *string   `json:"value,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	Preloaded bool      `json:"-"`
+	Pending   *Approval `json:"-"`
 }
 
 // SlackChannel is one configured incoming webhook. Deliveries are resolved.

@@ -366,7 +366,7 @@ func (e *env) measure(ctx context.Context, scenario string, s *sideSpec) (Side, 
 		if e.opts.rate > 0 {
 			rate = min(rate, e.opts.rate)
 		}
-		n := int(rate*e.opts.duration.Seconds()*1.5) + 2*l.Concurrency
+		n := int(rate*e.opts.duration.Seconds()*2.5) + 2*l.Concurrency
 		if err := s.prepare(ctx, n); err != nil {
 			return Side{}, fmt.Errorf("prepare %s: %w", s.name, err)
 		}

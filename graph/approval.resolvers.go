@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/ottr/backend/graph/model"
 	"github.com/ottr/backend/internal/apperr"
@@ -91,7 +90,11 @@ func (r *queryResolver) ApprovalLink(ctx context.Context, token string) (*model.
 
 // ApprovalUpdated is the resolver for the approvalUpdated field.
 func (r *subscriptionResolver) ApprovalUpdated(ctx context.Context, id string) (<-chan *model.Approval, error) {
-	panic(fmt.Errorf("not implemented: ApprovalUpdated - approvalUpdated"))
+	stream, err := r.Live.ApprovalUpdated(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, stream, toApproval), nil
 }
 
 // Approval returns ApprovalResolver implementation.

@@ -7,12 +7,15 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/ottr/backend/graph/model"
 )
 
 // ProjectEvents is the resolver for the projectEvents field.
 func (r *subscriptionResolver) ProjectEvents(ctx context.Context, projectID string, types []model.EventType, after *string) (<-chan *model.Event, error) {
-	panic(fmt.Errorf("not implemented: ProjectEvents - projectEvents"))
+	stream, err := r.Live.ProjectEvents(ctx, projectID, toEventTypes(types), after)
+	if err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, stream, toEvent), nil
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -19,7 +18,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/requestlog"
 )
@@ -34,9 +32,19 @@ const (
 // HandlerOptions configures the GraphQL endpoint.
 type HandlerOptions struct {
 	Introspection bool
-	CORSOrigins   []string
-	Metrics       *metrics.Metrics
-	Logger        *slog.Logger
+	// CORSOrigins are also the origins a websocket may come from (requests
+	// without an Origin header, from other programs than browsers, are
+	// accepted).
+	CORSOrigins []string
+	Metrics     *metrics.Metrics
+	Logger      *slog.Logger
+	// InitTimeout is how long a websocket may wait before connection_init;
+	// 0 means 10s.
+	InitTimeout time.Duration
+	// KeepAlive is the interval of websocket and SSE keep-alives; 0 means
+	// 15s. A websocket client that takes twice as long to accept one
+	// message is disconnected.
+	KeepAlive time.Duration
 }
 
 // NewHandler builds the GraphQL endpoint: transports added by hand
@@ -44,17 +52,31 @@ type HandlerOptions struct {
 // error presenter that shows only safe messages with the contract's codes.
 func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
+	logger := opts.Logger
+	if opts.InitTimeout <= 0 {
+		opts.InitTimeout = 10 * time.Second
+	}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = 15 * time.Second
+	}
 
 	srv.AddTransport(transport.Websocket{
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
-			OriginPatterns: originPatterns(opts.CORSOrigins),
-		}},
-		InitFunc:              r.websocketInit,
-		InitTimeout:           10 * time.Second,
-		KeepAlivePingInterval: 15 * time.Second, // legacy graphql-ws
-		PingPongInterval:      15 * time.Second, // graphql-transport-ws
+		Implementation: websockets{
+			CoderWebsocketImplementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
+				// With a scheme, coder/websocket matches "scheme://host" exactly,
+				// as CORS does.
+				OriginPatterns: opts.CORSOrigins,
+			}},
+			initTimeout: opts.InitTimeout, // gqlgen's own InitTimeout closes with 1002
+			// A client that cannot take one message in two keep-alive
+			// intervals is as dead as one that misses a pong for as long.
+			writeTimeout: 2 * opts.KeepAlive,
+		},
+		InitFunc:              r.websocketInit(logger),
+		KeepAlivePingInterval: opts.KeepAlive, // legacy graphql-ws: "ka" messages
+		PingPongInterval:      opts.KeepAlive, // graphql-transport-ws: ping, and a missing pong closes
 	})
-	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(sse{transport.SSE{KeepAlivePingInterval: opts.KeepAlive}})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 
@@ -68,7 +90,14 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}
 	srv.SetDisableSuggestion(!opts.Introspection)
 
-	logger := opts.Logger
+	safe := func(ctx context.Context, err error, where string) error {
+		if _, ok := apperr.As(err); ok {
+			return err
+		}
+		// The cause stays in the log; the client learns only that it failed.
+		logger.ErrorContext(ctx, "resolver failed", "field", where, "err", err, "request_id", requestlog.ID(ctx))
+		return &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
+	}
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
 		res, err := next(ctx)
 		if err != nil && !opts.Introspection && isIntrospection(graphql.GetFieldContext(ctx)) {
@@ -77,15 +106,13 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 			return res, &apperr.Error{Code: apperr.CodeBadUserInput, Message: "introspection is disabled on this server"}
 		}
 		if err != nil {
-			if _, ok := apperr.As(err); !ok {
-				// The cause stays in the log; the client learns only that it failed.
-				logger.ErrorContext(ctx, "resolver failed", "field", graphql.GetFieldContext(ctx).Path().String(),
-					"err", err, "request_id", requestlog.ID(ctx))
-				err = &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
-			}
+			err = safe(ctx, err, graphql.GetFieldContext(ctx).Path().String())
 		}
 		return res, err
 	})
+	srv.AroundResponses(endStreamWithError(func(ctx context.Context, err error) error {
+		return safe(ctx, err, "subscription")
+	}))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()), "request_id", requestlog.ID(ctx))
 		return &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
@@ -101,6 +128,9 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
 		opType, field := operationLabels(oc.Operation)
+		if opType == "subscription" {
+			ctx = withStreamEnd(ctx)
+		}
 		start := time.Now()
 		h := next(ctx)
 		return func(ctx context.Context) *graphql.Response {
@@ -157,33 +187,4 @@ func present(gqlErr *gqlerror.Error, err error) apperr.Code {
 	// argument coercion, limits. Their messages describe the request only.
 	gqlErr.Extensions["code"] = string(apperr.CodeBadUserInput)
 	return apperr.CodeBadUserInput
-}
-
-// originPatterns turns the CORS origins into the host patterns the websocket
-// library checks the Origin header against.
-func originPatterns(origins []string) []string {
-	out := make([]string, 0, len(origins))
-	for _, o := range origins {
-		o = strings.TrimPrefix(strings.TrimPrefix(o, "https://"), "http://")
-		out = append(out, o)
-	}
-	return out
-}
-
-// websocketInit authenticates a websocket from its connection_init payload:
-// {"Authorization": "Bearer …"} or {"authToken": "…"}.
-func (r *Resolver) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-	cred := payload.Authorization()
-	if cred == "" {
-		cred = payload.GetString("authToken")
-	}
-	cred = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(cred, "Bearer "), "bearer "))
-	if cred == "" {
-		return auth.WithPrincipal(ctx, nil, nil), nil, nil
-	}
-	p, err := r.AuthService.Authenticate(ctx, cred)
-	if err != nil {
-		return ctx, nil, err
-	}
-	return auth.WithPrincipal(ctx, p, nil), nil, nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/live"
 	"github.com/ottr/backend/internal/project"
 )
 
@@ -16,4 +17,5 @@ type Resolver struct {
 	ProjectService  *project.Service
 	ApprovalService *approval.Service
 	EventQueries    *event.Queries
+	Live            *live.Subscriptions
 }

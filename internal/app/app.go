@@ -17,6 +17,7 @@ import (
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/httpserver"
+	"github.com/ottr/backend/internal/live"
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/store"
@@ -33,8 +34,10 @@ type App struct {
 	Recorder *event.Recorder
 	// Approvals runs approvals and keys; the approval page builds on it.
 	Approvals *approval.Service
-	handler   http.Handler
-	closers   []func() error
+	// Feed publishes committed events to this instance's subscribers.
+	Feed    *live.Feed
+	handler http.Handler
+	closers []func() error
 }
 
 // New opens the database, applies migrations and builds the handler. A
@@ -54,6 +57,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 
 	a.Recorder = event.NewRecorder(st)
+	a.Feed, err = live.StartFeed(ctx, st, a.Recorder, live.FeedOptions{DatabaseURL: cfg.DatabaseURL, Buffer: cfg.Live.Buffer, Logger: logger})
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, a.Feed.Close)
 	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret))
 	authz := project.NewAuthorizer(st)
 	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
@@ -63,12 +72,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		ProjectService:  project.NewService(st, authz),
 		ApprovalService: a.Approvals,
 		EventQueries:    event.NewQueries(st, authz),
+		Live: live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
+			live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer}),
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Playground,
 		CORSOrigins:   cfg.CORSOrigins,
 		Metrics:       a.Metrics,
 		Logger:        logger,
+		InitTimeout:   cfg.Live.InitTimeout,
+		KeepAlive:     cfg.Live.KeepAlive,
 	})
 	a.handler = httpserver.New(httpserver.Options{
 		GraphQL:     gql,

@@ -33,6 +33,25 @@ type Config struct {
 	// Now is the clock of approval expiry and link nonces; nil is the
 	// system clock. Not read from the environment: tests move it.
 	Now func() time.Time
+	// Live tunes GraphQL subscriptions; it has no environment variables,
+	// and its zero values mean the defaults (tests shorten them).
+	Live Live
+}
+
+// Live tunes GraphQL subscriptions and their websockets.
+type Live struct {
+	// Recheck is how often a live subscription checks that its credentials
+	// are still valid (API key not revoked, still a member); 0 means 10s.
+	Recheck time.Duration
+	// InitTimeout is how long a websocket may stay open without
+	// connection_init; 0 means 10s.
+	InitTimeout time.Duration
+	// KeepAlive is the interval of websocket keep-alives (graphql-ws "ka",
+	// graphql-transport-ws ping) and SSE comments; 0 means 15s.
+	KeepAlive time.Duration
+	// Buffer is how many events a subscriber may fall behind before it is
+	// dropped; 0 means 256.
+	Buffer int
 }
 
 // Postgres reports whether the database is PostgreSQL (else embedded SQLite).

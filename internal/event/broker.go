@@ -82,7 +82,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 type Subscription struct {
 	b      *Broker
 	filter Filter
-	ch     chan Event
+	ch     chan *Event // shared by all subscribers: read-only
 	stop   func() bool // unregisters the context.AfterFunc
 
 	err error // guarded by b.mu; set once, just before ch is closed
@@ -102,7 +102,7 @@ func (b *Broker) Subscribe(ctx context.Context, filter Filter, buffer int) *Subs
 	s := &Subscription{
 		b:      b,
 		filter: Filter{ProjectID: filter.ProjectID, Types: slices.Clone(filter.Types)},
-		ch:     make(chan Event, buffer),
+		ch:     make(chan *Event, buffer),
 	}
 
 	b.mu.Lock()
@@ -120,8 +120,11 @@ func (b *Broker) Subscribe(ctx context.Context, filter Filter, buffer int) *Subs
 }
 
 // C returns the channel events are delivered on, in publish order. It is
-// closed when the subscription ends.
-func (s *Subscription) C() <-chan Event { return s.ch }
+// closed when the subscription ends. Every subscriber receives the same
+// *Event: read it, never modify it. Pointers keep a subscription's buffer
+// small (2 KiB for the default 256 events, where values would take 30 KiB),
+// which is what thousands of dashboards cost.
+func (s *Subscription) C() <-chan *Event { return s.ch }
 
 // Err returns nil while the subscription is live, and afterwards why it
 // ended: the context's error (or cause), ErrSlowSubscriber, or
@@ -147,13 +150,14 @@ func (s *Subscription) Close() { s.b.end(s, ErrSubscriptionClosed) }
 // arrive out of ID order, and consumers that need ID order must tolerate it.
 func (b *Broker) Publish(ev Event) {
 	var dropped int
+	shared := &ev
 	b.mu.Lock()
 	for s := range b.byProject[ev.ProjectID] {
 		if !s.filter.match(ev) {
 			continue
 		}
 		select {
-		case s.ch <- ev:
+		case s.ch <- shared:
 		default:
 			b.endLocked(s, ErrSlowSubscriber)
 			dropped++

@@ -38,7 +38,7 @@ func drain(t *testing.T, s *Subscription, n int) []Event {
 			if !ok {
 				t.Fatalf("channel closed after %d of %d events: %v", len(got), n, s.Err())
 			}
-			got = append(got, e)
+			got = append(got, *e)
 		case <-timeout:
 			t.Fatalf("received %d of %d events before timeout", len(got), n)
 		}
@@ -149,7 +149,7 @@ func TestBrokerDropsSlowSubscriber(t *testing.T) {
 	go func() {
 		var es []Event
 		for e := range fast.C() {
-			es = append(es, e)
+			es = append(es, *e)
 			if len(es) == events {
 				break
 			}

@@ -1,0 +1,261 @@
+package graph_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/testserver"
+)
+
+const projectEvents = `subscription($p: ID!) { projectEvents(projectId: $p) { id } }`
+
+// start runs a server on SQLite: the websocket protocol does not depend on
+// the database.
+func start(t *testing.T, opts ...testserver.Option) *testserver.Server {
+	t.Helper()
+	return testserver.Start(t, store.SQLite, opts...)
+}
+
+func expectClose(t *testing.T, ws *testserver.WS, want websocket.StatusCode) {
+	t.Helper()
+	if code, reason := ws.CloseStatus(); code != want {
+		t.Fatalf("closed with %d %q, want %d", code, reason, want)
+	}
+}
+
+func dial(t *testing.T, srv *testserver.Server, protocol string) *testserver.WS {
+	t.Helper()
+	ws, _, err := srv.DialWS(protocol, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return ws
+}
+
+func TestBadCredentialsCloseWith4403(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	for _, protocol := range []string{testserver.TransportWS, testserver.LegacyWS} {
+		for name, payload := range map[string]map[string]any{
+			"unknown key":            {"Authorization": "Bearer otw_not-a-real-key"},
+			"bad token in authToken": {"authToken": "not.a.jwt"},
+			"scheme without token":   {"Authorization": "Bearer "},
+		} {
+			t.Run(protocol+"/"+name, func(t *testing.T) {
+				ws := dial(t, srv, protocol)
+				ws.Init(payload)
+				if protocol == testserver.LegacyWS {
+					// The legacy protocol says why before closing.
+					if m := ws.Read(); m.Type != "connection_error" {
+						t.Fatalf("got %s, want connection_error", m.Type)
+					}
+				}
+				expectClose(t, ws, 4403)
+			})
+		}
+	}
+}
+
+func TestCredentialsInInitPayload(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	alice := srv.SignUp("Alice")
+	pid := alice.CreateProject("P")
+	_, key := alice.CreateAPIKey(pid, "READ")
+	for name, payload := range map[string]map[string]any{
+		"Authorization":            {"Authorization": "Bearer " + key},
+		"lower-case authorization": {"authorization": "Bearer " + alice.AccessToken},
+		"authToken":                {"authToken": key},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ws := dial(t, srv, testserver.TransportWS)
+			ws.Init(payload)
+			if m := ws.Read(); m.Type != "connection_ack" {
+				t.Fatalf("got %s, want connection_ack", m.Type)
+			}
+			sub := ws.Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p, after: "0") { id } }`, map[string]any{"p": pid})
+			ev := srv.Record(pid, "APPROVAL_CREATED")
+			r := sub.Next()
+			if len(r.Errors) > 0 || !json.Valid(r.Data) {
+				t.Fatalf("got %+v, want event %d", r, ev.ID)
+			}
+		})
+	}
+}
+
+func TestSubscribeBeforeInitClosesWith4401(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	ws := dial(t, srv, testserver.TransportWS)
+	ws.Subscribe(projectEvents, map[string]any{"p": "x"})
+	expectClose(t, ws, 4401)
+}
+
+func TestSecondInitClosesWith4429(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	ws := srv.Connect(testserver.TransportWS, "")
+	ws.Init(nil)
+	expectClose(t, ws, 4429)
+}
+
+func TestInitTimeoutClosesWith4408(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *config.Config) { c.Live.InitTimeout = 50 * time.Millisecond })
+	for _, protocol := range []string{testserver.TransportWS, testserver.LegacyWS} {
+		expectClose(t, dial(t, srv, protocol), 4408)
+	}
+}
+
+// readRaw reads messages without answering pings, until n messages of type
+// typ arrived or the connection fails.
+func readRaw(t *testing.T, ws *testserver.WS, typ string, n int) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testserver.ReadTimeout)
+	defer cancel()
+	for seen := 0; seen < n; {
+		_, b, err := ws.Conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		var m testserver.Message
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("decode %s: %v", b, err)
+		}
+		if m.Type == typ {
+			seen++
+		}
+	}
+	return nil
+}
+
+func TestKeepAlives(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *config.Config) { c.Live.KeepAlive = 20 * time.Millisecond })
+
+	t.Run("graphql-ws sends ka", func(t *testing.T) {
+		t.Parallel()
+		if err := readRaw(t, srv.Connect(testserver.LegacyWS, ""), "ka", 3); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("graphql-transport-ws pings and stays open while answered", func(t *testing.T) {
+		t.Parallel()
+		// The client answers pings as it reads: the interval leaves it time
+		// between two reads (the deadline for a pong is two intervals).
+		srv := start(t, func(c *config.Config) { c.Live.KeepAlive = 100 * time.Millisecond })
+		ws := srv.Connect(testserver.TransportWS, "")
+		for ws.Pings < 5 { // far past the missing-pong deadline
+			ws.Subscribe(`subscription { projectEvents(projectId: "none") { id } }`, nil)
+			if r, err := ws.TryRead(); err != nil || r.Type != "next" {
+				t.Fatalf("got %+v, %v; want the UNAUTHENTICATED result", r, err)
+			}
+			ws.Read() // complete
+		}
+	})
+	t.Run("graphql-transport-ws closes without pong", func(t *testing.T) {
+		t.Parallel()
+		err := readRaw(t, srv.Connect(testserver.TransportWS, ""), "never", 1)
+		if err == nil || websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+			t.Fatalf("read ended with %v, want the connection dropped", err)
+		}
+	})
+}
+
+func TestWebsocketOriginCheck(t *testing.T) {
+	t.Parallel()
+	srv := start(t) // OTTR_CORS_ORIGINS: http://localhost:5173
+	for origin, allowed := range map[string]bool{
+		"":                       true, // not a browser
+		"http://localhost:5173":  true,
+		"https://localhost:5173": false, // another scheme is another origin
+		"https://evil.example":   false,
+	} {
+		header := http.Header{}
+		if origin != "" {
+			header.Set("Origin", origin)
+		}
+		ws, resp, err := srv.DialWS(testserver.TransportWS, header)
+		switch {
+		case allowed && err != nil:
+			t.Errorf("Origin %q refused: %v", origin, err)
+		case !allowed && err == nil:
+			t.Errorf("Origin %q accepted", origin)
+			_ = ws.Conn.CloseNow()
+		case !allowed && (resp == nil || resp.StatusCode != http.StatusForbidden):
+			t.Errorf("Origin %q: got %v, want 403", origin, resp)
+		}
+	}
+}
+
+func TestSSEKeepAlive(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *config.Config) { c.Live.KeepAlive = time.Millisecond })
+	alice := srv.SignUp("Alice")
+	pid := alice.CreateProject("P")
+	_, key := alice.CreateAPIKey(pid, "READ")
+
+	live := srv.SubscribeSSE(key, projectEvents, map[string]any{"p": pid})
+	deadline := time.Now().Add(testserver.ReadTimeout)
+	for live.Pings() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if live.Pings() < 3 {
+		t.Fatalf("%d keep-alives received, want 3", live.Pings())
+	}
+	// Streams that end at once while keep-alives tick: none may write to a
+	// finished response (the race detector watches).
+	for range 30 {
+		refused := srv.SubscribeSSE("", projectEvents, map[string]any{"p": pid})
+		if r := refused.Next(); len(r.Errors) == 0 {
+			t.Fatalf("anonymous SSE subscription got %+v", r)
+		}
+		if r := refused.Next(); !r.Complete {
+			t.Fatalf("got %+v, want complete", r)
+		}
+	}
+}
+
+// TestStalledClientIsDisconnected: a client that stops reading, once its
+// socket is full, is disconnected after two keep-alive intervals instead of
+// holding the server's writer forever.
+func TestStalledClientIsDisconnected(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *config.Config) { c.Live.KeepAlive = 100 * time.Millisecond })
+	alice := srv.SignUp("Alice")
+	pid := alice.CreateProject("P")
+	_, key := alice.CreateAPIKey(pid, "READ")
+	ws := srv.Connect(testserver.LegacyWS, key, testserver.ReceiveBuffer(16<<10))
+	ws.Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p, after: "0") { id keyPath } }`, map[string]any{"p": pid})
+
+	const events = 200 // 12.5 MiB: more than the socket buffers hold
+	big := strings.Repeat("x", 64<<10)
+	for range events {
+		srv.RecordEvent(event.Event{Type: event.PinFailed, ProjectID: pid, KeyPath: big})
+	}
+	time.Sleep(time.Second) // ten times the write timeout
+	for received := 0; ; {
+		m, err := ws.TryRead()
+		if err != nil {
+			if websocket.CloseStatus(err) != -1 {
+				t.Fatalf("connection closed with a close frame (%v), want it dropped", err)
+			}
+			return
+		}
+		if m.Type == "data" {
+			received++
+		}
+		if received == events || m.Type == "error" || m.Type == "complete" {
+			t.Fatalf("got %s message after %d events: the connection outlived the write timeout", m.Type, received)
+		}
+	}
+}

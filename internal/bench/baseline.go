@@ -1,9 +1,14 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/store"
 )
 
 // The SQL the server sends, statement for statement, as PostgreSQL logs it
@@ -26,6 +31,10 @@ const (
 		`VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`
 	sqlInsertEvent = `INSERT INTO "events" ("type","occurred_at","project_id","approval_id","key_path","action",` +
 		`"attempts","max_attempts","reason") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING "id"`
+	// Around every event on PostgreSQL: the lock that makes events commit
+	// in ID order before it, the notification of its ID after it.
+	sqlEventLock   = `SELECT pg_advisory_xact_lock($1)`
+	sqlEventNotify = `SELECT pg_notify($1, $2)`
 
 	// approvalLink: the approval of the token, its project's name.
 	sqlApprovalByToken = `SELECT * FROM "approvals" WHERE token_hash = $1 LIMIT $2`
@@ -41,6 +50,29 @@ const (
 	// approval(id).
 	sqlApprovalByID = `SELECT * FROM "approvals" WHERE id = $1 LIMIT $2`
 )
+
+// recordEvent sends what event.Recorder sends for one event inside the
+// caller's transaction: on PostgreSQL the event-log lock, the event, its
+// notification; on SQLite the event alone.
+func recordEvent(ctx context.Context, db *direct, q querier, now time.Time, typ, projectID, approvalID, keyPath string, action *string) error {
+	pg := db.dialect == store.Postgres
+	if pg {
+		if _, err := q.exec(ctx, sqlEventLock, event.LogLock); err != nil {
+			return fmt.Errorf("event lock: %w", err)
+		}
+	}
+	var id int64
+	err := q.queryRow(ctx, db.stmt(sqlInsertEvent), typ, now, projectID, approvalID, keyPath, action, nil, nil, nil).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
+	if pg {
+		if _, err := q.exec(ctx, sqlEventNotify, event.ChannelName, strconv.FormatInt(id, 10)); err != nil {
+			return fmt.Errorf("notify event: %w", err)
+		}
+	}
+	return nil
+}
 
 // approvalRow is an approvals row, in the table's column order.
 type approvalRow struct {

@@ -98,12 +98,7 @@ func insertApproval(ctx context.Context, db *direct, q querier, projectID, keyPa
 		benchActions, "PENDING", now, now.Add(approvalTTL), tokenHash, benchPINHash, 5, 0, nil, nil, nil, nil); err != nil {
 		return fmt.Errorf("insert approval: %w", err)
 	}
-	var eventID int64
-	if err := q.queryRow(ctx, db.stmt(sqlInsertEvent), "APPROVAL_CREATED", now, projectID, id, keyPath,
-		nil, nil, nil, nil).Scan(&eventID); err != nil {
-		return fmt.Errorf("insert event: %w", err)
-	}
-	return nil
+	return recordEvent(ctx, db, q, now, "APPROVAL_CREATED", projectID, id, keyPath, nil)
 }
 
 // benchPINHash stands in for the keyed PIN hash in the baselines' rows,

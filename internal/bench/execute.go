@@ -258,11 +258,7 @@ func executeSQL(ctx context.Context, db *direct, tokenHash string) error {
 		if _, err := q.exec(ctx, db.stmt(sqlSetKey), a.ProjectID, a.KeyPath, "approved", now); err != nil {
 			return fmt.Errorf("set key: %w", err)
 		}
-		var eventID int64
-		if err := q.queryRow(ctx, db.stmt(sqlInsertEvent), "APPROVAL_EXECUTED", now, a.ProjectID, a.ID, a.KeyPath,
-			"approve", nil, nil, nil).Scan(&eventID); err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
-		return nil
+		action := "approve"
+		return recordEvent(ctx, db, q, now, "APPROVAL_EXECUTED", a.ProjectID, a.ID, a.KeyPath, &action)
 	})
 }

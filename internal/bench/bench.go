@@ -43,6 +43,7 @@ type options struct {
 	adminURL    string
 	dataDir     string
 	concurrency int
+	subscribers int
 	rate        float64
 	duration    time.Duration
 	warmup      time.Duration
@@ -70,6 +71,8 @@ var scenarios = []scenario{
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runExecute, goal: throughputGoal(0.50, 0)},
 	{name: "read", about: "approval(id) over HTTP vs a minimal net/http + pgx handler returning the same JSON",
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runRead, goal: throughputGoal(0.85, 1.3)},
+	{name: "fanout", about: "projectEvents to websocket subscribers at a constant event rate vs a plain websocket hub",
+		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runFanout, goal: fanoutGoal},
 	{name: "start", about: "the built binary on a fresh SQLite data directory until /readyz answers 200; idle memory",
 		dialects: []store.Dialect{store.SQLite}, run: runStart, goal: startGoal},
 }
@@ -97,6 +100,24 @@ func throughputGoal(minRatio, maxP99 float64) func(r *Report) Goal {
 		}
 		return g.judge(r, why)
 	}
+}
+
+// fanoutGoal: p99 publish→receive at most twice the hub's, memory per
+// subscriber at most 1.5 times.
+func fanoutGoal(r *Report) Goal {
+	g := Goal{Text: "p99 ≤ 2 × baseline, memory per subscriber ≤ 1.5 × baseline"}
+	var why []string
+	if r.Ratio == nil || r.Baseline == nil {
+		why = append(why, "no baseline measured")
+	} else {
+		if r.Ratio.P99 > 2 {
+			why = append(why, fmt.Sprintf("p99 ratio %.2f", r.Ratio.P99))
+		}
+		if mem := r.Ours.Extra["memPerSubscriberKB"] / r.Baseline.Extra["memPerSubscriberKB"]; mem > 1.5 {
+			why = append(why, fmt.Sprintf("memory ratio %.2f", mem))
+		}
+	}
+	return g.judge(r, why)
 }
 
 // startGoal: ready in under a second, idle under 60 MB.
@@ -151,6 +172,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == baselineServerCommand {
 		return serveBaseline(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == hubServerCommand {
+		return serveHub(ctx, args[1:])
+	}
 	o := &options{}
 	fs := flag.NewFlagSet("ottr bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -163,7 +187,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.adminURL, "admin-url", envOr("OTTR_TEST_DATABASE_URL", DefaultAdminURL), "PostgreSQL server on which the fresh database is created")
 	fs.StringVar(&o.dataDir, "data-dir", "", "with -url and -db sqlite: the server's data directory")
 	fs.IntVar(&o.concurrency, "c", 16, "concurrent operations (workers; with -rate, the most in flight)")
-	fs.Float64Var(&o.rate, "rate", 0, "constant arrival rate in operations per second (0: each worker starts its next operation when the last ends)")
+	fs.Float64Var(&o.rate, "rate", 0, fmt.Sprintf("constant arrival rate in operations per second (0: each worker starts its next operation when the last ends; fanout: events per second, default %d)", DefaultEventRate))
+	fs.IntVar(&o.subscribers, "subscribers", DefaultSubscribers, "fanout: websocket subscribers")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "duration of each side's measured phase")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measured phase")
 	fs.IntVar(&o.rounds, "n", 1, "rounds: ours and the baseline alternate n times; the report shows medians")
@@ -234,7 +259,7 @@ func (o *options) check() error {
 	if o.database != "" && o.database != string(store.Postgres) && o.database != string(store.SQLite) {
 		return errors.New("-db must be postgres or sqlite")
 	}
-	if o.concurrency < 1 || o.rounds < 1 || o.duration <= 0 || o.rate < 0 || o.warmup < 0 {
+	if o.concurrency < 1 || o.subscribers < 1 || o.rounds < 1 || o.duration <= 0 || o.rate < 0 || o.warmup < 0 {
 		return errors.New("-c, -n and -d must be positive, -rate and -warmup not negative")
 	}
 	if o.profileDir != "" && (o.server != serverInProcess || o.url != "") {

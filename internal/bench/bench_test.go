@@ -111,14 +111,21 @@ func checkCompared(t *testing.T, r *Report) {
 	}
 }
 
+// smallFanout keeps the fan-out's smoke run small.
+var smallFanout = []string{"-subscribers", "20", "-rate", "20"}
+
 func TestSmokeInProcess(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"create", "execute", "read"} {
+	for _, name := range []string{"create", "execute", "read", "fanout"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			storetest.Each(t, func(t *testing.T, d store.Dialect) {
 				t.Parallel()
-				r := smoke(t, name, "-server", serverInProcess, "-db", string(d))
+				args := []string{name, "-server", serverInProcess, "-db", string(d)}
+				if name == "fanout" {
+					args = append(args, smallFanout...)
+				}
+				r := smoke(t, args...)
 				checkCompared(t, r)
 				if !r.Ours.SharedProcess {
 					t.Fatal("the in-process server's figures are not marked as shared with the load generator")
@@ -128,19 +135,27 @@ func TestSmokeInProcess(t *testing.T) {
 	}
 }
 
-// TestSmokeChild runs the server and the read baseline's server as child
-// processes, as the full run does.
+// TestSmokeChild runs the server and the baselines' servers (read
+// handler, websocket hub) as child processes, as the full run does.
 func TestSmokeChild(t *testing.T) {
 	t.Parallel()
 	bin := ottrBinary(t)
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
-		t.Parallel()
-		r := smoke(t, "read", "-binary", bin, "-db", string(d))
-		checkCompared(t, r)
-		if r.Ours.SharedProcess || r.Baseline.SharedProcess || r.Baseline.PeakRSSMB == nil {
-			t.Fatalf("child processes measured as shared, or the baseline's not at all: %+v %+v", r.Ours, r.Baseline)
-		}
-	})
+	for _, args := range [][]string{{"read"}, append([]string{"fanout"}, smallFanout...)} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			storetest.Each(t, func(t *testing.T, d store.Dialect) {
+				t.Parallel()
+				r := smoke(t, append(args, "-binary", bin, "-db", string(d))...)
+				checkCompared(t, r)
+				if r.Ours.SharedProcess || r.Baseline.SharedProcess || r.Baseline.PeakRSSMB == nil {
+					t.Fatalf("child processes measured as shared, or the baseline's not at all: %+v %+v", r.Ours, r.Baseline)
+				}
+				if args[0] == "fanout" && (r.Ours.Extra["memPerSubscriberKB"] <= 0 || r.Baseline.Extra["memPerSubscriberKB"] <= 0) {
+					t.Fatalf("no memory per subscriber: %v %v", r.Ours.Extra, r.Baseline.Extra)
+				}
+			})
+		})
+	}
 }
 
 func TestSmokeStart(t *testing.T) {

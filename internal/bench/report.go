@@ -217,7 +217,7 @@ func (res *Results) writeTable(w io.Writer) {
 	for _, r := range res.Reports {
 		conc := fmt.Sprint(r.Concurrency)
 		if r.Rate > 0 {
-			conc = fmt.Sprintf("%g/s", r.Rate)
+			conc = fmt.Sprintf("%d@%g/s", r.Concurrency, r.Rate)
 		}
 		sides := []Side{r.Ours}
 		if r.Baseline != nil {
@@ -248,13 +248,17 @@ func (res *Results) writeTable(w io.Writer) {
 			}
 			line += "; "
 		}
-		for _, k := range sortedKeys(r.Ours.Extra) {
-			line += fmt.Sprintf("%s %g; ", k, r.Ours.Extra[k])
-		}
 		fmt.Fprintf(w, "%sgoal %s: %s\n", line, r.Goal.Text, met)
 		for _, s := range []*Side{&r.Ours, r.Baseline} {
 			if s == nil {
 				continue
+			}
+			if len(s.Extra) > 0 {
+				var extra []string
+				for _, k := range sortedKeys(s.Extra) {
+					extra = append(extra, fmt.Sprintf("%s %g", k, s.Extra[k]))
+				}
+				fmt.Fprintf(w, "  %s: %s\n", s.Name, strings.Join(extra, ", "))
 			}
 			if s.Cut != "" {
 				fmt.Fprintf(w, "  %s ended early: %s\n", s.Name, s.Cut)

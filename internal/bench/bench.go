@@ -405,7 +405,7 @@ func (e *env) measure(ctx context.Context, scenario string, s *sideSpec) (Side, 
 			return Side{}, err
 		}
 	}
-	stop, err := e.startProfile(scenario, s)
+	stop, err := e.startProfile(scenario, s.name, s.profiled)
 	if err != nil {
 		return Side{}, err
 	}
@@ -423,14 +423,14 @@ func (e *env) measure(ctx context.Context, scenario string, s *sideSpec) (Side, 
 
 // startProfile starts the CPU profile of a measured phase, when asked;
 // the returned function stops it and writes the allocation profile.
-func (e *env) startProfile(scenario string, s *sideSpec) (func() error, error) {
-	if e.opts.profileDir == "" || !s.profiled {
+func (e *env) startProfile(scenario, side string, profiled bool) (func() error, error) {
+	if e.opts.profileDir == "" || !profiled {
 		return func() error { return nil }, nil
 	}
 	if err := os.MkdirAll(e.opts.profileDir, 0o755); err != nil {
 		return nil, fmt.Errorf("profile directory: %w", err)
 	}
-	base := fmt.Sprintf("%s/%s-%s-%s", e.opts.profileDir, scenario, e.dialect, s.name)
+	base := fmt.Sprintf("%s/%s-%s-%s", e.opts.profileDir, scenario, e.dialect, side)
 	f, err := os.Create(base + ".cpu.pprof")
 	if err != nil {
 		return nil, fmt.Errorf("create CPU profile: %w", err)

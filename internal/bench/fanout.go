@@ -165,6 +165,10 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 		return Side{}, err
 	}
 	_ = s.srv.proc.resetPeak()
+	stopProfile, err := e.startProfile("fanout", s.name, s.name == "ours")
+	if err != nil {
+		return Side{}, err
+	}
 	a.startMeasuring()
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
@@ -208,6 +212,9 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 	// arrived, or after drainWait.
 	_ = a.await(ctx, published.Load(), drainWait)
 	elapsed := time.Since(start)
+	if err := stopProfile(); err != nil {
+		return Side{}, err
+	}
 	after, err := s.srv.proc.read()
 	if err != nil {
 		return Side{}, err

@@ -44,6 +44,7 @@ type options struct {
 	dataDir     string
 	concurrency int
 	subscribers int
+	channels    int
 	rate        float64
 	duration    time.Duration
 	warmup      time.Duration
@@ -73,6 +74,8 @@ var scenarios = []scenario{
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runRead, goal: throughputGoal(0.85, 1.3)},
 	{name: "fanout", about: "projectEvents to websocket subscribers at a constant event rate vs a plain websocket hub",
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runFanout, goal: fanoutGoal},
+	{name: "dispatch", about: "events delivered to a fake Slack by the dispatcher vs PostgreSQL's LISTEN/NOTIFY round trip",
+		dialects: []store.Dialect{store.Postgres}, run: runDispatch, goal: dispatchGoal},
 	{name: "start", about: "the built binary on a fresh SQLite data directory until /readyz answers 200; idle memory",
 		dialects: []store.Dialect{store.SQLite}, run: runStart, goal: startGoal},
 }
@@ -116,6 +119,22 @@ func fanoutGoal(r *Report) Goal {
 		if mem := r.Ours.Extra["memPerSubscriberKB"] / r.Baseline.Extra["memPerSubscriberKB"]; mem > 1.5 {
 			why = append(why, fmt.Sprintf("memory ratio %.2f", mem))
 		}
+	}
+	return g.judge(r, why)
+}
+
+// dispatchGoal: p95 commit→Slack at most 10 times the NOTIFY round trip's,
+// and at least 500 deliveries a second.
+func dispatchGoal(r *Report) Goal {
+	g := Goal{Text: "p95 ≤ 10 × baseline, ≥ 500 deliveries/s"}
+	var why []string
+	if r.Ratio == nil {
+		why = append(why, "no baseline measured")
+	} else if r.Ratio.P95 > 10 {
+		why = append(why, fmt.Sprintf("p95 ratio %.1f", r.Ratio.P95))
+	}
+	if r.Ours.Throughput < 500 {
+		why = append(why, fmt.Sprintf("%.0f deliveries/s", r.Ours.Throughput))
 	}
 	return g.judge(r, why)
 }
@@ -187,8 +206,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.adminURL, "admin-url", envOr("OTTR_TEST_DATABASE_URL", DefaultAdminURL), "PostgreSQL server on which the fresh database is created")
 	fs.StringVar(&o.dataDir, "data-dir", "", "with -url and -db sqlite: the server's data directory")
 	fs.IntVar(&o.concurrency, "c", 16, "concurrent operations (workers; with -rate, the most in flight)")
-	fs.Float64Var(&o.rate, "rate", 0, fmt.Sprintf("constant arrival rate in operations per second (0: each worker starts its next operation when the last ends; fanout: events per second, default %d)", DefaultEventRate))
+	fs.Float64Var(&o.rate, "rate", 0, fmt.Sprintf("constant arrival rate in operations per second (0: each worker starts its next operation when the last ends; fanout: events per second, default %d; dispatch: events per second, default %d)", DefaultEventRate, DefaultDispatchRate))
 	fs.IntVar(&o.subscribers, "subscribers", DefaultSubscribers, "fanout: websocket subscribers")
+	fs.IntVar(&o.channels, "channels", DefaultChannels, "dispatch: Slack channels per project")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "duration of each side's measured phase")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measured phase")
 	fs.IntVar(&o.rounds, "n", 1, "rounds: ours and the baseline alternate n times; the report shows medians")
@@ -259,7 +279,7 @@ func (o *options) check() error {
 	if o.database != "" && o.database != string(store.Postgres) && o.database != string(store.SQLite) {
 		return errors.New("-db must be postgres or sqlite")
 	}
-	if o.concurrency < 1 || o.subscribers < 1 || o.rounds < 1 || o.duration <= 0 || o.rate < 0 || o.warmup < 0 {
+	if o.concurrency < 1 || o.subscribers < 1 || o.channels < 1 || o.rounds < 1 || o.duration <= 0 || o.rate < 0 || o.warmup < 0 {
 		return errors.New("-c, -n and -d must be positive, -rate and -warmup not negative")
 	}
 	if o.profileDir != "" && (o.server != serverInProcess || o.url != "") {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -35,7 +36,10 @@ type env struct {
 	dbURL   string // PostgreSQL: the database of the server and of the baselines
 	dataDir string // SQLite: the server's data directory, where ottr.db is
 	tmp     string
-	closers []func() error
+	// extraEnv is added to the server's configuration (a scenario's fake
+	// Slack).
+	extraEnv map[string]string
+	closers  []func() error
 }
 
 func newEnv(ctx context.Context, o *options) (*env, error) {
@@ -144,7 +148,7 @@ type server struct {
 func (e *env) serverEnv(addr string) map[string]string {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	return map[string]string{
+	vars := map[string]string{
 		"OTTR_ADDR":           addr,
 		"OTTR_DATABASE_URL":   e.dbURL,
 		"OTTR_DATA_DIR":       e.dataDir,
@@ -154,6 +158,8 @@ func (e *env) serverEnv(addr string) map[string]string {
 		"OTTR_PLAYGROUND":     "false",
 		"OTTR_LOG_FORMAT":     "text",
 	}
+	maps.Copy(vars, e.extraEnv)
+	return vars
 }
 
 // startOurs runs the server under test as -server says, or uses -url.

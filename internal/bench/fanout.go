@@ -171,46 +171,15 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 	}
 	a.startMeasuring()
 	start := time.Now()
-	interval := time.Duration(float64(time.Second) / rate)
-	var (
-		published, failed atomic.Int64
-		wg                sync.WaitGroup
-		samples           []string
-		mu                sync.Mutex
-	)
-	progress := e.opts.progress
-	last := time.Now()
-	for i := 0; ctx.Err() == nil; i++ {
-		at := start.Add(time.Duration(i) * interval)
-		if at.Sub(start) >= e.opts.duration {
-			break
+	pub := publishAt(ctx, rate, e.opts.duration, s.publish, func(elapsed time.Duration, published int64) {
+		if e.opts.progress != nil {
+			fmt.Fprintf(e.opts.progress, "%-22s %5.0fs/%.0fs  %8d events  %10d deliveries  %d dropped\n", "fanout "+s.name,
+				elapsed.Seconds(), e.opts.duration.Seconds(), published, a.delivered(), a.dropped.Load())
 		}
-		select {
-		case <-time.After(time.Until(at)):
-		case <-ctx.Done():
-		}
-		wg.Go(func() {
-			if err := s.publish(ctx); err != nil && ctx.Err() == nil {
-				failed.Add(1)
-				mu.Lock()
-				if len(samples) < maxErrorSamples && !slices.Contains(samples, err.Error()) {
-					samples = append(samples, err.Error())
-				}
-				mu.Unlock()
-				return
-			}
-			published.Add(1)
-		})
-		if progress != nil && time.Since(last) >= time.Second {
-			last = time.Now()
-			fmt.Fprintf(progress, "%-22s %5.0fs/%.0fs  %8d events  %10d deliveries  %d dropped\n", "fanout "+s.name,
-				time.Since(start).Seconds(), e.opts.duration.Seconds(), published.Load(), a.delivered(), a.dropped.Load())
-		}
-	}
-	wg.Wait()
+	})
 	// The last events are on their way; the phase ends when all have
 	// arrived, or after drainWait.
-	_ = a.await(ctx, published.Load(), drainWait)
+	_ = a.await(ctx, pub.ok, drainWait)
 	elapsed := time.Since(start)
 	if err := stopProfile(); err != nil {
 		return Side{}, err
@@ -221,16 +190,16 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 	}
 	a.close() // the readers stop: their latencies can be read
 	lat := a.latencies()
-	p := &phase{Ops: int64(len(lat)), Elapsed: elapsed, latencies: lat, ErrorSamples: samples}
-	missing := published.Load()*int64(n) - int64(len(lat))
-	p.Errors = failed.Load() + a.dropped.Load()
+	p := &phase{Ops: int64(len(lat)), Elapsed: elapsed, latencies: lat, ErrorSamples: pub.samples}
+	missing := pub.ok*int64(n) - int64(len(lat))
+	p.Errors = pub.failed + a.dropped.Load()
 	if ctx.Err() != nil {
 		p.Cut = "interrupted"
 	}
 	out := side(s.name, p, s.srv.proc, connected, after)
 	out.Extra = map[string]float64{
 		"memPerSubscriberKB": round(float64(connected.rss-before.rss)/float64(n)/1024, 1),
-		"eventsPublished":    float64(published.Load()),
+		"eventsPublished":    float64(pub.ok),
 		"missingDeliveries":  float64(missing),
 	}
 	if a.dropped.Load() > 0 {

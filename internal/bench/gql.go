@@ -120,27 +120,40 @@ type project struct {
 
 // newProject signs a user up, creates a project and a WRITE API key.
 func newProject(ctx context.Context, baseURL string) (*project, error) {
+	user, err := signUp(ctx, baseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer user.close()
+	return user.newProject(ctx)
+}
+
+// signUp signs a new user up and returns a client with their access token.
+func signUp(ctx context.Context, baseURL string) (*gqlClient, error) {
 	anon := newGQLClient(baseURL, "", 1)
 	defer anon.close()
-	var signUp struct {
+	var out struct {
 		SignUp struct{ AccessToken string }
 	}
 	email := fmt.Sprintf("bench-%d@example.com", time.Now().UnixNano())
 	err := anon.do(ctx, request(`mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }`,
-		map[string]any{"i": map[string]any{"email": email, "password": "bench password 1234", "name": "Bench"}}), &signUp)
+		map[string]any{"i": map[string]any{"email": email, "password": "bench password 1234", "name": "Bench"}}), &out)
 	if err != nil {
 		return nil, fmt.Errorf("sign up: %w", err)
 	}
-	user := newGQLClient(baseURL, signUp.SignUp.AccessToken, 1)
-	defer user.close()
+	return newGQLClient(baseURL, out.SignUp.AccessToken, 4), nil
+}
+
+// newProject creates a project owned by the user and a WRITE key of it.
+func (c *gqlClient) newProject(ctx context.Context) (*project, error) {
 	var p struct{ CreateProject struct{ ID string } }
-	if err := user.do(ctx, request(`mutation { createProject(input: {name: "Bench"}) { id } }`, nil), &p); err != nil {
+	if err := c.do(ctx, request(`mutation { createProject(input: {name: "Bench"}) { id } }`, nil), &p); err != nil {
 		return nil, fmt.Errorf("create project: %w", err)
 	}
 	var k struct {
 		CreateAPIKey struct{ Secret string } `json:"createApiKey"`
 	}
-	err = user.do(ctx, request(`mutation($p: ID!) { createApiKey(projectId: $p, input: {name: "bench", scope: WRITE}) { secret } }`,
+	err := c.do(ctx, request(`mutation($p: ID!) { createApiKey(projectId: $p, input: {name: "bench", scope: WRITE}) { secret } }`,
 		map[string]any{"p": p.CreateProject.ID}), &k)
 	if err != nil {
 		return nil, fmt.Errorf("create API key: %w", err)

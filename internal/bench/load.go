@@ -176,3 +176,55 @@ func (l load) progress(ctx context.Context, start time.Time, ops, errs *atomic.I
 	})
 	return func() { close(done); wg.Wait() }
 }
+
+// published is what publishAt did.
+type published struct {
+	ok, failed int64
+	samples    []string // the first distinct errors
+}
+
+// publishAt calls publish rate times a second for d, each call on its own
+// goroutine so that a slow one does not hold up the next, and waits for
+// the last. tick is called about once a second with the time elapsed and
+// the calls that succeeded so far.
+func publishAt(ctx context.Context, rate float64, d time.Duration, publish func(context.Context) error,
+	tick func(elapsed time.Duration, ok int64)) published {
+	var (
+		ok, failed atomic.Int64
+		wg         sync.WaitGroup
+		mu         sync.Mutex
+		samples    []string
+	)
+	start, last := time.Now(), time.Now()
+	interval := time.Duration(float64(time.Second) / rate)
+	for i := 0; ctx.Err() == nil; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		if at.Sub(start) >= d {
+			break
+		}
+		select {
+		case <-time.After(time.Until(at)):
+		case <-ctx.Done():
+		}
+		wg.Go(func() {
+			err := publish(ctx)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case ctx.Err() == nil:
+				failed.Add(1)
+				mu.Lock()
+				if len(samples) < maxErrorSamples && !slices.Contains(samples, err.Error()) {
+					samples = append(samples, err.Error())
+				}
+				mu.Unlock()
+			}
+		})
+		if time.Since(last) >= time.Second {
+			last = time.Now()
+			tick(time.Since(start), ok.Load())
+		}
+	}
+	wg.Wait()
+	return published{ok: ok.Load(), failed: failed.Load(), samples: samples}
+}

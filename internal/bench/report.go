@@ -97,6 +97,7 @@ type Report struct {
 // Ratio compares ours to the baseline.
 type Ratio struct {
 	Throughput float64 `json:"throughput"`
+	P95        float64 `json:"p95,omitempty"`
 	P99        float64 `json:"p99,omitempty"`
 }
 
@@ -116,6 +117,9 @@ func (r *Report) summarize() {
 		r.Baseline = &b
 		if b.Throughput > 0 {
 			r.Ratio = &Ratio{Throughput: round(r.Ours.Throughput/b.Throughput, 3)}
+			if b.P95Ms > 0 {
+				r.Ratio.P95 = round(r.Ours.P95Ms/b.P95Ms, 3)
+			}
 			if b.P99Ms > 0 {
 				r.Ratio.P99 = round(r.Ours.P99Ms/b.P99Ms, 3)
 			}
@@ -243,6 +247,9 @@ func (res *Results) writeTable(w io.Writer) {
 		line := fmt.Sprintf("%s/%s: ", r.Scenario, r.Database)
 		if r.Ratio != nil {
 			line += fmt.Sprintf("ratio ours/baseline: throughput %.2f", r.Ratio.Throughput)
+			if r.Ratio.P95 > 0 {
+				line += fmt.Sprintf(", p95 %.2f×", r.Ratio.P95)
+			}
 			if r.Ratio.P99 > 0 {
 				line += fmt.Sprintf(", p99 %.2f×", r.Ratio.P99)
 			}

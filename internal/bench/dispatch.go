@@ -44,6 +44,9 @@ const (
 // arrival at Slack; the baseline is a NOTIFY's round trip, from sending
 // it (in its own transaction) to the listener's receiving it.
 func runDispatch(ctx context.Context, e *env, r *Report) error {
+	if e.opts.url != "" {
+		return errors.New("dispatch starts the server itself, to let it post to the fake Slack: drop -url")
+	}
 	rate, channels := e.opts.rate, e.opts.channels
 	if rate <= 0 {
 		rate = DefaultDispatchRate

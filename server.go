@@ -5,7 +5,10 @@
 //
 //	ottr              run the server (configured from the environment)
 //	ottr healthcheck  exit 0 when the server at OTTR_ADDR answers /healthz
-//	ottr bench …      the load tool (internal/bench); ottr bench -h lists its scenarios
+//	ottr rotate-encryption-key
+//	                  re-encrypt the Slack webhook URLs still on an old key
+//	                  (see rotateEncryptionKey for the procedure)
+//	ottr bench …      the load tool (internal/bench); ottr bench lists its scenarios
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,25 +41,33 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) > 0 {
-		if args[0] == "healthcheck" && len(args) == 1 {
-			return healthcheck(os.Getenv("OTTR_ADDR"))
-		}
-		if args[0] == "bench" {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
-		}
-		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck or bench)", args[0])
+	rotate, benchmark := false, false
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && args[0] == "healthcheck":
+		return healthcheck(os.Getenv("OTTR_ADDR"))
+	case len(args) == 1 && args[0] == "rotate-encryption-key":
+		rotate = true
+	case args[0] == "bench":
+		benchmark = true
+	default:
+		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck, rotate-encryption-key or bench)",
+			strings.Join(args, " "))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if benchmark {
+		return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
+	}
 
 	logger := newLogger(os.Getenv("OTTR_LOG_FORMAT"))
 	slog.SetDefault(logger)
 	cfg, err := config.FromEnv(os.Getenv, logger)
 	if err != nil {
 		return err
+	}
+	if rotate {
+		return rotateEncryptionKey(ctx, cfg, logger)
 	}
 	a, err := app.New(ctx, cfg, logger)
 	if err != nil {

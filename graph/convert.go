@@ -7,8 +7,10 @@ import (
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/page"
 	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/slack"
 )
 
 // Conversions from domain values to GraphQL models. They hold no rules.
@@ -32,6 +34,53 @@ func toMember(m project.MemberWithUser) *model.ProjectMember {
 func toAPIKey(k auth.APIKey) *model.APIKey {
 	return &model.APIKey{ID: k.ID, Name: k.Name, Scope: model.APIKeyScope(k.Scope), Prefix: k.Prefix,
 		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
+}
+
+// toEventSelection keeps an absent selection (nil: unchanged) apart from
+// an empty one (refused).
+func toEventSelection(types []model.EventType) []event.Type {
+	if types == nil {
+		return nil
+	}
+	return toEventTypes(types)
+}
+
+func toSlackChannel(c slack.Channel) *model.SlackChannel {
+	events := make([]model.EventType, len(c.Events))
+	for i, t := range c.Events {
+		events[i] = model.EventType(t)
+	}
+	var status *model.DeliveryStatus
+	if c.LastDeliveryStatus != nil {
+		s := model.DeliveryStatus(*c.LastDeliveryStatus)
+		status = &s
+	}
+	return &model.SlackChannel{ID: c.ID, ProjectID: c.ProjectID, Name: c.Name, WebhookURLMasked: c.Masked,
+		Events: events, Enabled: c.Enabled, DisabledReason: c.DisabledReason, CreatedAt: c.CreatedAt,
+		UpdatedAt: c.UpdatedAt, LastDeliveryAt: c.LastDeliveryAt, LastDeliveryStatus: status, LastError: c.LastError}
+}
+
+func toSlackTestResult(r slack.TestResult) *model.SlackTestResult {
+	out := &model.SlackTestResult{Ok: r.OK, LatencyMs: int(r.Latency.Milliseconds())}
+	if r.StatusCode != 0 {
+		out.StatusCode = &r.StatusCode
+	}
+	if r.Error != "" {
+		out.Error = &r.Error
+	}
+	return out
+}
+
+func toDelivery(d notify.Delivery) *model.Delivery {
+	return &model.Delivery{ID: d.ID, ChannelID: d.ChannelID, EventID: strconv.FormatInt(d.EventID, 10),
+		Status: model.DeliveryStatus(d.Status), Attempts: d.Attempts, LastStatusCode: d.LastStatusCode,
+		LastError: d.LastError, NextAttemptAt: d.NextAttemptAt, DeliveredAt: d.DeliveredAt, CreatedAt: d.CreatedAt}
+}
+
+func toDeliveryConnection(p page.Page[notify.Delivery]) *model.DeliveryConnection {
+	return &model.DeliveryConnection{PageInfo: toPageInfo(p), Edges: mapAll(p.Edges, func(e page.Edge[notify.Delivery]) *model.DeliveryEdge {
+		return &model.DeliveryEdge{Cursor: e.Cursor, Node: toDelivery(e.Node)}
+	})}
 }
 
 // mapAll converts a slice with f.

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/ottr/backend/graph/model"
 	"github.com/ottr/backend/internal/apperr"
@@ -128,7 +127,11 @@ func (r *projectResolver) Key(ctx context.Context, obj *model.Project, path stri
 
 // SlackChannels is the resolver for the slackChannels field.
 func (r *projectResolver) SlackChannels(ctx context.Context, obj *model.Project) ([]*model.SlackChannel, error) {
-	panic(fmt.Errorf("not implemented: SlackChannels - slackChannels"))
+	channels, err := r.SlackService.List(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return mapAll(channels, toSlackChannel), nil
 }
 
 // APIKeys is the resolver for the apiKeys field.

@@ -7,7 +7,9 @@ import (
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/live"
+	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/slack"
 )
 
 // Resolver holds the domain services the resolvers call. It holds no rules
@@ -18,4 +20,6 @@ type Resolver struct {
 	ApprovalService *approval.Service
 	EventQueries    *event.Queries
 	Live            *live.Subscriptions
+	SlackService    *slack.Service
+	Dispatcher      *notify.Dispatcher
 }

@@ -8,48 +8,94 @@ package graph
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/slack"
 )
 
 // Event is the resolver for the event field.
 func (r *deliveryResolver) Event(ctx context.Context, obj *model.Delivery) (*model.Event, error) {
-	panic(fmt.Errorf("not implemented: Event - event"))
+	id, err := strconv.ParseInt(obj.EventID, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("delivery %s: event id %q: %w", obj.ID, obj.EventID, err)
+	}
+	ev, err := r.EventQueries.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return toEvent(*ev), nil
 }
 
 // AddSlackChannel is the resolver for the addSlackChannel field.
 func (r *mutationResolver) AddSlackChannel(ctx context.Context, projectID string, input model.AddSlackChannelInput) (*model.SlackChannel, error) {
-	panic(fmt.Errorf("not implemented: AddSlackChannel - addSlackChannel"))
+	c, err := r.SlackService.Add(ctx, projectID, slack.AddInput{
+		Name:       input.Name,
+		WebhookURL: input.WebhookURL,
+		Events:     toEventTypes(input.Events),
+		Enabled:    input.Enabled == nil || *input.Enabled,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return toSlackChannel(*c), nil
 }
 
 // UpdateSlackChannel is the resolver for the updateSlackChannel field.
 func (r *mutationResolver) UpdateSlackChannel(ctx context.Context, id string, input model.UpdateSlackChannelInput) (*model.SlackChannel, error) {
-	panic(fmt.Errorf("not implemented: UpdateSlackChannel - updateSlackChannel"))
+	c, err := r.SlackService.Update(ctx, id, slack.UpdateInput{
+		Name:       input.Name,
+		WebhookURL: input.WebhookURL,
+		Events:     toEventSelection(input.Events),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return toSlackChannel(*c), nil
 }
 
 // ToggleSlackChannel is the resolver for the toggleSlackChannel field.
 func (r *mutationResolver) ToggleSlackChannel(ctx context.Context, id string, enabled bool) (*model.SlackChannel, error) {
-	panic(fmt.Errorf("not implemented: ToggleSlackChannel - toggleSlackChannel"))
+	c, err := r.SlackService.Toggle(ctx, id, enabled)
+	if err != nil {
+		return nil, err
+	}
+	return toSlackChannel(*c), nil
 }
 
 // TestSlackChannel is the resolver for the testSlackChannel field.
 func (r *mutationResolver) TestSlackChannel(ctx context.Context, id string) (*model.SlackTestResult, error) {
-	panic(fmt.Errorf("not implemented: TestSlackChannel - testSlackChannel"))
+	res, err := r.SlackService.Test(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return toSlackTestResult(*res), nil
 }
 
 // RemoveSlackChannel is the resolver for the removeSlackChannel field.
 func (r *mutationResolver) RemoveSlackChannel(ctx context.Context, id string) (bool, error) {
-	panic(fmt.Errorf("not implemented: RemoveSlackChannel - removeSlackChannel"))
+	if err := r.SlackService.Remove(ctx, id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Redeliver is the resolver for the redeliver field.
 func (r *mutationResolver) Redeliver(ctx context.Context, deliveryID string) (*model.Delivery, error) {
-	panic(fmt.Errorf("not implemented: Redeliver - redeliver"))
+	d, err := r.Dispatcher.Redeliver(ctx, deliveryID)
+	if err != nil {
+		return nil, err
+	}
+	return toDelivery(*d), nil
 }
 
 // Deliveries is the resolver for the deliveries field.
 func (r *slackChannelResolver) Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string) (*model.DeliveryConnection, error) {
-	panic(fmt.Errorf("not implemented: Deliveries - deliveries"))
+	p, err := r.Dispatcher.Deliveries(ctx, obj.ID, toPageArgs(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return toDeliveryConnection(p), nil
 }
 
 // Delivery returns DeliveryResolver implementation.

@@ -19,7 +19,9 @@ import (
 	"github.com/ottr/backend/internal/httpserver"
 	"github.com/ottr/backend/internal/live"
 	"github.com/ottr/backend/internal/metrics"
+	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
 )
 
@@ -67,6 +69,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	authz := project.NewAuthorizer(st)
 	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
 		Secret: cfg.JWTSecret, PublicURL: cfg.PublicURL, Now: cfg.Now})
+	channels, dispatcher, err := a.startSlack(ctx, authz)
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
 	resolver := &graph.Resolver{
 		AuthService:     authSvc,
 		ProjectService:  project.NewService(st, authz),
@@ -74,6 +81,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		EventQueries:    event.NewQueries(st, authz),
 		Live: live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
 			live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer}),
+		SlackService: channels,
+		Dispatcher:   dispatcher,
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Playground,
@@ -94,6 +103,27 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Routes:      approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
 	})
 	return a, nil
+}
+
+// startSlack builds the channel service and starts the dispatcher, whose
+// deliveries are enqueued with every recorded event.
+func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack.Service, *notify.Dispatcher, error) {
+	keys, err := slack.ParseKeyring(a.Config.EncryptionKey, a.Config.OldEncryptionKeys)
+	if err != nil {
+		return nil, nil, err
+	}
+	validator := slack.Validator{Prefixes: a.Config.SlackWebhookPrefixes}
+	client := slack.NewClient(validator, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver))
+	channels := slack.NewService(a.Store, authz, keys, validator, client)
+	dispatcher, err := notify.Start(ctx, notify.Options{
+		Store: a.Store, Channels: channels, Client: client, Settings: a.Config.Delivery, Logger: a.Logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	a.closers = append(a.closers, dispatcher.Stop)
+	a.Recorder.OnRecord(dispatcher.Enqueue)
+	return channels, dispatcher, nil
 }
 
 // Handler is the root HTTP handler.

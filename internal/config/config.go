@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,10 @@ type Config struct {
 	// Live tunes GraphQL subscriptions; it has no environment variables,
 	// and its zero values mean the defaults (tests shorten them).
 	Live Live
+	// Delivery tunes the Slack dispatcher. It is not read from the
+	// environment: zero values mean the production defaults of
+	// internal/notify, and tests shorten them.
+	Delivery Delivery
 }
 
 // Live tunes GraphQL subscriptions and their websockets.
@@ -52,6 +57,20 @@ type Live struct {
 	// Buffer is how many events a subscriber may fall behind before it is
 	// dropped; 0 means 256.
 	Buffer int
+}
+
+// Delivery holds the dispatcher's tuning knobs; every zero value means the
+// production default.
+type Delivery struct {
+	FetchPollInterval    time.Duration // how often idle workers look for due jobs besides being woken
+	RescueStuckJobsAfter time.Duration // when a job left running by a dead process is retried
+	RetryBase            time.Duration // first retry delay; later ones grow threefold
+	RateLimitWait        time.Duration // wait after a 429 without Retry-After
+	ChannelInterval      time.Duration // at most one message per interval per channel...
+	ChannelBurst         int           // ...after a burst of this many
+	HTTPTimeout          time.Duration // one webhook request, answer included
+	StopTimeout          time.Duration // how long shutdown waits for deliveries in flight
+	Resolver             *net.Resolver // DNS for webhook hosts; nil is the system resolver
 }
 
 // Postgres reports whether the database is PostgreSQL (else embedded SQLite).

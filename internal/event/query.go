@@ -63,6 +63,25 @@ func (q *Queries) List(ctx context.Context, projectID string, types []Type, args
 
 func cursor(e Event) string { return page.Encode(strconv.FormatInt(e.ID, 10)) }
 
+// Get returns an event of a project the caller may read; another
+// tenant's answers NOT_FOUND like a missing one.
+func (q *Queries) Get(ctx context.Context, id int64) (*Event, error) {
+	var ev Event
+	if err := q.store.DB(ctx).Where("id = ?", id).Take(&ev).Error; err != nil {
+		if store.IsNotFound(err) {
+			return nil, apperr.NotFound("event")
+		}
+		return nil, fmt.Errorf("load event %d: %w", id, err)
+	}
+	if _, err := q.authz.Authorize(ctx, ev.ProjectID, project.Read); err != nil {
+		if apperr.CodeOf(err) == apperr.CodeNotFound {
+			return nil, apperr.NotFound("event")
+		}
+		return nil, err
+	}
+	return &ev, nil
+}
+
 // ForApproval returns the events of one approval of a project, oldest
 // first.
 func (q *Queries) ForApproval(ctx context.Context, projectID, approvalID string) ([]Event, error) {

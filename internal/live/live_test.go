@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/ottr/backend/internal/config"
@@ -493,8 +494,9 @@ func TestListenerCatchesUpAfterReconnecting(t *testing.T) {
 	subscribed(t, a, pid, onB.Next)
 
 	var killed int
+	// The event listeners' connections only, not River's (it LISTENs for its jobs).
 	err := a.App.Store.DB(context.Background()).Raw(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND query LIKE 'LISTEN %'`).Scan(&killed).Error
+		WHERE datname = current_database() AND query = ?`, "LISTEN "+pgx.Identifier{event.ChannelName}.Sanitize()).Scan(&killed).Error
 	if err != nil || killed != 2 {
 		t.Fatalf("terminated %d listener connections (%v), want 2", killed, err)
 	}

@@ -2,10 +2,7 @@ package slack
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -239,57 +236,10 @@ func TestPostConnectionErrorIsRedacted(t *testing.T) {
 	}
 }
 
-// pinnedResolver answers every A query with ip and every other query with
-// no records, as a DNS server that rebinds a public name would.
-func pinnedResolver(ip [4]byte) *net.Resolver {
-	return &net.Resolver{
-		PreferGo: true,
-		Dial: func(context.Context, string, string) (net.Conn, error) {
-			client, server := net.Pipe()
-			go serveDNS(server, ip)
-			return client, nil
-		},
-	}
-}
-
-// serveDNS answers DNS queries over a stream (2-byte length framing).
-func serveDNS(conn net.Conn, ip [4]byte) {
-	defer conn.Close()
-	for {
-		var size [2]byte
-		if _, err := io.ReadFull(conn, size[:]); err != nil {
-			return
-		}
-		q := make([]byte, binary.BigEndian.Uint16(size[:]))
-		if _, err := io.ReadFull(conn, q); err != nil || len(q) < 12 {
-			return
-		}
-		end := 12
-		for end < len(q) && q[end] != 0 {
-			end += int(q[end]) + 1
-		}
-		end += 5 // root label, type, class
-		if end > len(q) {
-			return
-		}
-		qtype := binary.BigEndian.Uint16(q[end-4:])
-		resp := append([]byte{q[0], q[1], 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0}, q[12:end]...)
-		if qtype == 1 { // A
-			resp[7] = 1
-			resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
-			resp = append(resp, ip[:]...)
-		}
-		out := binary.BigEndian.AppendUint16(nil, uint16(len(resp)))
-		if _, err := conn.Write(append(out, resp...)); err != nil {
-			return
-		}
-	}
-}
-
 func TestPostRefusesSlackHostResolvingInternally(t *testing.T) {
 	t.Parallel()
 	for _, ip := range [][4]byte{{127, 0, 0, 1}, {169, 254, 169, 254}, {10, 0, 0, 7}} {
-		c := NewClient(Validator{}, WithResolver(pinnedResolver(ip)), WithTimeout(2*time.Second))
+		c := NewClient(Validator{}, WithResolver(slacktest.Resolver(ip)), WithTimeout(2*time.Second))
 		r := c.Post(context.Background(), "https://hooks.slack.com/services/T1/B1/"+secret, []byte(`{"text":"x"}`))
 		noSecret(t, r)
 		if !errors.Is(r.Err, ErrForbiddenAddress) {

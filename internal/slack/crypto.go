@@ -159,3 +159,19 @@ func (k *Keyring) Rotate(ciphertext string, version int) (string, int, error) {
 func additionalData(version int) []byte {
 	return []byte("ottr/slack-webhook/v" + strconv.Itoa(version))
 }
+
+// ParseKeyring builds a keyring from base64 keys: the current one and the
+// old ones still needed to decrypt rows not yet re-encrypted.
+func ParseKeyring(current string, old []string) (*Keyring, error) {
+	cur, err := ParseKey(current)
+	if err != nil {
+		return nil, fmt.Errorf("OTTR_ENCRYPTION_KEY: %w", err)
+	}
+	olds := make([][]byte, len(old))
+	for i, s := range old {
+		if olds[i], err = ParseKey(s); err != nil {
+			return nil, fmt.Errorf("OTTR_OLD_ENCRYPTION_KEYS, key %d: %w", i+1, err)
+		}
+	}
+	return NewKeyring(cur, olds...)
+}

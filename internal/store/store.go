@@ -161,6 +161,39 @@ func (s *Store) WithTx(ctx context.Context, fn func(ctx context.Context) error) 
 	return nil
 }
 
+// SQLTx returns the database/sql transaction carried by ctx, for libraries
+// that write inside it (River's InsertTx).
+func SQLTx(ctx context.Context) (*sql.Tx, error) {
+	st, ok := ctx.Value(txKey{}).(*txState)
+	if !ok {
+		return nil, errors.New("no transaction in context")
+	}
+	tx, ok := st.tx.Statement.ConnPool.(*sql.Tx)
+	if !ok {
+		return nil, fmt.Errorf("transaction is a %T, not a *sql.Tx", st.tx.Statement.ConnPool)
+	}
+	return tx, nil
+}
+
+// WithLock runs fn holding a PostgreSQL advisory lock, so that instances
+// doing the same work at once (migrations of a library) take turns. One
+// SQLite file serves one instance: there fn just runs.
+func (s *Store) WithLock(ctx context.Context, key int64, fn func(ctx context.Context) error) error {
+	if s.dialect != Postgres {
+		return fn(ctx)
+	}
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("advisory lock %d: %w", key, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		return fmt.Errorf("take advisory lock %d: %w", key, err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) }()
+	return fn(ctx)
+}
+
 // LockTx takes the transaction-scoped lock named key in the transaction of
 // ctx, so that the transactions taking it commit one after another from
 // that point on. On PostgreSQL it is an advisory lock held until commit or

@@ -12,7 +12,9 @@ import (
 
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
 )
@@ -26,6 +28,9 @@ var models = []any{
 	&project.Project{},
 	&project.Member{},
 	&event.Event{},
+	&slack.Channel{},
+	&notify.Delivery{},
+	&notify.Attempt{},
 }
 
 func TestMigrationsCreateEveryModelsTableAndColumns(t *testing.T) {

@@ -283,6 +283,27 @@ func (u *User) CreateAPIKey(projectID, scope string) (id, secret string) {
 	return out.CreateAPIKey.APIKey.ID, out.CreateAPIKey.Secret
 }
 
+// Crash stops the server as a killed process would stop: its database
+// connections go first, so nothing in flight gets recorded, then its
+// listener and background work stop.
+func (s *Server) Crash() {
+	s.t.Helper()
+	_ = s.App.Store.Close()
+	s.HTTP.CloseClientConnections()
+	s.HTTP.Close()
+	_ = s.App.Close()
+}
+
+// AddSlackChannel adds a channel selecting events (EventType names) to a
+// project and returns its id.
+func (c *Client) AddSlackChannel(projectID, name, webhookURL string, events ...string) string {
+	c.srv.t.Helper()
+	var out struct{ AddSlackChannel struct{ ID string } }
+	c.MustDo(`mutation($p: ID!, $i: AddSlackChannelInput!) { addSlackChannel(projectId: $p, input: $i) { id } }`,
+		map[string]any{"p": projectID, "i": map[string]any{"name": name, "webhookUrl": webhookURL, "events": events}}, &out)
+	return out.AddSlackChannel.ID
+}
+
 // AddMember gives the user with email a role ("OWNER", "ADMIN", "MEMBER",
 // "VIEWER") in the project.
 func (u *User) AddMember(projectID, email, role string) {

@@ -1,0 +1,238 @@
+// Package notify delivers recorded events to Slack channels through River
+// jobs. Recording an event inserts, in the event's own transaction, one
+// delivery row and one job per enabled channel that selected its type, so
+// a rolled-back change sends nothing and a committed one is delivered even
+// across crashes; the worker posts the message and follows Slack's answer
+// (DESIGN §3).
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/slack"
+	"github.com/ottr/backend/internal/store"
+)
+
+// Production defaults of config.Delivery.
+const (
+	DefaultFetchPollInterval    = time.Second
+	DefaultRescueStuckJobsAfter = 5 * time.Minute
+	DefaultRetryBase            = 9 * time.Second
+	DefaultRateLimitWait        = time.Minute
+	DefaultChannelInterval      = time.Second
+	DefaultChannelBurst         = 3
+	DefaultStopTimeout          = 12 * time.Second
+)
+
+const (
+	queue      = "slack"
+	maxWorkers = 20
+
+	// fetchCooldown spaces a worker's fetches after wake-ups, so jobs
+	// committed back to back wait at most this long.
+	fetchCooldown = 10 * time.Millisecond
+
+	// insertNotifyCooldown is River's client-wide FetchCooldown, which
+	// also throttles its insert notifications: River wakes the workers
+	// for a queue at most once per cooldown, and a job committed just
+	// after a wake-up's fetch then waits for the next poll. At River's
+	// 100 ms default, every event within 100 ms of another waited for
+	// the poll interval; at the 1 ms minimum almost none does.
+	insertNotifyCooldown = time.Millisecond
+)
+
+// Dispatcher enqueues deliveries as events are recorded and works them.
+type Dispatcher struct {
+	store    *store.Store
+	channels *slack.Service
+	river    *river.Client[*sql.Tx]
+	listener *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
+	logger   *slog.Logger
+	stopWait time.Duration
+	// requestTimeout bounds one webhook request.
+	requestTimeout time.Duration
+}
+
+// Options are what Start needs.
+type Options struct {
+	Store    *store.Store
+	Channels *slack.Service
+	Client   *slack.Client
+	Settings config.Delivery
+	Logger   *slog.Logger
+}
+
+// Start migrates River's tables (after ours) and starts the workers. Stop
+// it when done.
+func Start(ctx context.Context, o Options) (*Dispatcher, error) {
+	s := withDefaults(o.Settings)
+	d := &Dispatcher{store: o.Store, channels: o.Channels, logger: o.Logger,
+		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout}
+
+	var drv riverdriver.Driver[*sql.Tx]
+	switch o.Store.Dialect() {
+	case store.Postgres:
+		// One client on GORM's pool, so that InsertTx joins the event's
+		// *sql.Tx, plus a small pgx pool for the LISTEN connection that
+		// wakes the workers when a transaction with jobs commits.
+		cfg, err := pgxpool.ParseConfig(o.Store.DSN())
+		if err != nil {
+			return nil, fmt.Errorf("river listener: %w", err)
+		}
+		cfg.MinConns, cfg.MaxConns = 0, 2
+		if d.listener, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("river listener: %w", err)
+		}
+		drv = riverdatabasesql.NewWithPgxListener(o.Store.SQL(), d.listener)
+	case store.SQLite:
+		drv = riversqlite.New(o.Store.SQL())
+	default:
+		return nil, fmt.Errorf("river: unsupported database %s", o.Store.Dialect())
+	}
+
+	if err := migrate(ctx, o.Store, drv, o.Logger); err != nil {
+		d.closeListener()
+		return nil, err
+	}
+
+	w := newWorker(d, o.Client, s)
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, w); err != nil {
+		d.closeListener()
+		return nil, fmt.Errorf("river worker: %w", err)
+	}
+	var err error
+	d.river, err = river.NewClient(drv, &river.Config{
+		FetchCooldown:        insertNotifyCooldown,
+		FetchPollInterval:    s.FetchPollInterval,
+		RescueStuckJobsAfter: s.RescueStuckJobsAfter,
+		JobTimeout:           min(s.HTTPTimeout+30*time.Second, s.RescueStuckJobsAfter),
+		Queues: map[string]river.QueueConfig{queue: {
+			MaxWorkers:    maxWorkers,
+			FetchCooldown: fetchCooldown,
+		}},
+		Workers: workers,
+		Logger:  o.Logger.With("component", "river"),
+	})
+	if err != nil {
+		d.closeListener()
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	// The workers outlive ctx: Stop ends them, letting deliveries in flight
+	// finish.
+	if err := d.river.Start(context.WithoutCancel(ctx)); err != nil {
+		d.closeListener()
+		return nil, fmt.Errorf("start river: %w", err)
+	}
+	return d, nil
+}
+
+// migrationLock is the advisory lock key under which instances starting
+// together apply River's migrations one after another.
+const migrationLock = 0x6f7474725f726976 // "ottr_riv"
+
+// migrate applies River's migrations (after ours). River's PostgreSQL
+// migrations cannot share one transaction, so instances take turns under
+// an advisory lock instead.
+func migrate(ctx context.Context, st *store.Store, drv riverdriver.Driver[*sql.Tx], logger *slog.Logger) error {
+	migrator, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("river migrations: %w", err)
+	}
+	return st.WithLock(ctx, migrationLock, func(ctx context.Context) error {
+		if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+			return fmt.Errorf("apply river migrations: %w", err)
+		}
+		return nil
+	})
+}
+
+func withDefaults(s config.Delivery) config.Delivery {
+	set := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	set(&s.FetchPollInterval, DefaultFetchPollInterval)
+	set(&s.RescueStuckJobsAfter, DefaultRescueStuckJobsAfter)
+	set(&s.RetryBase, DefaultRetryBase)
+	set(&s.RateLimitWait, DefaultRateLimitWait)
+	set(&s.ChannelInterval, DefaultChannelInterval)
+	set(&s.HTTPTimeout, slack.DefaultTimeout)
+	set(&s.StopTimeout, DefaultStopTimeout)
+	if s.ChannelBurst <= 0 {
+		s.ChannelBurst = DefaultChannelBurst
+	}
+	return s
+}
+
+// Stop lets the deliveries in flight finish, up to the stop timeout, then
+// cancels them (they are retried on the next start) and closes River's
+// connections.
+func (d *Dispatcher) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), d.stopWait)
+	defer cancel()
+	err := d.river.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = d.river.StopAndCancel(hard)
+	}
+	d.closeListener()
+	if err != nil {
+		return fmt.Errorf("stop deliveries: %w", err)
+	}
+	return nil
+}
+
+func (d *Dispatcher) closeListener() {
+	if d.listener != nil {
+		d.listener.Close()
+	}
+}
+
+// Enqueue is the event.Recorder hook: inside the event's transaction, it
+// adds a delivery and its job for every enabled channel of the project
+// that selected the event's type.
+func (d *Dispatcher) Enqueue(ctx context.Context, ev *event.Event) error {
+	channels, err := slack.Subscribed(ctx, d.store, ev.ProjectID, ev.Type)
+	if err != nil || len(channels) == 0 {
+		return err
+	}
+	tx, err := store.SQLTx(ctx)
+	if err != nil {
+		return fmt.Errorf("enqueue deliveries of event %d: %w", ev.ID, err)
+	}
+	now := store.Now()
+	rows := make([]Delivery, len(channels))
+	jobs := make([]river.InsertManyParams, len(channels))
+	for i, c := range channels {
+		rows[i] = Delivery{ID: store.NewID(), ChannelID: c.ID, EventID: ev.ID, Status: slack.StatusPending, CreatedAt: now}
+		jobs[i] = river.InsertManyParams{Args: deliverArgs{DeliveryID: rows[i].ID}}
+	}
+	inserted, err := d.river.InsertManyTx(ctx, tx, jobs)
+	if err != nil {
+		return fmt.Errorf("enqueue deliveries of event %d: %w", ev.ID, err)
+	}
+	for i, res := range inserted {
+		rows[i].JobID = &res.Job.ID
+	}
+	if err := d.store.DB(ctx).Create(&rows).Error; err != nil {
+		return fmt.Errorf("add deliveries of event %d: %w", ev.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+package slack
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/store"
+)
+
+// Delivery statuses, shared by deliveries and a channel's last delivery.
+const (
+	StatusPending   = "PENDING"
+	StatusDelivered = "DELIVERED"
+	StatusRetrying  = "RETRYING"
+	StatusFailed    = "FAILED"
+	StatusSkipped   = "SKIPPED"
+)
+
+// Channel is one incoming webhook of a project: a row of slack_channels.
+// The webhook URL is only ever held encrypted; Masked is filled in when
+// the channel is loaded through a Service.
+type Channel struct {
+	ID                 string
+	ProjectID          string
+	Name               string
+	WebhookURLEnc      string `gorm:"column:webhook_url_enc"`
+	KeyVersion         int
+	Events             EventSet
+	Enabled            bool
+	DisabledReason     *string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	LastDeliveryAt     *time.Time
+	LastDeliveryStatus *string
+	LastError          *string
+
+	Masked string `gorm:"-"`
+}
+
+// TableName pins the table name.
+func (Channel) TableName() string { return "slack_channels" }
+
+// Selects reports whether the channel wants events of type t.
+func (c *Channel) Selects(t event.Type) bool { return slices.Contains(c.Events, t) }
+
+// EventSet is a channel's event selection, stored as a comma-separated
+// list in event.AllTypes order.
+type EventSet []event.Type
+
+// Value stores the set as text.
+func (s EventSet) Value() (driver.Value, error) {
+	parts := make([]string, len(s))
+	for i, t := range s {
+		parts[i] = string(t)
+	}
+	return strings.Join(parts, ","), nil
+}
+
+// Scan reads the stored text.
+func (s *EventSet) Scan(src any) error {
+	var text string
+	switch v := src.(type) {
+	case string:
+		text = v
+	case []byte:
+		text = string(v)
+	default:
+		return fmt.Errorf("scan event set: unexpected %T", src)
+	}
+	*s = nil
+	for _, part := range strings.Split(text, ",") {
+		if part != "" {
+			*s = append(*s, event.Type(part))
+		}
+	}
+	return nil
+}
+
+// LoadChannel reads a channel row, or returns an error satisfying
+// store.IsNotFound.
+func LoadChannel(ctx context.Context, st *store.Store, id string) (*Channel, error) {
+	var c Channel
+	if err := st.DB(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("load channel %s: %w", id, err)
+	}
+	return &c, nil
+}
+
+// Subscribed returns the enabled channels of a project that selected events
+// of type t. A project has a handful of channels, so the selection is
+// matched here rather than in SQL.
+func Subscribed(ctx context.Context, st *store.Store, projectID string, t event.Type) ([]Channel, error) {
+	var all []Channel
+	if err := st.DB(ctx).Where("project_id = ? AND enabled", projectID).Order("id").Find(&all).Error; err != nil {
+		return nil, fmt.Errorf("load channels of project %s: %w", projectID, err)
+	}
+	out := all[:0]
+	for _, c := range all {
+		if c.Selects(t) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// RecordOutcome sets a channel's last delivery and, for a dead webhook
+// (disableReason not empty), disables it. It touches neither the name nor
+// the URL, so it never races a user's edit.
+func RecordOutcome(ctx context.Context, st *store.Store, channelID, status, lastError, disableReason string) error {
+	now := store.Now()
+	set := map[string]any{
+		"last_delivery_at":     now,
+		"last_delivery_status": status,
+		"last_error":           nullable(lastError),
+	}
+	if disableReason != "" {
+		set["enabled"] = false
+		set["disabled_reason"] = disableReason
+		set["updated_at"] = now
+	}
+	if err := st.DB(ctx).Model(&Channel{}).Where("id = ?", channelID).Updates(set).Error; err != nil {
+		return fmt.Errorf("record delivery outcome on channel %s: %w", channelID, err)
+	}
+	return nil
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// RotateKeys re-encrypts, with the keyring's current key, every webhook URL
+// still encrypted with another one, batch rows at a time. Each row is
+// updated only if its ciphertext is still the one read, so servers keep
+// running (and users keep editing) meanwhile; a row changed in between is
+// left for the next run if it is still on an old key. It returns the
+// number of rows re-encrypted; rows it cannot decrypt are reported in the
+// error after all others are done.
+func RotateKeys(ctx context.Context, st *store.Store, keys *Keyring, batch int) (int, error) {
+	var (
+		rotated int
+		failed  []error
+		afterID string
+	)
+	for {
+		var rows []Channel
+		err := st.DB(ctx).Select("id", "webhook_url_enc", "key_version").
+			Where("key_version <> ? AND id > ?", keys.Current(), afterID).
+			Order("id").Limit(batch).Find(&rows).Error
+		if err != nil {
+			return rotated, fmt.Errorf("load channels to re-encrypt: %w", err)
+		}
+		for _, c := range rows {
+			ciphertext, version, err := keys.Rotate(c.WebhookURLEnc, c.KeyVersion)
+			if err != nil {
+				failed = append(failed, fmt.Errorf("channel %s: %w", c.ID, err))
+				continue
+			}
+			res := st.DB(ctx).Model(&Channel{}).
+				Where("id = ? AND webhook_url_enc = ? AND key_version = ?", c.ID, c.WebhookURLEnc, c.KeyVersion).
+				Updates(map[string]any{"webhook_url_enc": ciphertext, "key_version": version})
+			if res.Error != nil {
+				return rotated, fmt.Errorf("re-encrypt channel %s: %w", c.ID, res.Error)
+			}
+			rotated += int(res.RowsAffected)
+		}
+		if len(rows) < batch {
+			return rotated, errors.Join(failed...)
+		}
+		afterID = rows[len(rows)-1].ID
+	}
+}

@@ -1,0 +1,298 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/store"
+)
+
+// MaxChannelName is the longest channel name, in characters.
+const MaxChannelName = 80
+
+// Service manages a project's Slack channels. Every member reads them;
+// OWNER and ADMIN members and WRITE keys change them.
+type Service struct {
+	store     *store.Store
+	authz     *project.Authorizer
+	keys      *Keyring
+	validator Validator
+	client    *Client
+}
+
+// NewService returns the channel service. The client posts test messages;
+// it must accept the same prefixes as validator.
+func NewService(st *store.Store, authz *project.Authorizer, keys *Keyring, validator Validator, client *Client) *Service {
+	return &Service{store: st, authz: authz, keys: keys, validator: validator, client: client}
+}
+
+// AddInput is a new channel.
+type AddInput struct {
+	Name       string
+	WebhookURL string
+	Events     []event.Type
+	Enabled    bool
+}
+
+// UpdateInput changes the fields that are not nil.
+type UpdateInput struct {
+	Name       *string
+	WebhookURL *string
+	Events     []event.Type
+}
+
+// TestResult is Slack's answer to a test message.
+type TestResult struct {
+	OK         bool
+	StatusCode int    // 0 when no answer arrived
+	Error      string // Slack's error string or the transport error
+	Latency    time.Duration
+}
+
+// List returns a project's channels, oldest first.
+func (s *Service) List(ctx context.Context, projectID string) ([]Channel, error) {
+	if _, err := s.authz.Authorize(ctx, projectID, project.Read); err != nil {
+		return nil, err
+	}
+	var out []Channel
+	if err := s.store.DB(ctx).Where("project_id = ?", projectID).Order("created_at, id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list channels of project %s: %w", projectID, err)
+	}
+	for i := range out {
+		if err := s.mask(&out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Get loads a channel and checks that the caller may take action in its
+// project. A missing channel and another tenant's both answer NOT_FOUND.
+func (s *Service) Get(ctx context.Context, id string, action project.Action) (*Channel, error) {
+	c, err := LoadChannel(ctx, s.store, id)
+	if store.IsNotFound(err) {
+		return nil, apperr.NotFound("channel")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.authz.Authorize(ctx, c.ProjectID, action); err != nil {
+		if apperr.CodeOf(err) == apperr.CodeNotFound {
+			return nil, apperr.NotFound("channel")
+		}
+		return nil, err
+	}
+	return c, s.mask(c)
+}
+
+// Add creates a channel.
+func (s *Service) Add(ctx context.Context, projectID string, in AddInput) (*Channel, error) {
+	if _, err := s.authz.Authorize(ctx, projectID, project.ManageSlack); err != nil {
+		return nil, err
+	}
+	name, err := validateName(in.Name)
+	if err != nil {
+		return nil, err
+	}
+	events, err := validateEvents(in.Events)
+	if err != nil {
+		return nil, err
+	}
+	now := store.Now()
+	c := Channel{ID: store.NewID(), ProjectID: projectID, Name: name, Events: events, Enabled: in.Enabled, CreatedAt: now, UpdatedAt: now}
+	if err := s.seal(&c, in.WebhookURL); err != nil {
+		return nil, err
+	}
+	if err := s.store.DB(ctx).Create(&c).Error; err != nil {
+		return nil, s.writeError(err, name)
+	}
+	return &c, s.mask(&c)
+}
+
+// Update changes a channel's name, URL or event selection.
+func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Channel, error) {
+	c, err := s.Get(ctx, id, project.ManageSlack)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]any{}
+	if in.Name != nil {
+		if c.Name, err = validateName(*in.Name); err != nil {
+			return nil, err
+		}
+		set["name"] = c.Name
+	}
+	if in.Events != nil {
+		if c.Events, err = validateEvents(in.Events); err != nil {
+			return nil, err
+		}
+		set["events"] = c.Events
+	}
+	if in.WebhookURL != nil {
+		if err := s.seal(c, *in.WebhookURL); err != nil {
+			return nil, err
+		}
+		set["webhook_url_enc"], set["key_version"] = c.WebhookURLEnc, c.KeyVersion
+	}
+	if len(set) == 0 {
+		return c, nil
+	}
+	return s.update(ctx, c, set)
+}
+
+// Toggle enables or disables a channel. Enabling clears the reason for
+// which deliveries disabled it.
+func (s *Service) Toggle(ctx context.Context, id string, enabled bool) (*Channel, error) {
+	c, err := s.Get(ctx, id, project.ManageSlack)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]any{"enabled": enabled}
+	if enabled {
+		set["disabled_reason"] = nil
+	}
+	return s.update(ctx, c, set)
+}
+
+// Remove deletes a channel and its delivery log. Deliveries still queued
+// for it are dropped when their turn comes.
+func (s *Service) Remove(ctx context.Context, id string) error {
+	c, err := s.Get(ctx, id, project.ManageSlack)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DB(ctx).Where("id = ?", c.ID).Delete(&Channel{}).Error; err != nil {
+		return fmt.Errorf("remove channel %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Test posts a test message to the channel now and returns Slack's answer.
+// It changes nothing: a dead webhook found this way is for the user to fix.
+func (s *Service) Test(ctx context.Context, id string) (*TestResult, error) {
+	c, err := s.Get(ctx, id, project.ManageSlack)
+	if err != nil {
+		return nil, err
+	}
+	var p project.Project
+	if err := s.store.DB(ctx).Where("id = ?", c.ProjectID).Take(&p).Error; err != nil {
+		return nil, fmt.Errorf("load project %s: %w", c.ProjectID, err)
+	}
+	url, err := s.WebhookURL(c)
+	if err != nil {
+		return nil, err
+	}
+	body, err := TestMessage(p.Name, c.Name).JSON()
+	if err != nil {
+		return nil, err
+	}
+	r := s.client.Post(ctx, url, body)
+	out := &TestResult{StatusCode: r.StatusCode, Latency: r.Latency}
+	outcome := Classify(r)
+	out.OK = outcome.Kind == Delivered
+	switch {
+	case out.OK:
+	case r.StatusCode == 0 && r.Err != nil:
+		out.Error = r.Err.Error()
+	case strings.TrimSpace(r.Body) != "":
+		out.Error = strings.TrimSpace(r.Body)
+	default:
+		out.Error = outcome.Reason
+	}
+	return out, nil
+}
+
+// WebhookURL decrypts a channel's URL for posting. Never log or show it.
+func (s *Service) WebhookURL(c *Channel) (string, error) {
+	url, err := s.keys.Decrypt(c.WebhookURLEnc, c.KeyVersion)
+	if err != nil {
+		return "", fmt.Errorf("channel %s: %w", c.ID, err)
+	}
+	return url, nil
+}
+
+func (s *Service) update(ctx context.Context, c *Channel, set map[string]any) (*Channel, error) {
+	set["updated_at"] = store.Now()
+	if err := s.store.DB(ctx).Model(&Channel{}).Where("id = ?", c.ID).Updates(set).Error; err != nil {
+		return nil, s.writeError(err, c.Name)
+	}
+	updated, err := LoadChannel(ctx, s.store, c.ID)
+	if store.IsNotFound(err) {
+		return nil, apperr.NotFound("channel")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return updated, s.mask(updated)
+}
+
+// seal validates a webhook URL and stores it encrypted in c.
+func (s *Service) seal(c *Channel, webhookURL string) error {
+	webhookURL = strings.TrimSpace(webhookURL)
+	if err := s.validator.Validate(webhookURL); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return apperr.Invalid(fe.Field, "%s", fe.Message)
+		}
+		return err
+	}
+	ciphertext, version, err := s.keys.Encrypt(webhookURL)
+	if err != nil {
+		return err
+	}
+	c.WebhookURLEnc, c.KeyVersion = ciphertext, version
+	return nil
+}
+
+// mask fills in the displayed form of the channel's URL.
+func (s *Service) mask(c *Channel) error {
+	url, err := s.WebhookURL(c)
+	if err != nil {
+		return err
+	}
+	c.Masked = Mask(url)
+	return nil
+}
+
+func (s *Service) writeError(err error, name string) error {
+	if store.IsDuplicate(err) {
+		return apperr.Conflict("a channel named %q already exists in this project", name)
+	}
+	return fmt.Errorf("save channel: %w", err)
+}
+
+func validateName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if n := utf8.RuneCountInString(name); n < 1 || n > MaxChannelName {
+		return "", apperr.Invalid("name", "channel name must be 1 to %d characters", MaxChannelName)
+	}
+	return name, nil
+}
+
+// validateEvents requires at least one known event type and returns the
+// selection without duplicates, in event.AllTypes order.
+func validateEvents(types []event.Type) (EventSet, error) {
+	for _, t := range types {
+		if !t.Valid() {
+			return nil, apperr.Invalid("events", "unknown event type %q", t)
+		}
+	}
+	var out EventSet
+	for _, t := range event.AllTypes {
+		if slices.Contains(types, t) {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, apperr.Invalid("events", "select at least one event type")
+	}
+	return out, nil
+}

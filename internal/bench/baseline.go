@@ -4,10 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/store"
 )
 
@@ -35,6 +40,12 @@ const (
 	// in ID order before it, the notification of its ID after it.
 	sqlEventLock   = `SELECT pg_advisory_xact_lock($1)`
 	sqlEventNotify = `SELECT pg_notify($1, $2)`
+	// After every event: the project's enabled Slack channels; for each
+	// that selected the event's type a River job (River's own statements)
+	// and a delivery row, all rows in one INSERT.
+	sqlChannels        = `SELECT * FROM "slack_channels" WHERE project_id = $1 AND enabled ORDER BY id`
+	sqlDeliveryColumns = `INSERT INTO "deliveries" ("id","channel_id","event_id","status","attempts","last_status_code",` +
+		`"last_error","next_attempt_at","delivered_at","created_at","job_id") VALUES `
 
 	// approvalLink: the approval of the token, its project's name.
 	sqlApprovalByToken = `SELECT * FROM "approvals" WHERE token_hash = $1 LIMIT $2`
@@ -53,7 +64,8 @@ const (
 
 // recordEvent sends what event.Recorder sends for one event inside the
 // caller's transaction: on PostgreSQL the event-log lock, the event, its
-// notification; on SQLite the event alone.
+// notification; on SQLite the event alone; then on both the deliveries to
+// the project's Slack channels.
 func recordEvent(ctx context.Context, db *direct, q querier, now time.Time, typ, projectID, approvalID, keyPath string, action *string) error {
 	pg := db.dialect == store.Postgres
 	if pg {
@@ -70,6 +82,58 @@ func recordEvent(ctx context.Context, db *direct, q querier, now time.Time, typ,
 		if _, err := q.exec(ctx, sqlEventNotify, event.ChannelName, strconv.FormatInt(id, 10)); err != nil {
 			return fmt.Errorf("notify event: %w", err)
 		}
+	}
+	return enqueueDeliveries(ctx, db, q, now, typ, projectID, id)
+}
+
+// enqueueDeliveries sends what notify.Dispatcher.Enqueue sends for an
+// event: its channels, then a job and a delivery for each that selected
+// its type.
+func enqueueDeliveries(ctx context.Context, db *direct, q querier, now time.Time, typ, projectID string, eventID int64) error {
+	var channels []string
+	err := q.query(ctx, func(r row) error {
+		var (
+			id, project, name, url, events string
+			keyVersion                     int
+			enabled                        bool
+			disabledReason, status, last   *string
+			created, updated               time.Time
+			lastAt                         *time.Time
+		)
+		if err := r.Scan(&id, &project, &name, &url, &keyVersion, &events, &enabled, &disabledReason, &created, &updated,
+			&lastAt, &status, &last); err != nil {
+			return err
+		}
+		if slices.Contains(strings.Split(events, ","), typ) {
+			channels = append(channels, id)
+		}
+		return nil
+	}, db.stmt(sqlChannels), projectID)
+	if err != nil || len(channels) == 0 {
+		return err
+	}
+	deliveries := make([]string, len(channels))
+	jobs := make([]river.InsertManyParams, len(channels))
+	for i := range channels {
+		deliveries[i] = store.NewID()
+		jobs[i] = river.InsertManyParams{Args: notify.JobArgs(deliveries[i])}
+	}
+	jobIDs, err := db.enqueue(ctx, q, jobs)
+	if err != nil {
+		return fmt.Errorf("enqueue deliveries: %w", err)
+	}
+	insert := sqlDeliveryColumns
+	var args []any
+	for i, ch := range channels {
+		if i > 0 {
+			insert += ","
+		}
+		n := len(args)
+		insert += fmt.Sprintf("($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11)
+		args = append(args, deliveries[i], ch, eventID, "PENDING", 0, nil, nil, nil, nil, now, jobIDs[i])
+	}
+	if _, err := q.exec(ctx, db.stmt(insert), args...); err != nil {
+		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	return nil
 }

@@ -28,6 +28,11 @@ const (
 	serverInProcess = "inproc"
 )
 
+// DefaultProjects is how many projects the create scenario spreads its
+// approvals over: enough that none of their Slack channels gets more than
+// its one message a second at this machine's rates.
+const DefaultProjects = 1000
+
 // DefaultAdminURL is the PostgreSQL server that fresh benchmark databases
 // are created on: the local one these machines and docker compose run.
 const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -45,6 +50,7 @@ type options struct {
 	concurrency int
 	subscribers int
 	channels    int
+	projects    int
 	rate        float64
 	duration    time.Duration
 	warmup      time.Duration
@@ -209,6 +215,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.rate, "rate", 0, fmt.Sprintf("constant arrival rate in operations per second (0: each worker starts its next operation when the last ends; fanout: events per second, default %d; dispatch: events per second, default %d)", DefaultEventRate, DefaultDispatchRate))
 	fs.IntVar(&o.subscribers, "subscribers", DefaultSubscribers, "fanout: websocket subscribers")
 	fs.IntVar(&o.channels, "channels", DefaultChannels, "dispatch: Slack channels per project")
+	fs.IntVar(&o.projects, "projects", DefaultProjects, "create: projects (each with one Slack channel) the approvals go round-robin to")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "duration of each side's measured phase")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measured phase")
 	fs.IntVar(&o.rounds, "n", 1, "rounds: ours and the baseline alternate n times; the report shows medians")
@@ -279,7 +286,7 @@ func (o *options) check() error {
 	if o.database != "" && o.database != string(store.Postgres) && o.database != string(store.SQLite) {
 		return errors.New("-db must be postgres or sqlite")
 	}
-	if o.concurrency < 1 || o.subscribers < 1 || o.channels < 1 || o.rounds < 1 || o.duration <= 0 || o.rate < 0 || o.warmup < 0 {
+	if o.concurrency < 1 || o.subscribers < 1 || o.channels < 1 || o.projects < 1 || o.rounds < 1 || o.duration <= 0 || o.rate < 0 || o.warmup < 0 {
 		return errors.New("-c, -n and -d must be positive, -rate and -warmup not negative")
 	}
 	if o.profileDir != "" && (o.server != serverInProcess || o.url != "") {

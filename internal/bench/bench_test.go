@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -111,26 +112,34 @@ func checkCompared(t *testing.T, r *Report) {
 	}
 }
 
-// smallFanout keeps the fan-out's smoke run small.
-var smallFanout = []string{"-subscribers", "20", "-rate", "20"}
+// small keeps each scenario's smoke run small.
+var small = map[string][]string{
+	"create":   {"-projects", "4"},
+	"execute":  nil,
+	"read":     nil,
+	"fanout":   {"-subscribers", "20", "-rate", "20"},
+	"dispatch": {"-rate", "5", "-channels", "2"},
+}
 
 func TestSmokeInProcess(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"create", "execute", "read", "fanout"} {
+	for name, extra := range small {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			storetest.Each(t, func(t *testing.T, d store.Dialect) {
-				t.Parallel()
-				args := []string{name, "-server", serverInProcess, "-db", string(d)}
-				if name == "fanout" {
-					args = append(args, smallFanout...)
+			s, _ := findScenario(name)
+			for _, d := range storetest.Dialects() {
+				if !slices.Contains(s.dialects, d) {
+					continue // dispatch: its baseline is PostgreSQL's LISTEN/NOTIFY
 				}
-				r := smoke(t, args...)
-				checkCompared(t, r)
-				if !r.Ours.SharedProcess {
-					t.Fatal("the in-process server's figures are not marked as shared with the load generator")
-				}
-			})
+				t.Run(string(d), func(t *testing.T) {
+					t.Parallel()
+					r := smoke(t, append([]string{name, "-server", serverInProcess, "-db", string(d)}, extra...)...)
+					checkCompared(t, r)
+					if !r.Ours.SharedProcess {
+						t.Fatal("the in-process server's figures are not marked as shared with the load generator")
+					}
+				})
+			}
 		})
 	}
 }
@@ -140,7 +149,7 @@ func TestSmokeInProcess(t *testing.T) {
 func TestSmokeChild(t *testing.T) {
 	t.Parallel()
 	bin := ottrBinary(t)
-	for _, args := range [][]string{{"read"}, append([]string{"fanout"}, smallFanout...)} {
+	for _, args := range [][]string{{"read"}, append([]string{"fanout"}, small["fanout"]...)} {
 		t.Run(args[0], func(t *testing.T) {
 			t.Parallel()
 			storetest.Each(t, func(t *testing.T, d store.Dialect) {

@@ -10,6 +10,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/ottr/backend/internal/store"
 )
@@ -23,6 +27,10 @@ type direct struct {
 	pg      *pgxpool.Pool
 	lite    *store.Store // only its *sql.DB is used
 	rebound sync.Map     // statement → its SQLite form
+	// Insert-only River clients: they send River's own statements for the
+	// delivery jobs of an event, as the server's dispatcher does.
+	riverPG   *river.Client[pgx.Tx]
+	riverLite *river.Client[*sql.Tx]
 }
 
 // openDirect connects to the env's database with room for conns
@@ -48,6 +56,10 @@ func connect(ctx context.Context, dialect store.Dialect, dbURL, dataDir string, 
 			return nil, err
 		}
 		d.lite = s
+		if d.riverLite, err = river.NewClient(riversqlite.New(s.SQL()), &river.Config{}); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("baseline River client: %w", err)
+		}
 		return d, nil
 	}
 	cfg, err := pgxpool.ParseConfig(dbURL)
@@ -58,7 +70,33 @@ func connect(ctx context.Context, dialect store.Dialect, dbURL, dataDir string, 
 	if d.pg, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("baseline connection: %w", err)
 	}
+	if d.riverPG, err = river.NewClient(riverpgxv5.New(d.pg), &river.Config{}); err != nil {
+		d.pg.Close()
+		return nil, fmt.Errorf("baseline River client: %w", err)
+	}
 	return d, nil
+}
+
+// enqueue inserts River jobs in q's transaction and returns their ids.
+func (d *direct) enqueue(ctx context.Context, q querier, params []river.InsertManyParams) ([]int64, error) {
+	var (
+		res []*rivertype.JobInsertResult
+		err error
+	)
+	switch r := q.(type) {
+	case pgxQuerier:
+		res, err = d.riverPG.InsertManyTx(ctx, r.r.(pgx.Tx), params)
+	case sqlQuerier:
+		res, err = d.riverLite.InsertManyTx(ctx, r.r.(*sql.Tx), params)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(res))
+	for i, r := range res {
+		ids[i] = r.Job.ID
+	}
+	return ids, nil
 }
 
 func (d *direct) close() error {
@@ -73,6 +111,8 @@ func (d *direct) close() error {
 type querier interface {
 	exec(ctx context.Context, query string, args ...any) (rowsAffected int64, err error)
 	queryRow(ctx context.Context, query string, args ...any) row
+	// query calls scan once per row of the result.
+	query(ctx context.Context, scan func(row) error, query string, args ...any) error
 }
 
 // row is pgx.Row or *sql.Row.
@@ -120,6 +160,7 @@ func (d *direct) tx(ctx context.Context, fn func(q querier) error) error {
 type pgxRunner interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 type pgxQuerier struct{ r pgxRunner }
@@ -133,9 +174,24 @@ func (q pgxQuerier) queryRow(ctx context.Context, query string, args ...any) row
 	return q.r.QueryRow(ctx, query, args...)
 }
 
+func (q pgxQuerier) query(ctx context.Context, scan func(row) error, query string, args ...any) error {
+	rows, err := q.r.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 type sqlRunner interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 type sqlQuerier struct{ r sqlRunner }
@@ -150,4 +206,18 @@ func (q sqlQuerier) exec(ctx context.Context, query string, args ...any) (int64,
 
 func (q sqlQuerier) queryRow(ctx context.Context, query string, args ...any) row {
 	return q.r.QueryRowContext(ctx, query, args...)
+}
+
+func (q sqlQuerier) query(ctx context.Context, scan func(row) error, query string, args ...any) error {
+	rows, err := q.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

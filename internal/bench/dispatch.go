@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
 )
 
@@ -44,50 +46,15 @@ const (
 // arrival at Slack; the baseline is a NOTIFY's round trip, from sending
 // it (in its own transaction) to the listener's receiving it.
 func runDispatch(ctx context.Context, e *env, r *Report) error {
-	if e.opts.url != "" {
-		return errors.New("dispatch starts the server itself, to let it post to the fake Slack: drop -url")
-	}
 	rate, channels := e.opts.rate, e.opts.channels
 	if rate <= 0 {
 		rate = DefaultDispatchRate
 	}
 	projects := int(math.Ceil(2 * rate))
 	r.Concurrency, r.Rate = projects*channels, rate
-	fake, err := startFakeSlack(e)
+	srv, fake, ps, err := e.setUpSlack(ctx, projects, channels)
 	if err != nil {
 		return err
-	}
-	e.extraEnv = map[string]string{"OTTR_SLACK_WEBHOOK_PREFIXES": "https://hooks.slack.com/services/," + fake.url + "/services/"}
-	srv, err := e.startOurs(ctx)
-	if err != nil {
-		return err
-	}
-	user, err := signUp(ctx, srv.url)
-	if err != nil {
-		return err
-	}
-	defer user.close()
-	ps := make([]*project, projects)
-	var next atomic.Int64
-	err = parallel(ctx, projects, 8, func(ctx context.Context) error {
-		i := int(next.Add(1) - 1)
-		p, err := user.newProject(ctx)
-		if err != nil {
-			return err
-		}
-		ps[i] = p
-		for c := range channels {
-			err := user.do(ctx, request(`mutation($p: ID!, $i: AddSlackChannelInput!) { addSlackChannel(projectId: $p, input: $i) { id } }`,
-				map[string]any{"p": p.ID, "i": map[string]any{"name": fmt.Sprintf("bench-%d", c), "events": []string{"APPROVAL_CREATED"},
-					"webhookUrl": fmt.Sprintf("%s/services/T%d/B%d/bench", fake.url, i, c)}}), nil)
-			if err != nil {
-				return fmt.Errorf("add a Slack channel: %w", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("set up %d projects of %d channels: %w", projects, channels, err)
 	}
 	clients := make([]*gqlClient, projects)
 	for i, p := range ps {
@@ -290,10 +257,10 @@ type fakeSlack struct {
 
 var dispatchKey = regexp.MustCompile(`bench/dispatch/(\d+)`)
 
-func startFakeSlack(e *env) (*fakeSlack, error) {
+func startFakeSlack() (*fakeSlack, func() error, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("fake Slack: %w", err)
+		return nil, nil, fmt.Errorf("fake Slack: %w", err)
 	}
 	f := &fakeSlack{url: "http://" + ln.Addr().String(), arrivals: newArrivals()}
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -307,8 +274,66 @@ func startFakeSlack(e *env) (*fakeSlack, error) {
 		_, _ = io.WriteString(w, "ok")
 	})}
 	go func() { _ = srv.Serve(ln) }()
-	e.closers = append(e.closers, srv.Close)
-	return f, nil
+	return f, srv.Close, nil
+}
+
+// prefix is the webhook URL prefix the server must allow for the fake.
+func (f *fakeSlack) prefix() string { return f.url + "/services/" }
+
+// setUpSlack starts a fake Slack and the server under test, allowed to
+// post to it, and makes projects (each with a WRITE key) of channels
+// Slack channels each, selecting every event type, all posting to the
+// fake.
+func (e *env) setUpSlack(ctx context.Context, projects, channels int) (*server, *fakeSlack, []*project, error) {
+	if e.opts.url != "" {
+		return nil, nil, nil, errors.New("the scenario starts the server itself, to let it post to a fake Slack: drop -url")
+	}
+	fake, stop, err := startFakeSlack()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	e.closers = append(e.closers, stop)
+	e.extraEnv = map[string]string{"OTTR_SLACK_WEBHOOK_PREFIXES": slack.DefaultPrefix + "," + fake.prefix()}
+	srv, err := e.startOurs(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	user, err := signUp(ctx, srv.url)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer user.close()
+	ps := make([]*project, projects)
+	var next atomic.Int64
+	err = parallel(ctx, projects, 8, func(ctx context.Context) error {
+		i := int(next.Add(1) - 1)
+		p, err := user.newProject(ctx)
+		if err != nil {
+			return err
+		}
+		ps[i] = p
+		for c := range channels {
+			err := user.do(ctx, request(`mutation($p: ID!, $i: AddSlackChannelInput!) { addSlackChannel(projectId: $p, input: $i) { id } }`,
+				map[string]any{"p": p.ID, "i": map[string]any{"name": fmt.Sprintf("bench-%d", c), "events": allEventTypes(),
+					"webhookUrl": fmt.Sprintf("%sT%d/B%d/bench", fake.prefix(), i, c)}}), nil)
+			if err != nil {
+				return fmt.Errorf("add a Slack channel: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("set up %d projects of %d Slack channels: %w", projects, channels, err)
+	}
+	return srv, fake, ps, nil
+}
+
+func allEventTypes() []string {
+	types := make([]string, len(event.AllTypes))
+	for i, t := range event.AllTypes {
+		types[i] = string(t)
+	}
+	return types
 }
 
 // notifyListener is the baseline's receiving end: a connection that

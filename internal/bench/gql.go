@@ -45,6 +45,14 @@ func (c *gqlClient) fromIP(ip net.IP) *gqlClient {
 
 func (c *gqlClient) close() { c.http.CloseIdleConnections() }
 
+// withToken is a client of the same server with another credential, on
+// the same connections.
+func (c *gqlClient) withToken(token string) *gqlClient {
+	cp := *c
+	cp.token = token
+	return &cp
+}
+
 // request encodes a GraphQL request once, so that load loops send bytes.
 func request(query string, vars map[string]any) []byte {
 	b, err := json.Marshal(map[string]any{"query": query, "variables": vars})

@@ -66,6 +66,12 @@ func newEnv(ctx context.Context, o *options) (*env, error) {
 	return e, nil
 }
 
+// sub is an env on the same database and scratch directory whose close
+// stops only what was started through it.
+func (e *env) sub() *env {
+	return &env{opts: e.opts, dialect: e.dialect, dbURL: e.dbURL, dataDir: e.dataDir, tmp: e.tmp, extraEnv: e.extraEnv}
+}
+
 // close stops what the scenario started and drops its fresh database, in
 // reverse order of start.
 func (e *env) close() error {

@@ -51,13 +51,41 @@ func runFanout(ctx context.Context, e *env, r *Report) error {
 		rate = DefaultEventRate
 	}
 	r.Concurrency, r.Rate = subscribers, rate
+	// Every round starts the server and the hub afresh: memory taken by
+	// one round's audience is not all given back to the system, and would
+	// be counted again in the next.
+	for i := range e.opts.rounds {
+		if ctx.Err() != nil {
+			break
+		}
+		re := e.sub()
+		rd, err := fanoutRound(ctx, re, subscribers, rate, i%2 == 1)
+		err = errors.Join(err, re.close())
+		if err != nil {
+			return err
+		}
+		if rd == nil {
+			break
+		}
+		r.Rounds = append(r.Rounds, *rd)
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf("%d subscribers, %g events/s; ops are deliveries to one subscriber; "+
+		"memory per subscriber is the serving process's resident memory after connecting them (and %s to settle), "+
+		"less before, divided by their number", subscribers, rate, settleWait),
+		"the subscribers run in this process, on the same cores as the server")
+	return nil
+}
+
+// fanoutRound measures both sides once, the baseline first when
+// baselineFirst, on a server and hub of their own.
+func fanoutRound(ctx context.Context, e *env, subscribers int, rate float64, baselineFirst bool) (*Round, error) {
 	srv, p, err := e.setUp(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hub, err := e.startHub(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	write := newGQLClient(srv.url, p.WriteKey, 8)
 	defer write.close()
@@ -68,8 +96,9 @@ func runFanout(ctx context.Context, e *env, r *Report) error {
 			return write.do(ctx, body, nil)
 		}}
 	baseline := fanSide{name: "baseline", srv: hub, vars: map[string]any{"p": p.ID}, publish: func(ctx context.Context) error {
+		n := seq.Add(1)
 		body := fmt.Appendf(nil, `{"id":"%d","type":"APPROVAL_CREATED","projectId":%q,"approvalId":%q,"keyPath":"bench/fanout/%d","action":null}`,
-			seq.Add(1), p.ID, store.NewID(), seq.Load())
+			n, p.ID, store.NewID(), n)
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, hub.url+"/publish", bytes.NewReader(body))
 		if err != nil {
 			return err
@@ -84,37 +113,30 @@ func runFanout(ctx context.Context, e *env, r *Report) error {
 		}
 		return nil
 	}}
-	for i := range e.opts.rounds {
-		order := []*fanSide{&ours, &baseline}
-		if i%2 == 1 {
-			order = []*fanSide{&baseline, &ours}
-		}
-		got := map[string]Side{}
-		for _, s := range order {
-			if ctx.Err() != nil {
-				break
-			}
-			m, err := s.measure(ctx, e, subscribers, rate)
-			if err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
-			}
-			got[s.name] = m
-		}
-		o, ok := got["ours"]
-		if !ok {
+	order := []*fanSide{&ours, &baseline}
+	if baselineFirst {
+		order = []*fanSide{&baseline, &ours}
+	}
+	got := map[string]Side{}
+	for _, s := range order {
+		if ctx.Err() != nil {
 			break
 		}
-		rd := Round{Ours: o}
-		if b, ok := got["baseline"]; ok {
-			rd.Baseline = &b
+		m, err := s.measure(ctx, e, subscribers, rate)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
-		r.Rounds = append(r.Rounds, rd)
+		got[s.name] = m
 	}
-	r.Notes = append(r.Notes, fmt.Sprintf("%d subscribers, %g events/s; ops are deliveries to one subscriber; "+
-		"memory per subscriber is the serving process's resident memory after connecting them (and %s to settle), "+
-		"less before, divided by their number", subscribers, rate, settleWait),
-		"the subscribers run in this process, on the same cores as the server")
-	return nil
+	o, ok := got["ours"]
+	if !ok {
+		return nil, nil
+	}
+	rd := &Round{Ours: o}
+	if b, ok := got["baseline"]; ok {
+		rd.Baseline = &b
+	}
+	return rd, nil
 }
 
 // fanSide is one side of the fan-out: the server its subscribers connect

@@ -14,6 +14,9 @@ import (
 
 // Project is the resolver for the project field.
 func (r *approvalResolver) Project(ctx context.Context, obj *model.Approval) (*model.Project, error) {
+	if obj.InProject != nil {
+		return obj.InProject, nil
+	}
 	p, err := r.ProjectService.Get(ctx, obj.ProjectID)
 	if err != nil {
 		return nil, err
@@ -23,6 +26,9 @@ func (r *approvalResolver) Project(ctx context.Context, obj *model.Approval) (*m
 
 // Events is the resolver for the events field.
 func (r *approvalResolver) Events(ctx context.Context, obj *model.Approval) ([]*model.Event, error) {
+	if obj.EventsPreloaded {
+		return obj.PreloadedEvents, nil
+	}
 	events, err := r.EventQueries.ForApproval(ctx, obj.ProjectID, obj.ID)
 	if err != nil {
 		return nil, err

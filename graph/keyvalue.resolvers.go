@@ -13,6 +13,9 @@ import (
 
 // PendingApproval is the resolver for the pendingApproval field.
 func (r *keyValueResolver) PendingApproval(ctx context.Context, obj *model.KeyValue) (*model.Approval, error) {
+	if obj.PendingPreloaded {
+		return obj.Pending, nil
+	}
 	a, err := r.ApprovalService.Keys().PendingFor(ctx, obj.ProjectID, obj.Path)
 	if err != nil {
 		return nil, err

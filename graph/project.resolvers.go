@@ -77,7 +77,22 @@ func (r *projectResolver) Approvals(ctx context.Context, obj *model.Project, fil
 	if err != nil {
 		return nil, err
 	}
-	return toApprovalConnection(p), nil
+	conn := toApprovalConnection(p)
+	for _, e := range conn.Edges {
+		e.Node.InProject = obj // the list authorized reading it
+	}
+	if selected(ctx, "edges", "node", "events") {
+		// One query for the page instead of one per approval.
+		ids := mapAll(conn.Edges, func(e *model.ApprovalEdge) string { return e.Node.ID })
+		events, err := r.EventQueries.ForApprovals(ctx, obj.ID, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range conn.Edges {
+			e.Node.EventsPreloaded, e.Node.PreloadedEvents = true, mapAll(events[e.Node.ID], toEvent)
+		}
+	}
+	return conn, nil
 }
 
 // Keys is the resolver for the keys field.
@@ -86,7 +101,19 @@ func (r *projectResolver) Keys(ctx context.Context, obj *model.Project, prefix *
 	if err != nil {
 		return nil, err
 	}
-	return toKeyValueConnection(p), nil
+	conn := toKeyValueConnection(p)
+	if selected(ctx, "edges", "node", "pendingApproval") {
+		// One query for the page instead of one per key.
+		paths := mapAll(conn.Edges, func(e *model.KeyValueEdge) string { return e.Node.Path })
+		pending, err := r.ApprovalService.Keys().PendingForPaths(ctx, obj.ID, paths)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range conn.Edges {
+			e.Node.PendingPreloaded, e.Node.Pending = true, toOptionalApproval(pending[e.Node.Path])
+		}
+	}
+	return conn, nil
 }
 
 // Key is the resolver for the key field.

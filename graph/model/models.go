@@ -12,7 +12,9 @@ type Project struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// Approval is one request for a decision. Project and events are resolved.
+// Approval is one request for a decision. Project and events are resolved,
+// unless the project's list it came from set them (InProject,
+// EventsPreloaded).
 type Approval struct {
 	ID                 string            `json:"id"`
 	ProjectID          string            `json:"-"`
@@ -30,14 +32,21 @@ type Approval struct {
 	ExecutedAt         *time.Time        `json:"executedAt,omitempty"`
 	InvalidatedAt      *time.Time        `json:"invalidatedAt,omitempty"`
 	InvalidationReason *string           `json:"invalidationReason,omitempty"`
+	InProject          *Project          `json:"-"`
+	EventsPreloaded    bool              `json:"-"`
+	PreloadedEvents    []*Event          `json:"-"`
 }
 
-// KeyValue is one entry of a project's key/value store.
+// KeyValue is one entry of a project's key/value store. Its pending
+// approval is resolved, unless the list it is part of loaded those of all
+// its keys at once (PendingPreloaded).
 type KeyValue struct {
-	ProjectID string    `json:"-"`
-	Path      string    `json:"path"`
-	Value     *string   `json:"value,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	ProjectID        string    `json:"-"`
+	Path             string    `json:"path"`
+	Value            *string   `json:"value,omitempty"`
+	UpdatedAt        time.Time `json:"updatedAt"`
+	PendingPreloaded bool      `json:"-"`
+	Pending          *Approval `json:"-"`
 }
 
 // SlackChannel is one configured incoming webhook. Deliveries are resolved.

@@ -74,3 +74,34 @@ func BenchmarkExecuteApproval(b *testing.B) {
 		l.c.MustDo(executeMutation, executeVars(l.token, l.nonce, "approve", ptr("2468")), nil)
 	}
 }
+
+// BenchmarkListKeysWithPendingApprovals reads a page of 50 keys, each with
+// a pending approval, asking for each key's pendingApproval.
+func BenchmarkListKeysWithPendingApprovals(b *testing.B) {
+	_, pid, write := benchServer(b)
+	for i := range 50 {
+		write.MustDo(createMutation, map[string]any{"p": pid, "i": map[string]any{
+			"keyPath": fmt.Sprintf("bench/%02d", i), "value": "approved"}}, nil)
+	}
+	const q = `query($p: ID!) { project(id: $p) { keys(first: 50) { edges { node { path value pendingApproval { id status } } } } } }`
+	vars := map[string]any{"p": pid}
+	for b.Loop() {
+		write.MustDo(q, vars, nil)
+	}
+}
+
+// BenchmarkListApprovalsWithEvents reads a page of 20 approvals with their
+// events and project.
+func BenchmarkListApprovalsWithEvents(b *testing.B) {
+	_, pid, write := benchServer(b)
+	for i := range 20 {
+		write.MustDo(createMutation, map[string]any{"p": pid, "i": map[string]any{
+			"keyPath": fmt.Sprintf("bench/%02d", i), "value": "approved"}}, nil)
+	}
+	const q = `query($p: ID!) { project(id: $p) { approvals(first: 20) { edges { node { id status
+		project { name } events { id type occurredAt } } } } } }`
+	vars := map[string]any{"p": pid}
+	for b.Loop() {
+		write.MustDo(q, vars, nil)
+	}
+}

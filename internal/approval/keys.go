@@ -120,23 +120,40 @@ func (k *Keys) List(ctx context.Context, projectID string, prefix *string, args 
 // PendingFor is the newest approval of a key that can still be executed,
 // or nil.
 func (k *Keys) PendingFor(ctx context.Context, projectID, path string) (*Approval, error) {
+	pending, err := k.PendingForPaths(ctx, projectID, []string{path})
+	if err != nil {
+		return nil, err
+	}
+	return pending[path], nil
+}
+
+// PendingForPaths is PendingFor for many keys of a project in one query,
+// for a page of keys: a key without one is absent from the map.
+func (k *Keys) PendingForPaths(ctx context.Context, projectID string, paths []string) (map[string]*Approval, error) {
 	if _, err := k.svc.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return nil, err
 	}
+	pending := make(map[string]*Approval, len(paths))
+	if len(paths) == 0 {
+		return pending, nil
+	}
 	now := k.svc.now()
-	var r row
+	var rows []row
 	err := k.svc.store.DB(ctx).
-		Where("project_id = ? AND key_path = ? AND status = ? AND expires_at > ?", projectID, path, Pending, now).
-		Order("created_at DESC, id DESC").Take(&r).Error
-	if store.IsNotFound(err) {
-		return nil, nil
-	}
+		Where("project_id = ? AND key_path IN ? AND status = ? AND expires_at > ?", projectID, paths, Pending, now).
+		Order("created_at DESC, id DESC").Find(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("find pending approval of %s in %s: %w", path, projectID, err)
+		return nil, fmt.Errorf("find pending approvals of %d keys in %s: %w", len(paths), projectID, err)
 	}
-	a, err := r.approval(now)
-	if err != nil {
-		return nil, err
+	for i := range rows {
+		if _, newer := pending[rows[i].KeyPath]; newer {
+			continue
+		}
+		a, err := rows[i].approval(now)
+		if err != nil {
+			return nil, err
+		}
+		pending[rows[i].KeyPath] = &a
 	}
-	return &a, nil
+	return pending, nil
 }

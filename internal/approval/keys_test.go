@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
@@ -155,5 +156,47 @@ func TestKeysListPrefixAndPages(t *testing.T) {
 		}
 		wantError(t, e.owner.ErrorCode(q, map[string]any{"p": e.pid, "prefix": strings.Repeat("a", 201)}), "BAD_USER_INPUT", "prefix")
 		wantError(t, e.owner.ErrorCode(q, map[string]any{"p": e.pid, "after": "!"}), "BAD_USER_INPUT", "after")
+	})
+}
+
+// A page of keys loads the pending approvals of all its keys at once; what
+// it shows must be what key(path) shows for each: the newest approval that
+// can still be executed.
+func TestKeysListShowsEachKeysNewestPendingApproval(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		e := newEnv(t, d)
+		e.create(map[string]any{"keyPath": "a", "value": "yes"})
+		newest := e.create(map[string]any{"keyPath": "a", "value": "yes"})
+		e.create(map[string]any{"keyPath": "b", "value": "yes", "ttlSeconds": 10})
+		executed := e.create(map[string]any{"keyPath": "c", "value": "yes"})
+		e.anon.MustDo(executeMutation, executeVars(executed.Token, open(t, e.anon, executed.Token).Nonce, "approve", nil), nil)
+		e.clock.Advance(11 * time.Second) // b's approval reads EXPIRED
+		e.write.MustDo(setKeyMutation, map[string]any{"p": e.pid, "k": "d", "v": "x"}, nil)
+
+		var out struct {
+			Project struct {
+				Keys struct {
+					Edges []struct{ Node keyOut }
+				}
+			}
+		}
+		e.owner.MustDo(`query($p: ID!) { project(id: $p) { keys { edges { node { path value updatedAt pendingApproval { id } } } } } }`,
+			map[string]any{"p": e.pid}, &out)
+		var pending []string
+		for _, edge := range out.Project.Keys.Edges {
+			kv := edge.Node
+			if one := e.key(kv.Path); (one.PendingApproval == nil) != (kv.PendingApproval == nil) ||
+				(one.PendingApproval != nil && one.PendingApproval.ID != kv.PendingApproval.ID) {
+				t.Fatalf("key %s: listed %+v, read alone %+v", kv.Path, kv.PendingApproval, one.PendingApproval)
+			}
+			if kv.PendingApproval != nil {
+				pending = append(pending, kv.Path+"="+kv.PendingApproval.ID)
+			}
+		}
+		if len(out.Project.Keys.Edges) != 4 || !slices.Equal(pending, []string{"a=" + newest.Approval.ID}) {
+			t.Fatalf("%d keys, pending approvals %v", len(out.Project.Keys.Edges), pending)
+		}
 	})
 }

@@ -1,6 +1,7 @@
 package approval_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -256,6 +257,52 @@ func TestApprovalEventsOldestFirst(t *testing.T) {
 			approval { project { name } events { type keyPath } } } }`, map[string]any{"p": e.pid}, &out)
 		if a := out.CreateApproval.Approval; a.Project.Name != "Deploys" || len(a.Events) != 1 || a.Events[0].Type != "APPROVAL_CREATED" {
 			t.Fatalf("created approval: %+v", a)
+		}
+	})
+}
+
+// A page of approvals loads the events of all its approvals at once and
+// takes their project from the list; each must read as approval(id) reads.
+func TestApprovalsListShowsWhatEachApprovalShows(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		e := newEnv(t, d)
+		executed := e.create(map[string]any{"keyPath": "a", "value": "yes", "pin": "1234"})
+		nonce := open(t, e.anon, executed.Token).Nonce
+		e.anon.MustDo(executeMutation, executeVars(executed.Token, nonce, "approve", ptr("0000")), nil)
+		e.anon.MustDo(executeMutation, executeVars(executed.Token, nonce, "approve", ptr("1234")), nil)
+		e.create(map[string]any{"keyPath": "b", "value": "yes"})
+		e.create(map[string]any{"keyPath": "c", "value": "yes"})
+
+		var out struct {
+			Project struct {
+				Approvals struct {
+					Edges []struct {
+						Node struct {
+							approvalOut
+							Project struct{ ID, Name string }
+						}
+					}
+				}
+			}
+		}
+		e.owner.MustDo(`query($p: ID!) { project(id: $p) { approvals { edges { node { id keyPath status failedPinAttempts
+			maxPinAttempts expiresAt executedAction { key value label style } executedAt invalidatedAt invalidationReason
+			events { id type projectId approvalId keyPath action attempts maxAttempts reason } project { id name } } } } } }`,
+			map[string]any{"p": e.pid}, &out)
+		if len(out.Project.Approvals.Edges) != 3 {
+			t.Fatalf("%d approvals, want 3", len(out.Project.Approvals.Edges))
+		}
+		for _, edge := range out.Project.Approvals.Edges {
+			listed, _ := json.Marshal(edge.Node.approvalOut)
+			alone, _ := json.Marshal(e.approval(edge.Node.ID))
+			if string(listed) != string(alone) || edge.Node.Project.ID != e.pid || edge.Node.Project.Name != "Deploys" {
+				t.Fatalf("listed %s in %+v\nalone  %s", listed, edge.Node.Project, alone)
+			}
+		}
+		if got := e.eventTypes(executed.Approval.ID); !slices.Equal(got, []string{"APPROVAL_CREATED", "PIN_FAILED", "APPROVAL_EXECUTED"}) {
+			t.Fatalf("events of the executed approval: %v", got)
 		}
 	})
 }

@@ -85,13 +85,30 @@ func (q *Queries) Get(ctx context.Context, id int64) (*Event, error) {
 // ForApproval returns the events of one approval of a project, oldest
 // first.
 func (q *Queries) ForApproval(ctx context.Context, projectID, approvalID string) ([]Event, error) {
+	events, err := q.ForApprovals(ctx, projectID, []string{approvalID})
+	if err != nil {
+		return nil, err
+	}
+	return events[approvalID], nil
+}
+
+// ForApprovals returns the events of several approvals of a project, each
+// approval's oldest first, in one query (for a page of approvals).
+func (q *Queries) ForApprovals(ctx context.Context, projectID string, approvalIDs []string) (map[string][]Event, error) {
 	if _, err := q.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return nil, err
 	}
-	var rows []Event
-	err := q.store.DB(ctx).Where("project_id = ? AND approval_id = ?", projectID, approvalID).Order("id").Find(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("list events of approval %s: %w", approvalID, err)
+	byApproval := make(map[string][]Event, len(approvalIDs))
+	if len(approvalIDs) == 0 {
+		return byApproval, nil
 	}
-	return rows, nil
+	var rows []Event
+	err := q.store.DB(ctx).Where("project_id = ? AND approval_id IN ?", projectID, approvalIDs).Order("id").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("list events of %d approvals in %s: %w", len(approvalIDs), projectID, err)
+	}
+	for _, ev := range rows {
+		byApproval[*ev.ApprovalID] = append(byApproval[*ev.ApprovalID], ev)
+	}
+	return byApproval, nil
 }

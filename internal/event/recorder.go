@@ -12,8 +12,9 @@ import (
 // deliveries and their jobs, the cross-instance notification).
 type Hook func(ctx context.Context, ev *Event) error
 
-// logLock is the key of the lock that makes event IDs commit in order.
-const logLock int64 = 0x6f7474725f6576 // "ottr_ev"
+// LogLock is the key of the lock that makes event IDs commit in order:
+// whatever inserts events takes it first (the load tool's baselines do).
+const LogLock int64 = 0x6f7474725f6576 // "ottr_ev"
 
 // Recorder is the one place where events are written. Every state change
 // records its event through Record, inside the change's transaction, so the
@@ -55,7 +56,7 @@ func (r *Recorder) Record(ctx context.Context, ev *Event) error {
 		ev.OccurredAt = store.Now()
 	}
 	return r.store.WithTx(ctx, func(ctx context.Context) error {
-		if err := r.store.LockTx(ctx, logLock); err != nil {
+		if err := r.store.LockTx(ctx, LogLock); err != nil {
 			return fmt.Errorf("record %s event: %w", ev.Type, err)
 		}
 		if err := r.store.DB(ctx).Create(ev).Error; err != nil {

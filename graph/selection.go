@@ -1,0 +1,33 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// selected reports whether the operation asks, below the field being
+// resolved, for the nested fields of path (e.g. "edges", "node",
+// "pendingApproval"), so that a list resolver can load for all its
+// elements at once what each would otherwise load on its own. Fields
+// behind a type-conditioned fragment are not seen; their own resolvers
+// still load them.
+func selected(ctx context.Context, path ...string) bool {
+	oc := graphql.GetOperationContext(ctx)
+	set := graphql.GetFieldContext(ctx).Field.Selections
+	for _, name := range path {
+		var next ast.SelectionSet
+		found := false
+		for _, f := range graphql.CollectFields(oc, set, nil) {
+			if f.Name == name {
+				next, found = append(next, f.Selections...), true
+			}
+		}
+		if !found {
+			return false
+		}
+		set = next
+	}
+	return true
+}

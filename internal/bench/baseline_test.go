@@ -1,0 +1,262 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
+)
+
+// The baselines must do the server's work and no less: these tests run one
+// operation each way on the real server's database and compare what was
+// written, table by table, and what was answered, byte for byte.
+
+type baselineEnv struct {
+	t    *testing.T
+	srv  *testserver.Server
+	db   *direct
+	pid  string
+	key  string
+	fake *fakeSlack
+}
+
+func newBaselineEnv(t *testing.T, d store.Dialect) *baselineEnv {
+	fake, stop, err := startFakeSlack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stop() })
+	srv := testserver.Start(t, d, func(c *config.Config) { c.SlackWebhookPrefixes = append(c.SlackWebhookPrefixes, fake.prefix()) })
+	t.Cleanup(func() {
+		// Deliveries in flight end before the fake Slack goes.
+		srv.HTTP.Close()
+		_ = srv.App.Close()
+	})
+	owner := srv.SignUp("Owner")
+	pid := owner.CreateProject("Bench")
+	_, key := owner.CreateAPIKey(pid, "WRITE")
+	cfg := srv.App.Config
+	db, err := connect(context.Background(), d, cfg.DatabaseURL, cfg.DataDir, 2)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = db.close() })
+	return &baselineEnv{t: t, srv: srv, db: db, pid: pid, key: key, fake: fake}
+}
+
+// addChannel adds an enabled Slack channel, posting to the fake Slack, to
+// the project.
+func (e *baselineEnv) addChannel() {
+	e.srv.Client(e.key).AddSlackChannel(e.pid, "bench", e.fake.prefix()+"T0/B0/bench", allEventTypes()...)
+}
+
+// settledLater are the tables written after a commit, by the dispatcher's
+// deliveries and River's own upkeep: their counts move on their own.
+func settledLater(table string) bool {
+	return table == "delivery_attempts" || (strings.HasPrefix(table, "river_") && table != "river_job")
+}
+
+// rowCounts counts the rows of every table but those settledLater.
+func (e *baselineEnv) rowCounts() map[string]int {
+	e.t.Helper()
+	list := `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`
+	if e.srv.Dialect == store.SQLite {
+		list = `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
+	}
+	sqlDB := e.srv.App.Store.SQL()
+	rows, err := sqlDB.Query(list)
+	if err != nil {
+		e.t.Fatalf("list tables: %v", err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		storetest.Must(e.t, rows.Scan(&name))
+		tables = append(tables, name)
+	}
+	storetest.Must(e.t, rows.Err())
+	counts := map[string]int{}
+	for _, table := range tables {
+		if settledLater(table) {
+			continue
+		}
+		var n int
+		storetest.Must(e.t, sqlDB.QueryRow(`SELECT count(*) FROM "`+table+`"`).Scan(&n))
+		counts[table] = n
+	}
+	return counts
+}
+
+// written runs f and returns how many rows it added to each table.
+func (e *baselineEnv) written(f func()) map[string]int {
+	before := e.rowCounts()
+	f()
+	delta := map[string]int{}
+	for table, n := range e.rowCounts() {
+		if d := n - before[table]; d != 0 {
+			delta[table] = d
+		}
+	}
+	return delta
+}
+
+func (e *baselineEnv) create(keyPath string) (token, id string) {
+	var out struct {
+		CreateApproval struct {
+			Token    string
+			Approval struct{ ID string }
+		}
+	}
+	e.srv.Client(e.key).MustDo(createMutation, map[string]any{"p": e.pid, "i": approvalInput(keyPath)}, &out)
+	return out.CreateApproval.Token, out.CreateApproval.Approval.ID
+}
+
+func (e *baselineEnv) approval(keyPath string) *approvalRow {
+	e.t.Helper()
+	a, err := scanApproval(e.db.db().queryRow(context.Background(), e.db.stmt(`SELECT * FROM approvals WHERE key_path = $1`), keyPath))
+	if err != nil {
+		e.t.Fatalf("load approval of %s: %v", keyPath, err)
+	}
+	return a
+}
+
+func (e *baselineEnv) event(approvalID string) (typ string, action *string) {
+	e.t.Helper()
+	err := e.db.db().queryRow(context.Background(),
+		e.db.stmt(`SELECT type, action FROM events WHERE approval_id = $1 ORDER BY id DESC LIMIT 1`), approvalID).Scan(&typ, &action)
+	if err != nil {
+		e.t.Fatalf("load event of %s: %v", approvalID, err)
+	}
+	return typ, action
+}
+
+func (e *baselineEnv) keyValue(path string) *string {
+	e.t.Helper()
+	var v *string
+	err := e.db.db().queryRow(context.Background(),
+		e.db.stmt(`SELECT value FROM key_values WHERE project_id = $1 AND path = $2`), e.pid, path).Scan(&v)
+	if err != nil {
+		e.t.Fatalf("load key %s: %v", path, err)
+	}
+	return v
+}
+
+func TestBaselineCreateWritesWhatCreateApprovalWrites(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		e := newBaselineEnv(t, d)
+		e.addChannel()
+		ours := e.written(func() { e.create("k/ours") })
+		base := e.written(func() {
+			err := e.db.tx(context.Background(), func(q querier) error {
+				return insertApproval(context.Background(), e.db, q, e.pid, "k/base", auth.HashToken(auth.RandomToken(32)))
+			})
+			storetest.Must(t, err)
+		})
+		if !maps.Equal(ours, base) || ours["approvals"] != 1 || ours["deliveries"] != 1 || ours["river_job"] != 1 {
+			t.Fatalf("rows written: createApproval %v, baseline %v", ours, base)
+		}
+		o, b := e.approval("k/ours"), e.approval("k/base")
+		if o.Actions != b.Actions || *o.Info != *b.Info || o.Status != b.Status || o.MaxPinAttempts != b.MaxPinAttempts ||
+			(o.PinHash == nil) != (b.PinHash == nil) || o.ExpiresAt.Sub(o.CreatedAt) != approvalTTL ||
+			b.ExpiresAt.Sub(b.CreatedAt) != approvalTTL {
+			t.Fatalf("approval rows differ:\ncreateApproval %+v\nbaseline       %+v", o, b)
+		}
+		if ot, _ := e.event(o.ID); ot != "APPROVAL_CREATED" {
+			t.Fatalf("createApproval's event %s", ot)
+		}
+		if bt, _ := e.event(b.ID); bt != "APPROVAL_CREATED" {
+			t.Fatalf("baseline's event %s", bt)
+		}
+		if e.keyValue("k/ours") != nil || e.keyValue("k/base") != nil {
+			t.Fatal("keys have values")
+		}
+	})
+}
+
+func TestBaselineExecuteWritesWhatExecuteApprovalWrites(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		e := newBaselineEnv(t, d)
+		oursToken, _ := e.create("k/ours")
+		baseToken, _ := e.create("k/base")
+		ours := e.written(func() {
+			anon := e.srv.Client("")
+			var link struct{ ApprovalLink struct{ Nonce string } }
+			anon.MustDo(linkQuery, map[string]any{"t": oursToken}, &link)
+			anon.MustDo(executeMutation, map[string]any{"t": oursToken, "n": link.ApprovalLink.Nonce, "a": "approve", "pin": benchPIN}, nil)
+		})
+		base := e.written(func() { storetest.Must(t, executeSQL(context.Background(), e.db, auth.HashToken(baseToken))) })
+		if !maps.Equal(ours, base) || ours["events"] != 1 {
+			t.Fatalf("rows written: executeApproval %v, baseline %v", ours, base)
+		}
+		for _, path := range []string{"k/ours", "k/base"} {
+			a := e.approval(path)
+			typ, action := e.event(a.ID)
+			if a.Status != "EXECUTED" || a.ExecutedAction == nil || *a.ExecutedAction != "approve" || a.ExecutedAt == nil ||
+				typ != "APPROVAL_EXECUTED" || action == nil || *action != "approve" {
+				t.Fatalf("%s after execution: %+v, event %s %v", path, a, typ, action)
+			}
+			if v := e.keyValue(path); v == nil || *v != "approved" {
+				t.Fatalf("key %s = %v", path, v)
+			}
+		}
+	})
+}
+
+func TestBaselineReadAnswersWhatApprovalAnswers(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		e := newBaselineEnv(t, d)
+		_, pending := e.create("k/pending")
+		token, executed := e.create("k/executed")
+		storetest.Must(t, executeSQL(context.Background(), e.db, auth.HashToken(token)))
+		other := e.srv.SignUp("Other")
+		otherPID := other.CreateProject("Other")
+		_, otherKey := other.CreateAPIKey(otherPID, "WRITE")
+		var out struct {
+			CreateApproval struct{ Approval struct{ ID string } }
+		}
+		e.srv.Client(otherKey).MustDo(createMutation, map[string]any{"p": otherPID, "i": approvalInput("k")}, &out)
+		foreign := out.CreateApproval.Approval.ID
+		baseline := httptest.NewServer(baselineHandler(e.db))
+		defer baseline.Close()
+		for _, id := range []string{pending, executed, foreign} {
+			ours := e.srv.Client(e.key).Do(approvalQuery, map[string]any{"id": id})
+			if len(ours.Errors) > 0 {
+				t.Fatalf("approval(%s): %+v", id, ours.Errors)
+			}
+			req, _ := http.NewRequest(http.MethodGet, baseline.URL+"/approval?id="+id, nil)
+			req.Header.Set("Authorization", "Bearer "+e.key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var base struct{ Data json.RawMessage }
+			err = json.NewDecoder(resp.Body).Decode(&base)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("baseline: HTTP %d, %v", resp.StatusCode, err)
+			}
+			if !bytes.Equal(ours.Data, base.Data) {
+				t.Fatalf("approval(%s) answers differ:\nserver   %s\nbaseline %s", id, ours.Data, base.Data)
+			}
+			if id == foreign && string(base.Data) != `{"approval":null}` {
+				t.Fatalf("another project's approval: %s", base.Data)
+			}
+		}
+	})
+}

@@ -283,17 +283,22 @@ func (f *fakeSlack) prefix() string { return f.url + "/services/" }
 // setUpSlack starts a fake Slack and the server under test, allowed to
 // post to it, and makes projects (each with a WRITE key) of channels
 // Slack channels each, selecting every event type, all posting to the
-// fake.
+// fake. With no channels there is no fake, and the server may be one
+// that runs already (-url).
 func (e *env) setUpSlack(ctx context.Context, projects, channels int) (*server, *fakeSlack, []*project, error) {
-	if e.opts.url != "" {
-		return nil, nil, nil, errors.New("the scenario starts the server itself, to let it post to a fake Slack: drop -url")
+	var fake *fakeSlack
+	if channels > 0 {
+		if e.opts.url != "" {
+			return nil, nil, nil, errors.New("Slack channels need a server this tool starts, allowed to post to its fake Slack: drop -url")
+		}
+		var stop func() error
+		var err error
+		if fake, stop, err = startFakeSlack(); err != nil {
+			return nil, nil, nil, err
+		}
+		e.closers = append(e.closers, stop)
+		e.extraEnv = map[string]string{"OTTR_SLACK_WEBHOOK_PREFIXES": slack.DefaultPrefix + "," + fake.prefix()}
 	}
-	fake, stop, err := startFakeSlack()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	e.closers = append(e.closers, stop)
-	e.extraEnv = map[string]string{"OTTR_SLACK_WEBHOOK_PREFIXES": slack.DefaultPrefix + "," + fake.prefix()}
 	srv, err := e.startOurs(ctx)
 	if err != nil {
 		return nil, nil, nil, err

@@ -279,8 +279,8 @@ func (res *Results) writeTable(w io.Writer) {
 		}
 	}
 	for _, r := range res.Reports {
-		if r.Ours.SharedProcess {
-			fmt.Fprintln(w, "* the server ran in this process: its CPU and memory include the load generator's")
+		if r.Ours.SharedProcess || (r.Baseline != nil && r.Baseline.SharedProcess) {
+			fmt.Fprintln(w, "* served from this process: CPU and memory include the load generator's")
 			break
 		}
 	}

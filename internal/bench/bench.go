@@ -102,10 +102,10 @@ func throughputGoal(minRatio, maxP99 float64) func(r *Report) Goal {
 			why = append(why, "no baseline measured")
 		default:
 			if r.Ratio.Throughput < minRatio {
-				why = append(why, fmt.Sprintf("throughput ratio %.2f", r.Ratio.Throughput))
+				why = append(why, fmt.Sprintf("throughput ratio %.3f", r.Ratio.Throughput))
 			}
 			if maxP99 > 0 && r.Ratio.P99 > maxP99 {
-				why = append(why, fmt.Sprintf("p99 ratio %.2f", r.Ratio.P99))
+				why = append(why, fmt.Sprintf("p99 ratio %.3f", r.Ratio.P99))
 			}
 		}
 		return g.judge(r, why)
@@ -121,10 +121,10 @@ func fanoutGoal(r *Report) Goal {
 		why = append(why, "no baseline measured")
 	} else {
 		if r.Ratio.P99 > 2 {
-			why = append(why, fmt.Sprintf("p99 ratio %.2f", r.Ratio.P99))
+			why = append(why, fmt.Sprintf("p99 ratio %.3f", r.Ratio.P99))
 		}
 		if mem := r.Ours.Extra["memPerSubscriberKB"] / r.Baseline.Extra["memPerSubscriberKB"]; mem > 1.5 {
-			why = append(why, fmt.Sprintf("memory ratio %.2f", mem))
+			why = append(why, fmt.Sprintf("memory ratio %.3f", mem))
 		}
 	}
 	return g.judge(r, why)

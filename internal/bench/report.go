@@ -246,7 +246,7 @@ func (res *Results) writeTable(w io.Writer) {
 		}
 		line := fmt.Sprintf("%s/%s: ", r.Scenario, r.Database)
 		if r.Ratio != nil {
-			line += fmt.Sprintf("ratio ours/baseline: throughput %.2f", r.Ratio.Throughput)
+			line += fmt.Sprintf("ratio ours/baseline: throughput %.3f", r.Ratio.Throughput)
 			if r.Ratio.P95 > 0 {
 				line += fmt.Sprintf(", p95 %.2f×", r.Ratio.P95)
 			}

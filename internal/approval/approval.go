@@ -153,17 +153,33 @@ func (r *row) event(t event.Type, now time.Time) *event.Event {
 // approval no longer pending; the caller reports the state it is in.
 var errNotPending = apperr.Conflict("the approval is no longer pending")
 
-// closedError is the CONFLICT for an approval that can no longer be used.
+// ClosedError is the CONFLICT for an approval that can no longer be used. It
+// carries the status, so callers such as the approval page can say why
+// without reading the message; it unwraps to the domain error the API shows.
+type ClosedError struct {
+	Status Status
+	err    *apperr.Error
+}
+
+func (e *ClosedError) Error() string { return e.err.Error() }
+
+// Unwrap exposes the CONFLICT to apperr.As and errors.Is.
+func (e *ClosedError) Unwrap() error { return e.err }
+
+// closedError is the CONFLICT for an approval in status st.
 func closedError(st Status) error {
+	var msg string
 	switch st {
 	case Executed:
-		return apperr.Conflict("this approval has already been executed")
+		msg = "this approval has already been executed"
 	case Expired:
-		return apperr.Conflict("this approval has expired")
+		msg = "this approval has expired"
 	case Invalidated:
-		return apperr.Conflict("this approval has been invalidated")
+		msg = "this approval has been invalidated"
 	case Locked:
-		return apperr.Conflict("this approval is locked after too many failed PIN attempts")
+		msg = "this approval is locked after too many failed PIN attempts"
+	default:
+		return errNotPending
 	}
-	return errNotPending
+	return &ClosedError{Status: st, err: apperr.Conflict("%s", msg)}
 }

@@ -9,12 +9,11 @@ import (
 
 // Metrics is the set of collectors of one server.
 type Metrics struct {
-	Registry          *prometheus.Registry
-	HTTPRequests      *prometheus.CounterVec
-	HTTPDuration      *prometheus.HistogramVec
-	GraphQLDuration   *prometheus.HistogramVec
-	GraphQLErrors     *prometheus.CounterVec
-	RateLimitRejected *prometheus.CounterVec
+	Registry        *prometheus.Registry
+	HTTPRequests    *prometheus.CounterVec
+	HTTPDuration    *prometheus.HistogramVec
+	GraphQLDuration *prometheus.HistogramVec
+	GraphQLErrors   *prometheus.CounterVec
 }
 
 // New registers the collectors on a fresh registry (one per server, so that
@@ -36,11 +35,8 @@ func New() *Metrics {
 		GraphQLErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ottr_graphql_errors_total", Help: "GraphQL errors by extensions.code.",
 		}, []string{"code"}),
-		RateLimitRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ottr_rate_limited_total", Help: "Requests refused by a rate limit.",
-		}, []string{"limit"}),
 	}
-	m.Registry.MustRegister(m.HTTPRequests, m.HTTPDuration, m.GraphQLDuration, m.GraphQLErrors, m.RateLimitRejected,
+	m.Registry.MustRegister(m.HTTPRequests, m.HTTPDuration, m.GraphQLDuration, m.GraphQLErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

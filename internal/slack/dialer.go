@@ -19,13 +19,52 @@ var (
 	cgnat       = netip.MustParsePrefix("100.64.0.0/10")
 	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
 	reserved    = netip.MustParsePrefix("240.0.0.0/4") // includes broadcast
+
+	// Special-purpose ranges (RFC 6890 and its updates) that no public
+	// webhook lives in: protocol assignments, documentation, benchmarking,
+	// discard.
+	special = []netip.Prefix{
+		netip.MustParsePrefix("192.0.0.0/24"),
+		netip.MustParsePrefix("192.0.2.0/24"),
+		netip.MustParsePrefix("198.18.0.0/15"),
+		netip.MustParsePrefix("198.51.100.0/24"),
+		netip.MustParsePrefix("203.0.113.0/24"),
+		netip.MustParsePrefix("100::/64"),
+		netip.MustParsePrefix("2001:db8::/32"),
+		netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64: a private network's translator
+		netip.MustParsePrefix("2001::/32"),      // Teredo: the IPv4 behind it is obfuscated
+	}
+	// IPv6 forms that carry an IPv4 address a gateway will connect to:
+	// those are judged as that IPv4 address.
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
 )
+
+// embeddedIPv4 returns the IPv4 address that a NAT64 (RFC 6052 well-known
+// prefix) or 6to4 (RFC 3056) address stands for, so that
+// 64:ff9b::7f00:1 cannot reach 127.0.0.1 through a translator.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	b := ip.As16()
+	switch {
+	case nat64.Contains(ip):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
+	}
+	return ip, false
+}
 
 // forbidden names the class of ip when webhooks must not reach it, and
 // returns "" for a public unicast address. IPv4-mapped IPv6 addresses are
 // judged as the IPv4 address they carry.
 func forbidden(ip netip.Addr) string {
 	ip = ip.Unmap()
+	if v4, ok := embeddedIPv4(ip); ok {
+		if class := forbidden(v4); class != "" {
+			return class + " (through " + ip.String() + ")"
+		}
+		return ""
+	}
 	switch {
 	case !ip.IsValid():
 		return "invalid"
@@ -43,6 +82,11 @@ func forbidden(ip netip.Addr) string {
 		return "shared (CGNAT)"
 	case reserved.Contains(ip):
 		return "reserved or broadcast"
+	}
+	for _, p := range special {
+		if p.Contains(ip) {
+			return "special-purpose (" + p.String() + ")"
+		}
 	}
 	return ""
 }

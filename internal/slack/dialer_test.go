@@ -35,6 +35,21 @@ func TestForbidden(t *testing.T) {
 		"::ffff:127.0.0.1":         true,
 		"::ffff:169.254.169.254":   true,
 		"::ffff:10.0.0.1":          true,
+		"198.18.0.1":               true,
+		"198.19.255.255":           true,
+		"192.0.2.10":               true,
+		"203.0.113.5":              true,
+		"192.0.0.8":                true,
+		"2001:db8::1":              true,
+		"2001:0:4136:e378::1":      true,  // Teredo
+		"64:ff9b::7f00:1":          true,  // NAT64 of 127.0.0.1
+		"64:ff9b::a9fe:a9fe":       true,  // NAT64 of 169.254.169.254
+		"64:ff9b:1::a00:1":         true,  // local-use NAT64
+		"2002:7f00:1::1":           true,  // 6to4 of 127.0.0.1
+		"2002:a00:1::1":            true,  // 6to4 of 10.0.0.1
+		"64:ff9b::808:808":         false, // NAT64 of 8.8.8.8
+		"2002:808:808::1":          false, // 6to4 of 8.8.8.8
+		"198.20.0.1":               false,
 		"8.8.8.8":                  false,
 		"172.32.0.1":               false,
 		"100.128.0.1":              false,

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -271,7 +272,7 @@ func TestTamperedAccessTokensAreRefused(t *testing.T) {
 	})
 }
 
-func TestLogInIsRateLimited(t *testing.T) {
+func TestSignUpAndLogInAreRateLimited(t *testing.T) {
 	t.Parallel()
 	// Attempts until the limit answers, after the burst that must pass.
 	// Tokens refill while the test runs, so the limit may take a few more.
@@ -324,6 +325,26 @@ func TestLogInIsRateLimited(t *testing.T) {
 				return logInVars("guess"+strings.Repeat("x", i)+"@example.com", "wrong horse battery")
 			})
 			checkRetryAfter(t, e)
+		})
+		t.Run("sign-up per client IP", func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.Start(t, d)
+			anon := srv.Client("").FromIP("127.0.9.1")
+			const burst = 10
+			for i := 0; i < burst; i++ {
+				anon.MustDo(signUpMutation, signUpVars(fmt.Sprintf("team-%d@example.com", i), "correct horse battery", "Team"), nil)
+			}
+			e := anon.ErrorCode(signUpMutation, signUpVars("one-more@example.com", "correct horse battery", "Late"))
+			if e.Code() != "RATE_LIMITED" {
+				t.Fatalf("sign-up %d from one address: %s, want RATE_LIMITED", burst+1, e.Code())
+			}
+			checkRetryAfter(t, e)
+			// Nothing was created for the refused sign-up: it can log in nowhere.
+			if e := anon.FromIP("127.0.9.2").ErrorCode(logInMutation, logInVars("one-more@example.com", "correct horse battery")); e.Code() != "UNAUTHENTICATED" {
+				t.Fatalf("log-in of the refused sign-up: %s, want UNAUTHENTICATED", e.Code())
+			}
+			// Another address is not affected.
+			srv.Client("").FromIP("127.0.9.3").MustDo(signUpMutation, signUpVars("elsewhere@example.com", "correct horse battery", "Else"), nil)
 		})
 	})
 }

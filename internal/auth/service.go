@@ -27,10 +27,11 @@ const (
 
 // Service signs users up and in and authenticates requests.
 type Service struct {
-	store   *store.Store
-	tokens  *Tokens
-	loginIP *ratelimit.Limiter
-	loginID *ratelimit.Limiter
+	store    *store.Store
+	tokens   *Tokens
+	loginIP  *ratelimit.Limiter
+	loginID  *ratelimit.Limiter
+	signUpIP *ratelimit.Limiter
 }
 
 // NewService returns the auth service.
@@ -40,6 +41,9 @@ func NewService(s *store.Store, tokens *Tokens) *Service {
 		tokens:  tokens,
 		loginIP: ratelimit.New(3*time.Second, 20), // a person, even a forgetful one, stays far below
 		loginID: ratelimit.New(12*time.Second, 5), // stops guessing one account's password
+		// Each sign-up costs an argon2id hash (19 MiB, tens of ms of CPU):
+		// an office behind one address still signs its team up at once.
+		signUpIP: ratelimit.New(30*time.Second, 10),
 	}
 }
 
@@ -68,6 +72,9 @@ func (s *Service) SignUp(ctx context.Context, email, password, name string) (*Se
 	name = strings.TrimSpace(name)
 	if n := utf8.RuneCountInString(name); n < 1 || n > 100 {
 		return nil, apperr.Invalid("name", "name must be 1 to 100 characters")
+	}
+	if ok, wait := s.signUpIP.Allow(ratelimit.ClientIP(ctx)); !ok {
+		return nil, apperr.RateLimited(wait)
 	}
 	user := User{ID: store.NewID(), Email: email, Name: name, PasswordHash: HashPassword(password), CreatedAt: store.Now()}
 	var sess *Session

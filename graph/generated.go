@@ -1784,7 +1784,9 @@ extend type Query {
 }
 
 extend type Mutation {
+  "Creates an account and signs it in. Per client address: 10 at once, then one every 30 s (RATE_LIMITED, with extensions.retryAfterSeconds)."
   signUp(input: SignUpInput!): AuthPayload!
+  "Per client address: 20 attempts at once, then one every 3 s; per e-mail: 5, then one every 12 s (RATE_LIMITED)."
   logIn(input: LogInInput!): AuthPayload!
   refreshSession(refreshToken: String!): AuthPayload!
   logOut(refreshToken: String!): Boolean!
@@ -1996,6 +1998,7 @@ extend type Mutation {
   addSlackChannel(projectId: ID!, input: AddSlackChannelInput!): SlackChannel!
   updateSlackChannel(id: ID!, input: UpdateSlackChannelInput!): SlackChannel!
   toggleSlackChannel(id: ID!, enabled: Boolean!): SlackChannel!
+  "Posts a test message now and returns Slack's answer; changes nothing. Per channel: 5 at once, then one every 10 s (RATE_LIMITED)."
   testSlackChannel(id: ID!): SlackTestResult!
   removeSlackChannel(id: ID!): Boolean!
   redeliver(deliveryId: ID!): Delivery!

@@ -12,6 +12,7 @@ import (
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/ratelimit"
 	"github.com/ottr/backend/internal/store"
 )
 
@@ -26,12 +27,16 @@ type Service struct {
 	keys      *Keyring
 	validator Validator
 	client    *Client
+	tests     *ratelimit.Limiter // test messages per channel
 }
 
 // NewService returns the channel service. The client posts test messages;
 // it must accept the same prefixes as validator.
 func NewService(st *store.Store, authz *project.Authorizer, keys *Keyring, validator Validator, client *Client) *Service {
-	return &Service{store: st, authz: authz, keys: keys, validator: validator, client: client}
+	// Test messages post to someone's Slack on demand: enough to check a
+	// webhook a few times in a row, not enough to spam a channel with.
+	return &Service{store: st, authz: authz, keys: keys, validator: validator, client: client,
+		tests: ratelimit.New(10*time.Second, 5)}
 }
 
 // AddInput is a new channel.
@@ -181,6 +186,9 @@ func (s *Service) Test(ctx context.Context, id string) (*TestResult, error) {
 	c, err := s.Get(ctx, id, project.ManageSlack)
 	if err != nil {
 		return nil, err
+	}
+	if ok, wait := s.tests.Allow(c.ID); !ok {
+		return nil, apperr.RateLimited(wait)
 	}
 	var p project.Project
 	if err := s.store.DB(ctx).Where("id = ?", c.ProjectID).Take(&p).Error; err != nil {

@@ -310,6 +310,21 @@ func TestTestSlackChannel(t *testing.T) {
 			t.Errorf("channel after tests: %+v", c)
 		}
 		noSecret(t, srv, secret, r, out)
+
+		// Five tests in a row, then the channel is rate limited, and the
+		// refused test never reaches Slack.
+		testChannel(t, alice.Client, id)
+		before := len(fake.RequestsTo(url))
+		e := alice.ErrorCode(`mutation($id: ID!) { testSlackChannel(id: $id) { ok } }`, map[string]any{"id": id})
+		if e.Code() != "RATE_LIMITED" {
+			t.Fatalf("sixth test in a row: %s, want RATE_LIMITED", e.Code())
+		}
+		if secs, _ := e.Extensions["retryAfterSeconds"].(float64); secs < 1 {
+			t.Errorf("retryAfterSeconds = %v", e.Extensions["retryAfterSeconds"])
+		}
+		if after := len(fake.RequestsTo(url)); after != before {
+			t.Errorf("a refused test reached Slack: %d requests, want %d", after, before)
+		}
 	})
 }
 

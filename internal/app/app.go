@@ -93,14 +93,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		KeepAlive:     cfg.Live.KeepAlive,
 	})
 	a.handler = httpserver.New(httpserver.Options{
-		GraphQL:     gql,
-		Auth:        authSvc,
-		Ready:       a.ready,
-		Metrics:     a.Metrics,
-		CORSOrigins: cfg.CORSOrigins,
-		Playground:  cfg.Playground,
-		Logger:      logger,
-		Routes:      approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
+		GraphQL:        gql,
+		Auth:           authSvc,
+		Ready:          a.ready,
+		Metrics:        a.Metrics,
+		CORSOrigins:    cfg.CORSOrigins,
+		TrustedProxies: cfg.TrustedProxies,
+		Playground:     cfg.Playground,
+		Logger:         logger,
+		Routes:         approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
 	})
 	return a, nil
 }

@@ -5,12 +5,14 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
 	"github.com/ottr/backend/internal/testserver"
@@ -325,6 +327,42 @@ func TestSignUpAndLogInAreRateLimited(t *testing.T) {
 				return logInVars("guess"+strings.Repeat("x", i)+"@example.com", "wrong horse battery")
 			})
 			checkRetryAfter(t, e)
+		})
+		t.Run("per client behind a trusted proxy", func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.Start(t, d, func(c *config.Config) {
+				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			})
+			behind := func(client string) *testserver.Client {
+				c := srv.Client("")
+				c.Header.Set("X-Forwarded-For", client)
+				return c
+			}
+			e := untilLimited(t, behind("203.0.113.9"), 20, func(i int) map[string]any {
+				return logInVars("guess"+strings.Repeat("x", i)+"@example.com", "wrong horse battery")
+			})
+			checkRetryAfter(t, e)
+			// Another client behind the same proxy has its own allowance,
+			// but one that invents an entry left of the proxy's does not.
+			if e := behind("198.51.100.4").ErrorCode(logInMutation, logInVars("guess@example.com", "wrong horse battery")); e.Code() != "UNAUTHENTICATED" {
+				t.Fatalf("another client behind the proxy: %s, want UNAUTHENTICATED", e.Code())
+			}
+			if e := behind("198.51.100.77, 203.0.113.9").ErrorCode(logInMutation, logInVars("guess@example.com", "wrong horse battery")); e.Code() != "RATE_LIMITED" {
+				t.Fatalf("invented X-Forwarded-For entry: %s, want RATE_LIMITED", e.Code())
+			}
+		})
+		t.Run("forwarded headers from untrusted peers are ignored", func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.Start(t, d)
+			e := untilLimited(t, srv.Client(""), 20, func(i int) map[string]any {
+				return logInVars("guess"+strings.Repeat("x", i)+"@example.com", "wrong horse battery")
+			})
+			checkRetryAfter(t, e)
+			spoof := srv.Client("")
+			spoof.Header.Set("X-Forwarded-For", "198.51.100.4")
+			if e := spoof.ErrorCode(logInMutation, logInVars("guess@example.com", "wrong horse battery")); e.Code() != "RATE_LIMITED" {
+				t.Fatalf("spoofed X-Forwarded-For escaped the limit: %s", e.Code())
+			}
 		})
 		t.Run("sign-up per client IP", func(t *testing.T) {
 			t.Parallel()

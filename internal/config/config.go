@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,7 @@ type Config struct {
 	OldEncryptionKeys    []string
 	SlackWebhookPrefixes []string
 	CORSOrigins          []string
+	TrustedProxies       []netip.Prefix
 	Playground           bool
 	LogFormat            string
 	// Now is the clock of approval expiry and link nonces; nil is the
@@ -97,6 +99,13 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 		CORSOrigins:          splitList(get("OTTR_CORS_ORIGINS", "http://localhost:5173,http://localhost:3000")),
 		LogFormat:            get("OTTR_LOG_FORMAT", "text"),
 		OldEncryptionKeys:    splitList(get("OTTR_OLD_ENCRYPTION_KEYS", "")),
+	}
+	for _, s := range splitList(get("OTTR_TRUSTED_PROXIES", "")) {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return Config{}, fmt.Errorf("OTTR_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR range", s)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
 	}
 	switch p := strings.ToLower(get("OTTR_PLAYGROUND", "true")); p {
 	case "true", "1", "yes":
@@ -176,4 +185,17 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parsePrefix reads a CIDR range or a single address (a /32 or /128).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

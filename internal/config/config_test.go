@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -76,6 +77,7 @@ func TestEverySettingIsRead(t *testing.T) {
 		"OTTR_OLD_ENCRYPTION_KEYS":    "a, b",
 		"OTTR_SLACK_WEBHOOK_PREFIXES": "https://hooks.slack.com/services/, http://127.0.0.1:1234/",
 		"OTTR_CORS_ORIGINS":           "https://dash.example.com",
+		"OTTR_TRUSTED_PROXIES":        "10.0.0.0/8, 192.0.2.7, fd00::/8",
 		"OTTR_PLAYGROUND":             "false",
 		"OTTR_LOG_FORMAT":             "json",
 	}), discard())
@@ -92,8 +94,10 @@ func TestEverySettingIsRead(t *testing.T) {
 		OldEncryptionKeys:    []string{"a", "b"},
 		SlackWebhookPrefixes: []string{"https://hooks.slack.com/services/", "http://127.0.0.1:1234/"},
 		CORSOrigins:          []string{"https://dash.example.com"},
-		Playground:           false,
-		LogFormat:            "json",
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+			netip.MustParsePrefix("fd00::/8")},
+		Playground: false,
+		LogFormat:  "json",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("\n got %+v\nwant %+v", cfg, want)
@@ -207,6 +211,7 @@ func TestBadValuesAreRejected(t *testing.T) {
 	}{
 		"playground":        {map[string]string{"OTTR_PLAYGROUND": "maybe"}, "OTTR_PLAYGROUND"},
 		"log format":        {map[string]string{"OTTR_LOG_FORMAT": "xml"}, "OTTR_LOG_FORMAT"},
+		"trusted proxies":   {map[string]string{"OTTR_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, "OTTR_TRUSTED_PROXIES"},
 		"database URL":      {map[string]string{"OTTR_DATABASE_URL": "mysql://db/ottr"}, "OTTR_DATABASE_URL"},
 		"short JWT secret":  {map[string]string{"OTTR_JWT_SECRET": "short", "OTTR_ENCRYPTION_KEY": explicitKey}, "OTTR_JWT_SECRET"},
 		"encryption key":    {map[string]string{"OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": "not base64!"}, "OTTR_ENCRYPTION_KEY"},

@@ -64,7 +64,7 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // logRequests gives each request an id and writes one log line for it. The
 // query string is never logged: GET requests may carry tokens in it.
-func logRequests(logger *slog.Logger, m *metrics.Metrics, route func(*http.Request) string, next http.Handler) http.Handler {
+func logRequests(logger *slog.Logger, m *metrics.Metrics, clients ClientAddress, route func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -75,7 +75,8 @@ func logRequests(logger *slog.Logger, m *metrics.Metrics, route func(*http.Reque
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := requestlog.WithID(r.Context(), id)
-		ctx = ratelimit.WithClientIP(ctx, clientIP(r))
+		ip := clients.Of(r)
+		ctx = ratelimit.WithClientIP(ctx, ip)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		if sw.status == 0 {
@@ -87,18 +88,8 @@ func logRequests(logger *slog.Logger, m *metrics.Metrics, route func(*http.Reque
 		m.HTTPDuration.WithLabelValues(rt).Observe(elapsed.Seconds())
 		logger.LogAttrs(ctx, slog.LevelInfo, "request",
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", rt),
-			slog.Int("status", sw.status), slog.Duration("took", elapsed), slog.String("ip", clientIP(r)))
+			slog.Int("status", sw.status), slog.Duration("took", elapsed), slog.String("ip", ip))
 	})
-}
-
-// clientIP is the peer address. Forwarded headers are not trusted: a proxy
-// in front would have to be configured explicitly.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // recoverPanics answers 500 instead of dropping the connection, and logs.

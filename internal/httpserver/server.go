@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -32,8 +33,10 @@ type Options struct {
 	Ready       Readiness
 	Metrics     *metrics.Metrics
 	CORSOrigins []string
-	Playground  bool
-	Logger      *slog.Logger
+	// TrustedProxies are the peers whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+	Playground     bool
+	Logger         *slog.Logger
 	// Routes are further handlers by ServeMux pattern, e.g. the approval page.
 	Routes map[string]http.Handler
 }
@@ -69,7 +72,7 @@ func New(o Options) http.Handler {
 		}
 		return pattern
 	}
-	return logRequests(o.Logger, o.Metrics, route, recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
+	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), route, recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

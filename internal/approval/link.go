@@ -39,6 +39,7 @@ type Execution struct {
 	Status            Status
 	Action            *Action
 	AttemptsRemaining int
+	ExecutedAt        *time.Time // as stored, when Status is EXECUTED
 }
 
 // Open is an access attempt that shows a link and issues its nonce.
@@ -202,7 +203,7 @@ func (s *Service) execute(ctx context.Context, r *row, action Action, now time.T
 	if err != nil {
 		return nil, err
 	}
-	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining()}, nil
+	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining(), ExecutedAt: &now}, nil
 }
 
 // failPIN counts a failed PIN attempt and records PIN_FAILED; the attempt

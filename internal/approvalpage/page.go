@@ -95,7 +95,7 @@ func (p *Page) execute(w http.ResponseWriter, r *http.Request) {
 	switch ex.Status {
 	case approval.Executed:
 		p.show(w, r, outcomeExecuted, func(v *resultView) {
-			v.Executed = &executedView{Label: ex.Action.Label, At: p.now()}
+			v.Executed = &executedView{Label: ex.Action.Label, At: *ex.ExecutedAt}
 		})
 	case approval.Locked:
 		p.show(w, r, outcomeLocked, nil)

@@ -2,6 +2,9 @@ package approval_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ottr/backend/internal/approval"
@@ -103,5 +106,37 @@ func BenchmarkListApprovalsWithEvents(b *testing.B) {
 	vars := map[string]any{"p": pid}
 	for b.Loop() {
 		write.MustDo(q, vars, nil)
+	}
+}
+
+// BenchmarkReadApproval is the read scenario's request, approval(id) with a
+// WRITE key, served by the server's root handler in this goroutine: no
+// client, no network, so ns/op and allocs/op are the server's own (its
+// queries' round trips to PostgreSQL included).
+func BenchmarkReadApproval(b *testing.B) {
+	srv, pid, write := benchServer(b)
+	var out struct{ CreateApproval created }
+	write.MustDo(createMutation, map[string]any{"p": pid, "i": map[string]any{
+		"keyPath": "bench/read", "info": "Deploy to production?", "value": "approved"}}, &out)
+	body := `{"query":"query($id: ID!) { approval(id: $id) { id keyPath info refId status createdAt expiresAt ` +
+		`pinRequired maxPinAttempts failedPinAttempts actions { key value label style } ` +
+		`executedAction { key value label style } executedAt invalidatedAt invalidationReason } }",` +
+		`"variables":{"id":"` + out.CreateApproval.Approval.ID + `"}}`
+	h := srv.App.Handler()
+	secret := write.Token
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := http.NewRequest(http.MethodPost, "/query", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"keyPath":"bench/read"`) {
+			b.Fatalf("approval(id): %d %s", rec.Code, rec.Body)
+		}
 	}
 }

@@ -72,8 +72,8 @@ func NewService(o Options) *Service {
 }
 
 // rowColumns are the columns of row, in the order of its fields.
-const rowColumns = `id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash,
-	pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason`
+const rowColumns = `id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash, ` +
+	`pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason`
 
 // The reads of one approval row, by the columns that identify one: every
 // access to an approval starts with one of them.

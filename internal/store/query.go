@@ -61,29 +61,34 @@ func (r Row) Scan(dest ...any) error {
 
 func (r Row) scan(dest []any) error {
 	ctx, s := r.ctx, r.s
+	text := r.q.postgres
 	if s.dialect == SQLite {
-		if st, ok := ctx.Value(txKey{}).(*txState); ok {
-			tx, ok := st.tx.Statement.ConnPool.(*sql.Tx)
-			if !ok {
-				return fmt.Errorf("store: transaction is a %T, not a *sql.Tx", st.tx.Statement.ConnPool)
-			}
-			return tx.QueryRowContext(ctx, r.q.sqlite, r.args...).Scan(dest...)
-		}
-		return s.sqlDB.QueryRowContext(ctx, r.q.sqlite, r.args...).Scan(dest...)
+		text = r.q.sqlite
 	}
 	if st, ok := ctx.Value(txKey{}).(*txState); ok {
 		tx, ok := st.tx.Statement.ConnPool.(*sql.Tx)
 		if !ok {
 			return fmt.Errorf("store: transaction is a %T, not a *sql.Tx", st.tx.Statement.ConnPool)
 		}
-		return tx.QueryRowContext(ctx, r.q.postgres, r.args...).Scan(dest...)
+		return tx.QueryRowContext(ctx, text, r.args...).Scan(dest...)
 	}
+	if s.dialect == SQLite {
+		return s.sqlDB.QueryRowContext(ctx, text, r.args...).Scan(dest...)
+	}
+	// On PostgreSQL, a connection of the pool, used by pgx itself: it scans
+	// into the fields without database/sql's conversions, through the
+	// connection's statement cache. A connection pgx closes on an error is
+	// dropped from the pool when it is handed back.
 	conn, err := s.sqlDB.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
-		return dc.(*stdlib.Conn).Conn().QueryRow(ctx, r.q.postgres, r.args...).Scan(dest...)
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: connection is a %T, not pgx's", dc)
+		}
+		return c.Conn().QueryRow(ctx, text, r.args...).Scan(dest...)
 	})
 }

@@ -51,7 +51,7 @@ type HandlerOptions struct {
 // (websocket first), a query cache, persisted queries, cost limits, and an
 // error presenter that shows only safe messages with the contract's codes.
 func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
+	srv := handler.New(NewExecutableSchema(newConfig(r)))
 	logger := opts.Logger
 	if opts.InitTimeout <= 0 {
 		opts.InitTimeout = 10 * time.Second
@@ -83,7 +83,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(ParserTokenLimit)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(extension.FixedComplexityLimit(ComplexityLimit))
+	srv.Use(newComplexityLimit(ComplexityLimit, 1000))
 	srv.Use(depthLimit{max: DepthLimit})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
@@ -143,6 +143,10 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	})
 	return srv
 }
+
+// newConfig is the executor's configuration: the resolvers, and no
+// complexity functions, which complexityLimit relies on.
+func newConfig(r *Resolver) Config { return Config{Resolvers: r} }
 
 // isIntrospection reports whether fc is one of the root introspection
 // fields.

@@ -206,12 +206,16 @@ func TestMetrics(t *testing.T) {
 	anon := srv.Client("")
 	anon.MustDo(`query SomeClientChosenName { __typename }`, nil, nil)
 	anon.ErrorCode(meQuery, nil)
+	get(t, srv, "/healthz")
+	get(t, srv, "/no/such/page")
 	resp, body := get(t, srv, "/metrics")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("metrics: %d", resp.StatusCode)
 	}
 	for _, want := range []string{
 		`ottr_http_requests_total{code="200",method="POST",route="/query"} 2`,
+		`ottr_http_requests_total{code="200",method="GET",route="GET /healthz"} 1`,
+		`ottr_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
 		`ottr_graphql_operation_duration_seconds_count{field="__typename",type="query"} 1`,
 		`ottr_graphql_operation_duration_seconds_count{field="me",type="query"} 1`,
 		`ottr_graphql_errors_total{code="UNAUTHENTICATED"} 1`,

@@ -2,7 +2,12 @@ package approval_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/store"
@@ -104,4 +109,48 @@ func BenchmarkListApprovalsWithEvents(b *testing.B) {
 	for b.Loop() {
 		write.MustDo(q, vars, nil)
 	}
+}
+
+// BenchmarkReadApproval is the read scenario's request, approval(id) with a
+// WRITE key, served by the server's root handler in this goroutine: no
+// client, no network, so ns/op and allocs/op are the server's own (its
+// queries' round trips to PostgreSQL included).
+func BenchmarkReadApproval(b *testing.B) {
+	srv, pid, write := benchServer(b)
+	var out struct{ CreateApproval created }
+	write.MustDo(createMutation, map[string]any{"p": pid, "i": map[string]any{
+		"keyPath": "bench/read", "info": "Deploy to production?", "value": "approved"}}, &out)
+	body := `{"query":"query($id: ID!) { approval(id: $id) { id keyPath info refId status createdAt expiresAt ` +
+		`pinRequired maxPinAttempts failedPinAttempts actions { key value label style } ` +
+		`executedAction { key value label style } executedAt invalidatedAt invalidationReason } }",` +
+		`"variables":{"id":"` + out.CreateApproval.Approval.ID + `"}}`
+	h := srv.App.Handler()
+	secret := write.Token
+	b.ReportAllocs()
+	cpu := processCPU(b)
+	for b.Loop() {
+		req, err := http.NewRequest(http.MethodPost, "/query", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"keyPath":"bench/read"`) {
+			b.Fatalf("approval(id): %d %s", rec.Code, rec.Body)
+		}
+	}
+	b.ReportMetric(float64((processCPU(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// processCPU is the CPU time this process has used, user and system: the
+// server's share of an op, where the wall time also holds PostgreSQL's.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -13,7 +13,7 @@ import (
 // Invalidate withdraws a PENDING approval. Any other state, including a
 // pending one past its expiry, is a CONFLICT.
 func (s *Service) Invalidate(ctx context.Context, id string, reason *string) (*Approval, error) {
-	r, err := s.load(ctx, "id", id)
+	r, err := s.load(ctx, byID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (s *Service) Invalidate(ctx context.Context, id string, reason *string) (*A
 	if err != nil && !errors.Is(err, errNotPending) {
 		return nil, err
 	}
-	current, loadErr := s.load(ctx, "id", id)
+	current, loadErr := s.load(ctx, byID, id)
 	if loadErr != nil {
 		return nil, loadErr
 	}

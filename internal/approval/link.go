@@ -110,7 +110,7 @@ func (r *row) attemptsRemaining() int { return max(r.MaxPinAttempts-r.FailedPinA
 // is PENDING and in time; an approval found past its expiry becomes EXPIRED
 // here.
 func (s *Service) access(ctx context.Context, token string, now time.Time) (*row, error) {
-	r, err := s.load(ctx, "token_hash", auth.HashToken(token))
+	r, err := s.load(ctx, byTokenHash, auth.HashToken(token))
 	if apperr.CodeOf(err) == apperr.CodeNotFound {
 		return nil, apperr.NotFound("approval link")
 	}
@@ -151,7 +151,7 @@ func (s *Service) expire(ctx context.Context, r *row, now time.Time) error {
 	})
 	if errors.Is(err, errNotPending) {
 		// Another request expired or executed it first.
-		current, err := s.load(ctx, "id", r.ID)
+		current, err := s.load(ctx, byID, r.ID)
 		if err != nil {
 			return err
 		}
@@ -166,7 +166,7 @@ func (s *Service) expire(ctx context.Context, r *row, now time.Time) error {
 // refuse answers a request whose conditional update found that the
 // approval changed since it was read: it reports the state it is in now.
 func (s *Service) refuse(ctx context.Context, id string, now time.Time) error {
-	r, err := s.load(ctx, "id", id)
+	r, err := s.load(ctx, byID, id)
 	if err != nil {
 		return err
 	}

@@ -71,15 +71,33 @@ func NewService(o Options) *Service {
 	}
 }
 
+// rowColumns are the columns of row, in the order of its fields.
+const rowColumns = `id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash, ` +
+	`pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason`
+
+// The reads of one approval row, by the columns that identify one: every
+// access to an approval starts with one of them.
+var (
+	byID        = rowQuery{"id", store.NewQuery(`SELECT ` + rowColumns + ` FROM approvals WHERE id = ?`)}
+	byTokenHash = rowQuery{"token_hash", store.NewQuery(`SELECT ` + rowColumns + ` FROM approvals WHERE token_hash = ?`)}
+)
+
+type rowQuery struct {
+	column string
+	q      store.Query
+}
+
 // load reads an approval row by a column that identifies one.
-func (s *Service) load(ctx context.Context, column, value string) (*row, error) {
+func (s *Service) load(ctx context.Context, by rowQuery, value string) (*row, error) {
 	var r row
-	err := s.store.DB(ctx).Where(column+" = ?", value).Take(&r).Error
+	err := s.store.QueryRow(ctx, by.q, value).Scan(&r.ID, &r.ProjectID, &r.KeyPath, &r.Info, &r.RefID,
+		&r.Actions, &r.Status, &r.CreatedAt, &r.ExpiresAt, &r.TokenHash, &r.PinHash, &r.MaxPinAttempts,
+		&r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt, &r.InvalidationReason)
 	if store.IsNotFound(err) {
 		return nil, apperr.NotFound("approval")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load approval by %s: %w", column, err)
+		return nil, fmt.Errorf("load approval by %s: %w", by.column, err)
 	}
 	return &r, nil
 }
@@ -87,7 +105,7 @@ func (s *Service) load(ctx context.Context, column, value string) (*row, error) 
 // Get returns an approval the caller may read. Another tenant's approval
 // answers NOT_FOUND like a missing one.
 func (s *Service) Get(ctx context.Context, id string) (*Approval, error) {
-	r, err := s.load(ctx, "id", id)
+	r, err := s.load(ctx, byID, id)
 	if err != nil {
 		return nil, err
 	}

@@ -230,9 +230,14 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*Principal, 
 	return &Principal{UserID: userID, ExpiresAt: exp}, nil
 }
 
+// keyBySecret reads what authenticating an API key needs, on every request
+// that carries one.
+var keyBySecret = store.NewQuery(`SELECT id, project_id, scope, last_used_at, revoked_at FROM api_keys WHERE secret_hash = ?`)
+
 func (s *Service) authenticateKey(ctx context.Context, secret string) (*Principal, error) {
 	var key APIKey
-	err := s.store.DB(ctx).Where("secret_hash = ?", HashToken(secret)).Take(&key).Error
+	err := s.store.QueryRow(ctx, keyBySecret, HashToken(secret)).
+		Scan(&key.ID, &key.ProjectID, &key.Scope, &key.LastUsedAt, &key.RevokedAt)
 	if store.IsNotFound(err) {
 		return nil, apperr.Unauthenticated("invalid API key")
 	}

@@ -24,7 +24,7 @@ import (
 // different rows.
 const (
 	// The API key of every authenticated request.
-	sqlKeyByHash = `SELECT * FROM "api_keys" WHERE secret_hash = $1 LIMIT $2`
+	sqlKeyByHash = `SELECT id, project_id, scope, last_used_at, revoked_at FROM api_keys WHERE secret_hash = $1`
 
 	// createApproval, in one transaction: make sure the key exists, the
 	// approval, its APPROVAL_CREATED event.
@@ -48,7 +48,7 @@ const (
 		`"last_error","next_attempt_at","delivered_at","created_at","job_id") VALUES `
 
 	// approvalLink: the approval of the token, its project's name.
-	sqlApprovalByToken = `SELECT * FROM "approvals" WHERE token_hash = $1 LIMIT $2`
+	sqlApprovalByToken = `SELECT ` + approvalColumns + ` FROM approvals WHERE token_hash = $1`
 	sqlProjectName     = `SELECT "name" FROM "projects" WHERE id = $1`
 
 	// executeApproval: the approval of the token again, then in one
@@ -59,7 +59,11 @@ const (
 		`ON CONFLICT ("project_id","path") DO UPDATE SET "value"="excluded"."value","updated_at"="excluded"."updated_at"`
 
 	// approval(id).
-	sqlApprovalByID = `SELECT * FROM "approvals" WHERE id = $1 LIMIT $2`
+	sqlApprovalByID = `SELECT ` + approvalColumns + ` FROM approvals WHERE id = $1`
+
+	// The columns the server reads of an approval, in the table's order.
+	approvalColumns = `id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash, ` +
+		`pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason`
 )
 
 // recordEvent sends what event.Recorder sends for one event inside the
@@ -163,16 +167,15 @@ func scanApproval(r row) (*approvalRow, error) {
 	return &a, nil
 }
 
-// keyRow is an api_keys row, in the table's column order.
+// keyRow is what sqlKeyByHash reads of an API key.
 type keyRow struct {
-	ID, ProjectID, Name, Scope, Prefix, SecretHash string
-	CreatedAt                                      time.Time
-	LastUsedAt, RevokedAt                          *time.Time
+	ID, ProjectID, Scope  string
+	LastUsedAt, RevokedAt *time.Time
 }
 
 func scanKey(r row) (*keyRow, error) {
 	var k keyRow
-	err := r.Scan(&k.ID, &k.ProjectID, &k.Name, &k.Scope, &k.Prefix, &k.SecretHash, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+	err := r.Scan(&k.ID, &k.ProjectID, &k.Scope, &k.LastUsedAt, &k.RevokedAt)
 	if err != nil {
 		return nil, fmt.Errorf("scan API key: %w", err)
 	}

@@ -232,7 +232,7 @@ func insertPending(ctx context.Context, db *direct, projectID string, n int, seq
 // the token again, then the conditional update, the key and
 // APPROVAL_EXECUTED in one transaction.
 func executeSQL(ctx context.Context, db *direct, tokenHash string) error {
-	a, err := scanApproval(db.db().queryRow(ctx, db.stmt(sqlApprovalByToken), tokenHash, 1))
+	a, err := scanApproval(db.db().queryRow(ctx, db.stmt(sqlApprovalByToken), tokenHash))
 	if err != nil {
 		return err
 	}
@@ -243,7 +243,7 @@ func executeSQL(ctx context.Context, db *direct, tokenHash string) error {
 	if err := db.db().queryRow(ctx, db.stmt(sqlProjectName), a.ProjectID).Scan(&name); err != nil {
 		return fmt.Errorf("project name: %w", err)
 	}
-	if a, err = scanApproval(db.db().queryRow(ctx, db.stmt(sqlApprovalByToken), tokenHash, 1)); err != nil {
+	if a, err = scanApproval(db.db().queryRow(ctx, db.stmt(sqlApprovalByToken), tokenHash)); err != nil {
 		return err
 	}
 	now := store.Now()

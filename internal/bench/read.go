@@ -171,7 +171,7 @@ func baselineHandler(db *direct) http.Handler {
 	mux.HandleFunc("GET /approval", func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		key, err := scanKey(db.db().queryRow(ctx, db.stmt(sqlKeyByHash), auth.HashToken(secret), 1))
+		key, err := scanKey(db.db().queryRow(ctx, db.stmt(sqlKeyByHash), auth.HashToken(secret)))
 		if err != nil || key.RevokedAt != nil {
 			http.Error(w, `{"errors":[{"message":"invalid API key","extensions":{"code":"UNAUTHENTICATED"}}]}`, http.StatusUnauthorized)
 			return
@@ -179,7 +179,7 @@ func baselineHandler(db *direct) http.Handler {
 		var resp struct {
 			Data approvalResponse `json:"data"`
 		}
-		a, err := scanApproval(db.db().queryRow(ctx, db.stmt(sqlApprovalByID), r.URL.Query().Get("id"), 1))
+		a, err := scanApproval(db.db().queryRow(ctx, db.stmt(sqlApprovalByID), r.URL.Query().Get("id")))
 		switch {
 		case err == nil && a.ProjectID == key.ProjectID:
 			if resp.Data.Approval, err = a.toJSON(store.Now()); err != nil {

@@ -63,8 +63,10 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // logRequests gives each request an id and writes one log line for it. The
-// query string is never logged: GET requests may carry tokens in it.
-func logRequests(logger *slog.Logger, m *metrics.Metrics, clients ClientAddress, route func(*http.Request) string, next http.Handler) http.Handler {
+// query string is never logged: GET requests may carry tokens in it. The
+// route is the ServeMux pattern that served the request, which the mux
+// records on the request it is given (next must pass it on unchanged).
+func logRequests(logger *slog.Logger, m *metrics.Metrics, clients ClientAddress, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -74,16 +76,20 @@ func logRequests(logger *slog.Logger, m *metrics.Metrics, clients ClientAddress,
 			id = hex.EncodeToString(b)
 		}
 		w.Header().Set("X-Request-Id", id)
-		ctx := requestlog.WithID(r.Context(), id)
 		ip := clients.Of(r)
+		ctx := requestlog.WithID(r.Context(), id)
 		ctx = ratelimit.WithClientIP(ctx, ip)
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		next.ServeHTTP(sw, r)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
 		elapsed := time.Since(start)
-		rt := route(r)
+		rt := r.Pattern
+		if rt == "" {
+			rt = "unmatched"
+		}
 		m.HTTPRequests.WithLabelValues(rt, r.Method, strconv.Itoa(sw.status)).Inc()
 		m.HTTPDuration.WithLabelValues(rt).Observe(elapsed.Seconds())
 		logger.LogAttrs(ctx, slog.LevelInfo, "request",

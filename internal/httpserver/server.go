@@ -65,14 +65,7 @@ func New(o Options) http.Handler {
 	for pattern, h := range o.Routes {
 		mux.Handle(pattern, h)
 	}
-	route := func(r *http.Request) string {
-		_, pattern := mux.Handler(r)
-		if pattern == "" {
-			return "unmatched"
-		}
-		return pattern
-	}
-	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), route, recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
+	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

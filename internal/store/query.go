@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/gorm"
+)
+
+// Query is one SQL statement for the hottest reads, written once with ?
+// placeholders and kept in the form each dialect takes. It runs without
+// GORM's statement building and reflection (see QueryRow).
+type Query struct{ sqlite, postgres string }
+
+// NewQuery prepares q, whose parameters are ? (none inside literals).
+func NewQuery(q string) Query {
+	var pg strings.Builder
+	n := 0
+	for _, part := range strings.SplitAfter(q, "?") {
+		if strings.HasSuffix(part, "?") {
+			n++
+			part = part[:len(part)-1] + "$" + strconv.Itoa(n)
+		}
+		pg.WriteString(part)
+	}
+	return Query{sqlite: q, postgres: pg.String()}
+}
+
+// Row is a QueryRow to run; Scan runs it.
+type Row struct {
+	ctx  context.Context
+	s    *Store
+	q    Query
+	args []any
+}
+
+// QueryRow returns q with args, to run on the transaction carried by ctx, or
+// on the pool, when its Scan is called. For reads on every request, where
+// GORM's statement building and reflective scanning cost more than the
+// query: the caller names the columns and scans them into plain fields.
+func (s *Store) QueryRow(ctx context.Context, q Query, args ...any) Row {
+	return Row{ctx: ctx, s: s, q: q, args: args}
+}
+
+// Scan runs the query and copies its first row's columns into dest, in
+// order. A missing row is gorm.ErrRecordNotFound, as from Take, so that
+// IsNotFound works on both paths.
+func (r Row) Scan(dest ...any) error {
+	err := r.scan(dest)
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
+		return gorm.ErrRecordNotFound
+	}
+	return err
+}
+
+func (r Row) scan(dest []any) error {
+	ctx, s := r.ctx, r.s
+	text := r.q.postgres
+	if s.dialect == SQLite {
+		text = r.q.sqlite
+	}
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		tx, ok := st.tx.Statement.ConnPool.(*sql.Tx)
+		if !ok {
+			return fmt.Errorf("store: transaction is a %T, not a *sql.Tx", st.tx.Statement.ConnPool)
+		}
+		return tx.QueryRowContext(ctx, text, r.args...).Scan(dest...)
+	}
+	if s.dialect == SQLite {
+		return s.sqlDB.QueryRowContext(ctx, text, r.args...).Scan(dest...)
+	}
+	// On PostgreSQL, a connection of the pool, used by pgx itself: it scans
+	// into the fields without database/sql's conversions, through the
+	// connection's statement cache. A connection pgx closes on an error is
+	// dropped from the pool when it is handed back.
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: connection is a %T, not pgx's", dc)
+		}
+		return c.Conn().QueryRow(ctx, text, r.args...).Scan(dest...)
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/gqlws"
 	"github.com/ottr/backend/internal/requestlog"
 )
 
@@ -142,28 +144,38 @@ func (c *protocolConn) SetReadDeadline(t time.Time) error {
 // any, stay: a browser cannot set that header, other clients can.
 func (r *Resolver) websocketInit(logger *slog.Logger) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		cred := payload.Authorization()
-		if cred == "" {
-			cred = payload.GetString("authToken")
+		next, err := r.initCredentials(ctx, logger, payload)
+		var ie *gqlws.InitError
+		if errors.As(err, &ie) {
+			ctx = transport.WithWebsocketCloseCode(ctx, ie.Code)
+			return transport.AppendCloseReason(ctx, ie.Reason), nil, ie.Err
 		}
-		cred = strings.TrimSpace(cred)
-		if scheme, rest, ok := strings.Cut(cred, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			cred = strings.TrimSpace(rest)
-		}
-		if cred == "" {
-			return ctx, nil, nil
-		}
-		p, err := r.AuthService.Authenticate(ctx, cred)
-		if _, ok := apperr.As(err); ok {
-			ctx = transport.WithWebsocketCloseCode(ctx, closeForbidden)
-			return transport.AppendCloseReason(ctx, "Forbidden"), nil, err
-		}
-		if err != nil {
-			// The cause stays in the log: gqlgen shows the error's text.
-			logger.ErrorContext(ctx, "websocket authentication failed", "err", err, "request_id", requestlog.ID(ctx))
-			ctx = transport.WithWebsocketCloseCode(ctx, closeInternal)
-			return transport.AppendCloseReason(ctx, "Internal server error"), nil, apperr.Unauthenticated("could not check the credentials; try again")
-		}
-		return auth.WithPrincipal(ctx, p, nil), nil, nil
+		return next, nil, err
 	}
+}
+
+// initCredentials is websocketInit for the graphql-transport-ws transport.
+func (r *Resolver) initCredentials(ctx context.Context, logger *slog.Logger, payload transport.InitPayload) (context.Context, error) {
+	cred := payload.Authorization()
+	if cred == "" {
+		cred = payload.GetString("authToken")
+	}
+	cred = strings.TrimSpace(cred)
+	if scheme, rest, ok := strings.Cut(cred, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		cred = strings.TrimSpace(rest)
+	}
+	if cred == "" {
+		return ctx, nil
+	}
+	p, err := r.AuthService.Authenticate(ctx, cred)
+	if _, ok := apperr.As(err); ok {
+		return ctx, &gqlws.InitError{Code: closeForbidden, Reason: "Forbidden", Err: err}
+	}
+	if err != nil {
+		// The cause stays in the log: the client learns only that it failed.
+		logger.ErrorContext(ctx, "websocket authentication failed", "err", err, "request_id", requestlog.ID(ctx))
+		return ctx, &gqlws.InitError{Code: closeInternal, Reason: "Internal server error",
+			Err: apperr.Unauthenticated("could not check the credentials; try again")}
+	}
+	return auth.WithPrincipal(ctx, p, nil), nil
 }

@@ -48,7 +48,9 @@ func (r *subscriptionResolver) shareProjectEvents(ctx context.Context, projectID
 	if !ok {
 		return nil, false, nil
 	}
-	start, err := r.Live.ShareProjectEvents(ctx, projectID, toEventTypes(types), after, key,
+	// The stream's context rather than the resolver's: it carries the same
+	// credentials, and a member keeps it for as long as it runs.
+	start, err := r.Live.ShareProjectEvents(stream.Context(), projectID, toEventTypes(types), after, key,
 		func() live.Renderer { return newRenderer(stream.Executor(), oc) }, member{stream})
 	if err != nil {
 		return nil, true, err

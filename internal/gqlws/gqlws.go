@@ -140,7 +140,13 @@ type message struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
-// Do serves one connection; it returns when the connection ends.
+// Do upgrades the request and returns: the connection runs on a reader
+// and a writer goroutine of its own. Handing the request's goroutine back
+// halves what an idle connection costs: that goroutine's stack holds the
+// whole HTTP middleware chain and would for as long as the connection
+// lives. The request's log line and duration therefore cover the upgrade,
+// not the connection; the connection keeps the request's context values
+// (credentials of its Authorization header, request ID).
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
@@ -150,7 +156,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		return // Accept answered the request
 	}
 	ws.SetReadLimit(t.opts.ReadLimit)
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c := &conn{
 		t: t, ws: ws, exec: exec, ctx: ctx, cancel: cancel, headers: r.Header,
 		ops:  map[string]*op{},
@@ -166,7 +172,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		c.pingTimer = time.AfterFunc(t.opts.KeepAlive, c.ping)
 	}
 	go c.write()
-	c.read()
+	go c.read()
 }
 
 // conn is one connection.
@@ -192,7 +198,8 @@ type conn struct {
 	ops      map[string]*op
 	queue    []frame       // waiting for the writer
 	wake     chan struct{} // the writer's: queue is not empty
-	room     chan struct{} // closed when the writer takes the queue
+	room     chan struct{} // closed when the writer takes the queue, if waited on
+	waiting  bool          // someone waits on room
 }
 
 // frame is one message: a, then b and a closing brace when b is set.
@@ -215,7 +222,12 @@ func (c *conn) read() {
 		}
 		switch m.Type {
 		case "connection_init":
-			if !c.init(m.Payload) {
+			// On a goroutine of its own, for the reader's stack as in
+			// subscribe; the reader waits: nothing is read before the
+			// acknowledgement.
+			ok := make(chan bool, 1)
+			go func() { ok <- c.init(m.Payload) }()
+			if !<-ok {
 				return
 			}
 		case "subscribe":
@@ -419,6 +431,7 @@ func (c *conn) send(ctx context.Context, f frame) bool {
 			return true
 		}
 		room := c.room
+		c.waiting = true
 		c.mu.Unlock()
 		select {
 		case <-room:
@@ -437,8 +450,10 @@ func (c *conn) write() {
 		batch := c.queue
 		c.queue = nil
 		closed := c.closed
-		close(c.room)
-		c.room = make(chan struct{})
+		if c.waiting {
+			close(c.room)
+			c.room, c.waiting = make(chan struct{}), false
+		}
 		c.mu.Unlock()
 		if closed && batch == nil {
 			return
@@ -501,43 +516,44 @@ func (c *conn) subscribe(id string, payload json.RawMessage) {
 	c.mu.Lock()
 	connCtx := c.ctx
 	c.mu.Unlock()
-	ctx := graphql.StartOperationTrace(connCtx)
-	params := &graphql.RawParams{}
-	if err := jsonDecode(payload, params); err != nil {
-		c.enqueue(c.message("error", id, []*gqlerror.Error{{Message: "invalid json"}}))
-		c.enqueue(c.message("complete", id, nil))
-		return
-	}
-	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	params.Headers = c.headers
-
-	rc, errs := c.exec.CreateOperationContext(ctx, params)
-	if errs != nil {
-		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
-		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
-			c.enqueue(c.message("error", id, resp.Errors))
-		} else {
-			c.enqueue(c.message("next", id, &graphql.Response{Errors: errs}))
-		}
-		c.enqueue(c.message("complete", id, nil))
-		return
-	}
-	ctx = graphql.WithOperationContext(ctx, rc)
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(graphql.StartOperationTrace(connCtx))
 	o := &op{c: c, id: id, head: nextHead(id), ctx: ctx, cancel: cancel}
-	if rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
-		ctx = context.WithValue(ctx, opKey{}, o)
-	}
 	c.mu.Lock()
 	c.ops[id] = o
 	c.mu.Unlock()
-	go o.run(ctx, rc)
+	// Parsing and validating on the operation's goroutine leaves the
+	// reader's stack small: it lives as long as the connection.
+	go o.run(ctx, payload, start)
 }
 
 // run executes the operation and sends its results, unless a resolver
 // adopted it.
-func (o *op) run(ctx context.Context, rc *graphql.OperationContext) {
+func (o *op) run(ctx context.Context, payload json.RawMessage, start time.Time) {
 	c := o.c
+	params := &graphql.RawParams{}
+	if err := jsonDecode(payload, params); err != nil {
+		c.enqueue(c.message("error", o.id, []*gqlerror.Error{{Message: "invalid json"}}))
+		o.finish(true)
+		return
+	}
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	params.Headers = c.headers
+	rc, errs := c.exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
+		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
+			c.enqueue(c.message("error", o.id, resp.Errors))
+		} else {
+			c.enqueue(c.message("next", o.id, &graphql.Response{Errors: errs}))
+		}
+		o.finish(true)
+		return
+	}
+	ctx = graphql.WithOperationContext(ctx, rc)
+	o.ctx = ctx // before anything may use the stream
+	if rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
+		ctx = context.WithValue(ctx, opKey{}, o)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err := rc.Recover(ctx, r)

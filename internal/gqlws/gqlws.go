@@ -194,7 +194,7 @@ type conn struct {
 	acked    bool
 	closed   bool
 	closing  chan struct{} // closed when the close handshake is over; nil before close
-	pingSent time.Time // unanswered ping; zero when answered
+	pingSent time.Time     // unanswered ping; zero when answered
 	ops      map[string]*op
 	queue    []frame       // waiting for the writer
 	wake     chan struct{} // the writer's: queue is not empty

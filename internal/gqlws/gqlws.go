@@ -148,7 +148,8 @@ type message struct {
 // not the connection; the connection keeps the request's context values
 // (credentials of its Authorization header, request ID).
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ck := &cork{}
+	ws, err := websocket.Accept(corkHijacker{ResponseWriter: w, cork: ck}, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: t.opts.OriginPatterns,
 	})
@@ -158,12 +159,15 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	ws.SetReadLimit(t.opts.ReadLimit)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c := &conn{
-		t: t, ws: ws, exec: exec, ctx: ctx, cancel: cancel, headers: r.Header,
+		t: t, ws: ws, cork: ck, exec: exec, ctx: ctx, cancel: cancel, headers: r.Header,
 		ops:  map[string]*op{},
 		wake: make(chan struct{}, 1),
 	}
 	c.room = make(chan struct{})
-	c.writeTimer = time.AfterFunc(time.Hour, func() { _ = ws.CloseNow() })
+	c.writeTimer = time.AfterFunc(time.Hour, func() {
+		_ = ck.conn.Close() // the write blocked in it fails
+		_ = ws.CloseNow()
+	})
 	c.writeTimer.Stop()
 	c.initTimer = time.AfterFunc(t.opts.InitTimeout, func() {
 		c.close(CloseInitTimeout, "Connection initialisation timeout")
@@ -179,6 +183,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 type conn struct {
 	t       *Transport
 	ws      *websocket.Conn
+	cork    *cork // under ws
 	exec    graphql.GraphExecutor
 	headers http.Header
 
@@ -442,7 +447,7 @@ func (c *conn) send(ctx context.Context, f frame) bool {
 }
 
 // write is the connection's writer: it writes the queued messages in
-// order, each within WriteTimeout.
+// order, all those waiting in one write (see cork), within WriteTimeout.
 func (c *conn) write() {
 	var buf []byte
 	for range c.wake {
@@ -458,21 +463,26 @@ func (c *conn) write() {
 		if closed && batch == nil {
 			return
 		}
+		c.cork.hold()
 		for _, f := range batch {
 			buf = append(buf[:0], f.a...)
 			if f.b != nil {
 				buf = append(buf, f.b...)
 				buf = append(buf, '}')
 			}
-			if c.t.opts.WriteTimeout > 0 {
-				c.writeTimer.Reset(c.t.opts.WriteTimeout)
-			}
-			err := c.ws.Write(context.Background(), websocket.MessageText, buf)
-			c.writeTimer.Stop()
-			if err != nil {
+			if err := c.ws.Write(context.Background(), websocket.MessageText, buf); err != nil {
 				_ = c.ws.CloseNow()
 				return
 			}
+		}
+		if c.t.opts.WriteTimeout > 0 {
+			c.writeTimer.Reset(c.t.opts.WriteTimeout)
+		}
+		err := c.cork.release()
+		c.writeTimer.Stop()
+		if err != nil {
+			_ = c.ws.CloseNow()
+			return
 		}
 		if cap(buf) > 64<<10 {
 			buf = nil

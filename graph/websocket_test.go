@@ -230,11 +230,20 @@ func TestSSEKeepAlive(t *testing.T) {
 // holding the server's writer forever.
 func TestStalledClientIsDisconnected(t *testing.T) {
 	t.Parallel()
+	for _, protocol := range []string{testserver.LegacyWS, testserver.TransportWS} {
+		t.Run(protocol, func(t *testing.T) {
+			t.Parallel()
+			stalledClientIsDisconnected(t, protocol)
+		})
+	}
+}
+
+func stalledClientIsDisconnected(t *testing.T, protocol string) {
 	srv := start(t, func(c *config.Config) { c.Live.KeepAlive = 100 * time.Millisecond })
 	alice := srv.SignUp("Alice")
 	pid := alice.CreateProject("P")
 	_, key := alice.CreateAPIKey(pid, "READ")
-	ws := srv.Connect(testserver.LegacyWS, key, testserver.ReceiveBuffer(16<<10))
+	ws := srv.Connect(protocol, key, testserver.ReceiveBuffer(16<<10))
 	ws.Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p, after: "0") { id keyPath } }`, map[string]any{"p": pid})
 
 	const events = 200 // 12.5 MiB: more than the socket buffers hold
@@ -251,7 +260,7 @@ func TestStalledClientIsDisconnected(t *testing.T) {
 			}
 			return
 		}
-		if m.Type == "data" {
+		if m.Type == "data" || m.Type == "next" {
 			received++
 		}
 		if received == events || m.Type == "error" || m.Type == "complete" {

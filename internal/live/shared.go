@@ -189,7 +189,7 @@ func (g *group) run() {
 		select {
 		case ev, ok := <-g.sub.C():
 			if !ok {
-				if errors.Is(g.sub.Err(), event.ErrSlowSubscriber) {
+				if errors.Is(g.sub.Err(), event.ErrSlowSubscriber) { // the broker said why
 					g.endAll(errTooSlow)
 				}
 				return
@@ -226,6 +226,10 @@ func (g *group) deliver(ev *event.Event, payload []byte) {
 	g.mu.Unlock()
 	for _, m := range ended {
 		m.end(errTooSlow)
+	}
+	if len(ended) > 0 {
+		g.s.feed.log.Warn("dropped slow event subscribers",
+			"project_id", ev.ProjectID, "event_id", ev.ID, "dropped", len(ended), "shared", true)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,7 +91,8 @@ type Options struct {
 
 // Transport is a gqlgen transport (graphql.Transport).
 type Transport struct {
-	opts Options
+	opts    Options
+	writers writers
 }
 
 // New returns the transport.
@@ -107,7 +109,7 @@ func New(opts Options) *Transport {
 	if opts.StreamError == nil {
 		opts.StreamError = func(_ context.Context, err error) error { return err }
 	}
-	return &Transport{opts: opts}
+	return &Transport{opts: opts, writers: writers{max: max(2, runtime.GOMAXPROCS(0))}}
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -158,24 +160,18 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	ws.SetReadLimit(t.opts.ReadLimit)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	ck.timeout = t.opts.WriteTimeout
 	c := &conn{
 		t: t, ws: ws, cork: ck, exec: exec, ctx: ctx, cancel: cancel, headers: r.Header,
-		ops:  map[string]*op{},
-		wake: make(chan struct{}, 1),
+		ops: map[string]*op{},
 	}
 	c.room = make(chan struct{})
-	c.writeTimer = time.AfterFunc(time.Hour, func() {
-		_ = ck.conn.Close() // the write blocked in it fails
-		_ = ws.CloseNow()
-	})
-	c.writeTimer.Stop()
 	c.initTimer = time.AfterFunc(t.opts.InitTimeout, func() {
 		c.close(CloseInitTimeout, "Connection initialisation timeout")
 	})
 	if t.opts.KeepAlive > 0 {
 		c.pingTimer = time.AfterFunc(t.opts.KeepAlive, c.ping)
 	}
-	go c.write()
 	go c.read()
 }
 
@@ -190,9 +186,8 @@ type conn struct {
 	ctx    context.Context // the connection's; after connection_init, with its credentials
 	cancel context.CancelFunc
 
-	initTimer  *time.Timer
-	pingTimer  *time.Timer
-	writeTimer *time.Timer
+	initTimer *time.Timer
+	pingTimer *time.Timer
 
 	mu       sync.Mutex
 	inited   bool // connection_init read
@@ -201,9 +196,9 @@ type conn struct {
 	closing  chan struct{} // closed when the close handshake is over; nil before close
 	pingSent time.Time     // unanswered ping; zero when answered
 	ops      map[string]*op
-	queue    []frame       // waiting for the writer
-	wake     chan struct{} // the writer's: queue is not empty
-	room     chan struct{} // closed when the writer takes the queue, if waited on
+	queue    []frame       // waiting to be written
+	writing  bool          // a writer has the connection (see writers)
+	room     chan struct{} // closed when a writer takes the queue, if waited on
 	waiting  bool          // someone waits on room
 }
 
@@ -376,10 +371,6 @@ func (c *conn) shutdown() {
 	for _, o := range ops {
 		o.cancel()
 	}
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 	if closing != nil {
 		<-closing // the close handshake
 	}
@@ -399,11 +390,9 @@ func (c *conn) queueLocked(f frame) {
 		return
 	}
 	c.queue = append(c.queue, f)
-	if len(c.queue) == 1 {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+	if !c.writing {
+		c.writing = true
+		c.t.writers.schedule(c)
 	}
 }
 
@@ -446,48 +435,99 @@ func (c *conn) send(ctx context.Context, f frame) bool {
 	}
 }
 
-// write is the connection's writer: it writes the queued messages in
-// order, all those waiting in one write (see cork), within WriteTimeout.
-func (c *conn) write() {
-	var buf []byte
-	for range c.wake {
-		c.mu.Lock()
-		batch := c.queue
-		c.queue = nil
-		closed := c.closed
-		if c.waiting {
-			close(c.room)
-			c.room, c.waiting = make(chan struct{}), false
+// take hands the queue to its writer.
+func (c *conn) take() (batch []frame, closed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	batch, c.queue = c.queue, nil
+	if c.waiting {
+		close(c.room)
+		c.room, c.waiting = make(chan struct{}), false
+	}
+	if batch == nil || c.closed {
+		c.writing = false
+		return nil, c.closed
+	}
+	return batch, false
+}
+
+// frameAll frames batch into the corked connection (no I/O).
+func (c *conn) frameAll(batch []frame, buf []byte) ([]byte, error) {
+	c.cork.hold()
+	for _, f := range batch {
+		buf = append(buf[:0], f.a...)
+		if f.b != nil {
+			buf = append(buf, f.b...)
+			buf = append(buf, '}')
 		}
-		c.mu.Unlock()
-		if closed && batch == nil {
-			return
-		}
-		c.cork.hold()
-		for _, f := range batch {
-			buf = append(buf[:0], f.a...)
-			if f.b != nil {
-				buf = append(buf, f.b...)
-				buf = append(buf, '}')
-			}
-			if err := c.ws.Write(context.Background(), websocket.MessageText, buf); err != nil {
-				_ = c.ws.CloseNow()
-				return
-			}
-		}
-		if c.t.opts.WriteTimeout > 0 {
-			c.writeTimer.Reset(c.t.opts.WriteTimeout)
-		}
-		err := c.cork.release()
-		c.writeTimer.Stop()
-		if err != nil {
-			_ = c.ws.CloseNow()
-			return
-		}
-		if cap(buf) > 64<<10 {
-			buf = nil
+		if err := c.ws.Write(context.Background(), websocket.MessageText, buf); err != nil {
+			return buf, err
 		}
 	}
+	return buf, nil
+}
+
+// flush is a shared writer's turn at the connection: it writes what is
+// queued, if the socket takes it at once. A connection whose socket is
+// full gets a goroutine of its own (drain) until it has caught up, so
+// that it holds up no other.
+func (c *conn) flush(buf []byte) []byte {
+	batch, _ := c.take()
+	if batch == nil {
+		return buf
+	}
+	buf, err := c.frameAll(batch, buf)
+	if err == nil {
+		var done bool
+		if done, err = c.cork.tryRelease(); err == nil && !done {
+			go c.drain()
+			return buf
+		}
+	}
+	if err != nil {
+		c.fail()
+		return buf
+	}
+	c.mu.Lock()
+	if len(c.queue) > 0 {
+		c.t.writers.schedule(c) // still writing: back in line
+	} else {
+		c.writing = false
+	}
+	c.mu.Unlock()
+	return buf
+}
+
+// drain writes for a connection that fell behind, within WriteTimeout per
+// write, until its queue is empty; a client that takes no more is
+// dropped.
+func (c *conn) drain() {
+	var buf []byte
+	for {
+		if err := c.cork.release(); err != nil {
+			c.fail()
+			return
+		}
+		batch, _ := c.take()
+		if batch == nil {
+			return
+		}
+		var err error
+		if buf, err = c.frameAll(batch, buf); err != nil {
+			c.fail()
+			return
+		}
+	}
+}
+
+// fail drops a connection that could not be written to.
+func (c *conn) fail() {
+	c.mu.Lock()
+	c.writing, c.closed = false, true
+	c.queue = nil
+	c.mu.Unlock()
+	_ = c.cork.conn.Close()
+	_ = c.ws.CloseNow()
 }
 
 // nextHead is the start of a next message for operation id, up to its

@@ -93,7 +93,6 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		StreamError: func(ctx context.Context, err error) error {
 			return safe(ctx, err, "subscription")
 		},
-		Logger: logger,
 	}))
 	srv.AddTransport(transport.Websocket{
 		Implementation: websockets{
@@ -109,7 +108,6 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		},
 		InitFunc:              r.websocketInit(logger),
 		KeepAlivePingInterval: opts.KeepAlive, // legacy graphql-ws: "ka" messages
-		PingPongInterval:      opts.KeepAlive, // graphql-transport-ws: ping, and a missing pong closes
 	})
 	srv.AddTransport(sse{transport.SSE{KeepAlivePingInterval: opts.KeepAlive}})
 	srv.AddTransport(transport.GET{})

@@ -44,7 +44,7 @@ func (r *subscriptionResolver) shareProjectEvents(ctx context.Context, projectID
 		return nil, false, nil
 	}
 	oc := graphql.GetOperationContext(ctx)
-	key, ok := shareKey(oc)
+	key, ok := shareKey(oc, projectID, types)
 	if !ok {
 		return nil, false, nil
 	}
@@ -62,10 +62,11 @@ func (r *subscriptionResolver) shareProjectEvents(ctx context.Context, projectID
 
 // shareKey identifies the rendering of a projectEvents operation: its
 // document, operation name and variables, except the one that only sets
-// the cursor (each member replays from its own). ok is false for the
-// operations not shared: selections through fragments or with directives
-// on the root field.
-func shareKey(oc *graphql.OperationContext) (string, bool) {
+// the cursor (each member replays from its own), and the events it
+// selects, named explicitly (a variable may set both the project and the
+// cursor). ok is false for the operations not shared: selections through
+// fragments or with directives on the root field.
+func shareKey(oc *graphql.OperationContext, projectID string, types []model.EventType) (string, bool) {
 	if oc == nil || oc.Operation == nil || len(oc.Operation.SelectionSet) != 1 {
 		return "", false
 	}
@@ -84,7 +85,11 @@ func shareKey(oc *graphql.OperationContext) (string, bool) {
 			}
 		}
 	}
-	b, err := json.Marshal(vars) // map keys sorted: one key per set of values
+	b, err := json.Marshal(struct {
+		Project string            `json:"p"`
+		Types   []model.EventType `json:"t"`
+		Vars    map[string]any    `json:"v"` // keys sorted: one key per set of values
+	}{projectID, types, vars})
 	if err != nil {
 		return "", false
 	}

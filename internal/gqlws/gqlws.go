@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -86,7 +85,6 @@ type Options struct {
 	StreamError func(ctx context.Context, err error) error
 	// ReadLimit is the largest message a client may send; 0 means 1 MiB.
 	ReadLimit int64
-	Logger    *slog.Logger
 }
 
 // Transport is a gqlgen transport (graphql.Transport).
@@ -102,9 +100,6 @@ func New(opts Options) *Transport {
 	}
 	if opts.ReadLimit <= 0 {
 		opts.ReadLimit = 1 << 20
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
 	}
 	if opts.StreamError == nil {
 		opts.StreamError = func(_ context.Context, err error) error { return err }

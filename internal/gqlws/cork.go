@@ -74,6 +74,16 @@ func (c *cork) deadline(d time.Duration) error {
 	return c.conn.SetWriteDeadline(time.Now().Add(d))
 }
 
+// tryHold is hold unless a write is under way.
+func (c *cork) tryHold() bool {
+	if !c.mu.TryLock() {
+		return false
+	}
+	c.corked = true
+	c.mu.Unlock()
+	return true
+}
+
 // hold starts holding writes back.
 func (c *cork) hold() {
 	c.mu.Lock()

@@ -448,7 +448,6 @@ func (c *conn) take() (batch []frame, closed bool) {
 
 // frameAll frames batch into the corked connection (no I/O).
 func (c *conn) frameAll(batch []frame, buf []byte) ([]byte, error) {
-	c.cork.hold()
 	for _, f := range batch {
 		buf = append(buf[:0], f.a...)
 		if f.b != nil {
@@ -464,18 +463,23 @@ func (c *conn) frameAll(batch []frame, buf []byte) ([]byte, error) {
 
 // flush is a shared writer's turn at the connection: it writes what is
 // queued, if the socket takes it at once. A connection whose socket is
-// full gets a goroutine of its own (drain) until it has caught up, so
+// full (or that the websocket library is writing to itself, a control
+// frame) gets a goroutine of its own (drain) until it has caught up, so
 // that it holds up no other.
 func (c *conn) flush(buf []byte) []byte {
 	batch, _ := c.take()
 	if batch == nil {
 		return buf
 	}
+	if !c.cork.tryHold() {
+		go c.drain(batch)
+		return buf
+	}
 	buf, err := c.frameAll(batch, buf)
 	if err == nil {
 		var done bool
 		if done, err = c.cork.tryRelease(); err == nil && !done {
-			go c.drain()
+			go c.drain(nil)
 			return buf
 		}
 	}
@@ -493,23 +497,25 @@ func (c *conn) flush(buf []byte) []byte {
 	return buf
 }
 
-// drain writes for a connection that fell behind, within WriteTimeout per
-// write, until its queue is empty; a client that takes no more is
-// dropped.
-func (c *conn) drain() {
+// drain writes for a connection that fell behind: batch if any, what is
+// held back, then what comes, within WriteTimeout per write, until its
+// queue is empty; a client that takes no more is dropped.
+func (c *conn) drain(batch []frame) {
 	var buf []byte
 	for {
+		if batch != nil {
+			c.cork.hold()
+			var err error
+			if buf, err = c.frameAll(batch, buf); err != nil {
+				c.fail()
+				return
+			}
+		}
 		if err := c.cork.release(); err != nil {
 			c.fail()
 			return
 		}
-		batch, _ := c.take()
-		if batch == nil {
-			return
-		}
-		var err error
-		if buf, err = c.frameAll(batch, buf); err != nil {
-			c.fail()
+		if batch, _ = c.take(); batch == nil {
 			return
 		}
 	}

@@ -4,9 +4,9 @@
 // the HTTP transports do (parsing, validation, limits, extensions,
 // persisted queries, error presenter).
 //
-// A connection costs one reader goroutine (the HTTP handler's) and one
-// writer goroutine draining a bounded queue of encoded messages; keep-alive,
-// the initialisation timeout and write deadlines run on timers. Operations
+// A connection costs one reader goroutine and a bounded queue of encoded
+// messages, which a few writers shared by all connections write (see
+// writers); keep-alive and the initialisation timeout run on timers. Operations
 // run on a goroutine of their own, except subscriptions that a resolver
 // adopts (see Adopt): their results arrive already encoded, shared between
 // subscribers, and cost no goroutine at all.
@@ -138,10 +138,10 @@ type message struct {
 }
 
 // Do upgrades the request and returns: the connection runs on a reader
-// and a writer goroutine of its own. Handing the request's goroutine back
-// halves what an idle connection costs: that goroutine's stack holds the
-// whole HTTP middleware chain and would for as long as the connection
-// lives. The request's log line and duration therefore cover the upgrade,
+// goroutine of its own, and is written by the transport's shared writers.
+// Handing the request's goroutine back halves what an idle connection
+// costs: that goroutine's stack holds the whole HTTP middleware chain and
+// would for as long as the connection lives. The request's log line and duration therefore cover the upgrade,
 // not the connection; the connection keeps the request's context values
 // (credentials of its Authorization header, request ID).
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {

@@ -6,14 +6,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
 )
 
 // Shared projectEvents subscriptions: subscribers whose results render the
 // same (the same operation on the same project) form a group that holds ONE
 // broker subscription and renders each event ONCE; every member receives
-// the same encoded bytes. Each member keeps its own credentials, rechecks
-// and end, and its own replay: it joins the group (and so receives the live
+// the same encoded bytes. Each member keeps its own credentials and end
+// (members with the same credentials share their rechecks: see checker),
+// and its own replay: it joins the group (and so receives the live
 // events from then on, held back while it replays), replays the events
 // after its cursor from the table, then takes the held-back live events
 // with an ID above the last one replayed. The hand-off is the one
@@ -59,9 +61,25 @@ type group struct {
 	renderMu sync.Mutex
 	closed   bool // the renderer; guarded by renderMu
 
-	mu      sync.Mutex
+	mu       sync.Mutex
+	members  map[*member]struct{}
+	checkers map[string]*checker // by principal
+	dead     bool
+}
+
+// checker rechecks, for every member of a group with the same principal
+// (one API key, or one user), that the principal may still read the
+// project: the answer is the same for all, so it is asked once per
+// interval rather than once per member. An access token's expiry stays
+// each member's own.
+type checker struct {
+	g       *group
+	id      string
+	guard   *guard          // the first member's: same principal, same project
+	ctx     context.Context // the first member's, without its end
 	members map[*member]struct{}
-	dead    bool
+	timer   *time.Timer
+	stopped bool // no members left; guarded by g.mu
 }
 
 // member is one subscriber of a group.
@@ -79,8 +97,9 @@ type member struct {
 	pending []pendingEvent
 	ended   bool
 
-	recheck, expiry *time.Timer
-	stopCtx         func() bool
+	checker *checker
+	expiry  *time.Timer
+	stopCtx func() bool
 }
 
 type pendingEvent struct {
@@ -144,7 +163,8 @@ func (s *Subscriptions) join(m *member, key string, filter event.Filter, newRend
 
 func (s *Subscriptions) newGroup(key string, filter event.Filter, r Renderer) *group {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &group{s: s, key: key, filter: filter, render: r, cancel: cancel, members: map[*member]struct{}{}}
+	g := &group{s: s, key: key, filter: filter, render: r, cancel: cancel, members: map[*member]struct{}{},
+		checkers: map[string]*checker{}}
 	g.sub = s.feed.Broker().Subscribe(ctx, filter, s.opts.Buffer)
 	go g.run()
 	return g
@@ -269,24 +289,51 @@ func (m *member) arm() {
 		return
 	}
 	m.stopCtx = context.AfterFunc(m.ctx, func() { m.end(nil) })
-	m.recheck = time.AfterFunc(g.s.jitter(), m.recheckNow)
+	id := principalID(m.guard.principal)
+	ch := g.checkers[id]
+	if ch == nil {
+		ch = &checker{g: g, id: id, guard: m.guard, ctx: context.WithoutCancel(m.ctx), members: map[*member]struct{}{}}
+		ch.timer = time.AfterFunc(g.s.jitter(), ch.recheck)
+		g.checkers[id] = ch
+	}
+	ch.members[m] = struct{}{}
+	m.checker = ch
 	if exp := m.guard.principal.ExpiresAt; !exp.IsZero() {
 		m.expiry = time.AfterFunc(time.Until(exp), func() { m.end(errTokenExpired) })
 	}
 }
 
-func (m *member) recheckNow() {
-	if err := m.guard.check(m.ctx); err != nil {
-		if m.ctx.Err() == nil {
-			m.end(err)
-		}
+// principalID names whom a check is about.
+func principalID(p *auth.Principal) string {
+	if k := p.APIKey; k != nil {
+		return "key " + k.ID
+	}
+	return "user " + p.UserID
+}
+
+// recheck asks again for every member of the checker; a refusal ends them
+// all.
+func (ch *checker) recheck() {
+	err := ch.guard.check(ch.ctx)
+	g := ch.g
+	g.mu.Lock()
+	if ch.stopped {
+		g.mu.Unlock()
 		return
 	}
-	m.g.mu.Lock()
-	if !m.ended {
-		m.recheck.Reset(m.g.s.jitter())
+	if err == nil {
+		ch.timer.Reset(g.s.jitter())
+		g.mu.Unlock()
+		return
 	}
-	m.g.mu.Unlock()
+	members := make([]*member, 0, len(ch.members))
+	for m := range ch.members {
+		members = append(members, m)
+	}
+	g.mu.Unlock()
+	for _, m := range members {
+		m.end(err)
+	}
 }
 
 // replay sends the events after the member's cursor, then the live events
@@ -351,8 +398,13 @@ func (m *member) end(err error) {
 	m.ended = true
 	delete(g.members, m)
 	m.pending = nil
-	if m.recheck != nil {
-		m.recheck.Stop()
+	if ch := m.checker; ch != nil {
+		delete(ch.members, m)
+		if len(ch.members) == 0 {
+			ch.stopped = true
+			ch.timer.Stop()
+			delete(g.checkers, ch.id)
+		}
 	}
 	if m.expiry != nil {
 		m.expiry.Stop()

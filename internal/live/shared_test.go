@@ -13,8 +13,8 @@ import (
 // TestSharedSubscribersKeepTheirOwnCredentials: graphql-transport-ws
 // subscribers of the same operation share one rendering of each event,
 // which is byte for byte what a subscriber of its own (legacy graphql-ws,
-// served by gqlgen's transport) receives; revoking one subscriber's key
-// ends that subscription only.
+// served by gqlgen's transport) receives; revoking a key ends the
+// subscriptions made with it (they share their rechecks), and only those.
 func TestSharedSubscribersKeepTheirOwnCredentials(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
@@ -23,6 +23,7 @@ func TestSharedSubscribersKeepTheirOwnCredentials(t *testing.T) {
 		_, other := alice.CreateAPIKey(pid, "READ")
 		vars := map[string]any{"p": pid, "a": "0"}
 		revoked := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, vars)
+		revokedToo := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, vars)
 		kept := srv.Connect(testserver.TransportWS, other).Subscribe(projectEvents, vars)
 		own := srv.Connect(testserver.LegacyWS, other).Subscribe(projectEvents, vars)
 		// Another selection is another rendering.
@@ -31,7 +32,7 @@ func TestSharedSubscribersKeepTheirOwnCredentials(t *testing.T) {
 
 		marker := srv.Record(pid, event.ApprovalCreated)
 		var want []byte
-		for name, sub := range map[string]*testserver.Sub{"revoked": revoked, "kept": kept, "own": own} {
+		for name, sub := range map[string]*testserver.Sub{"revoked": revoked, "revokedToo": revokedToo, "kept": kept, "own": own} {
 			r := sub.Next()
 			if got := nextEvent(t, func() testserver.Result { return r }); got.ID != id(marker) {
 				t.Fatalf("%s: got %s, want the marker %d", name, got.ID, marker.ID)
@@ -48,6 +49,7 @@ func TestSharedSubscribersKeepTheirOwnCredentials(t *testing.T) {
 
 		alice.MustDo(`mutation($id: ID!) { revokeApiKey(id: $id) { id } }`, map[string]any{"id": keyID}, nil)
 		expectEnd(t, revoked.Next, "UNAUTHENTICATED")
+		expectEnd(t, revokedToo.Next, "UNAUTHENTICATED")
 		after := srv.Record(pid, event.ApprovalExpired)
 		for name, sub := range map[string]*testserver.Sub{"kept": kept, "own": own} {
 			if got := nextEvent(t, sub.Next); got.ID != id(after) {

@@ -51,7 +51,7 @@ func (r *subscriptionResolver) shareProjectEvents(ctx context.Context, projectID
 	// The stream's context rather than the resolver's: it carries the same
 	// credentials, and a member keeps it for as long as it runs.
 	start, err := r.Live.ShareProjectEvents(stream.Context(), projectID, toEventTypes(types), after, key,
-		func() live.Renderer { return newRenderer(stream.Executor(), oc) }, member{stream})
+		func() live.Renderer { return newRenderer(stream.Executor(), oc) }, streamMember{stream})
 	if err != nil {
 		return nil, true, err
 	}
@@ -138,11 +138,11 @@ func (r *renderer) Render(ev *event.Event) []byte {
 
 func (r *renderer) Close() { r.cancel() }
 
-// member adapts a websocket stream to live.Member.
-type member struct{ s *gqlws.Stream }
+// streamMember adapts a websocket stream to live.Member.
+type streamMember struct{ s *gqlws.Stream }
 
-func (m member) Send(payload []byte) bool { return m.s.Send(payload) }
-func (m member) SendWait(ctx context.Context, payload []byte) bool {
+func (m streamMember) Send(payload []byte) bool { return m.s.Send(payload) }
+func (m streamMember) SendWait(ctx context.Context, payload []byte) bool {
 	return m.s.SendWait(ctx, payload)
 }
-func (m member) End(err error) { m.s.End(err) }
+func (m streamMember) End(err error) { m.s.End(err) }

@@ -27,7 +27,7 @@ func TestSharedSubscribersKeepTheirOwnCredentials(t *testing.T) {
 		kept := srv.Connect(testserver.TransportWS, other).Subscribe(projectEvents, vars)
 		own := srv.Connect(testserver.LegacyWS, other).Subscribe(projectEvents, vars)
 		// Another selection is another rendering.
-		narrow := srv.Connect(testserver.TransportWS, other).Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p) { id } }`,
+		narrow := srv.Connect(testserver.TransportWS, other).Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p, after: "0") { id } }`,
 			map[string]any{"p": pid})
 
 		marker := srv.Record(pid, event.ApprovalCreated)

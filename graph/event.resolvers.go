@@ -13,6 +13,9 @@ import (
 
 // ProjectEvents is the resolver for the projectEvents field.
 func (r *subscriptionResolver) ProjectEvents(ctx context.Context, projectID string, types []model.EventType, after *string) (<-chan *model.Event, error) {
+	if ch, ok, err := r.shareProjectEvents(ctx, projectID, types, after); ok {
+		return ch, err
+	}
 	stream, err := r.Live.ProjectEvents(ctx, projectID, toEventTypes(types), after)
 	if err != nil {
 		return nil, err

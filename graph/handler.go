@@ -18,6 +18,8 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/gqlws"
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/requestlog"
 )
@@ -45,6 +47,10 @@ type HandlerOptions struct {
 	// 15s. A websocket client that takes twice as long to accept one
 	// message is disconnected.
 	KeepAlive time.Duration
+	// Buffer is how many messages a graphql-transport-ws connection may
+	// fall behind before its shared subscriptions are dropped; 0 means the
+	// event broker's default.
+	Buffer int
 }
 
 // NewHandler builds the GraphQL endpoint: transports added by hand
@@ -59,7 +65,35 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = 15 * time.Second
 	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = event.DefaultBuffer
+	}
 
+	safe := func(ctx context.Context, err error, where string) error {
+		if _, ok := apperr.As(err); ok {
+			return err
+		}
+		// The cause stays in the log; the client learns only that it failed.
+		logger.ErrorContext(ctx, "resolver failed", "field", where, "err", err, "request_id", requestlog.ID(ctx))
+		return &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
+	}
+
+	// graphql-transport-ws (the graphql-ws library) on the transport of
+	// internal/gqlws, which shares projectEvents renderings between
+	// subscribers; the legacy graphql-ws protocol stays on gqlgen's.
+	srv.AddTransport(gqlws.New(gqlws.Options{
+		Init: func(ctx context.Context, payload map[string]any) (context.Context, error) {
+			return r.initCredentials(ctx, logger, payload)
+		},
+		InitTimeout:    opts.InitTimeout,
+		KeepAlive:      opts.KeepAlive,
+		WriteTimeout:   2 * opts.KeepAlive,
+		OriginPatterns: opts.CORSOrigins,
+		QueueLimit:     opts.Buffer,
+		StreamError: func(ctx context.Context, err error) error {
+			return safe(ctx, err, "subscription")
+		},
+	}))
 	srv.AddTransport(transport.Websocket{
 		Implementation: websockets{
 			CoderWebsocketImplementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
@@ -74,7 +108,6 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		},
 		InitFunc:              r.websocketInit(logger),
 		KeepAlivePingInterval: opts.KeepAlive, // legacy graphql-ws: "ka" messages
-		PingPongInterval:      opts.KeepAlive, // graphql-transport-ws: ping, and a missing pong closes
 	})
 	srv.AddTransport(sse{transport.SSE{KeepAlivePingInterval: opts.KeepAlive}})
 	srv.AddTransport(transport.GET{})
@@ -90,14 +123,6 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}
 	srv.SetDisableSuggestion(!opts.Introspection)
 
-	safe := func(ctx context.Context, err error, where string) error {
-		if _, ok := apperr.As(err); ok {
-			return err
-		}
-		// The cause stays in the log; the client learns only that it failed.
-		logger.ErrorContext(ctx, "resolver failed", "field", where, "err", err, "request_id", requestlog.ID(ctx))
-		return &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
-	}
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
 		res, err := next(ctx)
 		if err != nil && !opts.Introspection && isIntrospection(graphql.GetFieldContext(ctx)) {

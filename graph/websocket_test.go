@@ -108,6 +108,63 @@ func TestSecondInitClosesWith4429(t *testing.T) {
 	expectClose(t, ws, 4429)
 }
 
+func TestDuplicateOperationIDClosesWith4409(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	alice := srv.SignUp("Alice")
+	pid := alice.CreateProject("P")
+	_, key := alice.CreateAPIKey(pid, "READ")
+	ws := srv.Connect(testserver.TransportWS, key)
+	payload, _ := json.Marshal(map[string]any{"query": projectEvents, "variables": map[string]any{"p": pid}})
+	ws.Send(testserver.Message{Type: "subscribe", ID: "same", Payload: payload})
+	ws.Send(testserver.Message{Type: "subscribe", ID: "same", Payload: payload})
+	expectClose(t, ws, 4409)
+}
+
+func TestInvalidMessageClosesWith4400(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	for name, msg := range map[string]string{"not JSON": "{", "unknown type": `{"type":"hello"}`, "subscribe without id": `{"type":"subscribe","payload":{"query":"{ __typename }"}}`} {
+		t.Run(name, func(t *testing.T) {
+			ws := srv.Connect(testserver.TransportWS, "")
+			ctx, cancel := context.WithTimeout(context.Background(), testserver.ReadTimeout)
+			defer cancel()
+			if err := ws.Conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			expectClose(t, ws, 4400)
+		})
+	}
+}
+
+// TestOperationsOverTransportWS: queries and errors go through the
+// executor as over HTTP: a result then complete, validation errors as a
+// result with BAD_USER_INPUT, and a client's ping is answered.
+func TestOperationsOverTransportWS(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	alice := srv.SignUp("Alice")
+	ws := srv.Connect(testserver.TransportWS, alice.AccessToken)
+	ws.Send(testserver.Message{Type: "ping"})
+	if m := ws.Read(); m.Type != "pong" {
+		t.Fatalf("got %s, want pong", m.Type)
+	}
+	me := ws.Subscribe(`{ me { id } }`, nil)
+	if r := me.Next(); len(r.Errors) > 0 || !strings.Contains(string(r.Data), alice.ID) {
+		t.Fatalf("got %+v, want the user", r)
+	}
+	if r := me.Next(); !r.Complete {
+		t.Fatalf("got %+v, want complete", r)
+	}
+	bad := ws.Subscribe(`{ noSuchField }`, nil)
+	if r := bad.Next(); len(r.Errors) == 0 || r.Errors[0].Code() != "BAD_USER_INPUT" {
+		t.Fatalf("got %+v, want BAD_USER_INPUT", r)
+	}
+	if r := bad.Next(); !r.Complete {
+		t.Fatalf("got %+v, want complete", r)
+	}
+}
+
 func TestInitTimeoutClosesWith4408(t *testing.T) {
 	t.Parallel()
 	srv := start(t, func(c *config.Config) { c.Live.InitTimeout = 50 * time.Millisecond })
@@ -230,11 +287,20 @@ func TestSSEKeepAlive(t *testing.T) {
 // holding the server's writer forever.
 func TestStalledClientIsDisconnected(t *testing.T) {
 	t.Parallel()
+	for _, protocol := range []string{testserver.LegacyWS, testserver.TransportWS} {
+		t.Run(protocol, func(t *testing.T) {
+			t.Parallel()
+			stalledClientIsDisconnected(t, protocol)
+		})
+	}
+}
+
+func stalledClientIsDisconnected(t *testing.T, protocol string) {
 	srv := start(t, func(c *config.Config) { c.Live.KeepAlive = 100 * time.Millisecond })
 	alice := srv.SignUp("Alice")
 	pid := alice.CreateProject("P")
 	_, key := alice.CreateAPIKey(pid, "READ")
-	ws := srv.Connect(testserver.LegacyWS, key, testserver.ReceiveBuffer(16<<10))
+	ws := srv.Connect(protocol, key, testserver.ReceiveBuffer(16<<10))
 	ws.Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p, after: "0") { id keyPath } }`, map[string]any{"p": pid})
 
 	const events = 200 // 12.5 MiB: more than the socket buffers hold
@@ -251,7 +317,7 @@ func TestStalledClientIsDisconnected(t *testing.T) {
 			}
 			return
 		}
-		if m.Type == "data" {
+		if m.Type == "data" || m.Type == "next" {
 			received++
 		}
 		if received == events || m.Type == "error" || m.Type == "complete" {

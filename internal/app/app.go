@@ -91,6 +91,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Logger:        logger,
 		InitTimeout:   cfg.Live.InitTimeout,
 		KeepAlive:     cfg.Live.KeepAlive,
+		Buffer:        cfg.Live.Buffer,
 	})
 	a.handler = httpserver.New(httpserver.Options{
 		GraphQL:        gql,

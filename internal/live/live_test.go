@@ -336,65 +336,76 @@ func TestExpiredAccessTokenEndsTheSubscription(t *testing.T) {
 // TestSlowSubscriberIsDropped lets one subscriber stop reading while events
 // of 64 KiB keep coming: once its socket and its buffer are full it is
 // dropped, without holding back the subscriber that keeps reading, and
-// when it reads again it finds what was sent, then the error.
+// when it reads again it finds what was sent, then the error. Over
+// graphql-transport-ws the two share their rendering (a group), over
+// graphql-ws each has its own.
 func TestSlowSubscriberIsDropped(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
-		srv, _, pid, _, key := setup(t, d, func(c *config.Config) { c.Live.Buffer = 4 })
-		fast := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
-		slow := srv.Connect(testserver.LegacyWS, key, testserver.ReceiveBuffer(64<<10)).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
-		marker := srv.Record(pid, event.ApprovalCreated)
-		for _, sub := range []*testserver.Sub{fast, slow} {
-			if got := nextEvent(t, sub.Next); got.ID != id(marker) {
-				t.Fatalf("got %s, want the marker", got.ID)
-			}
-		}
-
-		big := strings.Repeat("x", 64<<10)
-		const most = 2000 // 128 MiB: far more than the socket buffers
-		recorded := 0
-		for ; recorded < most && !strings.Contains(srv.Logs.String(), "dropped slow event subscribers"); recorded++ {
-			w := srv.RecordEvent(event.Event{Type: event.PinFailed, ProjectID: pid, KeyPath: big})
-			if got := nextEvent(t, fast.Next); got.ID != id(w) {
-				t.Fatalf("fast subscriber got %s, want %d", got.ID, w.ID)
-			}
-		}
-		if recorded == most {
-			t.Fatalf("the slow subscriber was not dropped after %d events", most)
-		}
-		t.Logf("dropped after %d events", recorded)
-		after := srv.Record(pid, event.ApprovalExpired)
-		if got := nextEvent(t, fast.Next); got.ID != id(after) {
-			t.Fatalf("fast subscriber got %s after the drop, want %d", got.ID, after.ID)
-		}
-
-		prev := marker.ID
-		for {
-			r := slow.Next()
-			if len(r.Errors) > 0 {
-				if r.Errors[0].Code() != "RATE_LIMITED" {
-					t.Fatalf("slow subscriber ended with %+v, want RATE_LIMITED", r.Errors)
-				}
-				break
-			}
-			var out struct{ ProjectEvents liveEvent }
-			if err := json.Unmarshal(r.Data, &out); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			n, _ := strconv.ParseInt(out.ProjectEvents.ID, 10, 64)
-			if n != prev+1 {
-				t.Fatalf("slow subscriber got %d after %d: a gap before the error", n, prev)
-			}
-			prev = n
-		}
-		if prev >= after.ID {
-			t.Fatalf("slow subscriber received up to %d, past the drop", prev)
-		}
-		if r := slow.Next(); !r.Complete {
-			t.Fatalf("got %+v after the error, want complete", r)
+		for _, protocol := range []string{testserver.LegacyWS, testserver.TransportWS} {
+			t.Run(protocol, func(t *testing.T) {
+				t.Parallel()
+				slowSubscriberIsDropped(t, d, protocol)
+			})
 		}
 	})
+}
+
+func slowSubscriberIsDropped(t *testing.T, d store.Dialect, protocol string) {
+	srv, _, pid, _, key := setup(t, d, func(c *config.Config) { c.Live.Buffer = 4 })
+	fast := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
+	slow := srv.Connect(protocol, key, testserver.ReceiveBuffer(64<<10)).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
+	marker := srv.Record(pid, event.ApprovalCreated)
+	for _, sub := range []*testserver.Sub{fast, slow} {
+		if got := nextEvent(t, sub.Next); got.ID != id(marker) {
+			t.Fatalf("got %s, want the marker", got.ID)
+		}
+	}
+
+	big := strings.Repeat("x", 64<<10)
+	const most = 2000 // 128 MiB: far more than the socket buffers
+	recorded := 0
+	for ; recorded < most && !strings.Contains(srv.Logs.String(), "dropped slow event subscribers"); recorded++ {
+		w := srv.RecordEvent(event.Event{Type: event.PinFailed, ProjectID: pid, KeyPath: big})
+		if got := nextEvent(t, fast.Next); got.ID != id(w) {
+			t.Fatalf("fast subscriber got %s, want %d", got.ID, w.ID)
+		}
+	}
+	if recorded == most {
+		t.Fatalf("the slow subscriber was not dropped after %d events", most)
+	}
+	t.Logf("dropped after %d events", recorded)
+	after := srv.Record(pid, event.ApprovalExpired)
+	if got := nextEvent(t, fast.Next); got.ID != id(after) {
+		t.Fatalf("fast subscriber got %s after the drop, want %d", got.ID, after.ID)
+	}
+
+	prev := marker.ID
+	for {
+		r := slow.Next()
+		if len(r.Errors) > 0 {
+			if r.Errors[0].Code() != "RATE_LIMITED" {
+				t.Fatalf("slow subscriber ended with %+v, want RATE_LIMITED", r.Errors)
+			}
+			break
+		}
+		var out struct{ ProjectEvents liveEvent }
+		if err := json.Unmarshal(r.Data, &out); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		n, _ := strconv.ParseInt(out.ProjectEvents.ID, 10, 64)
+		if n != prev+1 {
+			t.Fatalf("slow subscriber got %d after %d: a gap before the error", n, prev)
+		}
+		prev = n
+	}
+	if prev >= after.ID {
+		t.Fatalf("slow subscriber received up to %d, past the drop", prev)
+	}
+	if r := slow.Next(); !r.Complete {
+		t.Fatalf("got %+v after the error, want complete", r)
+	}
 }
 
 func TestSSE(t *testing.T) {

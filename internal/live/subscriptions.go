@@ -48,6 +48,7 @@ type Subscriptions struct {
 	keys      *auth.Service
 	approvals *approval.Service
 	opts      Options
+	shared    shared
 }
 
 // Services are the domain services subscriptions read through.
@@ -62,7 +63,8 @@ func NewSubscriptions(feed *Feed, st *store.Store, svc Services, opts Options) *
 	if opts.Recheck <= 0 {
 		opts.Recheck = DefaultRecheck
 	}
-	return &Subscriptions{feed: feed, store: st, authz: svc.Authz, keys: svc.Keys, approvals: svc.Approvals, opts: opts}
+	return &Subscriptions{feed: feed, store: st, authz: svc.Authz, keys: svc.Keys, approvals: svc.Approvals, opts: opts,
+		shared: shared{groups: map[string]*group{}}}
 }
 
 var (
@@ -89,20 +91,13 @@ var (
 // that resubscribes with after set to the last ID it received misses
 // nothing either.
 func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, types []event.Type, after *string) (Stream[event.Event], error) {
-	g, err := s.authorize(ctx, projectID)
+	g, cursor, err := s.checkProjectEvents(ctx, projectID, types, after)
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range types {
-		if !t.Valid() {
-			return nil, apperr.Invalid("types", "unknown event type %q", t)
-		}
-	}
 	var last int64
-	if after != nil {
-		if last, err = strconv.ParseInt(*after, 10, 64); err != nil || last < 0 {
-			return nil, apperr.Invalid("after", "after must be an event ID")
-		}
+	if cursor != nil {
+		last = *cursor
 	}
 	filter := event.Filter{ProjectID: projectID, Types: types}
 	return func(ctx context.Context, send func(event.Event) bool) error {
@@ -135,6 +130,28 @@ func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, typ
 			return send(*ev), nil
 		})
 	}, nil
+}
+
+// checkProjectEvents authorizes a projectEvents subscription and checks its
+// arguments; it returns the guard and the cursor (nil without after).
+func (s *Subscriptions) checkProjectEvents(ctx context.Context, projectID string, types []event.Type, after *string) (*guard, *int64, error) {
+	g, err := s.authorize(ctx, projectID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range types {
+		if !t.Valid() {
+			return nil, nil, apperr.Invalid("types", "unknown event type %q", t)
+		}
+	}
+	if after == nil {
+		return g, nil, nil
+	}
+	last, err := strconv.ParseInt(*after, 10, 64)
+	if err != nil || last < 0 {
+		return nil, nil, apperr.Invalid("after", "after must be an event ID")
+	}
+	return g, &last, nil
 }
 
 // guard keeps checking, while a stream runs, that its subscriber may still

@@ -1,0 +1,140 @@
+package gqlws
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// A connection's writer writes every message waiting for it at once: it
+// corks the connection, lets the websocket library frame the messages
+// (it flushes each one), and uncorks, which sends them all in one write.
+// When a connection keeps up, that is one message per write, as before;
+// when it falls behind (a burst, a busy machine), the cost of a message
+// falls instead of its wait growing.
+
+// corkHijacker hands the websocket library a connection whose writes go
+// through cork.
+type corkHijacker struct {
+	http.ResponseWriter
+	cork *cork
+}
+
+func (h corkHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		_ = conn.Close()
+		return nil, nil, err
+	}
+	h.cork.conn = conn
+	brw.Writer.Reset(h.cork)
+	return conn, brw, nil
+}
+
+// cork holds back the writes to conn while corked. Writes never interleave:
+// the library's own (control frames) may come from any goroutine.
+type cork struct {
+	conn    net.Conn
+	timeout time.Duration // of a write; 0: none
+
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+}
+
+// quickWrite is how long a shared writer waits for a socket that does not
+// take its messages at once before handing the connection to a goroutine
+// of its own.
+const quickWrite = time.Millisecond
+
+func (c *cork) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	if err := c.deadline(c.timeout); err != nil {
+		return 0, err
+	}
+	return c.conn.Write(p)
+}
+
+func (c *cork) deadline(d time.Duration) error {
+	if d <= 0 {
+		return c.conn.SetWriteDeadline(time.Time{})
+	}
+	return c.conn.SetWriteDeadline(time.Now().Add(d))
+}
+
+// tryHold is hold unless a write is under way.
+func (c *cork) tryHold() bool {
+	if !c.mu.TryLock() {
+		return false
+	}
+	c.corked = true
+	c.mu.Unlock()
+	return true
+}
+
+// hold starts holding writes back.
+func (c *cork) hold() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// tryRelease writes what was held back if the socket takes it at once
+// (done), or what it takes; the rest stays held back for release.
+func (c *cork) tryRelease() (done bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.buf) > 0 {
+		if err := c.deadline(quickWrite); err != nil {
+			return false, err
+		}
+		n, err := c.conn.Write(c.buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.buf = c.buf[:copy(c.buf, c.buf[n:])]
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	c.reset()
+	return true, nil
+}
+
+// release writes what was held back, within the write timeout, and stops
+// holding.
+func (c *cork) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.buf) > 0 {
+		if err := c.deadline(c.timeout); err != nil {
+			return err
+		}
+		if _, err := c.conn.Write(c.buf); err != nil {
+			return err
+		}
+	}
+	c.reset()
+	return nil
+}
+
+func (c *cork) reset() {
+	c.corked = false
+	if cap(c.buf) > 64<<10 {
+		c.buf = nil
+	} else {
+		c.buf = c.buf[:0]
+	}
+}

@@ -93,7 +93,11 @@ func runDispatch(ctx context.Context, e *env, r *Report) error {
 			if ctx.Err() != nil {
 				break
 			}
-			got[s.name] = s.measure(ctx, e, rate)
+			m, err := s.measure(ctx, e, rate)
+			if err != nil {
+				return err
+			}
+			got[s.name] = m
 		}
 		o, ok := got["ours"]
 		if !ok {
@@ -130,7 +134,9 @@ type dispatchSide struct {
 }
 
 // measure warms up, then sends at rate for -d and waits for the messages.
-func (s *dispatchSide) measure(ctx context.Context, e *env, rate float64) Side {
+// With -profile, ours is profiled from the start of the measured phase to
+// the last message's arrival.
+func (s *dispatchSide) measure(ctx context.Context, e *env, rate float64) (Side, error) {
 	rate *= float64(max(s.rateFactor, 1))
 	var (
 		mu        sync.Mutex
@@ -157,6 +163,10 @@ func (s *dispatchSide) measure(ctx context.Context, e *env, rate float64) Side {
 		before, _ = s.proc.read()
 	}
 	s.arrivals.reset()
+	stopProfile, err := e.startProfile("dispatch", s.name, s.proc != nil)
+	if err != nil {
+		return Side{}, err
+	}
 	measuring.Store(true)
 	start := time.Now()
 	pub := publishAt(ctx, rate, e.opts.duration, send, func(elapsed time.Duration, ok int64) {
@@ -171,6 +181,9 @@ func (s *dispatchSide) measure(ctx context.Context, e *env, rate float64) Side {
 		time.Sleep(10 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	if err := stopProfile(); err != nil {
+		return Side{}, err
+	}
 	if s.proc != nil {
 		after, _ = s.proc.read()
 	}
@@ -184,7 +197,7 @@ func (s *dispatchSide) measure(ctx context.Context, e *env, rate float64) Side {
 	out := side(s.name, p, s.proc, before, after)
 	out.Extra = map[string]float64{"sent": float64(pub.ok), "missing": float64(want - len(lat)),
 		"arrivedBeforeCommitConfirmed": float64(early)}
-	return out
+	return out, nil
 }
 
 // arrivals are the times messages arrived, by the number of the event

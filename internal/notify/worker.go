@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/ratelimit"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
@@ -50,23 +50,23 @@ func newWorker(d *Dispatcher, client *slack.Client, s config.Delivery) *worker {
 // fate: done, snoozed (429, or the channel's own rate), retried with
 // backoff, or cancelled for good.
 func (w *worker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
-	del, ch, err := w.load(ctx, job.Args.DeliveryID)
-	if err != nil || del == nil || del.final() || (del.JobID != nil && *del.JobID != job.ID) {
+	t, err := w.load(ctx, job.Args.DeliveryID)
+	if err != nil || t == nil || t.del.final() || (t.del.JobID != nil && *t.del.JobID != job.ID) {
 		// No delivery: its channel was removed, and its log with it. A
 		// final one was settled by an earlier run of this job; another
 		// job owns one that was redelivered.
 		return err
 	}
-	if !ch.Enabled {
-		return w.skip(ctx, del)
+	if !t.channel.Enabled {
+		return w.skip(ctx, &t.del)
 	}
 	// Keep to Slack's one message a second per channel. The job gives up
 	// its worker slot while it waits.
-	if ok, wait := w.limiter.Allow(ch.ID); !ok {
+	if ok, wait := w.limiter.Allow(t.channel.ID); !ok {
 		return river.JobSnooze(wait)
 	}
-	r := w.post(ctx, del, ch)
-	return w.settle(ctx, job, del, ch, r)
+	r := w.post(ctx, t)
+	return w.settle(ctx, job, &t.del, &t.channel, r)
 }
 
 // NextRetry schedules a failed delivery's next attempt at the time Work
@@ -99,24 +99,75 @@ func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
 }
 
-// load returns the delivery and its channel, or nil for a delivery that no
-// longer exists.
-func (w *worker) load(ctx context.Context, id string) (*Delivery, *slack.Channel, error) {
-	var del Delivery
-	if err := w.d.store.DB(ctx).Where("id = ?", id).Take(&del).Error; err != nil {
-		if store.IsNotFound(err) {
-			return nil, nil, nil
-		}
-		return nil, nil, fmt.Errorf("load delivery %s: %w", id, err)
-	}
-	ch, err := slack.LoadChannel(ctx, w.d.store, del.ChannelID)
-	if store.IsNotFound(err) {
-		return nil, nil, nil
+// target is a delivery with what its attempt needs: the channel and the
+// message's content.
+type target struct {
+	del     Delivery // ID, ChannelID, EventID, Status and JobID only
+	channel slack.Channel
+	// event is nil when the event's row is gone.
+	event   *event.Event
+	details slack.Details
+	// detailsErr is why the details are missing, if they are.
+	detailsErr error
+}
+
+// targetQuery reads a delivery, its channel, its event, the event's
+// project and approval in one round trip.
+const targetQuery = `SELECT d.id, d.channel_id, d.event_id, d.status, d.job_id,
+	c.id, c.project_id, c.enabled, c.webhook_url_enc, c.key_version,
+	e.id, e.type, e.occurred_at, e.project_id, e.approval_id, e.key_path, e.action, e.attempts, e.max_attempts, e.reason,
+	p.name, a.id, a.info, a.expires_at
+FROM deliveries d
+JOIN slack_channels c ON c.id = d.channel_id
+LEFT JOIN events e ON e.id = d.event_id
+LEFT JOIN projects p ON p.id = e.project_id
+LEFT JOIN approvals a ON a.id = e.approval_id
+WHERE d.id = ?`
+
+// load returns the delivery with its channel and message content, or nil
+// for a delivery (or channel) that no longer exists.
+func (w *worker) load(ctx context.Context, id string) (*target, error) {
+	var (
+		t           target
+		eventID     sql.NullInt64
+		eventType   sql.NullString
+		occurredAt  sql.NullTime
+		eventProj   sql.NullString
+		keyPath     sql.NullString
+		projectName sql.NullString
+		approvalID  sql.NullString
+		expiresAt   sql.NullTime
+		ev          event.Event
+		info        *string
+	)
+	err := w.d.store.DB(ctx).Raw(targetQuery, id).Row().Scan(
+		&t.del.ID, &t.del.ChannelID, &t.del.EventID, &t.del.Status, &t.del.JobID,
+		&t.channel.ID, &t.channel.ProjectID, &t.channel.Enabled, &t.channel.WebhookURLEnc, &t.channel.KeyVersion,
+		&eventID, &eventType, &occurredAt, &eventProj, &ev.ApprovalID, &keyPath, &ev.Action, &ev.Attempts, &ev.MaxAttempts, &ev.Reason,
+		&projectName, &approvalID, &info, &expiresAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("load delivery %s: %w", id, err)
 	}
-	return &del, ch, nil
+	switch {
+	case !eventID.Valid:
+		t.detailsErr = fmt.Errorf("load event %d: %w", t.del.EventID, gorm.ErrRecordNotFound)
+	case !projectName.Valid:
+		t.detailsErr = fmt.Errorf("load project %s: %w", eventProj.String, gorm.ErrRecordNotFound)
+	default:
+		ev.ID, ev.Type, ev.OccurredAt, ev.ProjectID, ev.KeyPath = eventID.Int64, event.Type(eventType.String), occurredAt.Time, eventProj.String, keyPath.String
+		t.event = &ev
+		t.details.ProjectName = projectName.String
+		if approvalID.Valid {
+			if info != nil {
+				t.details.Info = *info
+			}
+			t.details.ExpiresAt = expiresAt.Time
+		}
+	}
+	return &t, nil
 }
 
 // skip settles a delivery whose channel was disabled after the event.
@@ -133,12 +184,12 @@ func (w *worker) skip(ctx context.Context, del *Delivery) error {
 // post renders the event's message and sends it. Failures to get that far
 // come back as a Result with Err, to be recorded and retried like a
 // transport error.
-func (w *worker) post(ctx context.Context, del *Delivery, ch *slack.Channel) slack.Result {
-	body, err := w.render(ctx, del.EventID)
+func (w *worker) post(ctx context.Context, t *target) slack.Result {
+	body, err := render(t)
 	if err != nil {
 		return slack.Result{Err: err}
 	}
-	url, err := w.d.channels.WebhookURL(ch)
+	url, err := w.d.channels.WebhookURL(&t.channel)
 	if err != nil {
 		return slack.Result{Err: err}
 	}
@@ -146,32 +197,11 @@ func (w *worker) post(ctx context.Context, del *Delivery, ch *slack.Channel) sla
 }
 
 // render builds the message of an event in the words of the product page.
-func (w *worker) render(ctx context.Context, eventID int64) ([]byte, error) {
-	db := w.d.store.DB(ctx)
-	var ev event.Event
-	if err := db.Where("id = ?", eventID).Take(&ev).Error; err != nil {
-		return nil, fmt.Errorf("load event %d: %w", eventID, err)
+func render(t *target) ([]byte, error) {
+	if t.detailsErr != nil {
+		return nil, t.detailsErr
 	}
-	var p project.Project
-	if err := db.Where("id = ?", ev.ProjectID).Take(&p).Error; err != nil {
-		return nil, fmt.Errorf("load project %s: %w", ev.ProjectID, err)
-	}
-	details := slack.Details{ProjectName: p.Name}
-	if ev.ApprovalID != nil {
-		var a struct {
-			Info      *string
-			ExpiresAt time.Time
-		}
-		err := db.Table("approvals").Select("info", "expires_at").Where("id = ?", *ev.ApprovalID).Take(&a).Error
-		if err != nil && !store.IsNotFound(err) {
-			return nil, fmt.Errorf("load approval %s: %w", *ev.ApprovalID, err)
-		}
-		if a.Info != nil {
-			details.Info = *a.Info
-		}
-		details.ExpiresAt = a.ExpiresAt
-	}
-	msg, err := slack.Message(ev, details)
+	msg, err := slack.Message(*t.event, t.details)
 	if err != nil {
 		return nil, err
 	}
@@ -184,68 +214,61 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 	outcome := slack.Classify(r)
 	now := store.Now()
 	lastError := errorText(r, outcome)
-	set := map[string]any{
-		"attempts":         gorm.Expr("attempts + 1"),
-		"last_status_code": positive(r.StatusCode),
-		"last_error":       nullable(lastError),
-		"next_attempt_at":  nil,
-	}
 	var (
-		result  error
-		disable string
+		status      string
+		nextAttempt *time.Time
+		deliveredAt *time.Time
+		result      error
+		disable     string
 	)
 	switch outcome.Kind {
 	case slack.Delivered:
-		set["status"], set["delivered_at"] = slack.StatusDelivered, now
+		status, deliveredAt = slack.StatusDelivered, &now
 	case slack.RateLimited:
 		wait := r.RetryAfter
 		if wait <= 0 {
 			wait = jitter(w.settings.RateLimitWait)
 		}
-		set["status"], set["next_attempt_at"] = slack.StatusRetrying, now.Add(wait)
+		at := now.Add(wait)
+		status, nextAttempt = slack.StatusRetrying, &at
 		result = river.JobSnooze(wait)
 	case slack.Retryable:
-		set["status"] = slack.StatusFailed
+		status = slack.StatusFailed
 		if job.Attempt < job.MaxAttempts {
 			at := now.Add(backoff(w.settings.RetryBase, job.Attempt))
 			w.retryAt.Store(job.ID, at)
-			set["status"], set["next_attempt_at"] = slack.StatusRetrying, at
+			status, nextAttempt = slack.StatusRetrying, &at
 		}
 		result = errors.New(outcome.Reason)
 	case slack.DeadWebhook:
-		set["status"], disable = slack.StatusFailed, outcome.Reason
+		status, disable = slack.StatusFailed, outcome.Reason
 		result = river.JobCancel(fmt.Errorf("dead webhook: %s", outcome.Reason))
 	default: // BadPayload
-		set["status"] = slack.StatusFailed
+		status = slack.StatusFailed
 		result = river.JobCancel(fmt.Errorf("message refused: %s", outcome.Reason))
 	}
 
-	attempt := Attempt{
-		DeliveryID:  del.ID,
-		AttemptedAt: now,
-		StatusCode:  positive(r.StatusCode),
-		Body:        nullable(r.Body),
-		DurationMs:  int(r.Latency.Milliseconds()),
-		Outcome:     outcome.Kind.String(),
-	}
+	var attemptError *string
 	if r.Err != nil {
-		attempt.Error = nullable(r.Err.Error())
+		attemptError = nullable(r.Err.Error())
+	}
+	// The attempt, the delivery's new state and the channel's last
+	// delivery, as one unit (one round trip on PostgreSQL). A delivery's
+	// delivered_at is kept once set.
+	stmts := []store.Stmt{
+		{SQL: "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, body, duration_ms, error, outcome) " +
+			"VALUES (?, ?, ?, ?, ?, ?, ?)",
+			Args: []any{del.ID, now, positive(r.StatusCode), nullable(r.Body), int(r.Latency.Milliseconds()), attemptError, outcome.Kind.String()}},
+		{SQL: "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_status_code = ?, last_error = ?, " +
+			"next_attempt_at = ?, delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
+			Args: []any{status, positive(r.StatusCode), nullable(lastError), nextAttempt, deliveredAt, del.ID}},
+		slack.OutcomeStmt(ch.ID, status, lastError, disable),
 	}
 	// Record even when the job's context ended (timeout, shutdown): the
 	// request was made.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := w.d.store.WithTx(rctx, func(ctx context.Context) error {
-		db := w.d.store.DB(ctx)
-		if err := db.Create(&attempt).Error; err != nil {
-			return fmt.Errorf("record attempt: %w", err)
-		}
-		if err := db.Model(&Delivery{}).Where("id = ?", del.ID).Updates(set).Error; err != nil {
-			return fmt.Errorf("update delivery: %w", err)
-		}
-		return slack.RecordOutcome(ctx, w.d.store, ch.ID, set["status"].(string), lastError, disable)
-	})
-	if err != nil {
+	if err := w.d.store.ExecAll(rctx, stmts...); err != nil {
 		w.retryAt.Delete(job.ID)
 		return fmt.Errorf("settle delivery %s: %w", del.ID, err)
 	}
@@ -255,7 +278,7 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 		level = slog.LevelWarn
 	}
 	w.d.logger.Log(ctx, level, "slack delivery attempt", "delivery", del.ID, "channel", ch.ID,
-		"outcome", outcome.Kind.String(), "status", set["status"], "http_status", r.StatusCode,
+		"outcome", outcome.Kind.String(), "status", status, "http_status", r.StatusCode,
 		"reason", outcome.Reason, "attempt", job.Attempt, "took", r.Latency)
 	if disable != "" {
 		w.d.logger.WarnContext(ctx, "slack channel disabled by its webhook's answer", "channel", ch.ID, "reason", disable)

@@ -109,25 +109,23 @@ func Subscribed(ctx context.Context, st *store.Store, projectID string, t event.
 	return out, nil
 }
 
-// RecordOutcome sets a channel's last delivery and, for a dead webhook
-// (disableReason not empty), disables it. It touches neither the name nor
-// the URL, so it never races a user's edit.
-func RecordOutcome(ctx context.Context, st *store.Store, channelID, status, lastError, disableReason string) error {
+// OutcomeStmt is the statement that sets a channel's last delivery and,
+// for a dead webhook (disableReason not empty), disables it, for the
+// dispatcher to run with the delivery's own writes as one unit. It touches
+// neither the name nor the URL, so it never races a user's edit.
+func OutcomeStmt(channelID, status, lastError, disableReason string) store.Stmt {
 	now := store.Now()
-	set := map[string]any{
-		"last_delivery_at":     now,
-		"last_delivery_status": status,
-		"last_error":           nullable(lastError),
-	}
 	if disableReason != "" {
-		set["enabled"] = false
-		set["disabled_reason"] = disableReason
-		set["updated_at"] = now
+		return store.Stmt{
+			SQL: "UPDATE slack_channels SET last_delivery_at = ?, last_delivery_status = ?, last_error = ?, " +
+				"enabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
+			Args: []any{now, status, nullable(lastError), false, disableReason, now, channelID},
+		}
 	}
-	if err := st.DB(ctx).Model(&Channel{}).Where("id = ?", channelID).Updates(set).Error; err != nil {
-		return fmt.Errorf("record delivery outcome on channel %s: %w", channelID, err)
+	return store.Stmt{
+		SQL:  "UPDATE slack_channels SET last_delivery_at = ?, last_delivery_status = ?, last_error = ? WHERE id = ?",
+		Args: []any{now, status, nullable(lastError), channelID},
 	}
-	return nil
 }
 
 func nullable(s string) *string {

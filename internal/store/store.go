@@ -16,6 +16,8 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -192,6 +194,53 @@ func (s *Store) WithLock(ctx context.Context, key int64, fn func(ctx context.Con
 	}
 	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) }()
 	return fn(ctx)
+}
+
+// Stmt is one SQL statement, with ? placeholders, and its arguments.
+type Stmt struct {
+	SQL  string
+	Args []any
+}
+
+// ExecAll runs statements as one unit: all of them take effect, or, when
+// one fails, none. On PostgreSQL they go to the server together, in one
+// round trip, and run there as one implicit transaction (a pipeline with a
+// single Sync, committed like any other); on SQLite, in a transaction.
+// Inside a transaction carried by ctx they run in that one.
+func (s *Store) ExecAll(ctx context.Context, stmts ...Stmt) error {
+	if s.dialect != Postgres || InTx(ctx) {
+		return s.WithTx(ctx, func(ctx context.Context) error {
+			for _, st := range stmts {
+				if err := s.DB(ctx).Exec(st.SQL, st.Args...).Error; err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	// GORM writes the placeholders ($1, …) and expands the arguments as it
+	// would for Exec, without running anything.
+	var batch pgx.Batch
+	dry := s.db.Session(&gorm.Session{DryRun: true, NewDB: true})
+	for _, st := range stmts {
+		built := dry.Exec(st.SQL, st.Args...)
+		if built.Error != nil {
+			return built.Error
+		}
+		batch.Queue(built.Statement.SQL.String(), built.Statement.Vars...)
+	}
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: connection is a %T, not pgx", driverConn)
+		}
+		return c.Conn().SendBatch(ctx, &batch).Close()
+	})
 }
 
 // LockTx takes the transaction-scoped lock named key in the transaction of

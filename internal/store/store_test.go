@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -176,6 +177,64 @@ func TestWithTx(t *testing.T) {
 			}))
 			if len(seen) != 1 || seen[0] != before+1 {
 				t.Fatalf("AfterCommit saw %v, want [%d]", seen, before+1)
+			}
+		})
+	})
+}
+
+func TestExecAllIsOneUnit(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		s := storetest.Open(t, d)
+		ctx := context.Background()
+		names := func(ids ...string) []string {
+			var out []string
+			storetest.Must(t, s.DB(ctx).Model(&project.Project{}).Where("id IN ?", ids).Order("name").Pluck("name", &out).Error)
+			return out
+		}
+		insert := func(id, name string) store.Stmt {
+			return store.Stmt{SQL: "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)", Args: []any{id, name, store.Now()}}
+		}
+		a, b := store.NewID(), store.NewID()
+
+		t.Run("every statement takes effect, in order", func(t *testing.T) {
+			storetest.Must(t, s.ExecAll(ctx, insert(a, "a"), insert(b, "b"),
+				store.Stmt{SQL: "UPDATE projects SET name = name || ? WHERE id IN ?", Args: []any{"!", []string{a, b}}}))
+			if got := names(a, b); !slices.Equal(got, []string{"a!", "b!"}) {
+				t.Fatalf("names = %v, want [a! b!]", got)
+			}
+		})
+
+		t.Run("a failing statement undoes the others", func(t *testing.T) {
+			c := store.NewID()
+			err := s.ExecAll(ctx, insert(c, "c"),
+				store.Stmt{SQL: "UPDATE projects SET name = ? WHERE id = ?", Args: []any{"changed", a}},
+				insert(b, "duplicate"))
+			if err == nil {
+				t.Fatal("ExecAll with a duplicate key succeeded")
+			}
+			if got := names(a, b, c); !slices.Equal(got, []string{"a!", "b!"}) {
+				t.Fatalf("names = %v, want [a! b!]: the statements before the failing one took effect", got)
+			}
+			// The connection is fine for the next unit.
+			storetest.Must(t, s.ExecAll(ctx, insert(c, "c")))
+		})
+
+		t.Run("inside a transaction it joins it", func(t *testing.T) {
+			e := store.NewID()
+			boom := errors.New("boom")
+			err := s.WithTx(ctx, func(ctx context.Context) error {
+				if err := s.ExecAll(ctx, insert(e, "e")); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("WithTx = %v, want boom", err)
+			}
+			if got := names(e); len(got) != 0 {
+				t.Fatalf("rolled back transaction left %v", got)
 			}
 		})
 	})

@@ -46,8 +46,8 @@ const (
 	// database connection meanwhile, so this, not the CPU, bounds the
 	// rate against the real Slack. At 20, `ottr bench dispatch` (600
 	// deliveries/s to a Slack that answers at once) saw p95 commit→Slack
-	// swing from 45 to 550 ms as deliveries queued for a worker; at 50 it
-	// held 24–34 ms (BENCHMARKS.md).
+	// swing from 45 to 550 ms as deliveries queued for a worker; 50 kept
+	// them from queueing (BENCHMARKS.md), and 200 gained nothing more.
 	maxWorkers = 50
 
 	// fetchCooldown spaces the queue's fetches after wake-ups, so a job

@@ -75,6 +75,34 @@ func TestRateLimitedWithoutRetryAfterWaitsAMinute(t *testing.T) {
 	})
 }
 
+// A webhook that answers 429 for ever does not keep its delivery alive for
+// ever: once the retry window has passed since the delivery was enqueued,
+// the next 429 fails it, and the channel stays as it is.
+func TestRateLimitedPastTheRetryWindowFails(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		e := newEnv(t, d, func(c *config.Config) { c.Delivery.RateLimitedFor = 2 * time.Second })
+		id, url := e.channel("ops", "APPROVAL_EXPIRED")
+		e.fake.RespondTo(url, slacktest.RateLimited(time.Second)) // the last answer repeats
+		e.record(event.ApprovalExpired, "k")
+		del := e.settled(id, 1, 30*time.Second)[0]
+		if del.Status != "FAILED" || *del.LastStatusCode != 429 || *del.LastError != "rate_limited: still rate limited 2s after it was enqueued" || del.NextAttemptAt != nil {
+			t.Errorf("delivery %+v", del)
+		}
+		// Snoozed while the window lasted (an answer a second), then failed.
+		if a := e.attempts(del.ID); len(a) < 2 || len(a) > 5 || len(e.fake.RequestsTo(url)) != len(a) {
+			t.Errorf("%d attempts, %d requests", len(a), len(e.fake.RequestsTo(url)))
+		}
+		if jobs := e.finishedJobs(del.ID); len(jobs) != 1 || jobs[0].State != "cancelled" {
+			t.Errorf("jobs %+v", jobs)
+		}
+		if st := e.state(id); !st.Enabled || st.DisabledReason != nil || *st.LastDeliveryStatus != "FAILED" {
+			t.Errorf("channel %+v", st)
+		}
+	})
+}
+
 func TestServerErrorsAreRetriedWithBackoffThenFail(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {

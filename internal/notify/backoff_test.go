@@ -22,3 +22,12 @@ func TestBackoffSpansADay(t *testing.T) {
 		t.Errorf("last attempt %s after the first", total)
 	}
 }
+
+// The 429s of a delivery are given up on after the same window as its
+// failures: about a day.
+func TestRetryWindowIsADay(t *testing.T) {
+	t.Parallel()
+	if w := retryWindow(DefaultRetryBase); w < 24*time.Hour || w > 25*time.Hour {
+		t.Errorf("retry window %s, want about 24.6 h", w)
+	}
+}

@@ -194,6 +194,7 @@ func withDefaults(s config.Delivery) config.Delivery {
 	set(&s.RescueStuckJobsAfter, DefaultRescueStuckJobsAfter)
 	set(&s.RetryBase, DefaultRetryBase)
 	set(&s.RateLimitWait, DefaultRateLimitWait)
+	set(&s.RateLimitedFor, retryWindow(s.RetryBase))
 	set(&s.ChannelInterval, DefaultChannelInterval)
 	set(&s.HTTPTimeout, slack.DefaultTimeout)
 	set(&s.StopTimeout, DefaultStopTimeout)

@@ -68,7 +68,7 @@ type Delivery struct {
 	RescueStuckJobsAfter time.Duration // when a job left running by a dead process is retried
 	RetryBase            time.Duration // first retry delay; later ones grow threefold
 	RateLimitWait        time.Duration // wait after a 429 without Retry-After
-	RateLimitedFor       time.Duration // a delivery still refused with 429 this long after it was enqueued fails; 0 is the retry window
+	RateLimitedFor       time.Duration // a job still refused with 429 this long after it was created fails; 0 is the retry window
 	ChannelInterval      time.Duration // at most one message per interval per channel...
 	ChannelBurst         int           // ...after a burst of this many
 	HTTPTimeout          time.Duration // one webhook request, answer included

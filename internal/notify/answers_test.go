@@ -100,6 +100,22 @@ func TestRateLimitedPastTheRetryWindowFails(t *testing.T) {
 		if st := e.state(id); !st.Enabled || st.DisabledReason != nil || *st.LastDeliveryStatus != "FAILED" {
 			t.Errorf("channel %+v", st)
 		}
+
+		// A redelivery has a window of its own: its first 429 snoozes it
+		// again rather than failing it at once.
+		requests := len(e.fake.RequestsTo(url))
+		e.redeliver(del.ID)
+		eventually(t, 20*time.Second, func() bool {
+			return len(e.fake.RequestsTo(url)) > requests
+		}, func() string { return "no request after the redelivery" })
+		var again delivery
+		eventually(t, 5*time.Second, func() bool {
+			again = e.deliveries(id)[0]
+			return again.Attempts > del.Attempts
+		}, func() string { return fmt.Sprintf("delivery %+v", again) })
+		if again.Status != "RETRYING" || again.NextAttemptAt == nil {
+			t.Errorf("redelivered delivery after its first 429: %+v", again)
+		}
 	})
 }
 

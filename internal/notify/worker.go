@@ -25,20 +25,18 @@ import (
 // threefold backoff from a 9 s base, the waits are 9 s, 27 s, 81 s, 4 min,
 // 12 min, 36 min, 1.8 h, 5.5 h and 16.4 h: quick retries ride out a blip,
 // and the last attempt comes about 24.6 h after the first, so a Slack
-// outage of up to a day loses nothing. Answers 429 do not count, but a
-// delivery that Slack still rate-limits once that window (counted from its
-// enqueueing) has passed fails: a webhook that answers 429 forever must not
-// keep a job alive forever.
+// outage of up to a day loses nothing. Answers 429 do not count, but a job
+// that Slack still rate-limits once that window (counted from the job's
+// creation, so a redelivery gets a window of its own) has passed fails: a
+// webhook that answers 429 forever must not keep a job alive forever.
 const MaxAttempts = 10
 
 // retryWindow is the time from a delivery's first attempt to its last,
 // without jitter: about 24.6 h from the 9 s base.
 func retryWindow(base time.Duration) time.Duration {
 	var total time.Duration
-	d := base
 	for n := 1; n < MaxAttempts; n++ {
-		total += d
-		d *= 3
+		total += retryWait(base, n)
 	}
 	return total
 }
@@ -103,11 +101,16 @@ func (w *worker) NextRetry(job *river.Job[deliverArgs]) time.Time {
 // backoff is the wait after the n-th failed attempt: base·3^(n−1), give or
 // take 10 % so that retries after an outage spread out.
 func backoff(base time.Duration, n int) time.Duration {
+	return jitter(retryWait(base, n))
+}
+
+// retryWait is the wait after the n-th failed attempt without jitter.
+func retryWait(base time.Duration, n int) time.Duration {
 	d := base
 	for i := 1; i < n; i++ {
 		d *= 3
 	}
-	return jitter(d)
+	return d
 }
 
 func jitter(d time.Duration) time.Duration {
@@ -117,7 +120,7 @@ func jitter(d time.Duration) time.Duration {
 // target is a delivery with what its attempt needs: the channel and the
 // message's content.
 type target struct {
-	del     Delivery // ID, ChannelID, EventID, Status, JobID and CreatedAt only
+	del     Delivery // ID, ChannelID, EventID, Status and JobID only
 	channel slack.Channel
 	// event is nil when the event's row is gone.
 	event   *event.Event
@@ -128,7 +131,7 @@ type target struct {
 
 // targetQuery reads a delivery, its channel, its event, the event's
 // project and approval in one round trip.
-const targetQuery = `SELECT d.id, d.channel_id, d.event_id, d.status, d.job_id, d.created_at,
+const targetQuery = `SELECT d.id, d.channel_id, d.event_id, d.status, d.job_id,
 	c.id, c.project_id, c.enabled, c.webhook_url_enc, c.key_version,
 	e.id, e.type, e.occurred_at, e.project_id, e.approval_id, e.key_path, e.action, e.attempts, e.max_attempts, e.reason,
 	p.name, a.id, a.info, a.expires_at
@@ -156,7 +159,7 @@ func (w *worker) load(ctx context.Context, id string) (*target, error) {
 		info        *string
 	)
 	err := w.d.store.DB(ctx).Raw(targetQuery, id).Row().Scan(
-		&t.del.ID, &t.del.ChannelID, &t.del.EventID, &t.del.Status, &t.del.JobID, &t.del.CreatedAt,
+		&t.del.ID, &t.del.ChannelID, &t.del.EventID, &t.del.Status, &t.del.JobID,
 		&t.channel.ID, &t.channel.ProjectID, &t.channel.Enabled, &t.channel.WebhookURLEnc, &t.channel.KeyVersion,
 		&eventID, &eventType, &occurredAt, &eventProj, &ev.ApprovalID, &keyPath, &ev.Action, &ev.Attempts, &ev.MaxAttempts, &ev.Reason,
 		&projectName, &approvalID, &info, &expiresAt)
@@ -240,7 +243,7 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 	case slack.Delivered:
 		status, deliveredAt = slack.StatusDelivered, &now
 	case slack.RateLimited:
-		if now.Sub(del.CreatedAt) >= w.settings.RateLimitedFor {
+		if now.Sub(job.CreatedAt) >= w.settings.RateLimitedFor {
 			giveUp := fmt.Sprintf("still rate limited %s after it was enqueued", w.settings.RateLimitedFor)
 			status, lastError = slack.StatusFailed, lastError+": "+giveUp
 			result = river.JobCancel(errors.New(giveUp))

@@ -17,14 +17,6 @@ import (
 	"github.com/ottr/backend/internal/requestlog"
 )
 
-// Close codes of the websocket protocols
-// (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md).
-const (
-	closeForbidden   = gqlws.CloseForbidden   // connection_init refused: bad credentials
-	closeInternal    = gqlws.CloseInternal    // connection_init could not be checked
-	closeInitTimeout = gqlws.CloseInitTimeout // no connection_init in time
-)
-
 // websockets completes gqlgen's websocket transport (v0.17.98), which
 // serves the legacy graphql-ws protocol (graphql-transport-ws has its own
 // transport, internal/gqlws): gqlgen closes with 1002 on the init timeout,
@@ -43,7 +35,7 @@ func (w websockets) Accept(rw http.ResponseWriter, r *http.Request, opts transpo
 	}
 	c := &protocolConn{WebsocketConn: conn}
 	c.initTimer = time.AfterFunc(w.initTimeout, func() {
-		_ = c.WriteClose(closeInitTimeout, "Connection initialisation timeout")
+		_ = c.WriteClose(gqlws.CloseInitTimeout, "Connection initialisation timeout")
 	})
 	c.writeTimer = time.AfterFunc(time.Hour, func() { _ = c.WebsocketConn.Close() })
 	c.writeTimer.Stop()
@@ -59,8 +51,6 @@ type protocolConn struct {
 	initTimer    *time.Timer
 	writeTimer   *time.Timer
 	writeTimeout time.Duration
-
-	messages int // read so far
 }
 
 func (c *protocolConn) NextReader() (int, io.Reader, error) {
@@ -68,9 +58,7 @@ func (c *protocolConn) NextReader() (int, io.Reader, error) {
 	if err != nil {
 		return typ, r, err
 	}
-	if c.messages++; c.messages == 1 {
-		c.initTimer.Stop()
-	}
+	c.initTimer.Stop() // a message came: from the first on, a no-op
 	return typ, r, nil
 }
 
@@ -85,19 +73,13 @@ func (c *protocolConn) Close() error {
 	return c.WebsocketConn.Close()
 }
 
-// SetReadLimit and SetReadDeadline keep the optional interfaces gqlgen
-// looks for on the connection (message size limit, missing pong).
+// SetReadLimit keeps the optional interface gqlgen looks for on the
+// connection (message size limit). Read deadlines it sets only for
+// graphql-transport-ws, which internal/gqlws serves.
 func (c *protocolConn) SetReadLimit(limit int64) {
 	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
 		l.SetReadLimit(limit)
 	}
-}
-
-func (c *protocolConn) SetReadDeadline(t time.Time) error {
-	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
-		return d.SetReadDeadline(t)
-	}
-	return nil
 }
 
 // websocketInit authenticates a websocket from its connection_init payload:
@@ -133,12 +115,12 @@ func (r *Resolver) initCredentials(ctx context.Context, logger *slog.Logger, pay
 	}
 	p, err := r.AuthService.Authenticate(ctx, cred)
 	if _, ok := apperr.As(err); ok {
-		return ctx, &gqlws.InitError{Code: closeForbidden, Reason: "Forbidden", Err: err}
+		return ctx, &gqlws.InitError{Code: gqlws.CloseForbidden, Reason: "Forbidden", Err: err}
 	}
 	if err != nil {
 		// The cause stays in the log: the client learns only that it failed.
 		logger.ErrorContext(ctx, "websocket authentication failed", "err", err, "request_id", requestlog.ID(ctx))
-		return ctx, &gqlws.InitError{Code: closeInternal, Reason: "Internal server error",
+		return ctx, &gqlws.InitError{Code: gqlws.CloseInternal, Reason: "Internal server error",
 			Err: apperr.Unauthenticated("could not check the credentials; try again")}
 	}
 	return auth.WithPrincipal(ctx, p, nil), nil

@@ -431,7 +431,7 @@ func (c *conn) send(ctx context.Context, f frame) bool {
 }
 
 // take hands the queue to its writer.
-func (c *conn) take() (batch []frame, closed bool) {
+func (c *conn) take() (batch []frame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	batch, c.queue = c.queue, nil
@@ -441,9 +441,9 @@ func (c *conn) take() (batch []frame, closed bool) {
 	}
 	if batch == nil || c.closed {
 		c.writing = false
-		return nil, c.closed
+		return nil
 	}
-	return batch, false
+	return batch
 }
 
 // frameAll frames batch into the corked connection (no I/O).
@@ -467,7 +467,7 @@ func (c *conn) frameAll(batch []frame, buf []byte) ([]byte, error) {
 // frame) gets a goroutine of its own (drain) until it has caught up, so
 // that it holds up no other.
 func (c *conn) flush(buf []byte) []byte {
-	batch, _ := c.take()
+	batch := c.take()
 	if batch == nil {
 		return buf
 	}
@@ -515,7 +515,7 @@ func (c *conn) drain(batch []frame) {
 			c.fail()
 			return
 		}
-		if batch, _ = c.take(); batch == nil {
+		if batch = c.take(); batch == nil {
 			return
 		}
 	}
@@ -537,7 +537,8 @@ func nextHead(id string) []byte {
 	return fmt.Appendf(nil, `{"id":%s,"type":"next","payload":`, strconv.Quote(id))
 }
 
-func (c *conn) message(typ, id string, payload any) frame {
+// encode builds a protocol message.
+func encode(typ, id string, payload any) frame {
 	m := struct {
 		ID      string `json:"id,omitempty"`
 		Type    string `json:"type"`
@@ -583,7 +584,7 @@ func (o *op) run(ctx context.Context, payload json.RawMessage, start time.Time) 
 	c := o.c
 	params := &graphql.RawParams{}
 	if err := jsonDecode(payload, params); err != nil {
-		c.enqueue(c.message("error", o.id, []*gqlerror.Error{{Message: "invalid json"}}))
+		c.enqueue(encode("error", o.id, []*gqlerror.Error{{Message: "invalid json"}}))
 		o.finish(true)
 		return
 	}
@@ -593,9 +594,9 @@ func (o *op) run(ctx context.Context, payload json.RawMessage, start time.Time) 
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
 		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
-			c.enqueue(c.message("error", o.id, resp.Errors))
+			c.enqueue(encode("error", o.id, resp.Errors))
 		} else {
-			c.enqueue(c.message("next", o.id, &graphql.Response{Errors: errs}))
+			c.enqueue(encode("next", o.id, &graphql.Response{Errors: errs}))
 		}
 		o.finish(true)
 		return
@@ -615,7 +616,7 @@ func (o *op) run(ctx context.Context, payload json.RawMessage, start time.Time) 
 					gqlErr.Message = err.Error()
 				}
 			}
-			c.enqueue(c.message("error", o.id, []*gqlerror.Error{gqlErr}))
+			c.enqueue(encode("error", o.id, []*gqlerror.Error{gqlErr}))
 			o.finish(false) // error ends the operation
 		}
 	}()
@@ -656,7 +657,7 @@ func (o *op) finish(complete bool) {
 		delete(c.ops, o.id)
 	}
 	if complete {
-		c.queueLocked(c.message("complete", o.id, nil))
+		c.queueLocked(encode("complete", o.id, nil))
 	}
 	c.mu.Unlock()
 	o.cancel()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -231,7 +230,7 @@ func render(t *target) ([]byte, error) {
 func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *Delivery, ch *slack.Channel, r slack.Result) error {
 	outcome := slack.Classify(r)
 	now := store.Now()
-	lastError := errorText(r, outcome)
+	lastError := slack.ErrorText(r, outcome)
 	var (
 		status      string
 		nextAttempt *time.Time
@@ -274,7 +273,7 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 
 	var attemptError *string
 	if r.Err != nil {
-		attemptError = nullable(r.Err.Error())
+		attemptError = store.NullIfEmpty(r.Err.Error())
 	}
 	// The attempt, the delivery's new state and the channel's last
 	// delivery, as one unit (one round trip on PostgreSQL). A delivery's
@@ -282,10 +281,10 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 	stmts := []store.Stmt{
 		{SQL: "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, body, duration_ms, error, outcome) " +
 			"VALUES (?, ?, ?, ?, ?, ?, ?)",
-			Args: []any{del.ID, now, positive(r.StatusCode), nullable(r.Body), int(r.Latency.Milliseconds()), attemptError, outcome.Kind.String()}},
+			Args: []any{del.ID, now, positive(r.StatusCode), store.NullIfEmpty(r.Body), int(r.Latency.Milliseconds()), attemptError, outcome.Kind.String()}},
 		{SQL: "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_status_code = ?, last_error = ?, " +
 			"next_attempt_at = ?, delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
-			Args: []any{status, positive(r.StatusCode), nullable(lastError), nextAttempt, deliveredAt, del.ID}},
+			Args: []any{status, positive(r.StatusCode), store.NullIfEmpty(lastError), nextAttempt, deliveredAt, del.ID}},
 		slack.OutcomeStmt(ch.ID, status, lastError, disable),
 	}
 	// Record even when the job's context ended (timeout, shutdown): the
@@ -308,27 +307,6 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 		w.d.logger.WarnContext(ctx, "slack channel disabled by its webhook's answer", "channel", ch.ID, "reason", disable)
 	}
 	return result
-}
-
-// errorText is what a delivery shows as its last error: the transport
-// error, or Slack's answer when it was not a success.
-func errorText(r slack.Result, outcome slack.Outcome) string {
-	switch {
-	case outcome.Kind == slack.Delivered:
-		return ""
-	case r.StatusCode == 0 && r.Err != nil:
-		return r.Err.Error()
-	case strings.TrimSpace(r.Body) != "":
-		return r.Body
-	}
-	return outcome.Reason
-}
-
-func nullable(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 func positive(n int) *int {

@@ -119,20 +119,13 @@ func OutcomeStmt(channelID, status, lastError, disableReason string) store.Stmt 
 		return store.Stmt{
 			SQL: "UPDATE slack_channels SET last_delivery_at = ?, last_delivery_status = ?, last_error = ?, " +
 				"enabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
-			Args: []any{now, status, nullable(lastError), false, disableReason, now, channelID},
+			Args: []any{now, status, store.NullIfEmpty(lastError), false, disableReason, now, channelID},
 		}
 	}
 	return store.Stmt{
 		SQL:  "UPDATE slack_channels SET last_delivery_at = ?, last_delivery_status = ?, last_error = ? WHERE id = ?",
-		Args: []any{now, status, nullable(lastError), channelID},
+		Args: []any{now, status, store.NullIfEmpty(lastError), channelID},
 	}
-}
-
-func nullable(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 // RotateKeys re-encrypts, with the keyring's current key, every webhook URL

@@ -65,6 +65,21 @@ var deadAnswers = map[string]bool{
 	"posting_to_general_channel_denied": true,
 }
 
+// ErrorText is what a failed post shows as its error: the transport error
+// when no answer came, else Slack's answer, else the outcome's reason; ""
+// for a delivered one.
+func ErrorText(r Result, o Outcome) string {
+	switch body := strings.TrimSpace(r.Body); {
+	case o.Kind == Delivered:
+		return ""
+	case r.StatusCode == 0 && r.Err != nil:
+		return r.Err.Error()
+	case body != "":
+		return body
+	}
+	return o.Reason
+}
+
 // Classify decides what a post's result means. Slack's answer text takes
 // precedence over the status code.
 func Classify(r Result) Outcome {

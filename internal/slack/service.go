@@ -206,15 +206,7 @@ func (s *Service) Test(ctx context.Context, id string) (*TestResult, error) {
 	out := &TestResult{StatusCode: r.StatusCode, Latency: r.Latency}
 	outcome := Classify(r)
 	out.OK = outcome.Kind == Delivered
-	switch {
-	case out.OK:
-	case r.StatusCode == 0 && r.Err != nil:
-		out.Error = r.Err.Error()
-	case strings.TrimSpace(r.Body) != "":
-		out.Error = strings.TrimSpace(r.Body)
-	default:
-		out.Error = outcome.Reason
-	}
+	out.Error = ErrorText(r, outcome)
 	return out, nil
 }
 

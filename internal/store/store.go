@@ -45,6 +45,14 @@ type Store struct {
 // written and SQLite's text timestamps sort in time order.
 func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
+// NullIfEmpty is s for a nullable text column: NULL when empty.
+func NullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 // Open connects to PostgreSQL when databaseURL is set, otherwise to the
 // SQLite file ottr.db in dataDir.
 func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 )
 
@@ -65,30 +63,19 @@ func (r Row) scan(dest []any) error {
 	if s.dialect == SQLite {
 		text = r.q.sqlite
 	}
-	if st, ok := ctx.Value(txKey{}).(*txState); ok {
-		tx, ok := st.tx.Statement.ConnPool.(*sql.Tx)
-		if !ok {
-			return fmt.Errorf("store: transaction is a %T, not a *sql.Tx", st.tx.Statement.ConnPool)
+	if InTx(ctx) {
+		tx, err := SQLTx(ctx)
+		if err != nil {
+			return err
 		}
 		return tx.QueryRowContext(ctx, text, r.args...).Scan(dest...)
 	}
 	if s.dialect == SQLite {
 		return s.sqlDB.QueryRowContext(ctx, text, r.args...).Scan(dest...)
 	}
-	// On PostgreSQL, a connection of the pool, used by pgx itself: it scans
-	// into the fields without database/sql's conversions, through the
-	// connection's statement cache. A connection pgx closes on an error is
-	// dropped from the pool when it is handed back.
-	conn, err := s.sqlDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("store: connection is a %T, not pgx's", dc)
-		}
-		return c.Conn().QueryRow(ctx, text, r.args...).Scan(dest...)
+	// On PostgreSQL, pgx itself scans into the fields, without
+	// database/sql's conversions, through the connection's statement cache.
+	return s.withPgxConn(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, text, r.args...).Scan(dest...)
 	})
 }

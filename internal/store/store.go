@@ -237,6 +237,16 @@ func (s *Store) ExecAll(ctx context.Context, stmts ...Stmt) error {
 		}
 		batch.Queue(built.Statement.SQL.String(), built.Statement.Vars...)
 	}
+	return s.withPgxConn(ctx, func(c *pgx.Conn) error {
+		return c.SendBatch(ctx, &batch).Close()
+	})
+}
+
+// withPgxConn runs fn on a connection of the pool as pgx's own, for what
+// database/sql cannot express (batches) or does more slowly (scans). A
+// connection pgx closes on an error is dropped from the pool when it is
+// handed back.
+func (s *Store) withPgxConn(ctx context.Context, fn func(*pgx.Conn) error) error {
 	conn, err := s.sqlDB.Conn(ctx)
 	if err != nil {
 		return err
@@ -245,9 +255,9 @@ func (s *Store) ExecAll(ctx context.Context, stmts ...Stmt) error {
 	return conn.Raw(func(driverConn any) error {
 		c, ok := driverConn.(*stdlib.Conn)
 		if !ok {
-			return fmt.Errorf("store: connection is a %T, not pgx", driverConn)
+			return fmt.Errorf("store: connection is a %T, not pgx's", driverConn)
 		}
-		return c.Conn().SendBatch(ctx, &batch).Close()
+		return fn(c.Conn())
 	})
 }
 

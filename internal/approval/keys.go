@@ -139,9 +139,13 @@ func (k *Keys) PendingForPaths(ctx context.Context, projectID string, paths []st
 	}
 	now := k.svc.now()
 	var rows []row
-	err := k.svc.store.DB(ctx).
+	q := k.svc.store.DB(ctx).
 		Where("project_id = ? AND key_path IN ? AND status = ? AND expires_at > ?", projectID, paths, Pending, now).
-		Order("created_at DESC, id DESC").Find(&rows).Error
+		Order("created_at DESC, id DESC")
+	if len(paths) == 1 {
+		q = q.Limit(1) // the newest is the one: a single key reads no more
+	}
+	err := q.Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("find pending approvals of %d keys in %s: %w", len(paths), projectID, err)
 	}

@@ -118,6 +118,20 @@ type querier interface {
 // row is pgx.Row or *sql.Row.
 type row interface{ Scan(dest ...any) error }
 
+// eachRow scans every row of pgx's or database/sql's result set.
+func eachRow(rows interface {
+	row
+	Next() bool
+	Err() error
+}, scan func(row) error) error {
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // stmt is a statement written for PostgreSQL ($1, $2, …) in the form the
 // dialect takes: SQLite reads $1 as a name, so it becomes ?1.
 func (d *direct) stmt(query string) string {
@@ -180,12 +194,7 @@ func (q pgxQuerier) query(ctx context.Context, scan func(row) error, query strin
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return eachRow(rows, scan)
 }
 
 type sqlRunner interface {
@@ -214,10 +223,5 @@ func (q sqlQuerier) query(ctx context.Context, scan func(row) error, query strin
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return eachRow(rows, scan)
 }

@@ -281,15 +281,31 @@ func TestOtherTenantIsRefused(t *testing.T) {
 
 func fastRecheck(c *config.Config) { c.Live.Recheck = 20 * time.Millisecond }
 
+// subscribedOverBoth subscribes to pid's events with cred over
+// graphql-transport-ws (where subscribers share renderings and rechecks)
+// and over the legacy graphql-ws protocol (where each runs its own), and
+// waits until both receive a marker event.
+func subscribedOverBoth(t *testing.T, srv *testserver.Server, cred, pid string) []*testserver.Sub {
+	t.Helper()
+	shared := srv.Connect(testserver.TransportWS, cred).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
+	own := srv.Connect(testserver.LegacyWS, cred).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
+	marker := subscribed(t, srv, pid, shared.Next)
+	if got := nextEvent(t, own.Next); got.ID != id(marker) {
+		t.Fatalf("legacy subscriber's first event %s, want the marker %d", got.ID, marker.ID)
+	}
+	return []*testserver.Sub{shared, own}
+}
+
 func TestRevokingTheKeyEndsTheSubscription(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		srv, alice, pid, keyID, key := setup(t, d, fastRecheck)
-		sub := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
-		subscribed(t, srv, pid, sub.Next)
+		subs := subscribedOverBoth(t, srv, key, pid)
 		alice.MustDo(`mutation($id: ID!) { revokeApiKey(id: $id) { id } }`, map[string]any{"id": keyID}, nil)
-		expectEnd(t, sub.Next, "UNAUTHENTICATED")
+		for _, sub := range subs {
+			expectEnd(t, sub.Next, "UNAUTHENTICATED")
+		}
 	})
 }
 
@@ -301,11 +317,12 @@ func TestRemovedMemberLosesTheSubscription(t *testing.T) {
 		bob := srv.SignUp("Bob")
 		alice.MustDo(`mutation($p: ID!, $e: String!) { addProjectMember(projectId: $p, email: $e, role: VIEWER) { role } }`,
 			map[string]any{"p": pid, "e": bob.Email}, nil)
-		sub := srv.Connect(testserver.TransportWS, bob.AccessToken).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
-		subscribed(t, srv, pid, sub.Next)
+		subs := subscribedOverBoth(t, srv, bob.AccessToken, pid)
 		alice.MustDo(`mutation($p: ID!, $u: ID!) { removeProjectMember(projectId: $p, userId: $u) }`,
 			map[string]any{"p": pid, "u": bob.ID}, nil)
-		expectEnd(t, sub.Next, "NOT_FOUND")
+		for _, sub := range subs {
+			expectEnd(t, sub.Next, "NOT_FOUND")
+		}
 	})
 }
 

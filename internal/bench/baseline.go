@@ -11,6 +11,8 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/ottr/backend/internal/approval"
+	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/store"
@@ -24,7 +26,7 @@ import (
 // different rows.
 const (
 	// The API key of every authenticated request.
-	sqlKeyByHash = `SELECT id, project_id, scope, last_used_at, revoked_at FROM api_keys WHERE secret_hash = $1`
+	sqlKeyByHash = `SELECT ` + auth.KeyColumns + ` FROM api_keys WHERE secret_hash = $1`
 
 	// createApproval, in one transaction: make sure the key exists, the
 	// approval, its APPROVAL_CREATED event.
@@ -48,7 +50,7 @@ const (
 		`"last_error","next_attempt_at","delivered_at","created_at","job_id") VALUES `
 
 	// approvalLink: the approval of the token, its project's name.
-	sqlApprovalByToken = `SELECT ` + approvalColumns + ` FROM approvals WHERE token_hash = $1`
+	sqlApprovalByToken = `SELECT ` + approval.RowColumns + ` FROM approvals WHERE token_hash = $1`
 	sqlProjectName     = `SELECT "name" FROM "projects" WHERE id = $1`
 
 	// executeApproval: the approval of the token again, then in one
@@ -59,11 +61,7 @@ const (
 		`ON CONFLICT ("project_id","path") DO UPDATE SET "value"="excluded"."value","updated_at"="excluded"."updated_at"`
 
 	// approval(id).
-	sqlApprovalByID = `SELECT ` + approvalColumns + ` FROM approvals WHERE id = $1`
-
-	// The columns the server reads of an approval, in the table's order.
-	approvalColumns = `id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash, ` +
-		`pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason`
+	sqlApprovalByID = `SELECT ` + approval.RowColumns + ` FROM approvals WHERE id = $1`
 )
 
 // recordEvent sends what event.Recorder sends for one event inside the

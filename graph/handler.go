@@ -118,6 +118,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(newComplexityLimit(ComplexityLimit, 1000))
 	srv.Use(depthLimit{max: DepthLimit})
+	srv.Use(textCheck{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -135,6 +136,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		}
 		return res, err
 	})
+	srv.AroundFields(listProblems)
 	srv.AroundResponses(endStreamWithError(func(ctx context.Context, err error) error {
 		return safe(ctx, err, "subscription")
 	}))
@@ -144,7 +146,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	})
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
-		code := present(gqlErr, err)
+		code := present(ctx, gqlErr, err)
 		if opts.Metrics != nil {
 			opts.Metrics.GraphQLErrors.WithLabelValues(string(code)).Inc()
 		}
@@ -166,7 +168,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 			return resp
 		}
 	})
-	return srv
+	return withRetryAfter(srv)
 }
 
 // newConfig is the executor's configuration: the resolvers, and no
@@ -196,7 +198,7 @@ func operationLabels(op *ast.OperationDefinition) (opType, field string) {
 }
 
 // present fills in the contract's extensions and a safe message.
-func present(gqlErr *gqlerror.Error, err error) apperr.Code {
+func present(ctx context.Context, gqlErr *gqlerror.Error, err error) apperr.Code {
 	if gqlErr.Extensions == nil {
 		gqlErr.Extensions = map[string]any{}
 	}
@@ -206,14 +208,21 @@ func present(gqlErr *gqlerror.Error, err error) apperr.Code {
 		if e.Field != "" {
 			gqlErr.Extensions["field"] = e.Field
 		}
-		if e.Code == apperr.CodeRateLimited {
-			gqlErr.Extensions["retryAfterSeconds"] = int(math.Ceil(e.RetryAfter.Seconds()))
+		switch e.Code {
+		case apperr.CodeRateLimited:
+			seconds := int(math.Ceil(e.RetryAfter.Seconds()))
+			gqlErr.Extensions["retryAfterSeconds"] = seconds
+			noteRetryAfter(ctx, seconds)
+		case apperr.CodeInternal:
+			gqlErr.Extensions["requestId"] = requestlog.ID(ctx)
 		}
 		return e.Code
 	}
 	// Resolver failures were turned into domain errors by AroundFields, so
 	// what is left comes from gqlgen itself: parse and validation failures,
-	// argument coercion, limits. Their messages describe the request only.
-	gqlErr.Extensions["code"] = string(apperr.CodeBadUserInput)
-	return apperr.CodeBadUserInput
+	// limits, persisted queries, argument coercion. Their messages describe
+	// the request only.
+	code := gqlgenCode(gqlErr)
+	gqlErr.Extensions["code"] = string(code)
+	return code
 }

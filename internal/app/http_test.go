@@ -43,8 +43,9 @@ func TestInternalErrorsShowNothingAndLogTheCause(t *testing.T) {
 		if len(r.Errors) != 1 || r.Errors[0].Code() != "INTERNAL" || r.Errors[0].Message != "internal error" {
 			t.Fatalf("errors: %+v, want one INTERNAL \"internal error\"", r.Errors)
 		}
-		if len(r.Errors[0].Extensions) != 1 {
-			t.Fatalf("extensions carry more than the code: %v", r.Errors[0].Extensions)
+		// The request id ties the answer to the log line with the cause.
+		if len(r.Errors[0].Extensions) != 2 || r.Errors[0].Extensions["requestId"] != "req-internal-1" {
+			t.Fatalf("extensions: %v, want the code and requestId req-internal-1 only", r.Errors[0].Extensions)
 		}
 		if r.Header.Get("X-Request-Id") != "req-internal-1" {
 			t.Fatalf("X-Request-Id answered %q", r.Header.Get("X-Request-Id"))
@@ -240,7 +241,7 @@ func TestDepthComplexityAndTokenLimits(t *testing.T) {
 	for range 12 {
 		deep = strings.Replace(deep, "{ id }", "{ approvals { edges { node { project { id } } } } }", 1)
 	}
-	if e := alice.ErrorCode(deep, nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "deep") {
+	if e := alice.ErrorCode(deep, nil); e.Code() != "COMPLEXITY_LIMIT_EXCEEDED" || !strings.Contains(e.Message, "deep") {
 		t.Fatalf("deep query: %s %q", e.Code(), e.Message)
 	}
 	var wide strings.Builder
@@ -249,12 +250,12 @@ func TestDepthComplexityAndTokenLimits(t *testing.T) {
 		fmt.Fprintf(&wide, " a%d: projects { id name }", i)
 	}
 	wide.WriteString(" }")
-	if e := alice.ErrorCode(wide.String(), nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "complexity") {
+	if e := alice.ErrorCode(wide.String(), nil); e.Code() != "COMPLEXITY_LIMIT_EXCEEDED" || !strings.Contains(e.Message, "complexity") {
 		t.Fatalf("wide query: %s %q", e.Code(), e.Message)
 	}
 	// Many cheap tokens: the parser stops before building the document.
 	tokens := "{" + strings.Repeat(" __typename", 6000) + " }"
-	if e := alice.ErrorCode(tokens, nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "token") {
+	if e := alice.ErrorCode(tokens, nil); e.Code() != "COMPLEXITY_LIMIT_EXCEEDED" || !strings.Contains(e.Message, "token") {
 		t.Fatalf("query of many tokens: %s %q", e.Code(), e.Message)
 	}
 	// An ordinary dashboard query passes.
@@ -270,7 +271,7 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
 
 	r := anon.Post(map[string]any{"extensions": ext})
-	if len(r.Errors) == 0 || r.Errors[0].Message != "PersistedQueryNotFound" {
+	if len(r.Errors) == 0 || r.Errors[0].Message != "PersistedQueryNotFound" || r.Errors[0].Code() != "PERSISTED_QUERY_NOT_FOUND" {
 		t.Fatalf("hash of an unknown query: %+v", r.Errors)
 	}
 	r = anon.Post(map[string]any{"query": query, "extensions": ext})

@@ -1,0 +1,78 @@
+package app_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
+)
+
+func TestGraphQLErrorsKeepTheirOwnCodes(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	anon := srv.Client("")
+	for name, tc := range map[string]struct{ query, code string }{
+		"syntax":          {`{ me { id }`, "GRAPHQL_PARSE_FAILED"},
+		"unknown field":   {`{ nope }`, "GRAPHQL_VALIDATION_FAILED"},
+		"variable type":   {`query($n: Int!) { me { id } }`, "GRAPHQL_VALIDATION_FAILED"},
+		"domain, for one": {`{ me { id } }`, "UNAUTHENTICATED"},
+	} {
+		if e := anon.ErrorCode(tc.query, nil); e.Code() != tc.code {
+			t.Errorf("%s: %s %q, want %s", name, e.Code(), e.Message, tc.code)
+		}
+	}
+}
+
+func TestRateLimitedAnswersSendRetryAfter(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	c := srv.Client("").FromIP("127.0.9.1")
+	for i := range 60 {
+		r := c.Do(logInMutation, logInVars("nobody@example.com", "wrong horse battery"))
+		if len(r.Errors) == 0 || r.Errors[0].Code() != "RATE_LIMITED" {
+			if h := r.Header.Get("Retry-After"); h != "" {
+				t.Fatalf("attempt %d: Retry-After %q on an answer that is not rate limited", i, h)
+			}
+			continue
+		}
+		secs, _ := r.Errors[0].Extensions["retryAfterSeconds"].(float64)
+		h, err := strconv.Atoi(r.Header.Get("Retry-After"))
+		if err != nil || h < 1 || h != int(secs) {
+			t.Fatalf("Retry-After %q, retryAfterSeconds %v: want the same whole number of seconds", r.Header.Get("Retry-After"), secs)
+		}
+		return
+	}
+	t.Fatal("no RATE_LIMITED answer after 60 failed logins from one address")
+}
+
+func TestEveryProblemOfAnInputIsListed(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		srv := testserver.Start(t, d)
+		alice := srv.SignUp("Alice")
+		pid := alice.CreateProject("p")
+		r := alice.Do(`mutation($p: ID!, $i: CreateApprovalInput!) { createApproval(projectId: $p, input: $i) { url } }`,
+			map[string]any{"p": pid, "i": map[string]any{
+				"keyPath": "bad//path", "value": "yes", "ttlSeconds": 1, "pin": "12",
+			}})
+		var fields []string
+		for _, e := range r.Errors {
+			if e.Code() != "BAD_USER_INPUT" || e.Message == "" {
+				t.Fatalf("error %+v, want BAD_USER_INPUT with a message", e)
+			}
+			fields = append(fields, e.Field())
+		}
+		if want := []string{"keyPath", "ttlSeconds", "pin"}; len(fields) != len(want) || fields[0] != want[0] || fields[1] != want[1] || fields[2] != want[2] {
+			t.Fatalf("errors for fields %v, want one for each of %v, in that order", fields, want)
+		}
+		var count int
+		storetest.Must(t, srv.App.Store.DB(context.Background()).Raw(`SELECT count(*) FROM approvals`).Scan(&count).Error)
+		if count != 0 {
+			t.Fatalf("%d approvals stored from a refused input", count)
+		}
+	})
+}

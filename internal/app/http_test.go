@@ -287,11 +287,13 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 func TestCORS(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Start(t, store.SQLite) // allows http://localhost:5173
+	// What a browser with OpenTelemetry, Sentry and Apollo Client asks for.
+	tracing := []string{"traceparent", "tracestate", "baggage", "sentry-trace", "apollographql-client-name", "apollographql-client-version"}
 	preflight := func(origin string) *http.Response {
 		req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/query", nil)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
-		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, "+strings.Join(tracing, ", "))
 		resp, err := http.DefaultClient.Do(req)
 		storetest.Must(t, err)
 		resp.Body.Close()
@@ -302,6 +304,15 @@ func TestCORS(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
 		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") {
 		t.Fatalf("preflight from an allowed origin: %d %v", resp.StatusCode, h)
+	}
+	allowed := map[string]bool{}
+	for _, name := range strings.Split(h.Get("Access-Control-Allow-Headers"), ",") {
+		allowed[strings.ToLower(strings.TrimSpace(name))] = true
+	}
+	for _, name := range append([]string{"authorization", "content-type", "x-request-id"}, tracing...) {
+		if !allowed[name] {
+			t.Errorf("preflight does not allow the %s header: %q", name, h.Get("Access-Control-Allow-Headers"))
+		}
 	}
 	resp = preflight("https://evil.example.com")
 	if v := resp.Header.Get("Access-Control-Allow-Origin"); v != "" {

@@ -140,6 +140,13 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 	})
 }
 
+// corsAllowedHeaders are the request headers a dashboard may send: ours,
+// and the tracing headers that browser instrumentation (OpenTelemetry,
+// Sentry, Apollo Client) adds to every request, which a preflight would
+// otherwise refuse, failing the request itself.
+const corsAllowedHeaders = "Authorization, Content-Type, X-Request-Id, " +
+	"traceparent, tracestate, baggage, sentry-trace, apollographql-client-name, apollographql-client-version"
+
 // cors lets the dashboard's origins call the API from a browser. Credentials
 // travel in the Authorization header, never in cookies.
 func cors(origins []string, next http.Handler) http.Handler {
@@ -152,7 +159,7 @@ func cors(origins []string, next http.Handler) http.Handler {
 			h.Set("Access-Control-Allow-Origin", origin)
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+				h.Set("Access-Control-Allow-Headers", corsAllowedHeaders)
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return

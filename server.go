@@ -113,7 +113,15 @@ func serve(ctx context.Context, a *app.App, ln net.Listener) error {
 	a.Logger.Info("shutting down: finishing requests in flight", "grace", shutdownGrace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	// Subscriptions end with SHUTTING_DOWN and their websockets close
+	// with 1001 (going away) meanwhile: Shutdown waits for neither.
+	live := make(chan error, 1)
+	go func() { live <- a.StopLive(shutdownCtx) }()
+	err := srv.Shutdown(shutdownCtx)
+	if liveErr := <-live; err == nil && liveErr != nil {
+		err = liveErr
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	a.Logger.Info("stopped")

@@ -51,6 +51,12 @@ type HandlerOptions struct {
 	// fall behind before its shared subscriptions are dropped; 0 means the
 	// event broker's default.
 	Buffer int
+	// Live counts websocket and SSE connections and their subscriptions;
+	// nil: a set of its own.
+	Live *LiveConnections
+	// Stopping, closed when the server begins to stop, makes websocket
+	// connections close with 1001 once their subscriptions have ended.
+	Stopping <-chan struct{}
 }
 
 // NewHandler builds the GraphQL endpoint: transports added by hand
@@ -67,6 +73,9 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}
 	if opts.Buffer <= 0 {
 		opts.Buffer = event.DefaultBuffer
+	}
+	if opts.Live == nil {
+		opts.Live = NewLiveConnections(opts.Metrics)
 	}
 
 	safe := func(ctx context.Context, err error, where string) error {
@@ -93,6 +102,8 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		StreamError: func(ctx context.Context, err error) error {
 			return safe(ctx, err, "subscription")
 		},
+		Opened: opts.Live.websocketOpened,
+		Closed: opts.Live.websocketClosed,
 	}))
 	srv.AddTransport(transport.Websocket{
 		Implementation: websockets{
@@ -105,6 +116,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 			// A client that cannot take one message in two keep-alive
 			// intervals is as dead as one that misses a pong for as long.
 			writeTimeout: 2 * opts.KeepAlive,
+			live:         opts.Live,
 		},
 		InitFunc:              r.websocketInit(logger),
 		KeepAlivePingInterval: opts.KeepAlive, // legacy graphql-ws: "ka" messages
@@ -137,6 +149,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		return res, err
 	})
 	srv.AroundFields(listProblems)
+	srv.AroundOperations(opts.Live.countSubscriptions)
 	srv.AroundResponses(endStreamWithError(func(ctx context.Context, err error) error {
 		return safe(ctx, err, "subscription")
 	}))
@@ -168,7 +181,13 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 			return resp
 		}
 	})
-	return withRetryAfter(srv)
+	if opts.Stopping != nil {
+		go func() {
+			<-opts.Stopping
+			opts.Live.stop()
+		}()
+	}
+	return opts.Live.track(withRetryAfter(srv))
 }
 
 // newConfig is the executor's configuration: the resolvers, and no

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -14,6 +15,7 @@ import (
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/gqlws"
+	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/requestlog"
 )
 
@@ -26,6 +28,7 @@ type websockets struct {
 	transport.CoderWebsocketImplementation
 	initTimeout  time.Duration
 	writeTimeout time.Duration
+	live         *LiveConnections
 }
 
 func (w websockets) Accept(rw http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
@@ -40,6 +43,13 @@ func (w websockets) Accept(rw http.ResponseWriter, r *http.Request, opts transpo
 	c.writeTimer = time.AfterFunc(time.Hour, func() { _ = c.WebsocketConn.Close() })
 	c.writeTimer.Stop()
 	c.writeTimeout = w.writeTimeout
+	if lc := liveConnFrom(r.Context()); lc != nil && w.live != nil {
+		lc.goAway = func() {
+			lc.whenIdle(func() { _ = c.WriteClose(gqlws.CloseGoingAway, "Server shutting down") })
+		}
+		w.live.opened(lc, metrics.TransportGraphQLWS)
+		c.closed = func() { w.live.closed(lc) }
+	}
 	return c, nil
 }
 
@@ -51,6 +61,8 @@ type protocolConn struct {
 	initTimer    *time.Timer
 	writeTimer   *time.Timer
 	writeTimeout time.Duration
+	closed       func() // tells LiveConnections; nil when untracked
+	closeOnce    sync.Once
 }
 
 func (c *protocolConn) NextReader() (int, io.Reader, error) {
@@ -70,7 +82,11 @@ func (c *protocolConn) WriteJSON(v any) error {
 
 func (c *protocolConn) Close() error {
 	c.initTimer.Stop()
-	return c.WebsocketConn.Close()
+	err := c.WebsocketConn.Close()
+	if c.closed != nil {
+		c.closeOnce.Do(c.closed)
+	}
+	return err
 }
 
 // SetReadLimit keeps the optional interface gqlgen looks for on the

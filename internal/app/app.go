@@ -37,7 +37,10 @@ type App struct {
 	// Approvals runs approvals and keys; the approval page builds on it.
 	Approvals *approval.Service
 	// Feed publishes committed events to this instance's subscribers.
-	Feed    *live.Feed
+	Feed *live.Feed
+	// Live counts the websocket and SSE connections of the GraphQL
+	// endpoint.
+	Live    *graph.LiveConnections
 	handler http.Handler
 	closers []func() error
 }
@@ -84,6 +87,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		SlackService: channels,
 		Dispatcher:   dispatcher,
 	}
+	a.Live = graph.NewLiveConnections(a.Metrics)
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Playground,
 		CORSOrigins:   cfg.CORSOrigins,
@@ -92,6 +96,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		InitTimeout:   cfg.Live.InitTimeout,
 		KeepAlive:     cfg.Live.KeepAlive,
 		Buffer:        cfg.Live.Buffer,
+		Live:          a.Live,
+		Stopping:      a.Feed.Closed(),
 	})
 	a.handler = httpserver.New(httpserver.Options{
 		GraphQL:        gql,
@@ -143,6 +149,17 @@ func (a *App) ready(ctx context.Context) error {
 		return errors.New("database migrations pending")
 	}
 	return nil
+}
+
+// StopLive ends every subscription with SHUTTING_DOWN and waits, until
+// ctx ends, for the websocket connections to close (with 1001) and the SSE
+// streams to end. The server calls it as it begins to stop, beside
+// http.Server.Shutdown, which waits for neither.
+func (a *App) StopLive(ctx context.Context) error {
+	if err := a.Feed.Close(); err != nil {
+		return err
+	}
+	return a.Live.Wait(ctx)
 }
 
 // Close stops background work and closes the database, in reverse order of

@@ -10,22 +10,6 @@ import (
 	"github.com/ottr/backend/internal/testserver"
 )
 
-func TestGraphQLErrorsKeepTheirOwnCodes(t *testing.T) {
-	t.Parallel()
-	srv := testserver.Start(t, store.SQLite)
-	anon := srv.Client("")
-	for name, tc := range map[string]struct{ query, code string }{
-		"syntax":          {`{ me { id }`, "GRAPHQL_PARSE_FAILED"},
-		"unknown field":   {`{ nope }`, "GRAPHQL_VALIDATION_FAILED"},
-		"variable type":   {`query($n: Int!) { me { id } }`, "GRAPHQL_VALIDATION_FAILED"},
-		"domain, for one": {`{ me { id } }`, "UNAUTHENTICATED"},
-	} {
-		if e := anon.ErrorCode(tc.query, nil); e.Code() != tc.code {
-			t.Errorf("%s: %s %q, want %s", name, e.Code(), e.Message, tc.code)
-		}
-	}
-}
-
 func TestRateLimitedAnswersSendRetryAfter(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Start(t, store.SQLite)

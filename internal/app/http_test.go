@@ -63,20 +63,23 @@ func TestInternalErrorsShowNothingAndLogTheCause(t *testing.T) {
 	})
 }
 
-func TestValidationAndParseErrorsAreBadUserInput(t *testing.T) {
+// Requests that never reach a resolver keep the codes GraphQL clients
+// know: GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED.
+func TestParseAndValidationErrorsKeepTheirCodes(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Start(t, store.SQLite)
 	anon := srv.Client("")
-	for name, q := range map[string]string{
-		"syntax":        `{ me { id `,
-		"unknown field": `{ nothing }`,
-		"bad argument":  `{ project(id: 5, extra: 1) { id } }`,
+	for name, tc := range map[string]struct{ query, code string }{
+		"syntax":          {`{ me { id `, "GRAPHQL_PARSE_FAILED"},
+		"unknown field":   {`{ nothing }`, "GRAPHQL_VALIDATION_FAILED"},
+		"bad argument":    {`{ project(id: 5, extra: 1) { id } }`, "GRAPHQL_VALIDATION_FAILED"},
+		"unused variable": {`query($n: Int!) { me { id } }`, "GRAPHQL_VALIDATION_FAILED"},
 	} {
-		if e := anon.ErrorCode(q, nil); e.Code() != "BAD_USER_INPUT" {
-			t.Errorf("%s: %s", name, e.Code())
+		if e := anon.ErrorCode(tc.query, nil); e.Code() != tc.code {
+			t.Errorf("%s: %s %q, want %s", name, e.Code(), e.Message, tc.code)
 		}
 	}
-	if e := anon.ErrorCode(`query($i: SignUpInput!) { me { id } }`, map[string]any{"i": 3}); e.Code() != "BAD_USER_INPUT" {
+	if e := anon.ErrorCode(`query($i: SignUpInput!) { me { id } }`, map[string]any{"i": 3}); e.Code() != "GRAPHQL_VALIDATION_FAILED" {
 		t.Errorf("bad variable: %s", e.Code())
 	}
 	if e := anon.ErrorCode(meQuery, nil); e.Code() != "UNAUTHENTICATED" {

@@ -106,6 +106,9 @@ func (s *Service) load(ctx context.Context, by rowQuery, value string) (*row, er
 // Get returns an approval the caller may read. Another tenant's approval
 // answers NOT_FOUND like a missing one.
 func (s *Service) Get(ctx context.Context, id string) (*Approval, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
 	r, err := s.load(ctx, byID, id)
 	if err != nil {
 		return nil, err
@@ -132,6 +135,9 @@ type Filter struct {
 
 // List returns a project's approvals, newest first.
 func (s *Service) List(ctx context.Context, projectID string, f Filter, args page.Args) (page.Page[Approval], error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return page.Page[Approval]{}, err
+	}
 	var none page.Page[Approval]
 	if _, err := s.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return none, err

@@ -29,6 +29,9 @@ func NewQueries(s *store.Store, authz *project.Authorizer) *Queries {
 // only. The cursor is the position after an event, so events recorded
 // meanwhile never shift the pages that follow.
 func (q *Queries) List(ctx context.Context, projectID string, types []Type, args page.Args) (page.Page[Event], error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return page.Page[Event]{}, err
+	}
 	if _, err := q.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return page.Page[Event]{}, err
 	}
@@ -85,6 +88,9 @@ func (q *Queries) Get(ctx context.Context, id int64) (*Event, error) {
 // ForApproval returns the events of one approval of a project, oldest
 // first.
 func (q *Queries) ForApproval(ctx context.Context, projectID, approvalID string) ([]Event, error) {
+	if err := apperr.CheckTexts("projectId", projectID, "approvalId", approvalID); err != nil {
+		return nil, err
+	}
 	events, err := q.ForApprovals(ctx, projectID, []string{approvalID})
 	if err != nil {
 		return nil, err
@@ -95,6 +101,9 @@ func (q *Queries) ForApproval(ctx context.Context, projectID, approvalID string)
 // ForApprovals returns the events of several approvals of a project, each
 // approval's oldest first, in one query (for a page of approvals).
 func (q *Queries) ForApprovals(ctx context.Context, projectID string, approvalIDs []string) (map[string][]Event, error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return nil, err
+	}
 	if _, err := q.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return nil, err
 	}

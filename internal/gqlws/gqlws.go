@@ -48,6 +48,7 @@ const (
 	CloseSubscriberExists       = 4409
 	CloseTooManyInitialRequests = 4429
 	CloseInternal               = 4500
+	CloseGoingAway              = 1001 // the server is stopping
 )
 
 // InitError refuses a connection_init with a close code and reason.
@@ -85,6 +86,12 @@ type Options struct {
 	StreamError func(ctx context.Context, err error) error
 	// ReadLimit is the largest message a client may send; 0 means 1 MiB.
 	ReadLimit int64
+	// Opened is told of each accepted connection, with the request's
+	// context and a function that closes the connection with
+	// CloseGoingAway (for a server that stops); Closed of its end, with
+	// the connection's context. Both are optional.
+	Opened func(ctx context.Context, goAway func())
+	Closed func(ctx context.Context)
 }
 
 // Transport is a gqlgen transport (graphql.Transport).
@@ -166,6 +173,9 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	})
 	if t.opts.KeepAlive > 0 {
 		c.pingTimer = time.AfterFunc(t.opts.KeepAlive, c.ping)
+	}
+	if t.opts.Opened != nil {
+		t.opts.Opened(ctx, func() { c.close(CloseGoingAway, "Server shutting down") })
 	}
 	go c.read()
 }
@@ -370,6 +380,9 @@ func (c *conn) shutdown() {
 		<-closing // the close handshake
 	}
 	_ = c.ws.CloseNow()
+	if c.t.opts.Closed != nil {
+		c.t.opts.Closed(c.ctx)
+	}
 }
 
 // enqueue queues f for the writer, whatever the queue's length: control

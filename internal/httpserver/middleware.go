@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/metrics"
@@ -146,6 +148,34 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 // otherwise refuse, failing the request itself.
 const corsAllowedHeaders = "Authorization, Content-Type, X-Request-Id, " +
 	"traceparent, tracestate, baggage, sentry-trace, apollographql-client-name, apollographql-client-version"
+
+// requireUTF8 answers BAD_USER_INPUT to a request whose body or query
+// string is not UTF-8, as JSON and GraphQL require: decoding would
+// silently replace the bad bytes with U+FFFD, and the replacement would be
+// stored in place of what the client sent. It reads the body limitBody
+// buffered.
+func requireUTF8(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		query, err := url.QueryUnescape(r.URL.RawQuery)
+		if err != nil || !utf8.ValidString(query) {
+			writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the query string is not valid UTF-8")
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "could not read request body")
+				return
+			}
+			if !utf8.Valid(body) {
+				writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the request body is not valid UTF-8")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // cors lets the dashboard's origins call the API from a browser. Credentials
 // travel in the Authorization header, never in cookies.

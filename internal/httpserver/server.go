@@ -44,7 +44,7 @@ type Options struct {
 // New returns the server's root handler.
 func New(o Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", cors(o.CORSOrigins, authenticate(o.Auth, o.GraphQL)))
+	mux.Handle("/query", cors(o.CORSOrigins, requireUTF8(authenticate(o.Auth, o.GraphQL))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

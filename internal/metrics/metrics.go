@@ -14,7 +14,22 @@ type Metrics struct {
 	HTTPDuration    *prometheus.HistogramVec
 	GraphQLDuration *prometheus.HistogramVec
 	GraphQLErrors   *prometheus.CounterVec
+	// LiveConnections are the open websocket and SSE connections by
+	// transport: graphql-transport-ws, graphql-ws, sse.
+	LiveConnections *prometheus.GaugeVec
+	// LiveSubscriptions are the subscriptions running on them.
+	LiveSubscriptions *prometheus.GaugeVec
+	// SlackDeliveries counts delivery attempts by outcome: delivered,
+	// retrying, failed, skipped.
+	SlackDeliveries *prometheus.CounterVec
 }
+
+// Transports of live connections, the values of LiveConnections' label.
+const (
+	TransportGraphQLTransportWS = "graphql-transport-ws"
+	TransportGraphQLWS          = "graphql-ws"
+	TransportSSE                = "sse"
+)
 
 // New registers the collectors on a fresh registry (one per server, so that
 // tests can run several servers in one process).
@@ -35,8 +50,25 @@ func New() *Metrics {
 		GraphQLErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ottr_graphql_errors_total", Help: "GraphQL errors by extensions.code.",
 		}, []string{"code"}),
+		LiveConnections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ottr_live_connections", Help: "Open websocket and SSE connections of the GraphQL endpoint, by transport.",
+		}, []string{"transport"}),
+		LiveSubscriptions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ottr_live_subscriptions", Help: "Running GraphQL subscriptions, by transport.",
+		}, []string{"transport"}),
+		SlackDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ottr_slack_deliveries_total", Help: "Slack delivery attempts by outcome: delivered, retrying, failed, skipped.",
+		}, []string{"outcome"}),
+	}
+	for _, t := range []string{TransportGraphQLTransportWS, TransportGraphQLWS, TransportSSE} {
+		m.LiveConnections.WithLabelValues(t)
+		m.LiveSubscriptions.WithLabelValues(t)
+	}
+	for _, o := range []string{"delivered", "retrying", "failed", "skipped"} {
+		m.SlackDeliveries.WithLabelValues(o)
 	}
 	m.Registry.MustRegister(m.HTTPRequests, m.HTTPDuration, m.GraphQLDuration, m.GraphQLErrors,
+		m.LiveConnections, m.LiveSubscriptions, m.SlackDeliveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -59,6 +59,9 @@ func (Attempt) TableName() string { return "delivery_attempts" }
 
 // Deliveries lists a channel's deliveries, newest first.
 func (d *Dispatcher) Deliveries(ctx context.Context, channelID string, args page.Args) (page.Page[Delivery], error) {
+	if err := apperr.CheckTexts("channelId", channelID); err != nil {
+		return page.Page[Delivery]{}, err
+	}
 	size, err := args.Size(20)
 	if err != nil {
 		return page.Page[Delivery]{}, err
@@ -87,6 +90,9 @@ func (d *Dispatcher) Deliveries(ctx context.Context, channelID string, args page
 // so that the message is not sent twice at once; past that, Redeliver
 // answers CONFLICT.
 func (d *Dispatcher) Redeliver(ctx context.Context, id string) (*Delivery, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
 	del, err := d.loadDelivery(ctx, id)
 	if err != nil {
 		return nil, err

@@ -63,15 +63,17 @@ func TestStoppingServerEndsSubscriptionsAndClosesWith1001(t *testing.T) {
 // TOO_MANY_SUBSCRIPTIONS, and the connection and its subscriptions go on.
 func TestSubscriptionsPerConnectionAreLimited(t *testing.T) {
 	t.Parallel()
-	srv, _, pid, _, key := setup(t, store.SQLite)
+	srv, alice, _, _, _ := setup(t, store.SQLite)
 	for _, protocol := range []string{testserver.TransportWS, testserver.LegacyWS} {
 		t.Run(protocol, func(t *testing.T) {
-			ws := srv.Connect(protocol, key)
+			pid := alice.CreateProject(protocol) // events of its own
+			ws := srv.Connect(protocol, alice.AccessToken)
 			subs := make([]*testserver.Sub, graph.MaxSubscriptionsPerConnection)
 			for i := range subs {
-				subs[i] = ws.Subscribe(projectEvents, map[string]any{"p": pid, "t": []string{"APPROVAL_CREATED"}})
+				subs[i] = ws.Subscribe(projectEvents, map[string]any{"p": pid, "t": []string{"APPROVAL_CREATED"}, "a": "0"})
 			}
-			// Every subscription has started once each got the marker.
+			// Every subscription has started once each got the marker,
+			// replayed or live.
 			marker := srv.Record(pid, event.ApprovalCreated)
 			for i, s := range subs {
 				if got := nextEvent(t, s.Next); got.ID != id(marker) {

@@ -78,7 +78,14 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	return serve(ctx, a, ln)
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen on %s (OTTR_METRICS_ADDR): %w", cfg.MetricsAddr, err)
+		}
+	}
+	return serve(ctx, a, ln, metricsLn)
 }
 
 func newLogger(format string) *slog.Logger {
@@ -88,9 +95,10 @@ func newLogger(format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
-// serve answers on ln until ctx ends, then stops accepting and lets the
-// requests in flight finish (up to shutdownGrace).
-func serve(ctx context.Context, a *app.App, ln net.Listener) error {
+// serve answers on ln (and /metrics on metricsLn, when not nil) until ctx
+// ends, then stops accepting and lets the requests in flight finish (up to
+// shutdownGrace).
+func serve(ctx context.Context, a *app.App, ln, metricsLn net.Listener) error {
 	// Requests get their own base context, cancelled only after shutdown has
 	// let the ones in flight finish, so a signal does not abort them.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
@@ -101,13 +109,20 @@ func serve(ctx context.Context, a *app.App, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, 2)
+	go func() { errc <- fmt.Errorf("serve on %s: %w", ln.Addr(), srv.Serve(ln)) }()
+	if metricsLn != nil {
+		// Only Prometheus scrapes here: no request log, no GraphQL.
+		metricsSrv := &http.Server{Handler: a.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- fmt.Errorf("serve metrics on %s: %w", metricsLn.Addr(), metricsSrv.Serve(metricsLn)) }()
+		defer metricsSrv.Close()
+		a.Logger.Info("metrics listening", "addr", metricsLn.Addr().String())
+	}
 	a.Logger.Info("ottr listening", "addr", ln.Addr().String(), "database", string(a.Store.Dialect()), "playground", a.Config.Playground)
 
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+		return err
 	case <-ctx.Done():
 	}
 	a.Logger.Info("shutting down: finishing requests in flight", "grace", shutdownGrace)

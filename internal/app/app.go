@@ -55,6 +55,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 	st.SetLogger(logger)
 	a := &App{Config: cfg, Store: st, Logger: logger, Metrics: metrics.New()}
+	a.Metrics.WatchDatabase(st.SQL())
 	a.closers = append(a.closers, st.Close)
 	if err := st.Migrate(ctx); err != nil {
 		_ = a.Close()
@@ -100,15 +101,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Stopping:      a.Feed.Closed(),
 	})
 	a.handler = httpserver.New(httpserver.Options{
-		GraphQL:        gql,
-		Auth:           authSvc,
-		Ready:          a.ready,
-		Metrics:        a.Metrics,
-		CORSOrigins:    cfg.CORSOrigins,
-		TrustedProxies: cfg.TrustedProxies,
-		Playground:     cfg.Playground,
-		Logger:         logger,
-		Routes:         approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
+		GraphQL:         gql,
+		Auth:            authSvc,
+		Ready:           a.ready,
+		Metrics:         a.Metrics,
+		CORSOrigins:     cfg.CORSOrigins,
+		TrustedProxies:  cfg.TrustedProxies,
+		Playground:      cfg.Playground,
+		SeparateMetrics: cfg.MetricsAddr != "",
+		Logger:          logger,
+		Routes:          approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
 	})
 	return a, nil
 }
@@ -124,18 +126,23 @@ func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack
 	client := slack.NewClient(validator, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver))
 	channels := slack.NewService(a.Store, authz, keys, validator, client)
 	dispatcher, err := notify.Start(ctx, notify.Options{
-		Store: a.Store, Channels: channels, Client: client, Settings: a.Config.Delivery, Logger: a.Logger,
+		Store: a.Store, Channels: channels, Client: client, Settings: a.Config.Delivery, Logger: a.Logger, Metrics: a.Metrics,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	a.closers = append(a.closers, dispatcher.Stop)
 	a.Recorder.OnRecord(dispatcher.Enqueue)
+	a.Metrics.WatchQueue(dispatcher.QueueDepth, a.Logger)
 	return channels, dispatcher, nil
 }
 
 // Handler is the root HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// MetricsHandler serves /metrics on OTTR_METRICS_ADDR; Handler does not
+// serve it then.
+func (a *App) MetricsHandler() http.Handler { return httpserver.MetricsHandler(a.Metrics) }
 
 func (a *App) ready(ctx context.Context) error {
 	if err := a.Store.Ping(ctx); err != nil {

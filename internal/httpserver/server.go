@@ -36,7 +36,10 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
 	Playground     bool
-	Logger         *slog.Logger
+	// SeparateMetrics leaves /metrics out: it is served on an address of
+	// its own (MetricsHandler).
+	SeparateMetrics bool
+	Logger          *slog.Logger
 	// Routes are further handlers by ServeMux pattern, e.g. the approval page.
 	Routes map[string]http.Handler
 }
@@ -58,7 +61,9 @@ func New(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	if !o.SeparateMetrics {
+		mux.Handle("GET /metrics", MetricsHandler(o.Metrics))
+	}
 	if o.Playground {
 		mux.Handle("GET /{$}", playground.Handler("Ottr GraphQL", "/query"))
 	}
@@ -66,6 +71,13 @@ func New(o Options) http.Handler {
 		mux.Handle(pattern, h)
 	}
 	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
+}
+
+// MetricsHandler serves the Prometheus metrics of m at /metrics.
+func MetricsHandler(m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

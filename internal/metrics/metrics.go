@@ -3,6 +3,11 @@
 package metrics
 
 import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -71,4 +76,42 @@ func New() *Metrics {
 		m.LiveConnections, m.LiveSubscriptions, m.SlackDeliveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// WatchDatabase adds the connection pool's statistics (sql.DBStats: open,
+// in use, idle, waits) as go_sql_* metrics with db_name "ottr".
+func (m *Metrics) WatchDatabase(db *sql.DB) {
+	m.Registry.MustRegister(collectors.NewDBStatsCollector(db, "ottr"))
+}
+
+// WatchQueue adds ottr_queue_jobs, the number of jobs by state that depth
+// reports when /metrics is scraped. Each scrape asks once, within
+// queueScrapeTimeout; a failed count leaves the metric out of that scrape.
+func (m *Metrics) WatchQueue(depth func(ctx context.Context) (map[string]int64, error), logger *slog.Logger) {
+	m.Registry.MustRegister(&queueCollector{depth: depth, logger: logger, desc: prometheus.NewDesc(
+		"ottr_queue_jobs", "Background jobs (Slack deliveries) waiting or running, by River job state; counted up to 10000 per state at scrape time.",
+		[]string{"state"}, nil)})
+}
+
+const queueScrapeTimeout = 2 * time.Second
+
+type queueCollector struct {
+	depth  func(ctx context.Context) (map[string]int64, error)
+	logger *slog.Logger
+	desc   *prometheus.Desc
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), queueScrapeTimeout)
+	defer cancel()
+	counts, err := c.depth(ctx)
+	if err != nil {
+		c.logger.Warn("metrics: queue depth unavailable", "err", err)
+		return
+	}
+	for state, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), state)
+	}
 }

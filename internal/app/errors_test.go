@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"context"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ottr/backend/internal/store"
@@ -59,4 +61,19 @@ func TestEveryProblemOfAnInputIsListed(t *testing.T) {
 			t.Fatalf("%d approvals stored from a refused input", count)
 		}
 	})
+}
+
+// A GET request's query string is checked as a body is: bytes that are not
+// UTF-8 never reach GraphQL.
+func TestQueryStringMustBeUTF8(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	resp, body := get(t, srv, "/query?query=%7B%20project(id%3A%22a%FFb%22)%20%7B%20id%20%7D%20%7D")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"code":"BAD_USER_INPUT"`) {
+		t.Fatalf("%d %s, want 400 BAD_USER_INPUT", resp.StatusCode, body)
+	}
+	resp, body = get(t, srv, "/query?query=%7B%20__typename%20%7D")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"__typename":"Query"`) {
+		t.Fatalf("a valid GET: %d %s", resp.StatusCode, body)
+	}
 }

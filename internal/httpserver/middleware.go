@@ -109,7 +109,7 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 					panic(p)
 				}
 				logger.ErrorContext(r.Context(), "panic in handler", "panic", p, "request_id", requestlog.ID(r.Context()))
-				writeJSONError(w, http.StatusInternalServerError, "INTERNAL", "internal error")
+				writeInternalError(w, requestlog.ID(r.Context()))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -216,6 +216,14 @@ func authenticate(a *auth.Service, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// writeInternalError answers 500 INTERNAL with the request id that ties the
+// answer to the logged cause, as the GraphQL errors do.
+func writeInternalError(w http.ResponseWriter, requestID string) {
+	writeJSON(w, http.StatusInternalServerError, map[string]any{"errors": []map[string]any{{
+		"message": "internal error", "extensions": map[string]string{"code": "INTERNAL", "requestId": requestID},
+	}}})
 }
 
 func writeJSONError(w http.ResponseWriter, status int, code, msg string) {

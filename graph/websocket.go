@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
@@ -71,8 +73,24 @@ func (c *protocolConn) NextReader() (int, io.Reader, error) {
 		return typ, r, err
 	}
 	c.initTimer.Stop() // a message came: from the first on, a no-op
-	return typ, r, nil
+	// A text message must be UTF-8 (RFC 6455); decoding would replace bad
+	// bytes with U+FFFD, taken then for what the client sent.
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return typ, nil, err
+	}
+	if !utf8.Valid(data) {
+		_ = c.WriteClose(closeInvalidPayload, "Message is not valid UTF-8")
+		return typ, nil, errInvalidUTF8
+	}
+	return typ, bytes.NewReader(data), nil
 }
+
+// closeInvalidPayload is RFC 6455's close code for a text message that is
+// not UTF-8.
+const closeInvalidPayload = 1007
+
+var errInvalidUTF8 = errors.New("websocket message is not valid UTF-8")
 
 func (c *protocolConn) WriteJSON(v any) error {
 	c.writeTimer.Reset(c.writeTimeout)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ottr/backend/graph"
@@ -266,4 +267,38 @@ func TestDomainServicesRefuseNULAndInvalidUTF8(t *testing.T) {
 			t.Fatalf("rows by table went from %v to %v", rowsBefore, after)
 		}
 	})
+}
+
+// Over websockets the bytes arrive unchecked by HTTP: graphql-transport-ws
+// answers the operation with BAD_USER_INPUT and goes on, graphql-ws closes
+// with 1007 as RFC 6455 asks of a text message that is not UTF-8.
+func TestWebsocketOperationsMustBeUTF8(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	alice := srv.SignUp("Alice")
+	pid := alice.CreateProject("p")
+	op := []byte(`{"query":"mutation { createProject(input: {name: \"a` + "\xff" + `b\"}) { id } }"}`)
+
+	ws := srv.Connect(testserver.TransportWS, alice.AccessToken)
+	storetest.Must(t, ws.Conn.Write(t.Context(), websocket.MessageText, append(append([]byte(`{"type":"subscribe","id":"bad","payload":`), op...), '}')))
+	m := ws.Read()
+	var errs []testserver.GQLError
+	_ = json.Unmarshal(m.Payload, &errs)
+	if m.Type != "error" || m.ID != "bad" || len(errs) != 1 || errs[0].Code() != "BAD_USER_INPUT" {
+		t.Fatalf("graphql-transport-ws: %s %s %s, want an error message with BAD_USER_INPUT", m.Type, m.ID, m.Payload)
+	}
+	if r := ws.Subscribe(`query($p: ID!) { project(id: $p) { id } }`, map[string]any{"p": pid}).Next(); len(r.Errors) > 0 {
+		t.Fatalf("the connection does not go on: %+v", r.Errors)
+	}
+
+	legacy := srv.Connect(testserver.LegacyWS, alice.AccessToken)
+	storetest.Must(t, legacy.Conn.Write(t.Context(), websocket.MessageText, append(append([]byte(`{"type":"start","id":"bad","payload":`), op...), '}')))
+	if code, _ := legacy.CloseStatus(); code != websocket.StatusInvalidFramePayloadData {
+		t.Fatalf("graphql-ws closed with %d, want 1007", code)
+	}
+	var projects struct{ Projects []struct{ Name string } }
+	alice.MustDo(`{ projects { name } }`, nil, &projects)
+	if len(projects.Projects) != 1 {
+		t.Fatalf("projects %+v, want only the first", projects.Projects)
+	}
 }

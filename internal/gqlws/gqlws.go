@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -249,6 +250,14 @@ func (c *conn) read() {
 			case m.ID == "":
 				c.close(CloseInvalidMessage, "Invalid message received")
 				return
+			case !utf8.Valid(m.Payload):
+				// Decoding would replace the bad bytes with U+FFFD, which
+				// would then be taken for what the client sent.
+				c.enqueue(encode("error", m.ID, []*gqlerror.Error{{
+					Message:    "the operation is not valid UTF-8",
+					Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+				}}))
+				continue
 			}
 			c.subscribe(m.ID, m.Payload)
 		case "complete":

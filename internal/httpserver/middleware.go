@@ -137,10 +137,19 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			writeJSONError(w, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = &bufferedBody{Reader: bytes.NewReader(body), data: body}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// bufferedBody is a body limitBody read whole; later middleware may look
+// at its bytes without reading (and copying) them again.
+type bufferedBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (*bufferedBody) Close() error { return nil }
 
 // corsAllowedHeaders are the request headers a dashboard may send: ours,
 // and the tracing headers that browser instrumentation (OpenTelemetry,
@@ -152,26 +161,18 @@ const corsAllowedHeaders = "Authorization, Content-Type, X-Request-Id, " +
 // requireUTF8 answers BAD_USER_INPUT to a request whose body or query
 // string is not UTF-8, as JSON and GraphQL require: decoding would
 // silently replace the bad bytes with U+FFFD, and the replacement would be
-// stored in place of what the client sent. It reads the body limitBody
-// buffered.
+// stored in place of what the client sent. It checks the body limitBody
+// buffered (every body is).
 func requireUTF8(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		query, err := url.QueryUnescape(r.URL.RawQuery)
 		if err != nil || !utf8.ValidString(query) {
-			writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the query string is not valid UTF-8")
+			writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the query string is not valid URL-encoded UTF-8")
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "could not read request body")
-				return
-			}
-			if !utf8.Valid(body) {
-				writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the request body is not valid UTF-8")
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+		if b, ok := r.Body.(*bufferedBody); ok && !utf8.Valid(b.data) {
+			writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the request body is not valid UTF-8")
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

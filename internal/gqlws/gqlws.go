@@ -176,7 +176,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		c.pingTimer = time.AfterFunc(t.opts.KeepAlive, c.ping)
 	}
 	if t.opts.Opened != nil {
-		t.opts.Opened(ctx, func() { c.close(CloseGoingAway, "Server shutting down") })
+		t.opts.Opened(ctx, c.goAway)
 	}
 	go c.read()
 }
@@ -364,6 +364,27 @@ func (c *conn) close(code int, reason string) {
 		defer close(c.closing)
 		_ = c.ws.Close(websocket.StatusCode(code), reason)
 	}()
+}
+
+// goAwayFlush bounds how long goAway waits for queued messages to be
+// written.
+const goAwayFlush = 2 * time.Second
+
+// goAway closes with CloseGoingAway once what is queued has been written
+// (the last results of the subscriptions a stopping server ended), or
+// after goAwayFlush for a client that does not read.
+func (c *conn) goAway() {
+	deadline := time.Now().Add(goAwayFlush)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		idle := c.closed || (len(c.queue) == 0 && !c.writing)
+		c.mu.Unlock()
+		if idle {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.close(CloseGoingAway, "Server shutting down")
 }
 
 // shutdown ends everything once the reader returned.

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -52,15 +53,8 @@ func (w textWalk) selections(set ast.SelectionSet) *apperr.Error {
 		switch s := sel.(type) {
 		case *ast.Field:
 			for _, arg := range s.Arguments {
-				if arg.Value == nil {
-					continue
-				}
-				v, err := arg.Value.Value(w.vars)
-				if err != nil {
-					continue // validation reports it
-				}
-				if e := checkValue(arg.Name, v); e != nil {
-					return e
+				if path, err := w.literal(arg.Value); err != nil {
+					return fieldError(arg.Name, path, err)
 				}
 			}
 			if e := w.selections(s.SelectionSet); e != nil {
@@ -82,27 +76,62 @@ func (w textWalk) selections(set ast.SelectionSet) *apperr.Error {
 	return nil
 }
 
-// checkValue checks every string in v, an argument's value as decoded;
-// field names it by its argument or input field (and list index).
-func checkValue(field string, v any) *apperr.Error {
+// literal checks an argument's value as written, and the variables it
+// uses as sent. On failure it returns the path to the bad text, innermost
+// first, built only then: the check costs no allocation when all is well.
+func (w textWalk) literal(v *ast.Value) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch v.Kind {
+	case ast.Variable:
+		return checkValue(w.vars[v.Raw])
+	case ast.StringValue, ast.BlockValue:
+		return nil, apperr.CheckText("", v.Raw)
+	case ast.ListValue, ast.ObjectValue:
+		for i, child := range v.Children {
+			if path, err := w.literal(child.Value); err != nil {
+				if v.Kind == ast.ListValue {
+					return append(path, "["+strconv.Itoa(i)+"]"), err
+				}
+				return append(path, "."+child.Name), err
+			}
+		}
+	}
+	return nil, nil
+}
+
+// checkValue checks every string in a variable's value as decoded.
+func checkValue(v any) ([]string, error) {
 	switch x := v.(type) {
 	case string:
-		if err := apperr.CheckText(field, x); err != nil {
-			e, _ := apperr.As(err)
-			return e
-		}
+		return nil, apperr.CheckText("", x)
 	case map[string]any:
 		for k, item := range x {
-			if e := checkValue(field+"."+k, item); e != nil {
-				return e
+			if path, err := checkValue(item); err != nil {
+				return append(path, "."+k), err
 			}
 		}
 	case []any:
 		for i, item := range x {
-			if e := checkValue(field+"["+strconv.Itoa(i)+"]", item); e != nil {
-				return e
+			if path, err := checkValue(item); err != nil {
+				return append(path, "["+strconv.Itoa(i)+"]"), err
 			}
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+// fieldError names the bad text by its argument and the path inside it
+// (innermost first), e.g. input.actions[0].label.
+func fieldError(arg string, path []string, err error) *apperr.Error {
+	field := arg
+	for i := len(path) - 1; i >= 0; i-- {
+		field += path[i]
+	}
+	msg := field + " must not contain the NUL character (U+0000)"
+	if e, ok := apperr.As(err); ok && strings.Contains(e.Message, "UTF-8") {
+		msg = field + " is not valid UTF-8"
+	}
+	return apperr.Invalid(field, "%s", msg)
 }

@@ -1795,16 +1795,53 @@ extend type Mutation {
 	{Name: "../schema/common.graphqls", Input: `# Shared scalars, paging and the root operation types. Each area extends
 # Query, Mutation and Subscription in its own file.
 
-"RFC 3339 with a zone, e.g. 2025-01-01T12:30:00Z"
+"""
+Ottr turns "a machine needs a human's yes" into a single-use link. Send
+credentials as ` + "`" + `Authorization: Bearer <access token or API key>` + "`" + ` (HTTP) or
+` + "`" + `{"Authorization": "Bearer …"}` + "`" + ` in ` + "`" + `connection_init` + "`" + ` (websocket, protocol
+graphql-transport-ws or graphql-ws, at /query). Operations may nest at most
+10 levels and cost at most 500 (every selected field costs 1); a document
+holds at most 5000 tokens. Introspection is measured apart: at most 5
+` + "`" + `__schema` + "`" + `/` + "`" + `__type` + "`" + ` fields of at most 30 levels each.
+
+Every error carries ` + "`" + `extensions.code` + "`" + `, one of:
+
+- ` + "`" + `UNAUTHENTICATED` + "`" + `: no credentials, or they are wrong, expired or revoked. Sign in again or send another key.
+- ` + "`" + `FORBIDDEN` + "`" + `: the credentials are valid but the role or key scope may not do this.
+- ` + "`" + `NOT_FOUND` + "`" + `: the object does not exist or is in a project the caller cannot see.
+- ` + "`" + `BAD_USER_INPUT` + "`" + `: an input is invalid; ` + "`" + `extensions.field` + "`" + ` names it and the message says what is allowed.
+- ` + "`" + `CONFLICT` + "`" + `: the state forbids it (link already used, expired or locked; name taken; last owner).
+- ` + "`" + `RATE_LIMITED` + "`" + `: too many requests; retry after ` + "`" + `extensions.retryAfterSeconds` + "`" + ` (HTTP answers also send ` + "`" + `Retry-After` + "`" + `).
+- ` + "`" + `INTERNAL` + "`" + `: the server failed; ` + "`" + `extensions.requestId` + "`" + ` identifies the request in the server's log.
+- ` + "`" + `COMPLEXITY_LIMIT_EXCEEDED` + "`" + `: the operation passes the complexity, depth or token limit above.
+- ` + "`" + `GRAPHQL_PARSE_FAILED` + "`" + `: the document is not GraphQL.
+- ` + "`" + `GRAPHQL_VALIDATION_FAILED` + "`" + `: the document does not match the schema (unknown field, wrong argument type, …).
+- ` + "`" + `PERSISTED_QUERY_NOT_FOUND` + "`" + `: an automatic persisted query hash the server does not know; send the query with the hash.
+- ` + "`" + `SHUTTING_DOWN` + "`" + `: a subscription ended because the server is stopping; reconnect and resubscribe with ` + "`" + `after` + "`" + `.
+- ` + "`" + `TOO_MANY_SUBSCRIPTIONS` + "`" + `: a websocket connection already holds 100 subscriptions.
+"""
+schema {
+  query: Query
+  mutation: Mutation
+  subscription: Subscription
+}
+
+"A point in time: RFC 3339 with a zone, e.g. 2025-01-01T12:30:00Z. Sent in UTC."
 scalar Time
 
+"Where a page of a list ends. Pass endCursor as ` + "`" + `after` + "`" + ` to get the next page."
 type PageInfo {
+  "True when more items follow this page."
   hasNextPage: Boolean!
+  "Cursor of the last item of this page; null when the page is empty."
   endCursor: String
 }
 
+"Reads. Each area (projects, approvals, keys, events, Slack) adds its fields."
 type Query
+"Changes. Each mutation runs in one transaction: it happens whole or not at all."
 type Mutation
+"Live updates over a websocket at /query (graphql-transport-ws or graphql-ws) or server-sent events (POST /query with Accept: text/event-stream)."
 type Subscription
 `, BuiltIn: false},
 	{Name: "../schema/event.graphqls", Input: `enum EventType {

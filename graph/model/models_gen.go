@@ -188,12 +188,16 @@ type LogInInput struct {
 	Password string `json:"password"`
 }
 
+// Changes. Each mutation runs in one transaction: it happens whole or not at all.
 type Mutation struct {
 }
 
+// Where a page of a list ends. Pass endCursor as `after` to get the next page.
 type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
+	// True when more items follow this page.
+	HasNextPage bool `json:"hasNextPage"`
+	// Cursor of the last item of this page; null when the page is empty.
+	EndCursor *string `json:"endCursor,omitempty"`
 }
 
 type ProjectMember struct {
@@ -202,6 +206,7 @@ type ProjectMember struct {
 	AddedAt time.Time `json:"addedAt"`
 }
 
+// Reads. Each area (projects, approvals, keys, events, Slack) adds its fields.
 type Query struct {
 }
 
@@ -220,6 +225,7 @@ type SlackTestResult struct {
 	LatencyMs int     `json:"latencyMs"`
 }
 
+// Live updates over a websocket at /query (graphql-transport-ws or graphql-ws) or server-sent events (POST /query with Accept: text/event-stream).
 type Subscription struct {
 }
 

@@ -22,10 +22,11 @@ var dist embed.FS
 
 // contentSecurityPolicy lets the page load only from its own origin.
 // GraphiQL's editor (Monaco) sets inline styles and runs its language
-// services in workers; the bundle needs no eval and no other origin.
+// services in workers, and its stylesheet inlines its fonts as data: URLs;
+// the bundle needs no eval and no other origin.
 // connect-src 'self' covers the websocket to the same host.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; worker-src 'self'; " +
-	"style-src 'self' 'unsafe-inline'; font-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; connect-src 'self'; " +
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 // Options says which tools to serve.

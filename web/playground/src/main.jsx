@@ -79,5 +79,7 @@ createRoot(document.getElementById('graphiql')).render(
     defaultHeaders={exampleHeaders}
     defaultEditorToolsVisibility="headers"
     isHeadersEditorEnabled
+    schemaDescription
+    inputValueDeprecation
   />,
 );

@@ -2,8 +2,11 @@ package graph
 
 import (
 	"bytes"
+	"maps"
+	"slices"
 	"strings"
 
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/formatter"
 )
 
@@ -24,6 +27,23 @@ func SDL() []byte {
 		}
 		b.WriteString("\n}\n\n")
 	}
-	formatter.NewFormatter(&b, formatter.WithIndent("  ")).FormatSchema(s)
+	f := formatter.NewFormatter(&b, formatter.WithIndent("  "))
+	f.FormatSchema(s)
+	// The formatter leaves out gqlparser's built-in directives; those that
+	// the GraphQL specification does not define (@defer) are the server's
+	// own and must be declared for other tools to read the document.
+	var own ast.SchemaDocument
+	for _, name := range slices.Sorted(maps.Keys(s.Directives)) {
+		d := s.Directives[name]
+		if builtIn := d.Position != nil && d.Position.Src != nil && d.Position.Src.BuiltIn; builtIn && !specifiedDirectives[name] {
+			declared := *d
+			declared.Position = nil
+			own.Directives = append(own.Directives, &declared)
+		}
+	}
+	f.FormatSchemaDocument(&own)
 	return b.Bytes()
 }
+
+// specifiedDirectives are those every GraphQL implementation knows.
+var specifiedDirectives = map[string]bool{"skip": true, "include": true, "deprecated": true, "specifiedBy": true, "oneOf": true}

@@ -1960,8 +1960,8 @@ credentials as ` + "`" + `Authorization: Bearer <access token or API key>` + "`"
 ` + "`" + `{"Authorization": "Bearer …"}` + "`" + ` in ` + "`" + `connection_init` + "`" + ` (websocket, protocol
 graphql-transport-ws or graphql-ws, at /query). Operations may nest at most
 10 levels and cost at most 500 (every selected field costs 1); a document
-holds at most 5000 tokens. Introspection is measured apart: at most 5
-` + "`" + `__schema` + "`" + `/` + "`" + `__type` + "`" + ` fields of at most 30 levels each.
+holds at most 5000 tokens. Introspection is measured apart: one ` + "`" + `__schema` + "`" + `
+and five ` + "`" + `__type` + "`" + ` fields per operation, each nesting at most 30 levels.
 
 Every error carries ` + "`" + `extensions.code` + "`" + `, one of:
 

@@ -22,9 +22,13 @@ const (
 	// field, leaving room for tools that follow ofType further than
 	// graphql-js does.
 	IntrospectionDepthLimit = 30
-	// IntrospectionFieldLimit caps the __schema and __type fields (aliases
-	// included) of one operation.
-	IntrospectionFieldLimit = 5
+	// IntrospectionSchemaLimit caps the __schema fields of one operation:
+	// the widest walk of the schema that the other limits allow costs a few
+	// standard introspection queries, and no tool sends more than one.
+	IntrospectionSchemaLimit = 1
+	// IntrospectionTypeLimit caps the __type fields of one operation, for
+	// clients that look up a few types at once.
+	IntrospectionTypeLimit = 5
 )
 
 // introspectionLimit refuses introspection beyond the limits above.
@@ -42,8 +46,16 @@ func (introspectionLimit) MutateOperationContext(_ context.Context, oc *graphql.
 		return nil
 	}
 	roots := introspectionRoots(oc.Operation.SelectionSet, nil)
-	if len(roots) > IntrospectionFieldLimit {
-		return limitExceeded("operation has %d introspection fields; the limit is %d", len(roots), IntrospectionFieldLimit)
+	// Fields of one response key are merged into one and resolved once.
+	keys := map[string]map[string]bool{"__schema": {}, "__type": {}}
+	for _, f := range roots {
+		keys[f.Name][f.Alias] = true
+	}
+	if n := len(keys["__schema"]); n > IntrospectionSchemaLimit {
+		return limitExceeded("operation has %d __schema fields; the limit is %d", n, IntrospectionSchemaLimit)
+	}
+	if n := len(keys["__type"]); n > IntrospectionTypeLimit {
+		return limitExceeded("operation has %d __type fields; the limit is %d", n, IntrospectionTypeLimit)
 	}
 	for _, f := range roots {
 		if depth := selectionDepth(f.SelectionSet, 1, IntrospectionDepthLimit); depth > IntrospectionDepthLimit {

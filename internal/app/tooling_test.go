@@ -162,8 +162,14 @@ func TestIntrospectionHasItsOwnLimits(t *testing.T) {
 		deep = "ofType { " + deep + " }"
 	}
 	refused(`{ __type(name: "Project") { `+deep+` } }`, "introspection is nested 31 levels deep; the limit is 30")
-	refused(`{ a: __schema { __typename } b: __schema { __typename } c: __schema { __typename } d: __type(name: "Query") { name } e: __type(name: "Query") { name } f: __type(name: "Query") { name } }`,
-		"6 introspection fields; the limit is 5")
+	refused(`{ a: __schema { __typename } b: __schema { __typename } }`, "2 __schema fields; the limit is 1")
+	refused(`{ a: __type(name: "Query") { name } b: __type(name: "Project") { name } c: __type(name: "Event") { name } d: __type(name: "User") { name } e: __type(name: "Role") { name } f: __type(name: "Time") { name } }`,
+		"6 __type fields; the limit is 5")
+	// One response key is resolved once, however often it is selected.
+	r = anon.Do(`query { __schema { queryType { name } } ...S } fragment S on Query { __schema { mutationType { name } } a: __type(name: "Query") { name } }`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("one __schema selected twice: %+v", r.Errors)
+	}
 	// The data beside introspection keeps its own depth limit.
 	data := "{ id }"
 	for range 4 {

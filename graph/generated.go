@@ -2029,7 +2029,7 @@ type Event {
   occurredAt: Time!
   "The project it belongs to."
   projectId: ID!
-  "The approval it is about; null if that approval is gone."
+  "The approval it is about."
   approvalId: ID
   "The approval's key path."
   keyPath: String!
@@ -2411,7 +2411,7 @@ extend type Mutation {
     "The channel's id."
     id: ID!
   ): Boolean!
-  "Sends a delivery again now, whatever its status, as a fresh series of attempts. OWNER, ADMIN or a WRITE key; NOT_FOUND for an unknown delivery; CONFLICT while it is being sent."
+  "Sends a delivery again now, whatever its status: it goes back to PENDING and is attempted at once, in place of a waiting retry. OWNER, ADMIN or a WRITE key; NOT_FOUND for an unknown delivery; CONFLICT while an attempt is in flight."
   redeliver(
     "Delivery.id."
     deliveryId: ID!

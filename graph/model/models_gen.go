@@ -216,7 +216,7 @@ type Event struct {
 	OccurredAt time.Time `json:"occurredAt"`
 	// The project it belongs to.
 	ProjectID string `json:"projectId"`
-	// The approval it is about; null if that approval is gone.
+	// The approval it is about.
 	ApprovalID *string `json:"approvalId,omitempty"`
 	// The approval's key path.
 	KeyPath string `json:"keyPath"`

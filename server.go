@@ -118,7 +118,7 @@ func serve(ctx context.Context, a *app.App, ln, metricsLn net.Listener) error {
 		defer metricsSrv.Close()
 		a.Logger.Info("metrics listening", "addr", metricsLn.Addr().String())
 	}
-	a.Logger.Info("ottr listening", "addr", ln.Addr().String(), "database", string(a.Store.Dialect()), "playground", a.Config.Playground)
+	a.Logger.Info("ottr listening", "addr", ln.Addr().String(), "database", string(a.Store.Dialect()), "playground", a.Config.Playground, "introspection", a.Config.Introspection)
 
 	select {
 	case err := <-errc:

@@ -131,6 +131,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.Use(newComplexityLimit(ComplexityLimit, 1000))
 	srv.Use(depthLimit{max: DepthLimit})
 	srv.Use(textCheck{})
+	srv.Use(introspectionLimit{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}

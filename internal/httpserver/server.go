@@ -1,7 +1,6 @@
 // Package httpserver owns the HTTP surface: routing, the middleware every
 // request passes (request ids and logs, panics, body limits, CORS,
-// authentication), and the health, readiness, metrics and playground
-// endpoints.
+// authentication), and the health, readiness and metrics endpoints.
 package httpserver
 
 import (
@@ -12,7 +11,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ottr/backend/internal/auth"
@@ -35,12 +33,12 @@ type Options struct {
 	CORSOrigins []string
 	// TrustedProxies are the peers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
-	Playground     bool
 	// SeparateMetrics leaves /metrics out: it is served on an address of
 	// its own (MetricsHandler).
 	SeparateMetrics bool
 	Logger          *slog.Logger
-	// Routes are further handlers by ServeMux pattern, e.g. the approval page.
+	// Routes are further handlers by ServeMux pattern, e.g. the approval
+	// page and the playground.
 	Routes map[string]http.Handler
 }
 
@@ -63,9 +61,6 @@ func New(o Options) http.Handler {
 	})
 	if !o.SeparateMetrics {
 		mux.Handle("GET /metrics", MetricsHandler(o.Metrics))
-	}
-	if o.Playground {
-		mux.Handle("GET /{$}", playground.Handler("Ottr GraphQL", "/query"))
 	}
 	for pattern, h := range o.Routes {
 		mux.Handle(pattern, h)

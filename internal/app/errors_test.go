@@ -77,3 +77,30 @@ func TestQueryStringMustBeUTF8(t *testing.T) {
 		t.Fatalf("a valid GET: %d %s", resp.StatusCode, body)
 	}
 }
+
+func TestSignUpAndSlackChannelListEveryProblem(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	fields := func(r *testserver.Response) []string {
+		var out []string
+		for _, e := range r.Errors {
+			if e.Code() != "BAD_USER_INPUT" {
+				t.Fatalf("error %+v, want BAD_USER_INPUT", e)
+			}
+			out = append(out, e.Field())
+		}
+		return out
+	}
+	r := srv.Client("").FromIP("127.0.9.2").Do(`mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }`,
+		map[string]any{"i": map[string]any{"email": "not an address", "password": "short", "name": " "}})
+	if got := strings.Join(fields(r), ","); got != "email,password,name" {
+		t.Fatalf("signUp errors for %q, want email,password,name", got)
+	}
+	alice := srv.SignUp("Alice")
+	pid := alice.CreateProject("p")
+	r = alice.Do(`mutation($p: ID!, $i: AddSlackChannelInput!) { addSlackChannel(projectId: $p, input: $i) { id } }`,
+		map[string]any{"p": pid, "i": map[string]any{"name": "", "webhookUrl": "https://example.com/hook", "events": []string{}}})
+	if got := strings.Join(fields(r), ","); got != "name,events,webhookUrl" {
+		t.Fatalf("addSlackChannel errors for %q, want name,events,webhookUrl", got)
+	}
+}

@@ -65,16 +65,19 @@ func (s *Service) SignUp(ctx context.Context, email, password, name string) (*Se
 	if err := apperr.CheckTexts("email", email, "password", password, "name", name); err != nil {
 		return nil, err
 	}
+	// Every problem at once, so that a sign-up form can mark them all.
+	var problems apperr.Problems
 	email = NormalizeEmail(email)
-	if err := validateEmail(email); err != nil {
-		return nil, err
-	}
+	problems.Add(validateEmail(email))
 	if n := utf8.RuneCountInString(password); n < 10 || n > 256 {
-		return nil, apperr.Invalid("password", "password must be 10 to 256 characters")
+		problems.Add(apperr.Invalid("password", "password must be 10 to 256 characters"))
 	}
 	name = strings.TrimSpace(name)
 	if n := utf8.RuneCountInString(name); n < 1 || n > 100 {
-		return nil, apperr.Invalid("name", "name must be 1 to 100 characters")
+		problems.Add(apperr.Invalid("name", "name must be 1 to 100 characters"))
+	}
+	if err := problems.Err(); err != nil {
+		return nil, err
 	}
 	if ok, wait := s.signUpIP.Allow(ratelimit.ClientIP(ctx)); !ok {
 		return nil, apperr.RateLimited(wait)

@@ -112,17 +112,18 @@ func (s *Service) Add(ctx context.Context, projectID string, in AddInput) (*Chan
 	if _, err := s.authz.Authorize(ctx, projectID, project.ManageSlack); err != nil {
 		return nil, err
 	}
+	// Every problem at once: name, events and URL.
+	var problems apperr.Problems
 	name, err := validateName(in.Name)
-	if err != nil {
-		return nil, err
-	}
+	problems.Add(err)
 	events, err := validateEvents(in.Events)
-	if err != nil {
-		return nil, err
-	}
+	problems.Add(err)
 	now := store.Now()
 	c := Channel{ID: store.NewID(), ProjectID: projectID, Name: name, Events: events, Enabled: in.Enabled, CreatedAt: now, UpdatedAt: now}
-	if err := s.seal(&c, in.WebhookURL); err != nil {
+	if err := s.seal(&c, in.WebhookURL); !problems.Add(err) {
+		return nil, err
+	}
+	if err := problems.Err(); err != nil {
 		return nil, err
 	}
 	if err := s.store.DB(ctx).Create(&c).Error; err != nil {

@@ -47,9 +47,9 @@ func NewLiveConnections(m *metrics.Metrics) *LiveConnections {
 type liveConn struct {
 	transport string
 	subs      atomic.Int64
-	// goAway closes the connection as the server stops (graphql-ws
-	// connections; internal/gqlws closes its own, and an SSE stream ends
-	// with its subscription).
+	// goAway closes a websocket with 1001 as the server stops, once its
+	// subscriptions have ended; nil for SSE, whose stream ends with its
+	// subscription.
 	goAway func()
 }
 

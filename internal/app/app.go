@@ -21,6 +21,7 @@ import (
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/rest"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
 )
@@ -74,15 +75,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		_ = a.Close()
 		return nil, err
 	}
+	subscriptions := live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
+		live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer})
 	resolver := &graph.Resolver{
 		AuthService:     authSvc,
 		ProjectService:  project.NewService(st, authz),
 		ApprovalService: a.Approvals,
 		EventQueries:    event.NewQueries(st, authz),
-		Live: live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
-			live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer}),
-		SlackService: channels,
-		Dispatcher:   dispatcher,
+		Live:            subscriptions,
+		SlackService:    channels,
+		Dispatcher:      dispatcher,
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Playground,
@@ -103,6 +105,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Playground:     cfg.Playground,
 		Logger:         logger,
 		Routes:         approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
+		APIRoutes:      rest.New(rest.Options{Approvals: a.Approvals, Live: subscriptions, Logger: logger}).Routes(),
 	})
 	return a, nil
 }

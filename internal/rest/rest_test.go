@@ -1,7 +1,6 @@
 package rest_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -264,18 +263,4 @@ func TestWait(t *testing.T) {
 			t.Fatalf("a final approval's wait took %v: it should answer at once", waited)
 		}
 	})
-}
-
-func TestOpenAPIServed(t *testing.T) {
-	t.Parallel()
-	f := setup(t, store.SQLite)
-	var doc map[string]any
-	f.do("GET", "/v1/openapi.json", "", "").decode(t, http.StatusOK, &doc)
-	if doc["openapi"] != "3.1.0" {
-		t.Fatalf("openapi %v", doc["openapi"])
-	}
-	raw, _ := json.Marshal(doc["paths"])
-	if !strings.Contains(string(raw), "/v1/approvals/{id}") {
-		t.Fatalf("paths %s", raw)
-	}
 }

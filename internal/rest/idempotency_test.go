@@ -1,8 +1,8 @@
 package rest_test
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -19,7 +19,9 @@ func (f *fixture) approvalIDs(keyPath string) []string {
 	f.t.Helper()
 	var out struct {
 		Project struct {
-			Approvals struct{ Edges []struct{ Node struct{ ID string } } }
+			Approvals struct {
+				Edges []struct{ Node struct{ ID string } }
+			}
 		}
 	}
 	f.owner.MustDo(`query($p: ID!, $k: String!) { project(id: $p) { approvals(filter: {keyPrefix: $k}, first: 100) { edges { node { id } } } } }`,

@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -9,12 +10,15 @@ import (
 	"strings"
 )
 
-var nonceField = regexp.MustCompile(`<input type="hidden" name="nonce" value="([A-Za-z0-9_-]+)">`)
+var (
+	nonceField   = regexp.MustCompile(`<input type="hidden" name="nonce" value="([A-Za-z0-9_-]+)">`)
+	actionButton = regexp.MustCompile(`<button type="submit" name="action" value="([^"]+)"`)
+)
 
 // ExecuteLink does what a person does with an approval link: opens the
 // page (any server of the database may serve it: the link's host is
-// replaced by this server's), then presses the button of action, with pin
-// when not empty. It returns the status of the form's answer, or of the
+// replaced by this server's), then presses the button of action (the
+// first one when action is empty), with pin when not empty. It returns the status of the form's answer, or of the
 // page when it showed no form. It may run on any goroutine.
 func (s *Server) ExecuteLink(link, action, pin string) (int, error) {
 	u, err := url.Parse(link)
@@ -32,6 +36,13 @@ func (s *Server) ExecuteLink(link, action, pin string) (int, error) {
 	m := nonceField.FindSubmatch(page)
 	if resp.StatusCode != http.StatusOK || m == nil {
 		return resp.StatusCode, nil
+	}
+	if action == "" {
+		first := actionButton.FindSubmatch(page)
+		if first == nil {
+			return 0, fmt.Errorf("no action button on the page of %s", u.Path)
+		}
+		action = html.UnescapeString(string(first[1]))
 	}
 	form := url.Values{"nonce": {string(m[1])}, "action": {action}}
 	if pin != "" {

@@ -106,6 +106,7 @@ func serve(ctx context.Context, a *app.App, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
+	srv.RegisterOnShutdown(a.Drain)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.Logger.Info("ottr listening", "addr", ln.Addr().String(), "database", string(a.Store.Dialect()), "playground", a.Config.Playground)

@@ -41,6 +41,8 @@ type App struct {
 	Feed    *live.Feed
 	handler http.Handler
 	closers []func() error
+	// drain ends what a shutdown should not wait for (long-polls).
+	drain func()
 }
 
 // New opens the database, applies migrations and builds the handler. A
@@ -77,6 +79,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 	subscriptions := live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
 		live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer})
+	api := rest.New(rest.Options{Approvals: a.Approvals, Live: subscriptions, Logger: logger})
+	a.drain = api.Drain
 	resolver := &graph.Resolver{
 		AuthService:     authSvc,
 		ProjectService:  project.NewService(st, authz),
@@ -105,7 +109,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Playground:     cfg.Playground,
 		Logger:         logger,
 		Routes:         approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
-		APIRoutes:      rest.New(rest.Options{Approvals: a.Approvals, Live: subscriptions, Logger: logger}).Routes(),
+		APIRoutes:      api.Routes(),
 	})
 	return a, nil
 }
@@ -133,6 +137,10 @@ func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack
 
 // Handler is the root HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// Drain answers the requests that wait (REST long-polls) at once, for a
+// shutdown (http.Server.RegisterOnShutdown).
+func (a *App) Drain() { a.drain() }
 
 func (a *App) ready(ctx context.Context) error {
 	if err := a.Store.Ping(ctx); err != nil {

@@ -197,13 +197,20 @@ func (a *API) await(ctx context.Context, key *auth.KeyPrincipal, id string, wait
 	defer release()
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	go func() {
+		select {
+		case <-a.draining:
+			cancel()
+		case <-waitCtx.Done():
+		}
+	}()
 	var last *approval.Approval
 	err = stream(waitCtx, func(cur approval.Approval) bool {
 		last = &cur
 		return true
 	})
 	if err != nil && ctx.Err() == nil && waitCtx.Err() != nil {
-		err = nil // a read cut short by the end of the wait: read again below
+		err, last = nil, nil // a read cut short by the end of the wait: read again below
 	}
 	if err != nil {
 		return nil, err

@@ -40,12 +40,20 @@ type API struct {
 
 	mu    sync.Mutex
 	waits map[string]int // open long-polls by API key id
+
+	drainOnce sync.Once
+	draining  chan struct{} // closed when the server shuts down
 }
 
 // New returns the API.
 func New(o Options) *API {
-	return &API{approvals: o.Approvals, live: o.Live, logger: o.Logger, waits: map[string]int{}}
+	return &API{approvals: o.Approvals, live: o.Live, logger: o.Logger, waits: map[string]int{}, draining: make(chan struct{})}
 }
+
+// Drain ends the long-polls in flight, and makes new ones answer at once,
+// each with the approval's current state, so that a shutdown does not
+// wait for them; clients poll again (on another instance).
+func (a *API) Drain() { a.drainOnce.Do(func() { close(a.draining) }) }
 
 // route is one operation: its ServeMux pattern and the paths it serves in
 // the OpenAPI document.

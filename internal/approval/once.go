@@ -30,6 +30,10 @@ var ErrRequestKeyReused = apperr.Invalid("Idempotency-Key",
 // without its approval, which a committed claim always has: defensive.
 var errRequestKeyBusy = apperr.Conflict("a request with this Idempotency-Key is still in progress; try again")
 
+// errSecretChanged answers a repeat whose link cannot be derived again:
+// the server secret changed since the first request.
+var errSecretChanged = apperr.Conflict("the first request's link cannot be shown again since the server's secret changed; use a new Idempotency-Key")
+
 // CreateOnce is Create for a request that a script may send again (after a
 // timeout, a retried CI step): the first request with requestKey creates
 // the approval; a repeat within RequestKeyWindow whose fingerprint (a hash
@@ -117,6 +121,9 @@ func (s *Service) replay(ctx context.Context, projectID, requestKey, fingerprint
 		return nil, err
 	}
 	token := s.secrets.linkToken(first.LinkSeed)
+	if auth.HashToken(token) != r.TokenHash {
+		return nil, errSecretChanged
+	}
 	return &Created{Approval: a, URL: s.publicURL + "/a/" + token, Token: token}, nil
 }
 

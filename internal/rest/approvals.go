@@ -97,7 +97,7 @@ func (a *API) createApproval(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/approvals/"+c.Approval.ID)
 	writeJSON(w, http.StatusCreated, created{ID: c.Approval.ID, URL: c.URL, KeyPath: c.Approval.KeyPath,
-		CreatedAt: c.Approval.CreatedAt, ExpiresAt: c.Approval.ExpiresAt})
+		CreatedAt: c.Approval.CreatedAt.UTC(), ExpiresAt: c.Approval.ExpiresAt.UTC()})
 }
 
 // idempotencyKey is the request's Idempotency-Key header; an empty one
@@ -142,9 +142,9 @@ func toActionJSON(a approval.Action) actionJSON {
 
 func toApprovalJSON(a *approval.Approval) approvalJSON {
 	out := approvalJSON{ID: a.ID, KeyPath: a.KeyPath, Status: strings.ToLower(string(a.Status)), Info: a.Info, RefID: a.RefID,
-		Actions: make([]actionJSON, len(a.Actions)), CreatedAt: a.CreatedAt, ExpiresAt: a.ExpiresAt,
+		Actions: make([]actionJSON, len(a.Actions)), CreatedAt: a.CreatedAt.UTC(), ExpiresAt: a.ExpiresAt.UTC(),
 		PinRequired: a.PinRequired, MaxPinAttempts: a.MaxPinAttempts, FailedPinAttempts: a.FailedPinAttempts,
-		ExecutedAt: a.ExecutedAt, InvalidatedAt: a.InvalidatedAt, InvalidationReason: a.InvalidationReason}
+		ExecutedAt: utc(a.ExecutedAt), InvalidatedAt: utc(a.InvalidatedAt), InvalidationReason: a.InvalidationReason}
 	for i, act := range a.Actions {
 		out.Actions[i] = toActionJSON(act)
 	}
@@ -153,6 +153,15 @@ func toApprovalJSON(a *approval.Approval) approvalJSON {
 		out.ExecutedAction = &act
 	}
 	return out
+}
+
+// utc shows a time in UTC, whatever the database driver's zone.
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // getApproval reads an approval; with ?wait= it waits, up to MaxWait, for a

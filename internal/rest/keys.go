@@ -65,7 +65,7 @@ func (a *API) getPending(w http.ResponseWriter, r *http.Request, projectID, path
 	}
 	var out pendingJSON
 	if p != nil {
-		out.Pending = &pendingApproval{ApprovalID: p.ID, ExpiresAt: p.ExpiresAt}
+		out.Pending = &pendingApproval{ApprovalID: p.ID, ExpiresAt: p.ExpiresAt.UTC()}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -150,6 +150,10 @@ func TestErrorStatuses(t *testing.T) {
 			}
 			r.expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", tc.field)
 		}
+		f.do("PUT", "/v1/key/a", f.write, strings.Repeat("x", 2<<20), "Content-Type", "text/plain").
+			expectError(t, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "")
+		f.do("PUT", "/v1/key/a", f.write, strings.Repeat("x", 1001), "Content-Type", "text/plain").
+			expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", "value")
 		f.do("GET", "/v1/approvals/"+c.ID+"?wait=soon", f.write, "").expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", "wait")
 		f.do("GET", "/v1/key/a%20b", f.read, "").expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", "path")
 		f.do("POST", "/v1/approvals", f.write, `{"key_path": "a", "value": "b"}`, "Idempotency-Key", "has space").

@@ -9,9 +9,13 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/live"
 )
@@ -101,9 +105,17 @@ func (a *API) Routes() map[string]http.Handler {
 }
 
 // noStore keeps responses, which may carry approval links, out of caches.
+// It also refuses a path that is not text (ids and key paths come from
+// it): bytes that are not UTF-8, or control characters such as NUL, which
+// no id or key path holds and PostgreSQL cannot compare.
 func noStore(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		if !utf8.ValidString(r.URL.Path) || strings.IndexFunc(r.URL.Path, unicode.IsControl) >= 0 {
+			writeJSON(w, http.StatusBadRequest, errorBody{Error: errorDetail{Code: apperr.CodeBadUserInput, Field: "path",
+				Message: "the URL path must be UTF-8 text without control characters"}})
+			return
+		}
 		h(w, r)
 	})
 }

@@ -154,6 +154,12 @@ func TestErrorStatuses(t *testing.T) {
 			expectError(t, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "")
 		f.do("PUT", "/v1/key/a", f.write, strings.Repeat("x", 1001), "Content-Type", "text/plain").
 			expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", "value")
+		for _, p := range []string{"/v1/approvals/%00", "/v1/approvals/%FF?wait=1s", "/v1/key/a%FF/pending", "/v1/key/a%0Ab"} {
+			f.do("GET", p, f.write, "").expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", "path")
+		}
+		f.do("POST", "/v1/approvals/%FF/invalidate", f.write, "").expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", "path")
+		f.do("PUT", "/v1/key/a%00", f.write, "x").expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", "path")
+		f.do("GET", "/v1/key/a%20b/pending", f.read, "").expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", "path")
 		f.do("GET", "/v1/approvals/"+c.ID+"?wait=soon", f.write, "").expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", "wait")
 		f.do("GET", "/v1/key/a%20b", f.read, "").expectError(t, http.StatusBadRequest, "BAD_USER_INPUT", "path")
 		f.do("POST", "/v1/approvals", f.write, `{"key_path": "a", "value": "b"}`, "Idempotency-Key", "has space").

@@ -120,6 +120,12 @@ func TestApprovalCreateWait(t *testing.T) {
 		r = f.run(f.write, nil, "approval", "create", "--key", "deploy/web/run-3", "--value", "yes")
 		r.expect(t, cli.ExitApproved, "*")
 
+		// A retried step with the same --idempotency-key gets the same link.
+		retried := []string{"approval", "create", "--key", "deploy/web/run-6", "--value", "yes", "--idempotency-key", "ci-run-6"}
+		first := f.run(f.write, nil, retried...)
+		first.expect(t, cli.ExitApproved, "*")
+		f.run(f.write, nil, retried...).expect(t, cli.ExitApproved, strings.TrimSpace(first.stdout))
+
 		// Withdrawn while waiting: 2.
 		invalidate := func(link string) {
 			time.Sleep(200 * time.Millisecond)

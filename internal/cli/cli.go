@@ -72,7 +72,8 @@ approval create prints the link. With --wait it then waits for the decision
 and exits 0 when the first action (with --value, the only one) is executed,
 printing its value; 1 when another action is executed, printing its value;
 2 when the approval expires, is invalidated or locked; 3 on timeout or error.
-key get prints the value and exits 0, or exits 1 when the key has none.`
+key get prints the value and exits 0, or exits 1 when the key has none.
+In --action, VALUE and LABEL end at the next ':'.`
 
 func (c *command) dispatch(ctx context.Context, args []string, getenv func(string) string) (int, error) {
 	if len(args) < 2 {

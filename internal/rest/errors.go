@@ -25,6 +25,8 @@ type errorDetail struct {
 	Field   string      `json:"field,omitempty"`
 	// RetryAfterSeconds repeats the Retry-After header of a 429.
 	RetryAfterSeconds int `json:"retry_after_seconds,omitempty"`
+	// RequestID finds an INTERNAL error's request in the server's log.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // statusOf is the one place where domain errors become HTTP statuses.
@@ -65,6 +67,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status := statusOf(err, e)
 	detail := errorDetail{Code: e.Code, Message: e.Message, Field: snakeCase(e.Field)}
+	if e.Code == apperr.CodeInternal {
+		detail.RequestID = requestlog.ID(r.Context())
+	}
 	switch status {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ottr"`)

@@ -103,7 +103,8 @@ func (r reply) decode(t testing.TB, status int, v any) {
 type apiError struct {
 	Error struct {
 		Code, Message, Field string
-		RetryAfterSeconds    int `json:"retry_after_seconds"`
+		RetryAfterSeconds    int    `json:"retry_after_seconds"`
+		RequestID            string `json:"request_id"`
 	}
 }
 

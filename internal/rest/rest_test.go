@@ -274,3 +274,22 @@ func TestWait(t *testing.T) {
 		}
 	})
 }
+
+// A failure on the server's side answers 500 INTERNAL with nothing of the
+// cause, and the request id that finds the cause in the log.
+func TestInternalError(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		f := setup(t, d)
+		_ = f.srv.App.Store.Close() // the database goes away
+		r := f.do("GET", "/v1/key/deploy/web", f.read, "", "X-Request-Id", "req-internal-1")
+		e := r.expectError(t, http.StatusInternalServerError, "INTERNAL", "")
+		if e.Error.Message != "internal error" || e.Error.RequestID != "req-internal-1" {
+			t.Fatalf("answered %s", r.Body)
+		}
+		if !strings.Contains(f.srv.Logs.String(), "req-internal-1") {
+			t.Fatal("the log does not name the request")
+		}
+	})
+}

@@ -82,10 +82,10 @@ type recorded struct {
 	Body   json.RawMessage `json:"body"`
 }
 
-// TestResponsesMatchOpenAPI holds the answers of a session, successes and
-// errors, to the schemas the OpenAPI document gives them (checked with
-// ajv, draft 2020-12 as OpenAPI 3.1 uses; the schemas allow no field they
-// do not name).
+// TestResponsesMatchOpenAPI holds the answers to a run of requests,
+// successes and errors, to the schemas the OpenAPI document gives them
+// (checked with ajv, draft 2020-12 as OpenAPI 3.1 uses; the schemas allow
+// no field they do not name).
 func TestResponsesMatchOpenAPI(t *testing.T) {
 	t.Parallel()
 	node, err := exec.LookPath("node")
@@ -139,7 +139,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		}
 		for _, s := range []int{200, 201, 400, 401, 403, 404, 409, 410, 413, 422} {
 			if !statuses[s] {
-				t.Errorf("the session has no %d answer to check", s)
+				t.Errorf("the requests got no %d answer to check", s)
 			}
 		}
 		in, _ := json.Marshal(answers)

@@ -70,11 +70,6 @@ const (
 // the project's Slack channels.
 func recordEvent(ctx context.Context, db *direct, q querier, now time.Time, typ, projectID, approvalID, keyPath string, action *string) error {
 	pg := db.dialect == store.Postgres
-	if pg {
-		if _, err := q.exec(ctx, sqlEventLock, event.LogLock); err != nil {
-			return fmt.Errorf("event lock: %w", err)
-		}
-	}
 	var id int64
 	err := q.queryRow(ctx, db.stmt(sqlInsertEvent), typ, now, projectID, approvalID, keyPath, action, nil, nil, nil).Scan(&id)
 	if err != nil {

@@ -8,7 +8,8 @@
 //	ottr rotate-encryption-key
 //	                  re-encrypt the Slack webhook URLs still on an old key
 //	                  (see rotateEncryptionKey for the procedure)
-//	ottr bench …      the load tool (internal/bench); ottr bench lists its scenarios
+//
+// The load tool is its own command: cmd/ottr-bench.
 package main
 
 import (
@@ -25,7 +26,6 @@ import (
 	"time"
 
 	"github.com/ottr/backend/internal/app"
-	"github.com/ottr/backend/internal/bench"
 	"github.com/ottr/backend/internal/config"
 )
 
@@ -41,25 +41,19 @@ func main() {
 }
 
 func run(args []string) error {
-	rotate, benchmark := false, false
+	rotate := false
 	switch {
 	case len(args) == 0:
 	case len(args) == 1 && args[0] == "healthcheck":
 		return healthcheck(os.Getenv("OTTR_ADDR"))
 	case len(args) == 1 && args[0] == "rotate-encryption-key":
 		rotate = true
-	case args[0] == "bench":
-		benchmark = true
 	default:
-		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck, rotate-encryption-key or bench)",
+		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck or rotate-encryption-key)",
 			strings.Join(args, " "))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if benchmark {
-		return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
-	}
-
 	logger := newLogger(os.Getenv("OTTR_LOG_FORMAT"))
 	slog.SetDefault(logger)
 	cfg, err := config.FromEnv(os.Getenv, logger)

@@ -331,12 +331,14 @@ func (e *env) setUpSlack(ctx context.Context, projects, channels int) (*server, 
 		}
 		ps[i] = p
 		for c := range channels {
+			var out struct{ AddSlackChannel struct{ ID string } }
 			err := user.do(ctx, request(`mutation($p: ID!, $i: AddSlackChannelInput!) { addSlackChannel(projectId: $p, input: $i) { id } }`,
 				map[string]any{"p": p.ID, "i": map[string]any{"name": fmt.Sprintf("bench-%d", c), "events": allEventTypes(),
-					"webhookUrl": fmt.Sprintf("%sT%d/B%d/bench", fake.prefix(), i, c)}}), nil)
+					"webhookUrl": fmt.Sprintf("%sT%d/B%d/bench", fake.prefix(), i, c)}}), &out)
 			if err != nil {
 				return fmt.Errorf("add a Slack channel: %w", err)
 			}
+			p.Channels = append(p.Channels, out.AddSlackChannel.ID)
 		}
 		return nil
 	})

@@ -1845,9 +1845,11 @@ type EventEdge {
 
 extend type Subscription {
   """
-  Live events of one project, oldest first. With ` + "`" + `after` + "`" + ` (an Event id), the
-  events recorded after it are replayed first, so a client that reconnects
-  misses nothing.
+  Live events of one project, in commit order (not always ID order). With
+  ` + "`" + `after` + "`" + ` (the id of an event of the project received from this stream, or
+  "0" for the beginning), the events recorded after it are replayed first,
+  so a client that reconnects with the last id it received misses nothing
+  and gets nothing twice.
   """
   projectEvents(projectId: ID!, types: [EventType!], after: ID): Event!
 }

@@ -193,7 +193,7 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 	for _, s := range scenarios {
 		fmt.Fprintf(w, "  %-10s %s\n", s.name, s.about)
 	}
-	fmt.Fprintf(w, "  %-10s every scenario above, one after another\n", "all")
+	fmt.Fprintf(w, "  %-10s every scenario above, one after another (or name several: create,execute)\n", "all")
 	fmt.Fprintln(w, "\nflags:")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
@@ -246,11 +246,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var run []scenario
 	if name == "all" {
 		run, o.all = scenarios, true
-	} else if s, ok := findScenario(name); ok {
-		run = []scenario{s}
 	} else {
-		printUsage(stderr, fs)
-		return fmt.Errorf("bench: unknown scenario %q", name)
+		for _, n := range strings.Split(name, ",") {
+			s, ok := findScenario(n)
+			if !ok {
+				printUsage(stderr, fs)
+				return fmt.Errorf("bench: unknown scenario %q", n)
+			}
+			run = append(run, s)
+		}
 	}
 	if err := o.check(); err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -261,7 +265,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// Only child servers need the binary: the start scenario's, and the
 	// server under test's with -server child.
-	if o.binary == "" && (name == "start" || name == "all" || (o.server == serverChild && o.url == "")) {
+	if o.binary == "" && (strings.Contains(name, "start") || name == "all" || (o.server == serverChild && o.url == "")) {
 		bin, cleanup, err := buildServer(ctx)
 		if err != nil {
 			return fmt.Errorf("bench: %w", err)

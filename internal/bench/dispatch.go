@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
 )
 
@@ -310,7 +309,7 @@ func (e *env) setUpSlack(ctx context.Context, projects, channels int) (*server, 
 			return nil, nil, nil, err
 		}
 		e.closers = append(e.closers, stop)
-		e.extraEnv = map[string]string{"OTTR_SLACK_WEBHOOK_PREFIXES": slack.DefaultPrefix + "," + fake.prefix()}
+		e.extraEnv = map[string]string{"OTTR_SLACK_WEBHOOK_PREFIXES": slackPrefix + "," + fake.prefix()}
 	}
 	srv, err := e.startOurs(ctx)
 	if err != nil {
@@ -347,6 +346,10 @@ func (e *env) setUpSlack(ctx context.Context, projects, channels int) (*server, 
 	}
 	return srv, fake, ps, nil
 }
+
+// slackPrefix is Slack's own webhook prefix, allowed beside the fake
+// Slack's as in production.
+const slackPrefix = "https://hooks.slack.com/services/"
 
 func allEventTypes() []string {
 	types := make([]string, len(event.AllTypes))

@@ -383,7 +383,10 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 }
 
 func slowSubscriberIsDropped(t *testing.T, d store.Dialect, protocol string) {
-	srv, _, pid, _, key := setup(t, d, func(c *config.Config) { c.Live.Buffer = 4 })
+	// The slow client answers no ping: a long keep-alive keeps the server
+	// from dropping it for that (after two intervals) before its queue
+	// fills, which takes longer than 30 s on a busy machine.
+	srv, _, pid, _, key := setup(t, d, func(c *config.Config) { c.Live.Buffer, c.Live.KeepAlive = 4, 10*time.Minute })
 	fast := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
 	slow := srv.Connect(protocol, key, testserver.ReceiveBuffer(64<<10)).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
 	marker := srv.Record(pid, event.ApprovalCreated)

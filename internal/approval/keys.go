@@ -138,6 +138,9 @@ func (k *Keys) PendingFor(ctx context.Context, projectID, path string) (*Approva
 	if err := apperr.CheckTexts("projectId", projectID, "path", path); err != nil {
 		return nil, err
 	}
+	if err := validateKeyPath("path", path); err != nil {
+		return nil, err
+	}
 	pending, err := k.PendingForPaths(ctx, projectID, []string{path})
 	if err != nil {
 		return nil, err

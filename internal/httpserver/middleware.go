@@ -109,7 +109,7 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 					panic(p)
 				}
 				logger.ErrorContext(r.Context(), "panic in handler", "panic", p, "request_id", requestlog.ID(r.Context()))
-				writeInternalError(w, requestlog.ID(r.Context()))
+				writeInternalError(w, r)
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -125,16 +125,16 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			return
 		}
 		if r.ContentLength > limit {
-			writeJSONError(w, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
+			writeJSONError(w, r, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
-			writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "could not read request body")
+			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "could not read request body")
 			return
 		}
 		if int64(len(body)) > limit {
-			writeJSONError(w, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
+			writeJSONError(w, r, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
 			return
 		}
 		r.Body = &bufferedBody{Reader: bytes.NewReader(body), data: body}
@@ -167,11 +167,11 @@ func requireUTF8(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		query, err := url.QueryUnescape(r.URL.RawQuery)
 		if err != nil || !utf8.ValidString(query) {
-			writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the query string is not valid URL-encoded UTF-8")
+			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "the query string is not valid URL-encoded UTF-8")
 			return
 		}
 		if b, ok := r.Body.(*bufferedBody); ok && !utf8.Valid(b.data) {
-			writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the request body is not valid UTF-8")
+			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "the request body is not valid UTF-8")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -220,15 +220,29 @@ func authenticate(a *auth.Service, next http.Handler) http.Handler {
 }
 
 // writeInternalError answers 500 INTERNAL with the request id that ties the
-// answer to the logged cause, as the GraphQL errors do.
-func writeInternalError(w http.ResponseWriter, requestID string) {
+// answer to the logged cause, in the error shape of the API the request is
+// for, as the APIs' own INTERNAL errors do.
+func writeInternalError(w http.ResponseWriter, r *http.Request) {
+	id := requestlog.ID(r.Context())
+	if strings.HasPrefix(r.URL.Path, "/v1/") {
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{
+			"code": "INTERNAL", "message": "internal error", "request_id": id,
+		}})
+		return
+	}
 	writeJSON(w, http.StatusInternalServerError, map[string]any{"errors": []map[string]any{{
-		"message": "internal error", "extensions": map[string]string{"code": "INTERNAL", "requestId": requestID},
+		"message": "internal error", "extensions": map[string]string{"code": "INTERNAL", "requestId": id},
 	}}})
 }
 
-func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+// writeJSONError answers in the error shape of the API the request is
+// for: REST's {"error": …} under /v1/, GraphQL's {"errors": […]} elsewhere.
+func writeJSONError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	if strings.HasPrefix(r.URL.Path, "/v1/") {
+		_, _ = io.WriteString(w, `{"error":{"code":"`+code+`","message":"`+msg+`"}}`)
+		return
+	}
 	_, _ = io.WriteString(w, `{"errors":[{"message":"`+msg+`","extensions":{"code":"`+code+`"}}]}`)
 }

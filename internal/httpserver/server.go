@@ -40,6 +40,9 @@ type Options struct {
 	// Routes are further handlers by ServeMux pattern, e.g. the approval
 	// page and the playground.
 	Routes map[string]http.Handler
+	// APIRoutes are handlers by ServeMux pattern that read the bearer
+	// credential as /query does, e.g. the REST API.
+	APIRoutes map[string]http.Handler
 }
 
 // New returns the server's root handler.
@@ -64,6 +67,9 @@ func New(o Options) http.Handler {
 	}
 	for pattern, h := range o.Routes {
 		mux.Handle(pattern, h)
+	}
+	for pattern, h := range o.APIRoutes {
+		mux.Handle(pattern, requireUTF8(authenticate(o.Auth, h)))
 	}
 	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
 }

@@ -69,7 +69,7 @@ func New(o Options) http.Handler {
 		mux.Handle(pattern, h)
 	}
 	for pattern, h := range o.APIRoutes {
-		mux.Handle(pattern, requireUTF8(authenticate(o.Auth, h)))
+		mux.Handle(pattern, authenticate(o.Auth, h))
 	}
 	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
 }

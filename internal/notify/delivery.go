@@ -198,10 +198,6 @@ func (d *Dispatcher) loadDelivery(ctx context.Context, id string) (*Delivery, er
 	return &del, nil
 }
 
-// JobArgs is the job of one delivery, for a tool that enqueues deliveries
-// with River itself (the load tool's baseline sends what Enqueue sends).
-func JobArgs(deliveryID string) river.JobArgs { return deliverArgs{DeliveryID: deliveryID} }
-
 // deliverArgs is the job that makes one delivery.
 type deliverArgs struct {
 	DeliveryID string `json:"delivery_id"`

@@ -169,12 +169,16 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		ops: map[string]*op{},
 	}
 	c.room = make(chan struct{})
+	// The timers' callbacks read these fields under c.mu, and may fire
+	// before AfterFunc returns: assign them under the lock too.
+	c.mu.Lock()
 	c.initTimer = time.AfterFunc(t.opts.InitTimeout, func() {
 		c.close(CloseInitTimeout, "Connection initialisation timeout")
 	})
 	if t.opts.KeepAlive > 0 {
 		c.pingTimer = time.AfterFunc(t.opts.KeepAlive, c.ping)
 	}
+	c.mu.Unlock()
 	if t.opts.Opened != nil {
 		t.opts.Opened(ctx, c.goAway)
 	}

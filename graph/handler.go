@@ -135,6 +135,9 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		}
 		return res, err
 	})
+	// Loaders live for one response: one query, one mutation, one event of
+	// a subscription.
+	srv.AroundResponses(withLoaders(r))
 	srv.AroundResponses(endStreamWithError(func(ctx context.Context, err error) error {
 		return safe(ctx, err, "subscription")
 	}))

@@ -118,7 +118,7 @@ func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack
 	client := slack.NewClient(validator, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver))
 	channels := slack.NewService(a.Store, authz, keys, validator, client)
 	dispatcher, err := notify.Start(ctx, notify.Options{
-		Store: a.Store, Channels: channels, Client: client, Settings: a.Config.Delivery, Logger: a.Logger,
+		Store: a.Store, Channels: channels, Authz: authz, Client: client, Settings: a.Config.Delivery, Logger: a.Logger,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -162,3 +162,33 @@ func byProject[V any](keys []inProject, read func(projectID string, keys []strin
 	return out, errs
 }
 
+
+// startApprovals puts the reads that the fields of a page of approvals
+// will ask for into one batch at once, rather than leaving each element to
+// join the batch within the loader's wait: a page's events are read in one
+// query however long gqlgen takes to reach its last element. The
+// approvals themselves and their project are known already.
+func startApprovals(ctx context.Context, p *model.Project, approvals []*model.Approval) {
+	l := loadersFor(ctx)
+	l.project.Prime(p.ID, p)
+	for _, a := range approvals {
+		l.approval.Prime(a.ID, a)
+	}
+	if selected(ctx, "edges", "node", "events") {
+		for _, a := range approvals {
+			l.events.LoadThunk(ctx, inProject{a.ProjectID, a.ID})
+		}
+	}
+}
+
+// startKeys does for a page of keys what startApprovals does for
+// approvals: their pending approvals are read in one query.
+func startKeys(ctx context.Context, p *model.Project, keys []*model.KeyValue) {
+	l := loadersFor(ctx)
+	l.project.Prime(p.ID, p)
+	if selected(ctx, "edges", "node", "pendingApproval") {
+		for _, kv := range keys {
+			l.pending.LoadThunk(ctx, inProject{kv.ProjectID, kv.Path})
+		}
+	}
+}

@@ -108,7 +108,9 @@ func (r *projectResolver) Approvals(ctx context.Context, obj *model.Project, fil
 	if err != nil {
 		return nil, err
 	}
-	return toApprovalConnection(p), nil
+	conn := toApprovalConnection(p)
+	startApprovals(ctx, obj, mapAll(conn.Edges, func(e *model.ApprovalEdge) *model.Approval { return e.Node }))
+	return conn, nil
 }
 
 // Keys is the resolver for the keys field.
@@ -117,7 +119,9 @@ func (r *projectResolver) Keys(ctx context.Context, obj *model.Project, prefix *
 	if err != nil {
 		return nil, err
 	}
-	return toKeyValueConnection(p), nil
+	conn := toKeyValueConnection(p)
+	startKeys(ctx, obj, mapAll(conn.Edges, func(e *model.KeyValueEdge) *model.KeyValue { return e.Node }))
+	return conn, nil
 }
 
 // Key is the resolver for the key field.

@@ -162,7 +162,6 @@ func byProject[V any](keys []inProject, read func(projectID string, keys []strin
 	return out, errs
 }
 
-
 // startApprovals puts the reads that the fields of a page of approvals
 // will ask for into one batch at once, rather than leaving each element to
 // join the batch within the loader's wait: a page's events are read in one

@@ -57,18 +57,18 @@ func (kv *KeyValue) ID() string { return KeyValueIDPrefix + kv.ProjectID + ":" +
 // MemberID is the id of a user's membership in a project.
 func MemberID(projectID, userID string) string { return MemberIDPrefix + projectID + ":" + userID }
 
-func (Project) IsNode()           {}
-func (p Project) GetID() string   { return p.ID }
-func (Approval) IsNode()          {}
-func (a Approval) GetID() string  { return a.ID }
-func (KeyValue) IsNode()          {}
-func (kv KeyValue) GetID() string { return kv.ID() }
-func (SlackChannel) IsNode()      {}
-func (c SlackChannel) GetID() string {
-	return c.ID
-}
-func (Delivery) IsNode()          {}
-func (d Delivery) GetID() string  { return d.ID }
+// The hand-written models implement Node like the generated ones.
+
+func (Project) IsNode()              {}
+func (p Project) GetID() string      { return p.ID }
+func (Approval) IsNode()             {}
+func (a Approval) GetID() string     { return a.ID }
+func (KeyValue) IsNode()             {}
+func (kv KeyValue) GetID() string    { return kv.ID() }
+func (SlackChannel) IsNode()         {}
+func (c SlackChannel) GetID() string { return c.ID }
+func (Delivery) IsNode()             {}
+func (d Delivery) GetID() string     { return d.ID }
 
 // SlackChannel is one configured incoming webhook. Deliveries are resolved.
 type SlackChannel struct {

@@ -181,7 +181,12 @@ func toEventTypes(types []model.EventType) []event.Type {
 
 // toPageArgs is the paging arguments of a connection field; the total is
 // counted only when the operation asks for totalCount.
+// A field's default first (the contract's "first: Int = 20") gives way to
+// an explicit last, so that last alone pages backward.
 func toPageArgs(ctx context.Context, first *int, after *string, last *int, before *string) page.Args {
+	if last != nil && !explicit(ctx, "first") {
+		first = nil
+	}
 	return page.Args{First: first, After: after, Last: last, Before: before, Total: selected(ctx, "totalCount")}
 }
 

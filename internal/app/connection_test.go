@@ -52,7 +52,9 @@ func newConnFixture(t *testing.T, d store.Dialect) *connFixture {
 
 func (f *connFixture) createApproval(t *testing.T, keyPath, refID string) string {
 	t.Helper()
-	var out struct{ CreateApproval struct{ Approval struct{ ID string } } }
+	var out struct {
+		CreateApproval struct{ Approval struct{ ID string } }
+	}
 	f.script.MustDo(`mutation($p: ID!, $k: String!, $r: String) { createApproval(projectId: $p, input: {keyPath: $k, value: "yes", initialValue: "no", refId: $r}) { approval { id } } }`,
 		map[string]any{"p": f.pid, "k": keyPath, "r": refID}, &out)
 	return out.CreateApproval.Approval.ID

@@ -2130,7 +2130,16 @@ type Approval implements Node {
   "Every event of this approval, oldest first: at most a dozen (created, PIN failures, the end)."
   events: [Event!]!
   "events as a connection, newest first, like Project.events with filter.approvalId set."
-  eventsConnection(first: Int, after: String, last: Int, before: String): EventConnection!
+  eventsConnection(
+    "How many items from the start, or after after: 0 to 100 (default 50 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): EventConnection!
 }
 
 "The orders of Project.approvals; each breaks ties by id."
@@ -2317,9 +2326,15 @@ extend type Query {
   own query: null when it does not exist or belongs to a project the
   caller cannot read.
   """
-  node(id: ID!): Node
+  node(
+    "Any id the API gave out (at most 300 characters; NUL or invalid UTF-8 is BAD_USER_INPUT)."
+    id: ID!
+  ): Node
   "node(id:) for up to 100 ids at once, in the order given (BAD_USER_INPUT past 100)."
-  nodes(ids: [ID!]!): [Node]!
+  nodes(
+    "Up to 100 ids; each is looked up as by node(id:)."
+    ids: [ID!]!
+  ): [Node]!
 }
 
 type Query
@@ -2437,25 +2452,100 @@ type Project implements Node {
   myRole: Role!
   members: [ProjectMember!]! @deprecated(reason: "Use membersConnection instead.")
   "The project's members, owners first, then admins, members, viewers; each group by when they were added."
-  membersConnection(first: Int, after: String, last: Int, before: String): ProjectMemberConnection!
+  membersConnection(
+    "How many items from the start, or after after: 0 to 100 (default 100 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): ProjectMemberConnection!
   "The project's approvals in the order of sort (default NEWEST), filtered. 20 a page unless first or last says otherwise."
-  approvals(filter: ApprovalFilter, first: Int = 20, after: String, last: Int, before: String, sort: ApprovalSort = NEWEST): ApprovalConnection!
+  approvals(
+    "Only the approvals that match every field given."
+    filter: ApprovalFilter
+    "How many items from the start, or after after: 0 to 100 (default 20)."
+    first: Int = 20
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+    "The order; a cursor is valid only with the order that gave it out."
+    sort: ApprovalSort = NEWEST
+  ): ApprovalConnection!
   "The project's keys in path order (byte order), optionally under a prefix only. 50 a page unless first or last says otherwise."
-  keys(prefix: String, first: Int = 50, after: String, last: Int, before: String): KeyValueConnection!
+  keys(
+    "Only the keys whose path starts with this (at most 200 characters)."
+    prefix: String
+    "How many items from the start, or after after: 0 to 100 (default 50)."
+    first: Int = 50
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): KeyValueConnection!
   key(path: String!): KeyValue
   slackChannels: [SlackChannel!]! @deprecated(reason: "Use slackChannelsConnection instead.")
   "The project's Slack channels, oldest first."
-  slackChannelsConnection(first: Int, after: String, last: Int, before: String): SlackChannelConnection!
+  slackChannelsConnection(
+    "How many items from the start, or after after: 0 to 100 (default 100 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): SlackChannelConnection!
   apiKeys: [ApiKey!]! @deprecated(reason: "Use apiKeysConnection instead.")
   "The project's API keys, newest first, revoked ones included."
-  apiKeysConnection(first: Int, after: String, last: Int, before: String): ApiKeyConnection!
+  apiKeysConnection(
+    "How many items from the start, or after after: 0 to 100 (default 100 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): ApiKeyConnection!
   """
   The project's events, newest first. types and filter.types may not both be
   given (BAD_USER_INPUT). 50 a page unless first or last says otherwise.
   """
-  events(types: [EventType!], first: Int = 50, after: String, last: Int, before: String, filter: EventFilter): EventConnection!
+  events(
+    "Only events of these types; filter.types says the same."
+    types: [EventType!]
+    "How many items from the start, or after after: 0 to 100 (default 50)."
+    first: Int = 50
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+    "Only the events that match every field given."
+    filter: EventFilter
+  ): EventConnection!
   "The deliveries to all of the project's Slack channels, newest first. 20 a page unless first or last says otherwise."
-  deliveries(filter: DeliveryFilter, first: Int, after: String, last: Int, before: String): DeliveryConnection!
+  deliveries(
+    "Only the deliveries that match every field given."
+    filter: DeliveryFilter
+    "How many items from the start, or after after: 0 to 100 (default 20 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): DeliveryConnection!
 }
 
 type ProjectMember implements Node {
@@ -2475,7 +2565,16 @@ input CreateProjectInput {
 extend type Query {
   projects: [Project!]! @deprecated(reason: "Use projectsConnection instead.")
   "The caller's projects, oldest first: a user's memberships, or an API key's own project."
-  projectsConnection(first: Int, after: String, last: Int, before: String): ProjectConnection!
+  projectsConnection(
+    "How many items from the start, or after after: 0 to 100 (default 100 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): ProjectConnection!
   project(id: ID!): Project
 }
 
@@ -2484,11 +2583,19 @@ extend type Mutation {
   renameProject(id: ID!, name: String!): Project!
   deleteProject(id: ID!): Boolean! @deprecated(reason: "Use deleteProjectV2 instead, which returns the id to evict.")
   "Deletes a project and everything in it (OWNER only: FORBIDDEN; NOT_FOUND for a project the caller cannot see)."
-  deleteProjectV2(id: ID!): DeleteProjectPayload!
+  deleteProjectV2(
+    "The project to delete."
+    id: ID!
+  ): DeleteProjectPayload!
   addProjectMember(projectId: ID!, email: String!, role: Role!): ProjectMember!
   removeProjectMember(projectId: ID!, userId: ID!): Boolean! @deprecated(reason: "Use removeProjectMemberV2 instead, which returns the id to evict.")
   "Removes a member (same rules and codes as removeProjectMember)."
-  removeProjectMemberV2(projectId: ID!, userId: ID!): RemoveProjectMemberPayload!
+  removeProjectMemberV2(
+    "The project to remove the member from."
+    projectId: ID!
+    "The user to remove."
+    userId: ID!
+  ): RemoveProjectMemberPayload!
 }
 
 "A page of projects."
@@ -2564,7 +2671,18 @@ type SlackChannel implements Node {
   lastDeliveryStatus: DeliveryStatus
   lastError: String
   "This channel's deliveries, newest first, optionally of one status only. 20 a page unless first or last says otherwise."
-  deliveries(first: Int = 20, after: String, last: Int, before: String, status: DeliveryStatus): DeliveryConnection!
+  deliveries(
+    "How many items from the start, or after after: 0 to 100 (default 20)."
+    first: Int = 20
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+    "Only the deliveries in this status."
+    status: DeliveryStatus
+  ): DeliveryConnection!
 }
 
 input AddSlackChannelInput {
@@ -2656,7 +2774,10 @@ extend type Mutation {
   testSlackChannel(id: ID!): SlackTestResult!
   removeSlackChannel(id: ID!): Boolean! @deprecated(reason: "Use removeSlackChannelV2 instead, which returns the id to evict.")
   "Removes a channel and its deliveries (OWNER or ADMIN, or a WRITE key: FORBIDDEN otherwise; NOT_FOUND for another project's)."
-  removeSlackChannelV2(id: ID!): RemoveSlackChannelPayload!
+  removeSlackChannelV2(
+    "The channel to remove."
+    id: ID!
+  ): RemoveSlackChannelPayload!
   redeliver(deliveryId: ID!): Delivery!
 }
 `, BuiltIn: false},

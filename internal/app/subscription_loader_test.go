@@ -22,7 +22,9 @@ func TestSubscriptionEventsLoadAfresh(t *testing.T) {
 		ws := srv.Connect(testserver.TransportWS, owner.AccessToken)
 		sub := ws.Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p) { type approval { id status } project { id } } }`, map[string]any{"p": pid})
 		// The subscription is live once an event recorded now reaches it.
-		var created struct{ CreateApproval struct{ Approval struct{ ID string } } }
+		var created struct {
+			CreateApproval struct{ Approval struct{ ID string } }
+		}
 		owner.MustDo(`mutation($p: ID!) { createApproval(projectId: $p, input: {keyPath: "live/key", value: "y"}) { approval { id } } }`,
 			map[string]any{"p": pid}, &created)
 		id := created.CreateApproval.Approval.ID

@@ -2,12 +2,14 @@ package graph
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/project"
 )
 
@@ -98,31 +100,46 @@ func (r *Resolver) newLoaders() *loaders {
 			})
 		}, wait),
 		event: dataloadgen.NewLoader(func(ctx context.Context, ids []int64) ([]*model.Event, []error) {
-			return eachKey(ids, func(id int64) (*model.Event, error) {
-				ev, err := r.EventQueries.Get(ctx, id)
-				if err != nil {
-					return nil, err
+			found, err := r.EventQueries.GetMany(ctx, ids)
+			if err != nil {
+				return nil, []error{err}
+			}
+			out, errs := make([]*model.Event, len(ids)), make([]error, len(ids))
+			for i, id := range ids {
+				if ev := found[id]; ev != nil {
+					out[i] = toEvent(*ev)
+				} else {
+					errs[i] = apperr.NotFound("event")
 				}
-				return toEvent(*ev), nil
-			})
+			}
+			return out, errs
 		}, wait),
 	}
 }
 
+// lazyLoaders makes a response's loaders when a field first needs them:
+// most responses (a single approval, a mutation) never do.
+type lazyLoaders struct {
+	once sync.Once
+	r    *Resolver
+	l    *loaders
+}
+
 // loadersFor returns the loaders of the response being made.
 func loadersFor(ctx context.Context) *loaders {
-	l, _ := ctx.Value(loadersKey{}).(*loaders)
-	if l == nil {
+	lazy, _ := ctx.Value(loadersKey{}).(*lazyLoaders)
+	if lazy == nil {
 		panic("graph: no loaders in the context; the handler installs them for every response")
 	}
-	return l
+	lazy.once.Do(func() { lazy.l = lazy.r.newLoaders() })
+	return lazy.l
 }
 
 // withLoaders gives every response, of a query, a mutation or one event of
 // a subscription, loaders of its own.
 func withLoaders(r *Resolver) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		return next(context.WithValue(ctx, loadersKey{}, r.newLoaders()))
+		return next(context.WithValue(ctx, loadersKey{}, &lazyLoaders{r: r}))
 	}
 }
 

@@ -20,8 +20,10 @@ func TestSubscriptionEventsLoadAfresh(t *testing.T) {
 		owner := srv.SignUp("Sam")
 		pid := owner.CreateProject("Live")
 		ws := srv.Connect(testserver.TransportWS, owner.AccessToken)
-		sub := ws.Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p) { type approval { id status } project { id } } }`, map[string]any{"p": pid})
-		// The subscription is live once an event recorded now reaches it.
+		// after "0" replays from the start: the first event reaches the
+		// subscription even when it is recorded before the subscription
+		// is registered.
+		sub := ws.Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p, after: "0") { type approval { id status } project { id } } }`, map[string]any{"p": pid})
 		var created struct {
 			CreateApproval struct{ Approval struct{ ID string } }
 		}

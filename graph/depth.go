@@ -40,6 +40,9 @@ func selectionDepth(set ast.SelectionSet, depth, limit int) int {
 		var d int
 		switch s := sel.(type) {
 		case *ast.Field:
+			if depth == 0 && isIntrospectionField(s.Name) {
+				continue // introspectionLimit measures it
+			}
 			if len(s.SelectionSet) == 0 {
 				d = depth + 1
 			} else {

@@ -2029,35 +2029,59 @@ write keys, create and invalidate approvals and manage Slack channels;
 READ keys ("otr_...") may only read.
 """
 enum ApiKeyScope {
+  "Reads everything in the project (reads as a VIEWER)."
   READ
+  "Reads, sets keys, creates and invalidates approvals, manages Slack channels (reads as a MEMBER). Never manages members or API keys."
   WRITE
 }
 
+"A project's API key. Its secret is shown only once, by createApiKey; the server keeps its SHA-256."
 type ApiKey implements Node {
+  "Opaque identifier."
   id: ID!
+  "What it is for, 1 to 100 characters."
   name: String!
+  "What it may do."
   scope: ApiKeyScope!
   "the first characters of the secret, e.g. \"otw_3kf9\", for recognition"
   prefix: String!
+  "When it was created."
   createdAt: Time!
+  "When it last authenticated a request, to the minute; null if never."
   lastUsedAt: Time
+  "When it was revoked; null while it works."
   revokedAt: Time
 }
 
-"secret is shown once, stored only as a hash"
+"What createApiKey returns: the key and its secret, shown this once and stored only as a hash."
 type CreatedApiKey {
+  "The new key."
   apiKey: ApiKey!
+  "The credential (\"otw_…\" or \"otr_…\"), sent as \"Authorization: Bearer <secret>\". Shown this once: store it now."
   secret: String!
 }
 
+"A new API key. Invalid fields answer BAD_USER_INPUT with extensions.field naming them."
 input CreateApiKeyInput {
+  "What it is for, e.g. \"ci\"; 1 to 100 characters."
   name: String!
+  "What it may do."
   scope: ApiKeyScope!
 }
 
 extend type Mutation {
-  createApiKey(projectId: ID!, input: CreateApiKeyInput!): CreatedApiKey!
-  revokeApiKey(id: ID!): ApiKey!
+  "Creates an API key for scripts. A signed-in OWNER or ADMIN (FORBIDDEN for other roles and for API keys); NOT_FOUND for an unknown project."
+  createApiKey(
+    "The project's id."
+    projectId: ID!,
+    "Name and scope."
+    input: CreateApiKeyInput!
+  ): CreatedApiKey!
+  "Revokes a key at once: requests with it answer UNAUTHENTICATED and its subscriptions end within 10 s. OWNER or ADMIN (FORBIDDEN otherwise); NOT_FOUND for an unknown key. Revoking a revoked key changes nothing."
+  revokeApiKey(
+    "The key's id."
+    id: ID!
+  ): ApiKey!
 }
 
 "A page of API keys."
@@ -2078,54 +2102,87 @@ type ApiKeyEdge {
   node: ApiKey!
 }
 `, BuiltIn: false},
-	{Name: "../schema/approval.graphqls", Input: `enum ApprovalStatus {
+	{Name: "../schema/approval.graphqls", Input: `"Where an approval is in its life. Only PENDING can change; the other four are final."
+enum ApprovalStatus {
+  "Waiting for a person; the link works until expiresAt."
   PENDING
+  "A person picked an action; the key holds its value. The link is used up (CONFLICT)."
   EXECUTED
+  "Not used before expiresAt. Reads EXPIRED as soon as the time passes; the APPROVAL_EXPIRED event waits for the next access attempt."
   EXPIRED
+  "Withdrawn by invalidateApproval; the link answers CONFLICT."
   INVALIDATED
+  "Too many wrong PINs (maxPinAttempts); the link answers CONFLICT for good."
   LOCKED
 }
 
+"How an action's button looks on the approval page."
 enum ActionStyle {
+  "A plain button."
   DEFAULT
+  "The highlighted, expected choice (blue)."
   PRIMARY
+  "A destructive choice (red)."
   DANGER
 }
 
+"One choice offered to the approver: a button on the page."
 type ApprovalAction {
-  "e.g. \"approve\""
+  "Identifies the action within its approval, e.g. \"approve\"; sent as executeApproval's action."
   key: String!
   "the value the key path is set to, e.g. \"approved\""
   value: String!
   "button text, e.g. \"Deploy\""
   label: String!
+  "How the button looks."
   style: ActionStyle!
 }
 
+"One choice of a new approval."
 input ApprovalActionInput {
+  "1 to 40 characters, unique within the approval, e.g. \"approve\"."
   key: String!
+  "What the key path is set to when this action is picked, up to 1000 characters."
   value: String!
+  "Button text, up to 40 characters; null or blank: the key."
   label: String
+  "Button look; null: DEFAULT."
   style: ActionStyle
 }
 
+"A request for a person's decision on a key, reached through a single-use link. Readable by the project's members and API keys."
 type Approval implements Node {
+  "Opaque identifier."
   id: ID!
+  "The project it belongs to."
   project: Project!
+  "The key that the picked action's value is written to."
   keyPath: String!
+  "Text shown to the approver, up to 2000 characters; null when none was given."
   info: String
+  "The creator's own reference, echoed back (up to 200 characters)."
   refId: String
+  "The 1 to 3 choices offered, in the order given."
   actions: [ApprovalAction!]!
   "a PENDING approval past expiresAt reads EXPIRED"
   status: ApprovalStatus!
+  "When it was created."
   createdAt: Time!
+  "When the link stops working: createdAt plus ttlSeconds."
   expiresAt: Time!
+  "Whether executeApproval needs the PIN set at creation."
   pinRequired: Boolean!
+  "Wrong PINs allowed before it locks, 1 to 10."
   maxPinAttempts: Int!
+  "Wrong or missing PINs so far."
   failedPinAttempts: Int!
+  "The action picked; null unless EXECUTED."
   executedAction: ApprovalAction
+  "When it was executed; null unless EXECUTED."
   executedAt: Time
+  "When it was invalidated; null unless INVALIDATED."
   invalidatedAt: Time
+  "The reason given to invalidateApproval, if any."
   invalidationReason: String
   "Every event of this approval, oldest first: at most a dozen (created, PIN failures, the end)."
   events: [Event!]!
@@ -2152,37 +2209,48 @@ enum ApprovalSort {
   EXPIRING_SOON
 }
 
+"""
+A new approval. Give either ` + "`" + `value` + "`" + ` (one action) or ` + "`" + `actions` + "`" + `. Invalid
+fields answer BAD_USER_INPUT with extensions.field naming them.
+"""
 input CreateApprovalInput {
+  "The key to decide: segments of letters, digits, '.', '_' or '-' joined by single '/', 1 to 200 characters."
   keyPath: String!
-  "simple form: one action {key:\"approve\", value:<value>, label:\"Approve\"}"
+  "Simple form: one action {key: \"approve\", value: <this>, label: \"Approve\"}; up to 1000 characters."
   value: String
-  "full form: 1 to 3 actions; exactly one of value/actions"
+  "Full form: 1 to 3 actions with unique keys; give this or value, not both."
   actions: [ApprovalActionInput!]
-  "default 600"
+  "Seconds until the link expires, 10 to 2592000 (30 days); default 600."
   ttlSeconds: Int
-  "the key is set to this before the approval is created"
+  "If given, the key is set to this (up to 1000 characters) in the same transaction, before the approval is created."
   initialValue: String
-  "shown on the approval page and in Slack"
+  "Shown on the approval page and in Slack, up to 2000 characters; line breaks are kept."
   info: String
-  "the caller's own reference, echoed back"
+  "The caller's own reference (a CI run id, …), up to 200 characters; echoed back and usable in ApprovalFilter."
   refId: String
-  "optional PIN the approver must enter"
+  "Optional PIN of 4 to 12 digits the approver must enter; stored only as a keyed hash, never shown again."
   pin: String
-  "default 5"
+  "Wrong PINs allowed before the approval locks, 1 to 10; default 5."
   maxPinAttempts: Int
 }
 
+"What createApproval returns: the approval and its link, whose secret is shown this once."
 type CreatedApproval {
+  "The new approval, PENDING."
   approval: Approval!
-  "the single-use link, shown once"
+  "The single-use link for the approver (OTTR_PUBLIC_URL/a/<token>), shown this once."
   url: String!
-  "the secret part of url, shown once, stored only as a hash"
+  "The secret part of url, for approvalLink and executeApproval; shown this once, stored only as a hash."
   token: String!
 }
 
+"Criteria for Project.approvals; all given ones must match."
 input ApprovalFilter {
+  "Only this status (a PENDING approval past its expiry counts as EXPIRED)."
   status: ApprovalStatus
+  "Only key paths starting with this string, up to 200 characters."
   keyPrefix: String
+  "Only approvals created with this refId."
   refId: String
   "createdAt at or after this time"
   createdAfter: Time
@@ -2190,15 +2258,21 @@ input ApprovalFilter {
   createdBefore: Time
 }
 
+"A page of approvals, newest first."
 type ApprovalConnection {
+  "The approvals of this page."
   edges: [ApprovalEdge!]!
+  "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many approvals match the filter, over all pages (one more query, made only when asked)."
   totalCount: Int!
 }
 
+"One approval in a page."
 type ApprovalEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to continue after this approval."
   cursor: String!
+  "The approval."
   node: Approval!
 }
 
@@ -2207,68 +2281,138 @@ What the person who opens a link sees. Reading it is an access attempt:
 an expired approval becomes EXPIRED (and notifies) when its link is read.
 """
 type ApprovalLink {
+  "The name of the approval's project."
   projectName: String!
+  "The key being decided."
   keyPath: String!
+  "The creator's text, if any."
   info: String
+  "The choices, one button each."
   actions: [ApprovalAction!]!
+  "PENDING when it can still be executed (a link in another state answers CONFLICT instead)."
   status: ApprovalStatus!
+  "When the link stops working."
   expiresAt: Time!
+  "Whether executeApproval needs a PIN."
   pinRequired: Boolean!
+  "Wrong PINs still allowed before the approval locks."
   attemptsRemaining: Int!
-  "must be sent back with executeApproval: the page has to be loaded first"
+  "Must be sent back with executeApproval within 15 minutes: the link has to be loaded first."
   nonce: String!
 }
 
+"What executeApproval returns."
 type ApprovalExecution {
-  "EXECUTED on success"
+  "EXECUTED on success; PENDING after a wrong PIN with attempts left; LOCKED after the last one."
   status: ApprovalStatus!
+  "The action executed; null when the PIN was wrong."
   action: ApprovalAction
+  "Wrong PINs still allowed."
   attemptsRemaining: Int!
 }
 
 extend type Query {
-  approval(id: ID!): Approval
-  "public: no login"
-  approvalLink(token: String!): ApprovalLink!
+  "One approval, or null when it does not exist or the caller may not read its project."
+  approval(
+    "The approval's id."
+    id: ID!
+  ): Approval
+  """
+  Public, no credentials: what the person who opens a link sees. An access
+  attempt: NOT_FOUND for an unknown token; CONFLICT once executed,
+  invalidated, locked or expired (an expired PENDING approval becomes
+  EXPIRED here, once). Per client address: 30 at once, then one every 2 s
+  (RATE_LIMITED).
+  """
+  approvalLink(
+    "The token of the link (CreatedApproval.token, the last part of its URL)."
+    token: String!
+  ): ApprovalLink!
 }
 
 extend type Mutation {
-  createApproval(projectId: ID!, input: CreateApprovalInput!): CreatedApproval!
-  invalidateApproval(id: ID!, reason: String): Approval!
-  "public: no login"
-  executeApproval(token: String!, nonce: String!, action: String!, pin: String): ApprovalExecution!
+  "Creates an approval and its single-use link, and records APPROVAL_CREATED. OWNER, ADMIN, MEMBER or a WRITE key (FORBIDDEN otherwise); NOT_FOUND for an unknown project; BAD_USER_INPUT for invalid input."
+  createApproval(
+    "The project's id."
+    projectId: ID!,
+    "The key, the choices, the expiry and the optional PIN."
+    input: CreateApprovalInput!
+  ): CreatedApproval!
+  "Withdraws a PENDING approval (INVALIDATED, APPROVAL_INVALIDATED event). OWNER, ADMIN, MEMBER or a WRITE key; NOT_FOUND for an unknown approval; CONFLICT when it is no longer PENDING; BAD_USER_INPUT for a reason over 1000 characters."
+  invalidateApproval(
+    "The approval's id."
+    id: ID!,
+    "Why, up to 1000 characters; shown in the event and in Slack."
+    reason: String
+  ): Approval!
+  """
+  Public, no credentials: picks an action, as the approval page does. An
+  access attempt like approvalLink (NOT_FOUND, CONFLICT); then BAD_USER_INPUT
+  for a missing, forged or stale nonce or an unknown action; a wrong or
+  missing PIN counts a failed attempt (PIN_FAILED) and answers with
+  attemptsRemaining, locking the approval at the last one. Executes once:
+  the key is set to the action's value. Per client address: 10 at once, then
+  one every 6 s (RATE_LIMITED).
+  """
+  executeApproval(
+    "The token of the link."
+    token: String!,
+    "ApprovalLink.nonce from loading the link, less than 15 minutes old."
+    nonce: String!,
+    "The key of one of the approval's actions."
+    action: String!,
+    "The PIN, when pinRequired."
+    pin: String
+  ): ApprovalExecution!
 }
 
 extend type Subscription {
-  "One approval, each time its status changes; ends after a final status."
-  approvalUpdated(id: ID!): Approval!
+  "One approval: sent at once, then each time its status or failed PIN attempts change; ends after a final status (EXECUTED, EXPIRED, INVALIDATED, LOCKED). Any member or API key of its project; NOT_FOUND otherwise. Ends early like projectEvents (UNAUTHENTICATED, NOT_FOUND, SHUTTING_DOWN)."
+  approvalUpdated(
+    "The approval's id."
+    id: ID!
+  ): Approval!
 }
 `, BuiltIn: false},
-	{Name: "../schema/auth.graphqls", Input: `type User {
+	{Name: "../schema/auth.graphqls", Input: `"A person with an account. Users see each other only as members of a shared project."
+type User {
+  "Opaque identifier."
   id: ID!
+  "The sign-in address, stored in lower case."
   email: String!
+  "Display name, 1 to 100 characters."
   name: String!
+  "When the account was created."
   createdAt: Time!
 }
 
+"A signed-in session: what signUp, logIn and refreshSession return."
 type AuthPayload {
-  "JWT, short-lived, sent as \"Authorization: Bearer <token>\""
+  "JWT valid for 15 minutes, sent as \"Authorization: Bearer <token>\" (or in connection_init on a websocket)."
   accessToken: String!
-  "opaque, single-use, rotated on every refresh"
+  "Opaque, single-use, valid for 30 days: pass it to refreshSession for a new pair. Reusing a spent one signs the whole session out."
   refreshToken: String!
-  "when accessToken expires"
+  "When accessToken expires; refresh shortly before."
   expiresAt: Time!
+  "The signed-in user."
   user: User!
 }
 
+"A new account. Invalid fields answer BAD_USER_INPUT with extensions.field naming them."
 input SignUpInput {
+  "A valid e-mail address, at most 254 characters; CONFLICT when an account already uses it."
   email: String!
+  "10 to 256 characters."
   password: String!
+  "Display name, 1 to 100 characters."
   name: String!
 }
 
+"Credentials of an existing account."
 input LogInInput {
+  "The address signed up with (any case)."
   email: String!
+  "The account's password."
   password: String!
 }
 
@@ -2279,17 +2423,62 @@ extend type Query {
 
 extend type Mutation {
   "Creates an account and signs it in. Per client address: 10 at once, then one every 30 s (RATE_LIMITED, with extensions.retryAfterSeconds)."
-  signUp(input: SignUpInput!): AuthPayload!
-  "Per client address: 20 attempts at once, then one every 3 s; per e-mail: 5, then one every 12 s (RATE_LIMITED)."
-  logIn(input: LogInInput!): AuthPayload!
-  refreshSession(refreshToken: String!): AuthPayload!
-  logOut(refreshToken: String!): Boolean!
+  signUp(
+    "The new account."
+    input: SignUpInput!
+  ): AuthPayload!
+  "Signs in. UNAUTHENTICATED for a wrong e-mail or password (the same answer for both). Per client address: 20 attempts at once, then one every 3 s; per e-mail: 5, then one every 12 s (RATE_LIMITED)."
+  logIn(
+    "The account's credentials."
+    input: LogInInput!
+  ): AuthPayload!
+  "Trades a refresh token for a new access token and refresh token; the old refresh token is spent. UNAUTHENTICATED when it is unknown, expired, revoked or already spent (which also signs out every token of the session)."
+  refreshSession(
+    "AuthPayload.refreshToken from signUp, logIn or the last refresh."
+    refreshToken: String!
+  ): AuthPayload!
+  "Signs a session out: its refresh tokens stop working (access tokens already issued run out within 15 minutes). Always true, also for an unknown token."
+  logOut(
+    "The session's current refresh token."
+    refreshToken: String!
+  ): Boolean!
 }
 `, BuiltIn: false},
 	{Name: "../schema/common.graphqls", Input: `# Shared scalars, paging and the root operation types. Each area extends
 # Query, Mutation and Subscription in its own file.
 
-"RFC 3339 with a zone, e.g. 2025-01-01T12:30:00Z"
+"""
+Ottr turns "a machine needs a human's yes" into a single-use link. Send
+credentials as ` + "`" + `Authorization: Bearer <access token or API key>` + "`" + ` (HTTP) or
+` + "`" + `{"Authorization": "Bearer …"}` + "`" + ` in ` + "`" + `connection_init` + "`" + ` (websocket, protocol
+graphql-transport-ws or graphql-ws, at /query). Operations may nest at most
+10 levels and cost at most 500 (every selected field costs 1); a document
+holds at most 5000 tokens. Introspection is measured apart: one ` + "`" + `__schema` + "`" + `
+and five ` + "`" + `__type` + "`" + ` fields per operation, each nesting at most 30 levels.
+
+Every error carries ` + "`" + `extensions.code` + "`" + `, one of:
+
+- ` + "`" + `UNAUTHENTICATED` + "`" + `: no credentials, or they are wrong, expired or revoked. Sign in again or send another key.
+- ` + "`" + `FORBIDDEN` + "`" + `: the credentials are valid but the role or key scope may not do this.
+- ` + "`" + `NOT_FOUND` + "`" + `: the object does not exist or is in a project the caller cannot see.
+- ` + "`" + `BAD_USER_INPUT` + "`" + `: an input is invalid; ` + "`" + `extensions.field` + "`" + ` names it and the message says what is allowed.
+- ` + "`" + `CONFLICT` + "`" + `: the state forbids it (link already used, expired or locked; name taken; last owner).
+- ` + "`" + `RATE_LIMITED` + "`" + `: too many requests; retry after ` + "`" + `extensions.retryAfterSeconds` + "`" + ` (HTTP answers also send ` + "`" + `Retry-After` + "`" + `).
+- ` + "`" + `INTERNAL` + "`" + `: the server failed; ` + "`" + `extensions.requestId` + "`" + ` identifies the request in the server's log.
+- ` + "`" + `COMPLEXITY_LIMIT_EXCEEDED` + "`" + `: the operation passes the complexity, depth or token limit above.
+- ` + "`" + `GRAPHQL_PARSE_FAILED` + "`" + `: the document is not GraphQL.
+- ` + "`" + `GRAPHQL_VALIDATION_FAILED` + "`" + `: the document does not match the schema (unknown field, wrong argument type, …).
+- ` + "`" + `PERSISTED_QUERY_NOT_FOUND` + "`" + `: an automatic persisted query hash the server does not know; send the query with the hash.
+- ` + "`" + `SHUTTING_DOWN` + "`" + `: a subscription ended because the server is stopping; reconnect and resubscribe with ` + "`" + `after` + "`" + `.
+- ` + "`" + `TOO_MANY_SUBSCRIPTIONS` + "`" + `: a websocket connection already holds 100 subscriptions.
+"""
+schema {
+  query: Query
+  mutation: Mutation
+  subscription: Subscription
+}
+
+"A point in time: RFC 3339 with a zone, e.g. 2025-01-01T12:30:00Z. Sent in UTC."
 scalar Time
 
 """
@@ -2337,33 +2526,50 @@ extend type Query {
   ): [Node]!
 }
 
+"Reads. Each area (projects, approvals, keys, events, Slack) adds its fields."
 type Query
+"Changes. Each mutation runs in one transaction: it happens whole or not at all."
 type Mutation
+"Live updates over a websocket at /query (graphql-transport-ws or graphql-ws) or server-sent events (POST /query with Accept: text/event-stream)."
 type Subscription
 `, BuiltIn: false},
-	{Name: "../schema/event.graphqls", Input: `enum EventType {
+	{Name: "../schema/event.graphqls", Input: `"What happened to an approval. Every step records one event, streamed live and posted to the Slack channels that selected its type."
+enum EventType {
+  "createApproval made an approval and its link."
   APPROVAL_CREATED
+  "A person picked an action; the key was set to its value (Event.action)."
   APPROVAL_EXECUTED
+  "The link was used after expiresAt; recorded once, at that first access attempt."
   APPROVAL_EXPIRED
+  "invalidateApproval withdrew the link (Event.reason)."
   APPROVAL_INVALIDATED
+  "A wrong or missing PIN was sent (Event.attempts of Event.maxAttempts)."
   PIN_FAILED
+  "The last allowed PIN attempt failed; the approval is LOCKED for good."
   TOKEN_LOCKED
 }
 
+"One recorded step of an approval. Events are never changed or deleted (until their project is)."
 type Event implements Node {
+  "Increasing in recording order within a server's database; pass it as ` + "`" + `after` + "`" + ` to projectEvents to resume."
   id: ID!
+  "What happened."
   type: EventType!
+  "When it was recorded."
   occurredAt: Time!
+  "The project it belongs to."
   projectId: ID!
+  "The approval it is about."
   approvalId: ID
+  "The approval's key path."
   keyPath: String!
-  "APPROVAL_EXECUTED"
+  "APPROVAL_EXECUTED: the key of the action picked, e.g. \"approve\"; null for other types."
   action: String
-  "PIN_FAILED: failed attempts so far"
+  "PIN_FAILED: failed attempts so far; null for other types."
   attempts: Int
-  "PIN_FAILED"
+  "PIN_FAILED: the attempts allowed before the approval locks; null for other types."
   maxAttempts: Int
-  "APPROVAL_INVALIDATED, TOKEN_LOCKED"
+  "APPROVAL_INVALIDATED: the reason given, if any; TOKEN_LOCKED: \"Too many failed PIN attempts\"; null otherwise."
   reason: String
   "The approval the event is about; null when it is about none, or the approval was deleted."
   approval: Approval
@@ -2371,8 +2577,11 @@ type Event implements Node {
   project: Project!
 }
 
+"A page of events, newest first."
 type EventConnection {
+  "The events of this page."
   edges: [EventEdge!]!
+  "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many events match the filter, over all pages (one more query, made only when asked)."
   totalCount: Int!
@@ -2392,8 +2601,11 @@ input EventFilter {
   occurredBefore: Time
 }
 
+"One event in a page."
 type EventEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to continue after this event."
   cursor: String!
+  "The event."
   node: Event!
 }
 
@@ -2401,9 +2613,22 @@ extend type Subscription {
   """
   Live events of one project, oldest first. With ` + "`" + `after` + "`" + ` (an Event id), the
   events recorded after it are replayed first, so a client that reconnects
-  misses nothing.
+  misses nothing and gets nothing twice. Any member or API key of the
+  project. Ends with an error as its last result: UNAUTHENTICATED or
+  NOT_FOUND when the credentials stop being valid (rechecked every 10 s and
+  when the access token expires), RATE_LIMITED when the client falls more
+  than 256 events behind (resubscribe with ` + "`" + `after` + "`" + `), SHUTTING_DOWN when the
+  server stops. BAD_USER_INPUT for an unknown type or an ` + "`" + `after` + "`" + ` that is not
+  an event ID.
   """
-  projectEvents(projectId: ID!, types: [EventType!], after: ID): Event!
+  projectEvents(
+    "The project's id."
+    projectId: ID!,
+    "Only events of these types; null or omitted: all."
+    types: [EventType!],
+    "The last Event.id the client received: replay what was recorded after it first."
+    after: ID
+  ): Event!
 }
 `, BuiltIn: false},
 	{Name: "../schema/keyvalue.graphqls", Input: `"""
@@ -2414,42 +2639,78 @@ the decision.
 type KeyValue implements Node {
   "Opaque; names the project and the path together."
   id: ID!
+  "Segments of letters, digits, '.', '_' or '-' joined by single '/', 1 to 200 characters, e.g. \"myapp/deploy\"."
   path: String!
-  "null until set"
+  "The current value, up to 1000 characters; null until set (by setKey, an initialValue or an executed approval)."
   value: String
+  "When the value last changed."
   updatedAt: Time!
+  "The newest approval of this key still PENDING and not past its expiry; null when there is none."
   pendingApproval: Approval
 }
 
+"A page of keys, in path order."
 type KeyValueConnection {
+  "The keys of this page."
   edges: [KeyValueEdge!]!
+  "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many keys match the prefix, over all pages (one more query, made only when asked)."
   totalCount: Int!
 }
 
+"One key in a page."
 type KeyValueEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to continue after this key."
   cursor: String!
+  "The key."
   node: KeyValue!
 }
 
 extend type Mutation {
-  setKey(projectId: ID!, path: String!, value: String!): KeyValue!
+  "Sets a key's value, creating the key. OWNER, ADMIN, MEMBER or a WRITE key (FORBIDDEN otherwise); BAD_USER_INPUT for a bad path or a value over 1000 characters. Records no event."
+  setKey(
+    "The project's id."
+    projectId: ID!,
+    "Key path: segments of letters, digits, '.', '_' or '-' joined by single '/', 1 to 200 characters."
+    path: String!,
+    "The new value, up to 1000 characters."
+    value: String!
+  ): KeyValue!
 }
 `, BuiltIn: false},
-	{Name: "../schema/project.graphqls", Input: `enum Role {
+	{Name: "../schema/project.graphqls", Input: `"""
+A member's role in a project. OWNER may do everything; ADMIN everything but
+deleting the project and adding or removing owners; MEMBER sets keys and
+creates and invalidates approvals; VIEWER only reads. Refused actions answer
+FORBIDDEN.
+"""
+enum Role {
+  "Everything, including deleting the project and managing owners. A project keeps at least one."
   OWNER
+  "Everything but deleting the project and adding or removing owners: rename, members, API keys, Slack channels, data."
   ADMIN
+  "Reads everything; sets keys, creates and invalidates approvals."
   MEMBER
+  "Reads everything, changes nothing."
   VIEWER
 }
 
+"""
+A project holds the key/value store, approvals, events, API keys and Slack
+channels of one team or application. Readable by its members (any role) and
+its API keys; to anyone else it does not exist (null or NOT_FOUND).
+"""
 type Project implements Node {
+  "Opaque identifier."
   id: ID!
+  "Display name, 1 to 100 characters."
   name: String!
+  "When the project was created."
   createdAt: Time!
   "The caller's role; an API key reads as MEMBER (WRITE) or VIEWER (READ)."
   myRole: Role!
+  "Every member with their role, in the order they were added."
   members: [ProjectMember!]! @deprecated(reason: "Use membersConnection instead.")
   "The project's members, owners first, then admins, members, viewers; each group by when they were added."
   membersConnection(
@@ -2462,7 +2723,7 @@ type Project implements Node {
     "A cursor of this list: the page ends before it."
     before: String
   ): ProjectMemberConnection!
-  "The project's approvals in the order of sort (default NEWEST), filtered. 20 a page unless first or last says otherwise."
+  "Approvals in the order of sort (default NEWEST), filtered; 20 a page unless first or last says otherwise. BAD_USER_INPUT for first or last outside 0 to 100, both, or a cursor not of this list and order."
   approvals(
     "Only the approvals that match every field given."
     filter: ApprovalFilter
@@ -2477,7 +2738,7 @@ type Project implements Node {
     "The order; a cursor is valid only with the order that gave it out."
     sort: ApprovalSort = NEWEST
   ): ApprovalConnection!
-  "The project's keys in path order (byte order), optionally under a prefix only. 50 a page unless first or last says otherwise."
+  "Keys in path order (byte order), optionally under a prefix only; 50 a page unless first or last says otherwise. BAD_USER_INPUT for first or last outside 0 to 100, both, a prefix over 200 characters or an unknown cursor."
   keys(
     "Only the keys whose path starts with this (at most 200 characters)."
     prefix: String
@@ -2490,7 +2751,12 @@ type Project implements Node {
     "A cursor of this list: the page ends before it."
     before: String
   ): KeyValueConnection!
-  key(path: String!): KeyValue
+  "One key by its exact path; null when the project has no such key."
+  key(
+    "Key path, e.g. \"myapp/deploy\"."
+    path: String!
+  ): KeyValue
+  "Slack channels, in the order they were added. Every member and key reads them; the webhook URL is masked."
   slackChannels: [SlackChannel!]! @deprecated(reason: "Use slackChannelsConnection instead.")
   "The project's Slack channels, oldest first."
   slackChannelsConnection(
@@ -2503,6 +2769,7 @@ type Project implements Node {
     "A cursor of this list: the page ends before it."
     before: String
   ): SlackChannelConnection!
+  "API keys, newest first, including revoked ones. The secrets are never shown again."
   apiKeys: [ApiKey!]! @deprecated(reason: "Use apiKeysConnection instead.")
   "The project's API keys, newest first, revoked ones included."
   apiKeysConnection(
@@ -2548,21 +2815,28 @@ type Project implements Node {
   ): DeliveryConnection!
 }
 
+"A user's membership of a project."
 type ProjectMember implements Node {
   "Opaque; names the project and the user together."
   id: ID!
   "The project the membership is in."
   projectId: ID!
+  "The member's account."
   user: User!
+  "What the member may do in the project."
   role: Role!
+  "When the member was added (for the creator: when the project was created)."
   addedAt: Time!
 }
 
+"A new project; its creator becomes its OWNER."
 input CreateProjectInput {
+  "Display name, 1 to 100 characters (BAD_USER_INPUT otherwise)."
   name: String!
 }
 
 extend type Query {
+  "The projects the signed-in user is a member of, oldest first; for an API key, its own project. UNAUTHENTICATED without credentials."
   projects: [Project!]! @deprecated(reason: "Use projectsConnection instead.")
   "The caller's projects, oldest first: a user's memberships, or an API key's own project."
   projectsConnection(
@@ -2575,21 +2849,53 @@ extend type Query {
     "A cursor of this list: the page ends before it."
     before: String
   ): ProjectConnection!
-  project(id: ID!): Project
+  "One project, or null when it does not exist or the caller is not a member (or the key is of another project). UNAUTHENTICATED without credentials."
+  project(
+    "The project's id."
+    id: ID!
+  ): Project
 }
 
 extend type Mutation {
-  createProject(input: CreateProjectInput!): Project!
-  renameProject(id: ID!, name: String!): Project!
-  deleteProject(id: ID!): Boolean! @deprecated(reason: "Use deleteProjectV2 instead, which returns the id to evict.")
-  "Deletes a project and everything in it (OWNER only: FORBIDDEN; NOT_FOUND for a project the caller cannot see)."
+  "Creates a project owned by the signed-in user. API keys may not (FORBIDDEN); BAD_USER_INPUT for a bad name."
+  createProject(
+    "The new project."
+    input: CreateProjectInput!
+  ): Project!
+  "Renames a project. OWNER or ADMIN (FORBIDDEN otherwise); NOT_FOUND for an unknown project; BAD_USER_INPUT unless 1 to 100 characters."
+  renameProject(
+    "The project's id."
+    id: ID!,
+    "New display name, 1 to 100 characters."
+    name: String!
+  ): Project!
+  "Deletes a project with its keys, approvals, events, API keys and channels, for good. OWNER only (FORBIDDEN otherwise); NOT_FOUND for an unknown project. Returns true."
+  deleteProject(
+    "The project's id."
+    id: ID!
+  ): Boolean! @deprecated(reason: "Use deleteProjectV2 instead, which returns the id to evict.")
+  "Deletes a project like deleteProject and returns its id, for a cache to evict."
   deleteProjectV2(
     "The project to delete."
     id: ID!
   ): DeleteProjectPayload!
-  addProjectMember(projectId: ID!, email: String!, role: Role!): ProjectMember!
-  removeProjectMember(projectId: ID!, userId: ID!): Boolean! @deprecated(reason: "Use removeProjectMemberV2 instead, which returns the id to evict.")
-  "Removes a member (same rules and codes as removeProjectMember)."
+  "Adds an existing user by e-mail. OWNER or ADMIN; only an OWNER may add an OWNER (FORBIDDEN). BAD_USER_INPUT when no account has this e-mail; CONFLICT when already a member."
+  addProjectMember(
+    "The project's id."
+    projectId: ID!,
+    "The e-mail address the user signed up with."
+    email: String!,
+    "The role to give."
+    role: Role!
+  ): ProjectMember!
+  "Removes a member. Anyone may leave (their own userId); removing others needs OWNER or ADMIN, and OWNER to remove an owner (FORBIDDEN). CONFLICT for the last owner; NOT_FOUND for a non-member. Returns true."
+  removeProjectMember(
+    "The project's id."
+    projectId: ID!,
+    "The member's user id."
+    userId: ID!
+  ): Boolean! @deprecated(reason: "Use removeProjectMemberV2 instead, which returns the id to evict.")
+  "Removes a member like removeProjectMember and returns the membership's id, for a cache to evict."
   removeProjectMemberV2(
     "The project to remove the member from."
     projectId: ID!
@@ -2648,29 +2954,45 @@ type RemoveProjectMemberPayload {
   userId: ID!
 }
 `, BuiltIn: false},
-	{Name: "../schema/slack.graphqls", Input: `enum DeliveryStatus {
+	{Name: "../schema/slack.graphqls", Input: `"Where one event's delivery to one Slack channel is."
+enum DeliveryStatus {
+  "Queued, not attempted yet."
   PENDING
+  "Slack answered 2xx."
   DELIVERED
+  "Slack was unreachable, answered 5xx or 429: retried at nextAttemptAt (up to 10 attempts over about 24.6 h)."
   RETRYING
+  "Given up: attempts exhausted, or Slack refused the message or the webhook (see lastError)."
   FAILED
+  "Not sent: the channel was disabled or removed before its turn."
   SKIPPED
 }
 
+"A Slack incoming webhook that receives a project's events of the selected types. Every member and key reads it; OWNER, ADMIN and WRITE keys change it."
 type SlackChannel implements Node {
+  "Opaque identifier."
   id: ID!
+  "Display name, 1 to 80 characters, unique in the project."
   name: String!
   "e.g. \"https://hooks.slack.com/services/T0000/B0000/••••\"; the full URL is never returned"
   webhookUrlMasked: String!
+  "The event types posted to it."
   events: [EventType!]!
+  "Whether events are posted; false after toggleSlackChannel(enabled: false) or when Slack reported the webhook dead (disabledReason)."
   enabled: Boolean!
   "set when delivery disabled the channel, e.g. \"channel_is_archived\""
   disabledReason: String
+  "When it was added."
   createdAt: Time!
+  "When its settings last changed."
   updatedAt: Time!
+  "When a delivery to it was last attempted; null if never."
   lastDeliveryAt: Time
+  "The status of its latest delivery; null if none."
   lastDeliveryStatus: DeliveryStatus
+  "Slack's error or the transport error of its latest failed attempt, up to 1 KiB."
   lastError: String
-  "This channel's deliveries, newest first, optionally of one status only. 20 a page unless first or last says otherwise."
+  "Its deliveries, newest first, optionally of one status only. BAD_USER_INPUT for first or last outside 0 to 100, both, or an unknown cursor."
   deliveries(
     "How many items from the start, or after after: 0 to 100 (default 20)."
     first: Int = 20
@@ -2685,45 +3007,71 @@ type SlackChannel implements Node {
   ): DeliveryConnection!
 }
 
+"A new Slack channel. Invalid fields answer BAD_USER_INPUT with extensions.field naming them."
 input AddSlackChannelInput {
+  "Display name, 1 to 80 characters; CONFLICT when the project has a channel of this name."
   name: String!
+  "The incoming webhook URL, https://hooks.slack.com/services/T…/B…/secret (or another configured prefix), at most 500 characters. Stored encrypted, never shown again."
   webhookUrl: String!
+  "The event types to post, at least one."
   events: [EventType!]!
+  "Whether to post from now on."
   enabled: Boolean = true
 }
 
+"Changes to a channel; omitted or null fields stay as they are. Invalid fields answer BAD_USER_INPUT with extensions.field."
 input UpdateSlackChannelInput {
+  "New display name, 1 to 80 characters, unique in the project (CONFLICT)."
   name: String
+  "New webhook URL, with the same rules as AddSlackChannelInput.webhookUrl."
   webhookUrl: String
+  "New event selection, at least one type."
   events: [EventType!]
 }
 
+"Slack's answer to a test message."
 type SlackTestResult {
+  "Whether Slack accepted it (2xx)."
   ok: Boolean!
   "Slack's HTTP status, when it answered"
   statusCode: Int
   "Slack's error string (\"channel_not_found\", ...) or the transport error"
   error: String
+  "How long the request took, in milliseconds."
   latencyMs: Int!
 }
 
+"One event's delivery to one Slack channel, with its attempts."
 type Delivery implements Node {
+  "Opaque identifier; pass it to redeliver."
   id: ID!
+  "The channel it goes to."
   channelId: ID!
+  "The event it posts."
   event: Event!
+  "Where it is."
   status: DeliveryStatus!
+  "Attempts made so far (answers 429 do not count)."
   attempts: Int!
+  "Slack's HTTP status at the last attempt; null when Slack was not reached."
   lastStatusCode: Int
+  "Slack's error or the transport error at the last attempt, up to 1 KiB."
   lastError: String
+  "When it is tried next, while PENDING or RETRYING."
   nextAttemptAt: Time
+  "When Slack accepted it; null unless DELIVERED."
   deliveredAt: Time
+  "When it was queued, in the transaction that recorded its event."
   createdAt: Time!
   "The channel the delivery goes to."
   channel: SlackChannel!
 }
 
+"A page of deliveries, newest first."
 type DeliveryConnection {
+  "The deliveries of this page."
   edges: [DeliveryEdge!]!
+  "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many deliveries match the filter, over all pages (one more query, made only when asked)."
   totalCount: Int!
@@ -2761,24 +3109,56 @@ type RemoveSlackChannelPayload {
   removedChannelId: ID!
 }
 
+"One delivery in a page."
 type DeliveryEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to continue after this delivery."
   cursor: String!
+  "The delivery."
   node: Delivery!
 }
 
 extend type Mutation {
-  addSlackChannel(projectId: ID!, input: AddSlackChannelInput!): SlackChannel!
-  updateSlackChannel(id: ID!, input: UpdateSlackChannelInput!): SlackChannel!
-  toggleSlackChannel(id: ID!, enabled: Boolean!): SlackChannel!
+  "Adds a Slack channel. OWNER, ADMIN or a WRITE key (FORBIDDEN otherwise); NOT_FOUND for an unknown project; BAD_USER_INPUT for invalid input; CONFLICT for a name in use."
+  addSlackChannel(
+    "The project's id."
+    projectId: ID!,
+    "Name, webhook URL, event selection."
+    input: AddSlackChannelInput!
+  ): SlackChannel!
+  "Changes a channel's name, webhook URL or event selection. OWNER, ADMIN or a WRITE key; NOT_FOUND for an unknown channel; BAD_USER_INPUT, CONFLICT as addSlackChannel."
+  updateSlackChannel(
+    "The channel's id."
+    id: ID!,
+    "The changes."
+    input: UpdateSlackChannelInput!
+  ): SlackChannel!
+  "Enables or disables a channel; enabling clears disabledReason. OWNER, ADMIN or a WRITE key; NOT_FOUND for an unknown channel."
+  toggleSlackChannel(
+    "The channel's id."
+    id: ID!,
+    "true to post events, false to stop."
+    enabled: Boolean!
+  ): SlackChannel!
   "Posts a test message now and returns Slack's answer; changes nothing. Per channel: 5 at once, then one every 10 s (RATE_LIMITED)."
-  testSlackChannel(id: ID!): SlackTestResult!
-  removeSlackChannel(id: ID!): Boolean! @deprecated(reason: "Use removeSlackChannelV2 instead, which returns the id to evict.")
-  "Removes a channel and its deliveries (OWNER or ADMIN, or a WRITE key: FORBIDDEN otherwise; NOT_FOUND for another project's)."
+  testSlackChannel(
+    "The channel's id."
+    id: ID!
+  ): SlackTestResult!
+  "Removes a channel and its delivery log; queued deliveries to it are dropped. OWNER, ADMIN or a WRITE key; NOT_FOUND for an unknown channel. Returns true."
+  removeSlackChannel(
+    "The channel's id."
+    id: ID!
+  ): Boolean! @deprecated(reason: "Use removeSlackChannelV2 instead, which returns the id to evict.")
+  "Removes a channel like removeSlackChannel and returns its id, for a cache to evict."
   removeSlackChannelV2(
     "The channel to remove."
     id: ID!
   ): RemoveSlackChannelPayload!
-  redeliver(deliveryId: ID!): Delivery!
+  "Sends a delivery again now, whatever its status: it goes back to PENDING and is attempted at once, in place of a waiting retry. OWNER, ADMIN or a WRITE key; NOT_FOUND for an unknown delivery; CONFLICT while an attempt is in flight."
+  redeliver(
+    "Delivery.id."
+    deliveryId: ID!
+  ): Delivery!
 }
 `, BuiltIn: false},
 }

@@ -118,6 +118,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(newComplexityLimit(ComplexityLimit, 1000))
 	srv.Use(depthLimit{max: DepthLimit})
+	srv.Use(introspectionLimit{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}

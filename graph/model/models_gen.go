@@ -19,22 +19,34 @@ type Node interface {
 	GetID() string
 }
 
+// A new Slack channel. Invalid fields answer BAD_USER_INPUT with extensions.field naming them.
 type AddSlackChannelInput struct {
-	Name       string      `json:"name"`
-	WebhookURL string      `json:"webhookUrl"`
-	Events     []EventType `json:"events"`
-	Enabled    *bool       `json:"enabled,omitempty"`
+	// Display name, 1 to 80 characters; CONFLICT when the project has a channel of this name.
+	Name string `json:"name"`
+	// The incoming webhook URL, https://hooks.slack.com/services/T…/B…/secret (or another configured prefix), at most 500 characters. Stored encrypted, never shown again.
+	WebhookURL string `json:"webhookUrl"`
+	// The event types to post, at least one.
+	Events []EventType `json:"events"`
+	// Whether to post from now on.
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
+// A project's API key. Its secret is shown only once, by createApiKey; the server keeps its SHA-256.
 type APIKey struct {
-	ID    string      `json:"id"`
-	Name  string      `json:"name"`
+	// Opaque identifier.
+	ID string `json:"id"`
+	// What it is for, 1 to 100 characters.
+	Name string `json:"name"`
+	// What it may do.
 	Scope APIKeyScope `json:"scope"`
 	// the first characters of the secret, e.g. "otw_3kf9", for recognition
-	Prefix     string     `json:"prefix"`
-	CreatedAt  time.Time  `json:"createdAt"`
+	Prefix string `json:"prefix"`
+	// When it was created.
+	CreatedAt time.Time `json:"createdAt"`
+	// When it last authenticated a request, to the minute; null if never.
 	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
-	RevokedAt  *time.Time `json:"revokedAt,omitempty"`
+	// When it was revoked; null while it works.
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
 }
 
 func (APIKey) IsNode() {}
@@ -60,46 +72,66 @@ type APIKeyEdge struct {
 	Node *APIKey `json:"node"`
 }
 
+// One choice offered to the approver: a button on the page.
 type ApprovalAction struct {
-	// e.g. "approve"
+	// Identifies the action within its approval, e.g. "approve"; sent as executeApproval's action.
 	Key string `json:"key"`
 	// the value the key path is set to, e.g. "approved"
 	Value string `json:"value"`
 	// button text, e.g. "Deploy"
-	Label string      `json:"label"`
+	Label string `json:"label"`
+	// How the button looks.
 	Style ActionStyle `json:"style"`
 }
 
+// One choice of a new approval.
 type ApprovalActionInput struct {
-	Key   string       `json:"key"`
-	Value string       `json:"value"`
-	Label *string      `json:"label,omitempty"`
+	// 1 to 40 characters, unique within the approval, e.g. "approve".
+	Key string `json:"key"`
+	// What the key path is set to when this action is picked, up to 1000 characters.
+	Value string `json:"value"`
+	// Button text, up to 40 characters; null or blank: the key.
+	Label *string `json:"label,omitempty"`
+	// Button look; null: DEFAULT.
 	Style *ActionStyle `json:"style,omitempty"`
 }
 
+// A page of approvals, newest first.
 type ApprovalConnection struct {
-	Edges    []*ApprovalEdge `json:"edges"`
-	PageInfo *PageInfo       `json:"pageInfo"`
+	// The approvals of this page.
+	Edges []*ApprovalEdge `json:"edges"`
+	// Whether more follow, and the cursor to get them.
+	PageInfo *PageInfo `json:"pageInfo"`
 	// How many approvals match the filter, over all pages (one more query, made only when asked).
 	TotalCount int `json:"totalCount"`
 }
 
+// One approval in a page.
 type ApprovalEdge struct {
-	Cursor string    `json:"cursor"`
-	Node   *Approval `json:"node"`
+	// Pass as `after` to continue after this approval.
+	Cursor string `json:"cursor"`
+	// The approval.
+	Node *Approval `json:"node"`
 }
 
+// What executeApproval returns.
 type ApprovalExecution struct {
-	// EXECUTED on success
-	Status            ApprovalStatus  `json:"status"`
-	Action            *ApprovalAction `json:"action,omitempty"`
-	AttemptsRemaining int             `json:"attemptsRemaining"`
+	// EXECUTED on success; PENDING after a wrong PIN with attempts left; LOCKED after the last one.
+	Status ApprovalStatus `json:"status"`
+	// The action executed; null when the PIN was wrong.
+	Action *ApprovalAction `json:"action,omitempty"`
+	// Wrong PINs still allowed.
+	AttemptsRemaining int `json:"attemptsRemaining"`
 }
 
+// Criteria for Project.approvals; all given ones must match.
 type ApprovalFilter struct {
-	Status    *ApprovalStatus `json:"status,omitempty"`
-	KeyPrefix *string         `json:"keyPrefix,omitempty"`
-	RefID     *string         `json:"refId,omitempty"`
+	// Only this status (a PENDING approval past its expiry counts as EXPIRED).
+	Status *ApprovalStatus `json:"status,omitempty"`
+	// Only key paths starting with this string, up to 200 characters.
+	KeyPrefix *string `json:"keyPrefix,omitempty"`
+	// Only approvals created with this refId.
+	RefID *string `json:"refId,omitempty"`
 	// createdAt at or after this time
 	CreatedAfter *time.Time `json:"createdAfter,omitempty"`
 	// createdAt strictly before this time
@@ -109,68 +141,90 @@ type ApprovalFilter struct {
 // What the person who opens a link sees. Reading it is an access attempt:
 // an expired approval becomes EXPIRED (and notifies) when its link is read.
 type ApprovalLink struct {
-	ProjectName       string            `json:"projectName"`
-	KeyPath           string            `json:"keyPath"`
-	Info              *string           `json:"info,omitempty"`
-	Actions           []*ApprovalAction `json:"actions"`
-	Status            ApprovalStatus    `json:"status"`
-	ExpiresAt         time.Time         `json:"expiresAt"`
-	PinRequired       bool              `json:"pinRequired"`
-	AttemptsRemaining int               `json:"attemptsRemaining"`
-	// must be sent back with executeApproval: the page has to be loaded first
+	// The name of the approval's project.
+	ProjectName string `json:"projectName"`
+	// The key being decided.
+	KeyPath string `json:"keyPath"`
+	// The creator's text, if any.
+	Info *string `json:"info,omitempty"`
+	// The choices, one button each.
+	Actions []*ApprovalAction `json:"actions"`
+	// PENDING when it can still be executed (a link in another state answers CONFLICT instead).
+	Status ApprovalStatus `json:"status"`
+	// When the link stops working.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// Whether executeApproval needs a PIN.
+	PinRequired bool `json:"pinRequired"`
+	// Wrong PINs still allowed before the approval locks.
+	AttemptsRemaining int `json:"attemptsRemaining"`
+	// Must be sent back with executeApproval within 15 minutes: the link has to be loaded first.
 	Nonce string `json:"nonce"`
 }
 
+// A signed-in session: what signUp, logIn and refreshSession return.
 type AuthPayload struct {
-	// JWT, short-lived, sent as "Authorization: Bearer <token>"
+	// JWT valid for 15 minutes, sent as "Authorization: Bearer <token>" (or in connection_init on a websocket).
 	AccessToken string `json:"accessToken"`
-	// opaque, single-use, rotated on every refresh
+	// Opaque, single-use, valid for 30 days: pass it to refreshSession for a new pair. Reusing a spent one signs the whole session out.
 	RefreshToken string `json:"refreshToken"`
-	// when accessToken expires
+	// When accessToken expires; refresh shortly before.
 	ExpiresAt time.Time `json:"expiresAt"`
-	User      *User     `json:"user"`
+	// The signed-in user.
+	User *User `json:"user"`
 }
 
+// A new API key. Invalid fields answer BAD_USER_INPUT with extensions.field naming them.
 type CreateAPIKeyInput struct {
-	Name  string      `json:"name"`
+	// What it is for, e.g. "ci"; 1 to 100 characters.
+	Name string `json:"name"`
+	// What it may do.
 	Scope APIKeyScope `json:"scope"`
 }
 
+// A new approval. Give either `value` (one action) or `actions`. Invalid
+// fields answer BAD_USER_INPUT with extensions.field naming them.
 type CreateApprovalInput struct {
+	// The key to decide: segments of letters, digits, '.', '_' or '-' joined by single '/', 1 to 200 characters.
 	KeyPath string `json:"keyPath"`
-	// simple form: one action {key:"approve", value:<value>, label:"Approve"}
+	// Simple form: one action {key: "approve", value: <this>, label: "Approve"}; up to 1000 characters.
 	Value *string `json:"value,omitempty"`
-	// full form: 1 to 3 actions; exactly one of value/actions
+	// Full form: 1 to 3 actions with unique keys; give this or value, not both.
 	Actions []*ApprovalActionInput `json:"actions,omitempty"`
-	// default 600
+	// Seconds until the link expires, 10 to 2592000 (30 days); default 600.
 	TTLSeconds *int `json:"ttlSeconds,omitempty"`
-	// the key is set to this before the approval is created
+	// If given, the key is set to this (up to 1000 characters) in the same transaction, before the approval is created.
 	InitialValue *string `json:"initialValue,omitempty"`
-	// shown on the approval page and in Slack
+	// Shown on the approval page and in Slack, up to 2000 characters; line breaks are kept.
 	Info *string `json:"info,omitempty"`
-	// the caller's own reference, echoed back
+	// The caller's own reference (a CI run id, …), up to 200 characters; echoed back and usable in ApprovalFilter.
 	RefID *string `json:"refId,omitempty"`
-	// optional PIN the approver must enter
+	// Optional PIN of 4 to 12 digits the approver must enter; stored only as a keyed hash, never shown again.
 	Pin *string `json:"pin,omitempty"`
-	// default 5
+	// Wrong PINs allowed before the approval locks, 1 to 10; default 5.
 	MaxPinAttempts *int `json:"maxPinAttempts,omitempty"`
 }
 
+// A new project; its creator becomes its OWNER.
 type CreateProjectInput struct {
+	// Display name, 1 to 100 characters (BAD_USER_INPUT otherwise).
 	Name string `json:"name"`
 }
 
-// secret is shown once, stored only as a hash
+// What createApiKey returns: the key and its secret, shown this once and stored only as a hash.
 type CreatedAPIKey struct {
+	// The new key.
 	APIKey *APIKey `json:"apiKey"`
-	Secret string  `json:"secret"`
+	// The credential ("otw_…" or "otr_…"), sent as "Authorization: Bearer <secret>". Shown this once: store it now.
+	Secret string `json:"secret"`
 }
 
+// What createApproval returns: the approval and its link, whose secret is shown this once.
 type CreatedApproval struct {
+	// The new approval, PENDING.
 	Approval *Approval `json:"approval"`
-	// the single-use link, shown once
+	// The single-use link for the approver (OTTR_PUBLIC_URL/a/<token>), shown this once.
 	URL string `json:"url"`
-	// the secret part of url, shown once, stored only as a hash
+	// The secret part of url, for approvalLink and executeApproval; shown this once, stored only as a hash.
 	Token string `json:"token"`
 }
 
@@ -180,16 +234,22 @@ type DeleteProjectPayload struct {
 	DeletedProjectID string `json:"deletedProjectId"`
 }
 
+// A page of deliveries, newest first.
 type DeliveryConnection struct {
-	Edges    []*DeliveryEdge `json:"edges"`
-	PageInfo *PageInfo       `json:"pageInfo"`
+	// The deliveries of this page.
+	Edges []*DeliveryEdge `json:"edges"`
+	// Whether more follow, and the cursor to get them.
+	PageInfo *PageInfo `json:"pageInfo"`
 	// How many deliveries match the filter, over all pages (one more query, made only when asked).
 	TotalCount int `json:"totalCount"`
 }
 
+// One delivery in a page.
 type DeliveryEdge struct {
-	Cursor string    `json:"cursor"`
-	Node   *Delivery `json:"node"`
+	// Pass as `after` to continue after this delivery.
+	Cursor string `json:"cursor"`
+	// The delivery.
+	Node *Delivery `json:"node"`
 }
 
 // Narrows Project.deliveries; every field given must match.
@@ -200,20 +260,27 @@ type DeliveryFilter struct {
 	ChannelID *string `json:"channelId,omitempty"`
 }
 
+// One recorded step of an approval. Events are never changed or deleted (until their project is).
 type Event struct {
-	ID         string    `json:"id"`
-	Type       EventType `json:"type"`
+	// Increasing in recording order within a server's database; pass it as `after` to projectEvents to resume.
+	ID string `json:"id"`
+	// What happened.
+	Type EventType `json:"type"`
+	// When it was recorded.
 	OccurredAt time.Time `json:"occurredAt"`
-	ProjectID  string    `json:"projectId"`
-	ApprovalID *string   `json:"approvalId,omitempty"`
-	KeyPath    string    `json:"keyPath"`
-	// APPROVAL_EXECUTED
+	// The project it belongs to.
+	ProjectID string `json:"projectId"`
+	// The approval it is about.
+	ApprovalID *string `json:"approvalId,omitempty"`
+	// The approval's key path.
+	KeyPath string `json:"keyPath"`
+	// APPROVAL_EXECUTED: the key of the action picked, e.g. "approve"; null for other types.
 	Action *string `json:"action,omitempty"`
-	// PIN_FAILED: failed attempts so far
+	// PIN_FAILED: failed attempts so far; null for other types.
 	Attempts *int `json:"attempts,omitempty"`
-	// PIN_FAILED
+	// PIN_FAILED: the attempts allowed before the approval locks; null for other types.
 	MaxAttempts *int `json:"maxAttempts,omitempty"`
-	// APPROVAL_INVALIDATED, TOKEN_LOCKED
+	// APPROVAL_INVALIDATED: the reason given, if any; TOKEN_LOCKED: "Too many failed PIN attempts"; null otherwise.
 	Reason *string `json:"reason,omitempty"`
 	// The approval the event is about; null when it is about none, or the approval was deleted.
 	Approval *Approval `json:"approval,omitempty"`
@@ -226,16 +293,22 @@ func (Event) IsNode() {}
 // Opaque, unique across all types.
 func (this Event) GetID() string { return this.ID }
 
+// A page of events, newest first.
 type EventConnection struct {
-	Edges    []*EventEdge `json:"edges"`
-	PageInfo *PageInfo    `json:"pageInfo"`
+	// The events of this page.
+	Edges []*EventEdge `json:"edges"`
+	// Whether more follow, and the cursor to get them.
+	PageInfo *PageInfo `json:"pageInfo"`
 	// How many events match the filter, over all pages (one more query, made only when asked).
 	TotalCount int `json:"totalCount"`
 }
 
+// One event in a page.
 type EventEdge struct {
+	// Pass as `after` to continue after this event.
 	Cursor string `json:"cursor"`
-	Node   *Event `json:"node"`
+	// The event.
+	Node *Event `json:"node"`
 }
 
 // Narrows Project.events; every field given must match.
@@ -252,23 +325,33 @@ type EventFilter struct {
 	OccurredBefore *time.Time `json:"occurredBefore,omitempty"`
 }
 
+// A page of keys, in path order.
 type KeyValueConnection struct {
-	Edges    []*KeyValueEdge `json:"edges"`
-	PageInfo *PageInfo       `json:"pageInfo"`
+	// The keys of this page.
+	Edges []*KeyValueEdge `json:"edges"`
+	// Whether more follow, and the cursor to get them.
+	PageInfo *PageInfo `json:"pageInfo"`
 	// How many keys match the prefix, over all pages (one more query, made only when asked).
 	TotalCount int `json:"totalCount"`
 }
 
+// One key in a page.
 type KeyValueEdge struct {
-	Cursor string    `json:"cursor"`
-	Node   *KeyValue `json:"node"`
+	// Pass as `after` to continue after this key.
+	Cursor string `json:"cursor"`
+	// The key.
+	Node *KeyValue `json:"node"`
 }
 
+// Credentials of an existing account.
 type LogInInput struct {
-	Email    string `json:"email"`
+	// The address signed up with (any case).
+	Email string `json:"email"`
+	// The account's password.
 	Password string `json:"password"`
 }
 
+// Changes. Each mutation runs in one transaction: it happens whole or not at all.
 type Mutation struct {
 }
 
@@ -306,14 +389,18 @@ type ProjectEdge struct {
 	Node *Project `json:"node"`
 }
 
+// A user's membership of a project.
 type ProjectMember struct {
 	// Opaque; names the project and the user together.
 	ID string `json:"id"`
 	// The project the membership is in.
-	ProjectID string    `json:"projectId"`
-	User      *User     `json:"user"`
-	Role      Role      `json:"role"`
-	AddedAt   time.Time `json:"addedAt"`
+	ProjectID string `json:"projectId"`
+	// The member's account.
+	User *User `json:"user"`
+	// What the member may do in the project.
+	Role Role `json:"role"`
+	// When the member was added (for the creator: when the project was created).
+	AddedAt time.Time `json:"addedAt"`
 }
 
 func (ProjectMember) IsNode() {}
@@ -339,6 +426,7 @@ type ProjectMemberEdge struct {
 	Node *ProjectMember `json:"node"`
 }
 
+// Reads. Each area (projects, approvals, keys, events, Slack) adds its fields.
 type Query struct {
 }
 
@@ -356,10 +444,14 @@ type RemoveSlackChannelPayload struct {
 	RemovedChannelID string `json:"removedChannelId"`
 }
 
+// A new account. Invalid fields answer BAD_USER_INPUT with extensions.field naming them.
 type SignUpInput struct {
-	Email    string `json:"email"`
+	// A valid e-mail address, at most 254 characters; CONFLICT when an account already uses it.
+	Email string `json:"email"`
+	// 10 to 256 characters.
 	Password string `json:"password"`
-	Name     string `json:"name"`
+	// Display name, 1 to 100 characters.
+	Name string `json:"name"`
 }
 
 // A page of Slack channels.
@@ -380,37 +472,54 @@ type SlackChannelEdge struct {
 	Node *SlackChannel `json:"node"`
 }
 
+// Slack's answer to a test message.
 type SlackTestResult struct {
+	// Whether Slack accepted it (2xx).
 	Ok bool `json:"ok"`
 	// Slack's HTTP status, when it answered
 	StatusCode *int `json:"statusCode,omitempty"`
 	// Slack's error string ("channel_not_found", ...) or the transport error
-	Error     *string `json:"error,omitempty"`
-	LatencyMs int     `json:"latencyMs"`
+	Error *string `json:"error,omitempty"`
+	// How long the request took, in milliseconds.
+	LatencyMs int `json:"latencyMs"`
 }
 
+// Live updates over a websocket at /query (graphql-transport-ws or graphql-ws) or server-sent events (POST /query with Accept: text/event-stream).
 type Subscription struct {
 }
 
+// Changes to a channel; omitted or null fields stay as they are. Invalid fields answer BAD_USER_INPUT with extensions.field.
 type UpdateSlackChannelInput struct {
-	Name       *string     `json:"name,omitempty"`
-	WebhookURL *string     `json:"webhookUrl,omitempty"`
-	Events     []EventType `json:"events,omitempty"`
+	// New display name, 1 to 80 characters, unique in the project (CONFLICT).
+	Name *string `json:"name,omitempty"`
+	// New webhook URL, with the same rules as AddSlackChannelInput.webhookUrl.
+	WebhookURL *string `json:"webhookUrl,omitempty"`
+	// New event selection, at least one type.
+	Events []EventType `json:"events,omitempty"`
 }
 
+// A person with an account. Users see each other only as members of a shared project.
 type User struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
+	// Opaque identifier.
+	ID string `json:"id"`
+	// The sign-in address, stored in lower case.
+	Email string `json:"email"`
+	// Display name, 1 to 100 characters.
+	Name string `json:"name"`
+	// When the account was created.
 	CreatedAt time.Time `json:"createdAt"`
 }
 
+// How an action's button looks on the approval page.
 type ActionStyle string
 
 const (
+	// A plain button.
 	ActionStyleDefault ActionStyle = "DEFAULT"
+	// The highlighted, expected choice (blue).
 	ActionStylePrimary ActionStyle = "PRIMARY"
-	ActionStyleDanger  ActionStyle = "DANGER"
+	// A destructive choice (red).
+	ActionStyleDanger ActionStyle = "DANGER"
 )
 
 var AllActionStyle = []ActionStyle{
@@ -468,7 +577,9 @@ func (e ActionStyle) MarshalJSON() ([]byte, error) {
 type APIKeyScope string
 
 const (
-	APIKeyScopeRead  APIKeyScope = "READ"
+	// Reads everything in the project (reads as a VIEWER).
+	APIKeyScopeRead APIKeyScope = "READ"
+	// Reads, sets keys, creates and invalidates approvals, manages Slack channels (reads as a MEMBER). Never manages members or API keys.
 	APIKeyScopeWrite APIKeyScope = "WRITE"
 )
 
@@ -581,14 +692,20 @@ func (e ApprovalSort) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Where an approval is in its life. Only PENDING can change; the other four are final.
 type ApprovalStatus string
 
 const (
-	ApprovalStatusPending     ApprovalStatus = "PENDING"
-	ApprovalStatusExecuted    ApprovalStatus = "EXECUTED"
-	ApprovalStatusExpired     ApprovalStatus = "EXPIRED"
+	// Waiting for a person; the link works until expiresAt.
+	ApprovalStatusPending ApprovalStatus = "PENDING"
+	// A person picked an action; the key holds its value. The link is used up (CONFLICT).
+	ApprovalStatusExecuted ApprovalStatus = "EXECUTED"
+	// Not used before expiresAt. Reads EXPIRED as soon as the time passes; the APPROVAL_EXPIRED event waits for the next access attempt.
+	ApprovalStatusExpired ApprovalStatus = "EXPIRED"
+	// Withdrawn by invalidateApproval; the link answers CONFLICT.
 	ApprovalStatusInvalidated ApprovalStatus = "INVALIDATED"
-	ApprovalStatusLocked      ApprovalStatus = "LOCKED"
+	// Too many wrong PINs (maxPinAttempts); the link answers CONFLICT for good.
+	ApprovalStatusLocked ApprovalStatus = "LOCKED"
 )
 
 var AllApprovalStatus = []ApprovalStatus{
@@ -642,14 +759,20 @@ func (e ApprovalStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Where one event's delivery to one Slack channel is.
 type DeliveryStatus string
 
 const (
-	DeliveryStatusPending   DeliveryStatus = "PENDING"
+	// Queued, not attempted yet.
+	DeliveryStatusPending DeliveryStatus = "PENDING"
+	// Slack answered 2xx.
 	DeliveryStatusDelivered DeliveryStatus = "DELIVERED"
-	DeliveryStatusRetrying  DeliveryStatus = "RETRYING"
-	DeliveryStatusFailed    DeliveryStatus = "FAILED"
-	DeliveryStatusSkipped   DeliveryStatus = "SKIPPED"
+	// Slack was unreachable, answered 5xx or 429: retried at nextAttemptAt (up to 10 attempts over about 24.6 h).
+	DeliveryStatusRetrying DeliveryStatus = "RETRYING"
+	// Given up: attempts exhausted, or Slack refused the message or the webhook (see lastError).
+	DeliveryStatusFailed DeliveryStatus = "FAILED"
+	// Not sent: the channel was disabled or removed before its turn.
+	DeliveryStatusSkipped DeliveryStatus = "SKIPPED"
 )
 
 var AllDeliveryStatus = []DeliveryStatus{
@@ -703,15 +826,22 @@ func (e DeliveryStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// What happened to an approval. Every step records one event, streamed live and posted to the Slack channels that selected its type.
 type EventType string
 
 const (
-	EventTypeApprovalCreated     EventType = "APPROVAL_CREATED"
-	EventTypeApprovalExecuted    EventType = "APPROVAL_EXECUTED"
-	EventTypeApprovalExpired     EventType = "APPROVAL_EXPIRED"
+	// createApproval made an approval and its link.
+	EventTypeApprovalCreated EventType = "APPROVAL_CREATED"
+	// A person picked an action; the key was set to its value (Event.action).
+	EventTypeApprovalExecuted EventType = "APPROVAL_EXECUTED"
+	// The link was used after expiresAt; recorded once, at that first access attempt.
+	EventTypeApprovalExpired EventType = "APPROVAL_EXPIRED"
+	// invalidateApproval withdrew the link (Event.reason).
 	EventTypeApprovalInvalidated EventType = "APPROVAL_INVALIDATED"
-	EventTypePinFailed           EventType = "PIN_FAILED"
-	EventTypeTokenLocked         EventType = "TOKEN_LOCKED"
+	// A wrong or missing PIN was sent (Event.attempts of Event.maxAttempts).
+	EventTypePinFailed EventType = "PIN_FAILED"
+	// The last allowed PIN attempt failed; the approval is LOCKED for good.
+	EventTypeTokenLocked EventType = "TOKEN_LOCKED"
 )
 
 var AllEventType = []EventType{
@@ -766,12 +896,20 @@ func (e EventType) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// A member's role in a project. OWNER may do everything; ADMIN everything but
+// deleting the project and adding or removing owners; MEMBER sets keys and
+// creates and invalidates approvals; VIEWER only reads. Refused actions answer
+// FORBIDDEN.
 type Role string
 
 const (
-	RoleOwner  Role = "OWNER"
-	RoleAdmin  Role = "ADMIN"
+	// Everything, including deleting the project and managing owners. A project keeps at least one.
+	RoleOwner Role = "OWNER"
+	// Everything but deleting the project and adding or removing owners: rename, members, API keys, Slack channels, data.
+	RoleAdmin Role = "ADMIN"
+	// Reads everything; sets keys, creates and invalidates approvals.
 	RoleMember Role = "MEMBER"
+	// Reads everything, changes nothing.
 	RoleViewer Role = "VIEWER"
 )
 

@@ -20,6 +20,7 @@ import (
 	"github.com/ottr/backend/internal/live"
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/notify"
+	"github.com/ottr/backend/internal/playground"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
@@ -85,7 +86,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Dispatcher:   dispatcher,
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
-		Introspection: cfg.Playground,
+		Introspection: cfg.Introspection,
 		CORSOrigins:   cfg.CORSOrigins,
 		Metrics:       a.Metrics,
 		Logger:        logger,
@@ -100,11 +101,24 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Metrics:        a.Metrics,
 		CORSOrigins:    cfg.CORSOrigins,
 		TrustedProxies: cfg.TrustedProxies,
-		Playground:     cfg.Playground,
 		Logger:         logger,
-		Routes:         approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: logger, Now: cfg.Now}).Routes(),
+		Routes:         a.routes(),
 	})
 	return a, nil
+}
+
+// routes are the handlers beside /query: the approval page, and the
+// playground and the schema's SDL where the configuration serves them.
+func (a *App) routes() map[string]http.Handler {
+	routes := approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: a.Logger, Now: a.Config.Now}).Routes()
+	tools := playground.Options{Playground: a.Config.Playground}
+	if a.Config.Introspection {
+		tools.SDL = graph.SDL()
+	}
+	for pattern, h := range playground.Routes(tools) {
+		routes[pattern] = h
+	}
+	return routes
 }
 
 // startSlack builds the channel service and starts the dispatcher, whose

@@ -32,6 +32,7 @@ type Config struct {
 	CORSOrigins          []string
 	TrustedProxies       []netip.Prefix
 	Playground           bool
+	Introspection        bool // __schema, __type and GET /schema.graphql; follows Playground by default
 	LogFormat            string
 	// Now is the clock of approval expiry and link nonces; nil is the
 	// system clock. Not read from the environment: tests move it.
@@ -108,13 +109,14 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
 	}
-	switch p := strings.ToLower(get("OTTR_PLAYGROUND", "true")); p {
-	case "true", "1", "yes":
-		cfg.Playground = true
-	case "false", "0", "no":
-		cfg.Playground = false
-	default:
-		return Config{}, fmt.Errorf("OTTR_PLAYGROUND must be true or false, not %q", p)
+	var err error
+	if cfg.Playground, err = boolean("OTTR_PLAYGROUND", get("OTTR_PLAYGROUND", "true")); err != nil {
+		return Config{}, err
+	}
+	// A server may keep its schema public for tools without serving the
+	// playground, or the reverse.
+	if cfg.Introspection, err = boolean("OTTR_INTROSPECTION", get("OTTR_INTROSPECTION", fmt.Sprint(cfg.Playground))); err != nil {
+		return Config{}, err
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return Config{}, fmt.Errorf("OTTR_LOG_FORMAT must be text or json, not %q", cfg.LogFormat)
@@ -128,7 +130,6 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 	if cfg.Postgres() && (jwtSecret == "" || encKey == "") {
 		return Config{}, errors.New("on PostgreSQL, OTTR_JWT_SECRET and OTTR_ENCRYPTION_KEY must be set: production never runs on generated secrets")
 	}
-	var err error
 	if jwtSecret == "" {
 		if jwtSecret, err = devSecret(cfg.DataDir, "jwt-secret", logger); err != nil {
 			return Config{}, err
@@ -176,6 +177,18 @@ func devSecret(dataDir, name string, logger *slog.Logger) (string, error) {
 	}
 	logger.Warn("generated a development secret; set it in the environment for production", "secret", name, "file", path)
 	return secret, nil
+}
+
+// boolean reads a true/false setting, accepting the usual spellings.
+func boolean(name, value string) (bool, error) {
+	switch v := strings.ToLower(value); v {
+	case "true", "1", "yes":
+		return true, nil
+	case "false", "0", "no":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s must be true or false, not %q", name, v)
+	}
 }
 
 func splitList(s string) []string {

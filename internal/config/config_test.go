@@ -38,6 +38,7 @@ func TestDefaultsAreDesignSection4(t *testing.T) {
 		SlackWebhookPrefixes: []string{"https://hooks.slack.com/services/"},
 		CORSOrigins:          []string{"http://localhost:5173", "http://localhost:3000"},
 		Playground:           true,
+		Introspection:        true,
 		LogFormat:            "text",
 		JWTSecret:            cfg.JWTSecret,
 		EncryptionKey:        cfg.EncryptionKey,
@@ -79,6 +80,7 @@ func TestEverySettingIsRead(t *testing.T) {
 		"OTTR_CORS_ORIGINS":           "https://dash.example.com",
 		"OTTR_TRUSTED_PROXIES":        "10.0.0.0/8, 192.0.2.7, fd00::/8",
 		"OTTR_PLAYGROUND":             "false",
+		"OTTR_INTROSPECTION":          "true",
 		"OTTR_LOG_FORMAT":             "json",
 	}), discard())
 	if err != nil {
@@ -96,8 +98,9 @@ func TestEverySettingIsRead(t *testing.T) {
 		CORSOrigins:          []string{"https://dash.example.com"},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
 			netip.MustParsePrefix("fd00::/8")},
-		Playground: false,
-		LogFormat:  "json",
+		Playground:    false,
+		Introspection: true,
+		LogFormat:     "json",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("\n got %+v\nwant %+v", cfg, want)
@@ -239,5 +242,29 @@ func TestPlaygroundAcceptsUsualBooleans(t *testing.T) {
 		if cfg.Playground != want {
 			t.Errorf("OTTR_PLAYGROUND=%s gives %v", value, cfg.Playground)
 		}
+	}
+}
+
+func TestIntrospectionFollowsThePlaygroundUnlessSet(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		playground, introspection string
+		wantPlayground, want      bool
+	}{
+		{"", "", true, true},
+		{"false", "", false, false},
+		{"true", "no", true, false},
+		{"0", "yes", false, true},
+	} {
+		cfg, err := FromEnv(env(map[string]string{"OTTR_PLAYGROUND": c.playground, "OTTR_INTROSPECTION": c.introspection, "OTTR_DATA_DIR": t.TempDir()}), discard())
+		if err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		if cfg.Playground != c.wantPlayground || cfg.Introspection != c.want {
+			t.Errorf("OTTR_PLAYGROUND=%q OTTR_INTROSPECTION=%q gives playground %v, introspection %v", c.playground, c.introspection, cfg.Playground, cfg.Introspection)
+		}
+	}
+	if _, err := FromEnv(env(map[string]string{"OTTR_INTROSPECTION": "maybe", "OTTR_DATA_DIR": t.TempDir()}), discard()); err == nil || !strings.Contains(err.Error(), "OTTR_INTROSPECTION must be true or false") {
+		t.Fatalf("OTTR_INTROSPECTION=maybe: %v", err)
 	}
 }

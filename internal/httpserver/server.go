@@ -1,7 +1,6 @@
 // Package httpserver owns the HTTP surface: routing, the middleware every
 // request passes (request ids and logs, panics, body limits, CORS,
-// authentication), and the health, readiness, metrics and playground
-// endpoints.
+// authentication), and the health, readiness and metrics endpoints.
 package httpserver
 
 import (
@@ -12,7 +11,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ottr/backend/internal/auth"
@@ -35,9 +33,9 @@ type Options struct {
 	CORSOrigins []string
 	// TrustedProxies are the peers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
-	Playground     bool
 	Logger         *slog.Logger
-	// Routes are further handlers by ServeMux pattern, e.g. the approval page.
+	// Routes are further handlers by ServeMux pattern, e.g. the approval
+	// page and the playground.
 	Routes map[string]http.Handler
 }
 
@@ -59,9 +57,6 @@ func New(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
-	if o.Playground {
-		mux.Handle("GET /{$}", playground.Handler("Ottr GraphQL", "/query"))
-	}
 	for pattern, h := range o.Routes {
 		mux.Handle(pattern, h)
 	}

@@ -51,6 +51,7 @@ func Config(t testing.TB, d store.Dialect) config.Config {
 		SlackWebhookPrefixes: []string{"https://hooks.slack.com/services/"},
 		CORSOrigins:          []string{"http://localhost:5173"},
 		Playground:           true,
+		Introspection:        true,
 		LogFormat:            "text",
 	}
 }

@@ -1,0 +1,64 @@
+package app_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
+)
+
+// The schema tools developers point at the server work on it, unmodified:
+// graphql-js's getIntrospectionQuery() with its default options and with
+// every option on (what GraphiQL, Apollo, Postman and Insomnia send), and
+// GraphQL Code Generator with typescript and typescript-operations reading
+// the schema from the server's URL. test/js/node_modules comes from
+// `npm ci` (.ci/run does it).
+func TestStandardSchemaToolsWork(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		srv := testserver.Start(t, d)
+		if out := runNode(t, "introspect.mjs", "OTTR_URL="+srv.URL); !strings.HasPrefix(out, "ok ") {
+			t.Fatalf("introspect.mjs printed %q", out)
+		}
+		generated := filepath.Join(t.TempDir(), "graphql.ts")
+		if out := runNode(t, "codegen.mjs", "OTTR_URL="+srv.URL, "OTTR_OUT="+generated); out != "ok" {
+			t.Fatalf("codegen.mjs printed %q", out)
+		}
+		if strings.Contains(srv.Logs.String(), "level=ERROR") {
+			t.Fatalf("the server logged errors:\n%s", srv.Logs.String())
+		}
+	})
+}
+
+// runNode runs a script of test/js with Node.js and returns what it printed.
+func runNode(t *testing.T, script string, env ...string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node not found: install Node.js 20 or later")
+	}
+	dir, _ := filepath.Abs("../../test/js")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@graphql-codegen", "cli")); err != nil {
+		t.Fatalf("test/js's packages are not installed: run `npm ci` in test/js (%v)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s%s", script, err, out, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}

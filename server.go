@@ -8,7 +8,10 @@
 //	ottr rotate-encryption-key
 //	                  re-encrypt the Slack webhook URLs still on an old key
 //	                  (see rotateEncryptionKey for the procedure)
-//	ottr bench …      the load tool (internal/bench); ottr bench lists its scenarios
+//	ottr approval create … / ottr key get|set …
+//	                  the client for scripts (internal/cli), on OTTR_URL and OTTR_API_KEY
+//
+// The load tool is its own command: cmd/ottr-bench.
 package main
 
 import (
@@ -25,7 +28,7 @@ import (
 	"time"
 
 	"github.com/ottr/backend/internal/app"
-	"github.com/ottr/backend/internal/bench"
+	"github.com/ottr/backend/internal/cli"
 	"github.com/ottr/backend/internal/config"
 )
 
@@ -41,25 +44,21 @@ func main() {
 }
 
 func run(args []string) error {
-	rotate, benchmark := false, false
+	rotate := false
 	switch {
 	case len(args) == 0:
 	case len(args) == 1 && args[0] == "healthcheck":
 		return healthcheck(os.Getenv("OTTR_ADDR"))
 	case len(args) == 1 && args[0] == "rotate-encryption-key":
 		rotate = true
-	case args[0] == "bench":
-		benchmark = true
+	case cli.Handles(args[0]):
+		os.Exit(cli.Main(args, os.Stdout, os.Stderr, os.Getenv))
 	default:
-		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck, rotate-encryption-key or bench)",
+		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck, rotate-encryption-key, approval or key)",
 			strings.Join(args, " "))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if benchmark {
-		return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
-	}
-
 	logger := newLogger(os.Getenv("OTTR_LOG_FORMAT"))
 	slog.SetDefault(logger)
 	cfg, err := config.FromEnv(os.Getenv, logger)
@@ -101,6 +100,7 @@ func serve(ctx context.Context, a *app.App, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
+	srv.RegisterOnShutdown(a.Drain)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.Logger.Info("ottr listening", "addr", ln.Addr().String(), "database", string(a.Store.Dialect()), "playground", a.Config.Playground, "introspection", a.Config.Introspection)

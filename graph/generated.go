@@ -2611,15 +2611,17 @@ type EventEdge {
 
 extend type Subscription {
   """
-  Live events of one project, oldest first. With ` + "`" + `after` + "`" + ` (an Event id), the
-  events recorded after it are replayed first, so a client that reconnects
-  misses nothing and gets nothing twice. Any member or API key of the
-  project. Ends with an error as its last result: UNAUTHENTICATED or
-  NOT_FOUND when the credentials stop being valid (rechecked every 10 s and
-  when the access token expires), RATE_LIMITED when the client falls more
-  than 256 events behind (resubscribe with ` + "`" + `after` + "`" + `), SHUTTING_DOWN when the
-  server stops. BAD_USER_INPUT for an unknown type or an ` + "`" + `after` + "`" + ` that is not
-  an event ID.
+  Live events of one project, in commit order (not always ID order). With
+  ` + "`" + `after` + "`" + ` (the id of an event of the project received from this stream, or
+  "0" for the beginning), the events recorded after it are replayed first,
+  so a client that reconnects with the last id it received misses nothing
+  and gets nothing twice. Any member or API key of the project. Ends with
+  an error as its last result: UNAUTHENTICATED or NOT_FOUND when the
+  credentials stop being valid (rechecked every 10 s and when the access
+  token expires), RATE_LIMITED when the client falls more than 256 events
+  behind (resubscribe with ` + "`" + `after` + "`" + `), SHUTTING_DOWN when the server stops.
+  BAD_USER_INPUT for an unknown type or an ` + "`" + `after` + "`" + ` that is not the id of an
+  event of the project.
   """
   projectEvents(
     "The project's id."

@@ -22,6 +22,7 @@ import (
 	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/playground"
 	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/rest"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
 )
@@ -41,6 +42,8 @@ type App struct {
 	Feed    *live.Feed
 	handler http.Handler
 	closers []func() error
+	// drain ends what a shutdown should not wait for (long-polls).
+	drain func()
 }
 
 // New opens the database, applies migrations and builds the handler. A
@@ -75,15 +78,18 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		_ = a.Close()
 		return nil, err
 	}
+	subscriptions := live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
+		live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer})
+	api := rest.New(rest.Options{Approvals: a.Approvals, Live: subscriptions, Logger: logger})
+	a.drain = api.Drain
 	resolver := &graph.Resolver{
 		AuthService:     authSvc,
 		ProjectService:  project.NewService(st, authz),
 		ApprovalService: a.Approvals,
 		EventQueries:    event.NewQueries(st, authz),
-		Live: live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
-			live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer}),
-		SlackService: channels,
-		Dispatcher:   dispatcher,
+		Live:            subscriptions,
+		SlackService:    channels,
+		Dispatcher:      dispatcher,
 	}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Introspection,
@@ -103,6 +109,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         logger,
 		Routes:         a.routes(),
+		APIRoutes:      api.Routes(),
 	})
 	return a, nil
 }
@@ -144,6 +151,10 @@ func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack
 
 // Handler is the root HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// Drain answers the requests that wait (REST long-polls) at once, for a
+// shutdown (http.Server.RegisterOnShutdown).
+func (a *App) Drain() { a.drain() }
 
 func (a *App) ready(ctx context.Context) error {
 	if err := a.Store.Ping(ctx); err != nil {

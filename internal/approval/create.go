@@ -29,6 +29,11 @@ func (s *Service) Create(ctx context.Context, projectID string, in CreateInput) 
 	if _, err := s.authz.Authorize(ctx, projectID, project.WriteData); err != nil {
 		return nil, err
 	}
+	return s.create(ctx, projectID, in, auth.RandomToken(tokenBytes))
+}
+
+// create makes an authorized approval whose link carries token.
+func (s *Service) create(ctx context.Context, projectID string, in CreateInput, token string) (*Created, error) {
 	set, err := in.validate()
 	if err != nil {
 		return nil, err
@@ -38,7 +43,6 @@ func (s *Service) Create(ctx context.Context, projectID string, in CreateInput) 
 		return nil, fmt.Errorf("encode actions: %w", err)
 	}
 	now := s.now()
-	token := auth.RandomToken(tokenBytes)
 	r := row{
 		ID: store.NewID(), ProjectID: projectID, KeyPath: in.KeyPath, Info: in.Info, RefID: in.RefID,
 		Actions: string(actions), Status: Pending, CreatedAt: now, ExpiresAt: now.Add(set.ttl),

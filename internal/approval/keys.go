@@ -130,6 +130,9 @@ func pathCursor(parts []string) []any {
 // PendingFor is the newest approval of a key that can still be executed,
 // or nil.
 func (k *Keys) PendingFor(ctx context.Context, projectID, path string) (*Approval, error) {
+	if err := validateKeyPath("path", path); err != nil {
+		return nil, err
+	}
 	pending, err := k.PendingForPaths(ctx, projectID, []string{path})
 	if err != nil {
 		return nil, err

@@ -18,17 +18,19 @@ const NonceTTL = 15 * time.Minute
 const nonceSkew = time.Minute
 
 // secrets holds the keys derived from the server secret: one for PIN
-// hashes, one for link nonces, so that neither can stand in for the other
-// or for an access token.
+// hashes, one for link nonces, one for the links of repeatable requests,
+// so that none can stand in for another or for an access token.
 type secrets struct {
 	pinKey   []byte
 	nonceKey []byte
+	linkKey  []byte // links of repeatable requests (CreateOnce)
 }
 
 func newSecrets(serverSecret []byte) secrets {
 	return secrets{
 		pinKey:   derive(serverSecret, "ottr approval PIN hash v1"),
 		nonceKey: derive(serverSecret, "ottr approval link nonce v1"),
+		linkKey:  derive(serverSecret, "ottr approval link from request key v1"),
 	}
 }
 

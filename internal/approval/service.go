@@ -71,16 +71,16 @@ func NewService(o Options) *Service {
 	}
 }
 
-// RowColumns are the columns every read of an approval takes, in the
-// order of row's fields (the load tool's baseline reads the same).
-const RowColumns = `id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash, ` +
+// rowColumns are the columns every read of an approval takes, in the
+// order of row's fields.
+const rowColumns = `id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash, ` +
 	`pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason`
 
 // The reads of one approval row, by the columns that identify one: every
 // access to an approval starts with one of them.
 var (
-	byID        = rowQuery{"id", store.NewQuery(`SELECT ` + RowColumns + ` FROM approvals WHERE id = ?`)}
-	byTokenHash = rowQuery{"token_hash", store.NewQuery(`SELECT ` + RowColumns + ` FROM approvals WHERE token_hash = ?`)}
+	byID        = rowQuery{"id", store.NewQuery(`SELECT ` + rowColumns + ` FROM approvals WHERE id = ?`)}
+	byTokenHash = rowQuery{"token_hash", store.NewQuery(`SELECT ` + rowColumns + ` FROM approvals WHERE token_hash = ?`)}
 )
 
 type rowQuery struct {

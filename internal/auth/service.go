@@ -232,11 +232,10 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*Principal, 
 
 // keyBySecret reads what authenticating an API key needs, on every request
 // that carries one.
-var keyBySecret = store.NewQuery(`SELECT ` + KeyColumns + ` FROM api_keys WHERE secret_hash = ?`)
+var keyBySecret = store.NewQuery(`SELECT ` + keyColumns + ` FROM api_keys WHERE secret_hash = ?`)
 
-// KeyColumns are what authenticating an API key reads of it (the load
-// tool's baseline reads the same).
-const KeyColumns = `id, project_id, scope, last_used_at, revoked_at`
+// keyColumns are what authenticating an API key reads of it.
+const keyColumns = `id, project_id, scope, last_used_at, revoked_at`
 
 func (s *Service) authenticateKey(ctx context.Context, secret string) (*Principal, error) {
 	var key APIKey

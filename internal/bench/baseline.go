@@ -4,140 +4,96 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/riverqueue/river"
-
-	"github.com/ottr/backend/internal/approval"
-	"github.com/ottr/backend/internal/auth"
-	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/store"
 )
 
-// The SQL the server sends, statement for statement, as PostgreSQL logs it
-// (log_statement = all) while the server answers createApproval,
-// approvalLink, executeApproval and approval(id). The baselines send the
-// same statements with pgx; a change in what the server sends must be
-// copied here, and the smoke test's row counts catch one that writes
-// different rows.
+// The baselines' SQL: the rows an operation must write and the reads it
+// cannot do without, each as one plain statement with the columns the
+// table needs, written here and not taken from the server's code, and no
+// lock. A baseline is the work any implementation has to do; the server's
+// own statements are what is being measured against it.
 const (
-	// The API key of every authenticated request.
-	sqlKeyByHash = `SELECT ` + auth.KeyColumns + ` FROM api_keys WHERE secret_hash = $1`
+	// The API key of an authenticated request (the read baseline).
+	sqlKeyByHash = `SELECT id, project_id, scope, last_used_at, revoked_at FROM api_keys WHERE secret_hash = $1`
 
-	// createApproval, in one transaction: make sure the key exists, the
-	// approval, its APPROVAL_CREATED event.
-	sqlEnsureKey = `INSERT INTO "key_values" ("project_id","path","value","updated_at") VALUES ($1,$2,$3,$4) ` +
-		`ON CONFLICT ("project_id","path") DO NOTHING`
-	sqlInsertApproval = `INSERT INTO "approvals" ("id","project_id","key_path","info","ref_id","actions","status",` +
-		`"created_at","expires_at","token_hash","pin_hash","max_pin_attempts","failed_pin_attempts","executed_action",` +
-		`"executed_at","invalidated_at","invalidation_reason") ` +
-		`VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`
-	sqlInsertEvent = `INSERT INTO "events" ("type","occurred_at","project_id","approval_id","key_path","action",` +
-		`"attempts","max_attempts","reason") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING "id"`
-	// Around every event on PostgreSQL: the lock that makes events commit
-	// in ID order before it, the notification of its ID after it.
-	sqlEventLock   = `SELECT pg_advisory_xact_lock($1)`
-	sqlEventNotify = `SELECT pg_notify($1, $2)`
-	// After every event: the project's enabled Slack channels; for each
-	// that selected the event's type a River job (River's own statements)
-	// and a delivery row, all rows in one INSERT.
-	sqlChannels        = `SELECT * FROM "slack_channels" WHERE project_id = $1 AND enabled ORDER BY id`
-	sqlDeliveryColumns = `INSERT INTO "deliveries" ("id","channel_id","event_id","status","attempts","last_status_code",` +
-		`"last_error","next_attempt_at","delivered_at","created_at","job_id") VALUES `
+	// createApproval: four inserts in one transaction: the approval, its
+	// APPROVAL_CREATED event, the River job and the delivery row of the
+	// project's Slack channel.
+	sqlBaseApproval = `INSERT INTO approvals (id, project_id, key_path, info, actions, status, created_at, expires_at, ` +
+		`token_hash, pin_hash, max_pin_attempts, failed_pin_attempts) VALUES ($1,$2,$3,$4,$5,'PENDING',$6,$7,$8,$9,5,0)`
+	sqlBaseEvent = `INSERT INTO events (type, occurred_at, project_id, approval_id, key_path, action) ` +
+		`VALUES ($1,$2,$3,$4,$5,$6) RETURNING id`
+	// River's job row, with the kind, queue and attempts the server's
+	// delivery jobs have, so that the server's workers deliver both sides'
+	// events alike. SQLite stores the arguments as JSONB.
+	sqlBaseJobPG    = `INSERT INTO river_job (args, kind, max_attempts, queue) VALUES ($1, 'slack_delivery', 10, 'slack') RETURNING id`
+	sqlBaseJobLite  = `INSERT INTO river_job (args, kind, max_attempts, queue) VALUES (jsonb($1), 'slack_delivery', 10, 'slack') RETURNING id`
+	sqlBaseDelivery = `INSERT INTO deliveries (id, channel_id, event_id, status, attempts, created_at, job_id) ` +
+		`VALUES ($1,$2,$3,'PENDING',0,$4,$5)`
 
-	// approvalLink: the approval of the token, its project's name.
-	sqlApprovalByToken = `SELECT ` + approval.RowColumns + ` FROM approvals WHERE token_hash = $1`
-	sqlProjectName     = `SELECT "name" FROM "projects" WHERE id = $1`
+	// approvalLink + executeApproval: the approval of the token with its
+	// project's name; then in one transaction the conditional update, the
+	// key's new value and APPROVAL_EXECUTED.
+	sqlBaseLink = `SELECT a.id, a.project_id, a.key_path, a.status, p.name FROM approvals a ` +
+		`JOIN projects p ON p.id = a.project_id WHERE a.token_hash = $1`
+	sqlBaseExecute = `UPDATE approvals SET status = 'EXECUTED', executed_action = $1, executed_at = $2 ` +
+		`WHERE id = $3 AND status = 'PENDING'`
+	sqlBaseSetKey = `INSERT INTO key_values (project_id, path, value, updated_at) VALUES ($1,$2,$3,$4) ` +
+		`ON CONFLICT (project_id, path) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
 
-	// executeApproval: the approval of the token again, then in one
-	// transaction the conditional update, the key, APPROVAL_EXECUTED.
-	sqlExecute = `UPDATE approvals SET status = $1, executed_action = $2, executed_at = $3
-			WHERE id = $4 AND status = $5 AND expires_at > $6 AND failed_pin_attempts < max_pin_attempts`
-	sqlSetKey = `INSERT INTO "key_values" ("project_id","path","value","updated_at") VALUES ($1,$2,$3,$4) ` +
-		`ON CONFLICT ("project_id","path") DO UPDATE SET "value"="excluded"."value","updated_at"="excluded"."updated_at"`
-
-	// approval(id).
-	sqlApprovalByID = `SELECT ` + approval.RowColumns + ` FROM approvals WHERE id = $1`
+	// approval(id): the row, in the table's column order.
+	sqlApprovalByID = `SELECT id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash, ` +
+		`pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason ` +
+		`FROM approvals WHERE id = $1`
 )
 
-// recordEvent sends what event.Recorder sends for one event inside the
-// caller's transaction: on PostgreSQL the event-log lock, the event, its
-// notification; on SQLite the event alone; then on both the deliveries to
-// the project's Slack channels.
-func recordEvent(ctx context.Context, db *direct, q querier, now time.Time, typ, projectID, approvalID, keyPath string, action *string) error {
-	pg := db.dialect == store.Postgres
-	if pg {
-		if _, err := q.exec(ctx, sqlEventLock, event.LogLock); err != nil {
-			return fmt.Errorf("event lock: %w", err)
-		}
-	}
-	var id int64
-	err := q.queryRow(ctx, db.stmt(sqlInsertEvent), typ, now, projectID, approvalID, keyPath, action, nil, nil, nil).Scan(&id)
+// baseCreate writes what createApproval must write for one approval in
+// q's transaction: the approval, its event and, when channelID is set,
+// the River job and delivery of that channel.
+func baseCreate(ctx context.Context, db *direct, q querier, projectID, channelID, keyPath, tokenHash string) error {
+	now := store.Now()
+	id, err := baseApproval(ctx, db, q, now, projectID, keyPath, tokenHash)
 	if err != nil {
-		return fmt.Errorf("insert event: %w", err)
-	}
-	if pg {
-		if _, err := q.exec(ctx, sqlEventNotify, event.ChannelName, strconv.FormatInt(id, 10)); err != nil {
-			return fmt.Errorf("notify event: %w", err)
-		}
-	}
-	return enqueueDeliveries(ctx, db, q, now, typ, projectID, id)
-}
-
-// enqueueDeliveries sends what notify.Dispatcher.Enqueue sends for an
-// event: its channels, then a job and a delivery for each that selected
-// its type.
-func enqueueDeliveries(ctx context.Context, db *direct, q querier, now time.Time, typ, projectID string, eventID int64) error {
-	var channels []string
-	err := q.query(ctx, func(r row) error {
-		var (
-			id, project, name, url, events string
-			keyVersion                     int
-			enabled                        bool
-			disabledReason, status, last   *string
-			created, updated               time.Time
-			lastAt                         *time.Time
-		)
-		if err := r.Scan(&id, &project, &name, &url, &keyVersion, &events, &enabled, &disabledReason, &created, &updated,
-			&lastAt, &status, &last); err != nil {
-			return err
-		}
-		if slices.Contains(strings.Split(events, ","), typ) {
-			channels = append(channels, id)
-		}
-		return nil
-	}, db.stmt(sqlChannels), projectID)
-	if err != nil || len(channels) == 0 {
 		return err
 	}
-	deliveries := make([]string, len(channels))
-	jobs := make([]river.InsertManyParams, len(channels))
-	for i := range channels {
-		deliveries[i] = store.NewID()
-		jobs[i] = river.InsertManyParams{Args: notify.JobArgs(deliveries[i])}
+	eventID, err := baseEvent(ctx, db, q, now, "APPROVAL_CREATED", projectID, id, keyPath, nil)
+	if err != nil || channelID == "" {
+		return err
 	}
-	jobIDs, err := db.enqueue(ctx, q, jobs)
-	if err != nil {
-		return fmt.Errorf("enqueue deliveries: %w", err)
+	deliveryID := store.NewID()
+	job := sqlBaseJobPG
+	if db.dialect == store.SQLite {
+		job = sqlBaseJobLite
 	}
-	insert := sqlDeliveryColumns
-	var args []any
-	for i, ch := range channels {
-		if i > 0 {
-			insert += ","
-		}
-		n := len(args)
-		insert += fmt.Sprintf("($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11)
-		args = append(args, deliveries[i], ch, eventID, "PENDING", 0, nil, nil, nil, nil, now, jobIDs[i])
+	var jobID int64
+	if err := q.queryRow(ctx, db.stmt(job), `{"delivery_id":"`+deliveryID+`"}`).Scan(&jobID); err != nil {
+		return fmt.Errorf("insert job: %w", err)
 	}
-	if _, err := q.exec(ctx, db.stmt(insert), args...); err != nil {
-		return fmt.Errorf("insert deliveries: %w", err)
+	if _, err := q.exec(ctx, db.stmt(sqlBaseDelivery), deliveryID, channelID, eventID, now, jobID); err != nil {
+		return fmt.Errorf("insert delivery: %w", err)
 	}
 	return nil
+}
+
+// baseApproval inserts a pending approval row and returns its ID.
+func baseApproval(ctx context.Context, db *direct, q querier, now time.Time, projectID, keyPath, tokenHash string) (string, error) {
+	id := store.NewID()
+	if _, err := q.exec(ctx, db.stmt(sqlBaseApproval), id, projectID, keyPath, "Deploy to production?", benchActions,
+		now, now.Add(approvalTTL), tokenHash, benchPINHash); err != nil {
+		return "", fmt.Errorf("insert approval: %w", err)
+	}
+	return id, nil
+}
+
+// baseEvent inserts an event row and returns its ID.
+func baseEvent(ctx context.Context, db *direct, q querier, now time.Time, typ, projectID, approvalID, keyPath string, action *string) (int64, error) {
+	var id int64
+	if err := q.queryRow(ctx, db.stmt(sqlBaseEvent), typ, now, projectID, approvalID, keyPath, action).Scan(&id); err != nil {
+		return 0, fmt.Errorf("insert event: %w", err)
+	}
+	return id, nil
 }
 
 // approvalRow is an approvals row, in the table's column order.

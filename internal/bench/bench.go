@@ -1,8 +1,9 @@
-// Package bench is Ottr's load tool (`ottr bench <scenario>`): it drives
+// Package bench is Ottr's load tool (cmd/ottr-bench): it drives
 // the server over real HTTP at a chosen concurrency or arrival rate and,
 // in the same run, on the same database, a baseline that does only the
-// irreducible part of the same work (the same SQL sent by pgx, a minimal
-// net/http handler), and reports both side by side with their ratio. On
+// irreducible part of the same work (the rows that must be written, sent
+// by pgx; a minimal net/http handler), and reports both side by side with
+// their ratio. On
 // shared machines absolute times drift; the ratio to the physical limit
 // measured a second later does much less.
 package bench
@@ -14,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -28,10 +31,9 @@ const (
 	serverInProcess = "inproc"
 )
 
-// DefaultProjects is how many projects the create scenario spreads its
-// approvals over: enough that none of their Slack channels gets more than
-// its one message a second at this machine's rates.
-const DefaultProjects = 1000
+// DefaultProjects is how many projects the create and instances scenarios
+// spread their approvals over.
+const DefaultProjects = 200
 
 // DefaultAdminURL is the PostgreSQL server that fresh benchmark databases
 // are created on: the local one these machines and docker compose run.
@@ -43,6 +45,7 @@ type options struct {
 	pid         int
 	server      string
 	binary      string
+	tool        string
 	database    string
 	databaseURL string
 	adminURL    string
@@ -73,9 +76,13 @@ type scenario struct {
 }
 
 var scenarios = []scenario{
-	{name: "create", about: "createApproval over HTTP with a WRITE key vs the same SQL in one transaction by pgx",
+	{name: "create", about: "createApproval over HTTP over -projects projects vs its four rows (approval, event, job, delivery) inserted by pgx",
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runCreate, goal: throughputGoal(0.60, 0)},
-	{name: "execute", about: "approvalLink + executeApproval with a PIN vs the same SQL by pgx",
+	{name: "create-one", about: "createApproval over HTTP, all in one project, vs its four rows inserted by pgx",
+		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runCreateOne, goal: throughputGoal(0.30, 0)},
+	{name: "instances", about: "createApproval over HTTP on two server instances on one PostgreSQL vs on one of them",
+		dialects: []store.Dialect{store.Postgres}, run: runInstances, goal: throughputGoal(1.6, 0)},
+	{name: "execute", about: "approvalLink + executeApproval with a PIN vs its read, update, key and event by pgx",
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runExecute, goal: throughputGoal(0.50, 0)},
 	{name: "read", about: "approval(id) over HTTP vs a minimal net/http + pgx handler returning the same JSON",
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runRead, goal: throughputGoal(0.85, 1.3)},
@@ -181,18 +188,18 @@ func findScenario(name string) (scenario, bool) {
 }
 
 func printUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "usage: ottr bench <scenario> [flags]    (go run . bench <scenario> [flags])")
+	fmt.Fprintln(w, "usage: ottr-bench <scenario> [flags]    (go run ./cmd/ottr-bench <scenario> [flags])")
 	fmt.Fprintln(w, "\nscenarios:")
 	for _, s := range scenarios {
-		fmt.Fprintf(w, "  %-8s %s\n", s.name, s.about)
+		fmt.Fprintf(w, "  %-10s %s\n", s.name, s.about)
 	}
-	fmt.Fprintf(w, "  %-8s every scenario above, one after another\n", "all")
+	fmt.Fprintf(w, "  %-10s every scenario above, one after another (or name several: create,execute)\n", "all")
 	fmt.Fprintln(w, "\nflags:")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }
 
-// Main runs `ottr bench <scenario> [flags]`. Cancelling ctx (Ctrl-C) stops
+// Main runs `ottr-bench <scenario> [flags]`. Cancelling ctx (Ctrl-C) stops
 // the load at once and reports what was measured so far.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == baselineServerCommand {
@@ -202,12 +209,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serveHub(ctx, args[1:])
 	}
 	o := &options{}
-	fs := flag.NewFlagSet("ottr bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("ottr-bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.url, "url", "", "drive the server running at this URL instead of starting one (needs -database-url, or -data-dir with -db sqlite, for the baselines)")
 	fs.IntVar(&o.pid, "pid", 0, "with -url: the server's process id, to read its CPU time and memory from /proc")
 	fs.StringVar(&o.server, "server", serverChild, "how to start the server: child (the built binary as a child process, measured from /proc) or inproc (in this process; needed for -profile)")
-	fs.StringVar(&o.binary, "binary", "", "the ottr binary to run as a child (default: this executable)")
+	fs.StringVar(&o.binary, "binary", "", "the ottr server binary to run as a child (default: built from the module in the current directory with go build)")
+	fs.StringVar(&o.tool, "tool", "", "this tool's binary, run as a child for the baselines' servers (default: this executable)")
 	fs.StringVar(&o.database, "db", "", "postgres or sqlite (default: the scenario's first: postgres, sqlite for start)")
 	fs.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL database to use as it is (default: a fresh database on -admin-url, dropped at the end)")
 	fs.StringVar(&o.adminURL, "admin-url", envOr("OTTR_TEST_DATABASE_URL", DefaultAdminURL), "PostgreSQL server on which the fresh database is created")
@@ -216,7 +224,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.rate, "rate", 0, fmt.Sprintf("constant arrival rate in operations per second (0: each worker starts its next operation when the last ends; fanout: events per second, default %d; dispatch: events per second, default %d)", DefaultEventRate, DefaultDispatchRate))
 	fs.IntVar(&o.subscribers, "subscribers", DefaultSubscribers, "fanout: websocket subscribers")
 	fs.IntVar(&o.channels, "channels", DefaultChannels, "dispatch: Slack channels per project")
-	fs.IntVar(&o.projects, "projects", DefaultProjects, "create: projects (each with one Slack channel) the approvals go round-robin to")
+	fs.IntVar(&o.projects, "projects", DefaultProjects, "create, instances: projects (each with one Slack channel) the approvals go round-robin to")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "duration of each side's measured phase")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measured phase")
 	fs.IntVar(&o.rounds, "n", 1, "rounds: ours and the baseline alternate n times; the report shows medians")
@@ -238,11 +246,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var run []scenario
 	if name == "all" {
 		run, o.all = scenarios, true
-	} else if s, ok := findScenario(name); ok {
-		run = []scenario{s}
 	} else {
-		printUsage(stderr, fs)
-		return fmt.Errorf("bench: unknown scenario %q", name)
+		for _, n := range strings.Split(name, ",") {
+			s, ok := findScenario(n)
+			if !ok {
+				printUsage(stderr, fs)
+				return fmt.Errorf("bench: unknown scenario %q", n)
+			}
+			run = append(run, s)
+		}
 	}
 	if err := o.check(); err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -251,7 +263,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.progress = stderr
 	}
 
-	res := &Results{Command: "ottr bench " + strings.Join(args, " "), Machine: describeMachine()}
+	// Only child servers need the binary: the start scenario's, and the
+	// server under test's with -server child.
+	if o.binary == "" && (strings.Contains(name, "start") || name == "all" || (o.server == serverChild && o.url == "")) {
+		bin, cleanup, err := buildServer(ctx)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer cleanup()
+		o.binary = bin
+	}
+	res := &Results{Command: "ottr-bench " + strings.Join(args, " "), Machine: describeMachine()}
 	var errs []error
 	for _, s := range run {
 		if ctx.Err() != nil {
@@ -296,14 +318,30 @@ func (o *options) check() error {
 	if o.url != "" && o.databaseURL == "" && o.dataDir == "" {
 		return errors.New("-url needs the server's database for the baselines: -database-url, or -db sqlite -data-dir")
 	}
-	if o.binary == "" {
+	if o.tool == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("find this executable (pass -binary): %w", err)
+			return fmt.Errorf("find this executable (pass -tool): %w", err)
 		}
-		o.binary = exe
+		o.tool = exe
 	}
 	return nil
+}
+
+// buildServer builds the server from the module in the current directory
+// into a scratch directory, which cleanup removes.
+func buildServer(ctx context.Context) (binary string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "ottr-bench-server-")
+	if err != nil {
+		return "", nil, fmt.Errorf("scratch directory for the server: %w", err)
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	binary = filepath.Join(dir, "ottr")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", binary, "github.com/ottr/backend").CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("build the server (run from the repository, or pass -binary): %w\n%s", err, out)
+	}
+	return binary, cleanup, nil
 }
 
 // runScenario runs one scenario on its own fresh database and server.

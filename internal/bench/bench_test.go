@@ -16,48 +16,48 @@ import (
 )
 
 // The smoke runs: every scenario for about a second at low concurrency on
-// each database it runs on, through Main as `ottr bench` runs it, checking
+// each database it runs on, through Main as `ottr-bench` runs it, checking
 // that the results are sane, so that the tool cannot rot. The full run is
 // not part of the suite: see BENCHMARKS.md.
 
 var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
+	buildOnce  sync.Once
+	binDir     string
+	buildErr   error
+	buildOut   []byte
+	binaryName = map[string]string{"ottr": "github.com/ottr/backend", "ottr-bench": "github.com/ottr/backend/cmd/ottr-bench"}
 )
 
-// ottrBinary builds the server once for the tests that run it as a child
-// process (this test binary is not the server).
-func ottrBinary(t *testing.T) string {
+// binaries builds, once, the server and this tool for the tests that run
+// them as child processes (this test binary is neither), and returns the
+// flags that name them.
+func binaries(t *testing.T) []string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ottr-bench-binary-")
-		if err != nil {
-			buildErr = err
+		if binDir, buildErr = os.MkdirTemp("", "ottr-bench-binary-"); buildErr != nil {
 			return
 		}
-		binary = filepath.Join(dir, "ottr")
-		out, err := exec.Command("go", "build", "-o", binary, "github.com/ottr/backend").CombinedOutput()
-		if err != nil {
-			buildErr = err
-			binary = string(out)
+		for name, pkg := range binaryName {
+			if buildOut, buildErr = exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg).CombinedOutput(); buildErr != nil {
+				return
+			}
 		}
 	})
 	if buildErr != nil {
-		t.Fatalf("build the server: %v\n%s", buildErr, binary)
+		t.Fatalf("build the server and the tool: %v\n%s", buildErr, buildOut)
 	}
-	return binary
+	return []string{"-binary", filepath.Join(binDir, "ottr"), "-tool", filepath.Join(binDir, "ottr-bench")}
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binary != "" && buildErr == nil {
-		_ = os.RemoveAll(filepath.Dir(binary))
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
 	}
 	os.Exit(code)
 }
 
-// smoke runs `ottr bench args…` for about a second a side and returns its
+// smoke runs `ottr-bench args…` for about a second a side and returns its
 // one report, after checking what every report must satisfy.
 func smoke(t *testing.T, args ...string) *Report {
 	t.Helper()
@@ -65,7 +65,7 @@ func smoke(t *testing.T, args ...string) *Report {
 	args = append(args, "-d", "1s", "-warmup", "300ms", "-c", "2", "-q", "-json", out)
 	var stdout, stderr bytes.Buffer
 	err := Main(context.Background(), args, &stdout, &stderr)
-	t.Logf("ottr bench %v:\n%s%s", args, stdout.String(), stderr.String())
+	t.Logf("ottr-bench %v:\n%s%s", args, stdout.String(), stderr.String())
 	if err != nil {
 		t.Fatalf("bench: %v", err)
 	}
@@ -114,11 +114,13 @@ func checkCompared(t *testing.T, r *Report) {
 
 // small keeps each scenario's smoke run small.
 var small = map[string][]string{
-	"create":   {"-projects", "4"},
-	"execute":  nil,
-	"read":     nil,
-	"fanout":   {"-subscribers", "20", "-rate", "20"},
-	"dispatch": {"-rate", "5", "-channels", "2"},
+	"create":     {"-projects", "4"},
+	"create-one": nil,
+	"instances":  {"-projects", "4"},
+	"execute":    nil,
+	"read":       nil,
+	"fanout":     {"-subscribers", "20", "-rate", "20"},
+	"dispatch":   {"-rate", "5", "-channels", "2"},
 }
 
 func TestSmokeInProcess(t *testing.T) {
@@ -148,13 +150,13 @@ func TestSmokeInProcess(t *testing.T) {
 // handler, websocket hub) as child processes, as the full run does.
 func TestSmokeChild(t *testing.T) {
 	t.Parallel()
-	bin := ottrBinary(t)
+	bins := binaries(t)
 	for _, args := range [][]string{{"read"}, append([]string{"fanout"}, small["fanout"]...)} {
 		t.Run(args[0], func(t *testing.T) {
 			t.Parallel()
 			storetest.Each(t, func(t *testing.T, d store.Dialect) {
 				t.Parallel()
-				r := smoke(t, append(args, "-binary", bin, "-db", string(d))...)
+				r := smoke(t, append(append(args, bins...), "-db", string(d))...)
 				checkCompared(t, r)
 				if r.Ours.SharedProcess || r.Baseline.SharedProcess || r.Baseline.PeakRSSMB == nil {
 					t.Fatalf("child processes measured as shared, or the baseline's not at all: %+v %+v", r.Ours, r.Baseline)
@@ -169,7 +171,7 @@ func TestSmokeChild(t *testing.T) {
 
 func TestSmokeStart(t *testing.T) {
 	t.Parallel()
-	r := smoke(t, "start", "-binary", ottrBinary(t))
+	r := smoke(t, append([]string{"start"}, binaries(t)...)...)
 	if r.Ours.Ops != startsPerRound || r.Ours.Extra["idleRssMB"] <= 0 || r.Goal.Text == "" {
 		t.Fatalf("start: %+v, goal %+v", r.Ours, r.Goal)
 	}

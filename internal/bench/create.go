@@ -2,12 +2,12 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/ottr/backend/internal/auth"
-	"github.com/ottr/backend/internal/store"
 )
 
 // createMutation asks for what a script needs back: the link.
@@ -47,22 +47,30 @@ func (e *env) setUp(ctx context.Context) (*server, *project, error) {
 	return srv, p, nil
 }
 
-// runCreate: createApproval over HTTP with a WRITE key in a project with
-// one enabled Slack channel, against the statements its transaction
-// commits (key, approval, event, the channel's River job and delivery), in
-// one transaction, by pgx. Each approval has its own key path, so that no
-// two transactions wait for one row; the approvals go round-robin over
-// -projects projects, so that each channel gets fewer messages than
-// Slack's one a second and deliveries (made by the server's dispatcher to
-// a fake Slack, during both sides) do not pile up.
+// runCreate: createApproval over HTTP with a WRITE key, round-robin over
+// -projects projects (200 by default) each with one enabled Slack channel,
+// against the four rows it must write (approval, event, River job,
+// delivery) inserted in one transaction by pgx. Each approval has its own
+// key path, so that no two transactions wait for one row. Deliveries are
+// made by the server's dispatcher to a fake Slack, during both sides.
 func runCreate(ctx context.Context, e *env, r *Report) error {
+	return runCreateOn(ctx, e, r, e.opts.projects)
+}
+
+// runCreateOne: the same with every approval in one project, whose events
+// are all recorded side by side.
+func runCreateOne(ctx context.Context, e *env, r *Report) error {
+	return runCreateOn(ctx, e, r, 1)
+}
+
+func runCreateOn(ctx context.Context, e *env, r *Report, projects int) error {
 	channels := 1
 	if e.opts.url != "" {
 		// A server that runs already posts only where it was told to.
 		channels = 0
 		r.Notes = append(r.Notes, "no Slack channel: the server at -url cannot be pointed at the tool's fake Slack")
 	}
-	srv, _, ps, err := e.setUpSlack(ctx, e.opts.projects, channels)
+	srv, _, ps, err := e.setUpSlack(ctx, projects, channels)
 	if err != nil {
 		return err
 	}
@@ -70,14 +78,68 @@ func runCreate(ctx context.Context, e *env, r *Report) error {
 	if err != nil {
 		return err
 	}
-	client := newGQLClient(srv.url, "", e.opts.concurrency)
-	defer client.close()
+	var seq atomic.Int64
+	create, closeClients := createOp(srv.url, ps, e.opts.concurrency, &seq)
+	defer closeClients()
+	ours := sideSpec{name: "ours", proc: srv.proc, profiled: true, op: create}
+	baseline := sideSpec{name: "baseline", op: func(ctx context.Context, _ int) error {
+		n := seq.Add(1)
+		p := ps[int(n)%len(ps)]
+		return db.tx(ctx, func(q querier) error {
+			return baseCreate(ctx, db, q, p.ID, p.channel(), fmt.Sprintf("bench/create/%d", n), auth.HashToken(auth.RandomToken(32)))
+		})
+	}}
+	r.Notes = append(r.Notes, fmt.Sprintf("approvals round-robin over %d projects, each with %d enabled Slack channel "+
+		"(a fake Slack in this process); the server's dispatcher delivers the events of both sides as they commit", len(ps), channels),
+		"the baseline inserts the approval, event, River job and delivery rows in one transaction, without a lock; "+
+			"ours also authenticates the API key and creates the key's row")
+	return e.compare(ctx, r, ours, baseline)
+}
+
+// runInstances: createApproval as in create, its load split evenly over
+// two server instances on one PostgreSQL database, against the same load
+// on one of them: how far a second instance raises throughput.
+func runInstances(ctx context.Context, e *env, r *Report) error {
+	if e.opts.url != "" {
+		return errors.New("instances starts its own two servers: drop -url")
+	}
+	first, _, ps, err := e.setUpSlack(ctx, e.opts.projects, 1)
+	if err != nil {
+		return err
+	}
+	second, err := e.startOurs(ctx)
+	if err != nil {
+		return err
+	}
+	var seq atomic.Int64
+	onFirst, closeFirst := createOp(first.url, ps, e.opts.concurrency, &seq)
+	defer closeFirst()
+	onSecond, closeSecond := createOp(second.url, ps, e.opts.concurrency, &seq)
+	defer closeSecond()
+	both := func(ctx context.Context, worker int) error {
+		if worker%2 == 1 {
+			return onSecond(ctx, worker)
+		}
+		return onFirst(ctx, worker)
+	}
+	two := sideSpec{name: "two instances", proc: first.proc, op: both}
+	one := sideSpec{name: "one instance", proc: first.proc, op: onFirst}
+	r.Notes = append(r.Notes, fmt.Sprintf("approvals round-robin over %d projects, each with 1 enabled Slack channel; "+
+		"two instances: half the workers send to each; the ratio is two instances' throughput over one's", len(ps)),
+		"CPU and memory figures are the first instance's; the two servers, PostgreSQL and this load generator share the machine's CPUs: "+
+			"the ratio reaches 2 only where the servers, not the CPUs or the database, are the limit")
+	return e.compare(ctx, r, two, one)
+}
+
+// createOp creates one approval over HTTP on the server at url, in the
+// projects round-robin; the function returned closes its connections.
+func createOp(url string, ps []*project, conns int, seq *atomic.Int64) (op, func()) {
+	client := newGQLClient(url, "", conns)
 	clients := make([]*gqlClient, len(ps))
 	for i, p := range ps {
 		clients[i] = client.withToken(p.WriteKey)
 	}
-	var seq atomic.Int64
-	ours := sideSpec{name: "ours", proc: srv.proc, profiled: true, op: func(ctx context.Context, _ int) error {
+	return func(ctx context.Context, _ int) error {
 		n := seq.Add(1)
 		p := int(n) % len(ps)
 		var out struct {
@@ -91,32 +153,7 @@ func runCreate(ctx context.Context, e *env, r *Report) error {
 			return fmt.Errorf("createApproval answered no token")
 		}
 		return nil
-	}}
-	baseline := sideSpec{name: "baseline", op: func(ctx context.Context, _ int) error {
-		n := seq.Add(1)
-		return db.tx(ctx, func(q querier) error {
-			return insertApproval(ctx, db, q, ps[int(n)%len(ps)].ID, fmt.Sprintf("bench/create/%d", n), auth.HashToken(auth.RandomToken(32)))
-		})
-	}}
-	r.Notes = append(r.Notes, fmt.Sprintf("approvals round-robin over %d projects, each with %d enabled Slack channel "+
-		"(a fake Slack in this process); the server's dispatcher delivers the events of both sides as they commit", len(ps), channels),
-		"the baseline sends the transaction's statements only; ours also authenticates the API key (one SELECT per request)")
-	return e.compare(ctx, r, ours, baseline)
-}
-
-// insertApproval sends the statements of one createApproval's
-// transaction through q: key, approval and APPROVAL_CREATED.
-func insertApproval(ctx context.Context, db *direct, q querier, projectID, keyPath, tokenHash string) error {
-	now := store.Now()
-	id := store.NewID()
-	if _, err := q.exec(ctx, db.stmt(sqlEnsureKey), projectID, keyPath, nil, now); err != nil {
-		return fmt.Errorf("insert key: %w", err)
-	}
-	if _, err := q.exec(ctx, db.stmt(sqlInsertApproval), id, projectID, keyPath, "Deploy to production?", nil,
-		benchActions, "PENDING", now, now.Add(approvalTTL), tokenHash, benchPINHash, 5, 0, nil, nil, nil, nil); err != nil {
-		return fmt.Errorf("insert approval: %w", err)
-	}
-	return recordEvent(ctx, db, q, now, "APPROVAL_CREATED", projectID, id, keyPath, nil)
+	}, client.close
 }
 
 // benchPINHash stands in for the keyed PIN hash in the baselines' rows,

@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
 )
 
@@ -310,7 +309,7 @@ func (e *env) setUpSlack(ctx context.Context, projects, channels int) (*server, 
 			return nil, nil, nil, err
 		}
 		e.closers = append(e.closers, stop)
-		e.extraEnv = map[string]string{"OTTR_SLACK_WEBHOOK_PREFIXES": slack.DefaultPrefix + "," + fake.prefix()}
+		e.extraEnv = map[string]string{"OTTR_SLACK_WEBHOOK_PREFIXES": slackPrefix + "," + fake.prefix()}
 	}
 	srv, err := e.startOurs(ctx)
 	if err != nil {
@@ -331,12 +330,14 @@ func (e *env) setUpSlack(ctx context.Context, projects, channels int) (*server, 
 		}
 		ps[i] = p
 		for c := range channels {
+			var out struct{ AddSlackChannel struct{ ID string } }
 			err := user.do(ctx, request(`mutation($p: ID!, $i: AddSlackChannelInput!) { addSlackChannel(projectId: $p, input: $i) { id } }`,
 				map[string]any{"p": p.ID, "i": map[string]any{"name": fmt.Sprintf("bench-%d", c), "events": allEventTypes(),
-					"webhookUrl": fmt.Sprintf("%sT%d/B%d/bench", fake.prefix(), i, c)}}), nil)
+					"webhookUrl": fmt.Sprintf("%sT%d/B%d/bench", fake.prefix(), i, c)}}), &out)
 			if err != nil {
 				return fmt.Errorf("add a Slack channel: %w", err)
 			}
+			p.Channels = append(p.Channels, out.AddSlackChannel.ID)
 		}
 		return nil
 	})
@@ -345,6 +346,10 @@ func (e *env) setUpSlack(ctx context.Context, projects, channels int) (*server, 
 	}
 	return srv, fake, ps, nil
 }
+
+// slackPrefix is Slack's own webhook prefix, allowed beside the fake
+// Slack's as in production.
+const slackPrefix = "https://hooks.slack.com/services/"
 
 func allEventTypes() []string {
 	types := make([]string, len(event.AllTypes))

@@ -39,7 +39,20 @@ type env struct {
 	// extraEnv is added to the server's configuration (a scenario's fake
 	// Slack).
 	extraEnv map[string]string
-	closers  []func() error
+	// secrets are the servers' JWT secret and encryption key: one pair for
+	// every instance on the database, as in production.
+	jwtSecret, encryptionKey string
+	servers                  int // started so far, naming their logs
+	closers                  []func() error
+}
+
+// serverName names the next server under test (its log file).
+func (e *env) serverName() string {
+	e.servers++
+	if e.servers == 1 {
+		return "server"
+	}
+	return fmt.Sprintf("server-%d", e.servers)
 }
 
 func newEnv(ctx context.Context, o *options) (*env, error) {
@@ -47,7 +60,10 @@ func newEnv(ctx context.Context, o *options) (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scratch directory: %w", err)
 	}
-	e := &env{opts: o, dialect: store.Dialect(o.database), tmp: tmp}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	e := &env{opts: o, dialect: store.Dialect(o.database), tmp: tmp,
+		jwtSecret: randomHex(32), encryptionKey: base64.StdEncoding.EncodeToString(key)}
 	e.closers = append(e.closers, func() error { return os.RemoveAll(tmp) })
 	switch {
 	case e.dialect == store.SQLite:
@@ -69,7 +85,8 @@ func newEnv(ctx context.Context, o *options) (*env, error) {
 // sub is an env on the same database and scratch directory whose close
 // stops only what was started through it.
 func (e *env) sub() *env {
-	return &env{opts: e.opts, dialect: e.dialect, dbURL: e.dbURL, dataDir: e.dataDir, tmp: e.tmp, extraEnv: e.extraEnv}
+	return &env{opts: e.opts, dialect: e.dialect, dbURL: e.dbURL, dataDir: e.dataDir, tmp: e.tmp, extraEnv: e.extraEnv,
+		jwtSecret: e.jwtSecret, encryptionKey: e.encryptionKey}
 }
 
 // close stops what the scenario started and drops its fresh database, in
@@ -152,15 +169,13 @@ type server struct {
 // child process gets them as they are, the in-process server reads them
 // through config.FromEnv, so that both run the same configuration.
 func (e *env) serverEnv(addr string) map[string]string {
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
 	vars := map[string]string{
 		"OTTR_ADDR":           addr,
 		"OTTR_DATABASE_URL":   e.dbURL,
 		"OTTR_DATA_DIR":       e.dataDir,
 		"OTTR_PUBLIC_URL":     "http://" + addr,
-		"OTTR_JWT_SECRET":     randomHex(32),
-		"OTTR_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(secret),
+		"OTTR_JWT_SECRET":     e.jwtSecret,
+		"OTTR_ENCRYPTION_KEY": e.encryptionKey,
 		"OTTR_PLAYGROUND":     "false",
 		"OTTR_LOG_FORMAT":     "text",
 	}
@@ -184,7 +199,7 @@ func (e *env) startOurs(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.startService(ctx, "server", addr, e.serverEnv(addr), nil, "/readyz")
+	return e.startService(ctx, e.serverName(), addr, e.serverEnv(addr), nil, "/readyz")
 }
 
 // startInProcess runs the server in this process, as server.go does.
@@ -194,7 +209,7 @@ func (e *env) startInProcess(ctx context.Context) (*server, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	vars := e.serverEnv(ln.Addr().String())
-	logs, logger, err := e.logFile("server")
+	logs, logger, err := e.logFile(e.serverName())
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -249,13 +264,28 @@ type child struct {
 // (added to this process's, without its OTTR_ variables) and waits until
 // GET ready answers 200. The caller stops it.
 func (e *env) startChild(ctx context.Context, name, addr string, vars map[string]string, args []string, ready string) (*child, error) {
+	return e.startProgram(ctx, e.opts.binary, name, addr, vars, args, ready)
+}
+
+// startTool runs this tool's own binary (-tool) as a child serving one of
+// its baselines; otherwise as startChild.
+func (e *env) startTool(ctx context.Context, name, addr string, args []string, ready string) (*server, error) {
+	c, err := e.startProgram(ctx, e.opts.tool, name, addr, nil, args, ready)
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, c.stop)
+	return &c.server, nil
+}
+
+func (e *env) startProgram(ctx context.Context, binary, name, addr string, vars map[string]string, args []string, ready string) (*child, error) {
 	logs := filepath.Join(e.tmp, name+".log")
 	out, err := os.Create(logs)
 	if err != nil {
 		return nil, fmt.Errorf("create %s log: %w", name, err)
 	}
 	defer out.Close() // the child has its own descriptor
-	cmd := exec.Command(e.opts.binary, args...)
+	cmd := exec.Command(binary, args...)
 	cmd.Env = childEnv(vars)
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group, so that Ctrl-C reaches this process only and
@@ -263,7 +293,7 @@ func (e *env) startChild(ctx context.Context, name, addr string, vars map[string
 	// process dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s (%s): %w", name, e.opts.binary, err)
+		return nil, fmt.Errorf("start %s (%s): %w", name, binary, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

@@ -390,19 +390,19 @@ func (a *audience) close() {
 	a.readers.Wait()
 }
 
-// hubServerCommand is `ottr bench hub-server`, the fan-out baseline that
+// hubServerCommand is `ottr-bench hub-server`, the fan-out baseline that
 // the tool runs as a child process.
 const hubServerCommand = "hub-server"
 
-// startHub runs the plain websocket hub: a child process of the same
-// binary when the server under test is one, else in this process.
+// startHub runs the plain websocket hub: a child process of this tool
+// when the server under test is one, else in this process.
 func (e *env) startHub(ctx context.Context) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	if e.opts.server == serverChild && e.opts.url == "" {
-		return e.startService(ctx, "hub", addr, nil, []string{"bench", hubServerCommand, "-addr", addr}, "/healthz")
+		return e.startTool(ctx, "hub", addr, []string{hubServerCommand, "-addr", addr}, "/healthz")
 	}
 	h := &hub{conns: map[*hubConn]struct{}{}}
 	srv := &http.Server{Addr: addr, Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
@@ -416,7 +416,7 @@ func (e *env) startHub(ctx context.Context) (*server, error) {
 
 // serveHub runs the hub until ctx ends.
 func serveHub(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("ottr bench "+hubServerCommand, flag.ContinueOnError)
+	fs := flag.NewFlagSet("ottr-bench "+hubServerCommand, flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -124,6 +124,16 @@ func (c *gqlClient) send(req *http.Request, out any) error {
 type project struct {
 	ID       string
 	WriteKey string
+	// Channels are the IDs of its Slack channels.
+	Channels []string
+}
+
+// channel is the project's first Slack channel, "" when it has none.
+func (p *project) channel() string {
+	if len(p.Channels) == 0 {
+		return ""
+	}
+	return p.Channels[0]
 }
 
 // newProject signs a user up, creates a project and a WRITE API key.

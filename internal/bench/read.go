@@ -106,16 +106,16 @@ func (r *approvalResponse) found() error {
 }
 
 // startReadBaseline runs the read baseline's server: a child process of
-// the same binary when the server under test is one, else in this process.
+// this tool when the server under test is one, else in this process.
 func (e *env) startReadBaseline(ctx context.Context) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	if e.opts.server == serverChild && e.opts.url == "" {
-		args := []string{"bench", baselineServerCommand, "-addr", addr, "-db", string(e.dialect),
+		args := []string{baselineServerCommand, "-addr", addr, "-db", string(e.dialect),
 			"-database-url", e.dbURL, "-data-dir", e.dataDir, "-conns", strconv.Itoa(e.opts.concurrency)}
-		return e.startService(ctx, "baseline", addr, nil, args, "/healthz")
+		return e.startTool(ctx, "baseline", addr, args, "/healthz")
 	}
 	db, err := e.openDirect(ctx, e.opts.concurrency)
 	if err != nil {
@@ -129,13 +129,13 @@ func (e *env) startReadBaseline(ctx context.Context) (*server, error) {
 	return &server{url: "http://" + addr, proc: &proc{pid: os.Getpid(), shared: true}}, nil
 }
 
-// baselineServerCommand is `ottr bench baseline-server`, which the tool
+// baselineServerCommand is `ottr-bench baseline-server`, which the tool
 // runs as a child process; it is not meant to be run by hand.
 const baselineServerCommand = "baseline-server"
 
 // serveBaseline runs the read baseline's handler until ctx ends.
 func serveBaseline(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("ottr bench "+baselineServerCommand, flag.ContinueOnError)
+	fs := flag.NewFlagSet("ottr-bench "+baselineServerCommand, flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	dialect := fs.String("db", string(store.Postgres), "postgres or sqlite")
 	dbURL := fs.String("database-url", "", "PostgreSQL database")

@@ -33,10 +33,13 @@ func (t Type) Valid() bool {
 // LockedReason is the reason recorded with TOKEN_LOCKED.
 const LockedReason = "Too many failed PIN attempts"
 
-// Event is one row of the events table. IDs grow monotonically, so they
-// order events and serve as replay cursors.
+// Event is one row of the events table. Events are ordered by their
+// Position (see log.go); a client names its cursor by an event's ID.
 type Event struct {
-	ID          int64     `gorm:"primaryKey;autoIncrement"`
+	ID int64 `gorm:"primaryKey;autoIncrement"`
+	// Xid is the PostgreSQL transaction that wrote the event, filled in by
+	// the database when the row is inserted (0 on SQLite).
+	Xid         int64     `gorm:"column:xid;default:(-)"`
 	Type        Type      `gorm:"not null"`
 	OccurredAt  time.Time `gorm:"not null"`
 	ProjectID   string    `gorm:"not null"`

@@ -12,22 +12,16 @@ import (
 // deliveries and their jobs, the cross-instance notification).
 type Hook func(ctx context.Context, ev *Event) error
 
-// LogLock is the key of the lock that makes event IDs commit in order:
-// whatever inserts events takes it first (the load tool's baselines do).
-const LogLock int64 = 0x6f7474725f6576 // "ottr_ev"
-
 // Recorder is the one place where events are written. Every state change
 // records its event through Record, inside the change's transaction, so the
 // event, its deliveries and its live publication all follow from one call.
 //
-// Events commit in ID order: a transaction takes the event-log lock before
-// its first event gets an ID and holds it until it ends. So once an event is
-// visible, every event with a smaller ID is visible too (or was rolled
-// back), and an ID is an exact cursor: replaying "after N" can never miss an
-// event that committed late with a smaller ID. The price is that recording
-// transactions commit one at a time from their first event on; record the
-// event last in a transaction, so that the lock is held briefly and no row
-// lock is awaited under it.
+// Recording takes no lock: transactions of any project commit side by
+// side. The database stamps each event with its transaction's ID, and
+// readers order the log by it (see log.go), so the log stays an exact
+// cursor. The price is that an event is handed out only once every
+// transaction that started before it has ended: keep transactions short,
+// and never hold one open across a network call.
 type Recorder struct {
 	store    *store.Store
 	hooks    []Hook
@@ -56,9 +50,6 @@ func (r *Recorder) Record(ctx context.Context, ev *Event) error {
 		ev.OccurredAt = store.Now()
 	}
 	return r.store.WithTx(ctx, func(ctx context.Context) error {
-		if err := r.store.LockTx(ctx, LogLock); err != nil {
-			return fmt.Errorf("record %s event: %w", ev.Type, err)
-		}
 		if err := r.store.DB(ctx).Create(ev).Error; err != nil {
 			return fmt.Errorf("record %s event: %w", ev.Type, err)
 		}

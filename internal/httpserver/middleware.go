@@ -107,7 +107,7 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 					panic(p)
 				}
 				logger.ErrorContext(r.Context(), "panic in handler", "panic", p, "request_id", requestlog.ID(r.Context()))
-				writeJSONError(w, http.StatusInternalServerError, "INTERNAL", "internal error")
+				writeJSONError(w, r, http.StatusInternalServerError, "INTERNAL", "internal error")
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -123,16 +123,16 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			return
 		}
 		if r.ContentLength > limit {
-			writeJSONError(w, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
+			writeJSONError(w, r, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
-			writeJSONError(w, http.StatusBadRequest, "BAD_USER_INPUT", "could not read request body")
+			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "could not read request body")
 			return
 		}
 		if int64(len(body)) > limit {
-			writeJSONError(w, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
+			writeJSONError(w, r, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -181,8 +181,14 @@ func authenticate(a *auth.Service, next http.Handler) http.Handler {
 	})
 }
 
-func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+// writeJSONError answers in the error shape of the API the request is
+// for: REST's {"error": …} under /v1/, GraphQL's {"errors": […]} elsewhere.
+func writeJSONError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	if strings.HasPrefix(r.URL.Path, "/v1/") {
+		_, _ = io.WriteString(w, `{"error":{"code":"`+code+`","message":"`+msg+`"}}`)
+		return
+	}
 	_, _ = io.WriteString(w, `{"errors":[{"message":"`+msg+`","extensions":{"code":"`+code+`"}}]}`)
 }

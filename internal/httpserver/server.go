@@ -37,6 +37,9 @@ type Options struct {
 	// Routes are further handlers by ServeMux pattern, e.g. the approval
 	// page and the playground.
 	Routes map[string]http.Handler
+	// APIRoutes are handlers by ServeMux pattern that read the bearer
+	// credential as /query does, e.g. the REST API.
+	APIRoutes map[string]http.Handler
 }
 
 // New returns the server's root handler.
@@ -59,6 +62,9 @@ func New(o Options) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
 	for pattern, h := range o.Routes {
 		mux.Handle(pattern, h)
+	}
+	for pattern, h := range o.APIRoutes {
+		mux.Handle(pattern, authenticate(o.Auth, h))
 	}
 	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
 }

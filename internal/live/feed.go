@@ -38,6 +38,11 @@ type FeedOptions struct {
 	Listener event.ListenerOptions
 }
 
+// heldRetry is how soon the feed reads again while committed events are
+// held back behind an open transaction that records no event (and so
+// sends no notification when it ends).
+const heldRetry = 5 * time.Millisecond
+
 // Feed publishes committed events to the broker of this instance. There is
 // one publication path per database, so no event is published twice:
 //
@@ -46,24 +51,25 @@ type FeedOptions struct {
 //     transaction notifies the event ID on commit, and every instance,
 //     the recording one included, hears it and publishes from there.
 //
-// Either way the signal only says "events up to ID n have committed": the
-// feed reads the events after the last one it published from the table, in
-// ID order. Events commit in ID order (see event.Recorder), so this
-// publishes each event once, in order, and a lost signal (a dropped
-// listener connection) is made good by the next one or by the catch-up
-// after reconnecting.
+// Either way the signal only says "read the log again": the feed reads the
+// final events after the last one it published from the table, in log
+// order (see event.Since). So it publishes each event once, in order; a
+// lost signal (a dropped listener connection) is made good by the next
+// one or by the catch-up after reconnecting; and signals that arrive
+// while a read runs are answered by one more read.
 type Feed struct {
 	store  *store.Store
 	broker *event.Broker
 	log    *slog.Logger
 
 	mu   sync.Mutex
-	last int64 // ID of the last event published
+	last event.Position // of the last event published
 
+	wake      chan struct{} // PostgreSQL: a signal to read the log again
 	closed    chan struct{} // closed by Close: running streams end
 	closeOnce sync.Once
 	stop      context.CancelFunc
-	done      chan struct{} // closed when the listener has stopped
+	done      sync.WaitGroup // the listener and the reading loop
 }
 
 // StartFeed starts publishing the events rec records (and, on PostgreSQL,
@@ -73,7 +79,7 @@ func StartFeed(ctx context.Context, st *store.Store, rec *event.Recorder, opts F
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	last, err := event.LastID(ctx, st)
+	last, err := event.LastFinal(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("start live feed: %w", err)
 	}
@@ -82,12 +88,11 @@ func StartFeed(ctx context.Context, st *store.Store, rec *event.Recorder, opts F
 		broker: event.NewBroker(event.BrokerOptions{Buffer: opts.Buffer, Logger: opts.Logger}),
 		log:    opts.Logger,
 		last:   last,
+		wake:   make(chan struct{}, 1),
 		closed: make(chan struct{}),
 		stop:   func() {},
-		done:   make(chan struct{}),
 	}
 	if st.Dialect() != store.Postgres {
-		close(f.done)
 		rec.OnCommit(f.committed)
 		return f, nil
 	}
@@ -100,17 +105,16 @@ func StartFeed(ctx context.Context, st *store.Store, rec *event.Recorder, opts F
 	lopts := opts.Listener
 	lopts.Channel = event.ChannelName
 	lopts.Logger = opts.Logger
-	lopts.OnReconnect = f.catchUp // notifications sent while disconnected are lost
-	l, err := event.NewListener(opts.DatabaseURL, f.notified, lopts)
+	lopts.OnReconnect = func(context.Context) { f.signal() } // notifications sent while disconnected are lost
+	l, err := event.NewListener(opts.DatabaseURL, func(context.Context, int64) { f.signal() }, lopts)
 	if err != nil {
 		return nil, fmt.Errorf("start live feed: %w", err)
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	f.stop = stop
-	go func() {
-		defer close(f.done)
+	f.done.Go(func() {
 		_ = l.Run(runCtx) // returns nil when stopped; failures are retried and logged
-	}()
+	})
 	select {
 	case <-l.Ready():
 	case <-time.After(listenTimeout):
@@ -118,7 +122,8 @@ func StartFeed(ctx context.Context, st *store.Store, rec *event.Recorder, opts F
 		return nil, errors.New("start live feed: could not LISTEN on PostgreSQL (is OTTR_DATABASE_URL a direct connection, not a transaction pooler?)")
 	}
 	// Events committed before LISTEN took effect were announced to nobody.
-	f.catchUp(runCtx)
+	f.signal()
+	f.done.Go(func() { f.read(runCtx) })
 	return f, nil
 }
 
@@ -133,7 +138,7 @@ func (f *Feed) Close() error {
 	f.closeOnce.Do(func() {
 		close(f.closed)
 		f.stop()
-		<-f.done
+		f.done.Wait()
 	})
 	return nil
 }
@@ -147,10 +152,10 @@ func (f *Feed) committed(ev event.Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
-	case ev.ID <= f.last:
-	case ev.ID == f.last+1:
+	case ev.ID <= f.last.ID:
+	case ev.ID == f.last.ID+1:
 		f.broker.Publish(ev)
-		f.last = ev.ID
+		f.last = ev.Position()
 	default:
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -158,37 +163,55 @@ func (f *Feed) committed(ev event.Event) {
 	}
 }
 
-// notified handles a notification (PostgreSQL): event id has committed,
-// and with it every event before it.
-func (f *Feed) notified(ctx context.Context, id int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if id > f.last { // else published already, by the catch-up of an earlier notification
-		f.catchUpLocked(ctx)
+// signal asks the reading loop to read the log again (PostgreSQL). It
+// never blocks: one pending signal stands for any number.
+func (f *Feed) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
 	}
 }
 
-func (f *Feed) catchUp(ctx context.Context) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.catchUpLocked(ctx)
+// read reads the log each time it is signalled, and again shortly while
+// committed events are held back, until ctx ends (PostgreSQL).
+func (f *Feed) read(ctx context.Context) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		case <-retry.C:
+		}
+		f.mu.Lock()
+		held := f.catchUpLocked(ctx)
+		f.mu.Unlock()
+		if held {
+			retry.Reset(heldRetry)
+		}
+	}
 }
 
-// catchUpLocked publishes the committed events after the last one
-// published. On a read failure the rest waits for the next signal.
-func (f *Feed) catchUpLocked(ctx context.Context) {
+// catchUpLocked publishes the final events after the last one published
+// and reports whether committed events are held back. On a read failure
+// the rest waits for the next signal.
+func (f *Feed) catchUpLocked(ctx context.Context) (held bool) {
 	for {
-		events, err := event.Since(ctx, f.store, f.last, catchUpPage)
+		events, held, err := event.Since(ctx, f.store, f.last, catchUpPage)
 		if err != nil {
-			f.log.Error("live feed could not read new events; they follow with the next one", "after", f.last, "err", err)
-			return
+			if ctx.Err() == nil {
+				f.log.Error("live feed could not read new events; they follow with the next one", "after", f.last.ID, "err", err)
+			}
+			return false
 		}
 		for _, ev := range events {
 			f.broker.Publish(ev)
-			f.last = ev.ID
+			f.last = ev.Position()
 		}
-		if len(events) < catchUpPage {
-			return
+		if held || len(events) < catchUpPage {
+			return held
 		}
 	}
 }

@@ -86,6 +86,25 @@ func subscribed(t *testing.T, srv *testserver.Server, pid string, next func() te
 	return marker
 }
 
+// finalEvents reads the project's events after pos once want of them
+// are final (event.After hands out an event only once every transaction
+// that started before it has ended), or after 10 s.
+func finalEvents(t *testing.T, srv *testserver.Server, pid string, pos event.Position, want int) []event.Event {
+	t.Helper()
+	start := time.Now()
+	for {
+		stored, err := event.After(context.Background(), srv.App.Store, pid, pos, nil, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored) >= want || time.Since(start) > 10*time.Second {
+			t.Logf("%d events final after %v", len(stored), time.Since(start))
+			return stored
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestProjectEventsArriveInOrder(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
@@ -136,10 +155,7 @@ func TestConcurrentRecordingStaysInOrder(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		stored, err := event.After(context.Background(), srv.App.Store, pid, marker.ID, nil, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		stored := finalEvents(t, srv, pid, marker.Position(), writers*each)
 		if len(stored) != writers*each {
 			t.Fatalf("%d events stored, want %d", len(stored), writers*each)
 		}
@@ -230,10 +246,7 @@ func TestReplayAfterHasNoGapOrDuplicate(t *testing.T) {
 		for got[len(got)-1].ID != id(last) {
 			got = append(got, nextEvent(t, sub.Next))
 		}
-		stored, err := event.After(context.Background(), srv.App.Store, pid, after.ID, nil, 10000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		stored := finalEvents(t, srv, pid, after.Position(), 20+during+1)
 		if len(stored) != 20+during+1 {
 			t.Fatalf("%d events stored after the cursor, want %d", len(stored), 20+during+1)
 		}
@@ -370,7 +383,10 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 }
 
 func slowSubscriberIsDropped(t *testing.T, d store.Dialect, protocol string) {
-	srv, _, pid, _, key := setup(t, d, func(c *config.Config) { c.Live.Buffer = 4 })
+	// The slow client answers no ping: a long keep-alive keeps the server
+	// from dropping it for that (after two intervals) before its queue
+	// fills, which takes longer than 30 s on a busy machine.
+	srv, _, pid, _, key := setup(t, d, func(c *config.Config) { c.Live.Buffer, c.Live.KeepAlive = 4, 10*time.Minute })
 	fast := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
 	slow := srv.Connect(protocol, key, testserver.ReceiveBuffer(64<<10)).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
 	marker := srv.Record(pid, event.ApprovalCreated)

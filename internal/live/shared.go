@@ -18,7 +18,7 @@ import (
 // and its own replay: it joins the group (and so receives the live
 // events from then on, held back while it replays), replays the events
 // after its cursor from the table, then takes the held-back live events
-// with an ID above the last one replayed. The hand-off is the one
+// after the last one replayed. The hand-off is the one
 // ProjectEvents makes: no gap, no duplicate.
 
 // Renderer renders an event as a subscriber receives it: the encoded
@@ -89,11 +89,11 @@ type member struct {
 	ctx   context.Context // ends when the member ends
 	stop  context.CancelFunc
 	guard *guard
-	after *int64
+	after *event.Position
 
 	// guarded by g.mu
 	live    bool
-	last    int64
+	last    event.Position
 	pending []pendingEvent
 	ended   bool
 
@@ -103,7 +103,7 @@ type member struct {
 }
 
 type pendingEvent struct {
-	id      int64
+	pos     event.Position
 	payload []byte
 }
 
@@ -234,10 +234,10 @@ func (g *group) deliver(ev *event.Event, payload []byte) {
 				ended = append(ended, m)
 				continue
 			}
-			m.pending = append(m.pending, pendingEvent{id: ev.ID, payload: payload})
-		case ev.ID <= m.last:
+			m.pending = append(m.pending, pendingEvent{pos: ev.Position(), payload: payload})
+		case !m.last.Before(ev.Position()):
 		default:
-			m.last = ev.ID
+			m.last = ev.Position()
 			if !m.out.Send(payload) {
 				ended = append(ended, m)
 			}
@@ -354,7 +354,7 @@ func (m *member) replay() {
 			if payload == nil || !m.out.SendWait(m.ctx, payload) {
 				return
 			}
-			last = events[i].ID
+			last = events[i].Position()
 		}
 		if len(events) < replayPage {
 			break
@@ -375,13 +375,13 @@ func (m *member) replay() {
 		}
 		g.mu.Unlock()
 		for _, p := range held {
-			if p.id <= last {
+			if !last.Before(p.pos) {
 				continue
 			}
 			if !m.out.SendWait(m.ctx, p.payload) {
 				return
 			}
-			last = p.id
+			last = p.pos
 		}
 	}
 }

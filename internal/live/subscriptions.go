@@ -84,18 +84,18 @@ var (
 //
 // The stream subscribes to the broker before it reads the table, so an
 // event committed meanwhile is in one or the other, and skips live events
-// with an ID up to the last one sent, so none is sent twice. Events commit
-// in ID order (event.Recorder), so a live event with a smaller ID than the
-// last one replayed had committed before the replay read and was replayed:
-// skipping it loses nothing. The feed publishes in ID order too, so a client
-// that resubscribes with after set to the last ID it received misses
-// nothing either.
+// up to the position of the last one sent, so none is sent twice. The
+// replay reads only final events (event.After), so a live event before the
+// last one replayed was final at the replay's read and was replayed:
+// skipping it loses nothing. The feed publishes in log order too, so a
+// client that resubscribes with after set to the last ID it received
+// misses nothing either.
 func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, types []event.Type, after *string) (Stream[event.Event], error) {
 	g, cursor, err := s.checkProjectEvents(ctx, projectID, types, after)
 	if err != nil {
 		return nil, err
 	}
-	var last int64
+	var last event.Position
 	if cursor != nil {
 		last = *cursor
 	}
@@ -114,7 +114,7 @@ func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, typ
 				if !send(ev) {
 					return nil
 				}
-				last = ev.ID
+				last = ev.Position()
 			}
 			if replay = len(events) == replayPage; replay {
 				if err := g.due(ctx); err != nil {
@@ -123,18 +123,21 @@ func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, typ
 			}
 		}
 		return g.watch(ctx, sub, nil, func(ev *event.Event) (bool, error) {
-			if ev.ID <= last {
+			pos := ev.Position()
+			if !last.Before(pos) {
 				return true, nil
 			}
-			last = ev.ID
+			last = pos
 			return send(*ev), nil
 		})
 	}, nil
 }
 
 // checkProjectEvents authorizes a projectEvents subscription and checks its
-// arguments; it returns the guard and the cursor (nil without after).
-func (s *Subscriptions) checkProjectEvents(ctx context.Context, projectID string, types []event.Type, after *string) (*guard, *int64, error) {
+// arguments; it returns the guard and the cursor (nil without after): the
+// position of the event after names, which must be the project's ("0":
+// the start of the log).
+func (s *Subscriptions) checkProjectEvents(ctx context.Context, projectID string, types []event.Type, after *string) (*guard, *event.Position, error) {
 	g, err := s.authorize(ctx, projectID)
 	if err != nil {
 		return nil, nil, err
@@ -147,11 +150,21 @@ func (s *Subscriptions) checkProjectEvents(ctx context.Context, projectID string
 	if after == nil {
 		return g, nil, nil
 	}
-	last, err := strconv.ParseInt(*after, 10, 64)
-	if err != nil || last < 0 {
+	id, err := strconv.ParseInt(*after, 10, 64)
+	if err != nil || id < 0 {
 		return nil, nil, apperr.Invalid("after", "after must be an event ID")
 	}
-	return g, &last, nil
+	if id == 0 {
+		return g, &event.Position{}, nil
+	}
+	pos, found, err := event.PositionOf(ctx, s.store, projectID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !found {
+		return nil, nil, apperr.Invalid("after", "after must be the ID of an event of this project, or 0")
+	}
+	return g, &pos, nil
 }
 
 // guard keeps checking, while a stream runs, that its subscriber may still

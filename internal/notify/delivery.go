@@ -269,10 +269,6 @@ func (d *Dispatcher) Delivery(ctx context.Context, id string) (*Delivery, error)
 	return del, nil
 }
 
-// JobArgs is the job of one delivery, for a tool that enqueues deliveries
-// with River itself (the load tool's baseline sends what Enqueue sends).
-func JobArgs(deliveryID string) river.JobArgs { return deliverArgs{DeliveryID: deliveryID} }
-
 // deliverArgs is the job that makes one delivery.
 type deliverArgs struct {
 	DeliveryID string `json:"delivery_id"`

@@ -45,7 +45,7 @@ const (
 	// maxWorkers is how many deliveries run at once. A worker spends most
 	// of a delivery waiting for Slack (tens to hundreds of ms), holding no
 	// database connection meanwhile, so this, not the CPU, bounds the
-	// rate against the real Slack. At 20, `ottr bench dispatch` (600
+	// rate against the real Slack. At 20, `ottr-bench dispatch` (600
 	// deliveries/s to a Slack that answers at once) saw p95 commit→Slack
 	// swing from 45 to 550 ms as deliveries queued for a worker; 50 kept
 	// them from queueing (BENCHMARKS.md), and 200 gained nothing more.

@@ -124,3 +124,18 @@ func (a *Authorizer) Authorize(ctx context.Context, projectID string, action Act
 	}
 	return &Access{Principal: p, Role: m.Role}, nil
 }
+
+// KeyProject is the project of the API key that makes the request: a
+// script's key belongs to one project, so the REST API implies it. A
+// signed-in user names projects explicitly, through GraphQL, and is
+// refused here with FORBIDDEN.
+func KeyProject(ctx context.Context) (string, error) {
+	p, err := auth.Require(ctx)
+	if err != nil {
+		return "", err
+	}
+	if p.APIKey == nil {
+		return "", apperr.Forbidden("this endpoint takes a project API key (otw_… or otr_…), not a user's access token")
+	}
+	return p.APIKey.ProjectID, nil
+}

@@ -19,7 +19,7 @@ func newFake(t *testing.T, opts ...Option) (*slacktest.Server, *Client) {
 	t.Helper()
 	srv := slacktest.NewServer()
 	t.Cleanup(srv.Close)
-	return srv, NewClient(Validator{Prefixes: []string{DefaultPrefix, srv.Prefix()}}, opts...)
+	return srv, NewClient(Validator{Prefixes: []string{defaultPrefix, srv.Prefix()}}, opts...)
 }
 
 func noSecret(t *testing.T, r Result) {
@@ -211,7 +211,7 @@ func TestPostRefusesInternalHosts(t *testing.T) {
 	}
 
 	// Configured explicitly, it is reached.
-	r := NewClient(Validator{Prefixes: []string{DefaultPrefix, localPrefix}}).Post(context.Background(), local, []byte(`{"text":"x"}`))
+	r := NewClient(Validator{Prefixes: []string{defaultPrefix, localPrefix}}).Post(context.Background(), local, []byte(`{"text":"x"}`))
 	if r.Err != nil || r.StatusCode != 200 {
 		t.Fatalf("allowed local server: %+v", r)
 	}

@@ -96,7 +96,7 @@ func TestDialRefusesInternalAddresses(t *testing.T) {
 	}
 
 	// A configured non-Slack prefix opens exactly its own host and port.
-	d = newDialer(Validator{Prefixes: []string{DefaultPrefix, "http://localhost:" + port + "/"}}, nil)
+	d = newDialer(Validator{Prefixes: []string{defaultPrefix, "http://localhost:" + port + "/"}}, nil)
 	conn, err := d.DialContext(ctx, "tcp", "localhost:"+port)
 	if err != nil {
 		t.Fatalf("dial allowed test server: %v", err)

@@ -7,11 +7,11 @@ import (
 	"strings"
 )
 
-// DefaultPrefix is the prefix of every Slack incoming webhook URL.
-const DefaultPrefix = "https://hooks.slack.com/services/"
+// defaultPrefix is the prefix of every Slack incoming webhook URL.
+const defaultPrefix = "https://hooks.slack.com/services/"
 
 // DefaultPrefixes is the prefix list used by a Validator without Prefixes.
-var DefaultPrefixes = []string{DefaultPrefix}
+var DefaultPrefixes = []string{defaultPrefix}
 
 // MaxURLLength is the longest webhook URL accepted.
 const MaxURLLength = 500

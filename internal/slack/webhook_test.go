@@ -39,8 +39,8 @@ func TestValidate(t *testing.T) {
 		{"other port", nil, "https://hooks.slack.com:8443/services/T1/B2/abc", false},
 		{"other host", nil, "https://example.com/services/T1/B2/abc", false},
 		{"workflow url", nil, "https://hooks.slack.com/workflows/T1/A2/123/abc", false},
-		{"configured test server", []string{DefaultPrefix, "http://127.0.0.1:8099/"}, "http://127.0.0.1:8099/services/T1/B2/abc", true},
-		{"test server other port", []string{DefaultPrefix, "http://127.0.0.1:8099/"}, "http://127.0.0.1:80990/services/T1/B2/abc", false},
+		{"configured test server", []string{defaultPrefix, "http://127.0.0.1:8099/"}, "http://127.0.0.1:8099/services/T1/B2/abc", true},
+		{"test server other port", []string{defaultPrefix, "http://127.0.0.1:8099/"}, "http://127.0.0.1:80990/services/T1/B2/abc", false},
 		{"prefix without slash", []string{"http://127.0.0.1:8099"}, "http://127.0.0.1:80990/services/T1/B2/abc", false},
 		{"default dropped", []string{"http://127.0.0.1:8099/"}, "https://hooks.slack.com/services/T1/B2/abc", false},
 	}
@@ -103,7 +103,7 @@ func TestMask(t *testing.T) {
 
 func TestAllowsInternal(t *testing.T) {
 	t.Parallel()
-	v := Validator{Prefixes: []string{DefaultPrefix, "http://LocalHost:8099/", "https://hooks.slack.com/other/", "https://fake.test/"}}
+	v := Validator{Prefixes: []string{defaultPrefix, "http://LocalHost:8099/", "https://hooks.slack.com/other/", "https://fake.test/"}}
 	cases := map[string]bool{
 		"http://localhost:8099/services/T1/B2/s":   true,
 		"http://127.0.0.1:8099/services/T1/B2/s":   false,

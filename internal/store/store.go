@@ -261,24 +261,6 @@ func (s *Store) withPgxConn(ctx context.Context, fn func(*pgx.Conn) error) error
 	})
 }
 
-// LockTx takes the transaction-scoped lock named key in the transaction of
-// ctx, so that the transactions taking it commit one after another from
-// that point on. On PostgreSQL it is an advisory lock held until commit or
-// rollback; on SQLite, whose immediate transactions already hold the one
-// write lock from their start, there is nothing to take.
-func (s *Store) LockTx(ctx context.Context, key int64) error {
-	if !InTx(ctx) {
-		return errors.New("store: LockTx outside a transaction")
-	}
-	if s.dialect != Postgres {
-		return nil
-	}
-	if err := s.DB(ctx).Exec("SELECT pg_advisory_xact_lock(?)", key).Error; err != nil {
-		return fmt.Errorf("take transaction lock %d: %w", key, err)
-	}
-	return nil
-}
-
 // AfterCommit runs f after the transaction in ctx commits, or at once when
 // ctx carries none. Nothing registered runs after a rollback.
 func AfterCommit(ctx context.Context, f func()) {

@@ -55,6 +55,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, err
 	}
 	st.SetLogger(logger)
+	if cfg.OnDatabase != nil {
+		if err := cfg.OnDatabase(st.DB(ctx)); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+	}
 	a := &App{Config: cfg, Store: st, Logger: logger, Metrics: metrics.New()}
 	a.closers = append(a.closers, st.Close)
 	if err := st.Migrate(ctx); err != nil {

@@ -1,13 +1,14 @@
 package app_test
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 
 	"gorm.io/gorm"
 
+	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/requestlog"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
@@ -22,9 +23,9 @@ type statementCounter struct {
 	sqlFor map[string][]string
 }
 
-func countStatements(t *testing.T, srv *testserver.Server) *statementCounter {
-	t.Helper()
-	c := &statementCounter{byID: map[string]int{}, sqlFor: map[string][]string{}}
+// install registers the counting callbacks; the server calls it before it
+// runs any statement (config.OnDatabase).
+func (c *statementCounter) install(db *gorm.DB) error {
 	count := func(db *gorm.DB) {
 		id := requestlog.ID(db.Statement.Context)
 		if id == "" {
@@ -35,14 +36,15 @@ func countStatements(t *testing.T, srv *testserver.Server) *statementCounter {
 		c.byID[id]++
 		c.sqlFor[id] = append(c.sqlFor[id], db.Statement.SQL.String())
 	}
-	cb := srv.App.Store.DB(context.Background()).Callback()
-	storetest.Must(t, cb.Query().After("gorm:query").Register("test:count_query", count))
-	storetest.Must(t, cb.Row().After("gorm:row").Register("test:count_row", count))
-	storetest.Must(t, cb.Raw().After("gorm:raw").Register("test:count_raw", count))
-	storetest.Must(t, cb.Create().After("gorm:create").Register("test:count_create", count))
-	storetest.Must(t, cb.Update().After("gorm:update").Register("test:count_update", count))
-	storetest.Must(t, cb.Delete().After("gorm:delete").Register("test:count_delete", count))
-	return c
+	cb := db.Callback()
+	return errors.Join(
+		cb.Query().After("gorm:query").Register("test:count_query", count),
+		cb.Row().After("gorm:row").Register("test:count_row", count),
+		cb.Raw().After("gorm:raw").Register("test:count_raw", count),
+		cb.Create().After("gorm:create").Register("test:count_create", count),
+		cb.Update().After("gorm:update").Register("test:count_update", count),
+		cb.Delete().After("gorm:delete").Register("test:count_delete", count),
+	)
 }
 
 func (c *statementCounter) of(id string) (int, []string) {
@@ -58,7 +60,8 @@ func TestPageCostsConstantStatements(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
-		srv := testserver.Start(t, d)
+		counter := &statementCounter{byID: map[string]int{}, sqlFor: map[string][]string{}}
+		srv := testserver.Start(t, d, func(cfg *config.Config) { cfg.OnDatabase = counter.install })
 		owner := srv.SignUp("Olga")
 		pid := owner.CreateProject("Dashboard")
 		_, secret := owner.CreateAPIKey(pid, "WRITE")
@@ -67,7 +70,6 @@ func TestPageCostsConstantStatements(t *testing.T) {
 			script.MustDo(`mutation($p: ID!, $k: String!) { createApproval(projectId: $p, input: {keyPath: $k, value: "yes", initialValue: "no"}) { approval { id } } }`,
 				map[string]any{"p": pid, "k": fmt.Sprintf("svc/%03d", i)}, nil)
 		}
-		counter := countStatements(t, srv)
 
 		const query = `query($p: ID!, $n: Int!) { project(id: $p) {
 			approvals(first: $n) { totalCount edges { node { id keyPath project { id name } events { id type approval { id } project { id } } } } }

@@ -77,7 +77,14 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	return serve(ctx, a, ln)
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen on %s (OTTR_METRICS_ADDR): %w", cfg.MetricsAddr, err)
+		}
+	}
+	return serve(ctx, a, ln, metricsLn)
 }
 
 func newLogger(format string) *slog.Logger {
@@ -87,9 +94,10 @@ func newLogger(format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
-// serve answers on ln until ctx ends, then stops accepting and lets the
-// requests in flight finish (up to shutdownGrace).
-func serve(ctx context.Context, a *app.App, ln net.Listener) error {
+// serve answers on ln (and /metrics on metricsLn, when not nil) until ctx
+// ends, then stops accepting and lets the requests in flight finish (up to
+// shutdownGrace).
+func serve(ctx context.Context, a *app.App, ln, metricsLn net.Listener) error {
 	// Requests get their own base context, cancelled only after shutdown has
 	// let the ones in flight finish, so a signal does not abort them.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
@@ -101,19 +109,34 @@ func serve(ctx context.Context, a *app.App, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
 	srv.RegisterOnShutdown(a.Drain)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, 2)
+	go func() { errc <- fmt.Errorf("serve on %s: %w", ln.Addr(), srv.Serve(ln)) }()
+	if metricsLn != nil {
+		// Only Prometheus scrapes here: no request log, no GraphQL.
+		metricsSrv := &http.Server{Handler: a.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- fmt.Errorf("serve metrics on %s: %w", metricsLn.Addr(), metricsSrv.Serve(metricsLn)) }()
+		defer metricsSrv.Close()
+		a.Logger.Info("metrics listening", "addr", metricsLn.Addr().String())
+	}
 	a.Logger.Info("ottr listening", "addr", ln.Addr().String(), "database", string(a.Store.Dialect()), "playground", a.Config.Playground, "introspection", a.Config.Introspection)
 
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+		return err
 	case <-ctx.Done():
 	}
 	a.Logger.Info("shutting down: finishing requests in flight", "grace", shutdownGrace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	// Subscriptions end with SHUTTING_DOWN and their websockets close
+	// with 1001 (going away) meanwhile: Shutdown waits for neither.
+	live := make(chan error, 1)
+	go func() { live <- a.StopLive(shutdownCtx) }()
+	err := srv.Shutdown(shutdownCtx)
+	if liveErr := <-live; err == nil && liveErr != nil {
+		err = liveErr
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	a.Logger.Info("stopped")

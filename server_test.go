@@ -65,7 +65,7 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 		ctx, stop := context.WithCancel(context.Background())
 		defer stop()
 		served := make(chan error, 1)
-		go func() { served <- serve(ctx, a, ln) }()
+		go func() { served <- serve(ctx, a, ln, nil) }()
 
 		// A request whose body arrives in two parts: in flight while the
 		// server shuts down.
@@ -138,7 +138,7 @@ func TestHealthcheckCommand(t *testing.T) {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, a, ln) }()
+	go func() { served <- serve(ctx, a, ln, nil) }()
 
 	// OTTR_ADDR is usually ":port": the check asks the loopback address.
 	if err := healthcheck(":" + port); err != nil {

@@ -44,7 +44,7 @@ func TestShutdownAnswersWaits(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, a, ln) }()
+	go func() { served <- serve(ctx, a, ln, nil) }()
 
 	type answer struct {
 		status int

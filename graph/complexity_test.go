@@ -73,7 +73,7 @@ func TestComplexityLimitOnRepeatedOperations(t *testing.T) {
 		return c, out.Errors[0].Message
 	}
 	for i := range 3 {
-		if code, msg := post("Wide", i); code != "BAD_USER_INPUT" || msg != "operation has complexity 902, which exceeds the limit of 500" {
+		if code, msg := post("Wide", i); code != "COMPLEXITY_LIMIT_EXCEEDED" || msg != "operation has complexity 902, which exceeds the limit of 500" {
 			t.Fatalf("Wide, try %d: %s %q", i, code, msg)
 		}
 		if code, msg := post("Narrow", i); code != "" || msg != "map[__typename:Query]" {

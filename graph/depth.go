@@ -4,8 +4,11 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/ottr/backend/internal/apperr"
 )
 
 // depthLimit refuses operations nested deeper than max, which the
@@ -24,7 +27,9 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 		return nil
 	}
 	if depth := selectionDepth(oc.Operation.SelectionSet, 0, d.max); depth > d.max {
-		return gqlerror.Errorf("operation is nested %d levels deep; the limit is %d", depth, d.max)
+		err := gqlerror.Errorf("operation is nested %d levels deep; the limit is %d", depth, d.max)
+		errcode.Set(err, string(apperr.CodeComplexityLimitExceeded))
+		return err
 	}
 	return nil
 }

@@ -51,6 +51,12 @@ type HandlerOptions struct {
 	// fall behind before its shared subscriptions are dropped; 0 means the
 	// event broker's default.
 	Buffer int
+	// Live counts websocket and SSE connections and their subscriptions;
+	// nil: a set of its own.
+	Live *LiveConnections
+	// Stopping, closed when the server begins to stop, makes websocket
+	// connections close with 1001 once their subscriptions have ended.
+	Stopping <-chan struct{}
 }
 
 // NewHandler builds the GraphQL endpoint: transports added by hand
@@ -67,6 +73,9 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}
 	if opts.Buffer <= 0 {
 		opts.Buffer = event.DefaultBuffer
+	}
+	if opts.Live == nil {
+		opts.Live = NewLiveConnections(opts.Metrics)
 	}
 
 	safe := func(ctx context.Context, err error, where string) error {
@@ -93,6 +102,8 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		StreamError: func(ctx context.Context, err error) error {
 			return safe(ctx, err, "subscription")
 		},
+		Opened: opts.Live.websocketOpened,
+		Closed: opts.Live.websocketClosed,
 	}))
 	srv.AddTransport(transport.Websocket{
 		Implementation: websockets{
@@ -105,6 +116,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 			// A client that cannot take one message in two keep-alive
 			// intervals is as dead as one that misses a pong for as long.
 			writeTimeout: 2 * opts.KeepAlive,
+			live:         opts.Live,
 		},
 		InitFunc:              r.websocketInit(logger),
 		KeepAlivePingInterval: opts.KeepAlive, // legacy graphql-ws: "ka" messages
@@ -118,6 +130,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(newComplexityLimit(ComplexityLimit, 1000))
 	srv.Use(depthLimit{max: DepthLimit})
+	srv.Use(textCheck{})
 	srv.Use(introspectionLimit{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
@@ -139,6 +152,8 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	// Loaders live for one response: one query, one mutation, one event of
 	// a subscription.
 	srv.AroundResponses(withLoaders(r))
+	srv.AroundFields(listProblems)
+	srv.AroundOperations(opts.Live.countSubscriptions)
 	srv.AroundResponses(endStreamWithError(func(ctx context.Context, err error) error {
 		return safe(ctx, err, "subscription")
 	}))
@@ -148,7 +163,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	})
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
-		code := present(gqlErr, err)
+		code := present(ctx, gqlErr, err)
 		if opts.Metrics != nil {
 			opts.Metrics.GraphQLErrors.WithLabelValues(string(code)).Inc()
 		}
@@ -170,7 +185,13 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 			return resp
 		}
 	})
-	return srv
+	if opts.Stopping != nil {
+		go func() {
+			<-opts.Stopping
+			opts.Live.stop()
+		}()
+	}
+	return opts.Live.track(withRetryAfter(srv))
 }
 
 // newConfig is the executor's configuration: the resolvers, and no
@@ -200,7 +221,7 @@ func operationLabels(op *ast.OperationDefinition) (opType, field string) {
 }
 
 // present fills in the contract's extensions and a safe message.
-func present(gqlErr *gqlerror.Error, err error) apperr.Code {
+func present(ctx context.Context, gqlErr *gqlerror.Error, err error) apperr.Code {
 	if gqlErr.Extensions == nil {
 		gqlErr.Extensions = map[string]any{}
 	}
@@ -210,14 +231,21 @@ func present(gqlErr *gqlerror.Error, err error) apperr.Code {
 		if e.Field != "" {
 			gqlErr.Extensions["field"] = e.Field
 		}
-		if e.Code == apperr.CodeRateLimited {
-			gqlErr.Extensions["retryAfterSeconds"] = int(math.Ceil(e.RetryAfter.Seconds()))
+		switch e.Code {
+		case apperr.CodeRateLimited:
+			seconds := int(math.Ceil(e.RetryAfter.Seconds()))
+			gqlErr.Extensions["retryAfterSeconds"] = seconds
+			noteRetryAfter(ctx, seconds)
+		case apperr.CodeInternal:
+			gqlErr.Extensions["requestId"] = requestlog.ID(ctx)
 		}
 		return e.Code
 	}
 	// Resolver failures were turned into domain errors by AroundFields, so
 	// what is left comes from gqlgen itself: parse and validation failures,
-	// argument coercion, limits. Their messages describe the request only.
-	gqlErr.Extensions["code"] = string(apperr.CodeBadUserInput)
-	return apperr.CodeBadUserInput
+	// limits, persisted queries, argument coercion. Their messages describe
+	// the request only.
+	code := gqlgenCode(gqlErr)
+	gqlErr.Extensions["code"] = string(code)
+	return code
 }

@@ -51,7 +51,7 @@ func TestPresentShowsOnlyTheDomainMessage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			gqlErr := graphql.DefaultErrorPresenter(context.Background(), tc.err)
-			if code := present(gqlErr, tc.err); code != tc.code {
+			if code := present(context.Background(), gqlErr, tc.err); code != tc.code {
 				t.Fatalf("code %s, want %s", code, tc.code)
 			}
 			if gqlErr.Message != tc.message || fmt.Sprint(gqlErr.Extensions) != fmt.Sprint(tc.extensions) {

@@ -1,19 +1,23 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/gqlws"
+	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/requestlog"
 )
 
@@ -26,6 +30,7 @@ type websockets struct {
 	transport.CoderWebsocketImplementation
 	initTimeout  time.Duration
 	writeTimeout time.Duration
+	live         *LiveConnections
 }
 
 func (w websockets) Accept(rw http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
@@ -40,6 +45,13 @@ func (w websockets) Accept(rw http.ResponseWriter, r *http.Request, opts transpo
 	c.writeTimer = time.AfterFunc(time.Hour, func() { _ = c.WebsocketConn.Close() })
 	c.writeTimer.Stop()
 	c.writeTimeout = w.writeTimeout
+	if lc := liveConnFrom(r.Context()); lc != nil && w.live != nil {
+		lc.goAway = func() {
+			lc.whenIdle(func() { _ = c.WriteClose(gqlws.CloseGoingAway, "Server shutting down") })
+		}
+		w.live.opened(lc, metrics.TransportGraphQLWS)
+		c.closed = func() { w.live.closed(lc) }
+	}
 	return c, nil
 }
 
@@ -51,6 +63,8 @@ type protocolConn struct {
 	initTimer    *time.Timer
 	writeTimer   *time.Timer
 	writeTimeout time.Duration
+	closed       func() // tells LiveConnections; nil when untracked
+	closeOnce    sync.Once
 }
 
 func (c *protocolConn) NextReader() (int, io.Reader, error) {
@@ -59,8 +73,24 @@ func (c *protocolConn) NextReader() (int, io.Reader, error) {
 		return typ, r, err
 	}
 	c.initTimer.Stop() // a message came: from the first on, a no-op
-	return typ, r, nil
+	// A text message must be UTF-8 (RFC 6455); decoding would replace bad
+	// bytes with U+FFFD, taken then for what the client sent.
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return typ, nil, err
+	}
+	if !utf8.Valid(data) {
+		_ = c.WriteClose(closeInvalidPayload, "Message is not valid UTF-8")
+		return typ, nil, errInvalidUTF8
+	}
+	return typ, bytes.NewReader(data), nil
 }
+
+// closeInvalidPayload is RFC 6455's close code for a text message that is
+// not UTF-8.
+const closeInvalidPayload = 1007
+
+var errInvalidUTF8 = errors.New("websocket message is not valid UTF-8")
 
 func (c *protocolConn) WriteJSON(v any) error {
 	c.writeTimer.Reset(c.writeTimeout)
@@ -70,7 +100,11 @@ func (c *protocolConn) WriteJSON(v any) error {
 
 func (c *protocolConn) Close() error {
 	c.initTimer.Stop()
-	return c.WebsocketConn.Close()
+	err := c.WebsocketConn.Close()
+	if c.closed != nil {
+		c.closeOnce.Do(c.closed)
+	}
+	return err
 }
 
 // SetReadLimit keeps the optional interface gqlgen looks for on the

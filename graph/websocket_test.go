@@ -158,8 +158,8 @@ func TestOperationsOverTransportWS(t *testing.T) {
 		t.Fatalf("got %+v, want complete", r)
 	}
 	bad := ws.Subscribe(`{ noSuchField }`, nil)
-	if r := bad.Next(); len(r.Errors) == 0 || r.Errors[0].Code() != "BAD_USER_INPUT" {
-		t.Fatalf("got %+v, want BAD_USER_INPUT", r)
+	if r := bad.Next(); len(r.Errors) == 0 || r.Errors[0].Code() != "GRAPHQL_VALIDATION_FAILED" {
+		t.Fatalf("got %+v, want GRAPHQL_VALIDATION_FAILED", r)
 	}
 	if r := bad.Next(); !r.Complete {
 		t.Fatalf("got %+v, want complete", r)

@@ -39,7 +39,10 @@ type App struct {
 	// Approvals runs approvals and keys; the approval page builds on it.
 	Approvals *approval.Service
 	// Feed publishes committed events to this instance's subscribers.
-	Feed    *live.Feed
+	Feed *live.Feed
+	// Live counts the websocket and SSE connections of the GraphQL
+	// endpoint.
+	Live    *graph.LiveConnections
 	handler http.Handler
 	closers []func() error
 	// drain ends what a shutdown should not wait for (long-polls).
@@ -62,6 +65,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		}
 	}
 	a := &App{Config: cfg, Store: st, Logger: logger, Metrics: metrics.New()}
+	a.Metrics.WatchDatabase(st.SQL())
 	a.closers = append(a.closers, st.Close)
 	if err := st.Migrate(ctx); err != nil {
 		_ = a.Close()
@@ -97,6 +101,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		SlackService:    channels,
 		Dispatcher:      dispatcher,
 	}
+	a.Live = graph.NewLiveConnections(a.Metrics)
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Introspection,
 		CORSOrigins:   cfg.CORSOrigins,
@@ -105,17 +110,20 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		InitTimeout:   cfg.Live.InitTimeout,
 		KeepAlive:     cfg.Live.KeepAlive,
 		Buffer:        cfg.Live.Buffer,
+		Live:          a.Live,
+		Stopping:      a.Feed.Closed(),
 	})
 	a.handler = httpserver.New(httpserver.Options{
-		GraphQL:        gql,
-		Auth:           authSvc,
-		Ready:          a.ready,
-		Metrics:        a.Metrics,
-		CORSOrigins:    cfg.CORSOrigins,
-		TrustedProxies: cfg.TrustedProxies,
-		Logger:         logger,
-		Routes:         a.routes(),
-		APIRoutes:      api.Routes(),
+		GraphQL:         gql,
+		Auth:            authSvc,
+		Ready:           a.ready,
+		Metrics:         a.Metrics,
+		CORSOrigins:     cfg.CORSOrigins,
+		TrustedProxies:  cfg.TrustedProxies,
+		SeparateMetrics: cfg.MetricsAddr != "",
+		Logger:          logger,
+		Routes:          a.routes(),
+		APIRoutes:       api.Routes(),
 	})
 	return a, nil
 }
@@ -145,18 +153,23 @@ func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack
 	client := slack.NewClient(validator, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver))
 	channels := slack.NewService(a.Store, authz, keys, validator, client)
 	dispatcher, err := notify.Start(ctx, notify.Options{
-		Store: a.Store, Channels: channels, Authz: authz, Client: client, Settings: a.Config.Delivery, Logger: a.Logger,
+		Store: a.Store, Channels: channels, Authz: authz, Client: client, Settings: a.Config.Delivery, Logger: a.Logger, Metrics: a.Metrics,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	a.closers = append(a.closers, dispatcher.Stop)
 	a.Recorder.OnRecord(dispatcher.Enqueue)
+	a.Metrics.WatchQueue(dispatcher.QueueDepth, a.Logger)
 	return channels, dispatcher, nil
 }
 
 // Handler is the root HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// MetricsHandler serves /metrics on OTTR_METRICS_ADDR; Handler does not
+// serve it then.
+func (a *App) MetricsHandler() http.Handler { return httpserver.MetricsHandler(a.Metrics) }
 
 // Drain answers the requests that wait (REST long-polls) at once, for a
 // shutdown (http.Server.RegisterOnShutdown).
@@ -174,6 +187,17 @@ func (a *App) ready(ctx context.Context) error {
 		return errors.New("database migrations pending")
 	}
 	return nil
+}
+
+// StopLive ends every subscription with SHUTTING_DOWN and waits, until
+// ctx ends, for the websocket connections to close (with 1001) and the SSE
+// streams to end. The server calls it as it begins to stop, beside
+// http.Server.Shutdown, which waits for neither.
+func (a *App) StopLive(ctx context.Context) error {
+	if err := a.Feed.Close(); err != nil {
+		return err
+	}
+	return a.Live.Wait(ctx)
 }
 
 // Close stops background work and closes the database, in reverse order of

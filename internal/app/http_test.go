@@ -42,8 +42,9 @@ func TestInternalErrorsShowNothingAndLogTheCause(t *testing.T) {
 		if len(r.Errors) != 1 || r.Errors[0].Code() != "INTERNAL" || r.Errors[0].Message != "internal error" {
 			t.Fatalf("errors: %+v, want one INTERNAL \"internal error\"", r.Errors)
 		}
-		if len(r.Errors[0].Extensions) != 1 {
-			t.Fatalf("extensions carry more than the code: %v", r.Errors[0].Extensions)
+		// The request id ties the answer to the log line with the cause.
+		if len(r.Errors[0].Extensions) != 2 || r.Errors[0].Extensions["requestId"] != "req-internal-1" {
+			t.Fatalf("extensions: %v, want the code and requestId req-internal-1 only", r.Errors[0].Extensions)
 		}
 		if r.Header.Get("X-Request-Id") != "req-internal-1" {
 			t.Fatalf("X-Request-Id answered %q", r.Header.Get("X-Request-Id"))
@@ -61,20 +62,23 @@ func TestInternalErrorsShowNothingAndLogTheCause(t *testing.T) {
 	})
 }
 
-func TestValidationAndParseErrorsAreBadUserInput(t *testing.T) {
+// Requests that never reach a resolver keep the codes GraphQL clients
+// know: GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED.
+func TestParseAndValidationErrorsKeepTheirCodes(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Start(t, store.SQLite)
 	anon := srv.Client("")
-	for name, q := range map[string]string{
-		"syntax":        `{ me { id `,
-		"unknown field": `{ nothing }`,
-		"bad argument":  `{ project(id: 5, extra: 1) { id } }`,
+	for name, tc := range map[string]struct{ query, code string }{
+		"syntax":          {`{ me { id `, "GRAPHQL_PARSE_FAILED"},
+		"unknown field":   {`{ nothing }`, "GRAPHQL_VALIDATION_FAILED"},
+		"bad argument":    {`{ project(id: 5, extra: 1) { id } }`, "GRAPHQL_VALIDATION_FAILED"},
+		"unused variable": {`query($n: Int!) { me { id } }`, "GRAPHQL_VALIDATION_FAILED"},
 	} {
-		if e := anon.ErrorCode(q, nil); e.Code() != "BAD_USER_INPUT" {
-			t.Errorf("%s: %s", name, e.Code())
+		if e := anon.ErrorCode(tc.query, nil); e.Code() != tc.code {
+			t.Errorf("%s: %s %q, want %s", name, e.Code(), e.Message, tc.code)
 		}
 	}
-	if e := anon.ErrorCode(`query($i: SignUpInput!) { me { id } }`, map[string]any{"i": 3}); e.Code() != "BAD_USER_INPUT" {
+	if e := anon.ErrorCode(`query($i: SignUpInput!) { me { id } }`, map[string]any{"i": 3}); e.Code() != "GRAPHQL_VALIDATION_FAILED" {
 		t.Errorf("bad variable: %s", e.Code())
 	}
 	if e := anon.ErrorCode(meQuery, nil); e.Code() != "UNAUTHENTICATED" {
@@ -204,7 +208,7 @@ func TestDepthComplexityAndTokenLimits(t *testing.T) {
 	for range 12 {
 		deep = strings.Replace(deep, "{ id }", "{ approvals { edges { node { project { id } } } } }", 1)
 	}
-	if e := alice.ErrorCode(deep, nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "deep") {
+	if e := alice.ErrorCode(deep, nil); e.Code() != "COMPLEXITY_LIMIT_EXCEEDED" || !strings.Contains(e.Message, "deep") {
 		t.Fatalf("deep query: %s %q", e.Code(), e.Message)
 	}
 	var wide strings.Builder
@@ -213,12 +217,12 @@ func TestDepthComplexityAndTokenLimits(t *testing.T) {
 		fmt.Fprintf(&wide, " a%d: projects { id name }", i)
 	}
 	wide.WriteString(" }")
-	if e := alice.ErrorCode(wide.String(), nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "complexity") {
+	if e := alice.ErrorCode(wide.String(), nil); e.Code() != "COMPLEXITY_LIMIT_EXCEEDED" || !strings.Contains(e.Message, "complexity") {
 		t.Fatalf("wide query: %s %q", e.Code(), e.Message)
 	}
 	// Many cheap tokens: the parser stops before building the document.
 	tokens := "{" + strings.Repeat(" __typename", 6000) + " }"
-	if e := alice.ErrorCode(tokens, nil); e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "token") {
+	if e := alice.ErrorCode(tokens, nil); e.Code() != "COMPLEXITY_LIMIT_EXCEEDED" || !strings.Contains(e.Message, "token") {
 		t.Fatalf("query of many tokens: %s %q", e.Code(), e.Message)
 	}
 	// An ordinary dashboard query passes.
@@ -234,7 +238,7 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
 
 	r := anon.Post(map[string]any{"extensions": ext})
-	if len(r.Errors) == 0 || r.Errors[0].Message != "PersistedQueryNotFound" {
+	if len(r.Errors) == 0 || r.Errors[0].Message != "PersistedQueryNotFound" || r.Errors[0].Code() != "PERSISTED_QUERY_NOT_FOUND" {
 		t.Fatalf("hash of an unknown query: %+v", r.Errors)
 	}
 	r = anon.Post(map[string]any{"query": query, "extensions": ext})
@@ -250,11 +254,13 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 func TestCORS(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Start(t, store.SQLite) // allows http://localhost:5173
+	// What a browser with OpenTelemetry, Sentry and Apollo Client asks for.
+	tracing := []string{"traceparent", "tracestate", "baggage", "sentry-trace", "apollographql-client-name", "apollographql-client-version"}
 	preflight := func(origin string) *http.Response {
 		req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/query", nil)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
-		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, "+strings.Join(tracing, ", "))
 		resp, err := http.DefaultClient.Do(req)
 		storetest.Must(t, err)
 		resp.Body.Close()
@@ -265,6 +271,15 @@ func TestCORS(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
 		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") {
 		t.Fatalf("preflight from an allowed origin: %d %v", resp.StatusCode, h)
+	}
+	allowed := map[string]bool{}
+	for _, name := range strings.Split(h.Get("Access-Control-Allow-Headers"), ",") {
+		allowed[strings.ToLower(strings.TrimSpace(name))] = true
+	}
+	for _, name := range append([]string{"authorization", "content-type", "x-request-id"}, tracing...) {
+		if !allowed[name] {
+			t.Errorf("preflight does not allow the %s header: %q", name, h.Get("Access-Control-Allow-Headers"))
+		}
 	}
 	resp = preflight("https://evil.example.com")
 	if v := resp.Header.Get("Access-Control-Allow-Origin"); v != "" {

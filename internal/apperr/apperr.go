@@ -20,6 +20,15 @@ const (
 	CodeConflict        Code = "CONFLICT"
 	CodeRateLimited     Code = "RATE_LIMITED"
 	CodeInternal        Code = "INTERNAL"
+
+	// Codes of the GraphQL layer, for requests that never reach a resolver
+	// or subscriptions the server ends.
+	CodeComplexityLimitExceeded Code = "COMPLEXITY_LIMIT_EXCEEDED" // complexity, depth or parser-token limit
+	CodeParseFailed             Code = "GRAPHQL_PARSE_FAILED"
+	CodeValidationFailed        Code = "GRAPHQL_VALIDATION_FAILED"
+	CodePersistedQueryNotFound  Code = "PERSISTED_QUERY_NOT_FOUND"
+	CodeShuttingDown            Code = "SHUTTING_DOWN"          // a subscription ends because the server stops
+	CodeTooManySubscriptions    Code = "TOO_MANY_SUBSCRIPTIONS" // a websocket already holds its limit of subscriptions
 )
 
 // Error is a domain error with a code and a message that may be shown.
@@ -28,6 +37,10 @@ type Error struct {
 	Message    string
 	Field      string        // BAD_USER_INPUT: the input field at fault
 	RetryAfter time.Duration // RATE_LIMITED: when to try again
+	// Problems are every validation failure of one input, when there are
+	// several (see Problems); the error's own Field and Message are the
+	// first one's.
+	Problems []*Error
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -13,6 +13,14 @@ import (
 // Invalidate withdraws a PENDING approval. Any other state, including a
 // pending one past its expiry, is a CONFLICT.
 func (s *Service) Invalidate(ctx context.Context, id string, reason *string) (*Approval, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
+	if reason != nil {
+		if err := apperr.CheckText("reason", *reason); err != nil {
+			return nil, err
+		}
+	}
 	r, err := s.load(ctx, byID, id)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 
 	"gorm.io/gorm/clause"
 
+	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/page"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/store"
@@ -36,6 +37,9 @@ func (s *Service) Keys() *Keys { return &Keys{svc: s} }
 
 // Set writes a key (MEMBER and up, or a WRITE key).
 func (k *Keys) Set(ctx context.Context, projectID, path, value string) (*KeyValue, error) {
+	if err := apperr.CheckTexts("projectId", projectID, "path", path, "value", value); err != nil {
+		return nil, err
+	}
 	if _, err := k.svc.authz.Authorize(ctx, projectID, project.WriteData); err != nil {
 		return nil, err
 	}
@@ -67,6 +71,9 @@ func (s *Service) writeKey(ctx context.Context, kv KeyValue, overwrite bool) err
 
 // Get reads a key; nil when there is no such key.
 func (k *Keys) Get(ctx context.Context, projectID, path string) (*KeyValue, error) {
+	if err := apperr.CheckTexts("projectId", projectID, "path", path); err != nil {
+		return nil, err
+	}
 	if _, err := k.svc.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return nil, err
 	}
@@ -87,6 +94,14 @@ func (k *Keys) Get(ctx context.Context, projectID, path string) (*KeyValue, erro
 // List returns a project's keys in path order, optionally those under a
 // prefix only.
 func (k *Keys) List(ctx context.Context, projectID string, prefix *string, args page.Args) (page.Page[KeyValue], error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return page.Page[KeyValue]{}, err
+	}
+	if prefix != nil {
+		if err := apperr.CheckText("prefix", *prefix); err != nil {
+			return page.Page[KeyValue]{}, err
+		}
+	}
 	var none page.Page[KeyValue]
 	if _, err := k.svc.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return none, err
@@ -130,6 +145,9 @@ func pathCursor(parts []string) []any {
 // PendingFor is the newest approval of a key that can still be executed,
 // or nil.
 func (k *Keys) PendingFor(ctx context.Context, projectID, path string) (*Approval, error) {
+	if err := apperr.CheckTexts("projectId", projectID, "path", path); err != nil {
+		return nil, err
+	}
 	if err := validateKeyPath("path", path); err != nil {
 		return nil, err
 	}
@@ -143,6 +161,9 @@ func (k *Keys) PendingFor(ctx context.Context, projectID, path string) (*Approva
 // PendingForPaths is PendingFor for many keys of a project in one query,
 // for a page of keys: a key without one is absent from the map.
 func (k *Keys) PendingForPaths(ctx context.Context, projectID string, paths []string) (map[string]*Approval, error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return nil, err
+	}
 	if _, err := k.svc.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return nil, err
 	}

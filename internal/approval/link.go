@@ -44,6 +44,9 @@ type Execution struct {
 
 // Open is an access attempt that shows a link and issues its nonce.
 func (s *Service) Open(ctx context.Context, token string) (*Link, error) {
+	if err := apperr.CheckTexts("token", token); err != nil {
+		return nil, err
+	}
 	if err := limit(ctx, s.openLimit); err != nil {
 		return nil, err
 	}
@@ -72,6 +75,9 @@ func (s *Service) Open(ctx context.Context, token string) (*Link, error) {
 // missing PIN is not an error: it is counted, recorded, and answered with
 // the attempts left (LOCKED at the last one).
 func (s *Service) Execute(ctx context.Context, token, nonce, actionKey, pin string) (*Execution, error) {
+	if err := apperr.CheckTexts("token", token, "nonce", nonce, "action", actionKey, "pin", pin); err != nil {
+		return nil, err
+	}
 	if err := limit(ctx, s.execLimit); err != nil {
 		return nil, err
 	}

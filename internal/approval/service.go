@@ -106,6 +106,9 @@ func (s *Service) load(ctx context.Context, by rowQuery, value string) (*row, er
 // Get returns an approval the caller may read. Another tenant's approval
 // answers NOT_FOUND like a missing one.
 func (s *Service) Get(ctx context.Context, id string) (*Approval, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
 	r, err := s.load(ctx, byID, id)
 	if err != nil {
 		return nil, err
@@ -207,6 +210,9 @@ func (s Sort) sortTime(a Approval) time.Time {
 // otherwise. A cursor holds the order it was made for: used with another
 // order it is BAD_USER_INPUT.
 func (s *Service) List(ctx context.Context, projectID string, f Filter, args page.Args) (page.Page[Approval], error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return page.Page[Approval]{}, err
+	}
 	var none page.Page[Approval]
 	if _, err := s.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return none, err

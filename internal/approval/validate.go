@@ -101,19 +101,21 @@ type settings struct {
 	maxPinAttempts int
 }
 
+// validate checks every field and reports every problem found, not only
+// the first.
 func (in CreateInput) validate() (settings, error) {
 	var out settings
-	if err := validateKeyPath("keyPath", in.KeyPath); err != nil {
-		return out, err
-	}
+	var problems apperr.Problems
+	problems.Add(in.checkTexts())
+	problems.Add(validateKeyPath("keyPath", in.KeyPath))
 	var err error
 	if out.actions, err = in.validActions(); err != nil {
-		return out, err
+		problems.Add(err)
 	}
 	out.ttl = DefaultTTL
 	if in.TTLSeconds != nil {
 		if *in.TTLSeconds < int(MinTTL/time.Second) || *in.TTLSeconds > int(MaxTTL/time.Second) {
-			return out, apperr.Invalid("ttlSeconds", "ttlSeconds must be %d to %d (30 days)", int(MinTTL/time.Second), int(MaxTTL/time.Second))
+			problems.Add(apperr.Invalid("ttlSeconds", "ttlSeconds must be %d to %d (30 days)", int(MinTTL/time.Second), int(MaxTTL/time.Second)))
 		}
 		out.ttl = time.Duration(*in.TTLSeconds) * time.Second
 	}
@@ -123,22 +125,43 @@ func (in CreateInput) validate() (settings, error) {
 		max  int
 	}{{"initialValue", in.InitialValue, MaxValueLen}, {"info", in.Info, MaxInfoLen}, {"refId", in.RefID, MaxRefIDLen}} {
 		if f.v != nil {
-			if err := checkLength(f.name, *f.v, f.max); err != nil {
-				return out, err
-			}
+			problems.Add(checkLength(f.name, *f.v, f.max))
 		}
 	}
 	if in.Pin != nil && !validPIN(*in.Pin) {
-		return out, apperr.Invalid("pin", "pin must be %d to %d digits", MinPinLen, MaxPinLen)
+		problems.Add(apperr.Invalid("pin", "pin must be %d to %d digits", MinPinLen, MaxPinLen))
 	}
 	out.maxPinAttempts = DefaultMaxPinAttempts
 	if in.MaxPinAttempts != nil {
 		out.maxPinAttempts = *in.MaxPinAttempts
 		if out.maxPinAttempts < 1 || out.maxPinAttempts > MaxMaxPinAttempts {
-			return out, apperr.Invalid("maxPinAttempts", "maxPinAttempts must be 1 to %d", MaxMaxPinAttempts)
+			problems.Add(apperr.Invalid("maxPinAttempts", "maxPinAttempts must be 1 to %d", MaxMaxPinAttempts))
 		}
 	}
-	return out, nil
+	return out, problems.Err()
+}
+
+// checkTexts refuses NUL characters and bytes that are not UTF-8 in every
+// text of the input.
+func (in CreateInput) checkTexts() error {
+	var p apperr.Problems
+	p.Add(apperr.CheckText("keyPath", in.KeyPath))
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"value", in.Value}, {"initialValue", in.InitialValue}, {"info", in.Info}, {"refId", in.RefID}, {"pin", in.Pin}} {
+		if f.v != nil {
+			p.Add(apperr.CheckText(f.name, *f.v))
+		}
+	}
+	for _, a := range in.Actions {
+		p.Add(apperr.CheckText("actions", a.Key))
+		p.Add(apperr.CheckText("actions", a.Value))
+		if a.Label != nil {
+			p.Add(apperr.CheckText("actions", *a.Label))
+		}
+	}
+	return p.Err()
 }
 
 // validActions turns the simple or the full form into the actions.

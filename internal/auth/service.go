@@ -62,16 +62,22 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 
 // SignUp creates an account and signs it in.
 func (s *Service) SignUp(ctx context.Context, email, password, name string) (*Session, error) {
-	email = NormalizeEmail(email)
-	if err := validateEmail(email); err != nil {
+	if err := apperr.CheckTexts("email", email, "password", password, "name", name); err != nil {
 		return nil, err
 	}
+	// Every problem at once, so that a sign-up form can mark them all.
+	var problems apperr.Problems
+	email = NormalizeEmail(email)
+	problems.Add(validateEmail(email))
 	if n := utf8.RuneCountInString(password); n < 10 || n > 256 {
-		return nil, apperr.Invalid("password", "password must be 10 to 256 characters")
+		problems.Add(apperr.Invalid("password", "password must be 10 to 256 characters"))
 	}
 	name = strings.TrimSpace(name)
 	if n := utf8.RuneCountInString(name); n < 1 || n > 100 {
-		return nil, apperr.Invalid("name", "name must be 1 to 100 characters")
+		problems.Add(apperr.Invalid("name", "name must be 1 to 100 characters"))
+	}
+	if err := problems.Err(); err != nil {
+		return nil, err
 	}
 	if ok, wait := s.signUpIP.Allow(ratelimit.ClientIP(ctx)); !ok {
 		return nil, apperr.RateLimited(wait)
@@ -95,6 +101,9 @@ func (s *Service) SignUp(ctx context.Context, email, password, name string) (*Se
 // LogIn checks an e-mail and password. A wrong e-mail and a wrong password
 // get the same answer, in about the same time.
 func (s *Service) LogIn(ctx context.Context, email, password string) (*Session, error) {
+	if err := apperr.CheckTexts("email", email, "password", password); err != nil {
+		return nil, err
+	}
 	email = NormalizeEmail(email)
 	if ok, wait := s.loginIP.Allow(ratelimit.ClientIP(ctx)); !ok {
 		return nil, apperr.RateLimited(wait)
@@ -139,6 +148,9 @@ var errBadRefresh = apperr.Unauthenticated("invalid or expired refresh token")
 // presenting one that was already used means it was stolen or replayed, and
 // the whole session family is revoked.
 func (s *Service) Refresh(ctx context.Context, secret string) (*Session, error) {
+	if err := apperr.CheckTexts("refreshToken", secret); err != nil {
+		return nil, err
+	}
 	var (
 		sess      *Session
 		replayed  string
@@ -185,6 +197,9 @@ func (s *Service) Refresh(ctx context.Context, secret string) (*Session, error) 
 // LogOut revokes the session the refresh token belongs to. An unknown token
 // is not an error: the session is over either way.
 func (s *Service) LogOut(ctx context.Context, secret string) error {
+	if err := apperr.CheckTexts("refreshToken", secret); err != nil {
+		return err
+	}
 	var rt RefreshToken
 	err := s.store.DB(ctx).Where("token_hash = ?", HashToken(secret)).Take(&rt).Error
 	if store.IsNotFound(err) {
@@ -207,6 +222,9 @@ func (s *Service) revokeFamily(ctx context.Context, family string) error {
 
 // User loads an account by id.
 func (s *Service) User(ctx context.Context, id string) (*User, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
 	var u User
 	if err := s.store.DB(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
 		if store.IsNotFound(err) {
@@ -220,6 +238,9 @@ func (s *Service) User(ctx context.Context, id string) (*User, error) {
 // Authenticate resolves a bearer credential: an API key ("otw_…", "otr_…")
 // or an access token.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (*Principal, error) {
+	if err := apperr.CheckTexts("authorization", bearer); err != nil {
+		return nil, err
+	}
 	if strings.HasPrefix(bearer, WriteKeyPrefix) || strings.HasPrefix(bearer, ReadKeyPrefix) {
 		return s.authenticateKey(ctx, bearer)
 	}
@@ -267,6 +288,9 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (*Principa
 // KeyActive reports whether an API key still exists and is not revoked; live
 // subscriptions recheck it.
 func (s *Service) KeyActive(ctx context.Context, keyID string) (bool, error) {
+	if err := apperr.CheckTexts("keyId", keyID); err != nil {
+		return false, err
+	}
 	var n int64
 	err := s.store.DB(ctx).Model(&APIKey{}).Where("id = ? AND revoked_at IS NULL", keyID).Count(&n).Error
 	if err != nil {

@@ -22,7 +22,9 @@ const DefaultAddr = ":8080"
 
 // Config is the whole server configuration; see the README's table.
 type Config struct {
-	Addr                 string
+	Addr string
+	// MetricsAddr, when set, is the only address that serves /metrics.
+	MetricsAddr          string
 	DatabaseURL          string
 	DataDir              string
 	PublicURL            string
@@ -100,6 +102,7 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 	}
 	cfg := Config{
 		Addr:                 get("OTTR_ADDR", DefaultAddr),
+		MetricsAddr:          get("OTTR_METRICS_ADDR", ""),
 		DatabaseURL:          get("OTTR_DATABASE_URL", ""),
 		DataDir:              get("OTTR_DATA_DIR", "./data"),
 		PublicURL:            strings.TrimRight(get("OTTR_PUBLIC_URL", "http://localhost:8080"), "/"),

@@ -70,6 +70,7 @@ func TestEverySettingIsRead(t *testing.T) {
 	t.Parallel()
 	cfg, err := FromEnv(env(map[string]string{
 		"OTTR_ADDR":                   "127.0.0.1:9000",
+		"OTTR_METRICS_ADDR":           "127.0.0.1:9090",
 		"OTTR_DATABASE_URL":           "postgres://ottr:pw@db:5432/ottr?sslmode=disable",
 		"OTTR_DATA_DIR":               "/var/lib/ottr",
 		"OTTR_PUBLIC_URL":             "https://ottr.example.com/",
@@ -88,6 +89,7 @@ func TestEverySettingIsRead(t *testing.T) {
 	}
 	want := Config{
 		Addr:                 "127.0.0.1:9000",
+		MetricsAddr:          "127.0.0.1:9090",
 		DatabaseURL:          "postgres://ottr:pw@db:5432/ottr?sslmode=disable",
 		DataDir:              "/var/lib/ottr",
 		PublicURL:            "https://ottr.example.com",

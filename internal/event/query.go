@@ -47,6 +47,9 @@ const maxKeyPathLen = 200
 // the pages that follow.
 func (q *Queries) List(ctx context.Context, projectID string, f ListFilter, args page.Args) (page.Page[Event], error) {
 	var none page.Page[Event]
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return none, err
+	}
 	if _, err := q.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return none, err
 	}
@@ -179,6 +182,9 @@ func (q *Queries) GetMany(ctx context.Context, ids []int64) (map[int64]*Event, e
 // ForApproval returns the events of one approval of a project, oldest
 // first.
 func (q *Queries) ForApproval(ctx context.Context, projectID, approvalID string) ([]Event, error) {
+	if err := apperr.CheckTexts("projectId", projectID, "approvalId", approvalID); err != nil {
+		return nil, err
+	}
 	events, err := q.ForApprovals(ctx, projectID, []string{approvalID})
 	if err != nil {
 		return nil, err
@@ -189,6 +195,9 @@ func (q *Queries) ForApproval(ctx context.Context, projectID, approvalID string)
 // ForApprovals returns the events of several approvals of a project, each
 // approval's oldest first, in one query (for a page of approvals).
 func (q *Queries) ForApprovals(ctx context.Context, projectID string, approvalIDs []string) (map[string][]Event, error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return nil, err
+	}
 	if _, err := q.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return nil, err
 	}

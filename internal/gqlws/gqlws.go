@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -48,6 +49,7 @@ const (
 	CloseSubscriberExists       = 4409
 	CloseTooManyInitialRequests = 4429
 	CloseInternal               = 4500
+	CloseGoingAway              = 1001 // the server is stopping
 )
 
 // InitError refuses a connection_init with a close code and reason.
@@ -85,6 +87,12 @@ type Options struct {
 	StreamError func(ctx context.Context, err error) error
 	// ReadLimit is the largest message a client may send; 0 means 1 MiB.
 	ReadLimit int64
+	// Opened is told of each accepted connection, with the request's
+	// context and a function that closes the connection with
+	// CloseGoingAway (for a server that stops); Closed of its end, with
+	// the connection's context. Both are optional.
+	Opened func(ctx context.Context, goAway func())
+	Closed func(ctx context.Context)
 }
 
 // Transport is a gqlgen transport (graphql.Transport).
@@ -167,6 +175,9 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	if t.opts.KeepAlive > 0 {
 		c.pingTimer = time.AfterFunc(t.opts.KeepAlive, c.ping)
 	}
+	if t.opts.Opened != nil {
+		t.opts.Opened(ctx, c.goAway)
+	}
 	go c.read()
 }
 
@@ -239,6 +250,14 @@ func (c *conn) read() {
 			case m.ID == "":
 				c.close(CloseInvalidMessage, "Invalid message received")
 				return
+			case !utf8.Valid(m.Payload):
+				// Decoding would replace the bad bytes with U+FFFD, which
+				// would then be taken for what the client sent.
+				c.enqueue(encode("error", m.ID, []*gqlerror.Error{{
+					Message:    "the operation is not valid UTF-8",
+					Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+				}}))
+				continue
 			}
 			c.subscribe(m.ID, m.Payload)
 		case "complete":
@@ -347,6 +366,27 @@ func (c *conn) close(code int, reason string) {
 	}()
 }
 
+// goAwayFlush bounds how long goAway waits for queued messages to be
+// written.
+const goAwayFlush = 2 * time.Second
+
+// goAway closes with CloseGoingAway once what is queued has been written
+// (the last results of the subscriptions a stopping server ended), or
+// after goAwayFlush for a client that does not read.
+func (c *conn) goAway() {
+	deadline := time.Now().Add(goAwayFlush)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		idle := c.closed || (len(c.queue) == 0 && !c.writing)
+		c.mu.Unlock()
+		if idle {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.close(CloseGoingAway, "Server shutting down")
+}
+
 // shutdown ends everything once the reader returned.
 func (c *conn) shutdown() {
 	c.mu.Lock()
@@ -370,6 +410,9 @@ func (c *conn) shutdown() {
 		<-closing // the close handshake
 	}
 	_ = c.ws.CloseNow()
+	if c.t.opts.Closed != nil {
+		c.t.opts.Closed(c.ctx)
+	}
 }
 
 // enqueue queues f for the writer, whatever the queue's length: control

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/metrics"
@@ -107,7 +109,7 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 					panic(p)
 				}
 				logger.ErrorContext(r.Context(), "panic in handler", "panic", p, "request_id", requestlog.ID(r.Context()))
-				writeJSONError(w, r, http.StatusInternalServerError, "INTERNAL", "internal error")
+				writeInternalError(w, r)
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -135,7 +137,43 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			writeJSONError(w, r, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = &bufferedBody{Reader: bytes.NewReader(body), data: body}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bufferedBody is a body limitBody read whole; later middleware may look
+// at its bytes without reading (and copying) them again.
+type bufferedBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (*bufferedBody) Close() error { return nil }
+
+// corsAllowedHeaders are the request headers a dashboard may send: ours,
+// and the tracing headers that browser instrumentation (OpenTelemetry,
+// Sentry, Apollo Client) adds to every request, which a preflight would
+// otherwise refuse, failing the request itself.
+const corsAllowedHeaders = "Authorization, Content-Type, X-Request-Id, " +
+	"traceparent, tracestate, baggage, sentry-trace, apollographql-client-name, apollographql-client-version"
+
+// requireUTF8 answers BAD_USER_INPUT to a request whose body or query
+// string is not UTF-8, as JSON and GraphQL require: decoding would
+// silently replace the bad bytes with U+FFFD, and the replacement would be
+// stored in place of what the client sent. It checks the body limitBody
+// buffered (every body is).
+func requireUTF8(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		query, err := url.QueryUnescape(r.URL.RawQuery)
+		if err != nil || !utf8.ValidString(query) {
+			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "the query string is not valid URL-encoded UTF-8")
+			return
+		}
+		if b, ok := r.Body.(*bufferedBody); ok && !utf8.Valid(b.data) {
+			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "the request body is not valid UTF-8")
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -152,7 +190,7 @@ func cors(origins []string, next http.Handler) http.Handler {
 			h.Set("Access-Control-Allow-Origin", origin)
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+				h.Set("Access-Control-Allow-Headers", corsAllowedHeaders)
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return
@@ -179,6 +217,22 @@ func authenticate(a *auth.Service, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// writeInternalError answers 500 INTERNAL with the request id that ties the
+// answer to the logged cause, in the error shape of the API the request is
+// for, as the APIs' own INTERNAL errors do.
+func writeInternalError(w http.ResponseWriter, r *http.Request) {
+	id := requestlog.ID(r.Context())
+	if strings.HasPrefix(r.URL.Path, "/v1/") {
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{
+			"code": "INTERNAL", "message": "internal error", "request_id": id,
+		}})
+		return
+	}
+	writeJSON(w, http.StatusInternalServerError, map[string]any{"errors": []map[string]any{{
+		"message": "internal error", "extensions": map[string]string{"code": "INTERNAL", "requestId": id},
+	}}})
 }
 
 // writeJSONError answers in the error shape of the API the request is

@@ -33,7 +33,10 @@ type Options struct {
 	CORSOrigins []string
 	// TrustedProxies are the peers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
-	Logger         *slog.Logger
+	// SeparateMetrics leaves /metrics out: it is served on an address of
+	// its own (MetricsHandler).
+	SeparateMetrics bool
+	Logger          *slog.Logger
 	// Routes are further handlers by ServeMux pattern, e.g. the approval
 	// page and the playground.
 	Routes map[string]http.Handler
@@ -45,7 +48,7 @@ type Options struct {
 // New returns the server's root handler.
 func New(o Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", cors(o.CORSOrigins, authenticate(o.Auth, o.GraphQL)))
+	mux.Handle("/query", cors(o.CORSOrigins, requireUTF8(authenticate(o.Auth, o.GraphQL))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -59,7 +62,9 @@ func New(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	if !o.SeparateMetrics {
+		mux.Handle("GET /metrics", MetricsHandler(o.Metrics))
+	}
 	for pattern, h := range o.Routes {
 		mux.Handle(pattern, h)
 	}
@@ -67,6 +72,13 @@ func New(o Options) http.Handler {
 		mux.Handle(pattern, authenticate(o.Auth, h))
 	}
 	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
+}
+
+// MetricsHandler serves the Prometheus metrics of m at /metrics.
+func MetricsHandler(m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -516,7 +516,7 @@ func TestServerShutdownEndsSubscriptions(t *testing.T) {
 		if err := srv.App.Feed.Close(); err != nil {
 			t.Fatal(err)
 		}
-		expectEnd(t, sub.Next, "INTERNAL")
+		expectEnd(t, sub.Next, "SHUTTING_DOWN")
 	})
 }
 

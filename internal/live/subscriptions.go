@@ -70,7 +70,7 @@ func NewSubscriptions(feed *Feed, st *store.Store, svc Services, opts Options) *
 var (
 	errTooSlow = &apperr.Error{Code: apperr.CodeRateLimited, RetryAfter: time.Second,
 		Message: "this subscription fell behind the events and was ended; subscribe again with after set to the last event ID received"}
-	errShuttingDown = &apperr.Error{Code: apperr.CodeInternal,
+	errShuttingDown = &apperr.Error{Code: apperr.CodeShuttingDown,
 		Message: "the server is shutting down; subscribe again with after set to the last event ID received"}
 	errKeyRevoked   = apperr.Unauthenticated("API key revoked")
 	errTokenExpired = apperr.Unauthenticated("access token expired")

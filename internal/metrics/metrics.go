@@ -3,6 +3,11 @@
 package metrics
 
 import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -14,7 +19,22 @@ type Metrics struct {
 	HTTPDuration    *prometheus.HistogramVec
 	GraphQLDuration *prometheus.HistogramVec
 	GraphQLErrors   *prometheus.CounterVec
+	// LiveConnections are the open websocket and SSE connections by
+	// transport: graphql-transport-ws, graphql-ws, sse.
+	LiveConnections *prometheus.GaugeVec
+	// LiveSubscriptions are the subscriptions running on them.
+	LiveSubscriptions *prometheus.GaugeVec
+	// SlackDeliveries counts delivery attempts by outcome: delivered,
+	// retrying, failed, skipped.
+	SlackDeliveries *prometheus.CounterVec
 }
+
+// Transports of live connections, the values of LiveConnections' label.
+const (
+	TransportGraphQLTransportWS = "graphql-transport-ws"
+	TransportGraphQLWS          = "graphql-ws"
+	TransportSSE                = "sse"
+)
 
 // New registers the collectors on a fresh registry (one per server, so that
 // tests can run several servers in one process).
@@ -35,8 +55,63 @@ func New() *Metrics {
 		GraphQLErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ottr_graphql_errors_total", Help: "GraphQL errors by extensions.code.",
 		}, []string{"code"}),
+		LiveConnections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ottr_live_connections", Help: "Open websocket and SSE connections of the GraphQL endpoint, by transport.",
+		}, []string{"transport"}),
+		LiveSubscriptions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ottr_live_subscriptions", Help: "Running GraphQL subscriptions, by transport.",
+		}, []string{"transport"}),
+		SlackDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ottr_slack_deliveries_total", Help: "Slack delivery attempts by outcome: delivered, retrying, failed, skipped.",
+		}, []string{"outcome"}),
+	}
+	for _, t := range []string{TransportGraphQLTransportWS, TransportGraphQLWS, TransportSSE} {
+		m.LiveConnections.WithLabelValues(t)
+		m.LiveSubscriptions.WithLabelValues(t)
+	}
+	for _, o := range []string{"delivered", "retrying", "failed", "skipped"} {
+		m.SlackDeliveries.WithLabelValues(o)
 	}
 	m.Registry.MustRegister(m.HTTPRequests, m.HTTPDuration, m.GraphQLDuration, m.GraphQLErrors,
+		m.LiveConnections, m.LiveSubscriptions, m.SlackDeliveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// WatchDatabase adds the connection pool's statistics (sql.DBStats: open,
+// in use, idle, waits) as go_sql_* metrics with db_name "ottr".
+func (m *Metrics) WatchDatabase(db *sql.DB) {
+	m.Registry.MustRegister(collectors.NewDBStatsCollector(db, "ottr"))
+}
+
+// WatchQueue adds ottr_queue_jobs, the number of jobs by state that depth
+// reports when /metrics is scraped. Each scrape asks once, within
+// queueScrapeTimeout; a failed count leaves the metric out of that scrape.
+func (m *Metrics) WatchQueue(depth func(ctx context.Context) (map[string]int64, error), logger *slog.Logger) {
+	m.Registry.MustRegister(&queueCollector{depth: depth, logger: logger, desc: prometheus.NewDesc(
+		"ottr_queue_jobs", "Background jobs (Slack deliveries) waiting or running, by River job state; counted up to 10000 per state at scrape time.",
+		[]string{"state"}, nil)})
+}
+
+const queueScrapeTimeout = 2 * time.Second
+
+type queueCollector struct {
+	depth  func(ctx context.Context) (map[string]int64, error)
+	logger *slog.Logger
+	desc   *prometheus.Desc
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), queueScrapeTimeout)
+	defer cancel()
+	counts, err := c.depth(ctx)
+	if err != nil {
+		c.logger.Warn("metrics: queue depth unavailable", "err", err)
+		return
+	}
+	for state, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), state)
+	}
 }

@@ -73,6 +73,9 @@ const DefaultDeliveriesPageSize = 20
 // Deliveries lists a channel's deliveries, newest first, optionally of one
 // status only.
 func (d *Dispatcher) Deliveries(ctx context.Context, channelID string, status *string, args page.Args) (page.Page[Delivery], error) {
+	if err := apperr.CheckTexts("channelId", channelID); err != nil {
+		return page.Page[Delivery]{}, err
+	}
 	if _, err := d.channels.Get(ctx, channelID, project.Read); err != nil {
 		return page.Page[Delivery]{}, err
 	}
@@ -142,6 +145,9 @@ func textCursor(parts []string) []any {
 // so that the message is not sent twice at once; past that, Redeliver
 // answers CONFLICT.
 func (d *Dispatcher) Redeliver(ctx context.Context, id string) (*Delivery, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
 	del, err := d.loadDelivery(ctx, id)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
@@ -88,6 +90,9 @@ type Dispatcher struct {
 	stopWait time.Duration
 	// requestTimeout bounds one webhook request.
 	requestTimeout time.Duration
+	// outcomes counts settled attempts by the delivery's new status; nil
+	// without metrics.
+	outcomes *prometheus.CounterVec
 }
 
 // Options are what Start needs.
@@ -99,6 +104,8 @@ type Options struct {
 	Client   *slack.Client
 	Settings config.Delivery
 	Logger   *slog.Logger
+	// Metrics, when set, counts deliveries by outcome.
+	Metrics *metrics.Metrics
 }
 
 // Start migrates River's tables (after ours) and starts the workers. Stop
@@ -107,6 +114,9 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	s := withDefaults(o.Settings)
 	d := &Dispatcher{store: o.Store, channels: o.Channels, authz: o.Authz, logger: o.Logger,
 		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout}
+	if o.Metrics != nil {
+		d.outcomes = o.Metrics.SlackDeliveries
+	}
 
 	var drv riverdriver.Driver[*sql.Tx]
 	cooldown := fetchCooldown

@@ -194,6 +194,7 @@ func (w *worker) skip(ctx context.Context, del *Delivery) error {
 	if err != nil {
 		return fmt.Errorf("skip delivery %s: %w", del.ID, err)
 	}
+	w.d.countOutcome(slack.StatusSkipped)
 	w.d.logger.InfoContext(ctx, "slack delivery skipped: channel disabled", "delivery", del.ID, "channel", del.ChannelID)
 	return nil
 }
@@ -295,6 +296,7 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 		w.retryAt.Delete(job.ID)
 		return fmt.Errorf("settle delivery %s: %w", del.ID, err)
 	}
+	w.d.countOutcome(status)
 
 	level := slog.LevelInfo
 	if outcome.Kind != slack.Delivered {

@@ -49,6 +49,13 @@ func TestPlaygroundInABrowser(t *testing.T) {
 		// The schema's description lists the error codes.
 		waitForText(t, tab, ".graphiql-doc-explorer", "COMPLEXITY_LIMIT_EXCEEDED")
 
+		// The welcome query runs as it is; the example header, still a
+		// placeholder, is not sent, so the answer asks for credentials
+		// instead of calling them invalid.
+		waitForText(t, tab, ".graphiql-session-header", "MyProjects")
+		do(t, tab, chromedp.Click(chromedp.CSS(".graphiql-execute-button")))
+		waitForText(t, tab, ".graphiql-response", `"message": "authentication required"`)
+
 		setEditor(t, tab, headers, "{\n  \"Authorization\": \"Bearer "+key+"\"\n}")
 		setEditor(t, tab, ".graphiql-query-editor .monaco-editor",
 			fmt.Sprintf("query AcmeProject {\n  project(id: %q) {\n    name\n    myRole\n  }\n}", pid))

@@ -15,6 +15,9 @@ import (
 // CreateAPIKey makes a key for the project and returns its secret, which is
 // never stored and never shown again.
 func (s *Service) CreateAPIKey(ctx context.Context, projectID, name string, scope auth.Scope) (*auth.APIKey, string, error) {
+	if err := apperr.CheckTexts("projectId", projectID, "name", name); err != nil {
+		return nil, "", err
+	}
 	if _, err := s.authz.Authorize(ctx, projectID, ManageAPIKeys); err != nil {
 		return nil, "", err
 	}
@@ -43,6 +46,9 @@ func (s *Service) CreateAPIKey(ctx context.Context, projectID, name string, scop
 // keys still see them (never their secrets): knowing which keys exist is
 // part of reading a project.
 func (s *Service) APIKeys(ctx context.Context, projectID string) ([]auth.APIKey, error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return nil, err
+	}
 	if _, err := s.authz.Authorize(ctx, projectID, Read); err != nil {
 		return nil, err
 	}
@@ -88,6 +94,9 @@ func (s *Service) APIKey(ctx context.Context, id string) (*auth.APIKey, error) {
 
 // RevokeAPIKey revokes a key at once. Revoking a revoked key changes nothing.
 func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*auth.APIKey, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
 	var key auth.APIKey
 	err := s.store.DB(ctx).Where("id = ?", id).Take(&key).Error
 	if store.IsNotFound(err) {

@@ -94,6 +94,9 @@ func NewAuthorizer(s *store.Store) *Authorizer { return &Authorizer{store: s} }
 // A project the caller cannot see answers NOT_FOUND, never FORBIDDEN, so that
 // its existence is not confirmed; FORBIDDEN means "visible, but not allowed".
 func (a *Authorizer) Authorize(ctx context.Context, projectID string, action Action) (*Access, error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return nil, err
+	}
 	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err

@@ -54,6 +54,9 @@ func validateName(name string) (string, error) {
 
 // Create makes a project whose creator is its OWNER.
 func (s *Service) Create(ctx context.Context, name string) (*Project, error) {
+	if err := apperr.CheckTexts("name", name); err != nil {
+		return nil, err
+	}
 	userID, err := auth.RequireUser(ctx)
 	if err != nil {
 		return nil, err
@@ -81,6 +84,9 @@ func (s *Service) Create(ctx context.Context, name string) (*Project, error) {
 
 // Get returns a project the caller can read.
 func (s *Service) Get(ctx context.Context, id string) (*Project, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
 	if _, err := s.authz.Authorize(ctx, id, Read); err != nil {
 		return nil, err
 	}
@@ -133,6 +139,9 @@ func (s *Service) ListPage(ctx context.Context, args page.Args) (page.Page[Proje
 
 // Rename changes a project's name.
 func (s *Service) Rename(ctx context.Context, id, name string) (*Project, error) {
+	if err := apperr.CheckTexts("id", id, "name", name); err != nil {
+		return nil, err
+	}
 	if _, err := s.authz.Authorize(ctx, id, Rename); err != nil {
 		return nil, err
 	}
@@ -148,6 +157,9 @@ func (s *Service) Rename(ctx context.Context, id, name string) (*Project, error)
 
 // Delete removes a project and everything in it.
 func (s *Service) Delete(ctx context.Context, id string) error {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return err
+	}
 	if _, err := s.authz.Authorize(ctx, id, Delete); err != nil {
 		return err
 	}
@@ -159,6 +171,9 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 
 // MyRole is the caller's role in a project.
 func (s *Service) MyRole(ctx context.Context, id string) (Role, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return "", err
+	}
 	acc, err := s.authz.Authorize(ctx, id, Read)
 	if err != nil {
 		return "", err
@@ -174,6 +189,9 @@ type MemberWithUser struct {
 
 // Members lists a project's members, owners first.
 func (s *Service) Members(ctx context.Context, projectID string) ([]MemberWithUser, error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return nil, err
+	}
 	if _, err := s.authz.Authorize(ctx, projectID, Read); err != nil {
 		return nil, err
 	}
@@ -232,6 +250,9 @@ func (r Role) rank() int {
 // AddMember gives an existing user a role in the project. Only owners make
 // owners.
 func (s *Service) AddMember(ctx context.Context, projectID, email string, role Role) (*MemberWithUser, error) {
+	if err := apperr.CheckTexts("projectId", projectID, "email", email); err != nil {
+		return nil, err
+	}
 	action := ManageMembers
 	if role == RoleOwner {
 		action = ManageOwners
@@ -264,6 +285,9 @@ func (s *Service) AddMember(ctx context.Context, projectID, email string, role R
 // someone else needs ManageMembers (ManageOwners for an owner); the last
 // owner stays.
 func (s *Service) RemoveMember(ctx context.Context, projectID, userID string) error {
+	if err := apperr.CheckTexts("projectId", projectID, "userId", userID); err != nil {
+		return err
+	}
 	if _, err := s.authz.Authorize(ctx, projectID, Read); err != nil {
 		return err
 	}
@@ -316,6 +340,9 @@ func (s *Service) RemoveMember(ctx context.Context, projectID, userID string) er
 // IsMember reports whether a user is still a member of a project; live
 // subscriptions recheck it.
 func (s *Service) IsMember(ctx context.Context, projectID, userID string) (bool, error) {
+	if err := apperr.CheckTexts("projectId", projectID, "userId", userID); err != nil {
+		return false, err
+	}
 	var n int64
 	err := s.store.DB(ctx).Model(&Member{}).Where("project_id = ? AND user_id = ?", projectID, userID).Count(&n).Error
 	if err != nil {

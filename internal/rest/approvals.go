@@ -218,8 +218,10 @@ func (a *API) await(ctx context.Context, key *auth.KeyPrincipal, id string, wait
 		last = &cur
 		return true
 	})
-	if err != nil && ctx.Err() == nil && waitCtx.Err() != nil {
-		err, last = nil, nil // a read cut short by the end of the wait: read again below
+	if err != nil && ctx.Err() == nil && (waitCtx.Err() != nil || apperr.CodeOf(err) == apperr.CodeShuttingDown) {
+		// A read cut short by the end of the wait, or by a stopping server
+		// (its live streams end as the waits drain): read again below.
+		err, last = nil, nil
 	}
 	if err != nil {
 		return nil, err

@@ -65,6 +65,9 @@ type TestResult struct {
 
 // List returns a project's channels, oldest first.
 func (s *Service) List(ctx context.Context, projectID string) ([]Channel, error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return nil, err
+	}
 	if _, err := s.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return nil, err
 	}
@@ -96,6 +99,9 @@ func (s *Service) ListPage(ctx context.Context, projectID string, args page.Args
 // Get loads a channel and checks that the caller may take action in its
 // project. A missing channel and another tenant's both answer NOT_FOUND.
 func (s *Service) Get(ctx context.Context, id string, action project.Action) (*Channel, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
 	c, err := LoadChannel(ctx, s.store, id)
 	if store.IsNotFound(err) {
 		return nil, apperr.NotFound("channel")
@@ -114,20 +120,24 @@ func (s *Service) Get(ctx context.Context, id string, action project.Action) (*C
 
 // Add creates a channel.
 func (s *Service) Add(ctx context.Context, projectID string, in AddInput) (*Channel, error) {
+	if err := apperr.CheckTexts("projectId", projectID, "name", in.Name, "webhookUrl", in.WebhookURL); err != nil {
+		return nil, err
+	}
 	if _, err := s.authz.Authorize(ctx, projectID, project.ManageSlack); err != nil {
 		return nil, err
 	}
+	// Every problem at once: name, events and URL.
+	var problems apperr.Problems
 	name, err := validateName(in.Name)
-	if err != nil {
-		return nil, err
-	}
+	problems.Add(err)
 	events, err := validateEvents(in.Events)
-	if err != nil {
-		return nil, err
-	}
+	problems.Add(err)
 	now := store.Now()
 	c := Channel{ID: store.NewID(), ProjectID: projectID, Name: name, Events: events, Enabled: in.Enabled, CreatedAt: now, UpdatedAt: now}
-	if err := s.seal(&c, in.WebhookURL); err != nil {
+	if err := s.seal(&c, in.WebhookURL); !problems.Add(err) {
+		return nil, err
+	}
+	if err := problems.Err(); err != nil {
 		return nil, err
 	}
 	if err := s.store.DB(ctx).Create(&c).Error; err != nil {
@@ -138,6 +148,17 @@ func (s *Service) Add(ctx context.Context, projectID string, in AddInput) (*Chan
 
 // Update changes a channel's name, URL or event selection.
 func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Channel, error) {
+	var problems apperr.Problems
+	problems.Add(apperr.CheckText("id", id))
+	if in.Name != nil {
+		problems.Add(apperr.CheckText("name", *in.Name))
+	}
+	if in.WebhookURL != nil {
+		problems.Add(apperr.CheckText("webhookUrl", *in.WebhookURL))
+	}
+	if err := problems.Err(); err != nil {
+		return nil, err
+	}
 	c, err := s.Get(ctx, id, project.ManageSlack)
 	if err != nil {
 		return nil, err
@@ -170,6 +191,9 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Chann
 // Toggle enables or disables a channel. Enabling clears the reason for
 // which deliveries disabled it.
 func (s *Service) Toggle(ctx context.Context, id string, enabled bool) (*Channel, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
 	c, err := s.Get(ctx, id, project.ManageSlack)
 	if err != nil {
 		return nil, err
@@ -184,6 +208,9 @@ func (s *Service) Toggle(ctx context.Context, id string, enabled bool) (*Channel
 // Remove deletes a channel and its delivery log. Deliveries still queued
 // for it are dropped when their turn comes.
 func (s *Service) Remove(ctx context.Context, id string) error {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return err
+	}
 	c, err := s.Get(ctx, id, project.ManageSlack)
 	if err != nil {
 		return err
@@ -197,6 +224,9 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 // Test posts a test message to the channel now and returns Slack's answer.
 // It changes nothing: a dead webhook found this way is for the user to fix.
 func (s *Service) Test(ctx context.Context, id string) (*TestResult, error) {
+	if err := apperr.CheckTexts("id", id); err != nil {
+		return nil, err
+	}
 	c, err := s.Get(ctx, id, project.ManageSlack)
 	if err != nil {
 		return nil, err

@@ -108,6 +108,17 @@ func StartWith(t testing.TB, cfg config.Config, opts ...Option) *Server {
 	return &Server{URL: ts.URL, App: a, Dialect: d, HTTP: ts, Logs: logs, t: t}
 }
 
+// Attach speaks to a running app that something else serves at url (the
+// main package's own serve, on listeners of its own); the caller stops
+// and closes it.
+func Attach(t testing.TB, url string, a *app.App) *Server {
+	d := store.SQLite
+	if a.Config.Postgres() {
+		d = store.Postgres
+	}
+	return &Server{URL: url, App: a, Dialect: d, t: t}
+}
+
 // LogBuffer collects the server's log lines so tests can check that no
 // secret was logged.
 type LogBuffer struct {

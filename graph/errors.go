@@ -1,0 +1,122 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/ottr/backend/internal/apperr"
+)
+
+// gqlgenCodes are the codes gqlgen's executor and extensions (and ours
+// that run as gqlgen extensions) set on the errors they report; they are
+// kept as they are.
+var gqlgenCodes = map[string]apperr.Code{
+	errcode.ParseFailed:                        apperr.CodeParseFailed,
+	errcode.ValidationFailed:                   apperr.CodeValidationFailed,
+	string(apperr.CodeComplexityLimitExceeded): apperr.CodeComplexityLimitExceeded,
+	string(apperr.CodePersistedQueryNotFound):  apperr.CodePersistedQueryNotFound,
+	string(apperr.CodeBadUserInput):            apperr.CodeBadUserInput,
+	string(apperr.CodeTooManySubscriptions):    apperr.CodeTooManySubscriptions,
+	string(apperr.CodeShuttingDown):            apperr.CodeShuttingDown,
+}
+
+// gqlgenCode is the code of an error that gqlgen reported itself. The
+// parser's token limit is a cost limit, not a syntax error, although the
+// parser reports it as one. What has no known code (argument coercion) is
+// the client's input.
+func gqlgenCode(gqlErr *gqlerror.Error) apperr.Code {
+	code, _ := gqlErr.Extensions["code"].(string)
+	if code == errcode.ParseFailed && strings.HasPrefix(gqlErr.Message, "exceeded token limit") {
+		return apperr.CodeComplexityLimitExceeded
+	}
+	if c, ok := gqlgenCodes[code]; ok {
+		return c
+	}
+	return apperr.CodeBadUserInput
+}
+
+// listProblems answers an input with several validation problems with one
+// GraphQL error per problem, each with its own extensions.field, in the
+// order the domain found them.
+func listProblems(ctx context.Context, next graphql.Resolver) (any, error) {
+	res, err := next(ctx)
+	if e, ok := apperr.As(err); ok && len(e.Problems) > 1 {
+		// gqlgen adds the returned error after those added here.
+		last := len(e.Problems) - 1
+		for _, p := range e.Problems[:last] {
+			graphql.AddError(ctx, p)
+		}
+		return res, e.Problems[last]
+	}
+	return res, err
+}
+
+type retryAfterKey struct{}
+
+// retryAfter is the longest wait a RATE_LIMITED error of one request asked
+// for, in seconds.
+type retryAfter struct {
+	mu      sync.Mutex
+	seconds int
+}
+
+// noteRetryAfter records a RATE_LIMITED error's wait for the HTTP answer's
+// Retry-After header.
+func noteRetryAfter(ctx context.Context, seconds int) {
+	if ra, ok := ctx.Value(retryAfterKey{}).(*retryAfter); ok {
+		ra.mu.Lock()
+		ra.seconds = max(ra.seconds, seconds, 1)
+		ra.mu.Unlock()
+	}
+}
+
+// withRetryAfter adds Retry-After to GraphQL-over-HTTP answers that carry
+// a RATE_LIMITED error, as HTTP clients and proxies expect besides
+// extensions.retryAfterSeconds. gqlgen's HTTP transports write the status
+// after the operation ran, so the header can still be set then.
+// Websockets and event streams have no answer to add it to.
+func withRetryAfter(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ra := &retryAfter{}
+		ctx := context.WithValue(r.Context(), retryAfterKey{}, ra)
+		next.ServeHTTP(&retryAfterWriter{ResponseWriter: w, ra: ra}, r.WithContext(ctx))
+	})
+}
+
+type retryAfterWriter struct {
+	http.ResponseWriter
+	ra      *retryAfter
+	written bool
+}
+
+func (w *retryAfterWriter) WriteHeader(status int) {
+	if !w.written {
+		w.written = true
+		w.ra.mu.Lock()
+		if s := w.ra.seconds; s > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(s))
+		}
+		w.ra.mu.Unlock()
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *retryAfterWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *retryAfterWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,137 @@
+package graph
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/ottr/backend/internal/apperr"
+)
+
+// textCheck refuses an operation before any resolver runs when one of its
+// field arguments holds text that no database should store: a NUL
+// character or bytes that are not UTF-8 (apperr.CheckText), in a literal or
+// a variable, at any depth of an input object or list. The domain services
+// check their inputs the same way for their other callers; this check
+// covers every argument of the schema, IDs and cursors included, at once.
+type textCheck struct{}
+
+var (
+	_ graphql.HandlerExtension        = textCheck{}
+	_ graphql.OperationContextMutator = textCheck{}
+)
+
+func (textCheck) ExtensionName() string                   { return "TextCheck" }
+func (textCheck) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (textCheck) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	w := textWalk{vars: oc.Variables, seen: map[string]bool{}}
+	if err := w.selections(oc.Operation.SelectionSet); err != nil {
+		gqlErr := gqlerror.Errorf("%s", err.Message)
+		errcode.Set(gqlErr, string(apperr.CodeBadUserInput))
+		gqlErr.Extensions["field"] = err.Field
+		return gqlErr
+	}
+	return nil
+}
+
+type textWalk struct {
+	vars map[string]any
+	seen map[string]bool // fragments walked already
+}
+
+func (w textWalk) selections(set ast.SelectionSet) *apperr.Error {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			for _, arg := range s.Arguments {
+				if path, err := w.literal(arg.Value); err != nil {
+					return fieldError(arg.Name, path, err)
+				}
+			}
+			if e := w.selections(s.SelectionSet); e != nil {
+				return e
+			}
+		case *ast.InlineFragment:
+			if e := w.selections(s.SelectionSet); e != nil {
+				return e
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && !w.seen[s.Name] {
+				w.seen[s.Name] = true
+				if e := w.selections(s.Definition.SelectionSet); e != nil {
+					return e
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// literal checks an argument's value as written, and the variables it
+// uses as sent. On failure it returns the path to the bad text, innermost
+// first, built only then: the check costs no allocation when all is well.
+func (w textWalk) literal(v *ast.Value) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch v.Kind {
+	case ast.Variable:
+		return checkValue(w.vars[v.Raw])
+	case ast.StringValue, ast.BlockValue:
+		return nil, apperr.CheckText("", v.Raw)
+	case ast.ListValue, ast.ObjectValue:
+		for i, child := range v.Children {
+			if path, err := w.literal(child.Value); err != nil {
+				if v.Kind == ast.ListValue {
+					return append(path, "["+strconv.Itoa(i)+"]"), err
+				}
+				return append(path, "."+child.Name), err
+			}
+		}
+	}
+	return nil, nil
+}
+
+// checkValue checks every string in a variable's value as decoded.
+func checkValue(v any) ([]string, error) {
+	switch x := v.(type) {
+	case string:
+		return nil, apperr.CheckText("", x)
+	case map[string]any:
+		for k, item := range x {
+			if path, err := checkValue(item); err != nil {
+				return append(path, "."+k), err
+			}
+		}
+	case []any:
+		for i, item := range x {
+			if path, err := checkValue(item); err != nil {
+				return append(path, "["+strconv.Itoa(i)+"]"), err
+			}
+		}
+	}
+	return nil, nil
+}
+
+// fieldError names the bad text by its argument and the path inside it
+// (innermost first), e.g. input.actions[0].label.
+func fieldError(arg string, path []string, err error) *apperr.Error {
+	field := arg
+	for i := len(path) - 1; i >= 0; i-- {
+		field += path[i]
+	}
+	msg := field + " must not contain the NUL character (U+0000)"
+	if e, ok := apperr.As(err); ok && strings.Contains(e.Message, "UTF-8") {
+		msg = field + " is not valid UTF-8"
+	}
+	return apperr.Invalid(field, "%s", msg)
+}

@@ -10,30 +10,27 @@ import (
 
 	"github.com/ottr/backend/graph/model"
 	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/event"
 )
 
 // Project is the resolver for the project field.
 func (r *approvalResolver) Project(ctx context.Context, obj *model.Approval) (*model.Project, error) {
-	if obj.InProject != nil {
-		return obj.InProject, nil
-	}
-	p, err := r.ProjectService.Get(ctx, obj.ProjectID)
-	if err != nil {
-		return nil, err
-	}
-	return toProject(*p), nil
+	return loadersFor(ctx).project.Load(ctx, obj.ProjectID)
 }
 
 // Events is the resolver for the events field.
 func (r *approvalResolver) Events(ctx context.Context, obj *model.Approval) ([]*model.Event, error) {
-	if obj.EventsPreloaded {
-		return obj.PreloadedEvents, nil
-	}
-	events, err := r.EventQueries.ForApproval(ctx, obj.ProjectID, obj.ID)
+	return loadersFor(ctx).events.Load(ctx, inProject{obj.ProjectID, obj.ID})
+}
+
+// EventsConnection is the resolver for the eventsConnection field.
+func (r *approvalResolver) EventsConnection(ctx context.Context, obj *model.Approval, first *int, after *string, last *int, before *string) (*model.EventConnection, error) {
+	id := obj.ID
+	p, err := r.EventQueries.List(ctx, obj.ProjectID, event.ListFilter{ApprovalID: &id}, toPageArgs(ctx, first, after, last, before))
 	if err != nil {
 		return nil, err
 	}
-	return mapAll(events, toEvent), nil
+	return toEventConnection(p), nil
 }
 
 // CreateApproval is the resolver for the createApproval field.

@@ -1,9 +1,11 @@
 package graph
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
@@ -28,7 +30,8 @@ func toProject(p project.Project) *model.Project {
 }
 
 func toMember(m project.MemberWithUser) *model.ProjectMember {
-	return &model.ProjectMember{User: toUser(m.User), Role: model.Role(m.Role), AddedAt: m.AddedAt}
+	return &model.ProjectMember{ID: model.MemberID(m.ProjectID, m.UserID), ProjectID: m.ProjectID,
+		User: toUser(m.User), Role: model.Role(m.Role), AddedAt: m.AddedAt}
 }
 
 func toAPIKey(k auth.APIKey) *model.APIKey {
@@ -78,7 +81,7 @@ func toDelivery(d notify.Delivery) *model.Delivery {
 }
 
 func toDeliveryConnection(p page.Page[notify.Delivery]) *model.DeliveryConnection {
-	return &model.DeliveryConnection{PageInfo: toPageInfo(p), Edges: mapAll(p.Edges, func(e page.Edge[notify.Delivery]) *model.DeliveryEdge {
+	return &model.DeliveryConnection{PageInfo: toPageInfo(p), TotalCount: totalOf(p), Edges: mapAll(p.Edges, func(e page.Edge[notify.Delivery]) *model.DeliveryEdge {
 		return &model.DeliveryEdge{Cursor: e.Cursor, Node: toDelivery(e.Node)}
 	})}
 }
@@ -143,7 +146,8 @@ func toApprovalFilter(f *model.ApprovalFilter) approval.Filter {
 	if f == nil {
 		return approval.Filter{}
 	}
-	return approval.Filter{Status: (*approval.Status)(f.Status), KeyPrefix: f.KeyPrefix, RefID: f.RefID}
+	return approval.Filter{Status: (*approval.Status)(f.Status), KeyPrefix: f.KeyPrefix, RefID: f.RefID,
+		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore}
 }
 
 func toLink(l *approval.Link) *model.ApprovalLink {
@@ -175,30 +179,92 @@ func toEventTypes(types []model.EventType) []event.Type {
 	return mapAll(types, func(t model.EventType) event.Type { return event.Type(t) })
 }
 
-func toPageArgs(first *int, after *string) page.Args { return page.Args{First: first, After: after} }
+// toPageArgs is the paging arguments of a connection field; the total is
+// counted only when the operation asks for totalCount.
+// A field's default first (the contract's "first: Int = 20") gives way to
+// an explicit last, so that last alone pages backward.
+func toPageArgs(ctx context.Context, first *int, after *string, last *int, before *string) page.Args {
+	if last != nil && !explicit(ctx, "first") {
+		first = nil
+	}
+	return page.Args{First: first, After: after, Last: last, Before: before, Total: selected(ctx, "totalCount")}
+}
 
 func toPageInfo[T any](p page.Page[T]) *model.PageInfo {
-	info := &model.PageInfo{HasNextPage: p.HasNextPage}
+	info := &model.PageInfo{HasNextPage: p.HasNextPage, HasPreviousPage: p.HasPreviousPage}
+	if start := p.StartCursor(); start != "" {
+		info.StartCursor = &start
+	}
 	if end := p.EndCursor(); end != "" {
 		info.EndCursor = &end
 	}
 	return info
 }
 
+// totalOf is the page's totalCount, 0 when it was not asked for (and so is
+// not sent).
+func totalOf[T any](p page.Page[T]) int {
+	if p.TotalCount == nil {
+		return 0
+	}
+	return *p.TotalCount
+}
+
 func toApprovalConnection(p page.Page[approval.Approval]) *model.ApprovalConnection {
-	return &model.ApprovalConnection{PageInfo: toPageInfo(p), Edges: mapAll(p.Edges, func(e page.Edge[approval.Approval]) *model.ApprovalEdge {
+	return &model.ApprovalConnection{PageInfo: toPageInfo(p), TotalCount: totalOf(p), Edges: mapAll(p.Edges, func(e page.Edge[approval.Approval]) *model.ApprovalEdge {
 		return &model.ApprovalEdge{Cursor: e.Cursor, Node: toApproval(e.Node)}
 	})}
 }
 
 func toKeyValueConnection(p page.Page[approval.KeyValue]) *model.KeyValueConnection {
-	return &model.KeyValueConnection{PageInfo: toPageInfo(p), Edges: mapAll(p.Edges, func(e page.Edge[approval.KeyValue]) *model.KeyValueEdge {
+	return &model.KeyValueConnection{PageInfo: toPageInfo(p), TotalCount: totalOf(p), Edges: mapAll(p.Edges, func(e page.Edge[approval.KeyValue]) *model.KeyValueEdge {
 		return &model.KeyValueEdge{Cursor: e.Cursor, Node: toKeyValue(e.Node)}
 	})}
 }
 
 func toEventConnection(p page.Page[event.Event]) *model.EventConnection {
-	return &model.EventConnection{PageInfo: toPageInfo(p), Edges: mapAll(p.Edges, func(e page.Edge[event.Event]) *model.EventEdge {
+	return &model.EventConnection{PageInfo: toPageInfo(p), TotalCount: totalOf(p), Edges: mapAll(p.Edges, func(e page.Edge[event.Event]) *model.EventEdge {
 		return &model.EventEdge{Cursor: e.Cursor, Node: toEvent(e.Node)}
 	})}
+}
+
+func toProjectConnection(p page.Page[project.Project]) *model.ProjectConnection {
+	return &model.ProjectConnection{PageInfo: toPageInfo(p), TotalCount: totalOf(p), Edges: mapAll(p.Edges, func(e page.Edge[project.Project]) *model.ProjectEdge {
+		return &model.ProjectEdge{Cursor: e.Cursor, Node: toProject(e.Node)}
+	})}
+}
+
+func toMemberConnection(p page.Page[project.MemberWithUser]) *model.ProjectMemberConnection {
+	return &model.ProjectMemberConnection{PageInfo: toPageInfo(p), TotalCount: totalOf(p), Edges: mapAll(p.Edges, func(e page.Edge[project.MemberWithUser]) *model.ProjectMemberEdge {
+		return &model.ProjectMemberEdge{Cursor: e.Cursor, Node: toMember(e.Node)}
+	})}
+}
+
+func toAPIKeyConnection(p page.Page[auth.APIKey]) *model.APIKeyConnection {
+	return &model.APIKeyConnection{PageInfo: toPageInfo(p), TotalCount: totalOf(p), Edges: mapAll(p.Edges, func(e page.Edge[auth.APIKey]) *model.APIKeyEdge {
+		return &model.APIKeyEdge{Cursor: e.Cursor, Node: toAPIKey(e.Node)}
+	})}
+}
+
+func toSlackChannelConnection(p page.Page[slack.Channel]) *model.SlackChannelConnection {
+	return &model.SlackChannelConnection{PageInfo: toPageInfo(p), TotalCount: totalOf(p), Edges: mapAll(p.Edges, func(e page.Edge[slack.Channel]) *model.SlackChannelEdge {
+		return &model.SlackChannelEdge{Cursor: e.Cursor, Node: toSlackChannel(e.Node)}
+	})}
+}
+
+// toEventFilter merges the events field's types argument into its filter;
+// giving both is ambiguous.
+func toEventFilter(types []model.EventType, f *model.EventFilter) (event.ListFilter, error) {
+	out := event.ListFilter{Types: toEventTypes(types)}
+	if f == nil {
+		return out, nil
+	}
+	if len(types) > 0 && len(f.Types) > 0 {
+		return out, apperr.Invalid("filter", "give types or filter.types, not both")
+	}
+	if len(f.Types) > 0 {
+		out.Types = toEventTypes(f.Types)
+	}
+	out.KeyPath, out.ApprovalID, out.OccurredAfter, out.OccurredBefore = f.KeyPath, f.ApprovalID, f.OccurredAfter, f.OccurredBefore
+	return out, nil
 }

@@ -11,6 +11,19 @@ import (
 	"github.com/ottr/backend/graph/model"
 )
 
+// Approval is the resolver for the approval field.
+func (r *eventResolver) Approval(ctx context.Context, obj *model.Event) (*model.Approval, error) {
+	if obj.ApprovalID == nil {
+		return nil, nil
+	}
+	return loadersFor(ctx).approval.Load(ctx, *obj.ApprovalID)
+}
+
+// Project is the resolver for the project field.
+func (r *eventResolver) Project(ctx context.Context, obj *model.Event) (*model.Project, error) {
+	return loadersFor(ctx).project.Load(ctx, obj.ProjectID)
+}
+
 // ProjectEvents is the resolver for the projectEvents field.
 func (r *subscriptionResolver) ProjectEvents(ctx context.Context, projectID string, types []model.EventType, after *string) (<-chan *model.Event, error) {
 	if ch, ok, err := r.shareProjectEvents(ctx, projectID, types, after); ok {
@@ -22,3 +35,8 @@ func (r *subscriptionResolver) ProjectEvents(ctx context.Context, projectID stri
 	}
 	return subscribe(ctx, stream, toEvent), nil
 }
+
+// Event returns EventResolver implementation.
+func (r *Resolver) Event() EventResolver { return &eventResolver{r} }
+
+type eventResolver struct{ *Resolver }

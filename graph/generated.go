@@ -31,6 +31,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Approval() ApprovalResolver
 	Delivery() DeliveryResolver
+	Event() EventResolver
 	KeyValue() KeyValueResolver
 	Mutation() MutationResolver
 	Project() ProjectResolver
@@ -53,10 +54,22 @@ type ComplexityRoot struct {
 		Scope      func(childComplexity int) int
 	}
 
+	ApiKeyConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ApiKeyEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Approval struct {
 		Actions            func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
 		Events             func(childComplexity int) int
+		EventsConnection   func(childComplexity int, first *int, after *string, last *int, before *string) int
 		ExecutedAction     func(childComplexity int) int
 		ExecutedAt         func(childComplexity int) int
 		ExpiresAt          func(childComplexity int) int
@@ -81,8 +94,9 @@ type ComplexityRoot struct {
 	}
 
 	ApprovalConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	ApprovalEdge struct {
@@ -126,8 +140,13 @@ type ComplexityRoot struct {
 		URL      func(childComplexity int) int
 	}
 
+	DeleteProjectPayload struct {
+		DeletedProjectID func(childComplexity int) int
+	}
+
 	Delivery struct {
 		Attempts       func(childComplexity int) int
+		Channel        func(childComplexity int) int
 		ChannelID      func(childComplexity int) int
 		CreatedAt      func(childComplexity int) int
 		DeliveredAt    func(childComplexity int) int
@@ -140,8 +159,9 @@ type ComplexityRoot struct {
 	}
 
 	DeliveryConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	DeliveryEdge struct {
@@ -151,20 +171,23 @@ type ComplexityRoot struct {
 
 	Event struct {
 		Action      func(childComplexity int) int
+		Approval    func(childComplexity int) int
 		ApprovalID  func(childComplexity int) int
 		Attempts    func(childComplexity int) int
 		ID          func(childComplexity int) int
 		KeyPath     func(childComplexity int) int
 		MaxAttempts func(childComplexity int) int
 		OccurredAt  func(childComplexity int) int
+		Project     func(childComplexity int) int
 		ProjectID   func(childComplexity int) int
 		Reason      func(childComplexity int) int
 		Type        func(childComplexity int) int
 	}
 
 	EventConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	EventEdge struct {
@@ -173,6 +196,7 @@ type ComplexityRoot struct {
 	}
 
 	KeyValue struct {
+		ID              func(childComplexity int) int
 		Path            func(childComplexity int) int
 		PendingApproval func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
@@ -180,8 +204,9 @@ type ComplexityRoot struct {
 	}
 
 	KeyValueConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	KeyValueEdge struct {
@@ -190,65 +215,110 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddProjectMember    func(childComplexity int, projectID string, email string, role model.Role) int
-		AddSlackChannel     func(childComplexity int, projectID string, input model.AddSlackChannelInput) int
-		CreateAPIKey        func(childComplexity int, projectID string, input model.CreateAPIKeyInput) int
-		CreateApproval      func(childComplexity int, projectID string, input model.CreateApprovalInput) int
-		CreateProject       func(childComplexity int, input model.CreateProjectInput) int
-		DeleteProject       func(childComplexity int, id string) int
-		ExecuteApproval     func(childComplexity int, token string, nonce string, action string, pin *string) int
-		InvalidateApproval  func(childComplexity int, id string, reason *string) int
-		LogIn               func(childComplexity int, input model.LogInInput) int
-		LogOut              func(childComplexity int, refreshToken string) int
-		Redeliver           func(childComplexity int, deliveryID string) int
-		RefreshSession      func(childComplexity int, refreshToken string) int
-		RemoveProjectMember func(childComplexity int, projectID string, userID string) int
-		RemoveSlackChannel  func(childComplexity int, id string) int
-		RenameProject       func(childComplexity int, id string, name string) int
-		RevokeAPIKey        func(childComplexity int, id string) int
-		SetKey              func(childComplexity int, projectID string, path string, value string) int
-		SignUp              func(childComplexity int, input model.SignUpInput) int
-		TestSlackChannel    func(childComplexity int, id string) int
-		ToggleSlackChannel  func(childComplexity int, id string, enabled bool) int
-		UpdateSlackChannel  func(childComplexity int, id string, input model.UpdateSlackChannelInput) int
+		AddProjectMember      func(childComplexity int, projectID string, email string, role model.Role) int
+		AddSlackChannel       func(childComplexity int, projectID string, input model.AddSlackChannelInput) int
+		CreateAPIKey          func(childComplexity int, projectID string, input model.CreateAPIKeyInput) int
+		CreateApproval        func(childComplexity int, projectID string, input model.CreateApprovalInput) int
+		CreateProject         func(childComplexity int, input model.CreateProjectInput) int
+		DeleteProject         func(childComplexity int, id string) int
+		DeleteProjectV2       func(childComplexity int, id string) int
+		ExecuteApproval       func(childComplexity int, token string, nonce string, action string, pin *string) int
+		InvalidateApproval    func(childComplexity int, id string, reason *string) int
+		LogIn                 func(childComplexity int, input model.LogInInput) int
+		LogOut                func(childComplexity int, refreshToken string) int
+		Redeliver             func(childComplexity int, deliveryID string) int
+		RefreshSession        func(childComplexity int, refreshToken string) int
+		RemoveProjectMember   func(childComplexity int, projectID string, userID string) int
+		RemoveProjectMemberV2 func(childComplexity int, projectID string, userID string) int
+		RemoveSlackChannel    func(childComplexity int, id string) int
+		RemoveSlackChannelV2  func(childComplexity int, id string) int
+		RenameProject         func(childComplexity int, id string, name string) int
+		RevokeAPIKey          func(childComplexity int, id string) int
+		SetKey                func(childComplexity int, projectID string, path string, value string) int
+		SignUp                func(childComplexity int, input model.SignUpInput) int
+		TestSlackChannel      func(childComplexity int, id string) int
+		ToggleSlackChannel    func(childComplexity int, id string, enabled bool) int
+		UpdateSlackChannel    func(childComplexity int, id string, input model.UpdateSlackChannelInput) int
 	}
 
 	PageInfo struct {
-		EndCursor   func(childComplexity int) int
-		HasNextPage func(childComplexity int) int
+		EndCursor       func(childComplexity int) int
+		HasNextPage     func(childComplexity int) int
+		HasPreviousPage func(childComplexity int) int
+		StartCursor     func(childComplexity int) int
 	}
 
 	Project struct {
-		APIKeys       func(childComplexity int) int
-		Approvals     func(childComplexity int, filter *model.ApprovalFilter, first *int, after *string) int
-		CreatedAt     func(childComplexity int) int
-		Events        func(childComplexity int, types []model.EventType, first *int, after *string) int
-		ID            func(childComplexity int) int
-		Key           func(childComplexity int, path string) int
-		Keys          func(childComplexity int, prefix *string, first *int, after *string) int
-		Members       func(childComplexity int) int
-		MyRole        func(childComplexity int) int
-		Name          func(childComplexity int) int
-		SlackChannels func(childComplexity int) int
+		APIKeys                 func(childComplexity int) int
+		APIKeysConnection       func(childComplexity int, first *int, after *string, last *int, before *string) int
+		Approvals               func(childComplexity int, filter *model.ApprovalFilter, first *int, after *string, last *int, before *string, sort *model.ApprovalSort) int
+		CreatedAt               func(childComplexity int) int
+		Deliveries              func(childComplexity int, filter *model.DeliveryFilter, first *int, after *string, last *int, before *string) int
+		Events                  func(childComplexity int, types []model.EventType, first *int, after *string, last *int, before *string, filter *model.EventFilter) int
+		ID                      func(childComplexity int) int
+		Key                     func(childComplexity int, path string) int
+		Keys                    func(childComplexity int, prefix *string, first *int, after *string, last *int, before *string) int
+		Members                 func(childComplexity int) int
+		MembersConnection       func(childComplexity int, first *int, after *string, last *int, before *string) int
+		MyRole                  func(childComplexity int) int
+		Name                    func(childComplexity int) int
+		SlackChannels           func(childComplexity int) int
+		SlackChannelsConnection func(childComplexity int, first *int, after *string, last *int, before *string) int
+	}
+
+	ProjectConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ProjectEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	ProjectMember struct {
-		AddedAt func(childComplexity int) int
-		Role    func(childComplexity int) int
-		User    func(childComplexity int) int
+		AddedAt   func(childComplexity int) int
+		ID        func(childComplexity int) int
+		ProjectID func(childComplexity int) int
+		Role      func(childComplexity int) int
+		User      func(childComplexity int) int
+	}
+
+	ProjectMemberConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ProjectMemberEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Query struct {
-		Approval     func(childComplexity int, id string) int
-		ApprovalLink func(childComplexity int, token string) int
-		Me           func(childComplexity int) int
-		Project      func(childComplexity int, id string) int
-		Projects     func(childComplexity int) int
+		Approval           func(childComplexity int, id string) int
+		ApprovalLink       func(childComplexity int, token string) int
+		Me                 func(childComplexity int) int
+		Node               func(childComplexity int, id string) int
+		Nodes              func(childComplexity int, ids []string) int
+		Project            func(childComplexity int, id string) int
+		Projects           func(childComplexity int) int
+		ProjectsConnection func(childComplexity int, first *int, after *string, last *int, before *string) int
+	}
+
+	RemoveProjectMemberPayload struct {
+		RemovedMemberID func(childComplexity int) int
+		UserID          func(childComplexity int) int
+	}
+
+	RemoveSlackChannelPayload struct {
+		RemovedChannelID func(childComplexity int) int
 	}
 
 	SlackChannel struct {
 		CreatedAt          func(childComplexity int) int
-		Deliveries         func(childComplexity int, first *int, after *string) int
+		Deliveries         func(childComplexity int, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) int
 		DisabledReason     func(childComplexity int) int
 		Enabled            func(childComplexity int) int
 		Events             func(childComplexity int) int
@@ -259,6 +329,17 @@ type ComplexityRoot struct {
 		Name               func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
 		WebhookURLMasked   func(childComplexity int) int
+	}
+
+	SlackChannelConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	SlackChannelEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	SlackTestResult struct {
@@ -289,9 +370,16 @@ type ApprovalResolver interface {
 	Project(ctx context.Context, obj *model.Approval) (*model.Project, error)
 
 	Events(ctx context.Context, obj *model.Approval) ([]*model.Event, error)
+	EventsConnection(ctx context.Context, obj *model.Approval, first *int, after *string, last *int, before *string) (*model.EventConnection, error)
 }
 type DeliveryResolver interface {
 	Event(ctx context.Context, obj *model.Delivery) (*model.Event, error)
+
+	Channel(ctx context.Context, obj *model.Delivery) (*model.SlackChannel, error)
+}
+type EventResolver interface {
+	Approval(ctx context.Context, obj *model.Event) (*model.Approval, error)
+	Project(ctx context.Context, obj *model.Event) (*model.Project, error)
 }
 type KeyValueResolver interface {
 	PendingApproval(ctx context.Context, obj *model.KeyValue) (*model.Approval, error)
@@ -310,34 +398,44 @@ type MutationResolver interface {
 	CreateProject(ctx context.Context, input model.CreateProjectInput) (*model.Project, error)
 	RenameProject(ctx context.Context, id string, name string) (*model.Project, error)
 	DeleteProject(ctx context.Context, id string) (bool, error)
+	DeleteProjectV2(ctx context.Context, id string) (*model.DeleteProjectPayload, error)
 	AddProjectMember(ctx context.Context, projectID string, email string, role model.Role) (*model.ProjectMember, error)
 	RemoveProjectMember(ctx context.Context, projectID string, userID string) (bool, error)
+	RemoveProjectMemberV2(ctx context.Context, projectID string, userID string) (*model.RemoveProjectMemberPayload, error)
 	AddSlackChannel(ctx context.Context, projectID string, input model.AddSlackChannelInput) (*model.SlackChannel, error)
 	UpdateSlackChannel(ctx context.Context, id string, input model.UpdateSlackChannelInput) (*model.SlackChannel, error)
 	ToggleSlackChannel(ctx context.Context, id string, enabled bool) (*model.SlackChannel, error)
 	TestSlackChannel(ctx context.Context, id string) (*model.SlackTestResult, error)
 	RemoveSlackChannel(ctx context.Context, id string) (bool, error)
+	RemoveSlackChannelV2(ctx context.Context, id string) (*model.RemoveSlackChannelPayload, error)
 	Redeliver(ctx context.Context, deliveryID string) (*model.Delivery, error)
 }
 type ProjectResolver interface {
 	MyRole(ctx context.Context, obj *model.Project) (model.Role, error)
 	Members(ctx context.Context, obj *model.Project) ([]*model.ProjectMember, error)
-	Approvals(ctx context.Context, obj *model.Project, filter *model.ApprovalFilter, first *int, after *string) (*model.ApprovalConnection, error)
-	Keys(ctx context.Context, obj *model.Project, prefix *string, first *int, after *string) (*model.KeyValueConnection, error)
+	MembersConnection(ctx context.Context, obj *model.Project, first *int, after *string, last *int, before *string) (*model.ProjectMemberConnection, error)
+	Approvals(ctx context.Context, obj *model.Project, filter *model.ApprovalFilter, first *int, after *string, last *int, before *string, sort *model.ApprovalSort) (*model.ApprovalConnection, error)
+	Keys(ctx context.Context, obj *model.Project, prefix *string, first *int, after *string, last *int, before *string) (*model.KeyValueConnection, error)
 	Key(ctx context.Context, obj *model.Project, path string) (*model.KeyValue, error)
 	SlackChannels(ctx context.Context, obj *model.Project) ([]*model.SlackChannel, error)
+	SlackChannelsConnection(ctx context.Context, obj *model.Project, first *int, after *string, last *int, before *string) (*model.SlackChannelConnection, error)
 	APIKeys(ctx context.Context, obj *model.Project) ([]*model.APIKey, error)
-	Events(ctx context.Context, obj *model.Project, types []model.EventType, first *int, after *string) (*model.EventConnection, error)
+	APIKeysConnection(ctx context.Context, obj *model.Project, first *int, after *string, last *int, before *string) (*model.APIKeyConnection, error)
+	Events(ctx context.Context, obj *model.Project, types []model.EventType, first *int, after *string, last *int, before *string, filter *model.EventFilter) (*model.EventConnection, error)
+	Deliveries(ctx context.Context, obj *model.Project, filter *model.DeliveryFilter, first *int, after *string, last *int, before *string) (*model.DeliveryConnection, error)
 }
 type QueryResolver interface {
 	Approval(ctx context.Context, id string) (*model.Approval, error)
 	ApprovalLink(ctx context.Context, token string) (*model.ApprovalLink, error)
 	Me(ctx context.Context) (*model.User, error)
+	Node(ctx context.Context, id string) (model.Node, error)
+	Nodes(ctx context.Context, ids []string) ([]model.Node, error)
 	Projects(ctx context.Context) ([]*model.Project, error)
+	ProjectsConnection(ctx context.Context, first *int, after *string, last *int, before *string) (*model.ProjectConnection, error)
 	Project(ctx context.Context, id string) (*model.Project, error)
 }
 type SlackChannelResolver interface {
-	Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string) (*model.DeliveryConnection, error)
+	Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) (*model.DeliveryConnection, error)
 }
 type SubscriptionResolver interface {
 	ApprovalUpdated(ctx context.Context, id string) (<-chan *model.Approval, error)
@@ -405,6 +503,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ApiKey.Scope(childComplexity), true
 
+	case "ApiKeyConnection.edges":
+		if e.ComplexityRoot.ApiKeyConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.Edges(childComplexity), true
+	case "ApiKeyConnection.pageInfo":
+		if e.ComplexityRoot.ApiKeyConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.PageInfo(childComplexity), true
+	case "ApiKeyConnection.totalCount":
+		if e.ComplexityRoot.ApiKeyConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.TotalCount(childComplexity), true
+
+	case "ApiKeyEdge.cursor":
+		if e.ComplexityRoot.ApiKeyEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyEdge.Cursor(childComplexity), true
+	case "ApiKeyEdge.node":
+		if e.ComplexityRoot.ApiKeyEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyEdge.Node(childComplexity), true
+
 	case "Approval.actions":
 		if e.ComplexityRoot.Approval.Actions == nil {
 			break
@@ -423,6 +553,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Approval.Events(childComplexity), true
+	case "Approval.eventsConnection":
+		if e.ComplexityRoot.Approval.EventsConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Approval_eventsConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Approval.EventsConnection(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Approval.executedAction":
 		if e.ComplexityRoot.Approval.ExecutedAction == nil {
 			break
@@ -545,6 +686,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApprovalConnection.PageInfo(childComplexity), true
+	case "ApprovalConnection.totalCount":
+		if e.ComplexityRoot.ApprovalConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalConnection.TotalCount(childComplexity), true
 
 	case "ApprovalEdge.cursor":
 		if e.ComplexityRoot.ApprovalEdge.Cursor == nil {
@@ -690,12 +837,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreatedApproval.URL(childComplexity), true
 
+	case "DeleteProjectPayload.deletedProjectId":
+		if e.ComplexityRoot.DeleteProjectPayload.DeletedProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteProjectPayload.DeletedProjectID(childComplexity), true
+
 	case "Delivery.attempts":
 		if e.ComplexityRoot.Delivery.Attempts == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Delivery.Attempts(childComplexity), true
+	case "Delivery.channel":
+		if e.ComplexityRoot.Delivery.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Channel(childComplexity), true
 	case "Delivery.channelId":
 		if e.ComplexityRoot.Delivery.ChannelID == nil {
 			break
@@ -763,6 +923,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeliveryConnection.PageInfo(childComplexity), true
+	case "DeliveryConnection.totalCount":
+		if e.ComplexityRoot.DeliveryConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryConnection.TotalCount(childComplexity), true
 
 	case "DeliveryEdge.cursor":
 		if e.ComplexityRoot.DeliveryEdge.Cursor == nil {
@@ -783,6 +949,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Event.Action(childComplexity), true
+	case "Event.approval":
+		if e.ComplexityRoot.Event.Approval == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Approval(childComplexity), true
 	case "Event.approvalId":
 		if e.ComplexityRoot.Event.ApprovalID == nil {
 			break
@@ -819,6 +991,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Event.OccurredAt(childComplexity), true
+	case "Event.project":
+		if e.ComplexityRoot.Event.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Project(childComplexity), true
 	case "Event.projectId":
 		if e.ComplexityRoot.Event.ProjectID == nil {
 			break
@@ -850,6 +1028,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EventConnection.PageInfo(childComplexity), true
+	case "EventConnection.totalCount":
+		if e.ComplexityRoot.EventConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventConnection.TotalCount(childComplexity), true
 
 	case "EventEdge.cursor":
 		if e.ComplexityRoot.EventEdge.Cursor == nil {
@@ -864,6 +1048,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.EventEdge.Node(childComplexity), true
 
+	case "KeyValue.id":
+		if e.ComplexityRoot.KeyValue.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KeyValue.ID(childComplexity), true
 	case "KeyValue.path":
 		if e.ComplexityRoot.KeyValue.Path == nil {
 			break
@@ -901,6 +1091,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.KeyValueConnection.PageInfo(childComplexity), true
+	case "KeyValueConnection.totalCount":
+		if e.ComplexityRoot.KeyValueConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KeyValueConnection.TotalCount(childComplexity), true
 
 	case "KeyValueEdge.cursor":
 		if e.ComplexityRoot.KeyValueEdge.Cursor == nil {
@@ -981,6 +1177,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteProject(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteProjectV2":
+		if e.ComplexityRoot.Mutation.DeleteProjectV2 == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteProjectV2_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteProjectV2(childComplexity, args["id"].(string)), true
 	case "Mutation.executeApproval":
 		if e.ComplexityRoot.Mutation.ExecuteApproval == nil {
 			break
@@ -1058,6 +1265,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveProjectMember(childComplexity, args["projectId"].(string), args["userId"].(string)), true
+	case "Mutation.removeProjectMemberV2":
+		if e.ComplexityRoot.Mutation.RemoveProjectMemberV2 == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeProjectMemberV2_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveProjectMemberV2(childComplexity, args["projectId"].(string), args["userId"].(string)), true
 	case "Mutation.removeSlackChannel":
 		if e.ComplexityRoot.Mutation.RemoveSlackChannel == nil {
 			break
@@ -1069,6 +1287,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveSlackChannel(childComplexity, args["id"].(string)), true
+	case "Mutation.removeSlackChannelV2":
+		if e.ComplexityRoot.Mutation.RemoveSlackChannelV2 == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeSlackChannelV2_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveSlackChannelV2(childComplexity, args["id"].(string)), true
 	case "Mutation.renameProject":
 		if e.ComplexityRoot.Mutation.RenameProject == nil {
 			break
@@ -1159,6 +1388,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+	case "PageInfo.hasPreviousPage":
+		if e.ComplexityRoot.PageInfo.HasPreviousPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.HasPreviousPage(childComplexity), true
+	case "PageInfo.startCursor":
+		if e.ComplexityRoot.PageInfo.StartCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
 	case "Project.apiKeys":
 		if e.ComplexityRoot.Project.APIKeys == nil {
@@ -1166,6 +1407,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.APIKeys(childComplexity), true
+	case "Project.apiKeysConnection":
+		if e.ComplexityRoot.Project.APIKeysConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Project_apiKeysConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Project.APIKeysConnection(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Project.approvals":
 		if e.ComplexityRoot.Project.Approvals == nil {
 			break
@@ -1176,13 +1428,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Project.Approvals(childComplexity, args["filter"].(*model.ApprovalFilter), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Project.Approvals(childComplexity, args["filter"].(*model.ApprovalFilter), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["sort"].(*model.ApprovalSort)), true
 	case "Project.createdAt":
 		if e.ComplexityRoot.Project.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Project.CreatedAt(childComplexity), true
+	case "Project.deliveries":
+		if e.ComplexityRoot.Project.Deliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Project_deliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Project.Deliveries(childComplexity, args["filter"].(*model.DeliveryFilter), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Project.events":
 		if e.ComplexityRoot.Project.Events == nil {
 			break
@@ -1193,7 +1456,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Project.Events(childComplexity, args["types"].([]model.EventType), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Project.Events(childComplexity, args["types"].([]model.EventType), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*model.EventFilter)), true
 	case "Project.id":
 		if e.ComplexityRoot.Project.ID == nil {
 			break
@@ -1221,13 +1484,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Project.Keys(childComplexity, args["prefix"].(*string), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Project.Keys(childComplexity, args["prefix"].(*string), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Project.members":
 		if e.ComplexityRoot.Project.Members == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Project.Members(childComplexity), true
+	case "Project.membersConnection":
+		if e.ComplexityRoot.Project.MembersConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Project_membersConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Project.MembersConnection(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Project.myRole":
 		if e.ComplexityRoot.Project.MyRole == nil {
 			break
@@ -1246,6 +1520,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.SlackChannels(childComplexity), true
+	case "Project.slackChannelsConnection":
+		if e.ComplexityRoot.Project.SlackChannelsConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Project_slackChannelsConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Project.SlackChannelsConnection(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
+
+	case "ProjectConnection.edges":
+		if e.ComplexityRoot.ProjectConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectConnection.Edges(childComplexity), true
+	case "ProjectConnection.pageInfo":
+		if e.ComplexityRoot.ProjectConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectConnection.PageInfo(childComplexity), true
+	case "ProjectConnection.totalCount":
+		if e.ComplexityRoot.ProjectConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectConnection.TotalCount(childComplexity), true
+
+	case "ProjectEdge.cursor":
+		if e.ComplexityRoot.ProjectEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectEdge.Cursor(childComplexity), true
+	case "ProjectEdge.node":
+		if e.ComplexityRoot.ProjectEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectEdge.Node(childComplexity), true
 
 	case "ProjectMember.addedAt":
 		if e.ComplexityRoot.ProjectMember.AddedAt == nil {
@@ -1253,6 +1570,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectMember.AddedAt(childComplexity), true
+	case "ProjectMember.id":
+		if e.ComplexityRoot.ProjectMember.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectMember.ID(childComplexity), true
+	case "ProjectMember.projectId":
+		if e.ComplexityRoot.ProjectMember.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectMember.ProjectID(childComplexity), true
 	case "ProjectMember.role":
 		if e.ComplexityRoot.ProjectMember.Role == nil {
 			break
@@ -1265,6 +1594,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectMember.User(childComplexity), true
+
+	case "ProjectMemberConnection.edges":
+		if e.ComplexityRoot.ProjectMemberConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectMemberConnection.Edges(childComplexity), true
+	case "ProjectMemberConnection.pageInfo":
+		if e.ComplexityRoot.ProjectMemberConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectMemberConnection.PageInfo(childComplexity), true
+	case "ProjectMemberConnection.totalCount":
+		if e.ComplexityRoot.ProjectMemberConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectMemberConnection.TotalCount(childComplexity), true
+
+	case "ProjectMemberEdge.cursor":
+		if e.ComplexityRoot.ProjectMemberEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectMemberEdge.Cursor(childComplexity), true
+	case "ProjectMemberEdge.node":
+		if e.ComplexityRoot.ProjectMemberEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectMemberEdge.Node(childComplexity), true
 
 	case "Query.approval":
 		if e.ComplexityRoot.Query.Approval == nil {
@@ -1295,6 +1656,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.nodes":
+		if e.ComplexityRoot.Query.Nodes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_nodes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
 	case "Query.project":
 		if e.ComplexityRoot.Query.Project == nil {
 			break
@@ -1312,6 +1695,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Projects(childComplexity), true
+	case "Query.projectsConnection":
+		if e.ComplexityRoot.Query.ProjectsConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Query_projectsConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ProjectsConnection(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
+
+	case "RemoveProjectMemberPayload.removedMemberId":
+		if e.ComplexityRoot.RemoveProjectMemberPayload.RemovedMemberID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveProjectMemberPayload.RemovedMemberID(childComplexity), true
+	case "RemoveProjectMemberPayload.userId":
+		if e.ComplexityRoot.RemoveProjectMemberPayload.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveProjectMemberPayload.UserID(childComplexity), true
+
+	case "RemoveSlackChannelPayload.removedChannelId":
+		if e.ComplexityRoot.RemoveSlackChannelPayload.RemovedChannelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveSlackChannelPayload.RemovedChannelID(childComplexity), true
 
 	case "SlackChannel.createdAt":
 		if e.ComplexityRoot.SlackChannel.CreatedAt == nil {
@@ -1329,7 +1743,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SlackChannel.Deliveries(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.SlackChannel.Deliveries(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["status"].(*model.DeliveryStatus)), true
 	case "SlackChannel.disabledReason":
 		if e.ComplexityRoot.SlackChannel.DisabledReason == nil {
 			break
@@ -1390,6 +1804,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SlackChannel.WebhookURLMasked(childComplexity), true
+
+	case "SlackChannelConnection.edges":
+		if e.ComplexityRoot.SlackChannelConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannelConnection.Edges(childComplexity), true
+	case "SlackChannelConnection.pageInfo":
+		if e.ComplexityRoot.SlackChannelConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannelConnection.PageInfo(childComplexity), true
+	case "SlackChannelConnection.totalCount":
+		if e.ComplexityRoot.SlackChannelConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannelConnection.TotalCount(childComplexity), true
+
+	case "SlackChannelEdge.cursor":
+		if e.ComplexityRoot.SlackChannelEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannelEdge.Cursor(childComplexity), true
+	case "SlackChannelEdge.node":
+		if e.ComplexityRoot.SlackChannelEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannelEdge.Node(childComplexity), true
 
 	case "SlackTestResult.error":
 		if e.ComplexityRoot.SlackTestResult.Error == nil {
@@ -1479,6 +1925,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateApprovalInput", ec.unmarshalInputCreateApprovalInput),
 			graphql.NewInputUnmarshaler("CreateProjectInput", ec.unmarshalInputCreateProjectInput),
+			graphql.NewInputUnmarshaler("DeliveryFilter", ec.unmarshalInputDeliveryFilter),
+			graphql.NewInputUnmarshaler("EventFilter", ec.unmarshalInputEventFilter),
 			graphql.NewInputUnmarshaler("LogInInput", ec.unmarshalInputLogInInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
 			graphql.NewInputUnmarshaler("UpdateSlackChannelInput", ec.unmarshalInputUpdateSlackChannelInput),
@@ -1588,7 +2036,7 @@ enum ApiKeyScope {
 }
 
 "A project's API key. Its secret is shown only once, by createApiKey; the server keeps its SHA-256."
-type ApiKey {
+type ApiKey implements Node {
   "Opaque identifier."
   id: ID!
   "What it is for, 1 to 100 characters."
@@ -1634,6 +2082,24 @@ extend type Mutation {
     "The key's id."
     id: ID!
   ): ApiKey!
+}
+
+"A page of API keys."
+type ApiKeyConnection {
+  "The keys of this page, in list order."
+  edges: [ApiKeyEdge!]!
+  "Where this page sits in the list."
+  pageInfo: PageInfo!
+  "How many keys the project has, revoked ones included."
+  totalCount: Int!
+}
+
+"One API key of a page."
+type ApiKeyEdge {
+  "Points at this key, for after/before."
+  cursor: String!
+  "The key (never its secret)."
+  node: ApiKey!
 }
 `, BuiltIn: false},
 	{Name: "../schema/approval.graphqls", Input: `"Where an approval is in its life. Only PENDING can change; the other four are final."
@@ -1685,7 +2151,7 @@ input ApprovalActionInput {
 }
 
 "A request for a person's decision on a key, reached through a single-use link. Readable by the project's members and API keys."
-type Approval {
+type Approval implements Node {
   "Opaque identifier."
   id: ID!
   "The project it belongs to."
@@ -1718,8 +2184,29 @@ type Approval {
   invalidatedAt: Time
   "The reason given to invalidateApproval, if any."
   invalidationReason: String
-  "Its events, oldest first."
+  "Every event of this approval, oldest first: at most a dozen (created, PIN failures, the end)."
   events: [Event!]!
+  "events as a connection, newest first, like Project.events with filter.approvalId set."
+  eventsConnection(
+    "How many items from the start, or after after: 0 to 100 (default 50 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): EventConnection!
+}
+
+"The orders of Project.approvals; each breaks ties by id."
+enum ApprovalSort {
+  "createdAt, newest first"
+  NEWEST
+  "createdAt, oldest first"
+  OLDEST
+  "expiresAt, soonest first (past expiries first)"
+  EXPIRING_SOON
 }
 
 """
@@ -1765,6 +2252,10 @@ input ApprovalFilter {
   keyPrefix: String
   "Only approvals created with this refId."
   refId: String
+  "createdAt at or after this time"
+  createdAfter: Time
+  "createdAt strictly before this time"
+  createdBefore: Time
 }
 
 "A page of approvals, newest first."
@@ -1773,6 +2264,8 @@ type ApprovalConnection {
   edges: [ApprovalEdge!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
+  "How many approvals match the filter, over all pages (one more query, made only when asked)."
+  totalCount: Int!
 }
 
 "One approval in a page."
@@ -1988,12 +2481,49 @@ schema {
 "A point in time: RFC 3339 with a zone, e.g. 2025-01-01T12:30:00Z. Sent in UTC."
 scalar Time
 
-"Where a page of a list ends. Pass endCursor as ` + "`" + `after` + "`" + ` to get the next page."
+"""
+Where a page sits in its list. Every list is paged with first/after
+(forward) or last/before (backward): first and last are 0 to 100, never both
+(BAD_USER_INPUT); after and before take the cursors of this list only (any
+other string is BAD_USER_INPUT). Cursors are opaque and stay valid while the
+items they point at exist.
+"""
 type PageInfo {
-  "True when more items follow this page."
+  "Items follow this page. Paging backward (last/before), true when before was given."
   hasNextPage: Boolean!
-  "Cursor of the last item of this page; null when the page is empty."
+  "Items precede this page. Paging forward (first/after), true when after was given."
+  hasPreviousPage: Boolean!
+  "The cursor of the first edge, for last/before; null for an empty page."
+  startCursor: String
+  "The cursor of the last edge, for first/after; null for an empty page."
   endCursor: String
+}
+
+"""
+An object that node(id:) can fetch again by its id alone. Ids are unique
+across all types, so a normalised cache (Apollo, urql) can key on
+__typename and id.
+"""
+interface Node {
+  "Opaque, unique across all types."
+  id: ID!
+}
+
+extend type Query {
+  """
+  The object with this id, of any type implementing Node, authorized as its
+  own query: null when it does not exist or belongs to a project the
+  caller cannot read.
+  """
+  node(
+    "Any id the API gave out (at most 300 characters; NUL or invalid UTF-8 is BAD_USER_INPUT)."
+    id: ID!
+  ): Node
+  "node(id:) for up to 100 ids at once, in the order given (BAD_USER_INPUT past 100)."
+  nodes(
+    "Up to 100 ids; each is looked up as by node(id:)."
+    ids: [ID!]!
+  ): [Node]!
 }
 
 "Reads. Each area (projects, approvals, keys, events, Slack) adds its fields."
@@ -2020,7 +2550,7 @@ enum EventType {
 }
 
 "One recorded step of an approval. Events are never changed or deleted (until their project is)."
-type Event {
+type Event implements Node {
   "Increasing in recording order within a server's database; pass it as ` + "`" + `after` + "`" + ` to projectEvents to resume."
   id: ID!
   "What happened."
@@ -2041,6 +2571,10 @@ type Event {
   maxAttempts: Int
   "APPROVAL_INVALIDATED: the reason given, if any; TOKEN_LOCKED: \"Too many failed PIN attempts\"; null otherwise."
   reason: String
+  "The approval the event is about; null when it is about none, or the approval was deleted."
+  approval: Approval
+  "The project the event happened in."
+  project: Project!
 }
 
 "A page of events, newest first."
@@ -2049,6 +2583,22 @@ type EventConnection {
   edges: [EventEdge!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
+  "How many events match the filter, over all pages (one more query, made only when asked)."
+  totalCount: Int!
+}
+
+"Narrows Project.events; every field given must match."
+input EventFilter {
+  "Events of these types only; empty or null: all."
+  types: [EventType!]
+  "Events of this exact key path only (at most 200 characters)."
+  keyPath: String
+  "Events of this approval only."
+  approvalId: ID
+  "occurredAt at or after this time"
+  occurredAfter: Time
+  "occurredAt strictly before this time"
+  occurredBefore: Time
 }
 
 "One event in a page."
@@ -2088,7 +2638,9 @@ Every approval targets a key path ("myapp/deploy"). Executing the approval
 sets the key to the chosen action's value; scripts read the key to learn
 the decision.
 """
-type KeyValue {
+type KeyValue implements Node {
+  "Opaque; names the project and the path together."
+  id: ID!
   "Segments of letters, digits, '.', '_' or '-' joined by single '/', 1 to 200 characters, e.g. \"myapp/deploy\"."
   path: String!
   "The current value, up to 1000 characters; null until set (by setKey, an initialValue or an executed approval)."
@@ -2105,6 +2657,8 @@ type KeyValueConnection {
   edges: [KeyValueEdge!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
+  "How many keys match the prefix, over all pages (one more query, made only when asked)."
+  totalCount: Int!
 }
 
 "One key in a page."
@@ -2149,7 +2703,7 @@ A project holds the key/value store, approvals, events, API keys and Slack
 channels of one team or application. Readable by its members (any role) and
 its API keys; to anyone else it does not exist (null or NOT_FOUND).
 """
-type Project {
+type Project implements Node {
   "Opaque identifier."
   id: ID!
   "Display name, 1 to 100 characters."
@@ -2159,24 +2713,45 @@ type Project {
   "The caller's role; an API key reads as MEMBER (WRITE) or VIEWER (READ)."
   myRole: Role!
   "Every member with their role, in the order they were added."
-  members: [ProjectMember!]!
-  "Approvals, newest first. BAD_USER_INPUT for first outside 0 to 100 or an after that is not a cursor of this list."
+  members: [ProjectMember!]! @deprecated(reason: "Use membersConnection instead.")
+  "The project's members, owners first, then admins, members, viewers; each group by when they were added."
+  membersConnection(
+    "How many items from the start, or after after: 0 to 100 (default 100 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): ProjectMemberConnection!
+  "Approvals in the order of sort (default NEWEST), filtered; 20 a page unless first or last says otherwise. BAD_USER_INPUT for first or last outside 0 to 100, both, or a cursor not of this list and order."
   approvals(
-    "Only approvals matching all the given criteria; null or omitted: all."
-    filter: ApprovalFilter,
-    "Page size, 0 to 100."
-    first: Int = 20,
-    "Cursor (PageInfo.endCursor of the previous page) to continue after."
+    "Only the approvals that match every field given."
+    filter: ApprovalFilter
+    "How many items from the start, or after after: 0 to 100 (default 20)."
+    first: Int = 20
+    "A cursor of this list: the page starts after it."
     after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+    "The order; a cursor is valid only with the order that gave it out."
+    sort: ApprovalSort = NEWEST
   ): ApprovalConnection!
-  "Keys in path order. BAD_USER_INPUT for first outside 0 to 100, a prefix over 200 characters or an unknown cursor."
+  "Keys in path order (byte order), optionally under a prefix only; 50 a page unless first or last says otherwise. BAD_USER_INPUT for first or last outside 0 to 100, both, a prefix over 200 characters or an unknown cursor."
   keys(
-    "Only keys whose path starts with this string, e.g. \"myapp/\"."
-    prefix: String,
-    "Page size, 0 to 100."
-    first: Int = 50,
-    "Cursor (PageInfo.endCursor of the previous page) to continue after."
+    "Only the keys whose path starts with this (at most 200 characters)."
+    prefix: String
+    "How many items from the start, or after after: 0 to 100 (default 50)."
+    first: Int = 50
+    "A cursor of this list: the page starts after it."
     after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
   ): KeyValueConnection!
   "One key by its exact path; null when the project has no such key."
   key(
@@ -2184,22 +2759,70 @@ type Project {
     path: String!
   ): KeyValue
   "Slack channels, in the order they were added. Every member and key reads them; the webhook URL is masked."
-  slackChannels: [SlackChannel!]!
-  "API keys, newest first, including revoked ones. The secrets are never shown again."
-  apiKeys: [ApiKey!]!
-  "Recorded events, newest first. BAD_USER_INPUT for first outside 0 to 100 or an unknown cursor."
-  events(
-    "Only events of these types; null or omitted: all."
-    types: [EventType!],
-    "Page size, 0 to 100."
-    first: Int = 50,
-    "Cursor (PageInfo.endCursor of the previous page) to continue after."
+  slackChannels: [SlackChannel!]! @deprecated(reason: "Use slackChannelsConnection instead.")
+  "The project's Slack channels, oldest first."
+  slackChannelsConnection(
+    "How many items from the start, or after after: 0 to 100 (default 100 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
     after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): SlackChannelConnection!
+  "API keys, newest first, including revoked ones. The secrets are never shown again."
+  apiKeys: [ApiKey!]! @deprecated(reason: "Use apiKeysConnection instead.")
+  "The project's API keys, newest first, revoked ones included."
+  apiKeysConnection(
+    "How many items from the start, or after after: 0 to 100 (default 100 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): ApiKeyConnection!
+  """
+  The project's events, newest first. types and filter.types may not both be
+  given (BAD_USER_INPUT). 50 a page unless first or last says otherwise.
+  """
+  events(
+    "Only events of these types; filter.types says the same."
+    types: [EventType!]
+    "How many items from the start, or after after: 0 to 100 (default 50)."
+    first: Int = 50
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+    "Only the events that match every field given."
+    filter: EventFilter
   ): EventConnection!
+  "The deliveries to all of the project's Slack channels, newest first. 20 a page unless first or last says otherwise."
+  deliveries(
+    "Only the deliveries that match every field given."
+    filter: DeliveryFilter
+    "How many items from the start, or after after: 0 to 100 (default 20 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): DeliveryConnection!
 }
 
 "A user's membership of a project."
-type ProjectMember {
+type ProjectMember implements Node {
+  "Opaque; names the project and the user together."
+  id: ID!
+  "The project the membership is in."
+  projectId: ID!
   "The member's account."
   user: User!
   "What the member may do in the project."
@@ -2216,7 +2839,18 @@ input CreateProjectInput {
 
 extend type Query {
   "The projects the signed-in user is a member of, oldest first; for an API key, its own project. UNAUTHENTICATED without credentials."
-  projects: [Project!]!
+  projects: [Project!]! @deprecated(reason: "Use projectsConnection instead.")
+  "The caller's projects, oldest first: a user's memberships, or an API key's own project."
+  projectsConnection(
+    "How many items from the start, or after after: 0 to 100 (default 100 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): ProjectConnection!
   "One project, or null when it does not exist or the caller is not a member (or the key is of another project). UNAUTHENTICATED without credentials."
   project(
     "The project's id."
@@ -2241,7 +2875,12 @@ extend type Mutation {
   deleteProject(
     "The project's id."
     id: ID!
-  ): Boolean!
+  ): Boolean! @deprecated(reason: "Use deleteProjectV2 instead, which returns the id to evict.")
+  "Deletes a project like deleteProject and returns its id, for a cache to evict."
+  deleteProjectV2(
+    "The project to delete."
+    id: ID!
+  ): DeleteProjectPayload!
   "Adds an existing user by e-mail. OWNER or ADMIN; only an OWNER may add an OWNER (FORBIDDEN). BAD_USER_INPUT when no account has this e-mail; CONFLICT when already a member."
   addProjectMember(
     "The project's id."
@@ -2257,7 +2896,64 @@ extend type Mutation {
     projectId: ID!,
     "The member's user id."
     userId: ID!
-  ): Boolean!
+  ): Boolean! @deprecated(reason: "Use removeProjectMemberV2 instead, which returns the id to evict.")
+  "Removes a member like removeProjectMember and returns the membership's id, for a cache to evict."
+  removeProjectMemberV2(
+    "The project to remove the member from."
+    projectId: ID!
+    "The user to remove."
+    userId: ID!
+  ): RemoveProjectMemberPayload!
+}
+
+"A page of projects."
+type ProjectConnection {
+  "The projects of this page, in list order."
+  edges: [ProjectEdge!]!
+  "Where this page sits in the list."
+  pageInfo: PageInfo!
+  "How many projects the whole list holds."
+  totalCount: Int!
+}
+
+"One project of a page."
+type ProjectEdge {
+  "Points at this project, for after/before."
+  cursor: String!
+  "The project."
+  node: Project!
+}
+
+"A page of project members."
+type ProjectMemberConnection {
+  "The members of this page, in list order."
+  edges: [ProjectMemberEdge!]!
+  "Where this page sits in the list."
+  pageInfo: PageInfo!
+  "How many members the project has."
+  totalCount: Int!
+}
+
+"One member of a page."
+type ProjectMemberEdge {
+  "Points at this member, for after/before."
+  cursor: String!
+  "The membership."
+  node: ProjectMember!
+}
+
+"What deleteProjectV2 removed, so that a cache can evict it."
+type DeleteProjectPayload {
+  "The id of the deleted project."
+  deletedProjectId: ID!
+}
+
+"What removeProjectMemberV2 removed, so that a cache can evict it."
+type RemoveProjectMemberPayload {
+  "The id (ProjectMember.id) of the removed membership."
+  removedMemberId: ID!
+  "The user who is no longer a member."
+  userId: ID!
 }
 `, BuiltIn: false},
 	{Name: "../schema/slack.graphqls", Input: `"Where one event's delivery to one Slack channel is."
@@ -2275,7 +2971,7 @@ enum DeliveryStatus {
 }
 
 "A Slack incoming webhook that receives a project's events of the selected types. Every member and key reads it; OWNER, ADMIN and WRITE keys change it."
-type SlackChannel {
+type SlackChannel implements Node {
   "Opaque identifier."
   id: ID!
   "Display name, 1 to 80 characters, unique in the project."
@@ -2298,12 +2994,18 @@ type SlackChannel {
   lastDeliveryStatus: DeliveryStatus
   "Slack's error or the transport error of its latest failed attempt, up to 1 KiB."
   lastError: String
-  "Its deliveries, newest first. BAD_USER_INPUT for first outside 0 to 100 or an unknown cursor."
+  "Its deliveries, newest first, optionally of one status only. BAD_USER_INPUT for first or last outside 0 to 100, both, or an unknown cursor."
   deliveries(
-    "Page size, 0 to 100."
-    first: Int = 20,
-    "Cursor (PageInfo.endCursor of the previous page) to continue after."
+    "How many items from the start, or after after: 0 to 100 (default 20)."
+    first: Int = 20
+    "A cursor of this list: the page starts after it."
     after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+    "Only the deliveries in this status."
+    status: DeliveryStatus
   ): DeliveryConnection!
 }
 
@@ -2342,7 +3044,7 @@ type SlackTestResult {
 }
 
 "One event's delivery to one Slack channel, with its attempts."
-type Delivery {
+type Delivery implements Node {
   "Opaque identifier; pass it to redeliver."
   id: ID!
   "The channel it goes to."
@@ -2363,6 +3065,8 @@ type Delivery {
   deliveredAt: Time
   "When it was queued, in the transaction that recorded its event."
   createdAt: Time!
+  "The channel the delivery goes to."
+  channel: SlackChannel!
 }
 
 "A page of deliveries, newest first."
@@ -2371,6 +3075,40 @@ type DeliveryConnection {
   edges: [DeliveryEdge!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
+  "How many deliveries match the filter, over all pages (one more query, made only when asked)."
+  totalCount: Int!
+}
+
+"Narrows Project.deliveries; every field given must match."
+input DeliveryFilter {
+  "Deliveries in this status only."
+  status: DeliveryStatus
+  "Deliveries to this channel only; a channel of another project matches nothing."
+  channelId: ID
+}
+
+"A page of Slack channels."
+type SlackChannelConnection {
+  "The channels of this page, in list order."
+  edges: [SlackChannelEdge!]!
+  "Where this page sits in the list."
+  pageInfo: PageInfo!
+  "How many channels the project has."
+  totalCount: Int!
+}
+
+"One channel of a page."
+type SlackChannelEdge {
+  "Points at this channel, for after/before."
+  cursor: String!
+  "The channel."
+  node: SlackChannel!
+}
+
+"What removeSlackChannelV2 removed, so that a cache can evict it."
+type RemoveSlackChannelPayload {
+  "The id of the removed channel."
+  removedChannelId: ID!
 }
 
 "One delivery in a page."
@@ -2412,7 +3150,12 @@ extend type Mutation {
   removeSlackChannel(
     "The channel's id."
     id: ID!
-  ): Boolean!
+  ): Boolean! @deprecated(reason: "Use removeSlackChannelV2 instead, which returns the id to evict.")
+  "Removes a channel like removeSlackChannel and returns its id, for a cache to evict."
+  removeSlackChannelV2(
+    "The channel to remove."
+    id: ID!
+  ): RemoveSlackChannelPayload!
   "Sends a delivery again now, whatever its status: it goes back to PENDING and is attempted at once, in place of a waiting retry. OWNER, ADMIN or a WRITE key; NOT_FOUND for an unknown delivery; CONFLICT while an attempt is in flight."
   redeliver(
     "Delivery.id."
@@ -2445,6 +3188,28 @@ func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphq
 		return ec.fieldContext_ApiKey_revokedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ApiKey", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiKeyConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ApiKeyConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ApiKeyConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ApiKeyConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiKeyConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiKeyEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ApiKeyEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ApiKeyEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiKeyEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Approval(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2483,6 +3248,8 @@ func (ec *executionContext) childFields_Approval(ctx context.Context, field grap
 		return ec.fieldContext_Approval_invalidationReason(ctx, field)
 	case "events":
 		return ec.fieldContext_Approval_events(ctx, field)
+	case "eventsConnection":
+		return ec.fieldContext_Approval_eventsConnection(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Approval", field.Name)
 }
@@ -2507,6 +3274,8 @@ func (ec *executionContext) childFields_ApprovalConnection(ctx context.Context, 
 		return ec.fieldContext_ApprovalConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ApprovalConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ApprovalConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ApprovalConnection", field.Name)
 }
@@ -2593,6 +3362,14 @@ func (ec *executionContext) childFields_CreatedApproval(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type CreatedApproval", field.Name)
 }
 
+func (ec *executionContext) childFields_DeleteProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedProjectId":
+		return ec.fieldContext_DeleteProjectPayload_deletedProjectId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteProjectPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Delivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2615,6 +3392,8 @@ func (ec *executionContext) childFields_Delivery(ctx context.Context, field grap
 		return ec.fieldContext_Delivery_deliveredAt(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Delivery_createdAt(ctx, field)
+	case "channel":
+		return ec.fieldContext_Delivery_channel(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Delivery", field.Name)
 }
@@ -2625,6 +3404,8 @@ func (ec *executionContext) childFields_DeliveryConnection(ctx context.Context, 
 		return ec.fieldContext_DeliveryConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_DeliveryConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DeliveryConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeliveryConnection", field.Name)
 }
@@ -2661,6 +3442,10 @@ func (ec *executionContext) childFields_Event(ctx context.Context, field graphql
 		return ec.fieldContext_Event_maxAttempts(ctx, field)
 	case "reason":
 		return ec.fieldContext_Event_reason(ctx, field)
+	case "approval":
+		return ec.fieldContext_Event_approval(ctx, field)
+	case "project":
+		return ec.fieldContext_Event_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
 }
@@ -2671,6 +3456,8 @@ func (ec *executionContext) childFields_EventConnection(ctx context.Context, fie
 		return ec.fieldContext_EventConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_EventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_EventConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EventConnection", field.Name)
 }
@@ -2687,6 +3474,8 @@ func (ec *executionContext) childFields_EventEdge(ctx context.Context, field gra
 
 func (ec *executionContext) childFields_KeyValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "id":
+		return ec.fieldContext_KeyValue_id(ctx, field)
 	case "path":
 		return ec.fieldContext_KeyValue_path(ctx, field)
 	case "value":
@@ -2705,6 +3494,8 @@ func (ec *executionContext) childFields_KeyValueConnection(ctx context.Context, 
 		return ec.fieldContext_KeyValueConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_KeyValueConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_KeyValueConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type KeyValueConnection", field.Name)
 }
@@ -2723,6 +3514,10 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	switch field.Name {
 	case "hasNextPage":
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
+	case "hasPreviousPage":
+		return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+	case "startCursor":
+		return ec.fieldContext_PageInfo_startCursor(ctx, field)
 	case "endCursor":
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
@@ -2741,6 +3536,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_myRole(ctx, field)
 	case "members":
 		return ec.fieldContext_Project_members(ctx, field)
+	case "membersConnection":
+		return ec.fieldContext_Project_membersConnection(ctx, field)
 	case "approvals":
 		return ec.fieldContext_Project_approvals(ctx, field)
 	case "keys":
@@ -2749,16 +3546,48 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_key(ctx, field)
 	case "slackChannels":
 		return ec.fieldContext_Project_slackChannels(ctx, field)
+	case "slackChannelsConnection":
+		return ec.fieldContext_Project_slackChannelsConnection(ctx, field)
 	case "apiKeys":
 		return ec.fieldContext_Project_apiKeys(ctx, field)
+	case "apiKeysConnection":
+		return ec.fieldContext_Project_apiKeysConnection(ctx, field)
 	case "events":
 		return ec.fieldContext_Project_events(ctx, field)
+	case "deliveries":
+		return ec.fieldContext_Project_deliveries(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Project", field.Name)
 }
 
+func (ec *executionContext) childFields_ProjectConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ProjectConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ProjectConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ProjectConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProjectConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ProjectEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ProjectEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ProjectEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProjectEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_ProjectMember(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "id":
+		return ec.fieldContext_ProjectMember_id(ctx, field)
+	case "projectId":
+		return ec.fieldContext_ProjectMember_projectId(ctx, field)
 	case "user":
 		return ec.fieldContext_ProjectMember_user(ctx, field)
 	case "role":
@@ -2767,6 +3596,46 @@ func (ec *executionContext) childFields_ProjectMember(ctx context.Context, field
 		return ec.fieldContext_ProjectMember_addedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProjectMember", field.Name)
+}
+
+func (ec *executionContext) childFields_ProjectMemberConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ProjectMemberConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ProjectMemberConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ProjectMemberConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProjectMemberConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ProjectMemberEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ProjectMemberEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ProjectMemberEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProjectMemberEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RemoveProjectMemberPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "removedMemberId":
+		return ec.fieldContext_RemoveProjectMemberPayload_removedMemberId(ctx, field)
+	case "userId":
+		return ec.fieldContext_RemoveProjectMemberPayload_userId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveProjectMemberPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RemoveSlackChannelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "removedChannelId":
+		return ec.fieldContext_RemoveSlackChannelPayload_removedChannelId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveSlackChannelPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SlackChannel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2797,6 +3666,28 @@ func (ec *executionContext) childFields_SlackChannel(ctx context.Context, field 
 		return ec.fieldContext_SlackChannel_deliveries(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SlackChannel", field.Name)
+}
+
+func (ec *executionContext) childFields_SlackChannelConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SlackChannelConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SlackChannelConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_SlackChannelConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SlackChannelConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SlackChannelEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_SlackChannelEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_SlackChannelEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SlackChannelEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_SlackTestResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2943,6 +3834,44 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Approval_eventsConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addProjectMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3050,6 +3979,20 @@ func (ec *executionContext) field_Mutation_createProject_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteProjectV2_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -3183,6 +4126,28 @@ func (ec *executionContext) field_Mutation_refreshSession_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removeProjectMemberV2_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_removeProjectMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3202,6 +4167,20 @@ func (ec *executionContext) field_Mutation_removeProjectMember_args(ctx context.
 		return nil, err
 	}
 	args["userId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeSlackChannelV2_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -3357,6 +4336,44 @@ func (ec *executionContext) field_Mutation_updateSlackChannel_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Project_apiKeysConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Project_approvals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3384,6 +4401,76 @@ func (ec *executionContext) field_Project_approvals_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "sort",
+		func(ctx context.Context, v any) (*model.ApprovalSort, error) {
+			return ec.unmarshalOApprovalSort2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalSort(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sort"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Project_deliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.DeliveryFilter, error) {
+			return ec.unmarshalODeliveryFilter2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
 	return args, nil
 }
 
@@ -3414,6 +4501,30 @@ func (ec *executionContext) field_Project_events_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg5
 	return args, nil
 }
 
@@ -3458,6 +4569,98 @@ func (ec *executionContext) field_Project_keys_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Project_membersConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Project_slackChannelsConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -3503,6 +4706,34 @@ func (ec *executionContext) field_Query_approval_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_project_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3514,6 +4745,44 @@ func (ec *executionContext) field_Query_project_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_projectsConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -3536,6 +4805,30 @@ func (ec *executionContext) field_SlackChannel_deliveries_args(ctx context.Conte
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.DeliveryStatus, error) {
+			return ec.unmarshalODeliveryStatus2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg4
 	return args, nil
 }
 
@@ -3816,6 +5109,148 @@ func (ec *executionContext) _ApiKey_revokedAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_ApiKey_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ApiKeyConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.APIKeyEdge) graphql.Marshaler {
+			return ec.marshalNApiKeyEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKeyEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiKeyConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiKeyConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKeyConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ApiKeyEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKeyEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ApiKeyEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.APIKey) graphql.Marshaler {
+			return ec.marshalNApiKey2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Approval_id(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
@@ -4245,6 +5680,50 @@ func (ec *executionContext) fieldContext_Approval_events(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Approval_eventsConnection(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_eventsConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Approval().EventsConnection(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EventConnection) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_eventsConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Approval",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Approval_eventsConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ApprovalAction_key(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalAction) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4399,6 +5878,29 @@ func (ec *executionContext) fieldContext_ApprovalConnection_pageInfo(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ApprovalConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApprovalConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApprovalConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApprovalConnection", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ApprovalEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalEdge) (ret graphql.Marshaler) {
@@ -4984,6 +6486,29 @@ func (ec *executionContext) fieldContext_CreatedApproval_token(_ context.Context
 	return graphql.NewScalarFieldContext("CreatedApproval", field, false, false, "String")
 }
 
+func (ec *executionContext) _DeleteProjectPayload_deletedProjectId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteProjectPayload_deletedProjectId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteProjectPayload_deletedProjectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteProjectPayload", field, false, false, "ID")
+}
+
 func (ec *executionContext) _Delivery_id(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5223,6 +6748,38 @@ func (ec *executionContext) fieldContext_Delivery_createdAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Delivery_channel(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Channel(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SlackChannel) graphql.Marshaler {
+			return ec.marshalNSlackChannel2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Delivery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SlackChannel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _DeliveryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5285,6 +6842,29 @@ func (ec *executionContext) fieldContext_DeliveryConnection_pageInfo(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _DeliveryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryConnection", field, false, false, "Int")
 }
 
 func (ec *executionContext) _DeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryEdge) (ret graphql.Marshaler) {
@@ -5572,6 +7152,70 @@ func (ec *executionContext) fieldContext_Event_reason(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Event", field, false, false, "String")
 }
 
+func (ec *executionContext) _Event_approval(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_approval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Event().Approval(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Approval) graphql.Marshaler {
+			return ec.marshalOApproval2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApproval(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Event_approval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Event",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Approval(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Event_project(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Event().Project(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Event",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _EventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5636,6 +7280,29 @@ func (ec *executionContext) fieldContext_EventConnection_pageInfo(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _EventConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventConnection", field, false, false, "Int")
+}
+
 func (ec *executionContext) _EventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.EventEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5689,6 +7356,29 @@ func (ec *executionContext) fieldContext_EventEdge_node(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _KeyValue_id(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KeyValue_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KeyValue_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KeyValue", field, true, false, "ID")
 }
 
 func (ec *executionContext) _KeyValue_path(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
@@ -5854,6 +7544,29 @@ func (ec *executionContext) fieldContext_KeyValueConnection_pageInfo(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _KeyValueConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KeyValueConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KeyValueConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KeyValueConnection", field, false, false, "Int")
 }
 
 func (ec *executionContext) _KeyValueEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueEdge) (ret graphql.Marshaler) {
@@ -6483,6 +8196,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteProject(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_deleteProjectV2(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteProjectV2(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteProjectV2(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteProjectPayload) graphql.Marshaler {
+			return ec.marshalNDeleteProjectPayload2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeleteProjectPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteProjectV2(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteProjectPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteProjectV2_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_addProjectMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6565,6 +8322,50 @@ func (ec *executionContext) fieldContext_Mutation_removeProjectMember(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_removeProjectMember_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeProjectMemberV2(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeProjectMemberV2(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveProjectMemberV2(ctx, fc.Args["projectId"].(string), fc.Args["userId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RemoveProjectMemberPayload) graphql.Marshaler {
+			return ec.marshalNRemoveProjectMemberPayload2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐRemoveProjectMemberPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeProjectMemberV2(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RemoveProjectMemberPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeProjectMemberV2_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6791,6 +8592,50 @@ func (ec *executionContext) fieldContext_Mutation_removeSlackChannel(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_removeSlackChannelV2(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeSlackChannelV2(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveSlackChannelV2(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RemoveSlackChannelPayload) graphql.Marshaler {
+			return ec.marshalNRemoveSlackChannelPayload2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐRemoveSlackChannelPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeSlackChannelV2(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RemoveSlackChannelPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeSlackChannelV2_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_redeliver(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6856,6 +8701,52 @@ func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasPreviousPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_startCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
@@ -7005,6 +8896,50 @@ func (ec *executionContext) fieldContext_Project_members(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Project_membersConnection(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_membersConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Project().MembersConnection(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProjectMemberConnection) graphql.Marshaler {
+			return ec.marshalNProjectMemberConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_membersConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Project",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectMemberConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Project_membersConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Project_approvals(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7015,7 +8950,7 @@ func (ec *executionContext) _Project_approvals(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Project().Approvals(ctx, obj, fc.Args["filter"].(*model.ApprovalFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Project().Approvals(ctx, obj, fc.Args["filter"].(*model.ApprovalFilter), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["sort"].(*model.ApprovalSort))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ApprovalConnection) graphql.Marshaler {
@@ -7059,7 +8994,7 @@ func (ec *executionContext) _Project_keys(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Project().Keys(ctx, obj, fc.Args["prefix"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Project().Keys(ctx, obj, fc.Args["prefix"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.KeyValueConnection) graphql.Marshaler {
@@ -7169,6 +9104,50 @@ func (ec *executionContext) fieldContext_Project_slackChannels(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Project_slackChannelsConnection(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_slackChannelsConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Project().SlackChannelsConnection(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SlackChannelConnection) graphql.Marshaler {
+			return ec.marshalNSlackChannelConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_slackChannelsConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Project",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SlackChannelConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Project_slackChannelsConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Project_apiKeys(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7201,6 +9180,50 @@ func (ec *executionContext) fieldContext_Project_apiKeys(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Project_apiKeysConnection(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_apiKeysConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Project().APIKeysConnection(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.APIKeyConnection) graphql.Marshaler {
+			return ec.marshalNApiKeyConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_apiKeysConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Project",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKeyConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Project_apiKeysConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Project_events(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7211,7 +9234,7 @@ func (ec *executionContext) _Project_events(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Project().Events(ctx, obj, fc.Args["types"].([]model.EventType), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Project().Events(ctx, obj, fc.Args["types"].([]model.EventType), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*model.EventFilter))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.EventConnection) graphql.Marshaler {
@@ -7243,6 +9266,238 @@ func (ec *executionContext) fieldContext_Project_events(ctx context.Context, fie
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Project_deliveries(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_deliveries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Project().Deliveries(ctx, obj, fc.Args["filter"].(*model.DeliveryFilter), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeliveryConnection) graphql.Marshaler {
+			return ec.marshalNDeliveryConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_deliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Project",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeliveryConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Project_deliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProjectEdge) graphql.Marshaler {
+			return ec.marshalNProjectEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProjectEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProjectEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectMember_id(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectMember_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectMember_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectMember", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ProjectMember_projectId(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectMember_projectId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectMember_projectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectMember", field, false, false, "ID")
 }
 
 func (ec *executionContext) _ProjectMember_user(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
@@ -7321,6 +9576,148 @@ func (ec *executionContext) _ProjectMember_addedAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_ProjectMember_addedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProjectMember", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ProjectMemberConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectMemberConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProjectMemberEdge) graphql.Marshaler {
+			return ec.marshalNProjectMemberEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectMemberConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectMemberConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectMemberEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectMemberConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectMemberConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectMemberConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectMemberConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectMemberConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectMemberConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectMemberConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectMemberConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProjectMemberEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectMemberEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectMemberEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectMemberEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProjectMemberEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectMemberEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProjectMember) graphql.Marshaler {
+			return ec.marshalNProjectMember2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMember(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectMemberEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectMemberEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectMember(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_approval(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -7443,6 +9840,94 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Nodes(ctx, fc.Args["ids"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Node) graphql.Marshaler {
+			return ec.marshalNNode2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_nodes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_projects(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7471,6 +9956,50 @@ func (ec *executionContext) fieldContext_Query_projects(_ context.Context, field
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Project(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_projectsConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_projectsConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ProjectsConnection(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProjectConnection) graphql.Marshaler {
+			return ec.marshalNProjectConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_projectsConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_projectsConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -7593,6 +10122,75 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RemoveProjectMemberPayload_removedMemberId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveProjectMemberPayload_removedMemberId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedMemberID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_removedMemberId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveProjectMemberPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RemoveProjectMemberPayload_userId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveProjectMemberPayload_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveProjectMemberPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RemoveSlackChannelPayload_removedChannelId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveSlackChannelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveSlackChannelPayload_removedChannelId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedChannelID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveSlackChannelPayload_removedChannelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveSlackChannelPayload", field, false, false, "ID")
 }
 
 func (ec *executionContext) _SlackChannel_id(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
@@ -7858,7 +10456,7 @@ func (ec *executionContext) _SlackChannel_deliveries(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.SlackChannel().Deliveries(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.SlackChannel().Deliveries(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["status"].(*model.DeliveryStatus))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DeliveryConnection) graphql.Marshaler {
@@ -7888,6 +10486,148 @@ func (ec *executionContext) fieldContext_SlackChannel_deliveries(ctx context.Con
 	if fc.Args, err = ec.field_SlackChannel_deliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SlackChannelConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannelConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SlackChannelEdge) graphql.Marshaler {
+			return ec.marshalNSlackChannelEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannelConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SlackChannelConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SlackChannelEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SlackChannelConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannelConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannelConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SlackChannelConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SlackChannelConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannelConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannelConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SlackChannelConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SlackChannelEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannelEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannelEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SlackChannelEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _SlackChannelEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannelEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SlackChannel) graphql.Marshaler {
+			return ec.marshalNSlackChannel2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannelEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SlackChannelEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SlackChannel(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -9378,7 +12118,7 @@ func (ec *executionContext) unmarshalInputApprovalFilter(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"status", "keyPrefix", "refId"}
+	fieldsInOrder := [...]string{"status", "keyPrefix", "refId", "createdAfter", "createdBefore"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9406,6 +12146,20 @@ func (ec *executionContext) unmarshalInputApprovalFilter(ctx context.Context, ob
 				return it, err
 			}
 			it.RefID = data
+		case "createdAfter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAfter"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAfter = data
+		case "createdBefore":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdBefore"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedBefore = data
 		}
 	}
 	return it, nil
@@ -9612,6 +12366,125 @@ func UnmarshalCreateProjectInput(ctx context.Context, raw any) (model.CreateProj
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDeliveryFilter(ctx context.Context, obj any) (model.DeliveryFilter, error) {
+	var it model.DeliveryFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"status", "channelId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalODeliveryStatus2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "channelId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeliveryFilter unmarshals raw into the DeliveryFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeliveryFilter(ctx context.Context, raw any) (model.DeliveryFilter, error) {
+	var out model.DeliveryFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeliveryFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputEventFilter(ctx context.Context, obj any) (model.EventFilter, error) {
+	var it model.EventFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"types", "keyPath", "approvalId", "occurredAfter", "occurredBefore"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "types":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("types"))
+			data, err := ec.unmarshalOEventType2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventTypeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Types = data
+		case "keyPath":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("keyPath"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KeyPath = data
+		case "approvalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvalId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovalID = data
+		case "occurredAfter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAfter"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredAfter = data
+		case "occurredBefore":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredBefore"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredBefore = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEventFilter unmarshals raw into the EventFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEventFilter(ctx context.Context, raw any) (model.EventFilter, error) {
+	var out model.EventFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EventFilter", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLogInInput(ctx context.Context, obj any) (model.LogInInput, error) {
 	var it model.LogInInput
 	if obj == nil {
@@ -9777,11 +12650,80 @@ func UnmarshalUpdateSlackChannelInput(ctx context.Context, raw any) (model.Updat
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj model.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case model.SlackChannel:
+		return ec._SlackChannel(ctx, sel, &obj)
+	case *model.SlackChannel:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SlackChannel(ctx, sel, obj)
+	case model.ProjectMember:
+		return ec._ProjectMember(ctx, sel, &obj)
+	case *model.ProjectMember:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ProjectMember(ctx, sel, obj)
+	case model.Project:
+		return ec._Project(ctx, sel, &obj)
+	case *model.Project:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Project(ctx, sel, obj)
+	case model.KeyValue:
+		return ec._KeyValue(ctx, sel, &obj)
+	case *model.KeyValue:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._KeyValue(ctx, sel, obj)
+	case model.Event:
+		return ec._Event(ctx, sel, &obj)
+	case *model.Event:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Event(ctx, sel, obj)
+	case model.Delivery:
+		return ec._Delivery(ctx, sel, &obj)
+	case *model.Delivery:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Delivery(ctx, sel, obj)
+	case model.Approval:
+		return ec._Approval(ctx, sel, &obj)
+	case *model.Approval:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Approval(ctx, sel, obj)
+	case model.APIKey:
+		return ec._ApiKey(ctx, sel, &obj)
+	case *model.APIKey:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ApiKey(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
 
-var apiKeyImplementors = []string{"ApiKey"}
+var apiKeyImplementors = []string{"ApiKey", "Node"}
 
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *model.APIKey) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyImplementors)
@@ -9844,7 +12786,88 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
-var approvalImplementors = []string{"Approval"}
+var apiKeyConnectionImplementors = []string{"ApiKeyConnection"}
+
+func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.SelectionSet, obj *model.APIKeyConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApiKeyConnection")
+		case "edges":
+			out.Values[i] = ec._ApiKeyConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ApiKeyConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ApiKeyConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var apiKeyEdgeImplementors = []string{"ApiKeyEdge"}
+
+func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSet, obj *model.APIKeyEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApiKeyEdge")
+		case "cursor":
+			out.Values[i] = ec._ApiKeyEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ApiKeyEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var approvalImplementors = []string{"Approval", "Node"}
 
 func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet, obj *model.Approval) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, approvalImplementors)
@@ -9942,6 +12965,12 @@ func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Approval_events(ctx, field, obj)
 				})
+		case "eventsConnection":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Approval_eventsConnection(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10025,6 +13054,11 @@ func (ec *executionContext) _ApprovalConnection(ctx context.Context, sel ast.Sel
 			}
 		case "pageInfo":
 			out.Values[i] = ec._ApprovalConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ApprovalConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10328,7 +13362,40 @@ func (ec *executionContext) _CreatedApproval(ctx context.Context, sel ast.Select
 	return out
 }
 
-var deliveryImplementors = []string{"Delivery"}
+var deleteProjectPayloadImplementors = []string{"DeleteProjectPayload"}
+
+func (ec *executionContext) _DeleteProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteProjectPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteProjectPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteProjectPayload")
+		case "deletedProjectId":
+			out.Values[i] = ec._DeleteProjectPayload_deletedProjectId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deliveryImplementors = []string{"Delivery", "Node"}
 
 func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet, obj *model.Delivery) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryImplementors)
@@ -10390,6 +13457,12 @@ func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "channel":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_channel(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10425,6 +13498,11 @@ func (ec *executionContext) _DeliveryConnection(ctx context.Context, sel ast.Sel
 			}
 		case "pageInfo":
 			out.Values[i] = ec._DeliveryConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._DeliveryConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10483,7 +13561,7 @@ func (ec *executionContext) _DeliveryEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var eventImplementors = []string{"Event"}
+var eventImplementors = []string{"Event", "Node"}
 
 func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *model.Event) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, eventImplementors)
@@ -10497,53 +13575,65 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 		case "id":
 			out.Values[i] = ec._Event_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "type":
 			out.Values[i] = ec._Event_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "occurredAt":
 			out.Values[i] = ec._Event_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "projectId":
 			out.Values[i] = ec._Event_projectId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "approvalId":
 			out.Values[i] = ec._Event_approvalId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "keyPath":
 			out.Values[i] = ec._Event_keyPath(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "action":
 			out.Values[i] = ec._Event_action(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "attempts":
 			out.Values[i] = ec._Event_attempts(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "maxAttempts":
 			out.Values[i] = ec._Event_maxAttempts(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "reason":
 			out.Values[i] = ec._Event_reason(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "approval":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Event_approval(ctx, field, obj)
+				})
+		case "project":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Event_project(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10579,6 +13669,11 @@ func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.Select
 			}
 		case "pageInfo":
 			out.Values[i] = ec._EventConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._EventConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10637,7 +13732,7 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
-var keyValueImplementors = []string{"KeyValue"}
+var keyValueImplementors = []string{"KeyValue", "Node"}
 
 func (ec *executionContext) _KeyValue(ctx context.Context, sel ast.SelectionSet, obj *model.KeyValue) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, keyValueImplementors)
@@ -10648,6 +13743,11 @@ func (ec *executionContext) _KeyValue(ctx context.Context, sel ast.SelectionSet,
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("KeyValue")
+		case "id":
+			out.Values[i] = ec._KeyValue_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "path":
 			out.Values[i] = ec._KeyValue_path(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -10704,6 +13804,11 @@ func (ec *executionContext) _KeyValueConnection(ctx context.Context, sel ast.Sel
 			}
 		case "pageInfo":
 			out.Values[i] = ec._KeyValueConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._KeyValueConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10872,6 +13977,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "deleteProjectV2":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteProjectV2(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "addProjectMember":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_addProjectMember(ctx, field)
@@ -10882,6 +13994,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "removeProjectMember":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_removeProjectMember(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeProjectMemberV2":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeProjectMemberV2(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -10917,6 +14036,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "removeSlackChannel":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_removeSlackChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeSlackChannelV2":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeSlackChannelV2(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -10961,6 +14087,16 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "hasPreviousPage":
+			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startCursor":
+			out.Values[i] = ec._PageInfo_startCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -10983,7 +14119,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
-var projectImplementors = []string{"Project"}
+var projectImplementors = []string{"Project", "Node"}
 
 func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, obj *model.Project) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, projectImplementors)
@@ -11021,6 +14157,12 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_members(ctx, field, obj)
 				})
+		case "membersConnection":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_membersConnection(ctx, field, obj)
+				})
 		case "approvals":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -11045,17 +14187,35 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_slackChannels(ctx, field, obj)
 				})
+		case "slackChannelsConnection":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_slackChannelsConnection(ctx, field, obj)
+				})
 		case "apiKeys":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_apiKeys(ctx, field, obj)
 				})
+		case "apiKeysConnection":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_apiKeysConnection(ctx, field, obj)
+				})
 		case "events":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_events(ctx, field, obj)
+				})
+		case "deliveries":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_deliveries(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -11074,7 +14234,88 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
-var projectMemberImplementors = []string{"ProjectMember"}
+var projectConnectionImplementors = []string{"ProjectConnection"}
+
+func (ec *executionContext) _ProjectConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, projectConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProjectConnection")
+		case "edges":
+			out.Values[i] = ec._ProjectConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ProjectConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ProjectConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var projectEdgeImplementors = []string{"ProjectEdge"}
+
+func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, projectEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProjectEdge")
+		case "cursor":
+			out.Values[i] = ec._ProjectEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ProjectEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var projectMemberImplementors = []string{"ProjectMember", "Node"}
 
 func (ec *executionContext) _ProjectMember(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectMember) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, projectMemberImplementors)
@@ -11085,6 +14326,16 @@ func (ec *executionContext) _ProjectMember(ctx context.Context, sel ast.Selectio
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ProjectMember")
+		case "id":
+			out.Values[i] = ec._ProjectMember_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "projectId":
+			out.Values[i] = ec._ProjectMember_projectId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "user":
 			out.Values[i] = ec._ProjectMember_user(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -11097,6 +14348,87 @@ func (ec *executionContext) _ProjectMember(ctx context.Context, sel ast.Selectio
 			}
 		case "addedAt":
 			out.Values[i] = ec._ProjectMember_addedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var projectMemberConnectionImplementors = []string{"ProjectMemberConnection"}
+
+func (ec *executionContext) _ProjectMemberConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectMemberConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, projectMemberConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProjectMemberConnection")
+		case "edges":
+			out.Values[i] = ec._ProjectMemberConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ProjectMemberConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ProjectMemberConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var projectMemberEdgeImplementors = []string{"ProjectMemberEdge"}
+
+func (ec *executionContext) _ProjectMemberEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectMemberEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, projectMemberEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProjectMemberEdge")
+		case "cursor":
+			out.Values[i] = ec._ProjectMemberEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ProjectMemberEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -11154,11 +14486,29 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
 				})
+		case "node":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_node(ctx, field)
+				})
+		case "nodes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_nodes(ctx, field)
+				})
 		case "projects":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_projects(ctx, field)
+				})
+		case "projectsConnection":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_projectsConnection(ctx, field)
 				})
 		case "project":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -11197,7 +14547,78 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
-var slackChannelImplementors = []string{"SlackChannel"}
+var removeProjectMemberPayloadImplementors = []string{"RemoveProjectMemberPayload"}
+
+func (ec *executionContext) _RemoveProjectMemberPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveProjectMemberPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, removeProjectMemberPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RemoveProjectMemberPayload")
+		case "removedMemberId":
+			out.Values[i] = ec._RemoveProjectMemberPayload_removedMemberId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userId":
+			out.Values[i] = ec._RemoveProjectMemberPayload_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var removeSlackChannelPayloadImplementors = []string{"RemoveSlackChannelPayload"}
+
+func (ec *executionContext) _RemoveSlackChannelPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveSlackChannelPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, removeSlackChannelPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RemoveSlackChannelPayload")
+		case "removedChannelId":
+			out.Values[i] = ec._RemoveSlackChannelPayload_removedChannelId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var slackChannelImplementors = []string{"SlackChannel", "Node"}
 
 func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.SelectionSet, obj *model.SlackChannel) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, slackChannelImplementors)
@@ -11269,6 +14690,87 @@ func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SlackChannel_deliveries(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var slackChannelConnectionImplementors = []string{"SlackChannelConnection"}
+
+func (ec *executionContext) _SlackChannelConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SlackChannelConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, slackChannelConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SlackChannelConnection")
+		case "edges":
+			out.Values[i] = ec._SlackChannelConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SlackChannelConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._SlackChannelConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var slackChannelEdgeImplementors = []string{"SlackChannelEdge"}
+
+func (ec *executionContext) _SlackChannelEdge(ctx context.Context, sel ast.SelectionSet, obj *model.SlackChannelEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, slackChannelEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SlackChannelEdge")
+		case "cursor":
+			out.Values[i] = ec._SlackChannelEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._SlackChannelEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11805,6 +15307,38 @@ func (ec *executionContext) marshalNApiKey2ᚖgithubᚗcomᚋottrᚋbackendᚋgr
 	return ec._ApiKey(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNApiKeyConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyConnection(ctx context.Context, sel ast.SelectionSet, v *model.APIKeyConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApiKeyConnection!")
+		return graphql.Null
+	}
+	return ec._ApiKeyConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNApiKeyEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKeyEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApiKeyEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNApiKeyEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyEdge(ctx context.Context, sel ast.SelectionSet, v *model.APIKeyEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApiKeyEdge!")
+		return graphql.Null
+	}
+	return ec._ApiKeyEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNApiKeyScope2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyScope(ctx context.Context, v any) (model.APIKeyScope, error) {
 	var res model.APIKeyScope
 	err := res.UnmarshalGQL(v)
@@ -11961,6 +15495,14 @@ func (ec *executionContext) marshalNCreatedApproval2ᚖgithubᚗcomᚋottrᚋbac
 		return graphql.Null
 	}
 	return ec._CreatedApproval(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeleteProjectPayload2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeleteProjectPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteProjectPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeleteProjectPayload!")
+		return graphql.Null
+	}
+	return ec._DeleteProjectPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDelivery2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDelivery(ctx context.Context, sel ast.SelectionSet, v *model.Delivery) graphql.Marshaler {
@@ -12123,6 +15665,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12182,6 +15753,16 @@ func (ec *executionContext) unmarshalNLogInInput2githubᚗcomᚋottrᚋbackend�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalONode2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐNode(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
@@ -12214,6 +15795,38 @@ func (ec *executionContext) marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋg
 	return ec._Project(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNProjectConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectConnection(ctx context.Context, sel ast.SelectionSet, v *model.ProjectConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProjectConnection!")
+		return graphql.Null
+	}
+	return ec._ProjectConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProjectEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProjectEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProjectEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProjectEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectEdge(ctx context.Context, sel ast.SelectionSet, v *model.ProjectEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProjectEdge!")
+		return graphql.Null
+	}
+	return ec._ProjectEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNProjectMember2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProjectMember) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -12236,6 +15849,54 @@ func (ec *executionContext) marshalNProjectMember2ᚖgithubᚗcomᚋottrᚋbacke
 		return graphql.Null
 	}
 	return ec._ProjectMember(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProjectMemberConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberConnection(ctx context.Context, sel ast.SelectionSet, v *model.ProjectMemberConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProjectMemberConnection!")
+		return graphql.Null
+	}
+	return ec._ProjectMemberConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProjectMemberEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProjectMemberEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProjectMemberEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProjectMemberEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberEdge(ctx context.Context, sel ast.SelectionSet, v *model.ProjectMemberEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProjectMemberEdge!")
+		return graphql.Null
+	}
+	return ec._ProjectMemberEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRemoveProjectMemberPayload2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐRemoveProjectMemberPayload(ctx context.Context, sel ast.SelectionSet, v *model.RemoveProjectMemberPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RemoveProjectMemberPayload!")
+		return graphql.Null
+	}
+	return ec._RemoveProjectMemberPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRemoveSlackChannelPayload2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐRemoveSlackChannelPayload(ctx context.Context, sel ast.SelectionSet, v *model.RemoveSlackChannelPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RemoveSlackChannelPayload!")
+		return graphql.Null
+	}
+	return ec._RemoveSlackChannelPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐRole(ctx context.Context, v any) (model.Role, error) {
@@ -12275,6 +15936,38 @@ func (ec *executionContext) marshalNSlackChannel2ᚖgithubᚗcomᚋottrᚋbacken
 		return graphql.Null
 	}
 	return ec._SlackChannel(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSlackChannelConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelConnection(ctx context.Context, sel ast.SelectionSet, v *model.SlackChannelConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SlackChannelConnection!")
+		return graphql.Null
+	}
+	return ec._SlackChannelConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSlackChannelEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SlackChannelEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSlackChannelEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSlackChannelEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelEdge(ctx context.Context, sel ast.SelectionSet, v *model.SlackChannelEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SlackChannelEdge!")
+		return graphql.Null
+	}
+	return ec._SlackChannelEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSlackTestResult2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackTestResult(ctx context.Context, sel ast.SelectionSet, v *model.SlackTestResult) graphql.Marshaler {
@@ -12523,6 +16216,22 @@ func (ec *executionContext) unmarshalOApprovalFilter2ᚖgithubᚗcomᚋottrᚋba
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOApprovalSort2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalSort(ctx context.Context, v any) (*model.ApprovalSort, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ApprovalSort)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOApprovalSort2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalSort(ctx context.Context, sel ast.SelectionSet, v *model.ApprovalSort) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOApprovalStatus2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalStatus(ctx context.Context, v any) (*model.ApprovalStatus, error) {
 	if v == nil {
 		return nil, nil
@@ -12569,6 +16278,14 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalODeliveryFilter2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryFilter(ctx context.Context, v any) (*model.DeliveryFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputDeliveryFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalODeliveryStatus2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx context.Context, v any) (*model.DeliveryStatus, error) {
 	if v == nil {
 		return nil, nil
@@ -12583,6 +16300,14 @@ func (ec *executionContext) marshalODeliveryStatus2ᚖgithubᚗcomᚋottrᚋback
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOEventFilter2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventFilter(ctx context.Context, v any) (*model.EventFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputEventFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOEventType2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventTypeᚄ(ctx context.Context, v any) ([]model.EventType, error) {
@@ -12662,6 +16387,13 @@ func (ec *executionContext) marshalOKeyValue2ᚖgithubᚗcomᚋottrᚋbackendᚋ
 		return graphql.Null
 	}
 	return ec._KeyValue(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalONode2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx context.Context, sel ast.SelectionSet, v *model.Project) graphql.Marshaler {

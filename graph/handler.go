@@ -149,6 +149,9 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		}
 		return res, err
 	})
+	// Loaders live for one response: one query, one mutation, one event of
+	// a subscription.
+	srv.AroundResponses(withLoaders(r))
 	srv.AroundFields(listProblems)
 	srv.AroundOperations(opts.Live.countSubscriptions)
 	srv.AroundResponses(endStreamWithError(func(ctx context.Context, err error) error {

@@ -13,14 +13,7 @@ import (
 
 // PendingApproval is the resolver for the pendingApproval field.
 func (r *keyValueResolver) PendingApproval(ctx context.Context, obj *model.KeyValue) (*model.Approval, error) {
-	if obj.PendingPreloaded {
-		return obj.Pending, nil
-	}
-	a, err := r.ApprovalService.Keys().PendingFor(ctx, obj.ProjectID, obj.Path)
-	if err != nil {
-		return nil, err
-	}
-	return toOptionalApproval(a), nil
+	return loadersFor(ctx).pending.Load(ctx, inProject{obj.ProjectID, obj.Path})
 }
 
 // SetKey is the resolver for the setKey field.

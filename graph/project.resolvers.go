@@ -10,6 +10,8 @@ import (
 
 	"github.com/ottr/backend/graph/model"
 	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/approval"
+	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/project"
 )
 
@@ -39,6 +41,14 @@ func (r *mutationResolver) DeleteProject(ctx context.Context, id string) (bool, 
 	return true, nil
 }
 
+// DeleteProjectV2 is the resolver for the deleteProjectV2 field.
+func (r *mutationResolver) DeleteProjectV2(ctx context.Context, id string) (*model.DeleteProjectPayload, error) {
+	if err := r.ProjectService.Delete(ctx, id); err != nil {
+		return nil, err
+	}
+	return &model.DeleteProjectPayload{DeletedProjectID: id}, nil
+}
+
 // AddProjectMember is the resolver for the addProjectMember field.
 func (r *mutationResolver) AddProjectMember(ctx context.Context, projectID string, email string, role model.Role) (*model.ProjectMember, error) {
 	m, err := r.ProjectService.AddMember(ctx, projectID, email, project.Role(role))
@@ -56,6 +66,14 @@ func (r *mutationResolver) RemoveProjectMember(ctx context.Context, projectID st
 	return true, nil
 }
 
+// RemoveProjectMemberV2 is the resolver for the removeProjectMemberV2 field.
+func (r *mutationResolver) RemoveProjectMemberV2(ctx context.Context, projectID string, userID string) (*model.RemoveProjectMemberPayload, error) {
+	if err := r.ProjectService.RemoveMember(ctx, projectID, userID); err != nil {
+		return nil, err
+	}
+	return &model.RemoveProjectMemberPayload{RemovedMemberID: model.MemberID(projectID, userID), UserID: userID}, nil
+}
+
 // MyRole is the resolver for the myRole field.
 func (r *projectResolver) MyRole(ctx context.Context, obj *model.Project) (model.Role, error) {
 	role, err := r.ProjectService.MyRole(ctx, obj.ID)
@@ -71,48 +89,38 @@ func (r *projectResolver) Members(ctx context.Context, obj *model.Project) ([]*m
 	return mapAll(members, toMember), nil
 }
 
+// MembersConnection is the resolver for the membersConnection field.
+func (r *projectResolver) MembersConnection(ctx context.Context, obj *model.Project, first *int, after *string, last *int, before *string) (*model.ProjectMemberConnection, error) {
+	p, err := r.ProjectService.MembersPage(ctx, obj.ID, toPageArgs(ctx, first, after, last, before))
+	if err != nil {
+		return nil, err
+	}
+	return toMemberConnection(p), nil
+}
+
 // Approvals is the resolver for the approvals field.
-func (r *projectResolver) Approvals(ctx context.Context, obj *model.Project, filter *model.ApprovalFilter, first *int, after *string) (*model.ApprovalConnection, error) {
-	p, err := r.ApprovalService.List(ctx, obj.ID, toApprovalFilter(filter), toPageArgs(first, after))
+func (r *projectResolver) Approvals(ctx context.Context, obj *model.Project, filter *model.ApprovalFilter, first *int, after *string, last *int, before *string, sort *model.ApprovalSort) (*model.ApprovalConnection, error) {
+	f := toApprovalFilter(filter)
+	if sort != nil {
+		f.Sort = approval.Sort(*sort)
+	}
+	p, err := r.ApprovalService.List(ctx, obj.ID, f, toPageArgs(ctx, first, after, last, before))
 	if err != nil {
 		return nil, err
 	}
 	conn := toApprovalConnection(p)
-	for _, e := range conn.Edges {
-		e.Node.InProject = obj // the list authorized reading it
-	}
-	if selected(ctx, "edges", "node", "events") {
-		// One query for the page instead of one per approval.
-		ids := mapAll(conn.Edges, func(e *model.ApprovalEdge) string { return e.Node.ID })
-		events, err := r.EventQueries.ForApprovals(ctx, obj.ID, ids)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range conn.Edges {
-			e.Node.EventsPreloaded, e.Node.PreloadedEvents = true, mapAll(events[e.Node.ID], toEvent)
-		}
-	}
+	startApprovals(ctx, obj, mapAll(conn.Edges, func(e *model.ApprovalEdge) *model.Approval { return e.Node }))
 	return conn, nil
 }
 
 // Keys is the resolver for the keys field.
-func (r *projectResolver) Keys(ctx context.Context, obj *model.Project, prefix *string, first *int, after *string) (*model.KeyValueConnection, error) {
-	p, err := r.ApprovalService.Keys().List(ctx, obj.ID, prefix, toPageArgs(first, after))
+func (r *projectResolver) Keys(ctx context.Context, obj *model.Project, prefix *string, first *int, after *string, last *int, before *string) (*model.KeyValueConnection, error) {
+	p, err := r.ApprovalService.Keys().List(ctx, obj.ID, prefix, toPageArgs(ctx, first, after, last, before))
 	if err != nil {
 		return nil, err
 	}
 	conn := toKeyValueConnection(p)
-	if selected(ctx, "edges", "node", "pendingApproval") {
-		// One query for the page instead of one per key.
-		paths := mapAll(conn.Edges, func(e *model.KeyValueEdge) string { return e.Node.Path })
-		pending, err := r.ApprovalService.Keys().PendingForPaths(ctx, obj.ID, paths)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range conn.Edges {
-			e.Node.PendingPreloaded, e.Node.Pending = true, toOptionalApproval(pending[e.Node.Path])
-		}
-	}
+	startKeys(ctx, obj, mapAll(conn.Edges, func(e *model.KeyValueEdge) *model.KeyValue { return e.Node }))
 	return conn, nil
 }
 
@@ -134,6 +142,15 @@ func (r *projectResolver) SlackChannels(ctx context.Context, obj *model.Project)
 	return mapAll(channels, toSlackChannel), nil
 }
 
+// SlackChannelsConnection is the resolver for the slackChannelsConnection field.
+func (r *projectResolver) SlackChannelsConnection(ctx context.Context, obj *model.Project, first *int, after *string, last *int, before *string) (*model.SlackChannelConnection, error) {
+	p, err := r.SlackService.ListPage(ctx, obj.ID, toPageArgs(ctx, first, after, last, before))
+	if err != nil {
+		return nil, err
+	}
+	return toSlackChannelConnection(p), nil
+}
+
 // APIKeys is the resolver for the apiKeys field.
 func (r *projectResolver) APIKeys(ctx context.Context, obj *model.Project) ([]*model.APIKey, error) {
 	keys, err := r.ProjectService.APIKeys(ctx, obj.ID)
@@ -143,13 +160,39 @@ func (r *projectResolver) APIKeys(ctx context.Context, obj *model.Project) ([]*m
 	return mapAll(keys, toAPIKey), nil
 }
 
+// APIKeysConnection is the resolver for the apiKeysConnection field.
+func (r *projectResolver) APIKeysConnection(ctx context.Context, obj *model.Project, first *int, after *string, last *int, before *string) (*model.APIKeyConnection, error) {
+	p, err := r.ProjectService.APIKeysPage(ctx, obj.ID, toPageArgs(ctx, first, after, last, before))
+	if err != nil {
+		return nil, err
+	}
+	return toAPIKeyConnection(p), nil
+}
+
 // Events is the resolver for the events field.
-func (r *projectResolver) Events(ctx context.Context, obj *model.Project, types []model.EventType, first *int, after *string) (*model.EventConnection, error) {
-	p, err := r.EventQueries.List(ctx, obj.ID, toEventTypes(types), toPageArgs(first, after))
+func (r *projectResolver) Events(ctx context.Context, obj *model.Project, types []model.EventType, first *int, after *string, last *int, before *string, filter *model.EventFilter) (*model.EventConnection, error) {
+	f, err := toEventFilter(types, filter)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.EventQueries.List(ctx, obj.ID, f, toPageArgs(ctx, first, after, last, before))
 	if err != nil {
 		return nil, err
 	}
 	return toEventConnection(p), nil
+}
+
+// Deliveries is the resolver for the deliveries field.
+func (r *projectResolver) Deliveries(ctx context.Context, obj *model.Project, filter *model.DeliveryFilter, first *int, after *string, last *int, before *string) (*model.DeliveryConnection, error) {
+	var f notify.DeliveryFilter
+	if filter != nil {
+		f.Status, f.ChannelID = (*string)(filter.Status), filter.ChannelID
+	}
+	p, err := r.Dispatcher.ProjectDeliveries(ctx, obj.ID, f, toPageArgs(ctx, first, after, last, before))
+	if err != nil {
+		return nil, err
+	}
+	return toDeliveryConnection(p), nil
 }
 
 // Projects is the resolver for the projects field.
@@ -159,6 +202,15 @@ func (r *queryResolver) Projects(ctx context.Context) ([]*model.Project, error) 
 		return nil, err
 	}
 	return mapAll(projects, toProject), nil
+}
+
+// ProjectsConnection is the resolver for the projectsConnection field.
+func (r *queryResolver) ProjectsConnection(ctx context.Context, first *int, after *string, last *int, before *string) (*model.ProjectConnection, error) {
+	p, err := r.ProjectService.ListPage(ctx, toPageArgs(ctx, first, after, last, before))
+	if err != nil {
+		return nil, err
+	}
+	return toProjectConnection(p), nil
 }
 
 // Project is the resolver for the project field.

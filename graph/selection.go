@@ -31,3 +31,18 @@ func selected(ctx context.Context, path ...string) bool {
 	}
 	return true
 }
+
+// explicit reports whether the operation gave the field being resolved the
+// argument name, rather than leaving it to its default: written in the
+// document, or a variable the request sent.
+func explicit(ctx context.Context, name string) bool {
+	arg := graphql.GetFieldContext(ctx).Field.Arguments.ForName(name)
+	if arg == nil {
+		return false
+	}
+	if arg.Value.Kind != ast.Variable {
+		return true
+	}
+	_, sent := graphql.GetOperationContext(ctx).Variables[arg.Value.Raw]
+	return sent
+}

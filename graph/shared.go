@@ -71,7 +71,7 @@ func shareKey(oc *graphql.OperationContext, projectID string, types []model.Even
 		return "", false
 	}
 	f, ok := oc.Operation.SelectionSet[0].(*ast.Field)
-	if !ok || f.Name != "projectEvents" || len(f.Directives) > 0 {
+	if !ok || f.Name != "projectEvents" || len(f.Directives) > 0 || !sharable(f.SelectionSet) {
 		return "", false
 	}
 	vars := oc.Variables
@@ -101,6 +101,21 @@ func shareKey(oc *graphql.OperationContext, projectID string, types []model.Even
 	key.WriteByte(0)
 	key.Write(b)
 	return key.String(), true
+}
+
+// sharable reports whether an event's selection renders the same for every
+// member: plain fields of the event only. The objects it points at
+// (approval, project) are read with the caller's own credentials, which a
+// group's rendering does not have, so such operations run per subscriber,
+// as do selections through fragments, which could reach them.
+func sharable(set ast.SelectionSet) bool {
+	for _, sel := range set {
+		f, ok := sel.(*ast.Field)
+		if !ok || f.Name == "approval" || f.Name == "project" {
+			return false
+		}
+	}
+	return true
 }
 
 // renderer executes a group's operation once and renders each event

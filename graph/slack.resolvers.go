@@ -20,11 +20,12 @@ func (r *deliveryResolver) Event(ctx context.Context, obj *model.Delivery) (*mod
 	if err != nil {
 		return nil, fmt.Errorf("delivery %s: event id %q: %w", obj.ID, obj.EventID, err)
 	}
-	ev, err := r.EventQueries.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return toEvent(*ev), nil
+	return loadersFor(ctx).event.Load(ctx, id)
+}
+
+// Channel is the resolver for the channel field.
+func (r *deliveryResolver) Channel(ctx context.Context, obj *model.Delivery) (*model.SlackChannel, error) {
+	return loadersFor(ctx).channel.Load(ctx, obj.ChannelID)
 }
 
 // AddSlackChannel is the resolver for the addSlackChannel field.
@@ -80,6 +81,14 @@ func (r *mutationResolver) RemoveSlackChannel(ctx context.Context, id string) (b
 	return true, nil
 }
 
+// RemoveSlackChannelV2 is the resolver for the removeSlackChannelV2 field.
+func (r *mutationResolver) RemoveSlackChannelV2(ctx context.Context, id string) (*model.RemoveSlackChannelPayload, error) {
+	if err := r.SlackService.Remove(ctx, id); err != nil {
+		return nil, err
+	}
+	return &model.RemoveSlackChannelPayload{RemovedChannelID: id}, nil
+}
+
 // Redeliver is the resolver for the redeliver field.
 func (r *mutationResolver) Redeliver(ctx context.Context, deliveryID string) (*model.Delivery, error) {
 	d, err := r.Dispatcher.Redeliver(ctx, deliveryID)
@@ -90,8 +99,8 @@ func (r *mutationResolver) Redeliver(ctx context.Context, deliveryID string) (*m
 }
 
 // Deliveries is the resolver for the deliveries field.
-func (r *slackChannelResolver) Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string) (*model.DeliveryConnection, error) {
-	p, err := r.Dispatcher.Deliveries(ctx, obj.ID, toPageArgs(first, after))
+func (r *slackChannelResolver) Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) (*model.DeliveryConnection, error) {
+	p, err := r.Dispatcher.Deliveries(ctx, obj.ID, (*string)(status), toPageArgs(ctx, first, after, last, before))
 	if err != nil {
 		return nil, err
 	}

@@ -12,9 +12,8 @@ type Project struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// Approval is one request for a decision. Project and events are resolved,
-// unless the project's list it came from set them (InProject,
-// EventsPreloaded).
+// Approval is one request for a decision. Project and events are resolved
+// through the request's loaders.
 type Approval struct {
 	ID                 string            `json:"id"`
 	ProjectID          string            `json:"-"`
@@ -32,22 +31,44 @@ type Approval struct {
 	ExecutedAt         *time.Time        `json:"executedAt,omitempty"`
 	InvalidatedAt      *time.Time        `json:"invalidatedAt,omitempty"`
 	InvalidationReason *string           `json:"invalidationReason,omitempty"`
-	InProject          *Project          `json:"-"`
-	EventsPreloaded    bool              `json:"-"`
-	PreloadedEvents    []*Event          `json:"-"`
 }
 
 // KeyValue is one entry of a project's key/value store. Its pending
-// approval is resolved, unless the list it is part of loaded those of all
-// its keys at once (PendingPreloaded).
+// approval is resolved through the request's loaders.
 type KeyValue struct {
-	ProjectID        string    `json:"-"`
-	Path             string    `json:"path"`
-	Value            *string   `json:"value,omitempty"`
-	UpdatedAt        time.Time `json:"updatedAt"`
-	PendingPreloaded bool      `json:"-"`
-	Pending          *Approval `json:"-"`
+	ProjectID string    `json:"-"`
+	Path      string    `json:"path"`
+	Value     *string   `json:"value,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
+
+// KeyValueIDPrefix and MemberIDPrefix start the ids of the objects that
+// have no id of their own: "key:<project id>:<path>" and
+// "member:<project id>:<user id>". The other ids are UUIDs, and event ids
+// integers, so no two objects share one.
+const (
+	KeyValueIDPrefix = "key:"
+	MemberIDPrefix   = "member:"
+)
+
+// ID names the key within all projects.
+func (kv *KeyValue) ID() string { return KeyValueIDPrefix + kv.ProjectID + ":" + kv.Path }
+
+// MemberID is the id of a user's membership in a project.
+func MemberID(projectID, userID string) string { return MemberIDPrefix + projectID + ":" + userID }
+
+// The hand-written models implement Node like the generated ones.
+
+func (Project) IsNode()              {}
+func (p Project) GetID() string      { return p.ID }
+func (Approval) IsNode()             {}
+func (a Approval) GetID() string     { return a.ID }
+func (KeyValue) IsNode()             {}
+func (kv KeyValue) GetID() string    { return kv.ID() }
+func (SlackChannel) IsNode()         {}
+func (c SlackChannel) GetID() string { return c.ID }
+func (Delivery) IsNode()             {}
+func (d Delivery) GetID() string     { return d.ID }
 
 // SlackChannel is one configured incoming webhook. Deliveries are resolved.
 type SlackChannel struct {

@@ -10,6 +10,15 @@ import (
 	"time"
 )
 
+// An object that node(id:) can fetch again by its id alone. Ids are unique
+// across all types, so a normalised cache (Apollo, urql) can key on
+// __typename and id.
+type Node interface {
+	IsNode()
+	// Opaque, unique across all types.
+	GetID() string
+}
+
 // A new Slack channel. Invalid fields answer BAD_USER_INPUT with extensions.field naming them.
 type AddSlackChannelInput struct {
 	// Display name, 1 to 80 characters; CONFLICT when the project has a channel of this name.
@@ -38,6 +47,29 @@ type APIKey struct {
 	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
 	// When it was revoked; null while it works.
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+}
+
+func (APIKey) IsNode() {}
+
+// Opaque, unique across all types.
+func (this APIKey) GetID() string { return this.ID }
+
+// A page of API keys.
+type APIKeyConnection struct {
+	// The keys of this page, in list order.
+	Edges []*APIKeyEdge `json:"edges"`
+	// Where this page sits in the list.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many keys the project has, revoked ones included.
+	TotalCount int `json:"totalCount"`
+}
+
+// One API key of a page.
+type APIKeyEdge struct {
+	// Points at this key, for after/before.
+	Cursor string `json:"cursor"`
+	// The key (never its secret).
+	Node *APIKey `json:"node"`
 }
 
 // One choice offered to the approver: a button on the page.
@@ -70,6 +102,8 @@ type ApprovalConnection struct {
 	Edges []*ApprovalEdge `json:"edges"`
 	// Whether more follow, and the cursor to get them.
 	PageInfo *PageInfo `json:"pageInfo"`
+	// How many approvals match the filter, over all pages (one more query, made only when asked).
+	TotalCount int `json:"totalCount"`
 }
 
 // One approval in a page.
@@ -98,6 +132,10 @@ type ApprovalFilter struct {
 	KeyPrefix *string `json:"keyPrefix,omitempty"`
 	// Only approvals created with this refId.
 	RefID *string `json:"refId,omitempty"`
+	// createdAt at or after this time
+	CreatedAfter *time.Time `json:"createdAfter,omitempty"`
+	// createdAt strictly before this time
+	CreatedBefore *time.Time `json:"createdBefore,omitempty"`
 }
 
 // What the person who opens a link sees. Reading it is an access attempt:
@@ -190,12 +228,20 @@ type CreatedApproval struct {
 	Token string `json:"token"`
 }
 
+// What deleteProjectV2 removed, so that a cache can evict it.
+type DeleteProjectPayload struct {
+	// The id of the deleted project.
+	DeletedProjectID string `json:"deletedProjectId"`
+}
+
 // A page of deliveries, newest first.
 type DeliveryConnection struct {
 	// The deliveries of this page.
 	Edges []*DeliveryEdge `json:"edges"`
 	// Whether more follow, and the cursor to get them.
 	PageInfo *PageInfo `json:"pageInfo"`
+	// How many deliveries match the filter, over all pages (one more query, made only when asked).
+	TotalCount int `json:"totalCount"`
 }
 
 // One delivery in a page.
@@ -204,6 +250,14 @@ type DeliveryEdge struct {
 	Cursor string `json:"cursor"`
 	// The delivery.
 	Node *Delivery `json:"node"`
+}
+
+// Narrows Project.deliveries; every field given must match.
+type DeliveryFilter struct {
+	// Deliveries in this status only.
+	Status *DeliveryStatus `json:"status,omitempty"`
+	// Deliveries to this channel only; a channel of another project matches nothing.
+	ChannelID *string `json:"channelId,omitempty"`
 }
 
 // One recorded step of an approval. Events are never changed or deleted (until their project is).
@@ -228,7 +282,16 @@ type Event struct {
 	MaxAttempts *int `json:"maxAttempts,omitempty"`
 	// APPROVAL_INVALIDATED: the reason given, if any; TOKEN_LOCKED: "Too many failed PIN attempts"; null otherwise.
 	Reason *string `json:"reason,omitempty"`
+	// The approval the event is about; null when it is about none, or the approval was deleted.
+	Approval *Approval `json:"approval,omitempty"`
+	// The project the event happened in.
+	Project *Project `json:"project"`
 }
+
+func (Event) IsNode() {}
+
+// Opaque, unique across all types.
+func (this Event) GetID() string { return this.ID }
 
 // A page of events, newest first.
 type EventConnection struct {
@@ -236,6 +299,8 @@ type EventConnection struct {
 	Edges []*EventEdge `json:"edges"`
 	// Whether more follow, and the cursor to get them.
 	PageInfo *PageInfo `json:"pageInfo"`
+	// How many events match the filter, over all pages (one more query, made only when asked).
+	TotalCount int `json:"totalCount"`
 }
 
 // One event in a page.
@@ -246,12 +311,28 @@ type EventEdge struct {
 	Node *Event `json:"node"`
 }
 
+// Narrows Project.events; every field given must match.
+type EventFilter struct {
+	// Events of these types only; empty or null: all.
+	Types []EventType `json:"types,omitempty"`
+	// Events of this exact key path only (at most 200 characters).
+	KeyPath *string `json:"keyPath,omitempty"`
+	// Events of this approval only.
+	ApprovalID *string `json:"approvalId,omitempty"`
+	// occurredAt at or after this time
+	OccurredAfter *time.Time `json:"occurredAfter,omitempty"`
+	// occurredAt strictly before this time
+	OccurredBefore *time.Time `json:"occurredBefore,omitempty"`
+}
+
 // A page of keys, in path order.
 type KeyValueConnection struct {
 	// The keys of this page.
 	Edges []*KeyValueEdge `json:"edges"`
 	// Whether more follow, and the cursor to get them.
 	PageInfo *PageInfo `json:"pageInfo"`
+	// How many keys match the prefix, over all pages (one more query, made only when asked).
+	TotalCount int `json:"totalCount"`
 }
 
 // One key in a page.
@@ -274,16 +355,46 @@ type LogInInput struct {
 type Mutation struct {
 }
 
-// Where a page of a list ends. Pass endCursor as `after` to get the next page.
+// Where a page sits in its list. Every list is paged with first/after
+// (forward) or last/before (backward): first and last are 0 to 100, never both
+// (BAD_USER_INPUT); after and before take the cursors of this list only (any
+// other string is BAD_USER_INPUT). Cursors are opaque and stay valid while the
+// items they point at exist.
 type PageInfo struct {
-	// True when more items follow this page.
+	// Items follow this page. Paging backward (last/before), true when before was given.
 	HasNextPage bool `json:"hasNextPage"`
-	// Cursor of the last item of this page; null when the page is empty.
+	// Items precede this page. Paging forward (first/after), true when after was given.
+	HasPreviousPage bool `json:"hasPreviousPage"`
+	// The cursor of the first edge, for last/before; null for an empty page.
+	StartCursor *string `json:"startCursor,omitempty"`
+	// The cursor of the last edge, for first/after; null for an empty page.
 	EndCursor *string `json:"endCursor,omitempty"`
+}
+
+// A page of projects.
+type ProjectConnection struct {
+	// The projects of this page, in list order.
+	Edges []*ProjectEdge `json:"edges"`
+	// Where this page sits in the list.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many projects the whole list holds.
+	TotalCount int `json:"totalCount"`
+}
+
+// One project of a page.
+type ProjectEdge struct {
+	// Points at this project, for after/before.
+	Cursor string `json:"cursor"`
+	// The project.
+	Node *Project `json:"node"`
 }
 
 // A user's membership of a project.
 type ProjectMember struct {
+	// Opaque; names the project and the user together.
+	ID string `json:"id"`
+	// The project the membership is in.
+	ProjectID string `json:"projectId"`
 	// The member's account.
 	User *User `json:"user"`
 	// What the member may do in the project.
@@ -292,8 +403,45 @@ type ProjectMember struct {
 	AddedAt time.Time `json:"addedAt"`
 }
 
+func (ProjectMember) IsNode() {}
+
+// Opaque, unique across all types.
+func (this ProjectMember) GetID() string { return this.ID }
+
+// A page of project members.
+type ProjectMemberConnection struct {
+	// The members of this page, in list order.
+	Edges []*ProjectMemberEdge `json:"edges"`
+	// Where this page sits in the list.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many members the project has.
+	TotalCount int `json:"totalCount"`
+}
+
+// One member of a page.
+type ProjectMemberEdge struct {
+	// Points at this member, for after/before.
+	Cursor string `json:"cursor"`
+	// The membership.
+	Node *ProjectMember `json:"node"`
+}
+
 // Reads. Each area (projects, approvals, keys, events, Slack) adds its fields.
 type Query struct {
+}
+
+// What removeProjectMemberV2 removed, so that a cache can evict it.
+type RemoveProjectMemberPayload struct {
+	// The id (ProjectMember.id) of the removed membership.
+	RemovedMemberID string `json:"removedMemberId"`
+	// The user who is no longer a member.
+	UserID string `json:"userId"`
+}
+
+// What removeSlackChannelV2 removed, so that a cache can evict it.
+type RemoveSlackChannelPayload struct {
+	// The id of the removed channel.
+	RemovedChannelID string `json:"removedChannelId"`
 }
 
 // A new account. Invalid fields answer BAD_USER_INPUT with extensions.field naming them.
@@ -304,6 +452,24 @@ type SignUpInput struct {
 	Password string `json:"password"`
 	// Display name, 1 to 100 characters.
 	Name string `json:"name"`
+}
+
+// A page of Slack channels.
+type SlackChannelConnection struct {
+	// The channels of this page, in list order.
+	Edges []*SlackChannelEdge `json:"edges"`
+	// Where this page sits in the list.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many channels the project has.
+	TotalCount int `json:"totalCount"`
+}
+
+// One channel of a page.
+type SlackChannelEdge struct {
+	// Points at this channel, for after/before.
+	Cursor string `json:"cursor"`
+	// The channel.
+	Node *SlackChannel `json:"node"`
 }
 
 // Slack's answer to a test message.
@@ -460,6 +626,67 @@ func (e *APIKeyScope) UnmarshalJSON(b []byte) error {
 }
 
 func (e APIKeyScope) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The orders of Project.approvals; each breaks ties by id.
+type ApprovalSort string
+
+const (
+	// createdAt, newest first
+	ApprovalSortNewest ApprovalSort = "NEWEST"
+	// createdAt, oldest first
+	ApprovalSortOldest ApprovalSort = "OLDEST"
+	// expiresAt, soonest first (past expiries first)
+	ApprovalSortExpiringSoon ApprovalSort = "EXPIRING_SOON"
+)
+
+var AllApprovalSort = []ApprovalSort{
+	ApprovalSortNewest,
+	ApprovalSortOldest,
+	ApprovalSortExpiringSoon,
+}
+
+func (e ApprovalSort) IsValid() bool {
+	switch e {
+	case ApprovalSortNewest, ApprovalSortOldest, ApprovalSortExpiringSoon:
+		return true
+	}
+	return false
+}
+
+func (e ApprovalSort) String() string {
+	return string(e)
+}
+
+func (e *ApprovalSort) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ApprovalSort(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ApprovalSort", str)
+	}
+	return nil
+}
+
+func (e ApprovalSort) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ApprovalSort) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ApprovalSort) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

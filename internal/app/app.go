@@ -58,6 +58,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, err
 	}
 	st.SetLogger(logger)
+	if cfg.OnDatabase != nil {
+		if err := cfg.OnDatabase(st.DB(ctx)); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+	}
 	a := &App{Config: cfg, Store: st, Logger: logger, Metrics: metrics.New()}
 	a.Metrics.WatchDatabase(st.SQL())
 	a.closers = append(a.closers, st.Close)
@@ -147,7 +153,7 @@ func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack
 	client := slack.NewClient(validator, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver))
 	channels := slack.NewService(a.Store, authz, keys, validator, client)
 	dispatcher, err := notify.Start(ctx, notify.Options{
-		Store: a.Store, Channels: channels, Client: client, Settings: a.Config.Delivery, Logger: a.Logger, Metrics: a.Metrics,
+		Store: a.Store, Channels: channels, Authz: authz, Client: client, Settings: a.Config.Delivery, Logger: a.Logger, Metrics: a.Metrics,
 	})
 	if err != nil {
 		return nil, nil, err

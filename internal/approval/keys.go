@@ -106,30 +106,40 @@ func (k *Keys) List(ctx context.Context, projectID string, prefix *string, args 
 	if _, err := k.svc.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return none, err
 	}
-	size, err := args.Size(DefaultKeysPageSize)
+	w, err := args.Window(DefaultKeysPageSize, 1)
 	if err != nil {
 		return none, err
 	}
 	db := k.svc.store.DB(ctx).Where("project_id = ?", projectID)
 	if prefix != nil && *prefix != "" {
-		if err := checkLength("prefix", *prefix, MaxPathLen); err != nil {
+		if err := checkText("prefix", *prefix, MaxPathLen); err != nil {
 			return none, err
 		}
 		db = withPrefix(db, "path", *prefix)
 	}
-	parts, ok, err := args.Cursor(1)
-	if err != nil {
-		return none, err
-	}
-	if ok {
-		db = db.Where("path > ?", parts[0])
+	var total *int
+	if w.Total {
+		n, err := page.Count(db, &KeyValue{})
+		if err != nil {
+			return none, fmt.Errorf("count keys of %s: %w", projectID, err)
+		}
+		total = &n
 	}
 	var rows []KeyValue
-	if err := db.Order("path").Limit(size + 1).Find(&rows).Error; err != nil {
+	if err := page.Fetch(db, w, page.Order{{Name: "path"}}, pathCursor(w.After), pathCursor(w.Before)).Find(&rows).Error; err != nil {
 		return none, fmt.Errorf("list keys of %s: %w", projectID, err)
 	}
-	return page.Cut(rows, size, func(kv KeyValue) string { return page.Encode(kv.Path) },
-		func(kv KeyValue) KeyValue { return kv }), nil
+	p := page.Cut(rows, w, func(kv KeyValue) string { return page.Encode(kv.Path) },
+		func(kv KeyValue) KeyValue { return kv })
+	p.TotalCount = total
+	return p, nil
+}
+
+func pathCursor(parts []string) []any {
+	if parts == nil {
+		return nil
+	}
+	return []any{parts[0]}
 }
 
 // PendingFor is the newest approval of a key that can still be executed,

@@ -126,14 +126,89 @@ func (s *Service) Get(ctx context.Context, id string) (*Approval, error) {
 	return &a, nil
 }
 
-// Filter narrows a list of approvals.
+// GetMany returns, in one query, the approvals of ids the caller may read
+// (for the approvals of a page of events); one that is missing or of
+// another tenant is absent from the map.
+func (s *Service) GetMany(ctx context.Context, ids []string) (map[string]*Approval, error) {
+	out := make(map[string]*Approval, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []row
+	if err := s.store.DB(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("load %d approvals: %w", len(ids), err)
+	}
+	readable := map[string]bool{}
+	now := s.now()
+	for i := range rows {
+		ok, seen := readable[rows[i].ProjectID]
+		if !seen {
+			_, err := s.authz.Authorize(ctx, rows[i].ProjectID, project.Read)
+			if err != nil && apperr.CodeOf(err) != apperr.CodeNotFound {
+				return nil, err
+			}
+			ok = err == nil
+			readable[rows[i].ProjectID] = ok
+		}
+		if !ok {
+			continue
+		}
+		a, err := rows[i].approval(now)
+		if err != nil {
+			return nil, err
+		}
+		out[a.ID] = &a
+	}
+	return out, nil
+}
+
+// Filter narrows a list of approvals and chooses its order.
 type Filter struct {
 	Status    *Status
 	KeyPrefix *string
 	RefID     *string
+	// CreatedAfter and CreatedBefore bound createdAt: at or after, and
+	// strictly before.
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	// Sort is the order; "" is Newest.
+	Sort Sort
 }
 
-// List returns a project's approvals, newest first.
+// Sort is the order of a list of approvals.
+type Sort string
+
+// The orders of a list of approvals. Each ends on the id, so that
+// approvals created in the same microsecond keep one order.
+const (
+	Newest       Sort = "NEWEST"        // createdAt descending
+	Oldest       Sort = "OLDEST"        // createdAt ascending
+	ExpiringSoon Sort = "EXPIRING_SOON" // expiresAt ascending
+)
+
+func (s Sort) order() (page.Order, bool) {
+	switch s {
+	case Newest, "":
+		return page.Order{{Name: "created_at", Desc: true}, {Name: "id", Desc: true}}, true
+	case Oldest:
+		return page.Order{{Name: "created_at"}, {Name: "id"}}, true
+	case ExpiringSoon:
+		return page.Order{{Name: "expires_at"}, {Name: "id"}}, true
+	}
+	return nil, false
+}
+
+// sortTime is the time the approval's place in order s depends on.
+func (s Sort) sortTime(a Approval) time.Time {
+	if s == ExpiringSoon {
+		return a.ExpiresAt
+	}
+	return a.CreatedAt
+}
+
+// List returns a project's approvals, newest first unless f.Sort says
+// otherwise. A cursor holds the order it was made for: used with another
+// order it is BAD_USER_INPUT.
 func (s *Service) List(ctx context.Context, projectID string, f Filter, args page.Args) (page.Page[Approval], error) {
 	if err := apperr.CheckTexts("projectId", projectID); err != nil {
 		return page.Page[Approval]{}, err
@@ -142,7 +217,22 @@ func (s *Service) List(ctx context.Context, projectID string, f Filter, args pag
 	if _, err := s.authz.Authorize(ctx, projectID, project.Read); err != nil {
 		return none, err
 	}
-	size, err := args.Size(DefaultPageSize)
+	if f.Sort == "" {
+		f.Sort = Newest
+	}
+	order, ok := f.Sort.order()
+	if !ok {
+		return none, apperr.Invalid("sort", "unknown sort %q", f.Sort)
+	}
+	w, err := args.Window(DefaultPageSize, 3)
+	if err != nil {
+		return none, err
+	}
+	after, err := approvalCursor("after", w.After, f.Sort)
+	if err != nil {
+		return none, err
+	}
+	before, err := approvalCursor("before", w.Before, f.Sort)
 	if err != nil {
 		return none, err
 	}
@@ -164,26 +254,33 @@ func (s *Service) List(ctx context.Context, projectID string, f Filter, args pag
 		}
 	}
 	if f.KeyPrefix != nil && *f.KeyPrefix != "" {
-		if err := checkLength("keyPrefix", *f.KeyPrefix, MaxPathLen); err != nil {
+		if err := checkText("keyPrefix", *f.KeyPrefix, MaxPathLen); err != nil {
 			return none, err
 		}
 		db = withPrefix(db, "key_path", *f.KeyPrefix)
 	}
 	if f.RefID != nil {
+		if err := checkText("refId", *f.RefID, MaxRefIDLen); err != nil {
+			return none, err
+		}
 		db = db.Where("ref_id = ?", *f.RefID)
 	}
-	if parts, ok, err := args.Cursor(2); err != nil {
-		return none, err
-	} else if ok {
-		micros, err := strconv.ParseInt(parts[0], 10, 64)
+	if f.CreatedAfter != nil {
+		db = db.Where("created_at >= ?", f.CreatedAfter.UTC())
+	}
+	if f.CreatedBefore != nil {
+		db = db.Where("created_at < ?", f.CreatedBefore.UTC())
+	}
+	var total *int
+	if w.Total {
+		n, err := page.Count(db, &row{})
 		if err != nil {
-			return none, page.ErrBadCursor
+			return none, fmt.Errorf("count approvals of %s: %w", projectID, err)
 		}
-		at := time.UnixMicro(micros).UTC()
-		db = db.Where("(created_at < ? OR (created_at = ? AND id < ?))", at, at, parts[1])
+		total = &n
 	}
 	var rows []row
-	if err := db.Order("created_at DESC, id DESC").Limit(size + 1).Find(&rows).Error; err != nil {
+	if err := page.Fetch(db, w, order, after, before).Find(&rows).Error; err != nil {
 		return none, fmt.Errorf("list approvals of %s: %w", projectID, err)
 	}
 	approvals := make([]Approval, len(rows))
@@ -192,9 +289,24 @@ func (s *Service) List(ctx context.Context, projectID string, f Filter, args pag
 			return none, err
 		}
 	}
-	return page.Cut(approvals, size, func(a Approval) string {
-		return page.Encode(strconv.FormatInt(a.CreatedAt.UnixMicro(), 10), a.ID)
-	}, func(a Approval) Approval { return a }), nil
+	p := page.Cut(approvals, w, func(a Approval) string {
+		return page.Encode(string(f.Sort), strconv.FormatInt(f.Sort.sortTime(a).UnixMicro(), 10), a.ID)
+	}, func(a Approval) Approval { return a })
+	p.TotalCount = total
+	return p, nil
+}
+
+// approvalCursor decodes the parts of a cursor of a list in order sort
+// into the values of the order's columns.
+func approvalCursor(field string, parts []string, sort Sort) ([]any, error) {
+	if parts == nil {
+		return nil, nil
+	}
+	micros, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || Sort(parts[0]) != sort {
+		return nil, page.BadCursor(field)
+	}
+	return []any{time.UnixMicro(micros).UTC(), parts[2]}, nil
 }
 
 // withPrefix keeps the rows whose column starts with prefix. It compares

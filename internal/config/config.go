@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"gorm.io/gorm"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -39,6 +40,11 @@ type Config struct {
 	// Now is the clock of approval expiry and link nonces; nil is the
 	// system clock. Not read from the environment: tests move it.
 	Now func() time.Time
+	// OnDatabase, when set, sees the database before anything else uses
+	// it, e.g. to register GORM callbacks (which must not change while
+	// statements run). Not read from the environment: tests count
+	// statements with it.
+	OnDatabase func(*gorm.DB) error
 	// Live tunes GraphQL subscriptions; it has no environment variables,
 	// and its zero values mean the defaults (tests shorten them).
 	Live Live

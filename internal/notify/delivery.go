@@ -5,10 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"gorm.io/gorm"
 
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/page"
@@ -57,31 +60,83 @@ type Attempt struct {
 // TableName pins the table name.
 func (Attempt) TableName() string { return "delivery_attempts" }
 
-// Deliveries lists a channel's deliveries, newest first.
-func (d *Dispatcher) Deliveries(ctx context.Context, channelID string, args page.Args) (page.Page[Delivery], error) {
+// DeliveryFilter narrows a list of deliveries; every field set must match.
+type DeliveryFilter struct {
+	Status    *string
+	ChannelID *string
+}
+
+// DefaultDeliveriesPageSize is the size of a page of deliveries when none
+// is asked for.
+const DefaultDeliveriesPageSize = 20
+
+// Deliveries lists a channel's deliveries, newest first, optionally of one
+// status only.
+func (d *Dispatcher) Deliveries(ctx context.Context, channelID string, status *string, args page.Args) (page.Page[Delivery], error) {
 	if err := apperr.CheckTexts("channelId", channelID); err != nil {
-		return page.Page[Delivery]{}, err
-	}
-	size, err := args.Size(20)
-	if err != nil {
-		return page.Page[Delivery]{}, err
-	}
-	after, ok, err := args.Cursor(1)
-	if err != nil {
 		return page.Page[Delivery]{}, err
 	}
 	if _, err := d.channels.Get(ctx, channelID, project.Read); err != nil {
 		return page.Page[Delivery]{}, err
 	}
-	q := d.store.DB(ctx).Where("channel_id = ?", channelID)
-	if ok {
-		q = q.Where("id < ?", after[0]) // ids are UUIDv7: time-ordered text
+	return d.listDeliveries(ctx, d.store.DB(ctx).Where("channel_id = ?", channelID), status, args)
+}
+
+// ProjectDeliveries lists the deliveries to all of a project's channels,
+// newest first, filtered by f. A channel of another project matches
+// nothing.
+func (d *Dispatcher) ProjectDeliveries(ctx context.Context, projectID string, f DeliveryFilter, args page.Args) (page.Page[Delivery], error) {
+	if _, err := d.authz.Authorize(ctx, projectID, project.Read); err != nil {
+		return page.Page[Delivery]{}, err
 	}
+	channels := d.store.DB(ctx).Table("slack_channels").Select("id").Where("project_id = ?", projectID)
+	db := d.store.DB(ctx).Where("channel_id IN (?)", channels)
+	if f.ChannelID != nil {
+		if !utf8.ValidString(*f.ChannelID) || strings.ContainsRune(*f.ChannelID, 0) || len(*f.ChannelID) > 100 {
+			return page.Page[Delivery]{}, apperr.Invalid("channelId", "channelId is not the id of a channel")
+		}
+		db = db.Where("channel_id = ?", *f.ChannelID)
+	}
+	return d.listDeliveries(ctx, db, f.Status, args)
+}
+
+func (d *Dispatcher) listDeliveries(ctx context.Context, db *gorm.DB, status *string, args page.Args) (page.Page[Delivery], error) {
+	var none page.Page[Delivery]
+	w, err := args.Window(DefaultDeliveriesPageSize, 1)
+	if err != nil {
+		return none, err
+	}
+	if status != nil {
+		switch *status {
+		case slack.StatusPending, slack.StatusDelivered, slack.StatusRetrying, slack.StatusFailed, slack.StatusSkipped:
+		default:
+			return none, apperr.Invalid("status", "unknown delivery status %q", *status)
+		}
+		db = db.Where("status = ?", *status)
+	}
+	var total *int
+	if w.Total {
+		n, err := page.Count(db, &Delivery{})
+		if err != nil {
+			return none, fmt.Errorf("count deliveries: %w", err)
+		}
+		total = &n
+	}
+	// ids are UUIDv7: time-ordered text.
 	var rows []Delivery
-	if err := q.Order("id DESC").Limit(size + 1).Find(&rows).Error; err != nil {
-		return page.Page[Delivery]{}, fmt.Errorf("list deliveries of channel %s: %w", channelID, err)
+	if err := page.Fetch(db, w, page.Order{{Name: "id", Desc: true}}, textCursor(w.After), textCursor(w.Before)).Find(&rows).Error; err != nil {
+		return none, fmt.Errorf("list deliveries: %w", err)
 	}
-	return page.Cut(rows, size, func(d Delivery) string { return page.Encode(d.ID) }, func(d Delivery) Delivery { return d }), nil
+	p := page.Cut(rows, w, func(d Delivery) string { return page.Encode(d.ID) }, func(d Delivery) Delivery { return d })
+	p.TotalCount = total
+	return p, nil
+}
+
+func textCursor(parts []string) []any {
+	if parts == nil {
+		return nil
+	}
+	return []any{parts[0]}
 }
 
 // Redeliver queues a new attempt of a delivery, whatever its status: the
@@ -202,6 +257,22 @@ func (d *Dispatcher) loadDelivery(ctx context.Context, id string) (*Delivery, er
 		return nil, fmt.Errorf("load delivery %s: %w", id, err)
 	}
 	return &del, nil
+}
+
+// Delivery returns one delivery to a channel of a project the caller can
+// read; another tenant's answers NOT_FOUND like a missing one.
+func (d *Dispatcher) Delivery(ctx context.Context, id string) (*Delivery, error) {
+	del, err := d.loadDelivery(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.channels.Get(ctx, del.ChannelID, project.Read); err != nil {
+		if apperr.CodeOf(err) == apperr.CodeNotFound {
+			return nil, apperr.NotFound("delivery")
+		}
+		return nil, err
+	}
+	return del, nil
 }
 
 // deliverArgs is the job that makes one delivery.

@@ -25,6 +25,7 @@ import (
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/metrics"
+	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
 )
@@ -82,6 +83,7 @@ const (
 type Dispatcher struct {
 	store    *store.Store
 	channels *slack.Service
+	authz    *project.Authorizer
 	river    *river.Client[*sql.Tx]
 	listener *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
 	logger   *slog.Logger
@@ -97,6 +99,8 @@ type Dispatcher struct {
 type Options struct {
 	Store    *store.Store
 	Channels *slack.Service
+	// Authz authorizes the lists of a whole project's deliveries.
+	Authz    *project.Authorizer
 	Client   *slack.Client
 	Settings config.Delivery
 	Logger   *slog.Logger
@@ -108,7 +112,7 @@ type Options struct {
 // it when done.
 func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	s := withDefaults(o.Settings)
-	d := &Dispatcher{store: o.Store, channels: o.Channels, logger: o.Logger,
+	d := &Dispatcher{store: o.Store, channels: o.Channels, authz: o.Authz, logger: o.Logger,
 		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout}
 	if o.Metrics != nil {
 		d.outcomes = o.Metrics.SlackDeliveries

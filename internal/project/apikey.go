@@ -8,6 +8,7 @@ import (
 
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/page"
 	"github.com/ottr/backend/internal/store"
 )
 
@@ -56,6 +57,39 @@ func (s *Service) APIKeys(ctx context.Context, projectID string) ([]auth.APIKey,
 		return nil, fmt.Errorf("list API keys of %s: %w", projectID, err)
 	}
 	return keys, nil
+}
+
+// APIKeysPage is APIKeys, one page at a time.
+func (s *Service) APIKeysPage(ctx context.Context, projectID string, args page.Args) (page.Page[auth.APIKey], error) {
+	w, err := args.Window(page.MaxSize, 1)
+	if err != nil {
+		return page.Page[auth.APIKey]{}, err
+	}
+	all, err := s.APIKeys(ctx, projectID)
+	if err != nil {
+		return page.Page[auth.APIKey]{}, err
+	}
+	return page.Slice(all, w, func(k auth.APIKey) string { return page.DescTimeKey(k.CreatedAt, k.ID) }), nil
+}
+
+// APIKey returns one of the keys of a project the caller can read (never
+// its secret); another tenant's answers NOT_FOUND like a missing one.
+func (s *Service) APIKey(ctx context.Context, id string) (*auth.APIKey, error) {
+	var key auth.APIKey
+	err := s.store.DB(ctx).Where("id = ?", id).Take(&key).Error
+	if store.IsNotFound(err) {
+		return nil, apperr.NotFound("API key")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load API key %s: %w", id, err)
+	}
+	if _, err := s.authz.Authorize(ctx, key.ProjectID, Read); err != nil {
+		if apperr.CodeOf(err) == apperr.CodeNotFound {
+			return nil, apperr.NotFound("API key")
+		}
+		return nil, err
+	}
+	return &key, nil
 }
 
 // RevokeAPIKey revokes a key at once. Revoking a revoked key changes nothing.

@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/page"
 	"github.com/ottr/backend/internal/store"
 )
 
@@ -122,6 +124,19 @@ func (s *Service) List(ctx context.Context) ([]Project, error) {
 	return out, nil
 }
 
+// ListPage is List, one page at a time.
+func (s *Service) ListPage(ctx context.Context, args page.Args) (page.Page[Project], error) {
+	w, err := args.Window(page.MaxSize, 1)
+	if err != nil {
+		return page.Page[Project]{}, err
+	}
+	all, err := s.List(ctx)
+	if err != nil {
+		return page.Page[Project]{}, err
+	}
+	return page.Slice(all, w, func(p Project) string { return page.TimeKey(p.CreatedAt, p.ID) }), nil
+}
+
 // Rename changes a project's name.
 func (s *Service) Rename(ctx context.Context, id, name string) (*Project, error) {
 	if err := apperr.CheckTexts("id", id, "name", name); err != nil {
@@ -205,6 +220,31 @@ func (s *Service) Members(ctx context.Context, projectID string) ([]MemberWithUs
 		}
 	}
 	return out, nil
+}
+
+// MembersPage is Members, one page at a time.
+func (s *Service) MembersPage(ctx context.Context, projectID string, args page.Args) (page.Page[MemberWithUser], error) {
+	w, err := args.Window(page.MaxSize, 1)
+	if err != nil {
+		return page.Page[MemberWithUser]{}, err
+	}
+	all, err := s.Members(ctx, projectID)
+	if err != nil {
+		return page.Page[MemberWithUser]{}, err
+	}
+	return page.Slice(all, w, func(m MemberWithUser) string {
+		return strconv.Itoa(m.Role.rank()) + ":" + page.TimeKey(m.AddedAt, m.UserID)
+	}), nil
+}
+
+// rank is the role's place in the list of members: owners first.
+func (r Role) rank() int {
+	for i, role := range []Role{RoleOwner, RoleAdmin, RoleMember, RoleViewer} {
+		if r == role {
+			return i
+		}
+	}
+	return 9
 }
 
 // AddMember gives an existing user a role in the project. Only owners make

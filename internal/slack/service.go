@@ -11,6 +11,7 @@ import (
 
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/page"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/ratelimit"
 	"github.com/ottr/backend/internal/store"
@@ -80,6 +81,19 @@ func (s *Service) List(ctx context.Context, projectID string) ([]Channel, error)
 		}
 	}
 	return out, nil
+}
+
+// ListPage is List, one page at a time.
+func (s *Service) ListPage(ctx context.Context, projectID string, args page.Args) (page.Page[Channel], error) {
+	w, err := args.Window(page.MaxSize, 1)
+	if err != nil {
+		return page.Page[Channel]{}, err
+	}
+	all, err := s.List(ctx, projectID)
+	if err != nil {
+		return page.Page[Channel]{}, err
+	}
+	return page.Slice(all, w, func(c Channel) string { return page.TimeKey(c.CreatedAt, c.ID) }), nil
 }
 
 // Get loads a channel and checks that the caller may take action in its

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
 )
 
 // The browser test drives the page in headless Chromium as a person would:
@@ -30,7 +30,7 @@ var viewports = []struct {
 
 func TestApprovalPageInABrowser(t *testing.T) {
 	t.Parallel()
-	browser := startBrowser(t)
+	browser := testserver.StartBrowser(t)
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		f := setup(t, d, "Acme Deployments")
 		in := deployInput()
@@ -122,44 +122,6 @@ func expectContrast(t *testing.T, tb *tab) {
 	if low != "" {
 		t.Fatalf("texts below 4.5:1 contrast:\n%s", low)
 	}
-}
-
-// startBrowser starts headless Chromium for the whole test. Its absence
-// fails the test: a skipped browser test would pass for nothing.
-func startBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if os.Getenv("OTTR_SKIP_BROWSER") == "1" {
-		t.Skip("OTTR_SKIP_BROWSER=1: the browser test is skipped")
-	}
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("Chromium is not installed: install it with `apt-get update && apt-get install -y chromium` " +
-			"(.ci/run does), or set OTTR_SKIP_BROWSER=1 to skip the browser test explicitly")
-	}
-	// No network here: every background connection Chromium tries is
-	// refused, so turn them off.
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start Chromium (%s): %v", path, err)
-	}
-	return browser
 }
 
 // tab is one browser tab and what its console said.

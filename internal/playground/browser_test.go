@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,7 +25,7 @@ import (
 // README's docs/playground.png is one of them).
 func TestPlaygroundInABrowser(t *testing.T) {
 	t.Parallel()
-	browser := startBrowser(t)
+	browser := testserver.StartBrowser(t)
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		srv := testserver.Start(t, d)
 		alice := srv.SignUp("Alice")
@@ -139,43 +138,6 @@ func waitForText(t *testing.T, tb *tab, selector, want string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// startBrowser starts headless Chromium for the whole test. Its absence
-// fails the test: a skipped browser test would pass for nothing.
-func startBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if os.Getenv("OTTR_SKIP_BROWSER") == "1" {
-		t.Skip("OTTR_SKIP_BROWSER=1: the browser test is skipped")
-	}
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("Chromium is not installed: install it with `apt-get update && apt-get install -y chromium` " +
-			"(.ci/run does), or set OTTR_SKIP_BROWSER=1 to skip the browser test explicitly")
-	}
-	// No network here, which is the point: the playground must need none.
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start Chromium (%s): %v", path, err)
-	}
-	return browser
 }
 
 // tab is one browser tab and what its console said.

@@ -21,27 +21,6 @@ import (
 // events table stays the single source of truth.
 const ChannelName = "ottr_events"
 
-// Execer is anything that can run a statement with pgx-style arguments:
-// *pgx.Conn, pgx.Tx, *pgxpool.Pool.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
-// Notify announces event id on channel. Run it inside the transaction that
-// writes the event: PostgreSQL delivers the notification only when that
-// transaction commits, and not at all if it rolls back, so listeners never
-// hear of an event they cannot read.
-//
-// With GORM, the equivalent inside the transaction is:
-//
-//	tx.Exec("SELECT pg_notify(?, ?)", event.ChannelName, strconv.FormatInt(id, 10))
-func Notify(ctx context.Context, db Execer, channel string, id int64) error {
-	if _, err := db.Exec(ctx, "SELECT pg_notify($1, $2)", channel, strconv.FormatInt(id, 10)); err != nil {
-		return fmt.Errorf("notify event %d on %s: %w", id, channel, err)
-	}
-	return nil
-}
-
 // ListenerOptions configures a Listener. Only the DSN passed to NewListener
 // and the notify callback are required.
 type ListenerOptions struct {

@@ -3,12 +3,15 @@ package event
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -107,12 +110,12 @@ func TestListenerDeliversOnCommitOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Notify(t.Context(), tx, ch, 1); err != nil {
+	if err := notify(t.Context(), tx, ch, 1); err != nil {
 		t.Fatal(err)
 	}
 	// A marker notified after the open transaction's: had the transaction's
 	// notification been sent before commit, it would arrive first.
-	if err := Notify(t.Context(), other, ch, 2); err != nil {
+	if err := notify(t.Context(), other, ch, 2); err != nil {
 		t.Fatal(err)
 	}
 	if id := next(t, ids); id != 2 {
@@ -137,7 +140,7 @@ func TestListenerRollbackNotifiesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Notify(t.Context(), tx, ch, 1); err != nil {
+	if err := notify(t.Context(), tx, ch, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Rollback(t.Context()); err != nil {
@@ -145,7 +148,7 @@ func TestListenerRollbackNotifiesNothing(t *testing.T) {
 	}
 	// Notifications arrive in commit order, so a marker sent after the
 	// rollback is the first thing heard if the rollback sent nothing.
-	if err := Notify(t.Context(), conn, ch, 2); err != nil {
+	if err := notify(t.Context(), conn, ch, 2); err != nil {
 		t.Fatal(err)
 	}
 	if id := next(t, ids); id != 2 {
@@ -163,7 +166,7 @@ func TestListenerSkipsMalformedPayload(t *testing.T) {
 	if _, err := conn.Exec(t.Context(), "SELECT pg_notify($1, 'not-an-id')", ch); err != nil {
 		t.Fatal(err)
 	}
-	if err := Notify(t.Context(), conn, ch, 3); err != nil {
+	if err := notify(t.Context(), conn, ch, 3); err != nil {
 		t.Fatal(err)
 	}
 	if id := next(t, ids); id != 3 {
@@ -179,7 +182,7 @@ func TestListenerHealthCheckKeepsConnection(t *testing.T) {
 	pid := l.pid.Load()
 	time.Sleep(100 * time.Millisecond) // several idle timeouts and pings
 
-	if err := Notify(t.Context(), connect(t, dsn), ch, 4); err != nil {
+	if err := notify(t.Context(), connect(t, dsn), ch, 4); err != nil {
 		t.Fatal(err)
 	}
 	if id := next(t, ids); id != 4 {
@@ -203,7 +206,7 @@ func TestListenerReconnects(t *testing.T) {
 	})
 	conn := connect(t, dsn)
 
-	if err := Notify(t.Context(), conn, ch, 1); err != nil {
+	if err := notify(t.Context(), conn, ch, 1); err != nil {
 		t.Fatal(err)
 	}
 	if id := next(t, ids); id != 1 {
@@ -224,7 +227,7 @@ func TestListenerReconnects(t *testing.T) {
 		t.Errorf("backend PID after reconnect = %d, want a new one (old %d)", got, pid)
 	}
 
-	if err := Notify(t.Context(), conn, ch, 2); err != nil {
+	if err := notify(t.Context(), conn, ch, 2); err != nil {
 		t.Fatal(err)
 	}
 	if id := next(t, ids); id != 2 {
@@ -284,4 +287,19 @@ func TestListenerBackoff(t *testing.T) {
 			t.Errorf("backoff(%d) = %v, want in [%v, %v]", n, d, ceil/2, ceil)
 		}
 	}
+}
+
+// execer is anything that can run a statement with pgx-style arguments:
+// *pgx.Conn, pgx.Tx, *pgxpool.Pool.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// notify announces event id on channel, as the recorder's hook does inside
+// the transaction that writes the event.
+func notify(ctx context.Context, db execer, channel string, id int64) error {
+	if _, err := db.Exec(ctx, "SELECT pg_notify($1, $2)", channel, strconv.FormatInt(id, 10)); err != nil {
+		return fmt.Errorf("notify event %d on %s: %w", id, channel, err)
+	}
+	return nil
 }

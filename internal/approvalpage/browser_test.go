@@ -2,15 +2,12 @@ package approvalpage_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -36,7 +33,7 @@ func TestApprovalPageInABrowser(t *testing.T) {
 		in := deployInput()
 		in["info"] = "Deploy web v2.14.0 to production?\nChanges: 14 commits, 2 migrations."
 		l := f.create(in)
-		tab := newTab(t, browser)
+		tab := testserver.OpenTab(t, browser, viewports[0].width, viewports[0].height)
 		// Each page is checked for contrast and saved as a screenshot.
 		shoot := func(name string) {
 			expectContrast(t, tab)
@@ -45,7 +42,7 @@ func TestApprovalPageInABrowser(t *testing.T) {
 
 		status := visit(t, tab, chromedp.Navigate(l.URL))
 		expectStatus(t, status, http.StatusOK)
-		waitFor(t, tab, "#pin")
+		tab.WaitFor(t, "#pin")
 		expectText(t, tab, "h1", "Approval requested")
 		expectText(t, tab, "#pin-hint", "5 attempts left.")
 		// The stylesheet and the script loaded under the page's CSP: the
@@ -59,7 +56,7 @@ func TestApprovalPageInABrowser(t *testing.T) {
 
 		// Enter in the PIN field picks no action: the disabled first
 		// submit button turns implicit submission off.
-		do(t, tab, chromedp.SendKeys(chromedp.CSS("#pin"), "1357\r"))
+		tab.Do(t, chromedp.SendKeys(chromedp.CSS("#pin"), "1357\r"))
 		status = visit(t, tab, chromedp.Click(chromedp.CSS(`button[value="approve"]`)))
 		expectStatus(t, status, http.StatusForbidden)
 		expectText(t, tab, "h1", "Wrong PIN")
@@ -68,9 +65,9 @@ func TestApprovalPageInABrowser(t *testing.T) {
 
 		status = visit(t, tab, chromedp.Click(chromedp.CSS("a.btn")))
 		expectStatus(t, status, http.StatusOK)
-		waitFor(t, tab, "#pin")
+		tab.WaitFor(t, "#pin")
 		expectText(t, tab, "#pin-hint", "4 attempts left.")
-		do(t, tab, chromedp.SendKeys(chromedp.CSS("#pin"), "2468"))
+		tab.Do(t, chromedp.SendKeys(chromedp.CSS("#pin"), "2468"))
 		status = visit(t, tab, chromedp.Click(chromedp.CSS("form .btn-primary")))
 		expectStatus(t, status, http.StatusOK)
 		expectText(t, tab, "h1", "Done")
@@ -81,7 +78,7 @@ func TestApprovalPageInABrowser(t *testing.T) {
 		if st.Status != "EXECUTED" || st.FailedPinAttempts != 1 || st.Value == nil || *st.Value != "approved" {
 			t.Fatalf("after the browser's choice: status %s, failed PINs %d, value %v", st.Status, st.FailedPinAttempts, st.Value)
 		}
-		tab.expectCleanConsole(t)
+		tab.ExpectCleanConsole(t)
 	})
 }
 
@@ -111,9 +108,9 @@ const lowContrast = `(() => {
   return low.join("\n");
 })()`
 
-func expectContrast(t *testing.T, tb *tab) {
+func expectContrast(t *testing.T, tb *testserver.Tab) {
 	t.Helper()
-	ctx, cancel := tb.step()
+	ctx, cancel := tb.Step()
 	defer cancel()
 	low, err := chromedp.Run(ctx, chromedp.Evaluate[string](lowContrast))
 	if err != nil {
@@ -124,68 +121,10 @@ func expectContrast(t *testing.T, tb *tab) {
 	}
 }
 
-// tab is one browser tab and what its console said.
-type tab struct {
-	ctx context.Context
-	mu  sync.Mutex
-	bad []string
-}
-
-func newTab(t *testing.T, browser context.Context) *tab {
-	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
-	// The person is on a phone; screenshots switch sizes and come back.
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(viewports[0].width, viewports[0].height)); err != nil {
-		t.Fatalf("open a tab: %v", err)
-	}
-	tb := &tab{ctx: ctx}
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			// A refused resource (the 403 of a wrong PIN, a favicon) is
-			// logged by the network; script errors and CSP refusals are not
-			// allowed.
-			if m.IsException() || m.Source == "security" || strings.Contains(m.Text, "Content Security Policy") {
-				tb.mu.Lock()
-				tb.bad = append(tb.bad, m.String())
-				tb.mu.Unlock()
-			}
-		}
-	}()
-	return tb
-}
-
-func (tb *tab) expectCleanConsole(t *testing.T) {
-	t.Helper()
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	if len(tb.bad) > 0 {
-		t.Errorf("the browser console reported:\n%s", strings.Join(tb.bad, "\n"))
-	}
-}
-
-// step bounds one browser step; the tab itself lives as long as the test.
-func (tb *tab) step() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(tb.ctx, 30*time.Second)
-}
-
-func do(t *testing.T, tb *tab, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := tb.step()
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("browser: %v", err)
-	}
-}
-
 // visit runs an action that loads a page and returns the page's HTTP status.
-func visit(t *testing.T, tb *tab, action chromedp.Action[chromedp.Void]) int64 {
+func visit(t *testing.T, tb *testserver.Tab, action chromedp.Action[chromedp.Void]) int64 {
 	t.Helper()
-	ctx, cancel := tb.step()
+	ctx, cancel := tb.Step()
 	defer cancel()
 	resp, err := chromedp.RunResponse(ctx, action)
 	if err != nil {
@@ -201,14 +140,9 @@ func expectStatus(t *testing.T, got int64, want int) {
 	}
 }
 
-func waitFor(t *testing.T, tb *tab, selector string) {
+func expectText(t *testing.T, tb *testserver.Tab, selector, want string) {
 	t.Helper()
-	do(t, tb, chromedp.WaitVisible(chromedp.CSS(selector)))
-}
-
-func expectText(t *testing.T, tb *tab, selector, want string) {
-	t.Helper()
-	ctx, cancel := tb.step()
+	ctx, cancel := tb.Step()
 	defer cancel()
 	got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(selector)))
 	if err != nil {
@@ -219,9 +153,9 @@ func expectText(t *testing.T, tb *tab, selector, want string) {
 	}
 }
 
-func expectEval[T comparable](t *testing.T, tb *tab, expression string, want T) {
+func expectEval[T comparable](t *testing.T, tb *testserver.Tab, expression string, want T) {
 	t.Helper()
-	ctx, cancel := tb.step()
+	ctx, cancel := tb.Step()
 	defer cancel()
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[T](expression))
 	if err != nil {
@@ -234,11 +168,11 @@ func expectEval[T comparable](t *testing.T, tb *tab, expression string, want T) 
 
 // screenshots saves the page at each viewport size under the artifacts
 // directory.
-func screenshots(t *testing.T, tb *tab, name string) {
+func screenshots(t *testing.T, tb *testserver.Tab, name string) {
 	t.Helper()
-	dir := artifactsDir(t)
+	dir := testserver.ArtifactsDir(t)
 	for _, v := range viewports {
-		ctx, cancel := tb.step()
+		ctx, cancel := tb.Step()
 		png, err := chromedp.Run(ctx, func(ctx context.Context, target *chromedp.Target) ([]byte, error) {
 			if _, err := chromedp.EmulateViewport(v.width, v.height)(ctx, target); err != nil {
 				return nil, err
@@ -254,40 +188,8 @@ func screenshots(t *testing.T, tb *tab, name string) {
 			t.Fatalf("save screenshot: %v", err)
 		}
 	}
-	do(t, tb, chromedp.EmulateViewport(viewports[0].width, viewports[0].height))
+	tb.Do(t, chromedp.EmulateViewport(viewports[0].width, viewports[0].height))
 }
 
 // artifactsDir is $OTTR_ARTIFACTS_DIR, or artifacts/ at the repository root
 // (git-ignored).
-func artifactsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("OTTR_ARTIFACTS_DIR")
-	if dir == "" {
-		root, err := moduleRoot()
-		if err != nil {
-			t.Fatalf("find the repository root: %v", err)
-		}
-		dir = filepath.Join(root, "artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("create the artifacts directory: %v", err)
-	}
-	return dir
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}

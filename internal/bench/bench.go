@@ -475,7 +475,9 @@ func (e *env) measure(ctx context.Context, scenario string, s *sideSpec) (Side, 
 	if err != nil {
 		return Side{}, err
 	}
+	dbBefore, selfBefore := cpuOf(e.dbProcess()), cpuOf("")
 	p := l.run(ctx, s.op)
+	dbCPU, selfCPU := cpuOf(e.dbProcess())-dbBefore, cpuOf("")-selfBefore
 	if err := stop(); err != nil {
 		return Side{}, err
 	}
@@ -484,7 +486,30 @@ func (e *env) measure(ctx context.Context, scenario string, s *sideSpec) (Side, 
 			return Side{}, err
 		}
 	}
-	return side(s.name, p, s.proc, before, after), nil
+	out := side(s.name, p, s.proc, before, after)
+	if p.Ops > 0 {
+		if e.dbProcess() != "" {
+			out.DBCPUMsPerOp = perOp(dbCPU, p.Ops)
+		}
+		if s.proc == nil || !s.proc.shared {
+			out.LoadCPUMsPerOp = perOp(selfCPU, p.Ops)
+		}
+	}
+	return out, nil
+}
+
+// dbProcess is the command name of the database server's processes, or ""
+// for SQLite, which runs inside the server.
+func (e *env) dbProcess() string {
+	if e.dialect == store.Postgres {
+		return "postgres"
+	}
+	return ""
+}
+
+func perOp(cpu time.Duration, ops int64) *float64 {
+	v := round(float64(cpu.Microseconds())/1000/float64(ops), 3)
+	return &v
 }
 
 // startProfile starts the CPU profile of a measured phase, when asked;

@@ -74,6 +74,50 @@ func (p *proc) read() (usage, error) {
 	return u, sc.Err()
 }
 
+// cpuOf is the CPU time (user + system) of the processes whose command
+// name is comm, or of this process when comm is "": the database server's
+// backends, say, or the load generator's own share of a phase.
+func cpuOf(comm string) time.Duration {
+	if comm == "" {
+		return statCPU("/proc/self/stat", "")
+	}
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, d := range dirs {
+		if d.Name()[0] < '0' || d.Name()[0] > '9' {
+			continue
+		}
+		total += statCPU("/proc/"+d.Name()+"/stat", comm)
+	}
+	return total
+}
+
+// statCPU reads utime + stime from a stat file, when the process's
+// command name is comm (any, when comm is ""); 0 otherwise.
+func statCPU(path, comm string) time.Duration {
+	stat, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || end < open || (comm != "" && string(stat[open+1:end]) != comm) {
+		return 0
+	}
+	fields := strings.Fields(string(stat[end+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	var cpu time.Duration
+	for _, f := range fields[11:13] {
+		ticks, _ := strconv.ParseInt(f, 10, 64)
+		cpu += time.Duration(ticks) * clockTick
+	}
+	return cpu
+}
+
 // resetPeak starts a new peak resident set measurement (Linux ≥ 4.0), so
 // that a phase's peak is its own and not the setup's.
 func (p *proc) resetPeak() error {

@@ -29,6 +29,14 @@ type Side struct {
 	CPUSeconds *float64 `json:"cpuSeconds,omitempty"`
 	CPUMsPerOp *float64 `json:"cpuMsPerOp,omitempty"`
 	PeakRSSMB  *float64 `json:"peakRssMB,omitempty"`
+	// DBCPUMsPerOp is the CPU time of the database server's processes
+	// (every process named postgres) per op: on a shared machine it
+	// includes whatever else uses that server.
+	DBCPUMsPerOp *float64 `json:"dbCpuMsPerOp,omitempty"`
+	// LoadCPUMsPerOp is the load generator's CPU time per op (this
+	// process: for a baseline that sends its SQL from here, the client's
+	// share of the work); absent when the server runs in this process.
+	LoadCPUMsPerOp *float64 `json:"loadCpuMsPerOp,omitempty"`
 	// SharedProcess says the CPU and memory include the load generator,
 	// which ran in the same process.
 	SharedProcess bool `json:"sharedProcess,omitempty"`
@@ -160,13 +168,15 @@ func medianSide(rounds []Round, get func(Round) *Side) Side {
 		return &v
 	}
 	out := Side{Name: sides[0].Name, SharedProcess: sides[0].SharedProcess,
-		Throughput: med(func(s *Side) float64 { return s.Throughput }),
-		P50Ms:      med(func(s *Side) float64 { return s.P50Ms }),
-		P95Ms:      med(func(s *Side) float64 { return s.P95Ms }),
-		P99Ms:      med(func(s *Side) float64 { return s.P99Ms }),
-		CPUSeconds: optMed(func(s *Side) *float64 { return s.CPUSeconds }),
-		CPUMsPerOp: optMed(func(s *Side) *float64 { return s.CPUMsPerOp }),
-		PeakRSSMB:  optMed(func(s *Side) *float64 { return s.PeakRSSMB }),
+		Throughput:     med(func(s *Side) float64 { return s.Throughput }),
+		P50Ms:          med(func(s *Side) float64 { return s.P50Ms }),
+		P95Ms:          med(func(s *Side) float64 { return s.P95Ms }),
+		P99Ms:          med(func(s *Side) float64 { return s.P99Ms }),
+		CPUSeconds:     optMed(func(s *Side) *float64 { return s.CPUSeconds }),
+		CPUMsPerOp:     optMed(func(s *Side) *float64 { return s.CPUMsPerOp }),
+		PeakRSSMB:      optMed(func(s *Side) *float64 { return s.PeakRSSMB }),
+		DBCPUMsPerOp:   optMed(func(s *Side) *float64 { return s.DBCPUMsPerOp }),
+		LoadCPUMsPerOp: optMed(func(s *Side) *float64 { return s.LoadCPUMsPerOp }),
 	}
 	for _, s := range sides {
 		out.Ops += s.Ops
@@ -217,7 +227,7 @@ func (res *Results) writeTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nstarted %s, load average %s at start, %s at end\n\n", m.StartedAtUTC, loads(m.LoadAtStart), loads(m.LoadAtEnd))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tdatabase\tside\tconc\tops\tops/s\tp50 ms\tp95 ms\tp99 ms\terrors\tcpu s\tcpu ms/op\tpeak RSS MB\t")
+	fmt.Fprintln(tw, "scenario\tdatabase\tside\tconc\tops\tops/s\tp50 ms\tp95 ms\tp99 ms\terrors\tcpu s\tcpu ms/op\tdb ms/op\tload ms/op\tpeak RSS MB\t")
 	for _, r := range res.Reports {
 		conc := fmt.Sprint(r.Concurrency)
 		if r.Rate > 0 {
@@ -232,9 +242,10 @@ func (res *Results) writeTable(w io.Writer) {
 			if s.SharedProcess {
 				shared = "*"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t%s\t\n",
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
 				r.Scenario, r.Database, s.Name, conc, s.Ops, s.Throughput, s.P50Ms, s.P95Ms, s.P99Ms, s.Errors,
-				opt(s.CPUSeconds, "%.2f")+shared, opt(s.CPUMsPerOp, "%.3f")+shared, opt(s.PeakRSSMB, "%.1f")+shared)
+				opt(s.CPUSeconds, "%.2f")+shared, opt(s.CPUMsPerOp, "%.3f")+shared, opt(s.DBCPUMsPerOp, "%.3f"),
+				opt(s.LoadCPUMsPerOp, "%.3f"), opt(s.PeakRSSMB, "%.1f")+shared)
 		}
 	}
 	tw.Flush()

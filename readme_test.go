@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
@@ -101,23 +98,8 @@ func TestReadmeScriptExamples(t *testing.T) {
 		pressed := map[string]bool{}
 		var decisions sync.WaitGroup
 		for i, block := range blocks {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", block)
-			cmd.Env = env
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				out.WriteString(sc.Text() + "\n")
-				for _, link := range approvalLink.FindAllString(sc.Text(), -1) {
+			run := testserver.RunScript(t, env, func(line string) {
+				for _, link := range approvalLink.FindAllString(line, -1) {
 					if pressed[link] {
 						continue
 					}
@@ -128,16 +110,14 @@ func TestReadmeScriptExamples(t *testing.T) {
 						}
 					})
 				}
-			}
-			err = cmd.Wait()
-			cancel()
+			}, "-euo", "pipefail", "-c", block)
 			decisions.Wait()
-			if err != nil {
-				t.Fatalf("block %d failed: %v\n%s\nstdout:\n%s\nstderr:\n%s", i+1, err, block, out.String(), stderr.String())
+			if run.Err != nil {
+				t.Fatalf("block %d failed: %v\n%s\nstdout:\n%s\nstderr:\n%s", i+1, run.Err, block, run.Stdout, run.Stderr)
 			}
 			for _, s := range want[i] {
-				if !strings.Contains(out.String(), s) {
-					t.Errorf("block %d printed no %s:\n%s\nstderr:\n%s", i+1, s, out.String(), stderr.String())
+				if !strings.Contains(run.Stdout, s) {
+					t.Errorf("block %d printed no %s:\n%s\nstderr:\n%s", i+1, s, run.Stdout, run.Stderr)
 				}
 			}
 		}

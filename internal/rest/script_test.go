@@ -1,18 +1,16 @@
 package rest_test
 
 import (
-	"bufio"
-	"context"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
 )
 
 var linkLine = regexp.MustCompile(`https?://\S+/a/[A-Za-z0-9_-]+`)
@@ -39,37 +37,21 @@ func TestGitHubActionsScript(t *testing.T) {
 			{"deploy", "4242", 0, "Approved: deploying."},
 			{"cancel", "4243", 1, "Cancelled."},
 		} {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			cmd := exec.CommandContext(ctx, "bash", "testdata/github-actions.sh")
-			cmd.Env = append(os.Environ(), "OTTR_URL="+f.srv.URL, "OTTR_API_KEY="+f.write, "OTTR_POLL_SECONDS=1",
+			env := append(os.Environ(), "OTTR_URL="+f.srv.URL, "OTTR_API_KEY="+f.write, "OTTR_POLL_SECONDS=1",
 				"GITHUB_REPOSITORY=octo/web", "GITHUB_RUN_ID="+tc.runID, "GITHUB_RUN_ATTEMPT=1", "GITHUB_SHA=3f2a9c1")
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				out.WriteString(sc.Text() + "\n")
-				if link := linkLine.FindString(sc.Text()); link != "" {
+			run := testserver.RunScript(t, env, func(line string) {
+				if link := linkLine.FindString(line); link != "" {
 					// The job polls the key meanwhile; a person decides.
 					if status := f.execute(link, tc.action, ""); status != http.StatusOK {
 						t.Fatalf("pressing %s: %d", tc.action, status)
 					}
 				}
+			}, "testdata/github-actions.sh")
+			if run.ExitCode != tc.exit {
+				t.Fatalf("%s: exit %d (%v), want %d\nstdout:\n%s\nstderr:\n%s", tc.action, run.ExitCode, run.Err, tc.exit, run.Stdout, run.Stderr)
 			}
-			err = cmd.Wait()
-			cancel()
-			if code := cmd.ProcessState.ExitCode(); code != tc.exit {
-				t.Fatalf("%s: exit %d (%v), want %d\nstdout:\n%s\nstderr:\n%s", tc.action, code, err, tc.exit, out.String(), stderr.String())
-			}
-			if !strings.Contains(out.String(), tc.says) || !linkLine.MatchString(out.String()) {
-				t.Fatalf("%s: the job printed\n%s", tc.action, out.String())
+			if !strings.Contains(run.Stdout, tc.says) || !linkLine.MatchString(run.Stdout) {
+				t.Fatalf("%s: the job printed\n%s", tc.action, run.Stdout)
 			}
 			var value *string
 			f.do("GET", "/v1/key/deploy/octo/web/"+tc.runID, f.read, "").decode(t, http.StatusOK, &value)

@@ -63,12 +63,7 @@ type created struct {
 }
 
 func (a *API) createApproval(w http.ResponseWriter, r *http.Request) {
-	projectID, err := project.KeyProject(r.Context())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
+	projectID, body, err := keyRequest(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -277,11 +272,7 @@ type invalidateRequest struct {
 }
 
 func (a *API) invalidateApproval(w http.ResponseWriter, r *http.Request) {
-	if _, err := project.KeyProject(r.Context()); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
+	_, body, err := keyRequest(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

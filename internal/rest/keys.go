@@ -73,12 +73,7 @@ func (a *API) getPending(w http.ResponseWriter, r *http.Request, projectID, path
 // putKey sets a key. The body is the value: as sent, or, with a JSON
 // content type, a JSON string. The answer is the value as GET reads it.
 func (a *API) putKey(w http.ResponseWriter, r *http.Request) {
-	projectID, err := project.KeyProject(r.Context())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
+	projectID, body, err := keyRequest(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -96,6 +91,16 @@ func (a *API) putKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, kv.Value)
+}
+
+// keyRequest is the project of the request's API key and the request's
+// body, the start of every REST write.
+func keyRequest(r *http.Request) (projectID string, body []byte, err error) {
+	if projectID, err = project.KeyProject(r.Context()); err != nil {
+		return "", nil, err
+	}
+	body, err = readBody(r)
+	return projectID, body, err
 }
 
 // readBody reads the request body (httpserver caps its size). JSON and

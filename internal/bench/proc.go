@@ -36,19 +36,8 @@ func (p *proc) read() (usage, error) {
 	if err != nil {
 		return u, fmt.Errorf("read CPU time of process %d: %w", p.pid, err)
 	}
-	// The command name, field 2, may hold spaces; the fields after its
-	// closing parenthesis are plain. utime and stime are fields 14 and 15.
-	i := bytes.LastIndexByte(stat, ')')
-	fields := strings.Fields(string(stat[i+1:]))
-	if len(fields) < 13 {
-		return u, fmt.Errorf("read CPU time of process %d: short stat line", p.pid)
-	}
-	for _, f := range fields[11:13] {
-		ticks, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return u, fmt.Errorf("read CPU time of process %d: %w", p.pid, err)
-		}
-		u.cpu += time.Duration(ticks) * clockTick
+	if _, u.cpu, err = parseStat(stat); err != nil {
+		return u, fmt.Errorf("read CPU time of process %d: %w", p.pid, err)
 	}
 	status, err := os.Open(fmt.Sprintf("/proc/%d/status", p.pid))
 	if err != nil {
@@ -102,20 +91,34 @@ func statCPU(path, comm string) time.Duration {
 	if err != nil {
 		return 0
 	}
-	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-	if open < 0 || end < open || (comm != "" && string(stat[open+1:end]) != comm) {
+	name, cpu, err := parseStat(stat)
+	if err != nil || (comm != "" && name != comm) {
 		return 0
+	}
+	return cpu
+}
+
+// parseStat reads the command name and utime + stime of a
+// /proc/<pid>/stat line. The name, field 2, may hold spaces; the fields
+// after its closing parenthesis are plain; utime and stime are fields 14
+// and 15.
+func parseStat(stat []byte) (comm string, cpu time.Duration, err error) {
+	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || end < open {
+		return "", 0, fmt.Errorf("no command name in stat line")
 	}
 	fields := strings.Fields(string(stat[end+1:]))
 	if len(fields) < 13 {
-		return 0
+		return "", 0, fmt.Errorf("short stat line")
 	}
-	var cpu time.Duration
 	for _, f := range fields[11:13] {
-		ticks, _ := strconv.ParseInt(f, 10, 64)
+		ticks, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return "", 0, fmt.Errorf("CPU time in stat line: %w", err)
+		}
 		cpu += time.Duration(ticks) * clockTick
 	}
-	return cpu
+	return string(stat[open+1 : end]), cpu, nil
 }
 
 // resetPeak starts a new peak resident set measurement (Linux ≥ 4.0), so

@@ -159,7 +159,7 @@ func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack
 		return nil, nil, err
 	}
 	a.closers = append(a.closers, dispatcher.Stop)
-	a.Recorder.OnRecord(dispatcher.Enqueue)
+	a.Recorder.OnCommit(dispatcher.Committed)
 	a.Metrics.WatchQueue(dispatcher.QueueDepth, a.Logger)
 	return channels, dispatcher, nil
 }

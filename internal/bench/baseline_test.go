@@ -91,6 +91,28 @@ func settledLater(table string) bool {
 	return table == "delivery_attempts" || (strings.HasPrefix(table, "river_") && table != "river_job")
 }
 
+// fannedOut waits until the server's delivery fan-out has passed every
+// event committed so far.
+func (e *baselineEnv) fannedOut() {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var left int
+		err := e.db.db().queryRow(context.Background(), e.db.stmt(
+			`SELECT count(*) FROM events, delivery_cursor c WHERE (events.xid, events.id) > (c.xid, c.event_id)`)).Scan(&left)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d events not fanned out after 30 s", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // rowCounts counts the rows of every table but those settledLater.
 func (e *baselineEnv) rowCounts() map[string]int {
 	e.t.Helper()
@@ -122,10 +144,12 @@ func (e *baselineEnv) rowCounts() map[string]int {
 	return counts
 }
 
-// written runs f and returns how many rows it added to each table.
+// written runs f and returns how many rows it and the delivery fan-out
+// of its events added to each table.
 func (e *baselineEnv) written(f func()) map[string]int {
 	before := e.rowCounts()
 	f()
+	e.fannedOut()
 	delta := map[string]int{}
 	for table, n := range e.rowCounts() {
 		if d := n - before[table]; d != 0 {

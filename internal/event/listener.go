@@ -16,9 +16,10 @@ import (
 )
 
 // ChannelName is the PostgreSQL NOTIFY channel on which instances announce
-// committed events. The payload is the event ID in decimal: small, well under
-// NOTIFY's 8000-byte limit, and every instance reads the row itself, so the
-// events table stays the single source of truth.
+// that they committed events. The payload is a number in decimal (the
+// sending instance's, so that it can ignore its own); it carries no event:
+// every instance reads the rows itself, so the events table stays the
+// single source of truth.
 const ChannelName = "ottr_events"
 
 // ListenerOptions configures a Listener. Only the DSN passed to NewListener

@@ -7,14 +7,10 @@ import (
 	"github.com/ottr/backend/internal/store"
 )
 
-// Hook runs inside the transaction that records an event, after its row is
-// written: whatever it writes commits or rolls back with the event (Slack
-// deliveries and their jobs, the cross-instance notification).
-type Hook func(ctx context.Context, ev *Event) error
-
 // Recorder is the one place where events are written. Every state change
 // records its event through Record, inside the change's transaction, so the
-// event, its deliveries and its live publication all follow from one call.
+// event's live publication and its Slack deliveries, both started after
+// commit from the log, follow from one call.
 //
 // Recording takes no lock: transactions of any project commit side by
 // side. The database stamps each event with its transaction's ID, and
@@ -24,24 +20,21 @@ type Hook func(ctx context.Context, ev *Event) error
 // and never hold one open across a network call.
 type Recorder struct {
 	store    *store.Store
-	hooks    []Hook
 	onCommit []func(Event)
 }
 
-// NewRecorder returns a recorder with no hooks.
+// NewRecorder returns a recorder with no after-commit functions.
 func NewRecorder(s *store.Store) *Recorder { return &Recorder{store: s} }
 
-// OnRecord adds a hook that runs in the recording transaction. Set hooks up
-// before serving; they are not safe to add concurrently with Record.
-func (r *Recorder) OnRecord(h Hook) { r.hooks = append(r.hooks, h) }
-
 // OnCommit adds a function called with each event once its transaction has
-// committed (the live broker). It must not block.
+// committed (the live feed, the delivery fan-out). It must not block. Set
+// them up before serving; they are not safe to add concurrently with
+// Record.
 func (r *Recorder) OnCommit(f func(Event)) { r.onCommit = append(r.onCommit, f) }
 
-// Record writes ev (filling in its ID), runs the hooks in the same
-// transaction, and publishes it after commit. Called outside a transaction
-// it opens one.
+// Record writes ev (filling in its ID) and calls the after-commit
+// functions once its transaction commits. Called outside a transaction it
+// opens one.
 func (r *Recorder) Record(ctx context.Context, ev *Event) error {
 	if !ev.Type.Valid() {
 		return fmt.Errorf("record event: unknown type %q", ev.Type)
@@ -52,11 +45,6 @@ func (r *Recorder) Record(ctx context.Context, ev *Event) error {
 	return r.store.WithTx(ctx, func(ctx context.Context) error {
 		if err := r.store.DB(ctx).Create(ev).Error; err != nil {
 			return fmt.Errorf("record %s event: %w", ev.Type, err)
-		}
-		for _, h := range r.hooks {
-			if err := h(ctx, ev); err != nil {
-				return fmt.Errorf("after recording %s event %d: %w", ev.Type, ev.ID, err)
-			}
 		}
 		committed := *ev
 		store.AfterCommit(ctx, func() {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -47,9 +48,9 @@ const heldRetry = 5 * time.Millisecond
 // one publication path per database, so no event is published twice:
 //
 //   - SQLite (one instance): the recorder's after-commit function.
-//   - PostgreSQL: only the LISTEN/NOTIFY listener. Every recording
-//     transaction notifies the event ID on commit, and every instance,
-//     the recording one included, hears it and publishes from there.
+//   - PostgreSQL: the reading loop, woken by the recorder's after-commit
+//     function on the recording instance and, on every other instance,
+//     by the NOTIFY the recording instance sends after the commit.
 //
 // Either way the signal only says "read the log again": the feed reads the
 // final events after the last one it published from the table, in log
@@ -66,6 +67,8 @@ type Feed struct {
 	last event.Position // of the last event published
 
 	wake      chan struct{} // PostgreSQL: a signal to read the log again
+	announce  chan struct{} // PostgreSQL: tell the other instances to read
+	instance  int64         // PostgreSQL: this instance's announcements' payload
 	closed    chan struct{} // closed by Close: running streams end
 	closeOnce sync.Once
 	stop      context.CancelFunc
@@ -84,29 +87,44 @@ func StartFeed(ctx context.Context, st *store.Store, rec *event.Recorder, opts F
 		return nil, fmt.Errorf("start live feed: %w", err)
 	}
 	f := &Feed{
-		store:  st,
-		broker: event.NewBroker(event.BrokerOptions{Buffer: opts.Buffer, Logger: opts.Logger}),
-		log:    opts.Logger,
-		last:   last,
-		wake:   make(chan struct{}, 1),
-		closed: make(chan struct{}),
-		stop:   func() {},
+		store:    st,
+		broker:   event.NewBroker(event.BrokerOptions{Buffer: opts.Buffer, Logger: opts.Logger}),
+		log:      opts.Logger,
+		last:     last,
+		wake:     make(chan struct{}, 1),
+		announce: make(chan struct{}, 1),
+		instance: rand.Int64(),
+		closed:   make(chan struct{}),
+		stop:     func() {},
 	}
 	if st.Dialect() != store.Postgres {
 		rec.OnCommit(f.committed)
 		return f, nil
 	}
 
-	rec.OnRecord(func(ctx context.Context, ev *event.Event) error {
-		// Delivered by PostgreSQL when the transaction commits, never if it
-		// rolls back.
-		return st.DB(ctx).Exec("SELECT pg_notify(?, ?)", event.ChannelName, strconv.FormatInt(ev.ID, 10)).Error
+	// Each instance reads its own commits at once and tells the others
+	// after the fact. The NOTIFY is sent on its own, never inside the
+	// recording transaction: a transaction that notifies holds a lock of
+	// the whole PostgreSQL server from its commit until the commit is
+	// flushed, which would make every write of every tenant commit one at
+	// a time. One announcement at a time stands for all commits until it
+	// is sent.
+	rec.OnCommit(func(event.Event) {
+		f.signal()
+		select {
+		case f.announce <- struct{}{}:
+		default:
+		}
 	})
 	lopts := opts.Listener
 	lopts.Channel = event.ChannelName
 	lopts.Logger = opts.Logger
 	lopts.OnReconnect = func(context.Context) { f.signal() } // notifications sent while disconnected are lost
-	l, err := event.NewListener(opts.DatabaseURL, func(context.Context, int64) { f.signal() }, lopts)
+	l, err := event.NewListener(opts.DatabaseURL, func(_ context.Context, from int64) {
+		if from != f.instance {
+			f.signal()
+		}
+	}, lopts)
 	if err != nil {
 		return nil, fmt.Errorf("start live feed: %w", err)
 	}
@@ -124,6 +142,7 @@ func StartFeed(ctx context.Context, st *store.Store, rec *event.Recorder, opts F
 	// Events committed before LISTEN took effect were announced to nobody.
 	f.signal()
 	f.done.Go(func() { f.read(runCtx) })
+	f.done.Go(func() { f.announceCommits(runCtx) })
 	return f, nil
 }
 
@@ -160,6 +179,23 @@ func (f *Feed) committed(ev event.Event) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		f.catchUpLocked(ctx)
+	}
+}
+
+// announceCommits sends one NOTIFY for every run of commits of this
+// instance, until ctx ends (PostgreSQL). A lost announcement is made good
+// by the next one, or by the other instances' reads after reconnecting.
+func (f *Feed) announceCommits(ctx context.Context) {
+	payload := strconv.FormatInt(f.instance, 10)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.announce:
+		}
+		if _, err := f.store.SQL().ExecContext(ctx, "SELECT pg_notify($1, $2)", event.ChannelName, payload); err != nil && ctx.Err() == nil {
+			f.log.Error("live feed could not announce new events to the other instances", "err", err)
+		}
 	}
 }
 

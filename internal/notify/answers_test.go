@@ -208,6 +208,7 @@ func TestDeadWebhookDisablesChannel(t *testing.T) {
 				}
 				// Disabled: later events are not even enqueued for it.
 				e.record(event.ApprovalExpired, "second")
+				e.fannedOut()
 				if n := len(e.deliveries(id)); n != 1 {
 					t.Errorf("%d deliveries after disabling", n)
 				}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
@@ -204,34 +205,39 @@ func TestChannelDisabledOrRemovedAfterEnqueue(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
-		e := newEnv(t, d)
+		// One message per channel every 3 s: the second event's jobs wait
+		// for the channel's rate while their channels change.
+		e := newEnv(t, d, func(c *config.Config) { c.Delivery.ChannelInterval, c.Delivery.ChannelBurst = 3*time.Second, 1 })
 		disabled, disabledURL := e.channel("disabled", "PIN_FAILED")
 		removed, removedURL := e.channel("removed", "PIN_FAILED")
 		kept, keptURL := e.channel("kept", "PIN_FAILED")
 		st := e.srv.App.Store
-		// The event is enqueued; before its deliveries are made, one channel
-		// is disabled and another removed, committed together so that no
-		// worker can get there first.
+		e.record(event.PinFailed, "first")
+		for _, id := range []string{disabled, removed, kept} {
+			e.settled(id, 1, 20*time.Second)
+		}
+		// The second event's deliveries are made; before their jobs run,
+		// one channel is disabled and another removed.
+		e.record(event.PinFailed, "second")
+		e.fannedOut()
+		var pending int64
+		storetest.Must(t, st.DB(context.Background()).Raw("SELECT count(*) FROM deliveries WHERE status = 'PENDING'").Scan(&pending).Error)
+		if pending != 3 {
+			t.Fatalf("%d deliveries pending, want the second event's 3", pending)
+		}
 		err := st.WithTx(context.Background(), func(ctx context.Context) error {
-			if err := e.srv.App.Recorder.Record(ctx, &event.Event{Type: event.PinFailed, ProjectID: e.pid, KeyPath: "k"}); err != nil {
-				return err
-			}
-			var deliveries int64
-			if err := st.DB(ctx).Raw("SELECT count(*) FROM deliveries").Scan(&deliveries).Error; err != nil || deliveries != 3 {
-				return errors.Join(err, errors.New("deliveries were not enqueued"))
-			}
 			if err := st.DB(ctx).Exec("UPDATE slack_channels SET enabled = ? WHERE id = ?", false, disabled).Error; err != nil {
 				return err
 			}
 			return st.DB(ctx).Exec("DELETE FROM slack_channels WHERE id = ?", removed).Error
 		})
 		storetest.Must(t, err)
-		e.settled(kept, 1, 20*time.Second)
-		skipped := e.settled(disabled, 1, 20*time.Second)
-		if skipped[0].Status != "SKIPPED" || skipped[0].Attempts != 0 {
-			t.Errorf("delivery to the disabled channel: %+v", skipped[0])
+		e.settled(kept, 2, 20*time.Second)
+		skipped := e.settled(disabled, 2, 20*time.Second)[0]
+		if skipped.Status != "SKIPPED" || skipped.Attempts != 0 || skipped.Event.KeyPath != "second" {
+			t.Errorf("delivery to the disabled channel: %+v", skipped)
 		}
-		if jobs := e.finishedJobs(skipped[0].ID); len(jobs) != 1 || jobs[0].State != "completed" {
+		if jobs := e.finishedJobs(skipped.ID); len(jobs) != 1 || jobs[0].State != "completed" {
 			t.Errorf("jobs: %+v", jobs)
 		}
 		// The removed channel's job found nothing to deliver.
@@ -240,10 +246,10 @@ func TestChannelDisabledOrRemovedAfterEnqueue(t *testing.T) {
 			storetest.Must(t, st.DB(context.Background()).Raw("SELECT count(*) FROM river_job WHERE state <> 'completed'").Scan(&left).Error)
 			return left == 0
 		}, func() string { return "jobs still to work" })
-		if n := len(e.fake.RequestsTo(disabledURL)) + len(e.fake.RequestsTo(removedURL)); n != 0 {
-			t.Errorf("%d messages to channels disabled or removed", n)
+		if n := len(e.fake.RequestsTo(disabledURL)) + len(e.fake.RequestsTo(removedURL)); n != 2 {
+			t.Errorf("%d messages to channels disabled or removed, want the first event's 2", n)
 		}
-		if n := len(e.fake.RequestsTo(keptURL)); n != 1 {
+		if n := len(e.fake.RequestsTo(keptURL)); n != 2 {
 			t.Errorf("kept channel got %d messages", n)
 		}
 	})

@@ -136,6 +136,21 @@ func (e *env) record(typ event.Type, key string, edit ...func(*event.Event)) *ev
 	return ev
 }
 
+// fannedOut waits until the delivery fan-out has passed every event
+// committed so far: their deliveries, if any, exist.
+func (e *env) fannedOut() {
+	e.t.Helper()
+	db := e.srv.App.Store.DB(context.Background())
+	var left int64
+	eventually(e.t, 20*time.Second, func() bool {
+		err := db.Raw(`SELECT count(*) FROM events, delivery_cursor c WHERE (events.xid, events.id) > (c.xid, c.event_id)`).Scan(&left).Error
+		if err != nil {
+			e.t.Fatalf("count the events not fanned out: %v", err)
+		}
+		return left == 0
+	}, func() string { return fmt.Sprintf("%d events not fanned out", left) })
+}
+
 type delivery struct {
 	ID             string
 	ChannelID      string

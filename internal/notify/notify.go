@@ -1,9 +1,9 @@
 // Package notify delivers recorded events to Slack channels through River
-// jobs. Recording an event inserts, in the event's own transaction, one
-// delivery row and one job per enabled channel that selected its type, so
-// a rolled-back change sends nothing and a committed one is delivered even
-// across crashes; the worker posts the message and follows Slack's answer
-// (DESIGN §3).
+// jobs. Once an event has committed, the fan-out (fanout.go) inserts one
+// delivery row and one job per enabled channel that selected its type,
+// from a durable cursor in the event log, so a rolled-back change sends
+// nothing and a committed one is delivered even across crashes; the
+// worker posts the message and follows Slack's answer (DESIGN §3).
 package notify
 
 import (
@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -93,6 +94,10 @@ type Dispatcher struct {
 	// outcomes counts settled attempts by the delivery's new status; nil
 	// without metrics.
 	outcomes *prometheus.CounterVec
+
+	fanoutWake chan struct{}      // Committed: read the log again
+	stopFanout context.CancelFunc // ends runFanout
+	fanoutDone sync.WaitGroup
 }
 
 // Options are what Start needs.
@@ -113,7 +118,8 @@ type Options struct {
 func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	s := withDefaults(o.Settings)
 	d := &Dispatcher{store: o.Store, channels: o.Channels, authz: o.Authz, logger: o.Logger,
-		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout}
+		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout,
+		fanoutWake: make(chan struct{}, 1), stopFanout: func() {}}
 	if o.Metrics != nil {
 		d.outcomes = o.Metrics.SlackDeliveries
 	}
@@ -175,6 +181,10 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		d.closeListener()
 		return nil, fmt.Errorf("start river: %w", err)
 	}
+	fanoutCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	d.stopFanout = stop
+	d.Committed(event.Event{}) // events committed while no instance ran
+	d.fanoutDone.Go(func() { d.runFanout(fanoutCtx, s.FetchPollInterval) })
 	return d, nil
 }
 
@@ -222,6 +232,10 @@ func withDefaults(s config.Delivery) config.Delivery {
 // cancels them (they are retried on the next start) and closes River's
 // connections.
 func (d *Dispatcher) Stop() error {
+	// Events not fanned out yet are fanned out by the next batch of any
+	// instance.
+	d.stopFanout()
+	d.fanoutDone.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), d.stopWait)
 	defer cancel()
 	err := d.river.Stop(ctx)
@@ -241,36 +255,4 @@ func (d *Dispatcher) closeListener() {
 	if d.listener != nil {
 		d.listener.Close()
 	}
-}
-
-// Enqueue is the event.Recorder hook: inside the event's transaction, it
-// adds a delivery and its job for every enabled channel of the project
-// that selected the event's type.
-func (d *Dispatcher) Enqueue(ctx context.Context, ev *event.Event) error {
-	channels, err := slack.Subscribed(ctx, d.store, ev.ProjectID, ev.Type)
-	if err != nil || len(channels) == 0 {
-		return err
-	}
-	tx, err := store.SQLTx(ctx)
-	if err != nil {
-		return fmt.Errorf("enqueue deliveries of event %d: %w", ev.ID, err)
-	}
-	now := store.Now()
-	rows := make([]Delivery, len(channels))
-	jobs := make([]river.InsertManyParams, len(channels))
-	for i, c := range channels {
-		rows[i] = Delivery{ID: store.NewID(), ChannelID: c.ID, EventID: ev.ID, Status: slack.StatusPending, CreatedAt: now}
-		jobs[i] = river.InsertManyParams{Args: deliverArgs{DeliveryID: rows[i].ID}}
-	}
-	inserted, err := d.river.InsertManyTx(ctx, tx, jobs)
-	if err != nil {
-		return fmt.Errorf("enqueue deliveries of event %d: %w", ev.ID, err)
-	}
-	for i, res := range inserted {
-		rows[i].JobID = &res.Job.ID
-	}
-	if err := d.store.DB(ctx).Create(&rows).Error; err != nil {
-		return fmt.Errorf("add deliveries of event %d: %w", ev.ID, err)
-	}
-	return nil
 }

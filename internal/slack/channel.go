@@ -92,21 +92,20 @@ func LoadChannel(ctx context.Context, st *store.Store, id string) (*Channel, err
 	return &c, nil
 }
 
-// Subscribed returns the enabled channels of a project that selected events
-// of type t. A project has a handful of channels, so the selection is
-// matched here rather than in SQL.
-func Subscribed(ctx context.Context, st *store.Store, projectID string, t event.Type) ([]Channel, error) {
+// EnabledOf returns the enabled channels of the given projects, by
+// project, for the delivery fan-out to match events against. A project
+// has a handful of channels, so their selections are matched in Go
+// rather than in SQL.
+func EnabledOf(ctx context.Context, st *store.Store, projectIDs []string) (map[string][]Channel, error) {
 	var all []Channel
-	if err := st.DB(ctx).Where("project_id = ? AND enabled", projectID).Order("id").Find(&all).Error; err != nil {
-		return nil, fmt.Errorf("load channels of project %s: %w", projectID, err)
+	if err := st.DB(ctx).Where("project_id IN ? AND enabled", projectIDs).Order("id").Find(&all).Error; err != nil {
+		return nil, fmt.Errorf("load the enabled channels of %d projects: %w", len(projectIDs), err)
 	}
-	out := all[:0]
+	byProject := make(map[string][]Channel, len(projectIDs))
 	for _, c := range all {
-		if c.Selects(t) {
-			out = append(out, c)
-		}
+		byProject[c.ProjectID] = append(byProject[c.ProjectID], c)
 	}
-	return out, nil
+	return byProject, nil
 }
 
 // OutcomeStmt is the statement that sets a channel's last delivery and,

@@ -1,0 +1,205 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+	"gorm.io/gorm/clause"
+
+	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/slack"
+	"github.com/ottr/backend/internal/store"
+)
+
+// The fan-out turns committed events into deliveries. A request's
+// transaction writes only its own rows and the event; the fan-out then
+// reads the final events after a durable cursor (delivery_cursor, a log
+// position as in event.Since) and, in one transaction per batch, inserts
+// each event's deliveries and River jobs and moves the cursor past them.
+// So the request's transaction sends no NOTIFY (River's wake-up is one per
+// batch, not one per event: a NOTIFY holds a lock of the whole PostgreSQL
+// server until its transaction's commit is flushed), and reads no
+// channels. Every event is fanned out once: batches of all instances take
+// turns under fanoutLock, and an event committed but not yet fanned out
+// when an instance stops is fanned out by the next batch of any instance.
+
+const (
+	// fanoutBatch is how many events one fan-out transaction reads.
+	fanoutBatch = 500
+
+	// fanoutHeldRetry is how soon the fan-out reads again while committed
+	// events wait behind an older open transaction, as the live feed does.
+	fanoutHeldRetry = 5 * time.Millisecond
+
+	// fanoutLock is the advisory lock under which one instance at a time
+	// fans out a batch. An advisory lock, unlike locking the cursor's row,
+	// gives a batch that finds nothing to do no transaction ID and no
+	// commit to flush.
+	fanoutLock = 0x6f7474725f666f75 // "ottr_fou"
+)
+
+// Committed is the event.Recorder's after-commit function: it asks the
+// fan-out to read the log again. It never blocks; one pending wake-up
+// stands for any number.
+func (d *Dispatcher) Committed(event.Event) {
+	select {
+	case d.fanoutWake <- struct{}{}:
+	default:
+	}
+}
+
+// runFanout fans out batches whenever woken, every poll interval (events
+// of an instance that stopped before fanning them out), and shortly again
+// while committed events are held back, until ctx ends.
+func (d *Dispatcher) runFanout(ctx context.Context, poll time.Duration) {
+	ticker := time.NewTicker(poll)
+	defer ticker.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.fanoutWake:
+		case <-ticker.C:
+		case <-retry.C:
+		}
+		for {
+			n, held, err := d.fanOut(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.logger.Error("fanning out Slack deliveries failed; retrying with the next event or poll", "err", err)
+				}
+				break
+			}
+			if held {
+				retry.Reset(fanoutHeldRetry)
+			}
+			if held || n < fanoutBatch {
+				break
+			}
+		}
+	}
+}
+
+// cursorRow is the delivery cursor's one row.
+type cursorRow struct {
+	Xid     int64
+	EventID int64
+}
+
+// fanOut adds the deliveries of up to fanoutBatch final events after the
+// cursor, and reports how many events it read and whether committed
+// events after them are held back.
+func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
+	err = d.store.WithTx(ctx, func(ctx context.Context) error {
+		db := d.store.DB(ctx)
+		if d.store.Dialect() == store.Postgres {
+			if err := db.Exec("SELECT pg_advisory_xact_lock(?)", fanoutLock).Error; err != nil {
+				return fmt.Errorf("wait for the fan-out's turn: %w", err)
+			}
+		}
+		// Read after taking the lock: in READ COMMITTED this statement's
+		// snapshot sees the cursor the previous batch committed.
+		var cur cursorRow
+		if err := db.Raw("SELECT xid, event_id FROM delivery_cursor WHERE id = 1").Scan(&cur).Error; err != nil {
+			return fmt.Errorf("read the delivery cursor: %w", err)
+		}
+		var events []event.Event
+		events, held, err = event.Since(ctx, d.store, event.Position{Xid: cur.Xid, ID: cur.EventID}, fanoutBatch)
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		n = len(events)
+		if err := d.addDeliveries(ctx, events); err != nil {
+			return err
+		}
+		last := events[len(events)-1]
+		if err := db.Exec("UPDATE delivery_cursor SET xid = ?, event_id = ? WHERE id = 1", last.Xid, last.ID).Error; err != nil {
+			return fmt.Errorf("move the delivery cursor to %d/%d: %w", last.Xid, last.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("fan out events: %w", err)
+	}
+	return n, held, nil
+}
+
+// addDeliveries inserts, in ctx's transaction, a delivery and its job for
+// every enabled channel that selected an event's type and existed when
+// the event occurred.
+func (d *Dispatcher) addDeliveries(ctx context.Context, events []event.Event) error {
+	var projects []string
+	for _, ev := range events {
+		if !slices.Contains(projects, ev.ProjectID) {
+			projects = append(projects, ev.ProjectID)
+		}
+	}
+	channels, err := slack.EnabledOf(ctx, d.store, projects)
+	if err != nil || len(channels) == 0 {
+		return err
+	}
+	now := store.Now()
+	var rows []Delivery
+	for _, ev := range events {
+		for _, c := range channels[ev.ProjectID] {
+			if !c.Selects(ev.Type) || c.CreatedAt.After(ev.OccurredAt) {
+				continue
+			}
+			rows = append(rows, Delivery{ID: store.NewID(), ChannelID: c.ID, EventID: ev.ID, Status: slack.StatusPending, CreatedAt: now})
+		}
+	}
+	if rows, err = withoutExisting(ctx, d.store, rows); err != nil || len(rows) == 0 {
+		return err
+	}
+	jobs := make([]river.InsertManyParams, len(rows))
+	for i := range rows {
+		jobs[i] = river.InsertManyParams{Args: deliverArgs{DeliveryID: rows[i].ID}}
+	}
+	tx, err := store.SQLTx(ctx)
+	if err != nil {
+		return fmt.Errorf("enqueue %d deliveries: %w", len(rows), err)
+	}
+	inserted, err := d.river.InsertManyTx(ctx, tx, jobs)
+	if err != nil {
+		return fmt.Errorf("enqueue %d deliveries: %w", len(rows), err)
+	}
+	for i, res := range inserted {
+		rows[i].JobID = &res.Job.ID
+	}
+	// A delivery added meanwhile by an instance of the previous version
+	// keeps its job; the new one stands down when it finds the delivery
+	// owned by another.
+	err = d.store.DB(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "event_id"}, {Name: "channel_id"}}, DoNothing: true}).
+		CreateInBatches(&rows, 1000).Error
+	if err != nil {
+		return fmt.Errorf("add %d deliveries: %w", len(rows), err)
+	}
+	return nil
+}
+
+// withoutExisting drops the deliveries of events that have deliveries
+// already: those recorded by an instance of the previous version, which
+// enqueued them in the event's transaction, and rows written by other
+// means (ottr-bench's baselines).
+func withoutExisting(ctx context.Context, st *store.Store, rows []Delivery) ([]Delivery, error) {
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		if !slices.Contains(ids, r.EventID) {
+			ids = append(ids, r.EventID)
+		}
+	}
+	var existing []int64
+	if err := st.DB(ctx).Model(&Delivery{}).Distinct("event_id").Where("event_id IN ?", ids).Pluck("event_id", &existing).Error; err != nil {
+		return nil, fmt.Errorf("find the events of %d deliveries that have some: %w", len(rows), err)
+	}
+	if len(existing) == 0 {
+		return rows, nil
+	}
+	return slices.DeleteFunc(rows, func(r Delivery) bool { return slices.Contains(existing, r.EventID) }), nil
+}

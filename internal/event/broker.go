@@ -119,6 +119,13 @@ func (b *Broker) Subscribe(ctx context.Context, filter Filter, buffer int) *Subs
 	return s
 }
 
+// Empty reports whether nobody subscribes.
+func (b *Broker) Empty() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.byProject) == 0
+}
+
 // C returns the channel events are delivered on, in publish order. It is
 // closed when the subscription ends. Every subscriber receives the same
 // *Event: read it, never modify it. Pointers keep a subscription's buffer

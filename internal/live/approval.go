@@ -34,7 +34,7 @@ func (s *Subscriptions) ApprovalUpdated(ctx context.Context, id string) (Stream[
 		return nil, err
 	}
 	return func(ctx context.Context, send func(approval.Approval) bool) error {
-		sub := s.feed.Broker().Subscribe(ctx, event.Filter{ProjectID: a.ProjectID}, s.opts.Buffer)
+		sub := s.feed.Subscribe(ctx, event.Filter{ProjectID: a.ProjectID}, s.opts.Buffer)
 		defer sub.Close()
 		g.start()
 		defer g.stop()

@@ -305,7 +305,7 @@ func BenchmarkRecordToBroker(b *testing.B) {
 			pid := alice.CreateProject("Bench")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			sub := srv.App.Feed.Broker().Subscribe(ctx, event.Filter{ProjectID: pid}, 0)
+			sub := srv.App.Feed.Subscribe(ctx, event.Filter{ProjectID: pid}, 0)
 			var delivered, recorded []time.Duration
 			for b.Loop() {
 				ev := event.Event{Type: event.ApprovalCreated, ProjectID: pid, KeyPath: "deploy"}

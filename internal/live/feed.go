@@ -57,7 +57,8 @@ const heldRetry = 5 * time.Millisecond
 // order (see event.Since). So it publishes each event once, in order; a
 // lost signal (a dropped listener connection) is made good by the next
 // one or by the catch-up after reconnecting; and signals that arrive
-// while a read runs are answered by one more read.
+// while a read runs are answered by one more read. While this instance
+// has no subscriber the PostgreSQL feed skips its reads (see Subscribe).
 type Feed struct {
 	store  *store.Store
 	broker *event.Broker
@@ -65,6 +66,9 @@ type Feed struct {
 
 	mu   sync.Mutex
 	last event.Position // of the last event published
+	// stale (PostgreSQL): while nobody subscribes the feed reads nothing,
+	// and last is behind the log; the next subscriber moves it to the end.
+	stale bool
 
 	wake      chan struct{} // PostgreSQL: a signal to read the log again
 	announce  chan struct{} // PostgreSQL: tell the other instances to read
@@ -149,6 +153,30 @@ func StartFeed(ctx context.Context, st *store.Store, rec *event.Recorder, opts F
 // Broker is where the feed publishes.
 func (f *Feed) Broker() *event.Broker { return f.broker }
 
+// Subscribe subscribes to the broker (see event.Broker.Subscribe) once
+// the feed will publish every event that is not final yet. While nobody
+// subscribes, the feed on PostgreSQL reads nothing, so the first
+// subscriber after a pause moves it to the last final event: the events
+// up to there are the replay's to read, those after it are published.
+func (f *Feed) Subscribe(ctx context.Context, filter event.Filter, buffer int) *event.Subscription {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stale {
+		last, err := event.LastFinal(ctx, f.store)
+		if err != nil {
+			// Publishing from the old position loses nothing: subscribers
+			// skip what they replayed, and the rest is merely older.
+			f.log.Error("live feed could not find the end of the log; publishing from where it paused", "err", err)
+		} else {
+			f.last, f.stale = last, false
+		}
+		// Events committed while nobody subscribed but not final yet
+		// were announced to a feed that did not read: read again.
+		f.signal()
+	}
+	return f.broker.Subscribe(ctx, filter, buffer)
+}
+
 // Closed is closed when the feed stops; streams end then.
 func (f *Feed) Closed() <-chan struct{} { return f.closed }
 
@@ -222,7 +250,13 @@ func (f *Feed) read(ctx context.Context) {
 		case <-retry.C:
 		}
 		f.mu.Lock()
-		held := f.catchUpLocked(ctx)
+		var held bool
+		if f.broker.Empty() {
+			f.stale = true
+		} else {
+			f.stale = false
+			held = f.catchUpLocked(ctx)
+		}
 		f.mu.Unlock()
 		if held {
 			retry.Reset(heldRetry)

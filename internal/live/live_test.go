@@ -556,3 +556,56 @@ func TestListenerCatchesUpAfterReconnecting(t *testing.T) {
 		t.Error("instance B's listener did not reconnect")
 	}
 }
+
+// TestIdleFeedCatchesUpExactly: while nobody subscribes the feed reads
+// nothing (PostgreSQL); a subscriber that comes later gets no event from
+// before it without after, and every event once with after.
+func TestIdleFeedCatchesUpExactly(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		srv, _, pid, _, key := setup(t, d)
+		var before []event.Event
+		for range 30 {
+			before = append(before, srv.Record(pid, event.ApprovalCreated))
+		}
+		// Without after: markers until one arrives; the first event is
+		// a marker, never one of the thirty.
+		live := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid})
+		got := make(chan testserver.Result, 1)
+		go func() { got <- live.Next() }()
+		markers := map[string]bool{}
+		var r testserver.Result
+	wait:
+		for {
+			markers[id(srv.Record(pid, event.PinFailed))] = true
+			select {
+			case r = <-got:
+				break wait
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		first := nextEvent(t, func() testserver.Result { return r })
+		if !markers[first.ID] || first.Type != "PIN_FAILED" {
+			t.Fatalf("first live event %+v, want one of the markers recorded after subscribing", first)
+		}
+		// With after: the rest of the thirty, then every marker, once each.
+		replay := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid, "a": id(before[9])})
+		for _, w := range before[10:] {
+			if ev := nextEvent(t, replay.Next); ev.ID != id(w) {
+				t.Fatalf("replayed %s, want %d", ev.ID, w.ID)
+			}
+		}
+		for range len(markers) {
+			if ev := nextEvent(t, replay.Next); !markers[ev.ID] {
+				t.Fatalf("got %+v, want a marker", ev)
+			} else {
+				delete(markers, ev.ID)
+			}
+		}
+		after := srv.Record(pid, event.ApprovalExpired)
+		if ev := nextEvent(t, replay.Next); ev.ID != id(after) {
+			t.Fatalf("got %+v, want the event recorded last (%d)", ev, after.ID)
+		}
+	})
+}

@@ -165,7 +165,7 @@ func (s *Subscriptions) newGroup(key string, filter event.Filter, r Renderer) *g
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &group{s: s, key: key, filter: filter, render: r, cancel: cancel, members: map[*member]struct{}{},
 		checkers: map[string]*checker{}}
-	g.sub = s.feed.Broker().Subscribe(ctx, filter, s.opts.Buffer)
+	g.sub = s.feed.Subscribe(ctx, filter, s.opts.Buffer)
 	go g.run()
 	return g
 }

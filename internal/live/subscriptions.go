@@ -101,7 +101,7 @@ func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, typ
 	}
 	filter := event.Filter{ProjectID: projectID, Types: types}
 	return func(ctx context.Context, send func(event.Event) bool) error {
-		sub := s.feed.Broker().Subscribe(ctx, filter, s.opts.Buffer)
+		sub := s.feed.Subscribe(ctx, filter, s.opts.Buffer)
 		defer sub.Close()
 		g.start()
 		defer g.stop()

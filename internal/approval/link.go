@@ -51,17 +51,14 @@ func (s *Service) Open(ctx context.Context, token string) (*Link, error) {
 		return nil, err
 	}
 	now := s.now()
-	r, err := s.access(ctx, token, now)
+	var projectName string
+	r, err := s.access(ctx, linkByTokenHash, token, now, &projectName)
 	if err != nil {
 		return nil, err
 	}
 	actions, err := r.actions()
 	if err != nil {
 		return nil, err
-	}
-	var projectName string
-	if err := s.store.DB(ctx).Table("projects").Where("id = ?", r.ProjectID).Pluck("name", &projectName).Error; err != nil {
-		return nil, fmt.Errorf("load name of project %s: %w", r.ProjectID, err)
 	}
 	return &Link{
 		ProjectName: projectName, KeyPath: r.KeyPath, Info: r.Info, Actions: actions, Status: r.Status,
@@ -82,7 +79,7 @@ func (s *Service) Execute(ctx context.Context, token, nonce, actionKey, pin stri
 		return nil, err
 	}
 	now := s.now()
-	r, err := s.access(ctx, token, now)
+	r, err := s.access(ctx, byTokenHash, token, now)
 	if err != nil {
 		return nil, err
 	}
@@ -112,11 +109,11 @@ func limit(ctx context.Context, l *ratelimit.Limiter) error {
 
 func (r *row) attemptsRemaining() int { return max(r.MaxPinAttempts-r.FailedPinAttempts, 0) }
 
-// access finds the approval of a token and lets it through only while it
-// is PENDING and in time; an approval found past its expiry becomes EXPIRED
-// here.
-func (s *Service) access(ctx context.Context, token string, now time.Time) (*row, error) {
-	r, err := s.load(ctx, byTokenHash, auth.HashToken(token))
+// access finds the approval of a token with by (scanning into extra what
+// by reads after the row) and lets it through only while it is PENDING
+// and in time; an approval found past its expiry becomes EXPIRED here.
+func (s *Service) access(ctx context.Context, by rowQuery, token string, now time.Time, extra ...any) (*row, error) {
+	r, err := s.load(ctx, by, auth.HashToken(token), extra...)
 	if apperr.CodeOf(err) == apperr.CodeNotFound {
 		return nil, apperr.NotFound("approval link")
 	}

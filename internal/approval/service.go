@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -81,6 +82,10 @@ const rowColumns = `id, project_id, key_path, info, ref_id, actions, status, cre
 var (
 	byID        = rowQuery{"id", store.NewQuery(`SELECT ` + rowColumns + ` FROM approvals WHERE id = ?`)}
 	byTokenHash = rowQuery{"token_hash", store.NewQuery(`SELECT ` + rowColumns + ` FROM approvals WHERE token_hash = ?`)}
+	// linkByTokenHash reads the approval with its project's name (scanned
+	// after the row), for the page a link opens.
+	linkByTokenHash = rowQuery{"token_hash", store.NewQuery(`SELECT a.` + strings.ReplaceAll(rowColumns, ", ", ", a.") +
+		`, p.name FROM approvals a JOIN projects p ON p.id = a.project_id WHERE a.token_hash = ?`)}
 )
 
 type rowQuery struct {
@@ -88,12 +93,13 @@ type rowQuery struct {
 	q      store.Query
 }
 
-// load reads an approval row by a column that identifies one.
-func (s *Service) load(ctx context.Context, by rowQuery, value string) (*row, error) {
+// load reads an approval row by a column that identifies one, and into
+// extra the columns the query reads after the row's.
+func (s *Service) load(ctx context.Context, by rowQuery, value string, extra ...any) (*row, error) {
 	var r row
-	err := s.store.QueryRow(ctx, by.q, value).Scan(&r.ID, &r.ProjectID, &r.KeyPath, &r.Info, &r.RefID,
+	err := s.store.QueryRow(ctx, by.q, value).Scan(append([]any{&r.ID, &r.ProjectID, &r.KeyPath, &r.Info, &r.RefID,
 		&r.Actions, &r.Status, &r.CreatedAt, &r.ExpiresAt, &r.TokenHash, &r.PinHash, &r.MaxPinAttempts,
-		&r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt, &r.InvalidationReason)
+		&r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt, &r.InvalidationReason}, extra...)...)
 	if store.IsNotFound(err) {
 		return nil, apperr.NotFound("approval")
 	}

@@ -210,8 +210,14 @@ func (f *Feed) committed(ev event.Event) {
 	}
 }
 
+// announceSpacing is the least time between two announcements of an
+// instance: the commits of the spacing share one NOTIFY, and the other
+// instances' subscribers get an event at most this much later than the
+// recording instance's own.
+const announceSpacing = 2 * time.Millisecond
+
 // announceCommits sends one NOTIFY for every run of commits of this
-// instance, until ctx ends (PostgreSQL). A lost announcement is made good
+// instance, at most one per announceSpacing, until ctx ends (PostgreSQL). A lost announcement is made good
 // by the next one, or by the other instances' reads after reconnecting.
 func (f *Feed) announceCommits(ctx context.Context) {
 	payload := strconv.FormatInt(f.instance, 10)
@@ -221,8 +227,16 @@ func (f *Feed) announceCommits(ctx context.Context) {
 			return
 		case <-f.announce:
 		}
+		started := time.Now()
 		if _, err := f.store.SQL().ExecContext(ctx, "SELECT pg_notify($1, $2)", event.ChannelName, payload); err != nil && ctx.Err() == nil {
 			f.log.Error("live feed could not announce new events to the other instances", "err", err)
+		}
+		if wait := announceSpacing - time.Since(started); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
 		}
 	}
 }

@@ -30,6 +30,12 @@ const (
 	// fanoutBatch is how many events one fan-out transaction reads.
 	fanoutBatch = 500
 
+	// fanoutSpacing is the least time from one batch's start to the
+	// next one's. An event after a quiet spell is fanned out at once;
+	// under load the events of the spacing share one transaction instead
+	// of paying a transaction each (ottr-bench execute: BENCHMARKS.md).
+	fanoutSpacing = 5 * time.Millisecond
+
 	// fanoutHeldRetry is how soon the fan-out reads again while committed
 	// events wait behind an older open transaction, as the live feed does.
 	fanoutHeldRetry = 5 * time.Millisecond
@@ -68,6 +74,7 @@ func (d *Dispatcher) runFanout(ctx context.Context, poll time.Duration) {
 		case <-ticker.C:
 		case <-retry.C:
 		}
+		started := time.Now()
 		for {
 			n, held, err := d.fanOut(ctx)
 			if err != nil {
@@ -83,6 +90,24 @@ func (d *Dispatcher) runFanout(ctx context.Context, poll time.Duration) {
 				break
 			}
 		}
+		if !pause(ctx, fanoutSpacing-time.Since(started)) {
+			return
+		}
+	}
+}
+
+// pause waits for d, and reports false when ctx ended first.
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -36,6 +36,10 @@ const (
 	// of paying a transaction each (ottr-bench execute: BENCHMARKS.md).
 	fanoutSpacing = 5 * time.Millisecond
 
+	// cursorSaveEvery is how long the stored delivery cursor may stay
+	// behind events that needed no delivery.
+	cursorSaveEvery = time.Second
+
 	// fanoutHeldRetry is how soon the fan-out reads again while committed
 	// events wait behind an older open transaction, as the live feed does.
 	fanoutHeldRetry = 5 * time.Millisecond
@@ -120,7 +124,17 @@ type cursorRow struct {
 // fanOut adds the deliveries of up to fanoutBatch final events after the
 // cursor, and reports how many events it read and whether committed
 // events after them are held back.
+//
+// The cursor is written with the deliveries it passes; a batch that makes
+// none (its projects have no channel for its events) moves only this
+// instance's own position (fanoutPos), and the stored cursor follows at
+// most cursorSaveEvery later: such a batch then writes nothing and has no
+// commit to flush. Starting from the stored cursor again (another
+// instance, or this one after a restart) reads those events once more and
+// adds nothing for them that is not due.
 func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
+	var last event.Position
+	var saved bool
 	err = d.store.WithTx(ctx, func(ctx context.Context) error {
 		db := d.store.DB(ctx)
 		if d.store.Dialect() == store.Postgres {
@@ -134,31 +148,48 @@ func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
 		if err := db.Raw("SELECT xid, event_id FROM delivery_cursor WHERE id = 1").Scan(&cur).Error; err != nil {
 			return fmt.Errorf("read the delivery cursor: %w", err)
 		}
+		from := event.Position{Xid: cur.Xid, ID: cur.EventID}
+		if from.Before(d.fanoutPos) {
+			from = d.fanoutPos
+		}
 		var events []event.Event
-		events, held, err = event.Since(ctx, d.store, event.Position{Xid: cur.Xid, ID: cur.EventID}, fanoutBatch)
-		if err != nil || len(events) == 0 {
+		events, held, err = event.Since(ctx, d.store, from, fanoutBatch)
+		if err != nil {
 			return err
 		}
-		n = len(events)
-		if err := d.addDeliveries(ctx, events); err != nil {
-			return err
+		last = from
+		var made int
+		if n = len(events); n > 0 {
+			if made, err = d.addDeliveries(ctx, events); err != nil {
+				return err
+			}
+			last = events[n-1].Position()
 		}
-		last := events[len(events)-1]
+		if last == (event.Position{Xid: cur.Xid, ID: cur.EventID}) || (made == 0 && time.Since(d.cursorSaved) < cursorSaveEvery) {
+			return nil
+		}
 		if err := db.Exec("UPDATE delivery_cursor SET xid = ?, event_id = ? WHERE id = 1", last.Xid, last.ID).Error; err != nil {
 			return fmt.Errorf("move the delivery cursor to %d/%d: %w", last.Xid, last.ID, err)
 		}
+		saved = true
 		return nil
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("fan out events: %w", err)
+	}
+	if n > 0 {
+		d.fanoutPos = last
+	}
+	if saved {
+		d.cursorSaved = time.Now()
 	}
 	return n, held, nil
 }
 
 // addDeliveries inserts, in ctx's transaction, a delivery and its job for
 // every enabled channel that selected an event's type and existed when
-// the event occurred.
-func (d *Dispatcher) addDeliveries(ctx context.Context, events []event.Event) error {
+// the event occurred, and returns how many it made.
+func (d *Dispatcher) addDeliveries(ctx context.Context, events []event.Event) (int, error) {
 	var projects []string
 	for _, ev := range events {
 		if !slices.Contains(projects, ev.ProjectID) {
@@ -167,7 +198,7 @@ func (d *Dispatcher) addDeliveries(ctx context.Context, events []event.Event) er
 	}
 	channels, err := slack.EnabledOf(ctx, d.store, projects)
 	if err != nil || len(channels) == 0 {
-		return err
+		return 0, err
 	}
 	now := store.Now()
 	var rows []Delivery
@@ -180,7 +211,7 @@ func (d *Dispatcher) addDeliveries(ctx context.Context, events []event.Event) er
 		}
 	}
 	if rows, err = withoutExisting(ctx, d.store, rows); err != nil || len(rows) == 0 {
-		return err
+		return 0, err
 	}
 	jobs := make([]river.InsertManyParams, len(rows))
 	for i := range rows {
@@ -188,11 +219,11 @@ func (d *Dispatcher) addDeliveries(ctx context.Context, events []event.Event) er
 	}
 	tx, err := store.SQLTx(ctx)
 	if err != nil {
-		return fmt.Errorf("enqueue %d deliveries: %w", len(rows), err)
+		return 0, fmt.Errorf("enqueue %d deliveries: %w", len(rows), err)
 	}
 	inserted, err := d.river.InsertManyTx(ctx, tx, jobs)
 	if err != nil {
-		return fmt.Errorf("enqueue %d deliveries: %w", len(rows), err)
+		return 0, fmt.Errorf("enqueue %d deliveries: %w", len(rows), err)
 	}
 	for i, res := range inserted {
 		rows[i].JobID = &res.Job.ID
@@ -203,9 +234,9 @@ func (d *Dispatcher) addDeliveries(ctx context.Context, events []event.Event) er
 	err = d.store.DB(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "event_id"}, {Name: "channel_id"}}, DoNothing: true}).
 		CreateInBatches(&rows, 1000).Error
 	if err != nil {
-		return fmt.Errorf("add %d deliveries: %w", len(rows), err)
+		return 0, fmt.Errorf("add %d deliveries: %w", len(rows), err)
 	}
-	return nil
+	return len(rows), nil
 }
 
 // withoutExisting drops the deliveries of events that have deliveries

@@ -95,9 +95,14 @@ type Dispatcher struct {
 	// without metrics.
 	outcomes *prometheus.CounterVec
 
-	fanoutWake chan struct{}      // Committed: read the log again
-	stopFanout context.CancelFunc // ends runFanout
-	fanoutDone sync.WaitGroup
+	fanoutWake chan struct{} // Committed: read the log again
+	// fanoutPos is the position of the last event this instance fanned
+	// out, and cursorSaved when it last stored the cursor; both only
+	// runFanout's.
+	fanoutPos   event.Position
+	cursorSaved time.Time
+	stopFanout  context.CancelFunc // ends runFanout
+	fanoutDone  sync.WaitGroup
 }
 
 // Options are what Start needs.

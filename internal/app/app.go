@@ -142,8 +142,8 @@ func (a *App) routes() map[string]http.Handler {
 	return routes
 }
 
-// startSlack builds the channel service and starts the dispatcher, whose
-// deliveries are enqueued with every recorded event.
+// startSlack builds the channel service and starts the dispatcher, which
+// fans out every committed event to its deliveries.
 func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack.Service, *notify.Dispatcher, error) {
 	keys, err := slack.ParseKeyring(a.Config.EncryptionKey, a.Config.OldEncryptionKeys)
 	if err != nil {

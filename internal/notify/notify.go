@@ -80,7 +80,7 @@ const (
 	insertNotifyCooldown = time.Millisecond
 )
 
-// Dispatcher enqueues deliveries as events are recorded and works them.
+// Dispatcher fans committed events out to their deliveries and works them.
 type Dispatcher struct {
 	store    *store.Store
 	channels *slack.Service

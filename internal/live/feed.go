@@ -217,8 +217,9 @@ func (f *Feed) committed(ev event.Event) {
 const announceSpacing = 2 * time.Millisecond
 
 // announceCommits sends one NOTIFY for every run of commits of this
-// instance, at most one per announceSpacing, until ctx ends (PostgreSQL). A lost announcement is made good
-// by the next one, or by the other instances' reads after reconnecting.
+// instance, at most one per announceSpacing, until ctx ends (PostgreSQL).
+// A lost announcement is made good by the next one, or by the other
+// instances' reads after reconnecting.
 func (f *Feed) announceCommits(ctx context.Context) {
 	payload := strconv.FormatInt(f.instance, 10)
 	for {

@@ -276,56 +276,63 @@ func TestTamperedAccessTokensAreRefused(t *testing.T) {
 
 func TestSignUpAndLogInAreRateLimited(t *testing.T) {
 	t.Parallel()
-	// Attempts until the limit answers, after the burst that must pass.
-	// Tokens refill while the test runs, so the limit may take a few more.
-	untilLimited := func(t *testing.T, c *testserver.Client, burst int, vars func(i int) map[string]any) testserver.GQLError {
+	// Each server's clock stands still, so that the counts below hold
+	// however slowly a loaded machine hashes the passwords; the test moves
+	// the clock to let a token come back.
+	frozen := func(t *testing.T, d store.Dialect, opts ...testserver.Option) (*testserver.Server, *testserver.Clock) {
+		clock := &testserver.Clock{}
+		clock.Freeze()
+		return testserver.Start(t, d, append(opts, testserver.WithClock(clock))...), clock
+	}
+	// exactlyLimited makes burst attempts that must pass the limit (and
+	// fail on the password), then one that the limit refuses.
+	exactlyLimited := func(t *testing.T, c *testserver.Client, burst int, vars func(i int) map[string]any) testserver.GQLError {
 		t.Helper()
-		for i := 0; i < burst+20; i++ {
-			e := c.ErrorCode(logInMutation, vars(i))
-			if e.Code() == "RATE_LIMITED" {
-				if i < burst {
-					t.Fatalf("rate limited after %d attempts, want at least %d", i, burst)
-				}
-				return e
-			}
-			if e.Code() != "UNAUTHENTICATED" {
-				t.Fatalf("attempt %d: %s", i, e.Code())
+		for i := range burst {
+			if e := c.ErrorCode(logInMutation, vars(i)); e.Code() != "UNAUTHENTICATED" {
+				t.Fatalf("attempt %d of a burst of %d: %s, want UNAUTHENTICATED", i+1, burst, e.Code())
 			}
 		}
-		t.Fatalf("no rate limit after %d attempts", burst+20)
-		return testserver.GQLError{}
+		e := c.ErrorCode(logInMutation, vars(burst))
+		if e.Code() != "RATE_LIMITED" {
+			t.Fatalf("attempt %d after a burst of %d: %s, want RATE_LIMITED", burst+1, burst, e.Code())
+		}
+		return e
 	}
-	checkRetryAfter := func(t *testing.T, e testserver.GQLError) {
+	retryAfter := func(t *testing.T, e testserver.GQLError) time.Duration {
 		t.Helper()
 		secs, ok := e.Extensions["retryAfterSeconds"].(float64)
 		if !ok || secs < 1 {
 			t.Fatalf("retryAfterSeconds = %v, want a positive number", e.Extensions["retryAfterSeconds"])
 		}
+		return time.Duration(secs) * time.Second
 	}
-
-	// stillLimited tells, right after a client address reached the log-in
-	// limit, whether c shares that address's allowance: at most one token
-	// comes back every 3 s, so of two attempts in a row at least one is
-	// refused, where a fresh allowance of 20 would refuse neither.
-	stillLimited := func(c *testserver.Client) bool {
-		refused := 0
-		for range 2 {
-			if c.ErrorCode(logInMutation, logInVars("guess@example.com", "wrong horse battery")).Code() == "RATE_LIMITED" {
-				refused++
-			}
+	// refillsOne moves the clock by the wait the refusal named: one attempt
+	// passes the limit again, and the next is refused.
+	refillsOne := func(t *testing.T, clock *testserver.Clock, c *testserver.Client, wait time.Duration, vars map[string]any) {
+		t.Helper()
+		clock.Advance(wait)
+		if e := c.ErrorCode(logInMutation, vars); e.Code() != "UNAUTHENTICATED" {
+			t.Fatalf("after waiting %s: %s, want UNAUTHENTICATED", wait, e.Code())
 		}
-		return refused > 0
+		if e := c.ErrorCode(logInMutation, vars); e.Code() != "RATE_LIMITED" {
+			t.Fatalf("second attempt after waiting %s: %s, want RATE_LIMITED", wait, e.Code())
+		}
+	}
+	guess := func(i int) map[string]any {
+		return logInVars("guess"+strings.Repeat("x", i)+"@example.com", "wrong horse battery")
 	}
 
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		t.Run("per e-mail", func(t *testing.T) {
 			t.Parallel()
-			srv := testserver.Start(t, d)
+			srv, clock := frozen(t, d)
 			alice := srv.SignUp("Alice")
 			anon := srv.Client("")
-			e := untilLimited(t, anon, 5, func(int) map[string]any { return logInVars(alice.Email, "wrong horse battery") })
-			checkRetryAfter(t, e)
+			wrong := logInVars(alice.Email, "wrong horse battery")
+			e := exactlyLimited(t, anon, 5, func(int) map[string]any { return wrong })
+			wait := retryAfter(t, e)
 			// The right password waits too, whatever the case of the e-mail.
 			if e := anon.ErrorCode(logInMutation, logInVars(strings.ToUpper(alice.Email), "correct horse battery")); e.Code() != "RATE_LIMITED" {
 				t.Fatalf("right password during the limit: %s", e.Code())
@@ -333,25 +340,26 @@ func TestSignUpAndLogInAreRateLimited(t *testing.T) {
 			// Another account from the same address is not affected.
 			bob := srv.SignUp("Bob")
 			anon.MustDo(logInMutation, logInVars(bob.Email, "correct horse battery"), nil)
+			refillsOne(t, clock, anon, wait, wrong)
 		})
 		t.Run("per client IP", func(t *testing.T) {
 			t.Parallel()
-			srv := testserver.Start(t, d)
-			e := untilLimited(t, srv.Client(""), 20, func(i int) map[string]any {
-				return logInVars("guess"+strings.Repeat("x", i)+"@example.com", "wrong horse battery")
-			})
-			checkRetryAfter(t, e)
+			srv, clock := frozen(t, d)
+			c := srv.Client("")
+			e := exactlyLimited(t, c, 20, guess)
+			wait := retryAfter(t, e)
 			// X-Forwarded-For from a peer that is not a trusted proxy is
 			// the client's own word: ignored.
 			spoof := srv.Client("")
 			spoof.Header.Set("X-Forwarded-For", "198.51.100.4")
-			if !stillLimited(spoof) {
-				t.Fatal("a spoofed X-Forwarded-For escaped the limit")
+			if e := spoof.ErrorCode(logInMutation, guess(100)); e.Code() != "RATE_LIMITED" {
+				t.Fatalf("a spoofed X-Forwarded-For: %s, want RATE_LIMITED", e.Code())
 			}
+			refillsOne(t, clock, c, wait, guess(101))
 		})
 		t.Run("per client behind a trusted proxy", func(t *testing.T) {
 			t.Parallel()
-			srv := testserver.Start(t, d, func(c *config.Config) {
+			srv, clock := frozen(t, d, func(c *config.Config) {
 				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 			})
 			behind := func(client string) *testserver.Client {
@@ -359,53 +367,50 @@ func TestSignUpAndLogInAreRateLimited(t *testing.T) {
 				c.Header.Set("X-Forwarded-For", client)
 				return c
 			}
-			e := untilLimited(t, behind("203.0.113.9"), 20, func(i int) map[string]any {
-				return logInVars("guess"+strings.Repeat("x", i)+"@example.com", "wrong horse battery")
-			})
-			checkRetryAfter(t, e)
+			e := exactlyLimited(t, behind("203.0.113.9"), 20, guess)
+			wait := retryAfter(t, e)
 			// A client that invents an entry left of the proxy's shares the
 			// address the proxy saw: still limited.
-			if !stillLimited(behind("198.51.100.77, 203.0.113.9")) {
-				t.Fatal("an invented X-Forwarded-For entry escaped the limit")
+			if e := behind("198.51.100.77, 203.0.113.9").ErrorCode(logInMutation, guess(100)); e.Code() != "RATE_LIMITED" {
+				t.Fatalf("an invented X-Forwarded-For entry: %s, want RATE_LIMITED", e.Code())
 			}
 			// Another client behind the same proxy has its own allowance.
-			if e := behind("198.51.100.4").ErrorCode(logInMutation, logInVars("guess@example.com", "wrong horse battery")); e.Code() != "UNAUTHENTICATED" {
+			if e := behind("198.51.100.4").ErrorCode(logInMutation, guess(101)); e.Code() != "UNAUTHENTICATED" {
 				t.Fatalf("another client behind the proxy: %s, want UNAUTHENTICATED", e.Code())
 			}
+			refillsOne(t, clock, behind("203.0.113.9"), wait, guess(102))
 		})
 		t.Run("sign-up per client IP", func(t *testing.T) {
 			t.Parallel()
-			srv := testserver.Start(t, d)
+			srv, clock := frozen(t, d)
 			anon := srv.Client("").FromIP("127.0.9.1")
 			const burst = 10
-			// The first refusal comes after the burst, and at once after it:
-			// one sign-up every 30 s may come back while the burst runs.
-			var e testserver.GQLError
-			refusedEmail := ""
-			for i := 0; i < burst+2 && refusedEmail == ""; i++ {
+			signUp := func(i int) *testserver.Response {
 				email := fmt.Sprintf("team-%d@example.com", i)
-				r := anon.Do(signUpMutation, signUpVars(email, "correct horse battery", "Team"))
-				if len(r.Errors) == 0 {
-					continue
-				}
-				switch e = r.Errors[0]; {
-				case e.Code() != "RATE_LIMITED":
-					t.Fatalf("sign-up %d: %s", i+1, e.Code())
-				case i < burst:
-					t.Fatalf("sign-up %d from one address refused, want at least %d", i+1, burst)
-				}
-				refusedEmail = email
+				return anon.Do(signUpMutation, signUpVars(email, "correct horse battery", "Team"))
 			}
-			if refusedEmail == "" {
-				t.Fatalf("no sign-up refused after %d from one address", burst+2)
+			for i := range burst {
+				if r := signUp(i); len(r.Errors) > 0 {
+					t.Fatalf("sign-up %d of a burst of %d from one address: %s", i+1, burst, r.Errors[0].Code())
+				}
 			}
-			checkRetryAfter(t, e)
+			r := signUp(burst)
+			if len(r.Errors) == 0 || r.Errors[0].Code() != "RATE_LIMITED" {
+				t.Fatalf("sign-up %d from one address: %+v, want RATE_LIMITED", burst+1, r.Errors)
+			}
+			wait := retryAfter(t, r.Errors[0])
 			// Nothing was created for the refused sign-up: it can log in nowhere.
+			refusedEmail := fmt.Sprintf("team-%d@example.com", burst)
 			if e := anon.FromIP("127.0.9.2").ErrorCode(logInMutation, logInVars(refusedEmail, "correct horse battery")); e.Code() != "UNAUTHENTICATED" {
 				t.Fatalf("log-in of the refused sign-up: %s, want UNAUTHENTICATED", e.Code())
 			}
 			// Another address is not affected.
 			srv.Client("").FromIP("127.0.9.3").MustDo(signUpMutation, signUpVars("elsewhere@example.com", "correct horse battery", "Else"), nil)
+			// After the wait the refused sign-up goes through.
+			clock.Advance(wait)
+			if r := signUp(burst); len(r.Errors) > 0 {
+				t.Fatalf("sign-up after waiting %s: %s", wait, r.Errors[0].Code())
+			}
 		})
 	})
 }

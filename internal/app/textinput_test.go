@@ -232,7 +232,7 @@ func TestDomainServicesRefuseNULAndInvalidUTF8(t *testing.T) {
 		owner := srv.SignUp("Owner")
 		pid := owner.CreateProject("p")
 		_, key := owner.CreateAPIKey(pid, "WRITE")
-		authSvc := auth.NewService(srv.App.Store, auth.NewTokens([]byte("test-secret-test-secret-test-secret-0123")))
+		authSvc := auth.NewService(srv.App.Store, auth.NewTokens([]byte("test-secret-test-secret-test-secret-0123")), nil)
 		p, err := authSvc.Authenticate(t.Context(), key)
 		storetest.Must(t, err)
 		ctx := auth.WithPrincipal(t.Context(), p, nil)

@@ -34,16 +34,17 @@ type Service struct {
 	signUpIP *ratelimit.Limiter
 }
 
-// NewService returns the auth service.
-func NewService(s *store.Store, tokens *Tokens) *Service {
+// NewService returns the auth service; its rate limits read the time from
+// now (time.Now when nil).
+func NewService(s *store.Store, tokens *Tokens, now func() time.Time) *Service {
 	return &Service{
 		store:   s,
 		tokens:  tokens,
-		loginIP: ratelimit.New(3*time.Second, 20), // a person, even a forgetful one, stays far below
-		loginID: ratelimit.New(12*time.Second, 5), // stops guessing one account's password
+		loginIP: ratelimit.NewWithClock(3*time.Second, 20, now), // a person, even a forgetful one, stays far below
+		loginID: ratelimit.NewWithClock(12*time.Second, 5, now), // stops guessing one account's password
 		// Each sign-up costs an argon2id hash (19 MiB, tens of ms of CPU):
 		// an office behind one address still signs its team up at once.
-		signUpIP: ratelimit.New(30*time.Second, 10),
+		signUpIP: ratelimit.NewWithClock(30*time.Second, 10, now),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 type Limiter struct {
 	every time.Duration
 	burst int
+	now   func() time.Time
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -28,13 +29,22 @@ type bucket struct {
 
 // New allows burst requests at once per key, refilled at one per every.
 func New(every time.Duration, burst int) *Limiter {
-	return &Limiter{every: every, burst: burst, buckets: map[string]*bucket{}}
+	return NewWithClock(every, burst, time.Now)
+}
+
+// NewWithClock is New reading the time from now, the server's clock, so
+// that a test can hold the time still while it counts requests.
+func NewWithClock(every time.Duration, burst int, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{every: every, burst: burst, now: now, buckets: map[string]*bucket{}}
 }
 
 // Allow takes one token from key's bucket. When none is left it takes
 // nothing and says how long until one is.
 func (l *Limiter) Allow(key string) (bool, time.Duration) {
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweep(now)

@@ -57,10 +57,23 @@ func Config(t testing.TB, d store.Dialect) config.Config {
 }
 
 // Clock is a clock that tests move forward; it starts at the real time.
-type Clock struct{ offset atomic.Int64 }
+type Clock struct {
+	offset atomic.Int64
+	frozen atomic.Int64 // Unix nanoseconds the clock stands still at; 0 while it runs
+}
 
-// Now is the real time plus how far the clock was moved.
-func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+// Now is the real time, or the time the clock was frozen at, plus how far
+// the clock was moved.
+func (c *Clock) Now() time.Time {
+	t := time.Now()
+	if f := c.frozen.Load(); f != 0 {
+		t = time.Unix(0, f)
+	}
+	return t.Add(time.Duration(c.offset.Load()))
+}
+
+// Freeze stops the clock at the real time: only Advance moves it after.
+func (c *Clock) Freeze() { c.frozen.Store(time.Now().UnixNano()) }
 
 // Advance moves the clock forward by d.
 func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }

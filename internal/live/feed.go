@@ -65,10 +65,7 @@ type Feed struct {
 	log    *slog.Logger
 
 	mu   sync.Mutex
-	last event.Position // of the last event published
-	// stale (PostgreSQL): while nobody subscribes the feed reads nothing,
-	// and last is behind the log; the next subscriber moves it to the end.
-	stale bool
+	last event.Position // of the last event published; behind the log while nobody subscribes (PostgreSQL)
 
 	wake      chan struct{} // PostgreSQL: a signal to read the log again
 	announce  chan struct{} // PostgreSQL: tell the other instances to read
@@ -161,14 +158,17 @@ func (f *Feed) Broker() *event.Broker { return f.broker }
 func (f *Feed) Subscribe(ctx context.Context, filter event.Filter, buffer int) *event.Subscription {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.stale {
+	// With no subscriber, last may be behind however long ago the reading
+	// loop last ran: a signal may be waiting for it still.
+	if f.store.Dialect() == store.Postgres && f.broker.Empty() {
 		last, err := event.LastFinal(ctx, f.store)
-		if err != nil {
+		switch {
+		case err != nil:
 			// Publishing from the old position loses nothing: subscribers
 			// skip what they replayed, and the rest is merely older.
 			f.log.Error("live feed could not find the end of the log; publishing from where it paused", "err", err)
-		} else {
-			f.last, f.stale = last, false
+		case f.last.Before(last):
+			f.last = last
 		}
 		// Events committed while nobody subscribed but not final yet
 		// were announced to a feed that did not read: read again.
@@ -266,10 +266,7 @@ func (f *Feed) read(ctx context.Context) {
 		}
 		f.mu.Lock()
 		var held bool
-		if f.broker.Empty() {
-			f.stale = true
-		} else {
-			f.stale = false
+		if !f.broker.Empty() {
 			held = f.catchUpLocked(ctx)
 		}
 		f.mu.Unlock()

@@ -569,6 +569,12 @@ func TestIdleFeedCatchesUpExactly(t *testing.T) {
 		for range 30 {
 			before = append(before, srv.Record(pid, event.ApprovalCreated))
 		}
+		// The thirty are final before anybody subscribes: an event a
+		// transaction anywhere on the server still holds back is published
+		// when it becomes final, even to a subscriber that came after it.
+		if final := finalEvents(t, srv, pid, before[0].Position(), len(before)-1); len(final) != len(before)-1 {
+			t.Fatalf("%d of the thirty final after 10 s", len(final)+1)
+		}
 		// Without after: markers until one arrives; the first event is
 		// a marker, never one of the thirty.
 		live := srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, map[string]any{"p": pid})

@@ -2615,7 +2615,10 @@ extend type Subscription {
   ` + "`" + `after` + "`" + ` (the id of an event of the project received from this stream, or
   "0" for the beginning), the events recorded after it are replayed first,
   so a client that reconnects with the last id it received misses nothing
-  and gets nothing twice. Any member or API key of the project. Ends with
+  and gets nothing twice. Without ` + "`" + `after` + "`" + ` the events follow from the moment
+  of subscribing; one that committed just before, while an older write was
+  still running, may follow too (tell it by its id). Any member or API key
+  of the project. Ends with
   an error as its last result: UNAUTHENTICATED or NOT_FOUND when the
   credentials stop being valid (rechecked every 10 s and when the access
   token expires), RATE_LIMITED when the client falls more than 256 events

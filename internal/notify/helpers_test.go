@@ -152,9 +152,9 @@ func (e *env) fannedOut() {
 }
 
 type delivery struct {
-	ID             string
-	ChannelID      string
-	Status         string
+	ID                     string
+	ChannelID              string
+	Status                 string
 	Attempts               int
 	UnknownOutcomeAttempts int
 	LastStatusCode         *int

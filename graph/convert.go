@@ -76,7 +76,7 @@ func toSlackTestResult(r slack.TestResult) *model.SlackTestResult {
 
 func toDelivery(d notify.Delivery) *model.Delivery {
 	return &model.Delivery{ID: d.ID, ChannelID: d.ChannelID, EventID: strconv.FormatInt(d.EventID, 10),
-		Status: model.DeliveryStatus(d.Status), Attempts: d.Attempts, LastStatusCode: d.LastStatusCode,
+		Status: model.DeliveryStatus(d.Status), Attempts: d.Attempts, UnknownOutcomeAttempts: d.UnknownAttempts, LastStatusCode: d.LastStatusCode,
 		LastError: d.LastError, NextAttemptAt: d.NextAttemptAt, DeliveredAt: d.DeliveredAt, CreatedAt: d.CreatedAt}
 }
 

@@ -145,17 +145,18 @@ type ComplexityRoot struct {
 	}
 
 	Delivery struct {
-		Attempts       func(childComplexity int) int
-		Channel        func(childComplexity int) int
-		ChannelID      func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		DeliveredAt    func(childComplexity int) int
-		Event          func(childComplexity int) int
-		ID             func(childComplexity int) int
-		LastError      func(childComplexity int) int
-		LastStatusCode func(childComplexity int) int
-		NextAttemptAt  func(childComplexity int) int
-		Status         func(childComplexity int) int
+		Attempts               func(childComplexity int) int
+		Channel                func(childComplexity int) int
+		ChannelID              func(childComplexity int) int
+		CreatedAt              func(childComplexity int) int
+		DeliveredAt            func(childComplexity int) int
+		Event                  func(childComplexity int) int
+		ID                     func(childComplexity int) int
+		LastError              func(childComplexity int) int
+		LastStatusCode         func(childComplexity int) int
+		NextAttemptAt          func(childComplexity int) int
+		Status                 func(childComplexity int) int
+		UnknownOutcomeAttempts func(childComplexity int) int
 	}
 
 	DeliveryConnection struct {
@@ -910,6 +911,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Delivery.Status(childComplexity), true
+	case "Delivery.unknownOutcomeAttempts":
+		if e.ComplexityRoot.Delivery.UnknownOutcomeAttempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.UnknownOutcomeAttempts(childComplexity), true
 
 	case "DeliveryConnection.edges":
 		if e.ComplexityRoot.DeliveryConnection.Edges == nil {
@@ -3056,8 +3063,10 @@ type Delivery implements Node {
   event: Event!
   "Where it is."
   status: DeliveryStatus!
-  "Attempts made so far (answers 429 do not count)."
+  "Attempts made so far (answers 429 do not count), unknownOutcomeAttempts included."
   attempts: Int!
+  "Attempts whose request was in flight when the server stopped, so that no answer was recorded: Slack may have posted the message then, and the next attempt may have posted it again (delivery is at least once)."
+  unknownOutcomeAttempts: Int!
   "Slack's HTTP status at the last attempt; null when Slack was not reached."
   lastStatusCode: Int
   "Slack's error or the transport error at the last attempt, up to 1 KiB."
@@ -3385,6 +3394,8 @@ func (ec *executionContext) childFields_Delivery(ctx context.Context, field grap
 		return ec.fieldContext_Delivery_status(ctx, field)
 	case "attempts":
 		return ec.fieldContext_Delivery_attempts(ctx, field)
+	case "unknownOutcomeAttempts":
+		return ec.fieldContext_Delivery_unknownOutcomeAttempts(ctx, field)
 	case "lastStatusCode":
 		return ec.fieldContext_Delivery_lastStatusCode(ctx, field)
 	case "lastError":
@@ -6633,6 +6644,29 @@ func (ec *executionContext) _Delivery_attempts(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Delivery_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Delivery_unknownOutcomeAttempts(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_unknownOutcomeAttempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnknownOutcomeAttempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_unknownOutcomeAttempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Int")
 }
 
@@ -13432,6 +13466,11 @@ func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "attempts":
 			out.Values[i] = ec._Delivery_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "unknownOutcomeAttempts":
+			out.Values[i] = ec._Delivery_unknownOutcomeAttempts(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

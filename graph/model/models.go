@@ -88,14 +88,15 @@ type SlackChannel struct {
 
 // Delivery is one event's delivery to one channel. The event is resolved.
 type Delivery struct {
-	ID             string         `json:"id"`
-	ChannelID      string         `json:"channelId"`
-	EventID        string         `json:"-"`
-	Status         DeliveryStatus `json:"status"`
-	Attempts       int            `json:"attempts"`
-	LastStatusCode *int           `json:"lastStatusCode,omitempty"`
-	LastError      *string        `json:"lastError,omitempty"`
-	NextAttemptAt  *time.Time     `json:"nextAttemptAt,omitempty"`
-	DeliveredAt    *time.Time     `json:"deliveredAt,omitempty"`
-	CreatedAt      time.Time      `json:"createdAt"`
+	ID                     string         `json:"id"`
+	ChannelID              string         `json:"channelId"`
+	EventID                string         `json:"-"`
+	Status                 DeliveryStatus `json:"status"`
+	Attempts               int            `json:"attempts"`
+	UnknownOutcomeAttempts int            `json:"unknownOutcomeAttempts"`
+	LastStatusCode         *int           `json:"lastStatusCode,omitempty"`
+	LastError              *string        `json:"lastError,omitempty"`
+	NextAttemptAt          *time.Time     `json:"nextAttemptAt,omitempty"`
+	DeliveredAt            *time.Time     `json:"deliveredAt,omitempty"`
+	CreatedAt              time.Time      `json:"createdAt"`
 }

@@ -74,7 +74,7 @@ type Live struct {
 // production default.
 type Delivery struct {
 	FetchPollInterval    time.Duration // how often idle workers look for due jobs besides being woken
-	RescueStuckJobsAfter time.Duration // when a job left running by a dead process is retried
+	RescueStuckJobsAfter time.Duration // when a job left running by a dead process is retried; at least the request timeout + 2 s
 	RetryBase            time.Duration // first retry delay; later ones grow threefold
 	RateLimitWait        time.Duration // wait after a 429 without Retry-After
 	RateLimitedFor       time.Duration // a job still refused with 429 this long after it was created fails; 0 is the retry window

@@ -25,7 +25,7 @@ type Metrics struct {
 	// LiveSubscriptions are the subscriptions running on them.
 	LiveSubscriptions *prometheus.GaugeVec
 	// SlackDeliveries counts delivery attempts by outcome: delivered,
-	// retrying, failed, skipped.
+	// retrying, failed, skipped, and unknown (in flight when a server died).
 	SlackDeliveries *prometheus.CounterVec
 }
 
@@ -62,14 +62,14 @@ func New() *Metrics {
 			Name: "ottr_live_subscriptions", Help: "Running GraphQL subscriptions, by transport.",
 		}, []string{"transport"}),
 		SlackDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ottr_slack_deliveries_total", Help: "Slack delivery attempts by outcome: delivered, retrying, failed, skipped.",
+			Name: "ottr_slack_deliveries_total", Help: "Slack delivery attempts by outcome: delivered, retrying, failed, skipped, unknown (in flight when a server died; Slack may have posted it).",
 		}, []string{"outcome"}),
 	}
 	for _, t := range []string{TransportGraphQLTransportWS, TransportGraphQLWS, TransportSSE} {
 		m.LiveConnections.WithLabelValues(t)
 		m.LiveSubscriptions.WithLabelValues(t)
 	}
-	for _, o := range []string{"delivered", "retrying", "failed", "skipped"} {
+	for _, o := range []string{"delivered", "retrying", "failed", "skipped", "unknown"} {
 		m.SlackDeliveries.WithLabelValues(o)
 	}
 	m.Registry.MustRegister(m.HTTPRequests, m.HTTPDuration, m.GraphQLDuration, m.GraphQLErrors,

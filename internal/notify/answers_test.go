@@ -252,6 +252,36 @@ func TestInvalidPayloadFailsAndKeepsChannel(t *testing.T) {
 	})
 }
 
+// A redirect is neither followed nor retried: it would come again, and
+// its target could be anything. The delivery fails; the channel stays.
+func TestRedirectFailsWithoutRetryOrFollow(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		e := newEnv(t, d)
+		id, url := e.channel("ops", "APPROVAL_EXPIRED")
+		target := e.fake.WebhookURL("T0001", "B0001", "RedirectTarget")
+		e.fake.RespondTo(url, slacktest.Redirect(target))
+		e.record(event.ApprovalExpired, "k")
+		del := e.settled(id, 1, 20*time.Second)[0]
+		if del.Status != "FAILED" || del.Attempts != 1 || *del.LastStatusCode != 302 || *del.LastError != "redirect not followed: status 302" {
+			t.Errorf("delivery %+v", del)
+		}
+		if a := e.attempts(del.ID); len(a) != 1 || a[0].Outcome != "redirected" || *a[0].StatusCode != 302 {
+			t.Errorf("attempts %+v", a)
+		}
+		if jobs := e.finishedJobs(del.ID); len(jobs) != 1 || jobs[0].State != "cancelled" || jobs[0].Attempt != 1 {
+			t.Errorf("jobs %+v", jobs)
+		}
+		if n, m := len(e.fake.RequestsTo(url)), len(e.fake.RequestsTo(target)); n != 1 || m != 0 {
+			t.Errorf("fake Slack got %d requests to the webhook and %d to the redirect's target, want 1 and 0", n, m)
+		}
+		if st := e.state(id); !st.Enabled || st.DisabledReason != nil || *st.LastDeliveryStatus != "FAILED" {
+			t.Errorf("channel %+v", st)
+		}
+	})
+}
+
 func TestPerChannelRateLimit(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {

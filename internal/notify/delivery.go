@@ -22,16 +22,19 @@ import (
 
 // Delivery is one event's delivery to one channel: a row of deliveries.
 type Delivery struct {
-	ID             string
-	ChannelID      string
-	EventID        int64
-	Status         string
-	Attempts       int
-	LastStatusCode *int
-	LastError      *string
-	NextAttemptAt  *time.Time
-	DeliveredAt    *time.Time
-	CreatedAt      time.Time
+	ID        string
+	ChannelID string
+	EventID   int64
+	Status    string
+	Attempts  int
+	// UnknownAttempts counts the attempts whose request was in flight when
+	// their server died.
+	UnknownAttempts int
+	LastStatusCode  *int
+	LastError       *string
+	NextAttemptAt   *time.Time
+	DeliveredAt     *time.Time
+	CreatedAt       time.Time
 	// JobID is the River job that currently makes the delivery; a
 	// redelivery replaces it, and an older job that still runs stands down.
 	JobID *int64

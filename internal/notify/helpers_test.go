@@ -152,16 +152,17 @@ func (e *env) fannedOut() {
 }
 
 type delivery struct {
-	ID             string
-	ChannelID      string
-	Status         string
-	Attempts       int
-	LastStatusCode *int
-	LastError      *string
-	NextAttemptAt  *time.Time
-	DeliveredAt    *time.Time
-	CreatedAt      time.Time
-	Event          struct {
+	ID                     string
+	ChannelID              string
+	Status                 string
+	Attempts               int
+	UnknownOutcomeAttempts int
+	LastStatusCode         *int
+	LastError              *string
+	NextAttemptAt          *time.Time
+	DeliveredAt            *time.Time
+	CreatedAt              time.Time
+	Event                  struct {
 		ID      string
 		Type    string
 		KeyPath string
@@ -194,7 +195,7 @@ func (e *env) state(channelID string) channelState {
 		Project struct{ SlackChannels []channelState }
 	}
 	e.owner.MustDo(`query($p: ID!) { project(id: $p) { slackChannels { id enabled disabledReason lastDeliveryAt lastDeliveryStatus lastError
-		deliveries(first: 100) { edges { cursor node { id channelId status attempts lastStatusCode lastError nextAttemptAt deliveredAt createdAt event { id type keyPath } } } pageInfo { hasNextPage endCursor } } } } }`,
+		deliveries(first: 100) { edges { cursor node { id channelId status attempts unknownOutcomeAttempts lastStatusCode lastError nextAttemptAt deliveredAt createdAt event { id type keyPath } } } pageInfo { hasNextPage endCursor } } } } }`,
 		map[string]any{"p": e.pid}, &out)
 	for _, c := range out.Project.SlackChannels {
 		if c.ID == channelID {

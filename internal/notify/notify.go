@@ -33,14 +33,19 @@ import (
 
 // Production defaults of config.Delivery.
 const (
-	DefaultFetchPollInterval    = time.Second
-	DefaultRescueStuckJobsAfter = 5 * time.Minute
-	DefaultRetryBase            = 9 * time.Second
-	DefaultRateLimitWait        = time.Minute
-	DefaultChannelInterval      = time.Second
-	DefaultChannelBurst         = 3
-	DefaultStopTimeout          = 12 * time.Second
+	DefaultFetchPollInterval = time.Second
+	DefaultRetryBase         = 9 * time.Second
+	DefaultRateLimitWait     = time.Minute
+	DefaultChannelInterval   = time.Second
+	DefaultChannelBurst      = 3
+	DefaultStopTimeout       = 12 * time.Second
 )
+
+// DefaultRescueStuckJobsAfter is how long a delivery's job may run before
+// it counts as abandoned by a dead process and is sent again: 20 s with
+// the 10 s request timeout, so that what a crash interrupted resumes
+// within about 22 s of the restart.
+var DefaultRescueStuckJobsAfter = leaseOf(0, slack.DefaultTimeout)
 
 const (
 	queue = "slack"
@@ -86,6 +91,7 @@ type Dispatcher struct {
 	channels *slack.Service
 	authz    *project.Authorizer
 	river    *river.Client[*sql.Tx]
+	driver   riverdriver.Driver[*sql.Tx]
 	listener *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
 	logger   *slog.Logger
 	stopWait time.Duration
@@ -103,6 +109,8 @@ type Dispatcher struct {
 	cursorSaved time.Time
 	stopFanout  context.CancelFunc // ends runFanout
 	fanoutDone  sync.WaitGroup
+	stopRescue  context.CancelFunc // ends runRescue
+	rescueDone  sync.WaitGroup
 }
 
 // Options are what Start needs.
@@ -124,7 +132,7 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	s := withDefaults(o.Settings)
 	d := &Dispatcher{store: o.Store, channels: o.Channels, authz: o.Authz, logger: o.Logger,
 		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout,
-		fanoutWake: make(chan struct{}, 1), stopFanout: func() {}}
+		fanoutWake: make(chan struct{}, 1), stopFanout: func() {}, stopRescue: func() {}}
 	if o.Metrics != nil {
 		d.outcomes = o.Metrics.SlackDeliveries
 	}
@@ -156,6 +164,18 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		d.closeListener()
 		return nil, err
 	}
+	d.driver = drv
+	// Not shorter than a job may run, else a live one would be sent twice.
+	jobTimeout := s.HTTPTimeout + jobSlack
+	lease := max(leaseOf(s.RescueStuckJobsAfter, s.HTTPTimeout), jobTimeout)
+	if o.Store.Dialect() == store.SQLite {
+		// One process serves a SQLite file: a job still running before
+		// this one starts was abandoned by the previous process.
+		if _, err := d.rescueAbandoned(ctx, time.Now()); err != nil {
+			d.closeListener()
+			return nil, err
+		}
+	}
 
 	w := newWorker(d, o.Client, s)
 	workers := river.NewWorkers()
@@ -165,10 +185,12 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	}
 	var err error
 	d.river, err = river.NewClient(drv, &river.Config{
-		FetchCooldown:        insertNotifyCooldown,
-		FetchPollInterval:    s.FetchPollInterval,
-		RescueStuckJobsAfter: s.RescueStuckJobsAfter,
-		JobTimeout:           min(s.HTTPTimeout+30*time.Second, s.RescueStuckJobsAfter),
+		FetchCooldown:     insertNotifyCooldown,
+		FetchPollInterval: s.FetchPollInterval,
+		// rescueAbandoned rescues jobs after lease; River's own rescuer
+		// is the backstop.
+		RescueStuckJobsAfter: lease + riverRescueBackstop,
+		JobTimeout:           jobTimeout,
 		Queues: map[string]river.QueueConfig{queue: {
 			MaxWorkers:    maxWorkers,
 			FetchCooldown: cooldown,
@@ -190,6 +212,9 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	d.stopFanout = stop
 	d.Committed(event.Event{}) // events committed while no instance ran
 	d.fanoutDone.Go(func() { d.runFanout(fanoutCtx, s.FetchPollInterval) })
+	rescueCtx, stopRescue := context.WithCancel(context.WithoutCancel(ctx))
+	d.stopRescue = stopRescue
+	d.rescueDone.Go(func() { d.runRescue(rescueCtx, lease, rescueEvery(lease)) })
 	return d, nil
 }
 
@@ -220,7 +245,6 @@ func withDefaults(s config.Delivery) config.Delivery {
 		}
 	}
 	set(&s.FetchPollInterval, DefaultFetchPollInterval)
-	set(&s.RescueStuckJobsAfter, DefaultRescueStuckJobsAfter)
 	set(&s.RetryBase, DefaultRetryBase)
 	set(&s.RateLimitWait, DefaultRateLimitWait)
 	set(&s.RateLimitedFor, retryWindow(s.RetryBase))
@@ -241,6 +265,8 @@ func (d *Dispatcher) Stop() error {
 	// instance.
 	d.stopFanout()
 	d.fanoutDone.Wait()
+	d.stopRescue()
+	d.rescueDone.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), d.stopWait)
 	defer cancel()
 	err := d.river.Stop(ctx)

@@ -56,3 +56,10 @@ func (d *Dispatcher) countOutcome(status string) {
 		d.outcomes.WithLabelValues(strings.ToLower(status)).Inc()
 	}
 }
+
+// countUnknown counts attempts found unfinished after their server died.
+func (d *Dispatcher) countUnknown(n int) {
+	if d.outcomes != nil && n > 0 {
+		d.outcomes.WithLabelValues(OutcomeUnknown).Add(float64(n))
+	}
+}

@@ -77,8 +77,31 @@ func (w *worker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 	if ok, wait := w.limiter.Allow(t.channel.ID); !ok {
 		return river.JobSnooze(wait)
 	}
+	if err := w.begin(ctx, &t.del); err != nil {
+		return err
+	}
 	r := w.post(ctx, t)
 	return w.settle(ctx, job, &t.del, &t.channel, r)
+}
+
+// begin records the attempt as started before its request goes out, so
+// that a server dying before the answer is recorded leaves it behind:
+// rescueAbandoned, or the next attempt here, records it as of unknown
+// outcome. The delivery's attempts count it from now on.
+func (w *worker) begin(ctx context.Context, del *Delivery) error {
+	err := w.d.store.ExecAll(ctx,
+		store.Stmt{SQL: "UPDATE deliveries SET attempts = attempts + 1, unknown_attempts = unknown_attempts + " +
+			"(SELECT count(*) FROM delivery_attempts WHERE outcome = ? AND delivery_id = ?) WHERE id = ?",
+			Args: []any{OutcomeStarted, del.ID, del.ID}},
+		store.Stmt{SQL: "UPDATE delivery_attempts SET outcome = ?, error = ? WHERE delivery_id = ? AND outcome = ?",
+			Args: []any{OutcomeUnknown, unknownError, del.ID, OutcomeStarted}},
+		store.Stmt{SQL: "INSERT INTO delivery_attempts (delivery_id, attempted_at, duration_ms, outcome) VALUES (?, ?, 0, ?)",
+			Args: []any{del.ID, store.Now(), OutcomeStarted}},
+	)
+	if err != nil {
+		return fmt.Errorf("start attempt of delivery %s: %w", del.ID, err)
+	}
+	return nil
 }
 
 // NextRetry schedules a failed delivery's next attempt at the time Work
@@ -267,6 +290,9 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 	case slack.DeadWebhook:
 		status, disable = slack.StatusFailed, outcome.Reason
 		result = river.JobCancel(fmt.Errorf("dead webhook: %s", outcome.Reason))
+	case slack.Redirected:
+		status = slack.StatusFailed
+		result = river.JobCancel(fmt.Errorf("webhook redirected: %s", outcome.Reason))
 	default: // BadPayload
 		status = slack.StatusFailed
 		result = river.JobCancel(fmt.Errorf("message refused: %s", outcome.Reason))
@@ -276,21 +302,21 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 	if r.Err != nil {
 		attemptError = store.NullIfEmpty(r.Err.Error())
 	}
-	// The attempt, the delivery's new state and the channel's last
-	// delivery, as one unit (one round trip on PostgreSQL). A delivery's
-	// delivered_at is kept once set.
+	// The attempt begin started, the delivery's new state and the
+	// channel's last delivery, as one unit (one round trip on PostgreSQL).
+	// A delivery's delivered_at is kept once set.
 	stmts := []store.Stmt{
-		{SQL: "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, body, duration_ms, error, outcome) " +
-			"VALUES (?, ?, ?, ?, ?, ?, ?)",
-			Args: []any{del.ID, now, positive(r.StatusCode), store.NullIfEmpty(r.Body), int(r.Latency.Milliseconds()), attemptError, outcome.Kind.String()}},
-		{SQL: "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_status_code = ?, last_error = ?, " +
+		{SQL: "UPDATE delivery_attempts SET status_code = ?, body = ?, duration_ms = ?, error = ?, outcome = ? " +
+			"WHERE delivery_id = ? AND outcome = ?",
+			Args: []any{positive(r.StatusCode), store.NullIfEmpty(r.Body), int(r.Latency.Milliseconds()), attemptError, outcome.Kind.String(), del.ID, OutcomeStarted}},
+		{SQL: "UPDATE deliveries SET status = ?, last_status_code = ?, last_error = ?, " +
 			"next_attempt_at = ?, delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
 			Args: []any{status, positive(r.StatusCode), store.NullIfEmpty(lastError), nextAttempt, deliveredAt, del.ID}},
 		slack.OutcomeStmt(ch.ID, status, lastError, disable),
 	}
 	// Record even when the job's context ended (timeout, shutdown): the
 	// request was made.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if err := w.d.store.ExecAll(rctx, stmts...); err != nil {
 		w.retryAt.Delete(job.ID)

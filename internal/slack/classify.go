@@ -15,14 +15,18 @@ const (
 	// RateLimited: wait Result.RetryAfter (or a default) and try again;
 	// this is not a failed attempt.
 	RateLimited
-	// Retryable: a server error, timeout, connection error, redirect or
-	// unexpected answer; retry with backoff.
+	// Retryable: a server error, timeout, connection error or unexpected
+	// answer; retry with backoff.
 	Retryable
 	// DeadWebhook: the webhook will never work again; fail the delivery
 	// and disable the channel.
 	DeadWebhook
 	// BadPayload: Slack refused this message; fail the delivery, keep the channel.
 	BadPayload
+	// Redirected: the webhook answered with a redirect, which is never
+	// followed (it could lead anywhere) and would come again on a retry;
+	// fail the delivery, keep the channel.
+	Redirected
 )
 
 func (k Kind) String() string {
@@ -37,6 +41,8 @@ func (k Kind) String() string {
 		return "dead_webhook"
 	case BadPayload:
 		return "bad_payload"
+	case Redirected:
+		return "redirected"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -98,6 +104,8 @@ func Classify(r Result) Outcome {
 		return Outcome{Delivered, answer}
 	case r.StatusCode == 429:
 		return Outcome{RateLimited, answer}
+	case r.StatusCode >= 300 && r.StatusCode < 400:
+		return Outcome{Redirected, "redirect not followed: status " + strconv.Itoa(r.StatusCode)}
 	case isPayloadError(answer):
 		return Outcome{BadPayload, answer}
 	}

@@ -33,7 +33,11 @@ func TestClassify(t *testing.T) {
 		{429, "rate_limited", RateLimited, "rate_limited"},
 		{500, "rollup_error", Retryable, "status 500: rollup_error"},
 		{503, "", Retryable, "status 503"},
-		{302, "", Retryable, "status 302"},
+		{302, "", Redirected, "redirect not followed: status 302"},
+		{301, "moved", Redirected, "redirect not followed: status 301"},
+		{307, "invalid_payload", Redirected, "redirect not followed: status 307"},
+		{308, "", Redirected, "redirect not followed: status 308"},
+		{300, "", Redirected, "redirect not followed: status 300"},
 		{404, "Not Found", Retryable, "status 404: Not Found"},
 		{418, "teapot", Retryable, "status 418: teapot"},
 	}

@@ -149,7 +149,7 @@ func TestPostDoesNotFollowRedirects(t *testing.T) {
 	if r.StatusCode != http.StatusFound || r.Err != nil {
 		t.Fatalf("result %+v", r)
 	}
-	if got := Classify(r); got.Kind != Retryable {
+	if got := Classify(r); got.Kind != Redirected {
 		t.Errorf("classified %v", got)
 	}
 	if n := len(srv.RequestsTo(target)); n != 0 {

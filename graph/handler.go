@@ -26,7 +26,7 @@ import (
 
 // Limits that keep one query from costing the server more than a page view.
 const (
-	ComplexityLimit  = 500
+	ComplexityLimit  = 2000
 	DepthLimit       = 10
 	ParserTokenLimit = 5000
 )
@@ -128,14 +128,17 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(ParserTokenLimit)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(newComplexityLimit(ComplexityLimit, 1000))
+	// Depth first: a deep document is refused for its depth, which says
+	// more than the cost that its nesting multiplies.
 	srv.Use(depthLimit{max: DepthLimit})
+	srv.Use(newComplexityLimit(ComplexityLimit))
 	srv.Use(textCheck{})
 	srv.Use(introspectionLimit{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.SetDisableSuggestion(!opts.Introspection)
+	srv.SetValidationRulesFn(validationRules(opts.Introspection))
 
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
 		res, err := next(ctx)

@@ -25,6 +25,12 @@ import (
 // server about as much as a hundred fields copied from memory.
 const LookupCost = 10
 
+// NodeIDCost is what each id of nodes(ids:) costs: an unknown UUID is
+// looked for in five tables, so at LookupCost the worst nodes document
+// the limit admits took more than 50 ms of CPU (BENCHMARKS.md). 100 ids
+// selecting one field still fit.
+const NodeIDCost = 15
+
 // complexityLimit refuses operations that cost more than max, before any
 // resolver runs. The cost is an upper bound of what the executor will do:
 // every field costs 1, a lookup LookupCost more, the items of a page
@@ -137,7 +143,7 @@ func (w costWalk) field(f *ast.Field, size int) int {
 	elems := max(size, 1)
 	if f.Name == "nodes" && f.ObjectDefinition == w.schema.Query {
 		elems = w.length(f.Arguments.ForName("ids"))
-		cost = addCost(cost, mulCost(elems, LookupCost))
+		cost = addCost(cost, mulCost(elems, NodeIDCost))
 	}
 	return addCost(cost, mulCost(elems, children))
 }

@@ -155,8 +155,8 @@ func TestOperationCost(t *testing.T) {
 		// A fragment on the connection gets the connection's page size.
 		{`{ project(id: "p") { approvals(first: 3) { ...C } } } fragment C on ApprovalConnection { edges { cursor } }`, nil,
 			1 + LookupCost + 1 + LookupCost + (1 + 3*1)},
-		{`{ nodes(ids: [` + ids(100) + `]) { id } }`, nil, 1 + LookupCost + 100 + 100*LookupCost + 100*1},
-		{`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, map[string]any{"ids": []any{"a", "b", "c"}}, 1 + LookupCost + 3 + 3*LookupCost + 3*1},
+		{`{ nodes(ids: [` + ids(100) + `]) { id } }`, nil, 1 + LookupCost + 100 + 100*NodeIDCost + 100*1},
+		{`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, map[string]any{"ids": []any{"a", "b", "c"}}, 1 + LookupCost + 3 + 3*NodeIDCost + 3*1},
 		{`{ project(id: "p") { events(types: [APPROVAL_CREATED, PIN_FAILED], first: 1) { totalCount } } }`, nil,
 			1 + LookupCost + 1 + LookupCost + 2 + 1},
 		{`{ approvalLink(token: "t") { actions { key label } } }`, nil, 1 + LookupCost + 1 + 2},
@@ -181,7 +181,7 @@ func TestComplexityLimitOnRepeatedOperations(t *testing.T) {
 	url := newTestServer(t, HandlerOptions{})
 	doc := `query Wide($ids: [ID!]!) { a: nodes(ids: $ids) { id } b: nodes(ids: $ids) { id } } query Narrow { __typename }`
 	ids := func(n int) []string { return strings.Split(strings.Repeat("x ", n-1)+"x", " ") }
-	cost := func(n int) int { return 2 * (1 + LookupCost + n + n*LookupCost + n) }
+	cost := func(n int) int { return 2 * (1 + LookupCost + n + n*NodeIDCost + n) }
 	for i := range 3 {
 		code, msg := post(t, url, map[string]any{"query": doc, "operationName": "Wide", "variables": map[string]any{"ids": ids(100)}})
 		if want := fmt.Sprintf("operation has complexity %d, which exceeds the limit of %d", cost(100), ComplexityLimit); code != "COMPLEXITY_LIMIT_EXCEEDED" || msg != want {

@@ -147,7 +147,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
 		// A client that has gone (its request's context is cancelled) reads
 		// nothing more: resolve nothing more for it.
-		if ctx.Err() != nil && !graphql.GetFieldContext(ctx).IsMethod == false {
+		if ctx.Err() != nil {
 			return nil, errClientGone
 		}
 		res, err := next(ctx)

@@ -2,13 +2,11 @@ package graph
 
 import (
 	"context"
+	"math"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
-
-	"github.com/ottr/backend/internal/apperr"
 )
 
 // depthLimit refuses operations nested deeper than max, which the
@@ -26,43 +24,46 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if oc.Operation == nil {
 		return nil
 	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, 0, d.max); depth > d.max {
-		err := gqlerror.Errorf("operation is nested %d levels deep; the limit is %d", depth, d.max)
-		errcode.Set(err, string(apperr.CodeComplexityLimitExceeded))
-		return err
+	if depth := newDepthWalk().depth(oc.Operation.SelectionSet); depth > d.max {
+		return limitExceeded("operation is nested %d levels deep; the limit is %d", depth, d.max)
 	}
 	return nil
 }
 
-// selectionDepth returns the depth of the deepest field, stopping once it
-// passes limit (fragments can be nested but not cyclic after validation).
-func selectionDepth(set ast.SelectionSet, depth, limit int) int {
-	if depth > limit {
-		return depth
-	}
-	deepest := depth
+// depthWalk measures how deep selection sets nest, each fragment once: a
+// fragment's depth does not depend on where it is spread, and walking it
+// again at every spread costs exponential time in a document of fragments
+// that spread each other twice.
+type depthWalk struct{ memo map[string]int }
+
+func newDepthWalk() depthWalk { return depthWalk{memo: map[string]int{}} }
+
+// depth returns the number of levels of fields in set. The root
+// introspection fields do not count: introspectionLimit measures them.
+func (w depthWalk) depth(set ast.SelectionSet) int {
+	deepest := 0
 	for _, sel := range set {
 		var d int
 		switch s := sel.(type) {
 		case *ast.Field:
-			if depth == 0 && isIntrospectionField(s.Name) {
-				continue // introspectionLimit measures it
+			if isIntrospectionField(s.Name) {
+				continue
 			}
-			if len(s.SelectionSet) == 0 {
-				d = depth + 1
-			} else {
-				d = selectionDepth(s.SelectionSet, depth+1, limit)
-			}
+			d = 1 + w.depth(s.SelectionSet)
 		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, depth, limit)
+			d = w.depth(s.SelectionSet)
 		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				d = selectionDepth(s.Definition.SelectionSet, depth, limit)
+			if s.Definition == nil {
+				continue
+			}
+			var ok bool
+			if d, ok = w.memo[s.Name]; !ok {
+				w.memo[s.Name] = math.MaxInt / 2 // a cycle (refused by validation) is too deep
+				d = w.depth(s.Definition.SelectionSet)
+				w.memo[s.Name] = d
 			}
 		}
-		if d > deepest {
-			deepest = d
-		}
+		deepest = max(deepest, d)
 	}
 	return deepest
 }

@@ -33,7 +33,8 @@ var gqlgenCodes = map[string]apperr.Code{
 // the client's input.
 func gqlgenCode(gqlErr *gqlerror.Error) apperr.Code {
 	code, _ := gqlErr.Extensions["code"].(string)
-	if code == errcode.ParseFailed && strings.HasPrefix(gqlErr.Message, "exceeded token limit") {
+	if code == errcode.ParseFailed && strings.HasPrefix(gqlErr.Message, "exceeded token limit") ||
+		code == errcode.ValidationFailed && gqlErr.Rule == overlapRule && strings.HasPrefix(gqlErr.Message, overlapRefusal) {
 		return apperr.CodeComplexityLimitExceeded
 	}
 	if c, ok := gqlgenCodes[code]; ok {

@@ -26,7 +26,7 @@ import (
 
 // Limits that keep one query from costing the server more than a page view.
 const (
-	ComplexityLimit  = 500
+	ComplexityLimit  = 2000
 	DepthLimit       = 10
 	ParserTokenLimit = 5000
 )
@@ -82,6 +82,10 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		if _, ok := apperr.As(err); ok {
 			return err
 		}
+		if ctx.Err() != nil {
+			// The client has gone: the store refused the work it no longer needs.
+			return errClientGone
+		}
 		// The cause stays in the log; the client learns only that it failed.
 		logger.ErrorContext(ctx, "resolver failed", "field", where, "err", err, "request_id", requestlog.ID(ctx))
 		return &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
@@ -128,16 +132,24 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(ParserTokenLimit)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(newComplexityLimit(ComplexityLimit, 1000))
+	// Depth first: a deep document is refused for its depth, which says
+	// more than the cost that its nesting multiplies.
 	srv.Use(depthLimit{max: DepthLimit})
+	srv.Use(newComplexityLimit(ComplexityLimit))
 	srv.Use(textCheck{})
 	srv.Use(introspectionLimit{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.SetDisableSuggestion(!opts.Introspection)
+	srv.SetValidationRulesFn(validationRules(opts.Introspection))
 
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
+		// A client that has gone (its request's context is cancelled) reads
+		// nothing more: resolve nothing more for it.
+		if ctx.Err() != nil {
+			return nil, errClientGone
+		}
 		res, err := next(ctx)
 		if err != nil && !opts.Introspection && isIntrospection(graphql.GetFieldContext(ctx)) {
 			// gqlgen refuses with a plain error; it is the client's request
@@ -193,6 +205,10 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}
 	return opts.Live.track(withRetryAfter(srv))
 }
+
+// errClientGone answers what the executor still asks of a request whose
+// client has gone; nobody reads it.
+var errClientGone = &apperr.Error{Code: apperr.CodeInternal, Message: "the request was cancelled"}
 
 // newConfig is the executor's configuration: the resolvers, and no
 // complexity functions, which complexityLimit relies on.

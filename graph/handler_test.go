@@ -94,3 +94,26 @@ func TestPanicIsInternalAndLogged(t *testing.T) {
 		t.Fatalf("log: %s", l)
 	}
 }
+
+// A request whose client has gone runs no resolver: with services
+// missing, each would panic and log it.
+func TestNoResolverRunsForAGoneClient(t *testing.T) {
+	t.Parallel()
+	for _, gone := range []bool{false, true} {
+		var logs bytes.Buffer
+		h := NewHandler(&Resolver{}, HandlerOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		ctx, cancel := context.WithCancel(context.Background())
+		if gone {
+			cancel()
+		} else {
+			defer cancel()
+		}
+		req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(`{"query": "{ a: project(id: \"p\") { id } b: approval(id: \"a\") { id } }"}`)).WithContext(ctx)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if panicked := strings.Contains(logs.String(), "panic in resolver"); panicked == gone {
+			t.Fatalf("client gone %v: resolvers ran %v: %s", gone, panicked, rec.Body)
+		}
+	}
+}

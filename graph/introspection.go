@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -45,7 +44,7 @@ func (introspectionLimit) MutateOperationContext(_ context.Context, oc *graphql.
 	if oc.Operation == nil {
 		return nil
 	}
-	roots := introspectionRoots(oc.Operation.SelectionSet, nil)
+	roots := introspectionRoots(oc.Operation.SelectionSet, map[string]bool{}, nil)
 	// Fields of one response key are merged into one and resolved once.
 	keys := map[string]map[string]bool{"__schema": {}, "__type": {}}
 	for _, f := range roots {
@@ -57,18 +56,13 @@ func (introspectionLimit) MutateOperationContext(_ context.Context, oc *graphql.
 	if n := len(keys["__type"]); n > IntrospectionTypeLimit {
 		return limitExceeded("operation has %d __type fields; the limit is %d", n, IntrospectionTypeLimit)
 	}
+	depths := newDepthWalk()
 	for _, f := range roots {
-		if depth := selectionDepth(f.SelectionSet, 1, IntrospectionDepthLimit); depth > IntrospectionDepthLimit {
+		if depth := 1 + depths.depth(f.SelectionSet); depth > IntrospectionDepthLimit {
 			return limitExceeded("introspection is nested %d levels deep; the limit is %d", depth, IntrospectionDepthLimit)
 		}
 	}
 	return nil
-}
-
-func limitExceeded(format string, args ...any) *gqlerror.Error {
-	err := gqlerror.Errorf(format, args...)
-	errcode.Set(err, "COMPLEXITY_LIMIT_EXCEEDED")
-	return err
 }
 
 // isIntrospectionField reports whether a root field is one of the
@@ -77,8 +71,8 @@ func limitExceeded(format string, args ...any) *gqlerror.Error {
 func isIntrospectionField(name string) bool { return name == "__schema" || name == "__type" }
 
 // introspectionRoots lists the operation's root introspection fields,
-// looking through fragments.
-func introspectionRoots(set ast.SelectionSet, out []*ast.Field) []*ast.Field {
+// looking through each fragment once (seen).
+func introspectionRoots(set ast.SelectionSet, seen map[string]bool, out []*ast.Field) []*ast.Field {
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
@@ -86,10 +80,11 @@ func introspectionRoots(set ast.SelectionSet, out []*ast.Field) []*ast.Field {
 				out = append(out, s)
 			}
 		case *ast.InlineFragment:
-			out = introspectionRoots(s.SelectionSet, out)
+			out = introspectionRoots(s.SelectionSet, seen, out)
 		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				out = introspectionRoots(s.Definition.SelectionSet, out)
+			if s.Definition != nil && !seen[s.Name] {
+				seen[s.Name] = true
+				out = introspectionRoots(s.Definition.SelectionSet, seen, out)
 			}
 		}
 	}

@@ -161,7 +161,7 @@ func TestIntrospectionHasItsOwnLimits(t *testing.T) {
 	for range 30 {
 		deep = "ofType { " + deep + " }"
 	}
-	refused(`{ __type(name: "Project") { `+deep+` } }`, limitExceeded, "introspection is nested 31 levels deep; the limit is 30")
+	refused(`{ __type(name: "Project") { `+deep+` } }`, limitExceeded, "introspection is nested 32 levels deep; the limit is 30")
 	refused(`{ a: __schema { __typename } b: __schema { __typename } }`, limitExceeded, "2 __schema fields; the limit is 1")
 	refused(`{ a: __type(name: "Query") { name } b: __type(name: "Project") { name } c: __type(name: "Event") { name } d: __type(name: "User") { name } e: __type(name: "Role") { name } f: __type(name: "Time") { name } }`,
 		limitExceeded, "6 __type fields; the limit is 5")

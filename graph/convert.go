@@ -114,6 +114,7 @@ func toApproval(a approval.Approval) *model.Approval {
 		MaxPinAttempts: a.MaxPinAttempts, FailedPinAttempts: a.FailedPinAttempts,
 		ExecutedAction: toOptionalAction(a.ExecutedAction), ExecutedAt: a.ExecutedAt,
 		InvalidatedAt: a.InvalidatedAt, InvalidationReason: a.InvalidationReason,
+		Decision: toDecision(a.Decision), AllowLink: a.AllowLink, DeciderIDs: a.Deciders,
 	}
 }
 
@@ -132,6 +133,7 @@ func toCreateInput(in model.CreateApprovalInput) approval.CreateInput {
 	out := approval.CreateInput{
 		KeyPath: in.KeyPath, Value: in.Value, TTLSeconds: in.TTLSeconds, InitialValue: in.InitialValue,
 		Info: in.Info, RefID: in.RefID, Pin: in.Pin, MaxPinAttempts: in.MaxPinAttempts,
+		AllowLink: in.AllowLink, Deciders: in.Deciders,
 	}
 	if in.Actions != nil {
 		out.Actions = make([]approval.ActionInput, len(in.Actions))

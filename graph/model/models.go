@@ -31,6 +31,10 @@ type Approval struct {
 	ExecutedAt         *time.Time        `json:"executedAt,omitempty"`
 	InvalidatedAt      *time.Time        `json:"invalidatedAt,omitempty"`
 	InvalidationReason *string           `json:"invalidationReason,omitempty"`
+	Decision           *Decision         `json:"decision,omitempty"`
+	AllowLink          bool              `json:"allowLink"`
+	// DeciderIDs are resolved to the deciders field.
+	DeciderIDs []string `json:"-"`
 }
 
 // KeyValue is one entry of a project's key/value store. Its pending

@@ -60,7 +60,8 @@ func toSlackChannel(c slack.Channel) *model.SlackChannel {
 	}
 	return &model.SlackChannel{ID: c.ID, ProjectID: c.ProjectID, Name: c.Name, WebhookURLMasked: c.Masked,
 		Events: events, Enabled: c.Enabled, DisabledReason: c.DisabledReason, CreatedAt: c.CreatedAt,
-		UpdatedAt: c.UpdatedAt, LastDeliveryAt: c.LastDeliveryAt, LastDeliveryStatus: status, LastError: c.LastError}
+		UpdatedAt: c.UpdatedAt, LastDeliveryAt: c.LastDeliveryAt, LastDeliveryStatus: status, LastError: c.LastError,
+		Interactive: c.Interactive(), AllowedSlackUserIds: c.AllowedUsers()}
 }
 
 func toSlackTestResult(r slack.TestResult) *model.SlackTestResult {

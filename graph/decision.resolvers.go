@@ -7,9 +7,9 @@ package graph
 
 import (
 	"context"
-	"github.com/ottr/backend/internal/apperr"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/apperr"
 )
 
 // Deciders is the resolver for the deciders field.

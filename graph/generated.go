@@ -339,18 +339,21 @@ type ComplexityRoot struct {
 	}
 
 	SlackChannel struct {
-		CreatedAt          func(childComplexity int) int
-		Deliveries         func(childComplexity int, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) int
-		DisabledReason     func(childComplexity int) int
-		Enabled            func(childComplexity int) int
-		Events             func(childComplexity int) int
-		ID                 func(childComplexity int) int
-		LastDeliveryAt     func(childComplexity int) int
-		LastDeliveryStatus func(childComplexity int) int
-		LastError          func(childComplexity int) int
-		Name               func(childComplexity int) int
-		UpdatedAt          func(childComplexity int) int
-		WebhookURLMasked   func(childComplexity int) int
+		AllowedSlackUserIds func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Deliveries          func(childComplexity int, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) int
+		DisabledReason      func(childComplexity int) int
+		Enabled             func(childComplexity int) int
+		Events              func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		InteractionsURL     func(childComplexity int) int
+		Interactive         func(childComplexity int) int
+		LastDeliveryAt      func(childComplexity int) int
+		LastDeliveryStatus  func(childComplexity int) int
+		LastError           func(childComplexity int) int
+		Name                func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
+		WebhookURLMasked    func(childComplexity int) int
 	}
 
 	SlackChannelConnection struct {
@@ -467,6 +470,8 @@ type QueryResolver interface {
 }
 type SlackChannelResolver interface {
 	Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) (*model.DeliveryConnection, error)
+
+	InteractionsURL(ctx context.Context, obj *model.SlackChannel) (*string, error)
 }
 type SubscriptionResolver interface {
 	ApprovalUpdated(ctx context.Context, id string) (<-chan *model.Approval, error)
@@ -1860,6 +1865,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RemoveSlackChannelPayload.RemovedChannelID(childComplexity), true
 
+	case "SlackChannel.allowedSlackUserIds":
+		if e.ComplexityRoot.SlackChannel.AllowedSlackUserIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannel.AllowedSlackUserIds(childComplexity), true
 	case "SlackChannel.createdAt":
 		if e.ComplexityRoot.SlackChannel.CreatedAt == nil {
 			break
@@ -1901,6 +1912,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SlackChannel.ID(childComplexity), true
+	case "SlackChannel.interactionsUrl":
+		if e.ComplexityRoot.SlackChannel.InteractionsURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannel.InteractionsURL(childComplexity), true
+	case "SlackChannel.interactive":
+		if e.ComplexityRoot.SlackChannel.Interactive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannel.Interactive(childComplexity), true
 	case "SlackChannel.lastDeliveryAt":
 		if e.ComplexityRoot.SlackChannel.LastDeliveryAt == nil {
 			break
@@ -3387,6 +3410,29 @@ extend type Mutation {
   ): Delivery!
 }
 `, BuiltIn: false},
+	{Name: "../schema/slack_interactive.graphqls", Input: `extend type SlackChannel {
+  "Whether a signing secret is set: the channel's \"Approval created\" messages then carry a button per action, and clicks decide."
+  interactive: Boolean!
+  "The Request URL to paste into the Slack app's Interactivity settings: one per project, shared by all its channels and apps; null until a signing secret is set."
+  interactionsUrl: String
+  "The Slack user IDs who may decide with the channel's buttons; null: anyone in the channel."
+  allowedSlackUserIds: [String!]
+}
+
+extend input AddSlackChannelInput {
+  "The Slack app's signing secret (Basic Information, App Credentials), for interactive messages; stored encrypted, never returned."
+  signingSecret: String
+  "Slack user IDs (U…) who may decide with the buttons, at most 100; null or empty: anyone in the channel."
+  allowedSlackUserIds: [String!]
+}
+
+extend input UpdateSlackChannelInput {
+  "A new signing secret; an empty string clears it, and the messages lose their buttons."
+  signingSecret: String
+  "A new list of Slack user IDs who may decide; an empty list lets anyone in the channel decide."
+  allowedSlackUserIds: [String!]
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -3926,6 +3972,12 @@ func (ec *executionContext) childFields_SlackChannel(ctx context.Context, field 
 		return ec.fieldContext_SlackChannel_lastError(ctx, field)
 	case "deliveries":
 		return ec.fieldContext_SlackChannel_deliveries(ctx, field)
+	case "interactive":
+		return ec.fieldContext_SlackChannel_interactive(ctx, field)
+	case "interactionsUrl":
+		return ec.fieldContext_SlackChannel_interactionsUrl(ctx, field)
+	case "allowedSlackUserIds":
+		return ec.fieldContext_SlackChannel_allowedSlackUserIds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SlackChannel", field.Name)
 }
@@ -11253,6 +11305,75 @@ func (ec *executionContext) fieldContext_SlackChannel_deliveries(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _SlackChannel_interactive(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannel_interactive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Interactive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannel_interactive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SlackChannel", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SlackChannel_interactionsUrl(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannel_interactionsUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SlackChannel().InteractionsURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannel_interactionsUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SlackChannel", field, true, true, "String")
+}
+
+func (ec *executionContext) _SlackChannel_allowedSlackUserIds(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannel_allowedSlackUserIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowedSlackUserIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannel_allowedSlackUserIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SlackChannel", field, false, false, "String")
+}
+
 func (ec *executionContext) _SlackChannelConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12755,7 +12876,7 @@ func (ec *executionContext) unmarshalInputAddSlackChannelInput(ctx context.Conte
 		asMap["enabled"] = true
 	}
 
-	fieldsInOrder := [...]string{"name", "webhookUrl", "events", "enabled"}
+	fieldsInOrder := [...]string{"name", "webhookUrl", "events", "enabled", "signingSecret", "allowedSlackUserIds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12790,6 +12911,20 @@ func (ec *executionContext) unmarshalInputAddSlackChannelInput(ctx context.Conte
 				return it, err
 			}
 			it.Enabled = data
+		case "signingSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signingSecret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SigningSecret = data
+		case "allowedSlackUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowedSlackUserIds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowedSlackUserIds = data
 		}
 	}
 	return it, nil
@@ -13378,7 +13513,7 @@ func (ec *executionContext) unmarshalInputUpdateSlackChannelInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "webhookUrl", "events"}
+	fieldsInOrder := [...]string{"name", "webhookUrl", "events", "signingSecret", "allowedSlackUserIds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13406,6 +13541,20 @@ func (ec *executionContext) unmarshalInputUpdateSlackChannelInput(ctx context.Co
 				return it, err
 			}
 			it.Events = data
+		case "signingSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signingSecret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SigningSecret = data
+		case "allowedSlackUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowedSlackUserIds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowedSlackUserIds = data
 		}
 	}
 	return it, nil
@@ -15606,6 +15755,22 @@ func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SlackChannel_deliveries(ctx, field, obj)
 				})
+		case "interactive":
+			out.Values[i] = ec._SlackChannel_interactive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "interactionsUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SlackChannel_interactionsUrl(ctx, field, obj)
+				})
+		case "allowedSlackUserIds":
+			out.Values[i] = ec._SlackChannel_allowedSlackUserIds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -76,18 +76,20 @@ func (d Delivery) GetID() string     { return d.ID }
 
 // SlackChannel is one configured incoming webhook. Deliveries are resolved.
 type SlackChannel struct {
-	ID                 string          `json:"id"`
-	ProjectID          string          `json:"-"`
-	Name               string          `json:"name"`
-	WebhookURLMasked   string          `json:"webhookUrlMasked"`
-	Events             []EventType     `json:"events"`
-	Enabled            bool            `json:"enabled"`
-	DisabledReason     *string         `json:"disabledReason,omitempty"`
-	CreatedAt          time.Time       `json:"createdAt"`
-	UpdatedAt          time.Time       `json:"updatedAt"`
-	LastDeliveryAt     *time.Time      `json:"lastDeliveryAt,omitempty"`
-	LastDeliveryStatus *DeliveryStatus `json:"lastDeliveryStatus,omitempty"`
-	LastError          *string         `json:"lastError,omitempty"`
+	ID                  string          `json:"id"`
+	ProjectID           string          `json:"-"`
+	Name                string          `json:"name"`
+	WebhookURLMasked    string          `json:"webhookUrlMasked"`
+	Events              []EventType     `json:"events"`
+	Enabled             bool            `json:"enabled"`
+	DisabledReason      *string         `json:"disabledReason,omitempty"`
+	CreatedAt           time.Time       `json:"createdAt"`
+	UpdatedAt           time.Time       `json:"updatedAt"`
+	LastDeliveryAt      *time.Time      `json:"lastDeliveryAt,omitempty"`
+	LastDeliveryStatus  *DeliveryStatus `json:"lastDeliveryStatus,omitempty"`
+	LastError           *string         `json:"lastError,omitempty"`
+	Interactive         bool            `json:"interactive"`
+	AllowedSlackUserIds []string        `json:"allowedSlackUserIds,omitempty"`
 }
 
 // Delivery is one event's delivery to one channel. The event is resolved.

@@ -29,6 +29,10 @@ type AddSlackChannelInput struct {
 	Events []EventType `json:"events"`
 	// Whether to post from now on.
 	Enabled *bool `json:"enabled,omitempty"`
+	// The Slack app's signing secret (Basic Information, App Credentials), for interactive messages; stored encrypted, never returned.
+	SigningSecret *string `json:"signingSecret,omitempty"`
+	// Slack user IDs (U…) who may decide with the buttons, at most 100; null or empty: anyone in the channel.
+	AllowedSlackUserIds []string `json:"allowedSlackUserIds,omitempty"`
 }
 
 // A project's API key. Its secret is shown only once, by createApiKey; the server keeps its SHA-256.
@@ -502,6 +506,10 @@ type UpdateSlackChannelInput struct {
 	WebhookURL *string `json:"webhookUrl,omitempty"`
 	// New event selection, at least one type.
 	Events []EventType `json:"events,omitempty"`
+	// A new signing secret; an empty string clears it, and the messages lose their buttons.
+	SigningSecret *string `json:"signingSecret,omitempty"`
+	// A new list of Slack user IDs who may decide; an empty list lets anyone in the channel decide.
+	AllowedSlackUserIds []string `json:"allowedSlackUserIds,omitempty"`
 }
 
 // A person with an account. Users see each other only as members of a shared project.

@@ -52,12 +52,12 @@ func (r *mutationResolver) InvalidateApproval(ctx context.Context, id string, re
 }
 
 // ExecuteApproval is the resolver for the executeApproval field.
-func (r *mutationResolver) ExecuteApproval(ctx context.Context, token string, nonce string, action string, pin *string) (*model.ApprovalExecution, error) {
+func (r *mutationResolver) ExecuteApproval(ctx context.Context, token string, nonce string, action string, pin *string, comment *string) (*model.ApprovalExecution, error) {
 	var p string
 	if pin != nil {
 		p = *pin
 	}
-	e, err := r.ApprovalService.Execute(ctx, token, nonce, action, p)
+	e, err := r.ApprovalService.ExecuteCommented(ctx, token, nonce, action, p, comment)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,8 @@ func toSlackChannel(c slack.Channel) *model.SlackChannel {
 	}
 	return &model.SlackChannel{ID: c.ID, ProjectID: c.ProjectID, Name: c.Name, WebhookURLMasked: c.Masked,
 		Events: events, Enabled: c.Enabled, DisabledReason: c.DisabledReason, CreatedAt: c.CreatedAt,
-		UpdatedAt: c.UpdatedAt, LastDeliveryAt: c.LastDeliveryAt, LastDeliveryStatus: status, LastError: c.LastError}
+		UpdatedAt: c.UpdatedAt, LastDeliveryAt: c.LastDeliveryAt, LastDeliveryStatus: status, LastError: c.LastError,
+		Interactive: c.Interactive(), AllowedSlackUserIds: c.AllowedUsers()}
 }
 
 func toSlackTestResult(r slack.TestResult) *model.SlackTestResult {
@@ -114,6 +115,7 @@ func toApproval(a approval.Approval) *model.Approval {
 		MaxPinAttempts: a.MaxPinAttempts, FailedPinAttempts: a.FailedPinAttempts,
 		ExecutedAction: toOptionalAction(a.ExecutedAction), ExecutedAt: a.ExecutedAt,
 		InvalidatedAt: a.InvalidatedAt, InvalidationReason: a.InvalidationReason,
+		Decision: toDecision(a.Decision), AllowLink: a.AllowLink, DeciderIDs: a.Deciders,
 	}
 }
 
@@ -132,6 +134,7 @@ func toCreateInput(in model.CreateApprovalInput) approval.CreateInput {
 	out := approval.CreateInput{
 		KeyPath: in.KeyPath, Value: in.Value, TTLSeconds: in.TTLSeconds, InitialValue: in.InitialValue,
 		Info: in.Info, RefID: in.RefID, Pin: in.Pin, MaxPinAttempts: in.MaxPinAttempts,
+		AllowLink: in.AllowLink, Deciders: in.Deciders,
 	}
 	if in.Actions != nil {
 		out.Actions = make([]approval.ActionInput, len(in.Actions))

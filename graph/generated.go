@@ -30,6 +30,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Approval() ApprovalResolver
+	Decider() DeciderResolver
 	Delivery() DeliveryResolver
 	Event() EventResolver
 	KeyValue() KeyValueResolver
@@ -67,7 +68,10 @@ type ComplexityRoot struct {
 
 	Approval struct {
 		Actions            func(childComplexity int) int
+		AllowLink          func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
+		Deciders           func(childComplexity int) int
+		Decision           func(childComplexity int) int
 		Events             func(childComplexity int) int
 		EventsConnection   func(childComplexity int, first *int, after *string, last *int, before *string) int
 		ExecutedAction     func(childComplexity int) int
@@ -140,6 +144,20 @@ type ComplexityRoot struct {
 		URL      func(childComplexity int) int
 	}
 
+	Decider struct {
+		SlackUserID   func(childComplexity int) int
+		SlackUserName func(childComplexity int) int
+		User          func(childComplexity int) int
+		Via           func(childComplexity int) int
+	}
+
+	Decision struct {
+		Action    func(childComplexity int) int
+		Comment   func(childComplexity int) int
+		DecidedAt func(childComplexity int) int
+		DecidedBy func(childComplexity int) int
+	}
+
 	DeleteProjectPayload struct {
 		DeletedProjectID func(childComplexity int) int
 	}
@@ -175,6 +193,7 @@ type ComplexityRoot struct {
 		Approval    func(childComplexity int) int
 		ApprovalID  func(childComplexity int) int
 		Attempts    func(childComplexity int) int
+		Decision    func(childComplexity int) int
 		ID          func(childComplexity int) int
 		KeyPath     func(childComplexity int) int
 		MaxAttempts func(childComplexity int) int
@@ -221,9 +240,10 @@ type ComplexityRoot struct {
 		CreateAPIKey          func(childComplexity int, projectID string, input model.CreateAPIKeyInput) int
 		CreateApproval        func(childComplexity int, projectID string, input model.CreateApprovalInput) int
 		CreateProject         func(childComplexity int, input model.CreateProjectInput) int
+		DecideApproval        func(childComplexity int, id string, action string, comment *string) int
 		DeleteProject         func(childComplexity int, id string) int
 		DeleteProjectV2       func(childComplexity int, id string) int
-		ExecuteApproval       func(childComplexity int, token string, nonce string, action string, pin *string) int
+		ExecuteApproval       func(childComplexity int, token string, nonce string, action string, pin *string, comment *string) int
 		InvalidateApproval    func(childComplexity int, id string, reason *string) int
 		LogIn                 func(childComplexity int, input model.LogInInput) int
 		LogOut                func(childComplexity int, refreshToken string) int
@@ -236,6 +256,7 @@ type ComplexityRoot struct {
 		RenameProject         func(childComplexity int, id string, name string) int
 		RevokeAPIKey          func(childComplexity int, id string) int
 		SetKey                func(childComplexity int, projectID string, path string, value string) int
+		SetNoSelfApproval     func(childComplexity int, projectID string, enabled bool) int
 		SignUp                func(childComplexity int, input model.SignUpInput) int
 		TestSlackChannel      func(childComplexity int, id string) int
 		ToggleSlackChannel    func(childComplexity int, id string, enabled bool) int
@@ -263,6 +284,7 @@ type ComplexityRoot struct {
 		MembersConnection       func(childComplexity int, first *int, after *string, last *int, before *string) int
 		MyRole                  func(childComplexity int) int
 		Name                    func(childComplexity int) int
+		NoSelfApproval          func(childComplexity int) int
 		SlackChannels           func(childComplexity int) int
 		SlackChannelsConnection func(childComplexity int, first *int, after *string, last *int, before *string) int
 	}
@@ -318,18 +340,21 @@ type ComplexityRoot struct {
 	}
 
 	SlackChannel struct {
-		CreatedAt          func(childComplexity int) int
-		Deliveries         func(childComplexity int, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) int
-		DisabledReason     func(childComplexity int) int
-		Enabled            func(childComplexity int) int
-		Events             func(childComplexity int) int
-		ID                 func(childComplexity int) int
-		LastDeliveryAt     func(childComplexity int) int
-		LastDeliveryStatus func(childComplexity int) int
-		LastError          func(childComplexity int) int
-		Name               func(childComplexity int) int
-		UpdatedAt          func(childComplexity int) int
-		WebhookURLMasked   func(childComplexity int) int
+		AllowedSlackUserIds func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Deliveries          func(childComplexity int, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) int
+		DisabledReason      func(childComplexity int) int
+		Enabled             func(childComplexity int) int
+		Events              func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		InteractionsURL     func(childComplexity int) int
+		Interactive         func(childComplexity int) int
+		LastDeliveryAt      func(childComplexity int) int
+		LastDeliveryStatus  func(childComplexity int) int
+		LastError           func(childComplexity int) int
+		Name                func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
+		WebhookURLMasked    func(childComplexity int) int
 	}
 
 	SlackChannelConnection struct {
@@ -372,6 +397,11 @@ type ApprovalResolver interface {
 
 	Events(ctx context.Context, obj *model.Approval) ([]*model.Event, error)
 	EventsConnection(ctx context.Context, obj *model.Approval, first *int, after *string, last *int, before *string) (*model.EventConnection, error)
+
+	Deciders(ctx context.Context, obj *model.Approval) ([]*model.User, error)
+}
+type DeciderResolver interface {
+	User(ctx context.Context, obj *model.Decider) (*model.User, error)
 }
 type DeliveryResolver interface {
 	Event(ctx context.Context, obj *model.Delivery) (*model.Event, error)
@@ -381,6 +411,7 @@ type DeliveryResolver interface {
 type EventResolver interface {
 	Approval(ctx context.Context, obj *model.Event) (*model.Approval, error)
 	Project(ctx context.Context, obj *model.Event) (*model.Project, error)
+	Decision(ctx context.Context, obj *model.Event) (*model.Decision, error)
 }
 type KeyValueResolver interface {
 	PendingApproval(ctx context.Context, obj *model.KeyValue) (*model.Approval, error)
@@ -390,11 +421,13 @@ type MutationResolver interface {
 	RevokeAPIKey(ctx context.Context, id string) (*model.APIKey, error)
 	CreateApproval(ctx context.Context, projectID string, input model.CreateApprovalInput) (*model.CreatedApproval, error)
 	InvalidateApproval(ctx context.Context, id string, reason *string) (*model.Approval, error)
-	ExecuteApproval(ctx context.Context, token string, nonce string, action string, pin *string) (*model.ApprovalExecution, error)
+	ExecuteApproval(ctx context.Context, token string, nonce string, action string, pin *string, comment *string) (*model.ApprovalExecution, error)
 	SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error)
 	LogIn(ctx context.Context, input model.LogInInput) (*model.AuthPayload, error)
 	RefreshSession(ctx context.Context, refreshToken string) (*model.AuthPayload, error)
 	LogOut(ctx context.Context, refreshToken string) (bool, error)
+	DecideApproval(ctx context.Context, id string, action string, comment *string) (*model.Approval, error)
+	SetNoSelfApproval(ctx context.Context, projectID string, enabled bool) (*model.Project, error)
 	SetKey(ctx context.Context, projectID string, path string, value string) (*model.KeyValue, error)
 	CreateProject(ctx context.Context, input model.CreateProjectInput) (*model.Project, error)
 	RenameProject(ctx context.Context, id string, name string) (*model.Project, error)
@@ -424,6 +457,7 @@ type ProjectResolver interface {
 	APIKeysConnection(ctx context.Context, obj *model.Project, first *int, after *string, last *int, before *string) (*model.APIKeyConnection, error)
 	Events(ctx context.Context, obj *model.Project, types []model.EventType, first *int, after *string, last *int, before *string, filter *model.EventFilter) (*model.EventConnection, error)
 	Deliveries(ctx context.Context, obj *model.Project, filter *model.DeliveryFilter, first *int, after *string, last *int, before *string) (*model.DeliveryConnection, error)
+	NoSelfApproval(ctx context.Context, obj *model.Project) (bool, error)
 }
 type QueryResolver interface {
 	Approval(ctx context.Context, id string) (*model.Approval, error)
@@ -437,6 +471,8 @@ type QueryResolver interface {
 }
 type SlackChannelResolver interface {
 	Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) (*model.DeliveryConnection, error)
+
+	InteractionsURL(ctx context.Context, obj *model.SlackChannel) (*string, error)
 }
 type SubscriptionResolver interface {
 	ApprovalUpdated(ctx context.Context, id string) (<-chan *model.Approval, error)
@@ -542,12 +578,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Approval.Actions(childComplexity), true
+	case "Approval.allowLink":
+		if e.ComplexityRoot.Approval.AllowLink == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.AllowLink(childComplexity), true
 	case "Approval.createdAt":
 		if e.ComplexityRoot.Approval.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Approval.CreatedAt(childComplexity), true
+	case "Approval.deciders":
+		if e.ComplexityRoot.Approval.Deciders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Deciders(childComplexity), true
+	case "Approval.decision":
+		if e.ComplexityRoot.Approval.Decision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Decision(childComplexity), true
 	case "Approval.events":
 		if e.ComplexityRoot.Approval.Events == nil {
 			break
@@ -838,6 +892,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreatedApproval.URL(childComplexity), true
 
+	case "Decider.slackUserId":
+		if e.ComplexityRoot.Decider.SlackUserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decider.SlackUserID(childComplexity), true
+	case "Decider.slackUserName":
+		if e.ComplexityRoot.Decider.SlackUserName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decider.SlackUserName(childComplexity), true
+	case "Decider.user":
+		if e.ComplexityRoot.Decider.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decider.User(childComplexity), true
+	case "Decider.via":
+		if e.ComplexityRoot.Decider.Via == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decider.Via(childComplexity), true
+
+	case "Decision.action":
+		if e.ComplexityRoot.Decision.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decision.Action(childComplexity), true
+	case "Decision.comment":
+		if e.ComplexityRoot.Decision.Comment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decision.Comment(childComplexity), true
+	case "Decision.decidedAt":
+		if e.ComplexityRoot.Decision.DecidedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decision.DecidedAt(childComplexity), true
+	case "Decision.decidedBy":
+		if e.ComplexityRoot.Decision.DecidedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Decision.DecidedBy(childComplexity), true
+
 	case "DeleteProjectPayload.deletedProjectId":
 		if e.ComplexityRoot.DeleteProjectPayload.DeletedProjectID == nil {
 			break
@@ -974,6 +1078,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Event.Attempts(childComplexity), true
+	case "Event.decision":
+		if e.ComplexityRoot.Event.Decision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Decision(childComplexity), true
 	case "Event.id":
 		if e.ComplexityRoot.Event.ID == nil {
 			break
@@ -1173,6 +1283,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProject(childComplexity, args["input"].(model.CreateProjectInput)), true
+	case "Mutation.decideApproval":
+		if e.ComplexityRoot.Mutation.DecideApproval == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_decideApproval_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DecideApproval(childComplexity, args["id"].(string), args["action"].(string), args["comment"].(*string)), true
 	case "Mutation.deleteProject":
 		if e.ComplexityRoot.Mutation.DeleteProject == nil {
 			break
@@ -1205,7 +1326,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ExecuteApproval(childComplexity, args["token"].(string), args["nonce"].(string), args["action"].(string), args["pin"].(*string)), true
+		return e.ComplexityRoot.Mutation.ExecuteApproval(childComplexity, args["token"].(string), args["nonce"].(string), args["action"].(string), args["pin"].(*string), args["comment"].(*string)), true
 	case "Mutation.invalidateApproval":
 		if e.ComplexityRoot.Mutation.InvalidateApproval == nil {
 			break
@@ -1338,6 +1459,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetKey(childComplexity, args["projectId"].(string), args["path"].(string), args["value"].(string)), true
+	case "Mutation.setNoSelfApproval":
+		if e.ComplexityRoot.Mutation.SetNoSelfApproval == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setNoSelfApproval_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetNoSelfApproval(childComplexity, args["projectId"].(string), args["enabled"].(bool)), true
 	case "Mutation.signUp":
 		if e.ComplexityRoot.Mutation.SignUp == nil {
 			break
@@ -1521,6 +1653,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.Name(childComplexity), true
+	case "Project.noSelfApproval":
+		if e.ComplexityRoot.Project.NoSelfApproval == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.NoSelfApproval(childComplexity), true
 	case "Project.slackChannels":
 		if e.ComplexityRoot.Project.SlackChannels == nil {
 			break
@@ -1734,6 +1872,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RemoveSlackChannelPayload.RemovedChannelID(childComplexity), true
 
+	case "SlackChannel.allowedSlackUserIds":
+		if e.ComplexityRoot.SlackChannel.AllowedSlackUserIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannel.AllowedSlackUserIds(childComplexity), true
 	case "SlackChannel.createdAt":
 		if e.ComplexityRoot.SlackChannel.CreatedAt == nil {
 			break
@@ -1775,6 +1919,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SlackChannel.ID(childComplexity), true
+	case "SlackChannel.interactionsUrl":
+		if e.ComplexityRoot.SlackChannel.InteractionsURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannel.InteractionsURL(childComplexity), true
+	case "SlackChannel.interactive":
+		if e.ComplexityRoot.SlackChannel.Interactive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannel.Interactive(childComplexity), true
 	case "SlackChannel.lastDeliveryAt":
 		if e.ComplexityRoot.SlackChannel.LastDeliveryAt == nil {
 			break
@@ -2239,6 +2395,10 @@ input CreateApprovalInput {
   pin: String
   "Wrong PINs allowed before the approval locks, 1 to 10; default 5."
   maxPinAttempts: Int
+  "Members who may decide from the dashboard, by user id or e-mail (OWNER, ADMIN or MEMBER, at most 50); null: all of them; empty: none."
+  deciders: [String!]
+  "Whether the link may be used to decide; default true. false: only Slack and the dashboard decide, the link answers FORBIDDEN."
+  allowLink: Boolean
 }
 
 "What createApproval returns: the approval and its link, whose secret is shown this once."
@@ -2369,7 +2529,9 @@ extend type Mutation {
     "The key of one of the approval's actions."
     action: String!,
     "The PIN, when pinRequired."
-    pin: String
+    pin: String,
+    "The decider's comment, up to 500 characters; stored with the decision."
+    comment: String
   ): ApprovalExecution!
 }
 
@@ -2542,6 +2704,88 @@ type Query
 type Mutation
 "Live updates over a websocket at /query (graphql-transport-ws or graphql-ws) or server-sent events (POST /query with Accept: text/event-stream)."
 type Subscription
+`, BuiltIn: false},
+	{Name: "../schema/decision.graphqls", Input: `"Where a decision was made."
+enum DecisionVia {
+  "Through the approval's link (the page or executeApproval); who held the link is not known."
+  LINK
+  "With a button of the approval's message in Slack."
+  SLACK
+  "By a signed-in member with decideApproval."
+  DASHBOARD
+}
+
+"Who made a decision."
+type Decider {
+  "Where the decision was made."
+  via: DecisionVia!
+  "DASHBOARD: the member who decided; null otherwise, or when the account no longer exists."
+  user: User
+  "SLACK: the Slack user ID of whoever clicked, e.g. \"U012AB3CD\"; null otherwise."
+  slackUserId: String
+  "SLACK: the Slack user name of whoever clicked, as Slack sent it; null otherwise."
+  slackUserName: String
+}
+
+"How an approval was decided: the action, when, by whom, and the decider's comment."
+type Decision {
+  "The action picked."
+  action: ApprovalAction!
+  "The decider's comment, up to 500 characters; null when none was given."
+  comment: String
+  "When it was decided (the approval's executedAt)."
+  decidedAt: Time!
+  "Who decided, and where."
+  decidedBy: Decider!
+}
+
+extend type Approval {
+  "How it was decided; null unless EXECUTED."
+  decision: Decision
+  "Whether the link may be used to decide (createApproval's allowLink); false: only Slack and the dashboard."
+  allowLink: Boolean!
+  "The members who may decide it from the dashboard; null: every OWNER, ADMIN and MEMBER."
+  deciders: [User!]
+}
+
+extend type Event {
+  "APPROVAL_EXECUTED: how the approval was decided; null for other types."
+  decision: Decision
+}
+
+extend type Project {
+  "Whether the user or API key that created an approval is refused when it tries to decide it (setNoSelfApproval)."
+  noSelfApproval: Boolean!
+}
+
+extend type Mutation {
+  """
+  Decides a PENDING approval from the dashboard, by the same rule as its
+  link: executed once, the key set to the action's value, APPROVAL_EXECUTED
+  recorded with the decision (via DASHBOARD, the signed-in user, the
+  comment). Signed-in OWNER, ADMIN or MEMBER only (API keys: FORBIDDEN),
+  and only one of the approval's deciders when it names them; FORBIDDEN
+  also for the approval's creator when the project has noSelfApproval, and
+  for an approval that needs a PIN (use its link). NOT_FOUND for an unknown
+  approval; CONFLICT when it is no longer PENDING; BAD_USER_INPUT for an
+  unknown action or a comment over 500 characters.
+  """
+  decideApproval(
+    "The approval's id."
+    id: ID!,
+    "The key of one of the approval's actions."
+    action: String!,
+    "Why, up to 500 characters; stored with the decision and shown in Slack."
+    comment: String
+  ): Approval!
+  "Turns the project's no-self-approval rule on or off. OWNER or ADMIN."
+  setNoSelfApproval(
+    "The project's id."
+    projectId: ID!,
+    "true: an approval's creator may not decide it."
+    enabled: Boolean!
+  ): Project!
+}
 `, BuiltIn: false},
 	{Name: "../schema/event.graphqls", Input: `"What happened to an approval. Every step records one event, streamed live and posted to the Slack channels that selected its type."
 enum EventType {
@@ -3178,6 +3422,29 @@ extend type Mutation {
   ): Delivery!
 }
 `, BuiltIn: false},
+	{Name: "../schema/slack_interactive.graphqls", Input: `extend type SlackChannel {
+  "Whether a signing secret is set: the channel's \"Approval created\" messages then carry a button per action, and clicks decide."
+  interactive: Boolean!
+  "The Request URL to paste into the Slack app's Interactivity settings: one per project, shared by all its channels and apps; null until a signing secret is set."
+  interactionsUrl: String
+  "The Slack user IDs who may decide with the channel's buttons; null: anyone in the channel."
+  allowedSlackUserIds: [String!]
+}
+
+extend input AddSlackChannelInput {
+  "The Slack app's signing secret (Basic Information, App Credentials), for interactive messages; stored encrypted, never returned."
+  signingSecret: String
+  "Slack user IDs (U…) who may decide with the buttons, at most 100; null or empty: anyone in the channel."
+  allowedSlackUserIds: [String!]
+}
+
+extend input UpdateSlackChannelInput {
+  "A new signing secret; an empty string clears it, and the messages lose their buttons."
+  signingSecret: String
+  "A new list of Slack user IDs who may decide; an empty list lets anyone in the channel decide."
+  allowedSlackUserIds: [String!]
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -3265,6 +3532,12 @@ func (ec *executionContext) childFields_Approval(ctx context.Context, field grap
 		return ec.fieldContext_Approval_events(ctx, field)
 	case "eventsConnection":
 		return ec.fieldContext_Approval_eventsConnection(ctx, field)
+	case "decision":
+		return ec.fieldContext_Approval_decision(ctx, field)
+	case "allowLink":
+		return ec.fieldContext_Approval_allowLink(ctx, field)
+	case "deciders":
+		return ec.fieldContext_Approval_deciders(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Approval", field.Name)
 }
@@ -3377,6 +3650,34 @@ func (ec *executionContext) childFields_CreatedApproval(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type CreatedApproval", field.Name)
 }
 
+func (ec *executionContext) childFields_Decider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "via":
+		return ec.fieldContext_Decider_via(ctx, field)
+	case "user":
+		return ec.fieldContext_Decider_user(ctx, field)
+	case "slackUserId":
+		return ec.fieldContext_Decider_slackUserId(ctx, field)
+	case "slackUserName":
+		return ec.fieldContext_Decider_slackUserName(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Decider", field.Name)
+}
+
+func (ec *executionContext) childFields_Decision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "action":
+		return ec.fieldContext_Decision_action(ctx, field)
+	case "comment":
+		return ec.fieldContext_Decision_comment(ctx, field)
+	case "decidedAt":
+		return ec.fieldContext_Decision_decidedAt(ctx, field)
+	case "decidedBy":
+		return ec.fieldContext_Decision_decidedBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Decision", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedProjectId":
@@ -3463,6 +3764,8 @@ func (ec *executionContext) childFields_Event(ctx context.Context, field graphql
 		return ec.fieldContext_Event_approval(ctx, field)
 	case "project":
 		return ec.fieldContext_Event_project(ctx, field)
+	case "decision":
+		return ec.fieldContext_Event_decision(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
 }
@@ -3573,6 +3876,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_events(ctx, field)
 	case "deliveries":
 		return ec.fieldContext_Project_deliveries(ctx, field)
+	case "noSelfApproval":
+		return ec.fieldContext_Project_noSelfApproval(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Project", field.Name)
 }
@@ -3681,6 +3986,12 @@ func (ec *executionContext) childFields_SlackChannel(ctx context.Context, field 
 		return ec.fieldContext_SlackChannel_lastError(ctx, field)
 	case "deliveries":
 		return ec.fieldContext_SlackChannel_deliveries(ctx, field)
+	case "interactive":
+		return ec.fieldContext_SlackChannel_interactive(ctx, field)
+	case "interactionsUrl":
+		return ec.fieldContext_SlackChannel_interactionsUrl(ctx, field)
+	case "allowedSlackUserIds":
+		return ec.fieldContext_SlackChannel_allowedSlackUserIds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SlackChannel", field.Name)
 }
@@ -3999,6 +4310,36 @@ func (ec *executionContext) field_Mutation_createProject_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_decideApproval_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "action",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["action"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "comment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["comment"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteProjectV2_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4062,6 +4403,14 @@ func (ec *executionContext) field_Mutation_executeApproval_args(ctx context.Cont
 		return nil, err
 	}
 	args["pin"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "comment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["comment"] = arg4
 	return args, nil
 }
 
@@ -4278,6 +4627,28 @@ func (ec *executionContext) field_Mutation_setKey_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["value"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setNoSelfApproval_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "enabled",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["enabled"] = arg1
 	return args, nil
 }
 
@@ -5741,6 +6112,93 @@ func (ec *executionContext) fieldContext_Approval_eventsConnection(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Approval_decision(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_decision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Decision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Decision) graphql.Marshaler {
+			return ec.marshalODecision2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDecision(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_decision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Approval",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Decision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Approval_allowLink(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_allowLink(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowLink, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_allowLink(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Approval_deciders(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_deciders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Approval().Deciders(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_deciders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Approval",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ApprovalAction_key(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalAction) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6503,6 +6961,217 @@ func (ec *executionContext) fieldContext_CreatedApproval_token(_ context.Context
 	return graphql.NewScalarFieldContext("CreatedApproval", field, false, false, "String")
 }
 
+func (ec *executionContext) _Decider_via(ctx context.Context, field graphql.CollectedField, obj *model.Decider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decider_via(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Via, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DecisionVia) graphql.Marshaler {
+			return ec.marshalNDecisionVia2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDecisionVia(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Decider_via(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Decider", field, false, false, "DecisionVia")
+}
+
+func (ec *executionContext) _Decider_user(ctx context.Context, field graphql.CollectedField, obj *model.Decider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decider_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Decider().User(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Decider_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Decider",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Decider_slackUserId(ctx context.Context, field graphql.CollectedField, obj *model.Decider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decider_slackUserId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SlackUserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Decider_slackUserId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Decider", field, false, false, "String")
+}
+
+func (ec *executionContext) _Decider_slackUserName(ctx context.Context, field graphql.CollectedField, obj *model.Decider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decider_slackUserName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SlackUserName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Decider_slackUserName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Decider", field, false, false, "String")
+}
+
+func (ec *executionContext) _Decision_action(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decision_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ApprovalAction) graphql.Marshaler {
+			return ec.marshalNApprovalAction2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Decision_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Decision",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApprovalAction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Decision_comment(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decision_comment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Comment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Decision_comment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Decision", field, false, false, "String")
+}
+
+func (ec *executionContext) _Decision_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decision_decidedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DecidedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Decision_decidedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Decision", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Decision_decidedBy(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Decision_decidedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DecidedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Decider) graphql.Marshaler {
+			return ec.marshalNDecider2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDecider(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Decision_decidedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Decision",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Decider(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _DeleteProjectPayload_deletedProjectId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteProjectPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7256,6 +7925,38 @@ func (ec *executionContext) fieldContext_Event_project(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Event_decision(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_decision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Event().Decision(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Decision) graphql.Marshaler {
+			return ec.marshalODecision2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDecision(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Event_decision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Event",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Decision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _EventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7850,7 +8551,7 @@ func (ec *executionContext) _Mutation_executeApproval(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ExecuteApproval(ctx, fc.Args["token"].(string), fc.Args["nonce"].(string), fc.Args["action"].(string), fc.Args["pin"].(*string))
+			return ec.Resolvers.Mutation().ExecuteApproval(ctx, fc.Args["token"].(string), fc.Args["nonce"].(string), fc.Args["action"].(string), fc.Args["pin"].(*string), fc.Args["comment"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ApprovalExecution) graphql.Marshaler {
@@ -8054,6 +8755,94 @@ func (ec *executionContext) fieldContext_Mutation_logOut(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_logOut_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_decideApproval(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_decideApproval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DecideApproval(ctx, fc.Args["id"].(string), fc.Args["action"].(string), fc.Args["comment"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Approval) graphql.Marshaler {
+			return ec.marshalNApproval2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApproval(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_decideApproval(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Approval(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_decideApproval_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setNoSelfApproval(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setNoSelfApproval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetNoSelfApproval(ctx, fc.Args["projectId"].(string), fc.Args["enabled"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setNoSelfApproval(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setNoSelfApproval_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9352,6 +10141,29 @@ func (ec *executionContext) fieldContext_Project_deliveries(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Project_noSelfApproval(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_noSelfApproval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Project().NoSelfApproval(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_noSelfApproval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, true, true, "Boolean")
+}
+
 func (ec *executionContext) _ProjectConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10528,6 +11340,75 @@ func (ec *executionContext) fieldContext_SlackChannel_deliveries(ctx context.Con
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SlackChannel_interactive(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannel_interactive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Interactive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannel_interactive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SlackChannel", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SlackChannel_interactionsUrl(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannel_interactionsUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SlackChannel().InteractionsURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannel_interactionsUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SlackChannel", field, true, true, "String")
+}
+
+func (ec *executionContext) _SlackChannel_allowedSlackUserIds(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannel_allowedSlackUserIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowedSlackUserIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannel_allowedSlackUserIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SlackChannel", field, false, false, "String")
 }
 
 func (ec *executionContext) _SlackChannelConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
@@ -12032,7 +12913,7 @@ func (ec *executionContext) unmarshalInputAddSlackChannelInput(ctx context.Conte
 		asMap["enabled"] = true
 	}
 
-	fieldsInOrder := [...]string{"name", "webhookUrl", "events", "enabled"}
+	fieldsInOrder := [...]string{"name", "webhookUrl", "events", "enabled", "signingSecret", "allowedSlackUserIds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12067,6 +12948,20 @@ func (ec *executionContext) unmarshalInputAddSlackChannelInput(ctx context.Conte
 				return it, err
 			}
 			it.Enabled = data
+		case "signingSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signingSecret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SigningSecret = data
+		case "allowedSlackUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowedSlackUserIds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowedSlackUserIds = data
 		}
 	}
 	return it, nil
@@ -12277,7 +13172,7 @@ func (ec *executionContext) unmarshalInputCreateApprovalInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"keyPath", "value", "actions", "ttlSeconds", "initialValue", "info", "refId", "pin", "maxPinAttempts"}
+	fieldsInOrder := [...]string{"keyPath", "value", "actions", "ttlSeconds", "initialValue", "info", "refId", "pin", "maxPinAttempts", "deciders", "allowLink"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12347,6 +13242,20 @@ func (ec *executionContext) unmarshalInputCreateApprovalInput(ctx context.Contex
 				return it, err
 			}
 			it.MaxPinAttempts = data
+		case "deciders":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deciders"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Deciders = data
+		case "allowLink":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowLink"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowLink = data
 		}
 	}
 	return it, nil
@@ -12641,7 +13550,7 @@ func (ec *executionContext) unmarshalInputUpdateSlackChannelInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "webhookUrl", "events"}
+	fieldsInOrder := [...]string{"name", "webhookUrl", "events", "signingSecret", "allowedSlackUserIds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12669,6 +13578,20 @@ func (ec *executionContext) unmarshalInputUpdateSlackChannelInput(ctx context.Co
 				return it, err
 			}
 			it.Events = data
+		case "signingSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signingSecret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SigningSecret = data
+		case "allowedSlackUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowedSlackUserIds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowedSlackUserIds = data
 		}
 	}
 	return it, nil
@@ -13010,6 +13933,22 @@ func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Approval_eventsConnection(ctx, field, obj)
+				})
+		case "decision":
+			out.Values[i] = ec._Approval_decision(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "allowLink":
+			out.Values[i] = ec._Approval_allowLink(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deciders":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Approval_deciders(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -13402,6 +14341,103 @@ func (ec *executionContext) _CreatedApproval(ctx context.Context, sel ast.Select
 	return out
 }
 
+var deciderImplementors = []string{"Decider"}
+
+func (ec *executionContext) _Decider(ctx context.Context, sel ast.SelectionSet, obj *model.Decider) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deciderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Decider")
+		case "via":
+			out.Values[i] = ec._Decider_via(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "user":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Decider_user(ctx, field, obj)
+				})
+		case "slackUserId":
+			out.Values[i] = ec._Decider_slackUserId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "slackUserName":
+			out.Values[i] = ec._Decider_slackUserName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var decisionImplementors = []string{"Decision"}
+
+func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet, obj *model.Decision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, decisionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Decision")
+		case "action":
+			out.Values[i] = ec._Decision_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "comment":
+			out.Values[i] = ec._Decision_comment(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "decidedAt":
+			out.Values[i] = ec._Decision_decidedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "decidedBy":
+			out.Values[i] = ec._Decision_decidedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deleteProjectPayloadImplementors = []string{"DeleteProjectPayload"}
 
 func (ec *executionContext) _DeleteProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteProjectPayload) graphql.Marshaler {
@@ -13678,6 +14714,12 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Event_project(ctx, field, obj)
+				})
+		case "decision":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Event_decision(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -13994,6 +15036,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "decideApproval":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_decideApproval(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setNoSelfApproval":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setNoSelfApproval(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setKey(ctx, field)
@@ -14261,6 +15317,12 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_deliveries(ctx, field, obj)
+				})
+		case "noSelfApproval":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_noSelfApproval(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14735,6 +15797,22 @@ func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SlackChannel_deliveries(ctx, field, obj)
 				})
+		case "interactive":
+			out.Values[i] = ec._SlackChannel_interactive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "interactionsUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SlackChannel_interactionsUrl(ctx, field, obj)
+				})
+		case "allowedSlackUserIds":
+			out.Values[i] = ec._SlackChannel_allowedSlackUserIds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15542,6 +16620,24 @@ func (ec *executionContext) marshalNCreatedApproval2ᚖgithubᚗcomᚋottrᚋbac
 	return ec._CreatedApproval(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDecider2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDecider(ctx context.Context, sel ast.SelectionSet, v *model.Decider) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Decider!")
+		return graphql.Null
+	}
+	return ec._Decider(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDecisionVia2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDecisionVia(ctx context.Context, v any) (model.DecisionVia, error) {
+	var res model.DecisionVia
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDecisionVia2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDecisionVia(ctx context.Context, sel ast.SelectionSet, v model.DecisionVia) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNDeleteProjectPayload2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeleteProjectPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteProjectPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "DeleteProjectPayload!")
@@ -16323,6 +17419,13 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalODecision2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDecision(ctx context.Context, sel ast.SelectionSet, v *model.Decision) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Decision(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalODeliveryFilter2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryFilter(ctx context.Context, v any) (*model.DeliveryFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -16448,6 +17551,41 @@ func (ec *executionContext) marshalOProject2ᚖgithubᚗcomᚋottrᚋbackendᚋg
 	return ec._Project(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -16482,6 +17620,32 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOUser2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.User) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUser2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐUser(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._User(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

@@ -15,6 +15,8 @@ import (
 // Resolver holds the domain services the resolvers call. It holds no rules
 // of its own: resolvers translate between GraphQL and the domain packages.
 type Resolver struct {
+	// PublicURL is the base of the server's own links (Slack's Request URL).
+	PublicURL       string
 	AuthService     *auth.Service
 	ProjectService  *project.Service
 	ApprovalService *approval.Service

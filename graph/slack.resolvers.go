@@ -31,10 +31,11 @@ func (r *deliveryResolver) Channel(ctx context.Context, obj *model.Delivery) (*m
 // AddSlackChannel is the resolver for the addSlackChannel field.
 func (r *mutationResolver) AddSlackChannel(ctx context.Context, projectID string, input model.AddSlackChannelInput) (*model.SlackChannel, error) {
 	c, err := r.SlackService.Add(ctx, projectID, slack.AddInput{
-		Name:       input.Name,
-		WebhookURL: input.WebhookURL,
-		Events:     toEventTypes(input.Events),
-		Enabled:    input.Enabled == nil || *input.Enabled,
+		Name:          input.Name,
+		WebhookURL:    input.WebhookURL,
+		Events:        toEventTypes(input.Events),
+		Enabled:       input.Enabled == nil || *input.Enabled,
+		Interactivity: slack.Interactivity{SigningSecret: input.SigningSecret, AllowedSlackUserIDs: input.AllowedSlackUserIds},
 	})
 	if err != nil {
 		return nil, err
@@ -45,9 +46,10 @@ func (r *mutationResolver) AddSlackChannel(ctx context.Context, projectID string
 // UpdateSlackChannel is the resolver for the updateSlackChannel field.
 func (r *mutationResolver) UpdateSlackChannel(ctx context.Context, id string, input model.UpdateSlackChannelInput) (*model.SlackChannel, error) {
 	c, err := r.SlackService.Update(ctx, id, slack.UpdateInput{
-		Name:       input.Name,
-		WebhookURL: input.WebhookURL,
-		Events:     toEventSelection(input.Events),
+		Name:          input.Name,
+		WebhookURL:    input.WebhookURL,
+		Events:        toEventSelection(input.Events),
+		Interactivity: slack.Interactivity{SigningSecret: input.SigningSecret, AllowedSlackUserIDs: input.AllowedSlackUserIds},
 	})
 	if err != nil {
 		return nil, err

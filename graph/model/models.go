@@ -31,6 +31,10 @@ type Approval struct {
 	ExecutedAt         *time.Time        `json:"executedAt,omitempty"`
 	InvalidatedAt      *time.Time        `json:"invalidatedAt,omitempty"`
 	InvalidationReason *string           `json:"invalidationReason,omitempty"`
+	Decision           *Decision         `json:"decision,omitempty"`
+	AllowLink          bool              `json:"allowLink"`
+	// DeciderIDs are resolved to the deciders field.
+	DeciderIDs []string `json:"-"`
 }
 
 // KeyValue is one entry of a project's key/value store. Its pending
@@ -72,18 +76,20 @@ func (d Delivery) GetID() string     { return d.ID }
 
 // SlackChannel is one configured incoming webhook. Deliveries are resolved.
 type SlackChannel struct {
-	ID                 string          `json:"id"`
-	ProjectID          string          `json:"-"`
-	Name               string          `json:"name"`
-	WebhookURLMasked   string          `json:"webhookUrlMasked"`
-	Events             []EventType     `json:"events"`
-	Enabled            bool            `json:"enabled"`
-	DisabledReason     *string         `json:"disabledReason,omitempty"`
-	CreatedAt          time.Time       `json:"createdAt"`
-	UpdatedAt          time.Time       `json:"updatedAt"`
-	LastDeliveryAt     *time.Time      `json:"lastDeliveryAt,omitempty"`
-	LastDeliveryStatus *DeliveryStatus `json:"lastDeliveryStatus,omitempty"`
-	LastError          *string         `json:"lastError,omitempty"`
+	ID                  string          `json:"id"`
+	ProjectID           string          `json:"-"`
+	Name                string          `json:"name"`
+	WebhookURLMasked    string          `json:"webhookUrlMasked"`
+	Events              []EventType     `json:"events"`
+	Enabled             bool            `json:"enabled"`
+	DisabledReason      *string         `json:"disabledReason,omitempty"`
+	CreatedAt           time.Time       `json:"createdAt"`
+	UpdatedAt           time.Time       `json:"updatedAt"`
+	LastDeliveryAt      *time.Time      `json:"lastDeliveryAt,omitempty"`
+	LastDeliveryStatus  *DeliveryStatus `json:"lastDeliveryStatus,omitempty"`
+	LastError           *string         `json:"lastError,omitempty"`
+	Interactive         bool            `json:"interactive"`
+	AllowedSlackUserIds []string        `json:"allowedSlackUserIds,omitempty"`
 }
 
 // Delivery is one event's delivery to one channel. The event is resolved.

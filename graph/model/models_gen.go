@@ -29,6 +29,10 @@ type AddSlackChannelInput struct {
 	Events []EventType `json:"events"`
 	// Whether to post from now on.
 	Enabled *bool `json:"enabled,omitempty"`
+	// The Slack app's signing secret (Basic Information, App Credentials), for interactive messages; stored encrypted, never returned.
+	SigningSecret *string `json:"signingSecret,omitempty"`
+	// Slack user IDs (U…) who may decide with the buttons, at most 100; null or empty: anyone in the channel.
+	AllowedSlackUserIds []string `json:"allowedSlackUserIds,omitempty"`
 }
 
 // A project's API key. Its secret is shown only once, by createApiKey; the server keeps its SHA-256.
@@ -202,6 +206,10 @@ type CreateApprovalInput struct {
 	Pin *string `json:"pin,omitempty"`
 	// Wrong PINs allowed before the approval locks, 1 to 10; default 5.
 	MaxPinAttempts *int `json:"maxPinAttempts,omitempty"`
+	// Members who may decide from the dashboard, by user id or e-mail (OWNER, ADMIN or MEMBER, at most 50); null: all of them; empty: none.
+	Deciders []string `json:"deciders,omitempty"`
+	// Whether the link may be used to decide; default true. false: only Slack and the dashboard decide, the link answers FORBIDDEN.
+	AllowLink *bool `json:"allowLink,omitempty"`
 }
 
 // A new project; its creator becomes its OWNER.
@@ -286,6 +294,8 @@ type Event struct {
 	Approval *Approval `json:"approval,omitempty"`
 	// The project the event happened in.
 	Project *Project `json:"project"`
+	// APPROVAL_EXECUTED: how the approval was decided; null for other types.
+	Decision *Decision `json:"decision,omitempty"`
 }
 
 func (Event) IsNode() {}
@@ -496,6 +506,10 @@ type UpdateSlackChannelInput struct {
 	WebhookURL *string `json:"webhookUrl,omitempty"`
 	// New event selection, at least one type.
 	Events []EventType `json:"events,omitempty"`
+	// A new signing secret; an empty string clears it, and the messages lose their buttons.
+	SigningSecret *string `json:"signingSecret,omitempty"`
+	// A new list of Slack user IDs who may decide; an empty list lets anyone in the channel decide.
+	AllowedSlackUserIds []string `json:"allowedSlackUserIds,omitempty"`
 }
 
 // A person with an account. Users see each other only as members of a shared project.
@@ -754,6 +768,67 @@ func (e *ApprovalStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e ApprovalStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a decision was made.
+type DecisionVia string
+
+const (
+	// Through the approval's link (the page or executeApproval); who held the link is not known.
+	DecisionViaLink DecisionVia = "LINK"
+	// With a button of the approval's message in Slack.
+	DecisionViaSLACk DecisionVia = "SLACK"
+	// By a signed-in member with decideApproval.
+	DecisionViaDashboard DecisionVia = "DASHBOARD"
+)
+
+var AllDecisionVia = []DecisionVia{
+	DecisionViaLink,
+	DecisionViaSLACk,
+	DecisionViaDashboard,
+}
+
+func (e DecisionVia) IsValid() bool {
+	switch e {
+	case DecisionViaLink, DecisionViaSLACk, DecisionViaDashboard:
+		return true
+	}
+	return false
+}
+
+func (e DecisionVia) String() string {
+	return string(e)
+}
+
+func (e *DecisionVia) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DecisionVia(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DecisionVia", str)
+	}
+	return nil
+}
+
+func (e DecisionVia) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DecisionVia) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DecisionVia) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

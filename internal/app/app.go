@@ -100,6 +100,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Live:            subscriptions,
 		SlackService:    channels,
 		Dispatcher:      dispatcher,
+		PublicURL:       cfg.PublicURL,
 	}
 	a.Live = graph.NewLiveConnections(a.Metrics)
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
@@ -122,7 +123,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		TrustedProxies:  cfg.TrustedProxies,
 		SeparateMetrics: cfg.MetricsAddr != "",
 		Logger:          logger,
-		Routes:          a.routes(),
+		Routes:          a.withInteractions(a.routes(), channels),
 		APIRoutes:       api.Routes(),
 	})
 	return a, nil

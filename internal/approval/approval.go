@@ -69,6 +69,17 @@ type Approval struct {
 	ExecutedAt         *time.Time
 	InvalidatedAt      *time.Time
 	InvalidationReason *string
+	// Decision is who picked ExecutedAction, how, and their comment; nil
+	// unless EXECUTED.
+	Decision *Decision
+	// AllowLink is false when the link may not be used to decide.
+	AllowLink bool
+	// Deciders are the users who may decide from the dashboard; nil: any
+	// member whose role may decide.
+	Deciders []string
+	// The creator: a user or an API key.
+	CreatedByUserID   *string
+	CreatedByAPIKeyID *string
 }
 
 // row is an approvals row as stored.
@@ -90,6 +101,17 @@ type row struct {
 	ExecutedAt         *time.Time
 	InvalidatedAt      *time.Time
 	InvalidationReason *string
+	// The decision columns (decisionColumns), listed here since GORM maps
+	// no unexported embedded struct.
+	DecidedVia             *string
+	DecidedByUserID        *string `gorm:"column:decided_by_user_id"`
+	DecidedBySlackUserID   *string `gorm:"column:decided_by_slack_user_id"`
+	DecidedBySlackUserName *string `gorm:"column:decided_by_slack_user_name"`
+	DecisionComment        *string
+	AllowLink              bool
+	Deciders               *string // JSON array of user ids
+	CreatedByUserID        *string `gorm:"column:created_by_user_id"`
+	CreatedByAPIKeyID      *string `gorm:"column:created_by_api_key_id"`
 }
 
 func (row) TableName() string { return "approvals" }
@@ -134,11 +156,20 @@ func (r *row) approval(now time.Time) (Approval, error) {
 		Actions: actions, Status: r.status(now), CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
 		PinRequired: r.PinHash != nil, MaxPinAttempts: r.MaxPinAttempts, FailedPinAttempts: r.FailedPinAttempts,
 		ExecutedAt: r.ExecutedAt, InvalidatedAt: r.InvalidatedAt, InvalidationReason: r.InvalidationReason,
+		AllowLink: r.AllowLink, CreatedByUserID: r.CreatedByUserID, CreatedByAPIKeyID: r.CreatedByAPIKeyID,
 	}
 	if r.ExecutedAction != nil {
 		if act, ok := findAction(actions, *r.ExecutedAction); ok {
 			a.ExecutedAction = &act
+			if r.ExecutedAt != nil {
+				a.Decision = decisionColumns{DecidedVia: r.DecidedVia, DecidedByUserID: r.DecidedByUserID,
+					DecidedBySlackUserID: r.DecidedBySlackUserID, DecidedBySlackUserName: r.DecidedBySlackUserName,
+					DecisionComment: r.DecisionComment}.decision(act, *r.ExecutedAt)
+			}
 		}
+	}
+	if a.Deciders, err = r.deciders(); err != nil {
+		return Approval{}, err
 	}
 	return a, nil
 }

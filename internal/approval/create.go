@@ -26,17 +26,32 @@ type Created struct {
 // exists), stores the approval with only the hash of its token, and records
 // APPROVAL_CREATED.
 func (s *Service) Create(ctx context.Context, projectID string, in CreateInput) (*Created, error) {
-	if _, err := s.authz.Authorize(ctx, projectID, project.WriteData); err != nil {
+	access, err := s.authz.Authorize(ctx, projectID, project.WriteData)
+	if err != nil {
 		return nil, err
 	}
-	return s.create(ctx, projectID, in, auth.RandomToken(tokenBytes))
+	return s.create(ctx, projectID, access, in, auth.RandomToken(tokenBytes))
 }
 
-// create makes an authorized approval whose link carries token.
-func (s *Service) create(ctx context.Context, projectID string, in CreateInput, token string) (*Created, error) {
+// create makes an approval, authorized by access, whose link carries
+// token.
+func (s *Service) create(ctx context.Context, projectID string, access *project.Access, in CreateInput, token string) (*Created, error) {
 	set, err := in.validate()
 	if err != nil {
 		return nil, err
+	}
+	var deciders *string
+	if in.Deciders != nil {
+		ids, err := project.Deciders(ctx, s.store, projectID, "deciders", in.Deciders)
+		if err != nil {
+			return nil, err
+		}
+		encoded, err := json.Marshal(ids)
+		if err != nil {
+			return nil, fmt.Errorf("encode deciders: %w", err)
+		}
+		deciders = new(string)
+		*deciders = string(encoded)
 	}
 	actions, err := json.Marshal(set.actions)
 	if err != nil {
@@ -47,6 +62,12 @@ func (s *Service) create(ctx context.Context, projectID string, in CreateInput, 
 		ID: store.NewID(), ProjectID: projectID, KeyPath: in.KeyPath, Info: in.Info, RefID: in.RefID,
 		Actions: string(actions), Status: Pending, CreatedAt: now, ExpiresAt: now.Add(set.ttl),
 		TokenHash: auth.HashToken(token), MaxPinAttempts: set.maxPinAttempts,
+		AllowLink: in.AllowLink == nil || *in.AllowLink, Deciders: deciders,
+	}
+	if p := access.Principal; p.APIKey != nil {
+		r.CreatedByAPIKeyID = &p.APIKey.ID
+	} else {
+		r.CreatedByUserID = &p.UserID
 	}
 	if in.Pin != nil {
 		h := s.secrets.hashPIN(r.ID, *in.Pin)

@@ -56,6 +56,9 @@ func (s *Service) Open(ctx context.Context, token string) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !r.AllowLink {
+		return nil, errLinkNotAllowed
+	}
 	actions, err := r.actions()
 	if err != nil {
 		return nil, err
@@ -72,7 +75,17 @@ func (s *Service) Open(ctx context.Context, token string) (*Link, error) {
 // missing PIN is not an error: it is counted, recorded, and answered with
 // the attempts left (LOCKED at the last one).
 func (s *Service) Execute(ctx context.Context, token, nonce, actionKey, pin string) (*Execution, error) {
+	return s.ExecuteCommented(ctx, token, nonce, actionKey, pin, nil)
+}
+
+// ExecuteCommented is Execute with the decider's optional comment, stored
+// with the decision.
+func (s *Service) ExecuteCommented(ctx context.Context, token, nonce, actionKey, pin string, comment *string) (*Execution, error) {
 	if err := apperr.CheckTexts("token", token, "nonce", nonce, "action", actionKey, "pin", pin); err != nil {
+		return nil, err
+	}
+	comment, err := checkComment(comment)
+	if err != nil {
 		return nil, err
 	}
 	if err := limit(ctx, s.execLimit); err != nil {
@@ -82,6 +95,9 @@ func (s *Service) Execute(ctx context.Context, token, nonce, actionKey, pin stri
 	r, err := s.access(ctx, byTokenHash, token, now)
 	if err != nil {
 		return nil, err
+	}
+	if !r.AllowLink {
+		return nil, errLinkNotAllowed
 	}
 	if err := s.secrets.checkNonce(nonce, r.TokenHash, now); err != nil {
 		return nil, err
@@ -97,7 +113,7 @@ func (s *Service) Execute(ctx context.Context, token, nonce, actionKey, pin stri
 	if r.PinHash != nil && !s.secrets.checkPIN(*r.PinHash, r.ID, pin) {
 		return s.failPIN(ctx, r, now)
 	}
-	return s.execute(ctx, r, action, now)
+	return s.execute(ctx, r, action, Decider{Via: ViaLink}, comment, now)
 }
 
 func limit(ctx context.Context, l *ratelimit.Limiter) error {
@@ -181,11 +197,13 @@ func (s *Service) refuse(ctx context.Context, id string, now time.Time) error {
 
 // execute makes the PENDING→EXECUTED transition, sets the key to the
 // action's value and records APPROVAL_EXECUTED, in one transaction.
-func (s *Service) execute(ctx context.Context, r *row, action Action, now time.Time) (*Execution, error) {
+func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider, comment *string, now time.Time) (*Execution, error) {
+	via := string(by.Via)
 	err := s.store.WithTx(ctx, func(ctx context.Context) error {
-		res := s.store.DB(ctx).Exec(`UPDATE approvals SET status = ?, executed_action = ?, executed_at = ?
+		res := s.store.DB(ctx).Exec(`UPDATE approvals SET status = ?, executed_action = ?, executed_at = ?,
+				decided_via = ?, decided_by_user_id = ?, decided_by_slack_user_id = ?, decided_by_slack_user_name = ?, decision_comment = ?
 			WHERE id = ? AND status = ? AND expires_at > ? AND failed_pin_attempts < max_pin_attempts`,
-			Executed, action.Key, now, r.ID, Pending, now)
+			Executed, action.Key, now, via, by.UserID, by.SlackUserID, by.SlackUserName, comment, r.ID, Pending, now)
 		if res.Error != nil {
 			return fmt.Errorf("execute approval %s: %w", r.ID, res.Error)
 		}
@@ -198,6 +216,8 @@ func (s *Service) execute(ctx context.Context, r *row, action Action, now time.T
 		}
 		ev := r.event(event.ApprovalExecuted, now)
 		ev.Action = &action.Key
+		ev.DecidedVia, ev.DecidedByUserID, ev.Comment = &via, by.UserID, comment
+		ev.DecidedBySlackUserID, ev.DecidedBySlackUserName = by.SlackUserID, by.SlackUserName
 		return s.recorder.Record(ctx, ev)
 	})
 	if errors.Is(err, errNotPending) {

@@ -48,7 +48,8 @@ var errSecretChanged = apperr.Conflict("the first request's link cannot be shown
 // the claim and the server secret, so that a repeat can show the link
 // again although only the token's hash is stored.
 func (s *Service) CreateOnce(ctx context.Context, projectID, requestKey, fingerprint string, in CreateInput) (c *Created, replayed bool, err error) {
-	if _, err := s.authz.Authorize(ctx, projectID, project.WriteData); err != nil {
+	access, err := s.authz.Authorize(ctx, projectID, project.WriteData)
+	if err != nil {
 		return nil, false, err
 	}
 	if err := validateRequestKey(requestKey); err != nil {
@@ -69,7 +70,7 @@ func (s *Service) CreateOnce(ctx context.Context, projectID, requestKey, fingerp
 		}
 		if res.RowsAffected == 1 {
 			var err error
-			if c, err = s.create(ctx, projectID, in, s.secrets.linkToken(seed)); err != nil {
+			if c, err = s.create(ctx, projectID, access, in, s.secrets.linkToken(seed)); err != nil {
 				return err
 			}
 			if err := s.store.DB(ctx).Exec(`UPDATE idempotency_keys SET approval_id = ? WHERE project_id = ? AND request_key = ?`,

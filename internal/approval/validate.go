@@ -83,7 +83,15 @@ type CreateInput struct {
 	RefID          *string
 	Pin            *string
 	MaxPinAttempts *int
+	// AllowLink is whether the link may be used to decide; nil: true.
+	AllowLink *bool
+	// Deciders names, by user id or e-mail, the members who may decide
+	// from the dashboard; nil: any member whose role may decide.
+	Deciders []string
 }
+
+// MaxDeciders caps CreateInput.Deciders.
+const MaxDeciders = 50
 
 // ActionInput is one action of the full form; Label defaults to the key and
 // Style to DEFAULT.
@@ -128,6 +136,9 @@ func (in CreateInput) validate() (settings, error) {
 			problems.Add(checkLength(f.name, *f.v, f.max))
 		}
 	}
+	if len(in.Deciders) > MaxDeciders {
+		problems.Add(apperr.Invalid("deciders", "deciders must name at most %d members", MaxDeciders))
+	}
 	if in.Pin != nil && !validPIN(*in.Pin) {
 		problems.Add(apperr.Invalid("pin", "pin must be %d to %d digits", MinPinLen, MaxPinLen))
 	}
@@ -153,6 +164,9 @@ func (in CreateInput) checkTexts() error {
 		if f.v != nil {
 			p.Add(apperr.CheckText(f.name, *f.v))
 		}
+	}
+	for _, d := range in.Deciders {
+		p.Add(apperr.CheckText("deciders", d))
 	}
 	for _, a := range in.Actions {
 		p.Add(apperr.CheckText("actions", a.Key))

@@ -56,6 +56,10 @@ var (
 		status: http.StatusConflict, tone: "warn", icon: iconRefresh,
 		title: "Link changed", message: "This link changed while the page was open, so nothing was chosen.", retry: "Open the link again",
 	}
+	outcomeLinkNotAllowed = outcome{
+		status: http.StatusForbidden, tone: "stop", icon: iconBan,
+		title: "Decided elsewhere", message: "This request is decided in Slack or in the Ottr dashboard, not through this link.",
+	}
 	outcomeUnknown = outcome{
 		status: http.StatusNotFound, tone: "stop", icon: iconQuestion,
 		title: "Link not found", message: "This link is not valid. Check that you opened the whole link.",

@@ -117,6 +117,8 @@ func (p *Page) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		p.show(w, r, outcomeBadForm, nil)
 	case apperr.CodeConflict:
 		p.show(w, r, closedOutcome(err), nil)
+	case apperr.CodeForbidden:
+		p.show(w, r, outcomeLinkNotAllowed, nil)
 	case apperr.CodeRateLimited:
 		e, _ := apperr.As(err)
 		wait := max(int((e.RetryAfter+time.Second-1)/time.Second), 1)

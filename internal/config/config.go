@@ -32,11 +32,14 @@ type Config struct {
 	EncryptionKey        string // base64 of 32 bytes
 	OldEncryptionKeys    []string
 	SlackWebhookPrefixes []string
-	CORSOrigins          []string
-	TrustedProxies       []netip.Prefix
-	Playground           bool
-	Introspection        bool // __schema, __type and GET /schema.graphql; follows Playground by default
-	LogFormat            string
+	// SlackResponseURLPrefixes are where answers to Slack interactions
+	// (their response_url) may be posted; empty: DefaultSlackResponseURLPrefix.
+	SlackResponseURLPrefixes []string
+	CORSOrigins              []string
+	TrustedProxies           []netip.Prefix
+	Playground               bool
+	Introspection            bool // __schema, __type and GET /schema.graphql; follows Playground by default
+	LogFormat                string
 	// Now is the clock of approval expiry and link nonces; nil is the
 	// system clock. Not read from the environment: tests move it.
 	Now func() time.Time
@@ -101,15 +104,16 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 		return def
 	}
 	cfg := Config{
-		Addr:                 get("OTTR_ADDR", DefaultAddr),
-		MetricsAddr:          get("OTTR_METRICS_ADDR", ""),
-		DatabaseURL:          get("OTTR_DATABASE_URL", ""),
-		DataDir:              get("OTTR_DATA_DIR", "./data"),
-		PublicURL:            strings.TrimRight(get("OTTR_PUBLIC_URL", "http://localhost:8080"), "/"),
-		SlackWebhookPrefixes: splitList(get("OTTR_SLACK_WEBHOOK_PREFIXES", "https://hooks.slack.com/services/")),
-		CORSOrigins:          splitList(get("OTTR_CORS_ORIGINS", "http://localhost:5173,http://localhost:3000")),
-		LogFormat:            get("OTTR_LOG_FORMAT", "text"),
-		OldEncryptionKeys:    splitList(get("OTTR_OLD_ENCRYPTION_KEYS", "")),
+		Addr:                     get("OTTR_ADDR", DefaultAddr),
+		MetricsAddr:              get("OTTR_METRICS_ADDR", ""),
+		DatabaseURL:              get("OTTR_DATABASE_URL", ""),
+		DataDir:                  get("OTTR_DATA_DIR", "./data"),
+		PublicURL:                strings.TrimRight(get("OTTR_PUBLIC_URL", "http://localhost:8080"), "/"),
+		SlackWebhookPrefixes:     splitList(get("OTTR_SLACK_WEBHOOK_PREFIXES", "https://hooks.slack.com/services/")),
+		SlackResponseURLPrefixes: splitList(get("OTTR_SLACK_RESPONSE_URL_PREFIXES", DefaultSlackResponseURLPrefix)),
+		CORSOrigins:              splitList(get("OTTR_CORS_ORIGINS", "http://localhost:5173,http://localhost:3000")),
+		LogFormat:                get("OTTR_LOG_FORMAT", "text"),
+		OldEncryptionKeys:        splitList(get("OTTR_OLD_ENCRYPTION_KEYS", "")),
 	}
 	for _, s := range splitList(get("OTTR_TRUSTED_PROXIES", "")) {
 		p, err := parsePrefix(s)
@@ -222,3 +226,6 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	}
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
+
+// DefaultSlackResponseURLPrefix is where Slack's response_url points.
+const DefaultSlackResponseURLPrefix = "https://hooks.slack.com/"

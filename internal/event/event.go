@@ -49,6 +49,13 @@ type Event struct {
 	Attempts    *int
 	MaxAttempts *int
 	Reason      *string
+	// The decision of APPROVAL_EXECUTED: how it was made, by whom, and the
+	// decider's comment.
+	DecidedVia             *string
+	DecidedByUserID        *string `gorm:"column:decided_by_user_id"`
+	DecidedBySlackUserID   *string `gorm:"column:decided_by_slack_user_id"`
+	DecidedBySlackUserName *string `gorm:"column:decided_by_slack_user_name"`
+	Comment                *string
 }
 
 // TableName keeps the table name independent of GORM's naming rules.

@@ -226,6 +226,9 @@ func (w *worker) skip(ctx context.Context, del *Delivery) error {
 // come back as a Result with Err, to be recorded and retried like a
 // transport error.
 func (w *worker) post(ctx context.Context, t *target) slack.Result {
+	if err := w.decorate(ctx, t); err != nil {
+		return slack.Result{Err: err}
+	}
 	body, err := render(t)
 	if err != nil {
 		return slack.Result{Err: err}

@@ -38,6 +38,12 @@ const (
 	ManageAPIKeys Action = "manage-api-keys"
 	WriteData     Action = "write-data" // set keys, create and invalidate approvals
 	ManageSlack   Action = "manage-slack"
+	// Decide is deciding an approval from the dashboard (decideApproval):
+	// people only, since a key would let a script approve its own request.
+	Decide Action = "decide"
+	// SetApprovalRules is changing how a project's approvals may be
+	// decided (no self-approval).
+	SetApprovalRules Action = "set-approval-rules"
 )
 
 // grant says who may take an action.
@@ -49,17 +55,20 @@ type grant struct {
 
 // Permissions is the whole authorization table. OWNER may do everything;
 // ADMIN everything but deleting the project and changing owners; MEMBER works
-// with keys and approvals; VIEWER reads. WRITE keys may write data and manage
-// Slack channels; READ keys only read.
+// with keys and approvals and decides them; VIEWER reads. WRITE keys may
+// write data and manage Slack channels, but never decide; READ keys only
+// read.
 var Permissions = map[Action]grant{
-	Read:          {roles: []Role{RoleOwner, RoleAdmin, RoleMember, RoleViewer}, writeKey: true, readKey: true},
-	Rename:        {roles: []Role{RoleOwner, RoleAdmin}},
-	Delete:        {roles: []Role{RoleOwner}},
-	ManageMembers: {roles: []Role{RoleOwner, RoleAdmin}},
-	ManageOwners:  {roles: []Role{RoleOwner}},
-	ManageAPIKeys: {roles: []Role{RoleOwner, RoleAdmin}},
-	WriteData:     {roles: []Role{RoleOwner, RoleAdmin, RoleMember}, writeKey: true},
-	ManageSlack:   {roles: []Role{RoleOwner, RoleAdmin}, writeKey: true},
+	Read:             {roles: []Role{RoleOwner, RoleAdmin, RoleMember, RoleViewer}, writeKey: true, readKey: true},
+	Rename:           {roles: []Role{RoleOwner, RoleAdmin}},
+	Delete:           {roles: []Role{RoleOwner}},
+	ManageMembers:    {roles: []Role{RoleOwner, RoleAdmin}},
+	ManageOwners:     {roles: []Role{RoleOwner}},
+	ManageAPIKeys:    {roles: []Role{RoleOwner, RoleAdmin}},
+	WriteData:        {roles: []Role{RoleOwner, RoleAdmin, RoleMember}, writeKey: true},
+	ManageSlack:      {roles: []Role{RoleOwner, RoleAdmin}, writeKey: true},
+	Decide:           {roles: []Role{RoleOwner, RoleAdmin, RoleMember}},
+	SetApprovalRules: {roles: []Role{RoleOwner, RoleAdmin}},
 }
 
 // Allows reports whether a member of role may take action.

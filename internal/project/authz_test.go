@@ -29,6 +29,9 @@ func TestPermissionsTable(t *testing.T) {
 		ManageAPIKeys: owner | admin,
 		WriteData:     owner | admin | member | writeKey,
 		ManageSlack:   owner | admin | writeKey,
+		// Deciding is for people: a key would let a script approve its own request.
+		Decide:           owner | admin | member,
+		SetApprovalRules: owner | admin,
 	}
 	if len(Permissions) != len(want) {
 		t.Fatalf("Permissions has %d actions, this table %d: add the new action here", len(Permissions), len(want))

@@ -27,6 +27,8 @@ type createRequest struct {
 	RefID          *string       `json:"ref_id"`
 	Pin            *string       `json:"pin"`
 	MaxPinAttempts *int          `json:"max_pin_attempts"`
+	Deciders       []string      `json:"deciders"`
+	AllowLink      *bool         `json:"allow_link"`
 }
 
 type actionInput struct {
@@ -38,7 +40,8 @@ type actionInput struct {
 
 func (in createRequest) domain() approval.CreateInput {
 	out := approval.CreateInput{KeyPath: in.KeyPath, Value: in.Value, TTLSeconds: in.TTLSeconds,
-		InitialValue: in.InitialValue, Info: in.Info, RefID: in.RefID, Pin: in.Pin, MaxPinAttempts: in.MaxPinAttempts}
+		InitialValue: in.InitialValue, Info: in.Info, RefID: in.RefID, Pin: in.Pin, MaxPinAttempts: in.MaxPinAttempts,
+		Deciders: in.Deciders, AllowLink: in.AllowLink}
 	if in.Actions != nil {
 		out.Actions = make([]approval.ActionInput, len(in.Actions))
 		for i, a := range in.Actions {
@@ -107,21 +110,22 @@ func idempotencyKey(r *http.Request) (string, bool) {
 
 // approvalJSON is an approval as the API shows it.
 type approvalJSON struct {
-	ID                 string       `json:"id"`
-	KeyPath            string       `json:"key_path"`
-	Status             string       `json:"status"` // pending, executed, expired, invalidated, locked
-	Info               *string      `json:"info"`
-	RefID              *string      `json:"ref_id"`
-	Actions            []actionJSON `json:"actions"`
-	CreatedAt          time.Time    `json:"created_at"`
-	ExpiresAt          time.Time    `json:"expires_at"`
-	PinRequired        bool         `json:"pin_required"`
-	MaxPinAttempts     int          `json:"max_pin_attempts"`
-	FailedPinAttempts  int          `json:"failed_pin_attempts"`
-	ExecutedAction     *actionJSON  `json:"executed_action"`
-	ExecutedAt         *time.Time   `json:"executed_at"`
-	InvalidatedAt      *time.Time   `json:"invalidated_at"`
-	InvalidationReason *string      `json:"invalidation_reason"`
+	ID                 string        `json:"id"`
+	KeyPath            string        `json:"key_path"`
+	Status             string        `json:"status"` // pending, executed, expired, invalidated, locked
+	Info               *string       `json:"info"`
+	RefID              *string       `json:"ref_id"`
+	Actions            []actionJSON  `json:"actions"`
+	CreatedAt          time.Time     `json:"created_at"`
+	ExpiresAt          time.Time     `json:"expires_at"`
+	PinRequired        bool          `json:"pin_required"`
+	MaxPinAttempts     int           `json:"max_pin_attempts"`
+	FailedPinAttempts  int           `json:"failed_pin_attempts"`
+	ExecutedAction     *actionJSON   `json:"executed_action"`
+	ExecutedAt         *time.Time    `json:"executed_at"`
+	InvalidatedAt      *time.Time    `json:"invalidated_at"`
+	InvalidationReason *string       `json:"invalidation_reason"`
+	Decision           *decisionJSON `json:"decision"`
 }
 
 type actionJSON struct {
@@ -147,6 +151,7 @@ func toApprovalJSON(a *approval.Approval) approvalJSON {
 		act := toActionJSON(*a.ExecutedAction)
 		out.ExecutedAction = &act
 	}
+	out.Decision = toDecisionJSON(a.Decision)
 	return out
 }
 

@@ -39,6 +39,12 @@ type Channel struct {
 	LastDeliveryAt     *time.Time
 	LastDeliveryStatus *string
 	LastError          *string
+	// The Slack app's signing secret, encrypted like the webhook URL;
+	// nil: the channel's messages have no buttons.
+	SigningSecretEnc  *string `gorm:"column:signing_secret_enc"`
+	SigningKeyVersion *int
+	// AllowedSlackUserIDs is a comma-separated list; nil: anyone.
+	AllowedSlackUserIDs *string `gorm:"column:allowed_slack_user_ids"`
 
 	Masked string `gorm:"-"`
 }

@@ -56,6 +56,11 @@ type Details struct {
 	ProjectName string
 	Info        string    // the approval's info; empty leaves out the Info line
 	ExpiresAt   time.Time // the approval's expiry; zero leaves out the Expires line
+	// Buttons, set for an interactive channel, adds to "Approval created"
+	// the approval's buttons (or the word that its PIN needs the link).
+	Buttons *Buttons
+	// DecidedBy, when known, adds to "Approval executed" who decided.
+	DecidedBy *Decider
 }
 
 // Message returns the notification for ev in the words of the product page.
@@ -101,7 +106,15 @@ func Message(ev event.Event, d Details) (Payload, error) {
 	default:
 		return Payload{}, fmt.Errorf("slack message: unknown event type %q", ev.Type)
 	}
-	return payload(lines), nil
+	// Extras go after the seed's lines, never inside them.
+	if ev.Type == event.ApprovalExecuted && d.DecidedBy != nil {
+		lines = append(lines, d.DecidedBy.line())
+	}
+	p := payload(lines)
+	if ev.Type == event.ApprovalCreated && d.Buttons != nil {
+		p.Blocks = append(p.Blocks, d.Buttons.blocks()...)
+	}
+	return p, nil
 }
 
 // TestMessage returns the message sent by a channel's "Test" button.

@@ -46,6 +46,7 @@ type AddInput struct {
 	WebhookURL string
 	Events     []event.Type
 	Enabled    bool
+	Interactivity
 }
 
 // UpdateInput changes the fields that are not nil.
@@ -53,6 +54,7 @@ type UpdateInput struct {
 	Name       *string
 	WebhookURL *string
 	Events     []event.Type
+	Interactivity
 }
 
 // TestResult is Slack's answer to a test message.
@@ -137,6 +139,9 @@ func (s *Service) Add(ctx context.Context, projectID string, in AddInput) (*Chan
 	if err := s.seal(&c, in.WebhookURL); !problems.Add(err) {
 		return nil, err
 	}
+	if err := s.sealInteractivity(&c, in.Interactivity, nil); !problems.Add(err) {
+		return nil, err
+	}
 	if err := problems.Err(); err != nil {
 		return nil, err
 	}
@@ -181,6 +186,9 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Chann
 			return nil, err
 		}
 		set["webhook_url_enc"], set["key_version"] = c.WebhookURLEnc, c.KeyVersion
+	}
+	if err := s.sealInteractivity(c, in.Interactivity, set); err != nil {
+		return nil, err
 	}
 	if len(set) == 0 {
 		return c, nil

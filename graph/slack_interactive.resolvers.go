@@ -8,9 +8,8 @@ package graph
 import (
 	"context"
 
-	"github.com/ottr/backend/internal/slack"
-
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/slack"
 )
 
 // InteractionsURL is the resolver for the interactionsUrl field.

@@ -120,6 +120,8 @@ func TestStrictJSONBodies(t *testing.T) {
 			{"upper-case in an action", `{"key_path": "a", "actions": [{"KEY": "k", "value": "v"}]}`, "actions[0].KEY", `did you mean "key"`},
 			{"unknown field", `{"key_path": "a", "value": "x", "colour": "red"}`, "colour", `unknown field "colour"`},
 			{"wrong type in an action", `{"key_path": "a", "actions": [{"key": 1, "value": "v"}]}`, "actions[0].key", "JSON string"},
+			{"invalid escape", `{"key_path": "a", "value": "\x"}`, "value", "invalid escape"},
+			{"deep nesting", `{"key_path": "a", "value": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, "body", "too deeply"},
 		} {
 			r := f.do("POST", "/v1/approvals", f.write, tc.body)
 			if r.Status != http.StatusBadRequest {

@@ -61,6 +61,8 @@ func jsonError(err error) *apperr.Error {
 			return apperr.Invalid(orBody(field), "%s holds an invalid escape sequence", inBody(field))
 		case strings.Contains(text, "UTF-8"):
 			return apperr.Invalid(orBody(field), "%s is not valid UTF-8", inBody(field))
+		case strings.Contains(text, "max depth"):
+			return apperr.Invalid("body", "the request body nests arrays or objects too deeply")
 		case strings.Contains(text, "after top-level value"):
 			return apperr.Invalid("body", "the request body must hold one JSON value")
 		}

@@ -2377,7 +2377,7 @@ A new approval. Give either ` + "`" + `value` + "`" + ` (one action) or ` + "`" 
 fields answer BAD_USER_INPUT with extensions.field naming them.
 """
 input CreateApprovalInput {
-  "The key to decide: segments of letters, digits, '.', '_' or '-' joined by single '/', 1 to 200 characters."
+  "The key to decide: segments of letters, digits, '.', '_' or '-' joined by single '/', none of them only '.' or '..', 1 to 200 characters."
   keyPath: String!
   "Simple form: one action {key: \"approve\", value: <this>, label: \"Approve\"}; up to 1000 characters."
   value: String
@@ -2898,7 +2898,7 @@ the decision.
 type KeyValue implements Node {
   "Opaque; names the project and the path together."
   id: ID!
-  "Segments of letters, digits, '.', '_' or '-' joined by single '/', 1 to 200 characters, e.g. \"myapp/deploy\"."
+  "Segments of letters, digits, '.', '_' or '-' joined by single '/', none of them only '.' or '..', 1 to 200 characters, e.g. \"myapp/deploy\"."
   path: String!
   "The current value, up to 1000 characters; null until set (by setKey, an initialValue or an executed approval)."
   value: String
@@ -2931,7 +2931,7 @@ extend type Mutation {
   setKey(
     "The project's id."
     projectId: ID!,
-    "Key path: segments of letters, digits, '.', '_' or '-' joined by single '/', 1 to 200 characters."
+    "Key path: segments of letters, digits, '.', '_' or '-' joined by single '/', none of them only '.' or '..', 1 to 200 characters."
     path: String!,
     "The new value, up to 1000 characters."
     value: String!

@@ -188,7 +188,7 @@ type CreateAPIKeyInput struct {
 // A new approval. Give either `value` (one action) or `actions`. Invalid
 // fields answer BAD_USER_INPUT with extensions.field naming them.
 type CreateApprovalInput struct {
-	// The key to decide: segments of letters, digits, '.', '_' or '-' joined by single '/', 1 to 200 characters.
+	// The key to decide: segments of letters, digits, '.', '_' or '-' joined by single '/', none of them only '.' or '..', 1 to 200 characters.
 	KeyPath string `json:"keyPath"`
 	// Simple form: one action {key: "approve", value: <this>, label: "Approve"}; up to 1000 characters.
 	Value *string `json:"value,omitempty"`

@@ -52,6 +52,16 @@ func TestKeyValidation(t *testing.T) {
 		{"a\\b", "v", "path"},
 		{"a?b", "v", "path"},
 		{"A.b_c-d/0", "v", ""},
+		{".", "v", "path"},
+		{"..", "v", "path"},
+		{"a/./b", "v", "path"},
+		{"a/../b", "v", "path"},
+		{"../a", "v", "path"},
+		{"a/..", "v", "path"},
+		{"a/.", "v", "path"},
+		{"./a", "v", "path"},
+		{"...", "v", ""},
+		{".a/b./..c/d..", "v", ""},
 		{"k", strings.Repeat("v", 1000), ""},
 		{"k", strings.Repeat("v", 1001), "value"},
 		{"k", strings.Repeat("ü", 1000), ""},
@@ -68,6 +78,13 @@ func TestKeyValidation(t *testing.T) {
 				t.Errorf("path %q value of %d: accepted", tc.path, len(tc.value))
 			case tc.field != "" && (r.Errors[0].Code() != "BAD_USER_INPUT" || r.Errors[0].Field() != tc.field):
 				t.Errorf("path %q: %s %q, want BAD_USER_INPUT %q", tc.path, r.Errors[0].Code(), r.Errors[0].Field(), tc.field)
+			}
+		}
+		// Reading refuses the same paths.
+		for _, path := range []string{"a/../b", "a/./b", ".."} {
+			r := e.write.Do(`query($p: ID!, $k: String!) { project(id: $p) { key(path: $k) { value } } }`, map[string]any{"p": e.pid, "k": path})
+			if len(r.Errors) == 0 || r.Errors[0].Code() != "BAD_USER_INPUT" || r.Errors[0].Field() != "path" {
+				t.Errorf("reading %q: %+v, want BAD_USER_INPUT on path", path, r.Errors)
 			}
 		}
 	})

@@ -44,6 +44,13 @@ func validateKeyPath(field, path string) error {
 	if !keyPathPattern.MatchString(path) {
 		return apperr.Invalid(field, "%s must be segments of letters, digits, '.', '_' or '-' separated by single '/', with no '/' at either end", field)
 	}
+	// "." and ".." would let a/../b name b in URLs, where paths are
+	// cleaned, and something else in the store.
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "." || seg == ".." {
+			return apperr.Invalid(field, "%s must not have a segment that is only '.' or '..'", field)
+		}
+	}
 	return nil
 }
 

@@ -71,7 +71,7 @@ func New(o Options) http.Handler {
 	for pattern, h := range o.APIRoutes {
 		mux.Handle(pattern, authenticate(o.Auth, h))
 	}
-	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, mux)))
+	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, refuseUncleanAPIPaths(mux))))
 }
 
 // MetricsHandler serves the Prometheus metrics of m at /metrics.

@@ -67,6 +67,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status := statusOf(err, e)
 	detail := errorDetail{Code: e.Code, Message: e.Message, Field: snakeCase(e.Field)}
+	if be := (*bodyError)(nil); errors.As(err, &be) {
+		detail.Field = e.Field // named as in the body already
+	}
 	if e.Code == apperr.CodeInternal {
 		detail.RequestID = requestlog.ID(r.Context())
 	}

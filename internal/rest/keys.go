@@ -1,10 +1,6 @@
 package rest
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -81,7 +77,11 @@ func (a *API) putKey(w http.ResponseWriter, r *http.Request) {
 	value := string(body)
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
 		if err := decodeJSON(body, &value, false); err != nil {
-			a.writeError(w, r, apperr.Invalid("value", "with Content-Type application/json the body must be a JSON string"))
+			msg := "with Content-Type application/json the body must be a JSON string"
+			if e, ok := apperr.As(err); ok && !strings.Contains(e.Message, "must be a JSON") {
+				msg += ": " + e.Message
+			}
+			a.writeError(w, r, apperr.Invalid("value", "%s", msg))
 			return
 		}
 	}
@@ -118,59 +118,4 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, apperr.Invalid("body", "the request body is not valid UTF-8")
 	}
 	return body, nil
-}
-
-// decodeJSON reads one JSON value into v, refusing unknown fields;
-// optional lets an empty body stand for {}.
-func decodeJSON(body []byte, v any, optional bool) error {
-	if optional && len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return apperr.Invalid("body", "the request body must hold one JSON value")
-	}
-	return nil
-}
-
-// jsonError explains a decoding failure without echoing the body.
-func jsonError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			return apperr.Invalid("body", "the request body must be a JSON %s", jsonKind(typeErr.Type.Kind().String()))
-		}
-		return apperr.Invalid(field, "%s must be a JSON %s", field, jsonKind(typeErr.Type.Kind().String()))
-	case errors.As(err, &syntaxErr):
-		return apperr.Invalid("body", "the request body is not valid JSON (at byte %d)", syntaxErr.Offset)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return apperr.Invalid("body", "the request body is empty or cut short; send a JSON object")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return apperr.Invalid(name, "unknown field %q", name)
-	}
-	return apperr.Invalid("body", "the request body is not valid JSON")
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "string"
-	case "int", "int64":
-		return "integer"
-	case "slice":
-		return "array"
-	case "struct", "map":
-		return "object"
-	case "ptr":
-		return "value of another type"
-	}
-	return fmt.Sprint(goKind)
 }

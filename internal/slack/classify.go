@@ -71,15 +71,15 @@ var deadAnswers = map[string]bool{
 	"posting_to_general_channel_denied": true,
 }
 
-// ErrorText is what a failed post shows as its error: the transport error
-// when no answer came, else Slack's answer, else the outcome's reason; ""
-// for a delivered one.
+// ErrorText is what a failed post shows as its error: the transport
+// error's public text (PublicError) when no answer came, else Slack's
+// answer, else the outcome's reason; "" for a delivered one.
 func ErrorText(r Result, o Outcome) string {
 	switch body := strings.TrimSpace(r.Body); {
 	case o.Kind == Delivered:
 		return ""
 	case r.StatusCode == 0 && r.Err != nil:
-		return r.Err.Error()
+		return PublicError(r.Err)
 	case body != "":
 		return body
 	}
@@ -94,7 +94,7 @@ func Classify(r Result) Outcome {
 		if errors.As(r.Err, &fe) {
 			return Outcome{DeadWebhook, ReasonInvalidURL}
 		}
-		return Outcome{Retryable, r.Err.Error()}
+		return Outcome{Retryable, PublicError(r.Err)}
 	}
 	answer := strings.TrimSpace(r.Body)
 	switch {

@@ -56,6 +56,78 @@ func TestForbidden(t *testing.T) {
 		"54.230.1.1":               false,
 		"2a00:1450:4001:80b::200e": false,
 		"::ffff:8.8.8.8":           false,
+
+		// IPv4-compatible (::/96, deprecated): refused whatever it holds.
+		"::7f00:1":    true,
+		"::127.0.0.1": true,
+		"::a00:1":     true,
+		"::808:808":   true,
+		"::2":         true,
+		// IPv4-mapped (::ffff:0:0/96): judged as the IPv4 address.
+		"::ffff:7f00:1":     true,
+		"::ffff:a9fe:a9fe":  true,
+		"::ffff:c0a8:101":   true,
+		"::ffff:0.0.0.0":    true,
+		"::ffff:100.64.0.1": true,
+		// IPv4-translated (::ffff:0:0:0/96): refused whatever it holds.
+		"::ffff:0:7f00:1":  true,
+		"::ffff:0:a00:1":   true,
+		"::ffff:0:808:808": true,
+		// NAT64 well-known prefix: judged as the embedded IPv4 address.
+		"64:ff9b::a00:1":     true,
+		"64:ff9b::c0a8:1":    true,
+		"64:ff9b::ac10:1":    true,
+		"64:ff9b::6440:1":    true, // 100.64.0.1
+		"64:ff9b::1.1.1.1":   false,
+		"64:ff9b:1::808:808": true, // local-use NAT64, whatever it holds
+		// 6to4 (2002::/16): judged as the embedded IPv4 address.
+		"2002:c0a8:101::1":  true,
+		"2002:a9fe:a9fe::1": true,
+		"2002:0:0::1":       true,
+		"2002:ffff:ffff::1": true,
+		"2002:101:101::1":   false,
+		// Teredo and the other IETF protocol assignments.
+		"2001::1":           true,
+		"2001:0:808:808::1": true,
+		"2001:2::1":         true, // benchmarking
+		"2001:10::1":        true, // ORCHID
+		"2001:20::1":        true, // ORCHIDv2
+		"2001:1ff:ffff::1":  true,
+		// Site-local, unique-local, link-local, multicast.
+		"fec0::1":      true,
+		"feff:ffff::1": true,
+		"fc00::":       true,
+		"fdff:ffff::1": true,
+		"fe80::1%eth0": true,
+		"febf::1":      true,
+		"ff00::1":      true,
+		"ff05::2":      true,
+		"ff0e::101":    true,
+		// Unspecified, loopback, discard, documentation, SRv6, reserved.
+		"::0":              true,
+		"0:0:0:0:0:0:0:1":  true,
+		"100::1":           true,
+		"2001:db8:ffff::1": true,
+		"3fff::1":          true,
+		"3fff:fff::1":      true,
+		"5f00::1":          true,
+		"4000::1":          true,
+		"1::1":             true,
+		"e000::1":          true,
+		// Public addresses.
+		"2001:200::1":          false,
+		"2600:1f18:1234::1":    false,
+		"2606:4700:4700::1111": false,
+		"3ffe::1":              false,
+		"3fff:1000::1":         false,
+		"1.1.1.1":              false,
+		"192.88.98.1":          false,
+		"192.88.99.1":          true, // 6to4 relay anycast
+		"192.0.1.1":            false,
+		"223.255.255.255":      false,
+		"239.0.0.1":            true,
+		"169.254.0.1":          true,
+		"127.255.255.255":      true,
 	}
 	for s, want := range cases {
 		if got := forbidden(netip.MustParseAddr(s)) != ""; got != want {
@@ -83,6 +155,19 @@ func TestDialRefusesInternalAddresses(t *testing.T) {
 		"169.254.169.254:80",
 		"[::ffff:169.254.169.254]:80",
 		"10.0.0.1:443",
+		"[::7f00:1]:" + port,        // IPv4-compatible 127.0.0.1
+		"[::ffff:0:7f00:1]:" + port, // IPv4-translated 127.0.0.1
+		"[::ffff:127.0.0.1]:" + port,
+		"[64:ff9b::7f00:1]:443",
+		"[2002:7f00:1::1]:443",
+		"[2001::1]:443",
+		"[fec0::1]:443",
+		"[fd00::1]:443",
+		"[fe80::1%lo]:443",
+		"[ff02::1]:443",
+		"[::]:" + port,
+		"[::1]:" + port,
+		"[2001:db8::1]:443",
 	} {
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {

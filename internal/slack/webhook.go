@@ -55,10 +55,11 @@ func (v Validator) Validate(raw string) error {
 	if len(s) > MaxURLLength {
 		return &FieldError{Field: "webhookUrl", Message: "webhook URL must be at most 500 characters"}
 	}
+	// The message names only Slack's public form: the configured extra
+	// prefixes (a test server, an internal relay) are nobody else's business.
 	invalid := &FieldError{
-		Field: "webhookUrl",
-		Message: "webhook URL must start with " + strings.Join(v.prefixes(), " or ") +
-			" and look like " + exampleURL,
+		Field:   "webhookUrl",
+		Message: "webhook URL must start with " + defaultPrefix + " and look like " + exampleURL,
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Opaque != "" || u.User != nil ||

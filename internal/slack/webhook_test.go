@@ -76,6 +76,19 @@ func TestValidateMessage(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Message != want {
 		t.Fatalf("got %v, want message %q", err, want)
 	}
+	// Configured extra prefixes, such as an internal test host, are never
+	// listed: the message says only what is publicly expected.
+	internal := Validator{Prefixes: []string{defaultPrefix, "http://10.1.2.3:8099/", "https://relay.internal.test/"}}
+	for _, raw := range []string{"https://example.com/services/T1/B2/topsecret", "http://10.1.2.3:8099/nope", ""} {
+		err = internal.Validate(raw)
+		if !errors.As(err, &fe) || fe.Message != want {
+			t.Errorf("with extra prefixes, %q: got %v, want message %q", raw, err, want)
+		}
+	}
+	err = Validator{Prefixes: []string{"http://10.1.2.3:8099/"}}.Validate("https://example.com/x")
+	if !errors.As(err, &fe) || fe.Message != want {
+		t.Errorf("without the default prefix: got %v, want message %q", err, want)
+	}
 	err = Validator{}.Validate("https://hooks.slack.com/services/T000/B000/" + strings.Repeat("s", 500))
 	if !errors.As(err, &fe) || fe.Message != "webhook URL must be at most 500 characters" {
 		t.Fatalf("too long: got %v", err)

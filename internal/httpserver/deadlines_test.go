@@ -248,6 +248,7 @@ func TestStreamsOutliveTheDeadlines(t *testing.T) {
 		pid := alice.CreateProject("P")
 		_, key := alice.CreateAPIKey(pid, "WRITE")
 		vars := map[string]any{"p": pid}
+		id := createApproval(t, setup, key)
 		storetest.Must(t, setup.App.Close())
 
 		const timeout = 300 * time.Millisecond
@@ -257,7 +258,6 @@ func TestStreamsOutliveTheDeadlines(t *testing.T) {
 			c.Live.KeepAlive = 3 * timeout
 		})
 
-		id := createApproval(t, srv, key)
 		type answer struct {
 			status int
 			body   string

@@ -30,6 +30,7 @@ import (
 	"github.com/ottr/backend/internal/app"
 	"github.com/ottr/backend/internal/cli"
 	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/httpserver"
 )
 
 // shutdownGrace is how long requests in flight may take to finish once a
@@ -103,17 +104,17 @@ func serve(ctx context.Context, a *app.App, ln, metricsLn net.Listener) error {
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	srv := &http.Server{
-		Handler:           a.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		Handler:     a.Handler(),
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
 	}
+	httpserver.ApplyTimeouts(srv, a.Config.HTTP)
 	srv.RegisterOnShutdown(a.Drain)
 	errc := make(chan error, 2)
 	go func() { errc <- fmt.Errorf("serve on %s: %w", ln.Addr(), srv.Serve(ln)) }()
 	if metricsLn != nil {
 		// Only Prometheus scrapes here: no request log, no GraphQL.
-		metricsSrv := &http.Server{Handler: a.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv := &http.Server{Handler: a.MetricsHandler()}
+		httpserver.ApplyTimeouts(metricsSrv, a.Config.HTTP)
 		go func() { errc <- fmt.Errorf("serve metrics on %s: %w", metricsLn.Addr(), metricsSrv.Serve(metricsLn)) }()
 		defer metricsSrv.Close()
 		a.Logger.Info("metrics listening", "addr", metricsLn.Addr().String())

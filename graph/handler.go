@@ -18,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/gqlws"
 	"github.com/ottr/backend/internal/metrics"
@@ -51,8 +52,12 @@ type HandlerOptions struct {
 	// fall behind before its shared subscriptions are dropped; 0 means the
 	// event broker's default.
 	Buffer int
-	// Live counts websocket and SSE connections and their subscriptions;
-	// nil: a set of its own.
+	// WriteTimeout bounds each write of an SSE stream, which outlives the
+	// server's own WriteTimeout; 0 means config.DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// Live counts websocket and SSE connections and their subscriptions,
+	// and holds their limits; nil: a set of its own, with the default
+	// limits.
 	Live *LiveConnections
 	// Stopping, closed when the server begins to stop, makes websocket
 	// connections close with 1001 once their subscriptions have ended.
@@ -74,8 +79,11 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	if opts.Buffer <= 0 {
 		opts.Buffer = event.DefaultBuffer
 	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = config.DefaultWriteTimeout
+	}
 	if opts.Live == nil {
-		opts.Live = NewLiveConnections(opts.Metrics)
+		opts.Live = NewLiveConnections(opts.Metrics, config.LiveLimits{})
 	}
 
 	safe := func(ctx context.Context, err error, where string) error {
@@ -96,7 +104,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	// subscribers; the legacy graphql-ws protocol stays on gqlgen's.
 	srv.AddTransport(gqlws.New(gqlws.Options{
 		Init: func(ctx context.Context, payload map[string]any) (context.Context, error) {
-			return r.initCredentials(ctx, logger, payload)
+			return r.initConnection(ctx, logger, opts.Live, payload)
 		},
 		InitTimeout:    opts.InitTimeout,
 		KeepAlive:      opts.KeepAlive,
@@ -122,10 +130,10 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 			writeTimeout: 2 * opts.KeepAlive,
 			live:         opts.Live,
 		},
-		InitFunc:              r.websocketInit(logger),
+		InitFunc:              r.websocketInit(logger, opts.Live),
 		KeepAlivePingInterval: opts.KeepAlive, // legacy graphql-ws: "ka" messages
 	})
-	srv.AddTransport(sse{transport.SSE{KeepAlivePingInterval: opts.KeepAlive}})
+	srv.AddTransport(sse{SSE: transport.SSE{KeepAlivePingInterval: opts.KeepAlive}, writeTimeout: opts.WriteTimeout})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -14,10 +15,17 @@ import (
 // stops on the request's context, which net/http cancels only after the
 // handler has returned, so a tick in between would write to a finished
 // response. Writes after Do has returned are dropped.
-type sse struct{ transport.SSE }
+//
+// A stream outlives the server's WriteTimeout: each write gets
+// writeTimeout of its own instead, so a live stream goes on and a client
+// that stops reading is dropped.
+type sse struct {
+	transport.SSE
+	writeTimeout time.Duration
+}
 
 func (t sse) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	sw := &sseWriter{ResponseWriter: w}
+	sw := &sseWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: t.writeTimeout}
 	defer sw.finish()
 	t.SSE.Do(sw, r, exec)
 }
@@ -26,8 +34,16 @@ var errResponseFinished = errors.New("response finished")
 
 type sseWriter struct {
 	http.ResponseWriter
+	rc       *http.ResponseController
+	timeout  time.Duration
 	mu       sync.Mutex
 	finished bool
+}
+
+// extend gives the next write its own deadline.
+func (w *sseWriter) extend() {
+	// ErrNotSupported outside a real server: nothing to extend then.
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 }
 
 func (w *sseWriter) Write(b []byte) (int, error) {
@@ -36,6 +52,7 @@ func (w *sseWriter) Write(b []byte) (int, error) {
 	if w.finished {
 		return 0, errResponseFinished
 	}
+	w.extend()
 	return w.ResponseWriter.Write(b)
 }
 
@@ -43,6 +60,7 @@ func (w *sseWriter) Flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.finished {
+		w.extend()
 		f.Flush()
 	}
 }

@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -49,6 +50,7 @@ func (w websockets) Accept(rw http.ResponseWriter, r *http.Request, opts transpo
 		lc.goAway = func() {
 			lc.whenIdle(func() { _ = c.WriteClose(gqlws.CloseGoingAway, "Server shutting down") })
 		}
+		lc.end = func() { _ = c.Close() }
 		w.live.opened(lc, metrics.TransportGraphQLWS)
 		c.closed = func() { w.live.closed(lc) }
 	}
@@ -65,6 +67,7 @@ type protocolConn struct {
 	writeTimeout time.Duration
 	closed       func() // tells LiveConnections; nil when untracked
 	closeOnce    sync.Once
+	first        bool // a message has been read
 }
 
 func (c *protocolConn) NextReader() (int, io.Reader, error) {
@@ -83,8 +86,39 @@ func (c *protocolConn) NextReader() (int, io.Reader, error) {
 		_ = c.WriteClose(closeInvalidPayload, "Message is not valid UTF-8")
 		return typ, nil, errInvalidUTF8
 	}
+	if !c.first {
+		c.first = true
+		if err := c.checkInit(data); err != nil {
+			return typ, nil, err
+		}
+	}
 	return typ, bytes.NewReader(data), nil
 }
+
+// checkInit refuses a connection_init whose payload is not an object (nor
+// null) with a connection_error and 4400, as graphql-transport-ws does:
+// gqlgen would drop such a connection without a word, and leave its socket
+// open.
+func (c *protocolConn) checkInit(data []byte) error {
+	var m struct {
+		Type    string          `json:"type"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if json.Unmarshal(data, &m) != nil || m.Type != "connection_init" {
+		return nil // gqlgen answers these
+	}
+	p := bytes.TrimSpace(m.Payload)
+	if len(p) == 0 || p[0] == '{' || bytes.Equal(p, []byte("null")) {
+		return nil
+	}
+	_ = c.WriteJSON(map[string]any{"type": "connection_error", "payload": map[string]any{
+		"message": "the connection_init payload must be an object", "extensions": map[string]any{"code": string(apperr.CodeBadUserInput)},
+	}})
+	_ = c.WriteClose(gqlws.CloseInvalidMessage, "Invalid message received")
+	return errInitPayload
+}
+
+var errInitPayload = errors.New("connection_init payload is not an object")
 
 // closeInvalidPayload is RFC 6455's close code for a text message that is
 // not UTF-8.
@@ -122,9 +156,9 @@ func (c *protocolConn) SetReadLimit(limit int64) {
 // graphql-ws protocol gets a connection_error first). Without credentials
 // in the payload, those of the upgrade request's Authorization header, if
 // any, stay: a browser cannot set that header, other clients can.
-func (r *Resolver) websocketInit(logger *slog.Logger) transport.WebsocketInitFunc {
+func (r *Resolver) websocketInit(logger *slog.Logger, live *LiveConnections) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		next, err := r.initCredentials(ctx, logger, payload)
+		next, err := r.initConnection(ctx, logger, live, payload)
 		var ie *gqlws.InitError
 		if errors.As(err, &ie) {
 			ctx = transport.WithWebsocketCloseCode(ctx, ie.Code)
@@ -134,8 +168,37 @@ func (r *Resolver) websocketInit(logger *slog.Logger) transport.WebsocketInitFun
 	}
 }
 
-// initCredentials is websocketInit for the graphql-transport-ws transport.
+// initConnection is websocketInit for the graphql-transport-ws transport:
+// the credentials, then the connection limit of their principal (4429,
+// RATE_LIMITED, when it holds as many connections as it may).
+func (r *Resolver) initConnection(ctx context.Context, logger *slog.Logger, live *LiveConnections, payload transport.InitPayload) (context.Context, error) {
+	ctx, err := r.initCredentials(ctx, logger, payload)
+	if err != nil {
+		return ctx, err
+	}
+	if err := live.authenticated(ctx); err != nil {
+		return ctx, &gqlws.InitError{Code: gqlws.CloseRateLimited, Reason: closeReason(err.Error()), Err: err}
+	}
+	return ctx, nil
+}
+
+// credentialFields are the connection_init payload's fields that may carry
+// credentials.
+var credentialFields = []string{"Authorization", "authorization", "authToken"}
+
+// initCredentials reads the credentials of a connection_init payload. A
+// credential field that is neither a string nor null is a malformed
+// message (4400): taking it for no credentials would acknowledge the
+// client as anonymous, which it did not ask to be.
 func (r *Resolver) initCredentials(ctx context.Context, logger *slog.Logger, payload transport.InitPayload) (context.Context, error) {
+	for _, field := range credentialFields {
+		switch payload[field].(type) {
+		case string, nil:
+		default:
+			return ctx, &gqlws.InitError{Code: gqlws.CloseInvalidMessage, Reason: "Invalid message received",
+				Err: apperr.Invalid(field, "connection_init: %s must be a string", field)}
+		}
+	}
 	cred := payload.Authorization()
 	if cred == "" {
 		cred = payload.GetString("authToken")
@@ -158,4 +221,18 @@ func (r *Resolver) initCredentials(ctx context.Context, logger *slog.Logger, pay
 			Err: apperr.Unauthenticated("could not check the credentials; try again")}
 	}
 	return auth.WithPrincipal(ctx, p, nil), nil
+}
+
+// closeReason fits msg into a close frame, whose reason RFC 6455 caps at
+// 123 bytes.
+func closeReason(msg string) string {
+	const maxReason = 123
+	if len(msg) <= maxReason {
+		return msg
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut]
 }

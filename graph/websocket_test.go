@@ -66,6 +66,55 @@ func TestBadCredentialsCloseWith4403(t *testing.T) {
 	}
 }
 
+// A connection_init whose credentials are not a string, or whose payload
+// is not an object, is malformed: 4400 on both protocols (the legacy one
+// says why first), never an anonymous acknowledgement.
+func TestMalformedInitClosesWith4400(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	for _, protocol := range []string{testserver.TransportWS, testserver.LegacyWS} {
+		for name, payload := range map[string]string{
+			"Authorization a number":   `{"Authorization": 5}`,
+			"authorization a boolean":  `{"authorization": true}`,
+			"authToken an object":      `{"authToken": {"token": "x"}}`,
+			"Authorization a list":     `{"Authorization": ["Bearer x"]}`,
+			"good and bad credentials": `{"Authorization": "Bearer x", "authToken": 7}`,
+			"payload a string":         `"Bearer otr_x"`,
+			"payload a list":           `[1]`,
+			"payload a number":         `5`,
+		} {
+			t.Run(protocol+"/"+name, func(t *testing.T) {
+				ws := dial(t, srv, protocol)
+				ws.Send(testserver.Message{Type: "connection_init", Payload: json.RawMessage(payload)})
+				if protocol == testserver.LegacyWS {
+					if m := ws.Read(); m.Type != "connection_error" {
+						t.Fatalf("got %s %s, want connection_error", m.Type, m.Payload)
+					}
+				}
+				expectClose(t, ws, 4400)
+			})
+		}
+	}
+}
+
+// Null credentials, as a client that has none may send, are no
+// credentials.
+func TestNullCredentialsAreAnonymous(t *testing.T) {
+	t.Parallel()
+	srv := start(t)
+	for _, protocol := range []string{testserver.TransportWS, testserver.LegacyWS} {
+		ws := dial(t, srv, protocol)
+		ws.Send(testserver.Message{Type: "connection_init", Payload: json.RawMessage(`{"Authorization": null}`)})
+		if m := ws.Read(); m.Type != "connection_ack" {
+			t.Fatalf("%s: got %s %s, want connection_ack", protocol, m.Type, m.Payload)
+		}
+		sub := ws.Subscribe(`subscription($p: ID!) { projectEvents(projectId: $p) { id } }`, map[string]any{"p": "00000000-0000-0000-0000-000000000000"})
+		if r := sub.Next(); len(r.Errors) == 0 || r.Errors[0].Code() != "UNAUTHENTICATED" {
+			t.Fatalf("%s: got %+v, want UNAUTHENTICATED", protocol, r)
+		}
+	}
+}
+
 func TestCredentialsInInitPayload(t *testing.T) {
 	t.Parallel()
 	srv := start(t)

@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Dispatcher:      dispatcher,
 		PublicURL:       cfg.PublicURL,
 	}
-	a.Live = graph.NewLiveConnections(a.Metrics)
+	a.Live = graph.NewLiveConnections(a.Metrics, cfg.Live.Limits)
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Introspection,
 		CORSOrigins:   cfg.CORSOrigins,
@@ -111,6 +111,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		InitTimeout:   cfg.Live.InitTimeout,
 		KeepAlive:     cfg.Live.KeepAlive,
 		Buffer:        cfg.Live.Buffer,
+		WriteTimeout:  cfg.HTTP.WithDefaults().WriteTimeout,
 		Live:          a.Live,
 		Stopping:      a.Feed.Closed(),
 	})

@@ -178,6 +178,11 @@ func (e *env) serverEnv(addr string) map[string]string {
 		"OTTR_ENCRYPTION_KEY": e.encryptionKey,
 		"OTTR_PLAYGROUND":     "false",
 		"OTTR_LOG_FORMAT":     "text",
+		// The fan-out's audience is one key on one address.
+		"OTTR_LIVE_CONNECTIONS_PER_PRINCIPAL":   "1000000",
+		"OTTR_LIVE_SUBSCRIPTIONS_PER_PRINCIPAL": "1000000",
+		"OTTR_LIVE_CONNECTIONS_PER_ADDRESS":     "1000000",
+		"OTTR_LIVE_SUBSCRIPTIONS_PER_ADDRESS":   "1000000",
 	}
 	maps.Copy(vars, e.extraEnv)
 	return vars

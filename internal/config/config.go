@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,8 +49,11 @@ type Config struct {
 	// statements run). Not read from the environment: tests count
 	// statements with it.
 	OnDatabase func(*gorm.DB) error
-	// Live tunes GraphQL subscriptions; it has no environment variables,
-	// and its zero values mean the defaults (tests shorten them).
+	// HTTP bounds each phase of a connection; zero values mean the
+	// defaults (HTTP.WithDefaults).
+	HTTP HTTP
+	// Live tunes GraphQL subscriptions; its zero values mean the defaults
+	// (tests shorten them). Only its limits come from the environment.
 	Live Live
 	// Delivery tunes the Slack dispatcher. It is not read from the
 	// environment: zero values mean the production defaults of
@@ -71,6 +75,75 @@ type Live struct {
 	// Buffer is how many events a subscriber may fall behind before it is
 	// dropped; 0 means 256.
 	Buffer int
+	// Limits bound the websocket and SSE connections and the subscriptions
+	// one credential or one client address may hold open; zero values
+	// mean the defaults (LiveLimits.WithDefaults).
+	Limits LiveLimits
+}
+
+// Defaults of HTTP: a request's headers and body must arrive within
+// seconds, so a client that sends them slowly, or not at all, cannot hold
+// a connection (and its goroutine and file descriptor) for long.
+const (
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+)
+
+// HTTP holds the deadlines of the server's connections. Websockets, SSE
+// streams and REST long-polls live longer than ReadTimeout and
+// WriteTimeout: they take their own deadlines (per write, or the wait's).
+type HTTP struct {
+	ReadHeaderTimeout time.Duration // OTTR_READ_HEADER_TIMEOUT: from the first byte to the end of the headers
+	ReadTimeout       time.Duration // OTTR_READ_TIMEOUT: from the first byte to the end of the body
+	WriteTimeout      time.Duration // OTTR_WRITE_TIMEOUT: from the end of the headers to the end of the answer; for streams, each write
+	IdleTimeout       time.Duration // OTTR_IDLE_TIMEOUT: a kept-alive connection waiting for its next request
+}
+
+// WithDefaults fills in the zero values.
+func (h HTTP) WithDefaults() HTTP {
+	orDefault(&h.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	orDefault(&h.ReadTimeout, DefaultReadTimeout)
+	orDefault(&h.WriteTimeout, DefaultWriteTimeout)
+	orDefault(&h.IdleTimeout, DefaultIdleTimeout)
+	return h
+}
+
+// Defaults of LiveLimits. A dashboard tab holds one connection and a few
+// subscriptions, a script one of each; the limits leave room for many of
+// them per credential, and more per address, which a NAT or a proxy may
+// share between many clients.
+const (
+	DefaultConnectionsPerPrincipal   = 25
+	DefaultSubscriptionsPerPrincipal = 250
+	DefaultConnectionsPerAddress     = 100
+	DefaultSubscriptionsPerAddress   = 1000
+)
+
+// LiveLimits bound what one principal (an API key, or a user whatever
+// token they use) and one client address may hold open at once on one
+// instance.
+type LiveLimits struct {
+	ConnectionsPerPrincipal   int // OTTR_LIVE_CONNECTIONS_PER_PRINCIPAL: websocket and SSE connections
+	SubscriptionsPerPrincipal int // OTTR_LIVE_SUBSCRIPTIONS_PER_PRINCIPAL
+	ConnectionsPerAddress     int // OTTR_LIVE_CONNECTIONS_PER_ADDRESS
+	SubscriptionsPerAddress   int // OTTR_LIVE_SUBSCRIPTIONS_PER_ADDRESS
+}
+
+// WithDefaults fills in the zero values.
+func (l LiveLimits) WithDefaults() LiveLimits {
+	orDefault(&l.ConnectionsPerPrincipal, DefaultConnectionsPerPrincipal)
+	orDefault(&l.SubscriptionsPerPrincipal, DefaultSubscriptionsPerPrincipal)
+	orDefault(&l.ConnectionsPerAddress, DefaultConnectionsPerAddress)
+	orDefault(&l.SubscriptionsPerAddress, DefaultSubscriptionsPerAddress)
+	return l
+}
+
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Delivery holds the dispatcher's tuning knobs; every zero value means the
@@ -129,6 +202,9 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 	// A server may keep its schema public for tools without serving the
 	// playground, or the reverse.
 	if cfg.Introspection, err = boolean("OTTR_INTROSPECTION", get("OTTR_INTROSPECTION", fmt.Sprint(cfg.Playground))); err != nil {
+		return Config{}, err
+	}
+	if err := readLimits(get, &cfg); err != nil {
 		return Config{}, err
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
@@ -190,6 +266,44 @@ func devSecret(dataDir, name string, logger *slog.Logger) (string, error) {
 	}
 	logger.Warn("generated a development secret; set it in the environment for production", "secret", name, "file", path)
 	return secret, nil
+}
+
+// readLimits reads the connection deadlines and live limits; unset ones
+// stay zero (the defaults).
+func readLimits(get func(name, def string) string, cfg *Config) error {
+	for name, d := range map[string]*time.Duration{
+		"OTTR_READ_HEADER_TIMEOUT": &cfg.HTTP.ReadHeaderTimeout,
+		"OTTR_READ_TIMEOUT":        &cfg.HTTP.ReadTimeout,
+		"OTTR_WRITE_TIMEOUT":       &cfg.HTTP.WriteTimeout,
+		"OTTR_IDLE_TIMEOUT":        &cfg.HTTP.IdleTimeout,
+	} {
+		v := get(name, "")
+		if v == "" {
+			continue
+		}
+		parsed, err := time.ParseDuration(v)
+		if err != nil || parsed <= 0 {
+			return fmt.Errorf("%s must be a positive duration such as 10s, not %q", name, v)
+		}
+		*d = parsed
+	}
+	for name, n := range map[string]*int{
+		"OTTR_LIVE_CONNECTIONS_PER_PRINCIPAL":   &cfg.Live.Limits.ConnectionsPerPrincipal,
+		"OTTR_LIVE_SUBSCRIPTIONS_PER_PRINCIPAL": &cfg.Live.Limits.SubscriptionsPerPrincipal,
+		"OTTR_LIVE_CONNECTIONS_PER_ADDRESS":     &cfg.Live.Limits.ConnectionsPerAddress,
+		"OTTR_LIVE_SUBSCRIPTIONS_PER_ADDRESS":   &cfg.Live.Limits.SubscriptionsPerAddress,
+	} {
+		v := get(name, "")
+		if v == "" {
+			continue
+		}
+		parsed, err := strconv.Atoi(v)
+		if err != nil || parsed <= 0 {
+			return fmt.Errorf("%s must be a positive whole number, not %q", name, v)
+		}
+		*n = parsed
+	}
+	return nil
 }
 
 // boolean reads a true/false setting, accepting the usual spellings.

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 var (
@@ -271,5 +272,55 @@ func TestIntrospectionFollowsThePlaygroundUnlessSet(t *testing.T) {
 	}
 	if _, err := FromEnv(env(map[string]string{"OTTR_INTROSPECTION": "maybe", "OTTR_DATA_DIR": t.TempDir()}), discard()); err == nil || !strings.Contains(err.Error(), "OTTR_INTROSPECTION must be true or false") {
 		t.Fatalf("OTTR_INTROSPECTION=maybe: %v", err)
+	}
+}
+
+func TestConnectionDeadlinesAndLiveLimits(t *testing.T) {
+	t.Parallel()
+	cfg, err := FromEnv(env(map[string]string{
+		"OTTR_DATA_DIR":                         t.TempDir(),
+		"OTTR_READ_HEADER_TIMEOUT":              "2s",
+		"OTTR_READ_TIMEOUT":                     "7s",
+		"OTTR_WRITE_TIMEOUT":                    "1m",
+		"OTTR_IDLE_TIMEOUT":                     "90s",
+		"OTTR_LIVE_CONNECTIONS_PER_PRINCIPAL":   "3",
+		"OTTR_LIVE_SUBSCRIPTIONS_PER_PRINCIPAL": "30",
+		"OTTR_LIVE_CONNECTIONS_PER_ADDRESS":     "5",
+		"OTTR_LIVE_SUBSCRIPTIONS_PER_ADDRESS":   "50",
+	}), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (HTTP{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 7 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 90 * time.Second}); cfg.HTTP != want {
+		t.Fatalf("HTTP %+v, want %+v", cfg.HTTP, want)
+	}
+	if want := (LiveLimits{ConnectionsPerPrincipal: 3, SubscriptionsPerPrincipal: 30, ConnectionsPerAddress: 5, SubscriptionsPerAddress: 50}); cfg.Live.Limits != want {
+		t.Fatalf("limits %+v, want %+v", cfg.Live.Limits, want)
+	}
+	// Unset, they are the defaults.
+	if want := (HTTP{ReadHeaderTimeout: DefaultReadHeaderTimeout, ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout,
+		IdleTimeout: DefaultIdleTimeout}); (HTTP{}).WithDefaults() != want {
+		t.Fatalf("default HTTP %+v, want %+v", (HTTP{}).WithDefaults(), want)
+	}
+	if want := (LiveLimits{ConnectionsPerPrincipal: 25, SubscriptionsPerPrincipal: 250, ConnectionsPerAddress: 100, SubscriptionsPerAddress: 1000}); (LiveLimits{}).WithDefaults() != want {
+		t.Fatalf("default limits %+v, want %+v", (LiveLimits{}).WithDefaults(), want)
+	}
+}
+
+func TestBadDeadlinesAndLimitsAreRefused(t *testing.T) {
+	t.Parallel()
+	for name, value := range map[string]string{
+		"OTTR_READ_TIMEOUT":                   "10",
+		"OTTR_WRITE_TIMEOUT":                  "-1s",
+		"OTTR_IDLE_TIMEOUT":                   "0s",
+		"OTTR_READ_HEADER_TIMEOUT":            "soon",
+		"OTTR_LIVE_CONNECTIONS_PER_PRINCIPAL": "0",
+		"OTTR_LIVE_SUBSCRIPTIONS_PER_ADDRESS": "1.5",
+		"OTTR_LIVE_CONNECTIONS_PER_ADDRESS":   "-3",
+	} {
+		_, err := FromEnv(env(map[string]string{"OTTR_DATA_DIR": t.TempDir(), name: value}), discard())
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v, want an error naming the variable", name, value, err)
+		}
 	}
 }

@@ -48,6 +48,7 @@ const (
 	CloseInitTimeout            = 4408
 	CloseSubscriberExists       = 4409
 	CloseTooManyInitialRequests = 4429
+	CloseRateLimited            = 4429 // connection_init of a credential that holds all the connections it may
 	CloseInternal               = 4500
 	CloseGoingAway              = 1001 // the server is stopping
 )

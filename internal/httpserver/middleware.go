@@ -117,10 +117,13 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 }
 
 // limitBody reads at most limit bytes of a request body; a larger body gets
-// 413 before any handler sees it.
+// 413 before any handler sees it. The server's ReadTimeout bounds the
+// read: a body that comes slowly, or never, gets 400 and the connection
+// closes.
 func limitBody(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
+			clearReadDeadline(w)
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -138,8 +141,19 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = &bufferedBody{Reader: bytes.NewReader(body), data: body}
+		clearReadDeadline(w)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// clearReadDeadline lifts the server's ReadTimeout once the request has
+// been read whole. From then on net/http only watches the connection for
+// the client going away, and that watch, failing at the deadline, would
+// cancel the context of a request that runs longer than ReadTimeout (an
+// SSE stream, a long-poll). WriteTimeout still bounds the answer.
+func clearReadDeadline(w http.ResponseWriter) {
+	// ErrNotSupported outside a real server (httptest.ResponseRecorder).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 }
 
 // bufferedBody is a body limitBody read whole; later middleware may look

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/metrics"
 )
 
@@ -72,6 +73,20 @@ func New(o Options) http.Handler {
 		mux.Handle(pattern, authenticate(o.Auth, h))
 	}
 	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, refuseUncleanAPIPaths(mux))))
+}
+
+// ApplyTimeouts sets srv's deadlines for each phase of a connection: the
+// headers, the whole request, the answer, and the wait for a kept-alive
+// connection's next request. Websocket upgrades leave them behind (net/http
+// clears the deadlines of a hijacked connection, and the websocket
+// transports bound their own writes); SSE streams and REST long-polls move
+// their write deadline on as they go (http.ResponseController).
+func ApplyTimeouts(srv *http.Server, t config.HTTP) {
+	t = t.WithDefaults()
+	srv.ReadHeaderTimeout = t.ReadHeaderTimeout
+	srv.ReadTimeout = t.ReadTimeout
+	srv.WriteTimeout = t.WriteTimeout
+	srv.IdleTimeout = t.IdleTimeout
 }
 
 // MetricsHandler serves the Prometheus metrics of m at /metrics.

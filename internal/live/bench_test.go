@@ -169,7 +169,13 @@ const benchQuery = `subscription($p: ID!, $a: ID) { projectEvents(projectId: $p,
 // subscribes benchSubscribers websockets to one project's events and
 // waits until each has received a first event.
 func ottrAudience(b *testing.B, d store.Dialect) (*testserver.Server, string, func() *audience) {
-	srv := testserver.Start(b, d, func(c *config.Config) { c.Live.KeepAlive = time.Hour; c.Live.Recheck = time.Hour })
+	srv := testserver.Start(b, d, func(c *config.Config) {
+		c.Live.KeepAlive = time.Hour
+		c.Live.Recheck = time.Hour
+		// One key and one address hold the whole audience.
+		c.Live.Limits = config.LiveLimits{ConnectionsPerPrincipal: benchSubscribers, SubscriptionsPerPrincipal: benchSubscribers,
+			ConnectionsPerAddress: benchSubscribers, SubscriptionsPerAddress: benchSubscribers}
+	})
 	alice := srv.SignUp("Alice")
 	pid := alice.CreateProject("Bench")
 	_, key := alice.CreateAPIKey(pid, "READ")

@@ -180,6 +180,9 @@ func (a *API) getApproval(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var got *approval.Approval
 	if wait > 0 {
+		// The server's WriteTimeout counts from the request: the wait
+		// comes on top of it.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + answerWithin))
 		got, err = a.await(r.Context(), p, id, wait)
 	} else {
 		got, err = a.approvals.Get(r.Context(), id)

@@ -23,6 +23,10 @@ import (
 // MaxWait caps a long-poll's ?wait=.
 const MaxWait = 60 * time.Second
 
+// answerWithin is how long a long-poll's answer may take to write once its
+// wait is over.
+const answerWithin = 10 * time.Second
+
 // MaxWaitsPerKey is how many long-polls one API key may hold open at once;
 // one more answers 429. A script waits for its approvals one or a few at a
 // time; a loop that forgot to wait for the answer runs into this.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ottr/backend/internal/app"
 	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/httpserver"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
 )
@@ -97,11 +98,14 @@ func StartWith(t testing.TB, cfg config.Config, opts ...Option) *Server {
 	logs := &LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var handler atomic.Value
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The production server's deadlines, so that every test runs under
+	// them (streams included).
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handler.Load().(http.Handler).ServeHTTP(w, r)
 	}))
+	httpserver.ApplyTimeouts(ts.Config, cfg.HTTP)
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = ts.URL
+		cfg.PublicURL = "http://" + ts.Listener.Addr().String()
 	}
 	a, err := app.New(context.Background(), cfg, logger)
 	if err != nil {
@@ -109,6 +113,7 @@ func StartWith(t testing.TB, cfg config.Config, opts ...Option) *Server {
 		t.Fatalf("start server: %v", err)
 	}
 	handler.Store(a.Handler())
+	ts.Start()
 	t.Cleanup(func() {
 		ts.CloseClientConnections()
 		ts.Close()

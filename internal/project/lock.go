@@ -1,0 +1,57 @@
+package project
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/store"
+)
+
+// Lock order. Every transaction that writes a project's rows takes its row
+// locks in this order, so that no two wait for each other in a circle
+// (PostgreSQL would abort one of them with a deadlock):
+//
+//  1. The project's row. Delete takes it FOR UPDATE (its DELETE locks the
+//     row before the cascade touches any child); RemoveMember FOR NO KEY
+//     UPDATE, so that owner removals take turns; every other writer whose
+//     transaction locks more than one row takes it FOR KEY SHARE first
+//     (LockForWrite), which writers share and a delete waits for.
+//  2. Its children, in the order a project's delete cascades through them:
+//     members, API keys, key values, approvals, events, deliveries (then
+//     their attempts), Slack channels, request keys. In particular a
+//     channel's deliveries come before the channel: the delivery worker
+//     settles a delivery, then its channel, and removing a channel deletes
+//     its deliveries before the channel's row.
+//
+// So a delete waits for the writers that hold the project's row and holds
+// no child they wait for, and a writer that comes after the delete waits
+// for it, then finds no project and answers NOT_FOUND. A single-statement
+// write (setKey, createApiKey) needs no lock: its foreign-key check locks
+// the project's row itself, and a violation is NOT_FOUND (see store).
+// SQLite runs one write transaction at a time and needs none of this: the
+// statements then only check that the project still exists.
+
+var (
+	lockForWrite  = store.NewQuery("SELECT 1 FROM projects WHERE id = ? FOR KEY SHARE")
+	projectExists = store.NewQuery("SELECT 1 FROM projects WHERE id = ?")
+)
+
+// LockForWrite takes the project's row in ctx's transaction before the
+// transaction locks any row under it (step 1 of the lock order), and
+// answers NOT_FOUND when the project is gone.
+func LockForWrite(ctx context.Context, st *store.Store, projectID string) error {
+	q := lockForWrite
+	if st.Dialect() == store.SQLite {
+		q = projectExists
+	}
+	var one int
+	err := st.QueryRow(ctx, q, projectID).Scan(&one)
+	if store.IsNotFound(err) {
+		return apperr.NotFound("project")
+	}
+	if err != nil {
+		return fmt.Errorf("lock project %s: %w", projectID, err)
+	}
+	return nil
+}

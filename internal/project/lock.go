@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"gorm.io/gorm/clause"
+
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/store"
 )
@@ -12,17 +14,15 @@ import (
 // locks in this order, so that no two wait for each other in a circle
 // (PostgreSQL would abort one of them with a deadlock):
 //
-//  1. The project's row. Delete takes it FOR UPDATE (its DELETE locks the
-//     row before the cascade touches any child); RemoveMember FOR NO KEY
-//     UPDATE, so that owner removals take turns; every other writer whose
-//     transaction locks more than one row takes it FOR KEY SHARE first
-//     (LockForWrite), which writers share and a delete waits for.
-//  2. Its children, in the order a project's delete cascades through them:
-//     members, API keys, key values, approvals, events, deliveries (then
-//     their attempts), Slack channels, request keys. In particular a
-//     channel's deliveries come before the channel: the delivery worker
-//     settles a delivery, then its channel, and removing a channel deletes
-//     its deliveries before the channel's row.
+//  1. The project's row. Delete takes it FOR UPDATE; RemoveMember FOR NO
+//     KEY UPDATE, so that owner removals take turns; every other writer
+//     whose transaction locks more than one row takes it FOR KEY SHARE
+//     first (LockForWrite, LockManyForWrite), which writers share and a
+//     delete waits for.
+//  2. Its children. Among them, a channel's deliveries come before the
+//     channel: the delivery worker settles a delivery, then its channel,
+//     so removing a channel (or a project) deletes the deliveries before
+//     the channels' rows, rather than leaving the order to the cascade.
 //
 // So a delete waits for the writers that hold the project's row and holds
 // no child they wait for, and a writer that comes after the delete waits
@@ -54,4 +54,22 @@ func LockForWrite(ctx context.Context, st *store.Store, projectID string) error 
 		return fmt.Errorf("lock project %s: %w", projectID, err)
 	}
 	return nil
+}
+
+// LockManyForWrite is LockForWrite for several projects at once (the
+// delivery fan-out's batch): it takes the rows in id order and returns the
+// ids of the projects that still exist.
+func LockManyForWrite(ctx context.Context, st *store.Store, projectIDs []string) ([]string, error) {
+	var live []string
+	if len(projectIDs) == 0 {
+		return live, nil
+	}
+	q := st.DB(ctx).Model(&Project{}).Where("id IN ?", projectIDs).Order("id")
+	if st.Dialect() == store.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
+	}
+	if err := q.Pluck("id", &live).Error; err != nil {
+		return nil, fmt.Errorf("lock %d projects: %w", len(projectIDs), err)
+	}
+	return live, nil
 }

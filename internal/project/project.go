@@ -167,17 +167,30 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if _, err := s.authz.Authorize(ctx, id, Delete); err != nil {
 		return err
 	}
-	// One statement: it locks the project's row, then cascades to the
-	// children (the lock order of lock.go). Of concurrent deletes, the one
-	// that removed the row succeeds; the others find none.
-	res := s.store.DB(ctx).Where("id = ?", id).Delete(&Project{})
-	if res.Error != nil {
-		return fmt.Errorf("delete project %s: %w", id, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return apperr.NotFound("project")
-	}
-	return nil
+	// The lock order of lock.go: the project's row, the deliveries of its
+	// channels, then the rest through the cascade. Of concurrent deletes,
+	// the one that removed the row succeeds; the others find none.
+	return s.store.WithTx(ctx, func(ctx context.Context) error {
+		db := s.store.DB(ctx)
+		err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id").Where("id = ?", id).Take(&Project{}).Error
+		if store.IsNotFound(err) {
+			return apperr.NotFound("project")
+		}
+		if err != nil {
+			return fmt.Errorf("lock project %s: %w", id, err)
+		}
+		if err := db.Exec("DELETE FROM deliveries WHERE channel_id IN (SELECT id FROM slack_channels WHERE project_id = ?)", id).Error; err != nil {
+			return fmt.Errorf("delete the deliveries of project %s: %w", id, err)
+		}
+		res := db.Where("id = ?", id).Delete(&Project{})
+		if res.Error != nil {
+			return fmt.Errorf("delete project %s: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.NotFound("project")
+		}
+		return nil
+	})
 }
 
 // MyRole is the caller's role in a project.

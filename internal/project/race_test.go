@@ -19,7 +19,7 @@ import (
 
 const (
 	rounds   = 20 // races of each kind, one after the other, on one server
-	deleters = 12 // concurrent deletes of one object in each race
+	deleters = 10 // concurrent deletes of one object in each race
 )
 
 // raceEnv is a server whose Slack channels post to a fake Slack, with a
@@ -86,17 +86,10 @@ func outcome(r *testserver.Response) string {
 	return r.Errors[0].Code()
 }
 
-// raceDeletes sends deleters copies of query (the deprecated mutation and
-// its V2, alternately) at once and wants exactly one success and NOT_FOUND
-// for every other.
-func (e *raceEnv) raceDeletes(what string, c *testserver.Client, queries [2]string, vars map[string]any) {
-	e.t.Helper()
-	got := make([]*testserver.Response, deleters)
-	fns := make([]func(), deleters)
-	for i := range fns {
-		fns[i] = func() { got[i] = c.Do(queries[i%2], vars) }
-	}
-	together(fns...)
+// wantOnce fails unless exactly one of the concurrent deletes of what
+// succeeded and every other answered NOT_FOUND.
+func wantOnce(t *testing.T, what string, got []*testserver.Response) {
+	t.Helper()
 	succeeded := 0
 	for i, r := range got {
 		switch outcome(r) {
@@ -104,11 +97,11 @@ func (e *raceEnv) raceDeletes(what string, c *testserver.Client, queries [2]stri
 			succeeded++
 		case "NOT_FOUND":
 		default:
-			e.t.Fatalf("delete %d of %s answered %s: %+v", i, what, outcome(r), r.Errors)
+			t.Fatalf("%s: delete %d answered %s: %+v", what, i, outcome(r), r.Errors)
 		}
 	}
 	if succeeded != 1 {
-		e.t.Fatalf("%d of %d concurrent deletes of %s succeeded, want exactly 1", succeeded, deleters, what)
+		t.Fatalf("%s: %d of %d concurrent deletes succeeded, want exactly 1", what, succeeded, len(got))
 	}
 }
 
@@ -118,33 +111,55 @@ func TestConcurrentRemovalsSucceedOnce(t *testing.T) {
 		t.Parallel()
 		e := newRaceEnv(t, d)
 		pid := e.owner.CreateProject("Removals")
-		for range rounds {
-			ch, _ := e.channel(pid)
-			e.raceDeletes("a channel", e.owner.Client, [2]string{
-				`mutation($id: ID!) { removeSlackChannel(id: $id) }`,
-				`mutation($id: ID!) { removeSlackChannelV2(id: $id) { removedChannelId } }`,
-			}, map[string]any{"id": ch})
-
-			e.owner.AddMember(pid, e.member.Email, "ADMIN")
-			e.raceDeletes("a member", e.owner.Client, [2]string{
-				`mutation($p: ID!, $u: ID!) { removeProjectMember(projectId: $p, userId: $u) }`,
-				`mutation($p: ID!, $u: ID!) { removeProjectMemberV2(projectId: $p, userId: $u) { removedMemberId } }`,
-			}, map[string]any{"p": pid, "u": e.member.ID})
-
-			// Revoking a revoked key changes nothing and says so: every
-			// concurrent revocation answers with the one stored time.
-			keyID, _ := e.owner.CreateAPIKey(pid, "WRITE")
-			got := make([]*testserver.Response, deleters)
-			fns := make([]func(), deleters)
-			for i := range fns {
-				fns[i] = func() {
-					got[i] = e.owner.Do(`mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, map[string]any{"id": keyID})
+		for round := range rounds {
+			// A channel, a member and an API key, made in one request, then
+			// removed deleters times each, all at once.
+			var made struct {
+				Channel struct{ ID string }
+				Key     struct {
+					APIKey struct{ ID string } `json:"apiKey"`
+				}
+			}
+			n := e.seq.Add(1)
+			e.owner.MustDo(`mutation($p: ID!, $u: String!, $n: String!, $e: String!) {
+				channel: addSlackChannel(projectId: $p, input: {name: $n, webhookUrl: $u, events: [APPROVAL_CREATED]}) { id }
+				member: addProjectMember(projectId: $p, email: $e, role: ADMIN) { role }
+				key: createApiKey(projectId: $p, input: {name: "ci", scope: WRITE}) { apiKey { id } } }`,
+				map[string]any{"p": pid, "n": fmt.Sprintf("alerts-%d", n), "e": e.member.Email,
+					"u": e.fake.WebhookURL("T0001", fmt.Sprintf("B%d", n), fmt.Sprintf("S3cr3t%dXyz", n))}, &made)
+			type removal struct {
+				what    string
+				queries [2]string
+				vars    map[string]any
+				got     []*testserver.Response
+			}
+			removals := []*removal{
+				{what: "a channel", vars: map[string]any{"id": made.Channel.ID}, queries: [2]string{
+					`mutation($id: ID!) { removeSlackChannel(id: $id) }`,
+					`mutation($id: ID!) { removeSlackChannelV2(id: $id) { removedChannelId } }`}},
+				{what: "a member", vars: map[string]any{"p": pid, "u": e.member.ID}, queries: [2]string{
+					`mutation($p: ID!, $u: ID!) { removeProjectMember(projectId: $p, userId: $u) }`,
+					`mutation($p: ID!, $u: ID!) { removeProjectMemberV2(projectId: $p, userId: $u) { removedMemberId } }`}},
+				{what: "an API key", vars: map[string]any{"id": made.Key.APIKey.ID}, queries: [2]string{
+					`mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`,
+					`mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`}},
+			}
+			var fns []func()
+			for _, r := range removals {
+				r.got = make([]*testserver.Response, deleters)
+				for i := range deleters {
+					fns = append(fns, func() { r.got[i] = e.owner.Do(r.queries[i%2], r.vars) })
 				}
 			}
 			together(fns...)
-			for _, r := range got {
-				if outcome(r) != "ok" || string(r.Data) != string(got[0].Data) {
-					t.Fatalf("concurrent revocations answered %s %s and %s", outcome(r), r.Data, got[0].Data)
+			for _, r := range removals[:2] {
+				wantOnce(t, fmt.Sprintf("round %d: %s", round, r.what), r.got)
+			}
+			// Revoking a revoked key changes nothing and says so: every
+			// concurrent revocation answers with the one stored time.
+			for _, r := range removals[2].got {
+				if outcome(r) != "ok" || string(r.Data) != string(removals[2].got[0].Data) {
+					t.Fatalf("round %d: concurrent revocations answered %s %s and %s", round, outcome(r), r.Data, removals[2].got[0].Data)
 				}
 			}
 		}
@@ -200,30 +215,34 @@ func (e *raceEnv) deleteWhileWriting(round int) {
 	t := e.t
 	t.Helper()
 	pid := e.owner.CreateProject(fmt.Sprintf("Busy %d", round))
-	e.channel(pid)
-	_, key := e.owner.CreateAPIKey(pid, "WRITE")
+	// A channel for the fan-out, a WRITE key, three approvals and the
+	// nonces of two links, in two requests.
+	n := e.seq.Add(1)
+	type created struct {
+		Token    string
+		Approval struct{ ID string }
+	}
+	var made struct {
+		Key                      struct{ Secret string }
+		Execute, Pin, Invalidate created
+	}
+	e.owner.MustDo(`mutation($p: ID!, $u: String!) {
+		channel: addSlackChannel(projectId: $p, input: {name: "alerts", webhookUrl: $u,
+			events: [APPROVAL_CREATED, APPROVAL_EXECUTED, APPROVAL_INVALIDATED, PIN_FAILED, TOKEN_LOCKED]}) { id }
+		key: createApiKey(projectId: $p, input: {name: "ci", scope: WRITE}) { secret }
+		execute: createApproval(projectId: $p, input: {keyPath: "race/execute", value: "yes"}) { token approval { id } }
+		pin: createApproval(projectId: $p, input: {keyPath: "race/pin", value: "yes", pin: "8642"}) { token approval { id } }
+		invalidate: createApproval(projectId: $p, input: {keyPath: "race/invalidate", value: "yes"}) { token approval { id } } }`,
+		map[string]any{"p": pid, "u": e.fake.WebhookURL("T0001", fmt.Sprintf("B%d", n), fmt.Sprintf("S3cr3t%dXyz", n))}, &made)
+	key := made.Key.Secret
 	writeKey := e.srv.Client(key)
-	create := func(input map[string]any) (token, id string) {
-		var out struct {
-			CreateApproval struct {
-				Token    string
-				Approval struct{ ID string }
-			}
-		}
-		e.owner.MustDo(`mutation($p: ID!, $i: CreateApprovalInput!) { createApproval(projectId: $p, input: $i) { token approval { id } } }`,
-			map[string]any{"p": pid, "i": input}, &out)
-		return out.CreateApproval.Token, out.CreateApproval.Approval.ID
-	}
-	nonce := func(c *testserver.Client, token string) string {
-		var out struct{ ApprovalLink struct{ Nonce string } }
-		c.MustDo(`query($t: String!) { approvalLink(token: $t) { nonce } }`, map[string]any{"t": token}, &out)
-		return out.ApprovalLink.Nonce
-	}
-	toExecute, _ := create(map[string]any{"keyPath": "race/execute", "value": "yes"})
-	withPIN, _ := create(map[string]any{"keyPath": "race/pin", "value": "yes", "pin": "8642"})
-	_, toInvalidate := create(map[string]any{"keyPath": "race/invalidate", "value": "yes"})
-	executor, guesser := e.anon(), e.anon()
-	executeNonce, pinNonce := nonce(executor, toExecute), nonce(guesser, withPIN)
+	toExecute, withPIN, toInvalidate := made.Execute.Token, made.Pin.Token, made.Invalidate.Approval.ID
+	opener := e.anon()
+	var links struct{ Execute, Pin struct{ Nonce string } }
+	opener.MustDo(`query($e: String!, $p: String!) { execute: approvalLink(token: $e) { nonce } pin: approvalLink(token: $p) { nonce } }`,
+		map[string]any{"e": toExecute, "p": withPIN}, &links)
+	executeNonce, pinNonce := links.Execute.Nonce, links.Pin.Nonce
+	executor, guesser := opener, opener
 
 	type write struct {
 		name   string
@@ -301,30 +320,20 @@ func (e *raceEnv) deleteWhileWriting(round int) {
 	}
 	together(fns...)
 
-	succeeded := 0
-	for i, r := range deletes {
-		switch outcome(r) {
-		case "ok":
-			succeeded++
-		case "NOT_FOUND":
-		default:
-			t.Fatalf("round %d: delete %d answered %s: %+v", round, i, outcome(r), r.Errors)
-		}
-	}
-	if succeeded != 1 {
-		t.Fatalf("round %d: %d of %d concurrent deletes succeeded, want exactly 1", round, succeeded, deleters)
-	}
+	wantOnce(t, fmt.Sprintf("round %d: the project", round), deletes)
 	for _, w := range writes {
 		if w.answer == "ok" || w.answer == "NOT_FOUND" || (w.byKey && w.answer == "UNAUTHENTICATED") {
 			continue
 		}
 		t.Fatalf("round %d: %s racing the delete answered %s", round, w.name, w.answer)
 	}
-	for _, table := range projectTables {
-		var n int64
-		storetest.Must(t, e.srv.App.Store.DB(t.Context()).Raw("SELECT COUNT(*) FROM "+table+" WHERE project_id = ?", pid).Scan(&n).Error)
-		if n != 0 {
-			t.Fatalf("round %d: the deleted project left %d rows in %s", round, n, table)
-		}
+	counts := make([]string, len(projectTables))
+	for i, table := range projectTables {
+		counts[i] = "(SELECT COUNT(*) FROM " + table + " WHERE project_id = @p)"
+	}
+	var left int64
+	storetest.Must(t, e.srv.App.Store.DB(t.Context()).Raw("SELECT "+strings.Join(counts, " + "), map[string]any{"p": pid}).Scan(&left).Error)
+	if left != 0 {
+		t.Fatalf("round %d: the deleted project left %d rows in %v", round, left, projectTables)
 	}
 }

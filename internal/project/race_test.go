@@ -23,14 +23,13 @@ const (
 )
 
 // raceEnv is a server whose Slack channels post to a fake Slack, with a
-// project owner and two more users to add as members.
+// project owner and another user to add as a member.
 type raceEnv struct {
 	t      *testing.T
 	srv    *testserver.Server
 	fake   *slacktest.Server
 	owner  *testserver.User
 	member *testserver.User
-	guest  *testserver.User
 	seq    atomic.Int64
 }
 
@@ -43,7 +42,7 @@ func newRaceEnv(t *testing.T, d store.Dialect) *raceEnv {
 		c.Delivery = config.Delivery{FetchPollInterval: 100 * time.Millisecond, RetryBase: 20 * time.Millisecond,
 			ChannelInterval: time.Millisecond, ChannelBurst: 1000, HTTPTimeout: 2 * time.Second, StopTimeout: 3 * time.Second}
 	})
-	return &raceEnv{t: t, srv: srv, fake: fake, owner: srv.SignUp("Owner"), member: srv.SignUp("Member"), guest: srv.SignUp("Guest")}
+	return &raceEnv{t: t, srv: srv, fake: fake, owner: srv.SignUp("Owner"), member: srv.SignUp("Member")}
 }
 
 // channel adds a channel selecting every event type to the fake Slack and
@@ -223,6 +222,7 @@ func (e *raceEnv) deleteWhileWriting(round int) {
 		Approval struct{ ID string }
 	}
 	var made struct {
+		Channel                  struct{ ID string }
 		Key                      struct{ Secret string }
 		Execute, Pin, Invalidate created
 	}
@@ -294,7 +294,13 @@ func (e *raceEnv) deleteWhileWriting(round int) {
 			with(map[string]any{"u": e.fake.WebhookURL("T0001", "B9", fmt.Sprintf("Late%dXyz", round))}))},
 		{name: "createApiKey", do: gql(e.owner.Client, `mutation($p: ID!) { createApiKey(projectId: $p, input: {name: "late", scope: READ}) { secret } }`, p)},
 		{name: "addProjectMember", do: gql(e.owner.Client, `mutation($p: ID!, $e: String!) { addProjectMember(projectId: $p, email: $e, role: VIEWER) { role } }`,
-			with(map[string]any{"e": e.guest.Email}))},
+			with(map[string]any{"e": e.member.Email}))},
+		{name: "updateSlackChannel", do: gql(e.owner.Client, `mutation($id: ID!) { updateSlackChannel(id: $id, input: {name: "renamed"}) { name } }`,
+			map[string]any{"id": made.Channel.ID})},
+		{name: "toggleSlackChannel", do: gql(e.owner.Client, `mutation($id: ID!) { toggleSlackChannel(id: $id, enabled: false) { enabled } }`,
+			map[string]any{"id": made.Channel.ID})},
+		{name: "testSlackChannel", do: gql(e.owner.Client, `mutation($id: ID!) { testSlackChannel(id: $id) { ok } }`,
+			map[string]any{"id": made.Channel.ID})},
 		{name: "renameProject", do: gql(e.owner.Client, `mutation($p: ID!) { renameProject(id: $p, name: "Renamed") { name } }`, p)},
 		{name: "invalidateApproval", do: gql(e.owner.Client, `mutation($id: ID!) { invalidateApproval(id: $id, reason: "race") { status } }`,
 			map[string]any{"id": toInvalidate})},

@@ -256,6 +256,10 @@ func (s *Service) Test(ctx context.Context, id string) (*TestResult, error) {
 	}
 	var p project.Project
 	if err := s.store.DB(ctx).Where("id = ?", c.ProjectID).Take(&p).Error; err != nil {
+		if store.IsNotFound(err) {
+			// Deleted since the channel was read.
+			return nil, apperr.NotFound("channel")
+		}
 		return nil, fmt.Errorf("load project %s: %w", c.ProjectID, err)
 	}
 	url, err := s.WebhookURL(c)

@@ -192,10 +192,10 @@ func TestWritesRacingAProjectDeleteAnswerNotFound(t *testing.T) {
 			map[string]any{"p": pid}, nil)
 		deadline := time.Now().Add(15 * time.Second)
 		for len(e.fake.RequestsTo(url)) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("the event after the races was not delivered in 15 s; server log:\n%s", e.srv.Logs.String())
+			// Wake on every request the fake Slack receives.
+			if _, err := e.fake.Wait(len(e.fake.Requests())+1, time.Until(deadline)); err != nil {
+				t.Fatalf("the event after the races was not delivered in 15 s (%v); server log:\n%s", err, e.srv.Logs.String())
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
 		for _, line := range strings.Split(e.srv.Logs.String(), "\n") {
 			if strings.Contains(line, "fanning out Slack deliveries failed") || strings.Contains(line, "resolver failed") {

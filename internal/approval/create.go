@@ -74,6 +74,9 @@ func (s *Service) create(ctx context.Context, projectID string, access *project.
 		r.PinHash = &h
 	}
 	err = s.store.WithTx(ctx, func(ctx context.Context) error {
+		if err := project.LockForWrite(ctx, s.store, projectID); err != nil {
+			return err
+		}
 		kv := KeyValue{ProjectID: projectID, Path: in.KeyPath, Value: in.InitialValue, UpdatedAt: now}
 		if err := s.writeKey(ctx, kv, in.InitialValue != nil); err != nil {
 			return err

@@ -38,6 +38,9 @@ func (s *Service) Invalidate(ctx context.Context, id string, reason *string) (*A
 	}
 	now := s.now()
 	err = s.store.WithTx(ctx, func(ctx context.Context) error {
+		if err := project.LockForWrite(ctx, s.store, r.ProjectID); err != nil {
+			return err
+		}
 		res := s.store.DB(ctx).Exec(`UPDATE approvals SET status = ?, invalidated_at = ?, invalidation_reason = ?
 			WHERE id = ? AND status = ? AND expires_at > ?`, Invalidated, now, reason, id, Pending, now)
 		if res.Error != nil {

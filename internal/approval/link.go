@@ -9,6 +9,7 @@ import (
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/ratelimit"
 )
 
@@ -158,6 +159,9 @@ func (s *Service) checkOpen(ctx context.Context, r *row, now time.Time) error {
 // only for the request whose update made it. It always answers CONFLICT.
 func (s *Service) expire(ctx context.Context, r *row, now time.Time) error {
 	err := s.store.WithTx(ctx, func(ctx context.Context) error {
+		if err := s.lockLink(ctx, r); err != nil {
+			return err
+		}
 		res := s.store.DB(ctx).Exec("UPDATE approvals SET status = ? WHERE id = ? AND status = ? AND expires_at <= ?",
 			Expired, r.ID, Pending, now)
 		if res.Error != nil {
@@ -182,6 +186,17 @@ func (s *Service) expire(ctx context.Context, r *row, now time.Time) error {
 	return closedError(Expired)
 }
 
+// lockLink takes the approval's project row before an access attempt
+// changes the approval (the lock order of internal/project/lock.go). A
+// link whose project was just deleted answers like a token never issued.
+func (s *Service) lockLink(ctx context.Context, r *row) error {
+	err := project.LockForWrite(ctx, s.store, r.ProjectID)
+	if apperr.CodeOf(err) == apperr.CodeNotFound {
+		return apperr.NotFound("approval link")
+	}
+	return err
+}
+
 // refuse answers a request whose conditional update found that the
 // approval changed since it was read: it reports the state it is in now.
 func (s *Service) refuse(ctx context.Context, id string, now time.Time) error {
@@ -200,6 +215,9 @@ func (s *Service) refuse(ctx context.Context, id string, now time.Time) error {
 func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider, comment *string, now time.Time) (*Execution, error) {
 	via := string(by.Via)
 	err := s.store.WithTx(ctx, func(ctx context.Context) error {
+		if err := s.lockLink(ctx, r); err != nil {
+			return err
+		}
 		res := s.store.DB(ctx).Exec(`UPDATE approvals SET status = ?, executed_action = ?, executed_at = ?,
 				decided_via = ?, decided_by_user_id = ?, decided_by_slack_user_id = ?, decided_by_slack_user_name = ?, decision_comment = ?
 			WHERE id = ? AND status = ? AND expires_at > ? AND failed_pin_attempts < max_pin_attempts`,
@@ -239,6 +257,9 @@ func (s *Service) failPIN(ctx context.Context, r *row, now time.Time) (*Executio
 		Status            Status
 	}
 	err := s.store.WithTx(ctx, func(ctx context.Context) error {
+		if err := s.lockLink(ctx, r); err != nil {
+			return err
+		}
 		err := s.store.DB(ctx).Raw(`UPDATE approvals SET failed_pin_attempts = failed_pin_attempts + 1,
 				status = CASE WHEN failed_pin_attempts + 1 >= max_pin_attempts THEN '`+string(Locked)+`' ELSE status END
 			WHERE id = ? AND status = ? AND expires_at > ? AND failed_pin_attempts < max_pin_attempts

@@ -56,6 +56,9 @@ func (s *Service) CreateOnce(ctx context.Context, projectID, requestKey, fingerp
 		return nil, false, err
 	}
 	err = s.store.WithTx(ctx, func(ctx context.Context) error {
+		if err := project.LockForWrite(ctx, s.store, projectID); err != nil {
+			return err
+		}
 		now := s.now()
 		seed := auth.RandomToken(tokenBytes)
 		// A key past its window is free again: the claim takes its row over.

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
 )
@@ -188,13 +189,22 @@ func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
 
 // addDeliveries inserts, in ctx's transaction, a delivery and its job for
 // every enabled channel that selected an event's type and existed when
-// the event occurred, and returns how many it made.
+// the event occurred, and returns how many it made. The events of a
+// project deleted since they were recorded need none.
 func (d *Dispatcher) addDeliveries(ctx context.Context, events []event.Event) (int, error) {
 	var projects []string
 	for _, ev := range events {
 		if !slices.Contains(projects, ev.ProjectID) {
 			projects = append(projects, ev.ProjectID)
 		}
+	}
+	// The lock order of internal/project/lock.go: the projects' rows, then
+	// their channels' (EnabledOf). A project or channel deleted meanwhile
+	// is not returned, and none can be deleted under the deliveries
+	// inserted here, which would fail on their foreign keys.
+	projects, err := project.LockManyForWrite(ctx, d.store, projects)
+	if err != nil || len(projects) == 0 {
+		return 0, err
 	}
 	channels, err := slack.EnabledOf(ctx, d.store, projects)
 	if err != nil || len(channels) == 0 {

@@ -108,12 +108,26 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*auth.APIKey, er
 	if _, err := s.authz.Authorize(ctx, key.ProjectID, ManageAPIKeys); err != nil {
 		return nil, err
 	}
-	if key.RevokedAt == nil {
-		now := store.Now()
-		if err := s.store.DB(ctx).Model(&auth.APIKey{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
-			return nil, fmt.Errorf("revoke API key %s: %w", id, err)
-		}
+	if key.RevokedAt != nil {
+		return &key, nil
+	}
+	now := store.Now()
+	res := s.store.DB(ctx).Model(&auth.APIKey{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now)
+	if res.Error != nil {
+		return nil, fmt.Errorf("revoke API key %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 1 {
 		key.RevokedAt = &now
+		return &key, nil
+	}
+	// A concurrent revocation came first, or the project was deleted:
+	// answer with the stored revocation time, or NOT_FOUND.
+	err = s.store.DB(ctx).Where("id = ?", id).Take(&key).Error
+	if store.IsNotFound(err) {
+		return nil, apperr.NotFound("API key")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load API key %s: %w", id, err)
 	}
 	return &key, nil
 }

@@ -149,8 +149,12 @@ func (s *Service) Rename(ctx context.Context, id, name string) (*Project, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.DB(ctx).Model(&Project{}).Where("id = ?", id).Update("name", name).Error; err != nil {
-		return nil, fmt.Errorf("rename project %s: %w", id, err)
+	res := s.store.DB(ctx).Model(&Project{}).Where("id = ?", id).Update("name", name)
+	if res.Error != nil {
+		return nil, fmt.Errorf("rename project %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, apperr.NotFound("project")
 	}
 	return s.load(ctx, id)
 }
@@ -163,10 +167,30 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if _, err := s.authz.Authorize(ctx, id, Delete); err != nil {
 		return err
 	}
-	if err := s.store.DB(ctx).Where("id = ?", id).Delete(&Project{}).Error; err != nil {
-		return fmt.Errorf("delete project %s: %w", id, err)
-	}
-	return nil
+	// The lock order of lock.go: the project's row, the deliveries of its
+	// channels, then the rest through the cascade. Of concurrent deletes,
+	// the one that removed the row succeeds; the others find none.
+	return s.store.WithTx(ctx, func(ctx context.Context) error {
+		db := s.store.DB(ctx)
+		err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id").Where("id = ?", id).Take(&Project{}).Error
+		if store.IsNotFound(err) {
+			return apperr.NotFound("project")
+		}
+		if err != nil {
+			return fmt.Errorf("lock project %s: %w", id, err)
+		}
+		if err := db.Exec("DELETE FROM deliveries WHERE channel_id IN (SELECT id FROM slack_channels WHERE project_id = ?)", id).Error; err != nil {
+			return fmt.Errorf("delete the deliveries of project %s: %w", id, err)
+		}
+		res := db.Where("id = ?", id).Delete(&Project{})
+		if res.Error != nil {
+			return fmt.Errorf("delete project %s: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.NotFound("project")
+		}
+		return nil
+	})
 }
 
 // MyRole is the caller's role in a project.
@@ -295,8 +319,10 @@ func (s *Service) RemoveMember(ctx context.Context, projectID, userID string) er
 		db := s.store.DB(ctx)
 		// Owner removals of one project take turns on the project row:
 		// otherwise two owners removing each other at once would both count
-		// two owners and leave none. (SQLite's write lock already serializes.)
-		if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", projectID).Take(&Project{}).Error; err != nil {
+		// two owners and leave none. NO KEY UPDATE lets writers (KEY SHARE,
+		// see lock.go) go on meanwhile. (SQLite's write lock already
+		// serializes.)
+		if err := db.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).Where("id = ?", projectID).Take(&Project{}).Error; err != nil {
 			if store.IsNotFound(err) {
 				return apperr.NotFound("project")
 			}
@@ -332,6 +358,9 @@ func (s *Service) RemoveMember(ctx context.Context, projectID, userID string) er
 		res := db.Where("project_id = ? AND user_id = ?", projectID, userID).Delete(&Member{})
 		if res.Error != nil {
 			return fmt.Errorf("remove member: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.NotFound("member")
 		}
 		return nil
 	})

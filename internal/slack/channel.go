@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"gorm.io/gorm/clause"
+
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/store"
 )
@@ -101,10 +103,16 @@ func LoadChannel(ctx context.Context, st *store.Store, id string) (*Channel, err
 // EnabledOf returns the enabled channels of the given projects, by
 // project, for the delivery fan-out to match events against. A project
 // has a handful of channels, so their selections are matched in Go
-// rather than in SQL.
+// rather than in SQL. In a transaction it locks the channels' rows FOR
+// KEY SHARE, so that a channel cannot be removed under the deliveries
+// the transaction adds for it, and one removed meanwhile is not returned.
 func EnabledOf(ctx context.Context, st *store.Store, projectIDs []string) (map[string][]Channel, error) {
 	var all []Channel
-	if err := st.DB(ctx).Where("project_id IN ? AND enabled", projectIDs).Order("id").Find(&all).Error; err != nil {
+	q := st.DB(ctx).Where("project_id IN ? AND enabled", projectIDs).Order("id")
+	if store.InTx(ctx) && st.Dialect() == store.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
+	}
+	if err := q.Find(&all).Error; err != nil {
 		return nil, fmt.Errorf("load the enabled channels of %d projects: %w", len(projectIDs), err)
 	}
 	byProject := make(map[string][]Channel, len(projectIDs))

@@ -214,7 +214,8 @@ func (s *Service) Toggle(ctx context.Context, id string, enabled bool) (*Channel
 }
 
 // Remove deletes a channel and its delivery log. Deliveries still queued
-// for it are dropped when their turn comes.
+// for it are dropped when their turn comes. Of concurrent removals, the
+// one that deleted the row succeeds; the others answer NOT_FOUND.
 func (s *Service) Remove(ctx context.Context, id string) error {
 	if err := apperr.CheckTexts("id", id); err != nil {
 		return err
@@ -223,10 +224,29 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.DB(ctx).Where("id = ?", c.ID).Delete(&Channel{}).Error; err != nil {
-		return fmt.Errorf("remove channel %s: %w", c.ID, err)
-	}
-	return nil
+	return s.store.WithTx(ctx, func(ctx context.Context) error {
+		// The lock order of internal/project/lock.go: the project's row,
+		// then the channel's deliveries, then the channel (the delivery
+		// worker settles a delivery, then its channel).
+		if err := project.LockForWrite(ctx, s.store, c.ProjectID); err != nil {
+			if apperr.CodeOf(err) == apperr.CodeNotFound {
+				return apperr.NotFound("channel")
+			}
+			return err
+		}
+		db := s.store.DB(ctx)
+		if err := db.Exec("DELETE FROM deliveries WHERE channel_id = ?", c.ID).Error; err != nil {
+			return fmt.Errorf("remove the deliveries of channel %s: %w", c.ID, err)
+		}
+		res := db.Where("id = ?", c.ID).Delete(&Channel{})
+		if res.Error != nil {
+			return fmt.Errorf("remove channel %s: %w", c.ID, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return apperr.NotFound("channel")
+		}
+		return nil
+	})
 }
 
 // Test posts a test message to the channel now and returns Slack's answer.
@@ -244,6 +264,10 @@ func (s *Service) Test(ctx context.Context, id string) (*TestResult, error) {
 	}
 	var p project.Project
 	if err := s.store.DB(ctx).Where("id = ?", c.ProjectID).Take(&p).Error; err != nil {
+		if store.IsNotFound(err) {
+			// Deleted since the channel was read.
+			return nil, apperr.NotFound("channel")
+		}
 		return nil, fmt.Errorf("load project %s: %w", c.ProjectID, err)
 	}
 	url, err := s.WebhookURL(c)

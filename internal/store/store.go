@@ -79,6 +79,9 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
 	}
+	if err := registerTranslations(s.db); err != nil {
+		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
+	}
 	if s.sqlDB, err = s.db.DB(); err != nil {
 		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/notify"
@@ -251,6 +252,31 @@ func TestDuplicateKeyIsRecognised(t *testing.T) {
 		u.ID = store.NewID()
 		if err := s.DB(ctx).Create(&u).Error; !store.IsDuplicate(err) {
 			t.Fatalf("second insert of one e-mail: %v, want a duplicate-key error", err)
+		}
+	})
+}
+
+// A row that refers to a deleted row answers NOT_FOUND for what it
+// referred to, on both databases, through GORM's statements and inside a
+// transaction alike.
+func TestForeignKeyViolationIsNotFound(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		s := storetest.Open(t, d)
+		ctx := context.Background()
+		key := auth.APIKey{ID: store.NewID(), ProjectID: store.NewID(), Name: "ci", Scope: auth.ScopeWrite,
+			Prefix: "otw_abcd", SecretHash: "h", CreatedAt: store.Now()}
+		err := s.DB(ctx).Create(&key).Error
+		if e, ok := apperr.As(err); !ok || e.Code != apperr.CodeNotFound || e.Message != "project not found" || !store.IsGone(err) {
+			t.Fatalf("insert under a missing project: %v, want NOT_FOUND for the project", err)
+		}
+		err = s.WithTx(ctx, func(ctx context.Context) error {
+			return s.DB(ctx).Exec("INSERT INTO key_values (project_id, path, value, updated_at) VALUES (?, 'a', 'b', ?)",
+				store.NewID(), store.Now()).Error
+		})
+		if apperr.CodeOf(err) != apperr.CodeNotFound {
+			t.Fatalf("insert under a missing project in a transaction: %v, want NOT_FOUND", err)
 		}
 	})
 }

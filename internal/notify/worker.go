@@ -78,6 +78,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 		return river.JobSnooze(wait)
 	}
 	if err := w.begin(ctx, &t.del); err != nil {
+		if store.IsGone(err) {
+			return nil // removed with its channel or project since load
+		}
 		return err
 	}
 	r := w.post(ctx, t)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
@@ -49,6 +50,16 @@ func translateGone(db *gorm.DB) {
 		return
 	}
 	db.Error = fmt.Errorf("%w: %w", apperr.NotFound(referredTo(db.Error)), db.Error)
+}
+
+// translatePgxGone is translateGone for a statement pgx ran itself, past
+// GORM's callbacks (ExecAll's batches).
+func translatePgxGone(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != pgerrcode.ForeignKeyViolation {
+		return err
+	}
+	return fmt.Errorf("%w: %w: %w", apperr.NotFound(referredTo(err)), gorm.ErrForeignKeyViolated, err)
 }
 
 // referredTo names what a violated foreign key points at. PostgreSQL names

@@ -241,7 +241,7 @@ func (s *Store) ExecAll(ctx context.Context, stmts ...Stmt) error {
 		batch.Queue(built.Statement.SQL.String(), built.Statement.Vars...)
 	}
 	return s.withPgxConn(ctx, func(c *pgx.Conn) error {
-		return c.SendBatch(ctx, &batch).Close()
+		return translatePgxGone(c.SendBatch(ctx, &batch).Close())
 	})
 }
 

@@ -7,8 +7,10 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -40,6 +42,12 @@ func (in textInput) String() string {
 // textInputs lists every text input of the schema the server runs, so that
 // a new one is tested as soon as it exists.
 func textInputs(schema *ast.Schema) []textInput {
+	return scalarInputs(schema, "String", "ID")
+}
+
+// scalarInputs lists every place of the schema where a client sends a
+// value of one of the scalars named.
+func scalarInputs(schema *ast.Schema, scalars ...string) []textInput {
 	var out []textInput
 	for op, root := range map[ast.Operation]*ast.Definition{
 		ast.Query: schema.Query, ast.Mutation: schema.Mutation, ast.Subscription: schema.Subscription,
@@ -52,7 +60,7 @@ func textInputs(schema *ast.Schema) []textInput {
 				continue
 			}
 			for _, a := range f.Arguments {
-				for _, path := range textPaths(schema, a.Type, map[string]bool{}) {
+				for _, path := range scalarPaths(schema, a.Type, scalars, map[string]bool{}) {
 					out = append(out, textInput{op: op, field: f, arg: a, path: path})
 				}
 			}
@@ -62,13 +70,13 @@ func textInputs(schema *ast.Schema) []textInput {
 	return out
 }
 
-// textPaths are the paths to the String and ID values inside a value of
-// type t.
-func textPaths(schema *ast.Schema, t *ast.Type, seen map[string]bool) [][]string {
+// scalarPaths are the paths to the values of the scalars named inside a
+// value of type t.
+func scalarPaths(schema *ast.Schema, t *ast.Type, scalars []string, seen map[string]bool) [][]string {
 	if t.Elem != nil {
-		return textPaths(schema, t.Elem, seen)
+		return scalarPaths(schema, t.Elem, scalars, seen)
 	}
-	if t.NamedType == "String" || t.NamedType == "ID" {
+	if slices.Contains(scalars, t.NamedType) {
 		return [][]string{nil}
 	}
 	def := schema.Types[t.NamedType]
@@ -79,11 +87,26 @@ func textPaths(schema *ast.Schema, t *ast.Type, seen map[string]bool) [][]string
 	defer delete(seen, def.Name)
 	var out [][]string
 	for _, f := range def.Fields {
-		for _, p := range textPaths(schema, f.Type, seen) {
+		for _, p := range scalarPaths(schema, f.Type, scalars, seen) {
 			out = append(out, append([]string{f.Name}, p...))
 		}
 	}
 	return out
+}
+
+// scalar is the name of the scalar the input takes.
+func (in textInput) scalar(schema *ast.Schema) string {
+	t := in.arg.Type
+	for _, name := range in.path {
+		for t.Elem != nil {
+			t = t.Elem
+		}
+		t = schema.Types[t.NamedType].Fields.ForName(name).Type
+	}
+	for t.Elem != nil {
+		t = t.Elem
+	}
+	return t.NamedType
 }
 
 // sample is a valid-looking value of type t, with bad at path (nil: no
@@ -99,6 +122,9 @@ func sample(schema *ast.Schema, t *ast.Type, path []string, bad any) any {
 		}
 		return "x"
 	case "Int":
+		if path != nil && len(path) == 0 {
+			return bad
+		}
 		return 1
 	case "Float":
 		return 1.5
@@ -155,16 +181,46 @@ func (in textInput) request(schema *ast.Schema, bad any) map[string]any {
 	return map[string]any{"query": query, "variables": vars}
 }
 
-// TestEveryTextInputRefusesNULAndInvalidUTF8 sends a NUL character, and
-// bytes that are not UTF-8, in every text input and ID argument of the
-// schema, on both databases: each answers BAD_USER_INPUT, never INTERNAL,
-// and nothing is stored.
-func TestEveryTextInputRefusesNULAndInvalidUTF8(t *testing.T) {
+// TestEveryInputRefusesBadValues sends, on both databases, to every text
+// input and ID argument of the schema a NUL character, bytes that are not
+// UTF-8, an escaped lone UTF-16 surrogate and a value of another JSON type
+// (a number for a String, a boolean for an ID, which may be an integer);
+// and to every Int a string that reads as a number, a fraction, an
+// integer past 32 bits and a boolean. Each answers BAD_USER_INPUT, never
+// INTERNAL, and nothing is stored.
+func TestEveryInputRefusesBadValues(t *testing.T) {
 	t.Parallel()
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{}}).Schema()
-	inputs := textInputs(schema)
-	if len(inputs) < 30 {
-		t.Fatalf("found only %d text inputs in the schema: %v", len(inputs), inputs)
+	texts, ints := textInputs(schema), scalarInputs(schema, "Int")
+	if len(texts) < 30 || len(ints) < 4 {
+		t.Fatalf("found only %d text inputs and %d Int inputs in the schema: %v %v", len(texts), len(ints), texts, ints)
+	}
+	type badRequest struct {
+		what      string
+		body      []byte
+		wantField bool
+	}
+	var requests []badRequest
+	for _, in := range texts {
+		body, _ := json.Marshal(in.request(schema, "a\x00b"))
+		var wrong any = 5
+		if in.scalar(schema) == "ID" {
+			wrong = true
+		}
+		wrongBody, _ := json.Marshal(in.request(schema, wrong))
+		requests = append(requests,
+			badRequest{in.String() + " with NUL", body, true},
+			// encoding/json writes neither invalid UTF-8 nor a lone
+			// surrogate: put them in by hand.
+			badRequest{in.String() + " with invalid UTF-8", bytes.Replace(body, []byte(`a\u0000b`), []byte("a\xff\xfeb"), 1), false},
+			badRequest{in.String() + " with a lone surrogate", bytes.Replace(body, []byte(`a\u0000b`), []byte(`a\ud800b`), 1), true},
+			badRequest{fmt.Sprintf("%s with %v", in, wrong), wrongBody, true})
+	}
+	for _, in := range ints {
+		for _, bad := range []any{"20", 20.5, json.Number("4294967316"), false} {
+			body, _ := json.Marshal(in.request(schema, bad))
+			requests = append(requests, badRequest{fmt.Sprintf("%s with %#v", in, bad), body, true})
+		}
 	}
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
@@ -172,13 +228,21 @@ func TestEveryTextInputRefusesNULAndInvalidUTF8(t *testing.T) {
 		alice := srv.SignUp("Alice")
 		pid := alice.CreateProject("p")
 		rowsBefore := countRows(t, srv)
-		for _, in := range inputs {
-			body, _ := json.Marshal(in.request(schema, "a\x00b"))
-			expectBadInput(t, srv, alice.AccessToken, in.String()+" with NUL", body, true)
-			// encoding/json cannot write invalid UTF-8: put the bytes in by hand.
-			body = bytes.Replace(body, []byte(`a\u0000b`), []byte("a\xff\xfeb"), 1)
-			expectBadInput(t, srv, alice.AccessToken, in.String()+" with invalid UTF-8", body, false)
+		// A few at a time: the requests are independent, and each is short.
+		var wg sync.WaitGroup
+		next := make(chan badRequest)
+		for range 4 {
+			wg.Go(func() {
+				for r := range next {
+					expectBadInput(t, srv, alice.AccessToken, r.what, r.body, r.wantField)
+				}
+			})
 		}
+		for _, r := range requests {
+			next <- r
+		}
+		close(next)
+		wg.Wait()
 		if after := countRows(t, srv); !maps.Equal(after, rowsBefore) {
 			t.Fatalf("rows by table went from %v to %v", rowsBefore, after)
 		}

@@ -7,8 +7,10 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -364,5 +366,133 @@ func TestWebsocketOperationsMustBeUTF8(t *testing.T) {
 	alice.MustDo(`{ projects { name } }`, nil, &projects)
 	if len(projects.Projects) != 1 {
 		t.Fatalf("projects %+v, want only the first", projects.Projects)
+	}
+}
+
+// An escaped lone surrogate is refused with BAD_USER_INPUT naming its
+// place on every transport, in a variable (JSON) and in a string value
+// of the document (GraphQL); decoded, it would have become U+FFFD. A pair
+// is one character and passes.
+func TestLoneSurrogatesOverEveryTransport(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	alice := srv.SignUp("Alice")
+	const withVar = `mutation($n: String!) { createProject(input: {name: $n}) { id } }`
+	const literal = `mutation { createProject(input: {name: "a\ud800b"}) { id } }`
+	varsJSON := `{"n":"a\ud800b"}`
+	post := func(body, accept string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/query", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+alice.AccessToken)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		storetest.Must(t, err)
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, raw
+	}
+	get := func(params url.Values) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/query?"+params.Encode(), nil)
+		req.Header.Set("Authorization", "Bearer "+alice.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		storetest.Must(t, err)
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, raw
+	}
+	firstError := func(raw []byte) testserver.GQLError {
+		// An event stream's data line, or a JSON answer.
+		if i := bytes.Index(raw, []byte("data: ")); i >= 0 {
+			raw = raw[i+len("data: "):]
+			raw = raw[:bytes.IndexByte(raw, '\n')]
+		}
+		var out struct{ Errors []testserver.GQLError }
+		_ = json.Unmarshal(raw, &out)
+		if len(out.Errors) == 0 {
+			return testserver.GQLError{}
+		}
+		return out.Errors[0]
+	}
+	ws := srv.Connect(testserver.TransportWS, alice.AccessToken)
+	legacy := srv.Connect(testserver.LegacyWS, alice.AccessToken)
+	ids := 0
+	overWS := func(w *testserver.WS, typ, payload string) testserver.GQLError {
+		ids++
+		id := "bad" + strconv.Itoa(ids)
+		storetest.Must(t, w.Conn.Write(t.Context(), websocket.MessageText, []byte(`{"type":"`+typ+`","id":"`+id+`","payload":`+payload+`}`)))
+		for {
+			m := w.Read()
+			if m.ID != id || m.Type == "complete" {
+				continue
+			}
+			var errs []testserver.GQLError
+			if m.Type == "error" {
+				_ = json.Unmarshal(m.Payload, &errs)
+			} else {
+				var r struct{ Errors []testserver.GQLError }
+				_ = json.Unmarshal(m.Payload, &r)
+				errs = r.Errors
+			}
+			if len(errs) == 0 {
+				return testserver.GQLError{Message: string(m.Payload)}
+			}
+			return errs[0]
+		}
+	}
+	body := func(query, vars string) string {
+		q, _ := json.Marshal(query)
+		if vars == "" {
+			return `{"query":` + string(q) + `}`
+		}
+		return `{"query":` + string(q) + `,"variables":` + vars + `}`
+	}
+	for name, tc := range map[string]struct {
+		err   func() testserver.GQLError
+		field string
+	}{
+		"POST variable": {func() testserver.GQLError { _, raw := post(body(withVar, varsJSON), ""); return firstError(raw) }, "n"},
+		"POST literal":  {func() testserver.GQLError { _, raw := post(body(literal, ""), ""); return firstError(raw) }, "input.name"},
+		"POST in the document": {func() testserver.GQLError {
+			_, raw := post(`{"query":"mutation { createProject(input: {name: \"\"\"\ud800\"\"\"}) { id } }"}`, "")
+			return firstError(raw)
+		}, "query"},
+		"SSE variable": {func() testserver.GQLError {
+			_, raw := post(body(withVar, varsJSON), "text/event-stream")
+			return firstError(raw)
+		}, "n"},
+		"SSE literal": {func() testserver.GQLError {
+			_, raw := post(body(literal, ""), "text/event-stream")
+			return firstError(raw)
+		}, "input.name"},
+		"GET variable": {func() testserver.GQLError {
+			_, raw := get(url.Values{"query": {`query($n: String!) { me { id } }`}, "variables": {varsJSON}})
+			return firstError(raw)
+		}, "n"},
+		"GET literal": {func() testserver.GQLError {
+			_, raw := get(url.Values{"query": {`{ project(id: "a\ud800b") { id } }`}})
+			return firstError(raw)
+		}, "id"},
+		"graphql-transport-ws variable": {func() testserver.GQLError { return overWS(ws, "subscribe", body(withVar, varsJSON)) }, "n"},
+		"graphql-transport-ws literal":  {func() testserver.GQLError { return overWS(ws, "subscribe", body(literal, "")) }, "input.name"},
+		"graphql-ws variable":           {func() testserver.GQLError { return overWS(legacy, "start", body(withVar, varsJSON)) }, "n"},
+		"graphql-ws literal":            {func() testserver.GQLError { return overWS(legacy, "start", body(literal, "")) }, "input.name"},
+	} {
+		if e := tc.err(); e.Code() != "BAD_USER_INPUT" || e.Field() != tc.field || !strings.Contains(e.Message, "surrogate") {
+			t.Errorf("%s: %s %q %q, want BAD_USER_INPUT on %q", name, e.Code(), e.Field(), e.Message, tc.field)
+		}
+	}
+	// Both connections go on.
+	for _, w := range []*testserver.WS{ws, legacy} {
+		if r := w.Subscribe(`{ me { id } }`, nil).Next(); len(r.Errors) > 0 {
+			t.Fatalf("%s does not go on: %+v", w.Protocol, r.Errors)
+		}
+	}
+	var projects struct{ Projects []struct{ Name string } }
+	alice.MustDo(withVar, map[string]any{"n": "\U0001F600 pair"}, nil)
+	alice.MustDo(`{ projects { name } }`, nil, &projects)
+	if len(projects.Projects) != 1 || projects.Projects[0].Name != "\U0001F600 pair" {
+		t.Fatalf("projects %+v, want only the one named with a pair", projects.Projects)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ottr/backend/internal/apperr"
@@ -121,3 +122,26 @@ func (w *retryAfterWriter) Write(b []byte) (int, error) {
 }
 
 func (w *retryAfterWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// variableField names the variable (and the place inside it, as in
+// input.actions[0].key) of an error gqlparser reported while coercing the
+// variables: a validation failure whose path starts with "variable".
+func variableField(gqlErr *gqlerror.Error) (string, bool) {
+	if code, _ := gqlErr.Extensions["code"].(string); code != errcode.ValidationFailed ||
+		len(gqlErr.Path) < 2 || gqlErr.Path[0] != ast.PathName("variable") {
+		return "", false
+	}
+	var b strings.Builder
+	for i, el := range gqlErr.Path[1:] {
+		switch el := el.(type) {
+		case ast.PathName:
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(string(el))
+		case ast.PathIndex:
+			b.WriteString("[" + strconv.Itoa(int(el)) + "]")
+		}
+	}
+	return b.String(), true
+}

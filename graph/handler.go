@@ -144,6 +144,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	// more than the cost that its nesting multiplies.
 	srv.Use(depthLimit{max: DepthLimit})
 	srv.Use(newComplexityLimit(ComplexityLimit))
+	srv.Use(&variableCheck{})
 	srv.Use(textCheck{})
 	srv.Use(introspectionLimit{})
 	if opts.Introspection {
@@ -269,6 +270,15 @@ func present(ctx context.Context, gqlErr *gqlerror.Error, err error) apperr.Code
 	// what is left comes from gqlgen itself: parse and validation failures,
 	// limits, persisted queries, argument coercion. Their messages describe
 	// the request only.
+	if field, ok := variableField(gqlErr); ok {
+		// gqlparser's refusal of a variable's value: the client's input, as
+		// variableCheck's refusals are, not a document that fails validation.
+		gqlErr.Message = "variable $" + field + " " + gqlErr.Message
+		gqlErr.Path = nil
+		gqlErr.Extensions["code"] = string(apperr.CodeBadUserInput)
+		gqlErr.Extensions["field"] = field
+		return apperr.CodeBadUserInput
+	}
 	code := gqlgenCode(gqlErr)
 	gqlErr.Extensions["code"] = string(code)
 	return code

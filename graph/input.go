@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -11,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/surrogate"
 )
 
 // textCheck refuses an operation before any resolver runs when one of its
@@ -33,8 +35,18 @@ func (textCheck) MutateOperationContext(_ context.Context, oc *graphql.Operation
 	if oc.Operation == nil {
 		return nil
 	}
-	w := textWalk{vars: oc.Variables, seen: map[string]bool{}}
-	if err := w.selections(oc.Operation.SelectionSet); err != nil {
+	w := textWalk{vars: oc.Variables, seen: map[string]bool{}, lone: -1}
+	// gqlparser decodes an escaped lone surrogate in a string value to
+	// U+FFFD; only the document as sent still tells it from the character.
+	if at := surrogate.InGraphQL(oc.RawQuery); at >= 0 {
+		w.lone = utf8.RuneCountInString(oc.RawQuery[:at]) // positions count runes
+	}
+	err := w.selections(oc.Operation.SelectionSet)
+	if err == nil && w.lone >= 0 {
+		// In a variable's default value or a directive's argument.
+		err = apperr.Invalid("query", "the query%s", errLoneSurrogate.Message)
+	}
+	if err != nil {
 		gqlErr := gqlerror.Errorf("%s", err.Message)
 		errcode.Set(gqlErr, string(apperr.CodeBadUserInput))
 		gqlErr.Extensions["field"] = err.Field
@@ -46,7 +58,13 @@ func (textCheck) MutateOperationContext(_ context.Context, oc *graphql.Operation
 type textWalk struct {
 	vars map[string]any
 	seen map[string]bool // fragments walked already
+	lone int             // rune offset in the document of a lone surrogate escape; -1: none
 }
+
+// errLoneSurrogate is the refusal of an escaped lone surrogate in a string
+// value of the document; its message follows the place's name.
+var errLoneSurrogate = &apperr.Error{Code: apperr.CodeBadUserInput,
+	Message: " contains an escaped UTF-16 surrogate that pairs with nothing (such as \\ud800), which names no character"}
 
 func (w textWalk) selections(set ast.SelectionSet) *apperr.Error {
 	for _, sel := range set {
@@ -87,6 +105,9 @@ func (w textWalk) literal(v *ast.Value) ([]string, error) {
 	case ast.Variable:
 		return checkValue(w.vars[v.Raw])
 	case ast.StringValue, ast.BlockValue:
+		if w.lone >= 0 && v.Position != nil && v.Position.Start <= w.lone && w.lone < v.Position.End {
+			return nil, errLoneSurrogate
+		}
 		return nil, apperr.CheckText("", v.Raw)
 	case ast.ListValue, ast.ObjectValue:
 		for i, child := range v.Children {
@@ -130,7 +151,9 @@ func fieldError(arg string, path []string, err error) *apperr.Error {
 		field += path[i]
 	}
 	msg := field + " must not contain the NUL character (U+0000)"
-	if e, ok := apperr.As(err); ok && strings.Contains(e.Message, "UTF-8") {
+	if err == errLoneSurrogate {
+		msg = field + errLoneSurrogate.Message
+	} else if e, ok := apperr.As(err); ok && strings.Contains(e.Message, "UTF-8") {
 		msg = field + " is not valid UTF-8"
 	}
 	return apperr.Invalid(field, "%s", msg)

@@ -14,12 +14,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/gqlws"
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/requestlog"
+	"github.com/ottr/backend/internal/surrogate"
 )
 
 // websockets completes gqlgen's websocket transport (v0.17.98), which
@@ -71,28 +73,58 @@ type protocolConn struct {
 }
 
 func (c *protocolConn) NextReader() (int, io.Reader, error) {
-	typ, r, err := c.WebsocketConn.NextReader()
-	if err != nil {
-		return typ, r, err
-	}
-	c.initTimer.Stop() // a message came: from the first on, a no-op
-	// A text message must be UTF-8 (RFC 6455); decoding would replace bad
-	// bytes with U+FFFD, taken then for what the client sent.
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return typ, nil, err
-	}
-	if !utf8.Valid(data) {
-		_ = c.WriteClose(closeInvalidPayload, "Message is not valid UTF-8")
-		return typ, nil, errInvalidUTF8
-	}
-	if !c.first {
-		c.first = true
-		if err := c.checkInit(data); err != nil {
+	for {
+		typ, r, err := c.WebsocketConn.NextReader()
+		if err != nil {
+			return typ, r, err
+		}
+		c.initTimer.Stop() // a message came: from the first on, a no-op
+		// A text message must be UTF-8 (RFC 6455); decoding would replace bad
+		// bytes with U+FFFD, taken then for what the client sent.
+		data, err := io.ReadAll(r)
+		if err != nil {
 			return typ, nil, err
 		}
+		if !utf8.Valid(data) {
+			_ = c.WriteClose(closeInvalidPayload, "Message is not valid UTF-8")
+			return typ, nil, errInvalidUTF8
+		}
+		if !c.first {
+			c.first = true
+			if err := c.checkInit(data); err != nil {
+				return typ, nil, err
+			}
+		}
+		if c.refusedLoneSurrogate(data) {
+			continue
+		}
+		return typ, bytes.NewReader(data), nil
 	}
-	return typ, bytes.NewReader(data), nil
+}
+
+// refusedLoneSurrogate answers a start message whose operation escapes a
+// lone UTF-16 surrogate, which decoding would replace with U+FFFD, with
+// an error for that operation, as gqlgen answers one it cannot decode;
+// gqlgen never sees the message. Other messages pass: they carry no
+// operation.
+func (c *protocolConn) refusedLoneSurrogate(data []byte) bool {
+	path, found := surrogate.Find(data)
+	if !found {
+		return false
+	}
+	var m struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	}
+	rest, isPayload := strings.CutPrefix(path, "payload.")
+	if json.Unmarshal(data, &m) != nil || m.Type != "start" || m.ID == "" || !isPayload {
+		return false
+	}
+	field, msg := surrogate.Refusal(rest)
+	refusal := &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(apperr.CodeBadUserInput), "field": field}}
+	_ = c.WriteJSON(map[string]any{"type": "error", "id": m.ID, "payload": []*gqlerror.Error{refusal}})
+	_ = c.WriteJSON(map[string]any{"type": "complete", "id": m.ID})
+	return true
 }
 
 // checkInit refuses a connection_init whose payload is not an object (nor

@@ -7,8 +7,12 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -40,6 +44,12 @@ func (in textInput) String() string {
 // textInputs lists every text input of the schema the server runs, so that
 // a new one is tested as soon as it exists.
 func textInputs(schema *ast.Schema) []textInput {
+	return scalarInputs(schema, "String", "ID")
+}
+
+// scalarInputs lists every place of the schema where a client sends a
+// value of one of the scalars named.
+func scalarInputs(schema *ast.Schema, scalars ...string) []textInput {
 	var out []textInput
 	for op, root := range map[ast.Operation]*ast.Definition{
 		ast.Query: schema.Query, ast.Mutation: schema.Mutation, ast.Subscription: schema.Subscription,
@@ -52,7 +62,7 @@ func textInputs(schema *ast.Schema) []textInput {
 				continue
 			}
 			for _, a := range f.Arguments {
-				for _, path := range textPaths(schema, a.Type, map[string]bool{}) {
+				for _, path := range scalarPaths(schema, a.Type, scalars, map[string]bool{}) {
 					out = append(out, textInput{op: op, field: f, arg: a, path: path})
 				}
 			}
@@ -62,13 +72,13 @@ func textInputs(schema *ast.Schema) []textInput {
 	return out
 }
 
-// textPaths are the paths to the String and ID values inside a value of
-// type t.
-func textPaths(schema *ast.Schema, t *ast.Type, seen map[string]bool) [][]string {
+// scalarPaths are the paths to the values of the scalars named inside a
+// value of type t.
+func scalarPaths(schema *ast.Schema, t *ast.Type, scalars []string, seen map[string]bool) [][]string {
 	if t.Elem != nil {
-		return textPaths(schema, t.Elem, seen)
+		return scalarPaths(schema, t.Elem, scalars, seen)
 	}
-	if t.NamedType == "String" || t.NamedType == "ID" {
+	if slices.Contains(scalars, t.NamedType) {
 		return [][]string{nil}
 	}
 	def := schema.Types[t.NamedType]
@@ -79,11 +89,26 @@ func textPaths(schema *ast.Schema, t *ast.Type, seen map[string]bool) [][]string
 	defer delete(seen, def.Name)
 	var out [][]string
 	for _, f := range def.Fields {
-		for _, p := range textPaths(schema, f.Type, seen) {
+		for _, p := range scalarPaths(schema, f.Type, scalars, seen) {
 			out = append(out, append([]string{f.Name}, p...))
 		}
 	}
 	return out
+}
+
+// scalar is the name of the scalar the input takes.
+func (in textInput) scalar(schema *ast.Schema) string {
+	t := in.arg.Type
+	for _, name := range in.path {
+		for t.Elem != nil {
+			t = t.Elem
+		}
+		t = schema.Types[t.NamedType].Fields.ForName(name).Type
+	}
+	for t.Elem != nil {
+		t = t.Elem
+	}
+	return t.NamedType
 }
 
 // sample is a valid-looking value of type t, with bad at path (nil: no
@@ -99,6 +124,9 @@ func sample(schema *ast.Schema, t *ast.Type, path []string, bad any) any {
 		}
 		return "x"
 	case "Int":
+		if path != nil && len(path) == 0 {
+			return bad
+		}
 		return 1
 	case "Float":
 		return 1.5
@@ -155,16 +183,46 @@ func (in textInput) request(schema *ast.Schema, bad any) map[string]any {
 	return map[string]any{"query": query, "variables": vars}
 }
 
-// TestEveryTextInputRefusesNULAndInvalidUTF8 sends a NUL character, and
-// bytes that are not UTF-8, in every text input and ID argument of the
-// schema, on both databases: each answers BAD_USER_INPUT, never INTERNAL,
-// and nothing is stored.
-func TestEveryTextInputRefusesNULAndInvalidUTF8(t *testing.T) {
+// TestEveryInputRefusesBadValues sends, on both databases, to every text
+// input and ID argument of the schema a NUL character, bytes that are not
+// UTF-8, an escaped lone UTF-16 surrogate and a value of another JSON type
+// (a number for a String, a boolean for an ID, which may be an integer);
+// and to every Int a string that reads as a number, a fraction, an
+// integer past 32 bits and a boolean. Each answers BAD_USER_INPUT, never
+// INTERNAL, and nothing is stored.
+func TestEveryInputRefusesBadValues(t *testing.T) {
 	t.Parallel()
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{}}).Schema()
-	inputs := textInputs(schema)
-	if len(inputs) < 30 {
-		t.Fatalf("found only %d text inputs in the schema: %v", len(inputs), inputs)
+	texts, ints := textInputs(schema), scalarInputs(schema, "Int")
+	if len(texts) < 30 || len(ints) < 4 {
+		t.Fatalf("found only %d text inputs and %d Int inputs in the schema: %v %v", len(texts), len(ints), texts, ints)
+	}
+	type badRequest struct {
+		what      string
+		body      []byte
+		wantField bool
+	}
+	var requests []badRequest
+	for _, in := range texts {
+		body, _ := json.Marshal(in.request(schema, "a\x00b"))
+		var wrong any = 5
+		if in.scalar(schema) == "ID" {
+			wrong = true
+		}
+		wrongBody, _ := json.Marshal(in.request(schema, wrong))
+		requests = append(requests,
+			badRequest{in.String() + " with NUL", body, true},
+			// encoding/json writes neither invalid UTF-8 nor a lone
+			// surrogate: put them in by hand.
+			badRequest{in.String() + " with invalid UTF-8", bytes.Replace(body, []byte(`a\u0000b`), []byte("a\xff\xfeb"), 1), false},
+			badRequest{in.String() + " with a lone surrogate", bytes.Replace(body, []byte(`a\u0000b`), []byte(`a\ud800b`), 1), true},
+			badRequest{fmt.Sprintf("%s with %v", in, wrong), wrongBody, true})
+	}
+	for _, in := range ints {
+		for _, bad := range []any{"20", 20.5, json.Number("4294967316"), false} {
+			body, _ := json.Marshal(in.request(schema, bad))
+			requests = append(requests, badRequest{fmt.Sprintf("%s with %#v", in, bad), body, true})
+		}
 	}
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
@@ -172,13 +230,21 @@ func TestEveryTextInputRefusesNULAndInvalidUTF8(t *testing.T) {
 		alice := srv.SignUp("Alice")
 		pid := alice.CreateProject("p")
 		rowsBefore := countRows(t, srv)
-		for _, in := range inputs {
-			body, _ := json.Marshal(in.request(schema, "a\x00b"))
-			expectBadInput(t, srv, alice.AccessToken, in.String()+" with NUL", body, true)
-			// encoding/json cannot write invalid UTF-8: put the bytes in by hand.
-			body = bytes.Replace(body, []byte(`a\u0000b`), []byte("a\xff\xfeb"), 1)
-			expectBadInput(t, srv, alice.AccessToken, in.String()+" with invalid UTF-8", body, false)
+		// A few at a time: the requests are independent, and each is short.
+		var wg sync.WaitGroup
+		next := make(chan badRequest)
+		for range 4 {
+			wg.Go(func() {
+				for r := range next {
+					expectBadInput(t, srv, alice.AccessToken, r.what, r.body, r.wantField)
+				}
+			})
 		}
+		for _, r := range requests {
+			next <- r
+		}
+		close(next)
+		wg.Wait()
 		if after := countRows(t, srv); !maps.Equal(after, rowsBefore) {
 			t.Fatalf("rows by table went from %v to %v", rowsBefore, after)
 		}
@@ -300,5 +366,133 @@ func TestWebsocketOperationsMustBeUTF8(t *testing.T) {
 	alice.MustDo(`{ projects { name } }`, nil, &projects)
 	if len(projects.Projects) != 1 {
 		t.Fatalf("projects %+v, want only the first", projects.Projects)
+	}
+}
+
+// An escaped lone surrogate is refused with BAD_USER_INPUT naming its
+// place on every transport, in a variable (JSON) and in a string value
+// of the document (GraphQL); decoded, it would have become U+FFFD. A pair
+// is one character and passes.
+func TestLoneSurrogatesOverEveryTransport(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	alice := srv.SignUp("Alice")
+	const withVar = `mutation($n: String!) { createProject(input: {name: $n}) { id } }`
+	const literal = `mutation { createProject(input: {name: "a\ud800b"}) { id } }`
+	varsJSON := `{"n":"a\ud800b"}`
+	post := func(body, accept string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/query", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+alice.AccessToken)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		storetest.Must(t, err)
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, raw
+	}
+	get := func(params url.Values) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/query?"+params.Encode(), nil)
+		req.Header.Set("Authorization", "Bearer "+alice.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		storetest.Must(t, err)
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, raw
+	}
+	firstError := func(raw []byte) testserver.GQLError {
+		// An event stream's data line, or a JSON answer.
+		if i := bytes.Index(raw, []byte("data: ")); i >= 0 {
+			raw = raw[i+len("data: "):]
+			raw = raw[:bytes.IndexByte(raw, '\n')]
+		}
+		var out struct{ Errors []testserver.GQLError }
+		_ = json.Unmarshal(raw, &out)
+		if len(out.Errors) == 0 {
+			return testserver.GQLError{}
+		}
+		return out.Errors[0]
+	}
+	ws := srv.Connect(testserver.TransportWS, alice.AccessToken)
+	legacy := srv.Connect(testserver.LegacyWS, alice.AccessToken)
+	ids := 0
+	overWS := func(w *testserver.WS, typ, payload string) testserver.GQLError {
+		ids++
+		id := "bad" + strconv.Itoa(ids)
+		storetest.Must(t, w.Conn.Write(t.Context(), websocket.MessageText, []byte(`{"type":"`+typ+`","id":"`+id+`","payload":`+payload+`}`)))
+		for {
+			m := w.Read()
+			if m.ID != id || m.Type == "complete" {
+				continue
+			}
+			var errs []testserver.GQLError
+			if m.Type == "error" {
+				_ = json.Unmarshal(m.Payload, &errs)
+			} else {
+				var r struct{ Errors []testserver.GQLError }
+				_ = json.Unmarshal(m.Payload, &r)
+				errs = r.Errors
+			}
+			if len(errs) == 0 {
+				return testserver.GQLError{Message: string(m.Payload)}
+			}
+			return errs[0]
+		}
+	}
+	body := func(query, vars string) string {
+		q, _ := json.Marshal(query)
+		if vars == "" {
+			return `{"query":` + string(q) + `}`
+		}
+		return `{"query":` + string(q) + `,"variables":` + vars + `}`
+	}
+	for name, tc := range map[string]struct {
+		err   func() testserver.GQLError
+		field string
+	}{
+		"POST variable": {func() testserver.GQLError { _, raw := post(body(withVar, varsJSON), ""); return firstError(raw) }, "n"},
+		"POST literal":  {func() testserver.GQLError { _, raw := post(body(literal, ""), ""); return firstError(raw) }, "input.name"},
+		"POST in the document": {func() testserver.GQLError {
+			_, raw := post(`{"query":"mutation { createProject(input: {name: \"\"\"\ud800\"\"\"}) { id } }"}`, "")
+			return firstError(raw)
+		}, "query"},
+		"SSE variable": {func() testserver.GQLError {
+			_, raw := post(body(withVar, varsJSON), "text/event-stream")
+			return firstError(raw)
+		}, "n"},
+		"SSE literal": {func() testserver.GQLError {
+			_, raw := post(body(literal, ""), "text/event-stream")
+			return firstError(raw)
+		}, "input.name"},
+		"GET variable": {func() testserver.GQLError {
+			_, raw := get(url.Values{"query": {`query($n: String!) { me { id } }`}, "variables": {varsJSON}})
+			return firstError(raw)
+		}, "n"},
+		"GET literal": {func() testserver.GQLError {
+			_, raw := get(url.Values{"query": {`{ project(id: "a\ud800b") { id } }`}})
+			return firstError(raw)
+		}, "id"},
+		"graphql-transport-ws variable": {func() testserver.GQLError { return overWS(ws, "subscribe", body(withVar, varsJSON)) }, "n"},
+		"graphql-transport-ws literal":  {func() testserver.GQLError { return overWS(ws, "subscribe", body(literal, "")) }, "input.name"},
+		"graphql-ws variable":           {func() testserver.GQLError { return overWS(legacy, "start", body(withVar, varsJSON)) }, "n"},
+		"graphql-ws literal":            {func() testserver.GQLError { return overWS(legacy, "start", body(literal, "")) }, "input.name"},
+	} {
+		if e := tc.err(); e.Code() != "BAD_USER_INPUT" || e.Field() != tc.field || !strings.Contains(e.Message, "surrogate") {
+			t.Errorf("%s: %s %q %q, want BAD_USER_INPUT on %q", name, e.Code(), e.Field(), e.Message, tc.field)
+		}
+	}
+	// Both connections go on.
+	for _, w := range []*testserver.WS{ws, legacy} {
+		if r := w.Subscribe(`{ me { id } }`, nil).Next(); len(r.Errors) > 0 {
+			t.Fatalf("%s does not go on: %+v", w.Protocol, r.Errors)
+		}
+	}
+	var projects struct{ Projects []struct{ Name string } }
+	alice.MustDo(withVar, map[string]any{"n": "\U0001F600 pair"}, nil)
+	alice.MustDo(`{ projects { name } }`, nil, &projects)
+	if len(projects.Projects) != 1 || projects.Projects[0].Name != "\U0001F600 pair" {
+		t.Fatalf("projects %+v, want only the one named with a pair", projects.Projects)
 	}
 }

@@ -31,6 +31,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/ottr/backend/internal/surrogate"
 )
 
 // Subprotocol is the websocket subprotocol this transport speaks.
@@ -261,6 +263,15 @@ func (c *conn) read() {
 				c.enqueue(encode("error", m.ID, []*gqlerror.Error{{
 					Message:    "the operation is not valid UTF-8",
 					Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+				}}))
+				continue
+			}
+			if path, found := surrogate.Find(m.Payload); found {
+				// Decoding would replace it with U+FFFD, as above.
+				field, msg := surrogate.Refusal(path)
+				c.enqueue(encode("error", m.ID, []*gqlerror.Error{{
+					Message:    msg,
+					Extensions: map[string]any{"code": "BAD_USER_INPUT", "field": field},
 				}}))
 				continue
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/ratelimit"
 	"github.com/ottr/backend/internal/requestlog"
+	"github.com/ottr/backend/internal/surrogate"
 )
 
 // statusWriter records the status code and keeps the writer's optional
@@ -172,11 +173,14 @@ func (*bufferedBody) Close() error { return nil }
 const corsAllowedHeaders = "Authorization, Content-Type, X-Request-Id, " +
 	"traceparent, tracestate, baggage, sentry-trace, apollographql-client-name, apollographql-client-version"
 
-// requireUTF8 answers BAD_USER_INPUT to a request whose body or query
-// string is not UTF-8, as JSON and GraphQL require: decoding would
-// silently replace the bad bytes with U+FFFD, and the replacement would be
-// stored in place of what the client sent. It checks the body limitBody
-// buffered (every body is).
+// requireUTF8 answers BAD_USER_INPUT to a GraphQL request whose body or
+// query string is not UTF-8, as JSON and GraphQL require, or whose JSON
+// (the body, or the variables and extensions of a GET) escapes a UTF-16
+// surrogate that pairs with nothing: decoding would silently replace
+// either with U+FFFD, and the replacement would be stored in place of what
+// the client sent. It checks the body limitBody buffered (every body is).
+// The query's own string values are checked once parsed, for every
+// transport (graph's textCheck).
 func requireUTF8(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		query, err := url.QueryUnescape(r.URL.RawQuery)
@@ -184,12 +188,40 @@ func requireUTF8(next http.Handler) http.Handler {
 			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "the query string is not valid URL-encoded UTF-8")
 			return
 		}
-		if b, ok := r.Body.(*bufferedBody); ok && !utf8.Valid(b.data) {
+		b, buffered := r.Body.(*bufferedBody)
+		if buffered && !utf8.Valid(b.data) {
 			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "the request body is not valid UTF-8")
 			return
 		}
+		if surrogate.InJSON(query) >= 0 {
+			// Rare: only now is the query string parsed, to name the place.
+			params := r.URL.Query()
+			for _, name := range []string{"variables", "extensions"} {
+				if path, found := surrogate.Find([]byte(params.Get(name))); found {
+					writeLoneSurrogate(w, strings.TrimSuffix(name+"."+path, "."))
+					return
+				}
+			}
+		}
+		if buffered {
+			if path, found := surrogate.Find(b.data); found {
+				writeLoneSurrogate(w, path)
+				return
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// writeLoneSurrogate answers a GraphQL request whose JSON holds a lone
+// surrogate at path with BAD_USER_INPUT naming the place.
+func writeLoneSurrogate(w http.ResponseWriter, path string) {
+	field, msg := surrogate.Refusal(path)
+	ext := map[string]string{"code": "BAD_USER_INPUT"}
+	if field != "" {
+		ext["field"] = field
+	}
+	writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]any{{"message": msg, "extensions": ext}}})
 }
 
 // cors lets the dashboard's origins call the API from a browser. Credentials

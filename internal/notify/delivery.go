@@ -281,6 +281,17 @@ func (d *Dispatcher) Delivery(ctx context.Context, id string) (*Delivery, error)
 // deliverArgs is the job that makes one delivery.
 type deliverArgs struct {
 	DeliveryID string `json:"delivery_id"`
+	// Channel is the Kind's name; empty for Slack, as jobs made before
+	// there were other kinds are.
+	Channel string `json:"channel,omitempty"`
+}
+
+// kindName is the name of the Kind the job delivers with.
+func (a deliverArgs) kindName() string {
+	if a.Channel == "" {
+		return kindSlack
+	}
+	return a.Channel
 }
 
 func (deliverArgs) Kind() string { return "slack_delivery" }

@@ -122,8 +122,6 @@ type Options struct {
 	Channels *slack.Service
 	// Endpoints, when set, has events delivered to webhook endpoints too.
 	Endpoints *webhook.Service
-	// WebhookSustained overrides when failing endpoints are disabled.
-	WebhookSustained *Sustained
 	// Authz authorizes the lists of a whole project's deliveries.
 	Authz    *project.Authorizer
 	Client   *slack.Client
@@ -186,10 +184,7 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 
 	kinds := []Kind{slackKind{store: o.Store, client: o.Client, channels: o.Channels}}
 	if o.Endpoints != nil {
-		sustain := defaultWebhookSustained
-		if o.WebhookSustained != nil {
-			sustain = *o.WebhookSustained
-		}
+		sustain := Sustained{Deliveries: s.WebhookFailedDeliveries, For: s.WebhookFailingFor}
 		kinds = append(kinds, webhookKind{store: o.Store, endpoints: o.Endpoints, sustain: sustain})
 	}
 	w := newWorker(d, kinds, s)
@@ -266,6 +261,10 @@ func withDefaults(s config.Delivery) config.Delivery {
 	set(&s.ChannelInterval, DefaultChannelInterval)
 	set(&s.HTTPTimeout, slack.DefaultTimeout)
 	set(&s.StopTimeout, DefaultStopTimeout)
+	set(&s.WebhookFailingFor, DefaultWebhookSustained.For)
+	if s.WebhookFailedDeliveries <= 0 {
+		s.WebhookFailedDeliveries = DefaultWebhookSustained.Deliveries
+	}
 	if s.ChannelBurst <= 0 {
 		s.ChannelBurst = DefaultChannelBurst
 	}

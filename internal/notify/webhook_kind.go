@@ -19,12 +19,13 @@ import (
 // kindWebhook is the Name of webhook deliveries.
 const kindWebhook = "webhook"
 
-// Sustained failure disables a webhook endpoint: 3 deliveries in a row
+// DefaultWebhookSustained is when sustained failure disables a webhook
+// endpoint: 3 deliveries in a row
 // given up on (each after all its attempts, about a day of retries) and
 // nothing delivered for at least 24 h. A receiver that is down for a
 // weekend therefore stops receiving, and its owner sees disabledReason,
 // instead of the queue retrying into the void forever.
-var defaultWebhookSustained = Sustained{Deliveries: 3, For: 24 * time.Hour}
+var DefaultWebhookSustained = Sustained{Deliveries: 3, For: 24 * time.Hour}
 
 // webhookKind delivers signed requests to webhook endpoints.
 type webhookKind struct {

@@ -4012,7 +4012,7 @@ type WebhookDelivery {
   event: Event!
   "Where it is."
   status: DeliveryStatus!
-  "Attempts made so far (answers 429 do not count)."
+  "Requests made so far, rate-limited ones included."
   attempts: Int!
   "Attempts whose request was in flight when the server stopped."
   unknownOutcomeAttempts: Int!

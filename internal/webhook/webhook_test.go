@@ -421,3 +421,42 @@ func TestSustainedFailureDisables(t *testing.T) {
 		}
 	})
 }
+
+// URLs that are not HTTPS or point inside the network are refused with
+// BAD_USER_INPUT naming the field, and nothing is stored.
+func TestBadEndpointURLsAreRefused(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		e := newEnv(t, d, newReceiver(t))
+		for _, url := range []string{
+			"http://example.com/hook", "https://127.0.0.1/hook", "https://10.1.2.3/hook", "https://[::1]/hook",
+			"https://169.254.169.254/latest", "https://localhost/hook", "https://metadata.internal/x", "https://user:pw@example.com/",
+			"ftp://example.com/", "not a url", "https://example.com/a\x00b",
+		} {
+			err := e.owner.ErrorCode(`mutation($p: ID!, $i: AddWebhookEndpointInput!) { addWebhookEndpoint(projectId: $p, input: $i) { secret } }`,
+				map[string]any{"p": e.pid, "i": map[string]any{"name": "bad", "url": url, "events": []string{"APPROVAL_CREATED"}}})
+			if err.Code() != "BAD_USER_INPUT" || (err.Field() != "url" && err.Field() != "input.url") {
+				t.Errorf("%q: %s %s (field %q), want BAD_USER_INPUT on url", url, err.Code(), err.Message, err.Field())
+			}
+			if contains(err.Message, e.rcv.URL) {
+				t.Errorf("%q: the message names an allowed prefix: %s", url, err.Message)
+			}
+		}
+		var n int64
+		storetest.Must(t, e.srv.App.Store.DB(t.Context()).Table("webhook_endpoints").Count(&n).Error)
+		if n != 0 {
+			t.Errorf("%d endpoints stored", n)
+		}
+		// A public HTTPS URL is accepted.
+		e.owner.MustDo(`mutation($p: ID!, $i: AddWebhookEndpointInput!) { addWebhookEndpoint(projectId: $p, input: $i) { secret } }`,
+			map[string]any{"p": e.pid, "i": map[string]any{"name": "ok", "url": "https://hooks.example.com/ottr", "events": []string{"APPROVAL_CREATED"}, "enabled": false}}, nil)
+		// A read key cannot add one.
+		_, readKey := e.owner.CreateAPIKey(e.pid, "READ")
+		err := e.srv.Client(readKey).ErrorCode(`mutation($p: ID!, $i: AddWebhookEndpointInput!) { addWebhookEndpoint(projectId: $p, input: $i) { secret } }`,
+			map[string]any{"p": e.pid, "i": map[string]any{"name": "r", "url": "https://hooks.example.com/r", "events": []string{"APPROVAL_CREATED"}}})
+		if err.Code() != "FORBIDDEN" {
+			t.Errorf("read key: %s, want FORBIDDEN", err.Code())
+		}
+	})
+}

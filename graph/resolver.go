@@ -10,6 +10,7 @@ import (
 	"github.com/ottr/backend/internal/notify"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
+	"github.com/ottr/backend/internal/webhook"
 )
 
 // Resolver holds the domain services the resolvers call. It holds no rules
@@ -23,5 +24,6 @@ type Resolver struct {
 	EventQueries    *event.Queries
 	Live            *live.Subscriptions
 	SlackService    *slack.Service
+	WebhookService  *webhook.Service
 	Dispatcher      *notify.Dispatcher
 }

@@ -35,6 +35,26 @@ type AddSlackChannelInput struct {
 	AllowedSlackUserIds []string `json:"allowedSlackUserIds,omitempty"`
 }
 
+// A new webhook endpoint. Invalid fields answer BAD_USER_INPUT with extensions.field naming them.
+type AddWebhookEndpointInput struct {
+	// Display name, 1 to 80 characters; CONFLICT when the project has an endpoint of this name.
+	Name string `json:"name"`
+	// An https:// URL to a public host (or one under OTTR_WEBHOOK_ALLOWED_PREFIXES), at most 1000 characters, no user info or fragment. Stored encrypted, never shown again; redirects are never followed.
+	URL string `json:"url"`
+	// The event types to send, at least one.
+	Events []EventType `json:"events"`
+	// Whether to send from now on.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// A new endpoint and its signing secret.
+type AddWebhookEndpointPayload struct {
+	// The endpoint.
+	Endpoint *WebhookEndpoint `json:"endpoint"`
+	// The signing secret, whsec_ and base64 of 32 random bytes: verify each request's webhook-signature with it. Shown only now.
+	Secret string `json:"secret"`
+}
+
 // A project's API key. Its secret is shown only once, by createApiKey; the server keeps its SHA-256.
 type APIKey struct {
 	// Opaque identifier.
@@ -454,6 +474,20 @@ type RemoveSlackChannelPayload struct {
 	RemovedChannelID string `json:"removedChannelId"`
 }
 
+// What removeWebhookEndpoint removed, so that a cache can evict it.
+type RemoveWebhookEndpointPayload struct {
+	// The id of the removed endpoint.
+	RemovedEndpointID string `json:"removedEndpointId"`
+}
+
+// An endpoint's new signing secret.
+type RotateWebhookSecretPayload struct {
+	// The endpoint; previousSecretExpiresAt says until when the old secret still signs.
+	Endpoint *WebhookEndpoint `json:"endpoint"`
+	// The new secret. Shown only now.
+	Secret string `json:"secret"`
+}
+
 // A new account. Invalid fields answer BAD_USER_INPUT with extensions.field naming them.
 type SignUpInput struct {
 	// A valid e-mail address, at most 254 characters; CONFLICT when an account already uses it.
@@ -512,6 +546,16 @@ type UpdateSlackChannelInput struct {
 	AllowedSlackUserIds []string `json:"allowedSlackUserIds,omitempty"`
 }
 
+// Changes to an endpoint; omitted or null fields stay as they are.
+type UpdateWebhookEndpointInput struct {
+	// New display name, 1 to 80 characters, unique in the project (CONFLICT).
+	Name *string `json:"name,omitempty"`
+	// New URL, with the same rules as AddWebhookEndpointInput.url.
+	URL *string `json:"url,omitempty"`
+	// New event selection, at least one type.
+	Events []EventType `json:"events,omitempty"`
+}
+
 // A person with an account. Users see each other only as members of a shared project.
 type User struct {
 	// Opaque identifier.
@@ -522,6 +566,54 @@ type User struct {
 	Name string `json:"name"`
 	// When the account was created.
 	CreatedAt time.Time `json:"createdAt"`
+}
+
+// A page of webhook deliveries, newest first.
+type WebhookDeliveryConnection struct {
+	// The deliveries of this page.
+	Edges []*WebhookDeliveryEdge `json:"edges"`
+	// Whether more follow, and the cursor to get them.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many deliveries match, over all pages.
+	TotalCount int `json:"totalCount"`
+}
+
+// One webhook delivery in a page.
+type WebhookDeliveryEdge struct {
+	// Pass as `after` to continue after this delivery.
+	Cursor string `json:"cursor"`
+	// The delivery.
+	Node *WebhookDelivery `json:"node"`
+}
+
+// A page of webhook endpoints.
+type WebhookEndpointConnection struct {
+	// The endpoints of this page, in list order.
+	Edges []*WebhookEndpointEdge `json:"edges"`
+	// Where this page sits in the list.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many endpoints the project has.
+	TotalCount int `json:"totalCount"`
+}
+
+// One endpoint of a page.
+type WebhookEndpointEdge struct {
+	// Points at this endpoint, for after/before.
+	Cursor string `json:"cursor"`
+	// The endpoint.
+	Node *WebhookEndpoint `json:"node"`
+}
+
+// The endpoint's answer to a signed test request (type WEBHOOK_TEST).
+type WebhookTestResult struct {
+	// Whether it answered 2xx.
+	Ok bool `json:"ok"`
+	// Its HTTP status, when it answered.
+	StatusCode *int `json:"statusCode,omitempty"`
+	// Its answer or the transport error, when not ok.
+	Error *string `json:"error,omitempty"`
+	// How long the request took, in milliseconds.
+	LatencyMs int `json:"latencyMs"`
 }
 
 // How an action's button looks on the approval page.

@@ -25,6 +25,7 @@ import (
 	"github.com/ottr/backend/internal/rest"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/webhook"
 )
 
 // App is one running server instance.
@@ -83,7 +84,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	authz := project.NewAuthorizer(st)
 	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
 		Secret: cfg.JWTSecret, PublicURL: cfg.PublicURL, Now: cfg.Now})
-	channels, dispatcher, err := a.startSlack(ctx, authz)
+	channels, endpoints, dispatcher, err := a.startSlack(ctx, authz)
 	if err != nil {
 		_ = a.Close()
 		return nil, err
@@ -99,6 +100,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		EventQueries:    event.NewQueries(st, authz),
 		Live:            subscriptions,
 		SlackService:    channels,
+		WebhookService:  endpoints,
 		Dispatcher:      dispatcher,
 		PublicURL:       cfg.PublicURL,
 	}
@@ -144,26 +146,30 @@ func (a *App) routes() map[string]http.Handler {
 	return routes
 }
 
-// startSlack builds the channel service and starts the dispatcher, which
-// fans out every committed event to its deliveries.
-func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack.Service, *notify.Dispatcher, error) {
+// startSlack builds the Slack channel and webhook endpoint services and
+// starts the dispatcher, which fans out every committed event to its
+// deliveries.
+func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack.Service, *webhook.Service, *notify.Dispatcher, error) {
 	keys, err := slack.ParseKeyring(a.Config.EncryptionKey, a.Config.OldEncryptionKeys)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	validator := slack.Validator{Prefixes: a.Config.SlackWebhookPrefixes}
 	client := slack.NewClient(validator, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver))
 	channels := slack.NewService(a.Store, authz, keys, validator, client)
+	policy := webhook.Policy{Prefixes: a.Config.WebhookAllowedPrefixes}
+	endpoints := webhook.NewService(a.Store, authz, keys, policy,
+		slack.NewClient(policy, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver)))
 	dispatcher, err := notify.Start(ctx, notify.Options{
-		Store: a.Store, Channels: channels, Authz: authz, Client: client, Settings: a.Config.Delivery, Logger: a.Logger, Metrics: a.Metrics,
+		Store: a.Store, Channels: channels, Endpoints: endpoints, Authz: authz, Client: client, Settings: a.Config.Delivery, Logger: a.Logger, Metrics: a.Metrics,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	a.closers = append(a.closers, dispatcher.Stop)
 	a.Recorder.OnCommit(dispatcher.Committed)
 	a.Metrics.WatchQueue(dispatcher.QueueDepth, a.Logger)
-	return channels, dispatcher, nil
+	return channels, endpoints, dispatcher, nil
 }
 
 // Handler is the root HTTP handler.

@@ -279,7 +279,7 @@ func expectBadInput(t *testing.T, srv *testserver.Server, token, what string, bo
 func countRows(t *testing.T, srv *testserver.Server) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	for _, table := range []string{"users", "refresh_tokens", "projects", "project_members", "api_keys", "approvals", "key_values", "events", "slack_channels", "deliveries"} {
+	for _, table := range []string{"users", "refresh_tokens", "projects", "project_members", "api_keys", "approvals", "key_values", "events", "slack_channels", "deliveries", "webhook_endpoints", "webhook_deliveries"} {
 		var n int64
 		storetest.Must(t, srv.App.Store.DB(t.Context()).Table(table).Count(&n).Error)
 		out[table] = n

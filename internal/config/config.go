@@ -33,6 +33,10 @@ type Config struct {
 	EncryptionKey        string // base64 of 32 bytes
 	OldEncryptionKeys    []string
 	SlackWebhookPrefixes []string
+	// WebhookAllowedPrefixes are URL prefixes that webhook endpoints may
+	// use over plain HTTP and on internal addresses (private deployments,
+	// tests); every other endpoint must be HTTPS to a public host.
+	WebhookAllowedPrefixes []string
 	// SlackResponseURLPrefixes are where answers to Slack interactions
 	// (their response_url) may be posted; empty: DefaultSlackResponseURLPrefix.
 	SlackResponseURLPrefixes []string
@@ -159,6 +163,11 @@ type Delivery struct {
 	HTTPTimeout          time.Duration // one webhook request, answer included
 	StopTimeout          time.Duration // how long shutdown waits for deliveries in flight
 	Resolver             *net.Resolver // DNS for webhook hosts; nil is the system resolver
+	// A webhook endpoint is disabled once WebhookFailedDeliveries
+	// deliveries in a row have failed and nothing was delivered to it for
+	// WebhookFailingFor; 0 means 3 and 24 h.
+	WebhookFailedDeliveries int
+	WebhookFailingFor       time.Duration
 }
 
 // Postgres reports whether the database is PostgreSQL (else embedded SQLite).
@@ -183,6 +192,7 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 		DataDir:                  get("OTTR_DATA_DIR", "./data"),
 		PublicURL:                strings.TrimRight(get("OTTR_PUBLIC_URL", "http://localhost:8080"), "/"),
 		SlackWebhookPrefixes:     splitList(get("OTTR_SLACK_WEBHOOK_PREFIXES", "https://hooks.slack.com/services/")),
+		WebhookAllowedPrefixes:   splitList(get("OTTR_WEBHOOK_ALLOWED_PREFIXES", "")),
 		SlackResponseURLPrefixes: splitList(get("OTTR_SLACK_RESPONSE_URL_PREFIXES", DefaultSlackResponseURLPrefix)),
 		CORSOrigins:              splitList(get("OTTR_CORS_ORIGINS", "http://localhost:5173,http://localhost:3000")),
 		LogFormat:                get("OTTR_LOG_FORMAT", "text"),

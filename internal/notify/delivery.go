@@ -148,14 +148,24 @@ func textCursor(parts []string) []any {
 // so that the message is not sent twice at once; past that, Redeliver
 // answers CONFLICT.
 func (d *Dispatcher) Redeliver(ctx context.Context, id string) (*Delivery, error) {
+	return d.redeliver(ctx, kindSlack, id, func(ctx context.Context, channelID string) error {
+		_, err := d.channels.Get(ctx, channelID, project.ManageSlack)
+		return err
+	})
+}
+
+// redeliver is Redeliver for the deliveries of the kind named kind, whose
+// channel authorize checks the caller may manage.
+func (d *Dispatcher) redeliver(ctx context.Context, kind, id string, authorize func(ctx context.Context, channelID string) error) (*Delivery, error) {
 	if err := apperr.CheckTexts("id", id); err != nil {
 		return nil, err
 	}
-	del, err := d.loadDelivery(ctx, id)
+	tb := tablesOf(kind)
+	del, err := d.loadDeliveryIn(ctx, tb, id)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.channels.Get(ctx, del.ChannelID, project.ManageSlack); err != nil {
+	if err := authorize(ctx, del.ChannelID); err != nil {
 		if apperr.CodeOf(err) == apperr.CodeNotFound {
 			return nil, apperr.NotFound("delivery")
 		}
@@ -171,7 +181,7 @@ func (d *Dispatcher) Redeliver(ctx context.Context, id string) (*Delivery, error
 		if err != nil {
 			return err
 		}
-		if del, err = d.loadDelivery(ctx, id); err != nil {
+		if del, err = d.loadDeliveryIn(ctx, tb, id); err != nil {
 			return err
 		}
 		if del.JobID != nil {
@@ -196,11 +206,15 @@ func (d *Dispatcher) Redeliver(ctx context.Context, id string) (*Delivery, error
 				return fmt.Errorf("cancel job of delivery %s: %w", id, err)
 			}
 		}
-		job, err := d.river.InsertTx(ctx, tx, deliverArgs{DeliveryID: id}, nil)
+		args := deliverArgs{DeliveryID: id}
+		if kind != kindSlack {
+			args.Channel = kind
+		}
+		job, err := d.river.InsertTx(ctx, tx, args, nil)
 		if err != nil {
 			return fmt.Errorf("enqueue delivery %s: %w", id, err)
 		}
-		err = d.store.DB(ctx).Model(&Delivery{}).Where("id = ?", id).
+		err = d.store.DB(ctx).Table(tb.deliveries).Where("id = ?", id).
 			Updates(map[string]any{"status": slack.StatusPending, "next_attempt_at": nil, "job_id": job.Job.ID}).Error
 		if err != nil {
 			return fmt.Errorf("reset delivery %s: %w", id, err)
@@ -210,7 +224,7 @@ func (d *Dispatcher) Redeliver(ctx context.Context, id string) (*Delivery, error
 	if err != nil {
 		return nil, err
 	}
-	return d.loadDelivery(ctx, id)
+	return d.loadDeliveryIn(ctx, tb, id)
 }
 
 // waitWhileRunning waits, up to the length of one request and some, for
@@ -252,8 +266,12 @@ func (d *Dispatcher) running(ctx context.Context, tx *sql.Tx, jobID int64) (bool
 }
 
 func (d *Dispatcher) loadDelivery(ctx context.Context, id string) (*Delivery, error) {
+	return d.loadDeliveryIn(ctx, tablesOf(kindSlack), id)
+}
+
+func (d *Dispatcher) loadDeliveryIn(ctx context.Context, tb kindTables, id string) (*Delivery, error) {
 	var del Delivery
-	if err := d.store.DB(ctx).Where("id = ?", id).Take(&del).Error; err != nil {
+	if err := d.store.DB(ctx).Table(tb.deliveries).Where("id = ?", id).Take(&del).Error; err != nil {
 		if store.IsNotFound(err) {
 			return nil, apperr.NotFound("delivery")
 		}
@@ -281,6 +299,17 @@ func (d *Dispatcher) Delivery(ctx context.Context, id string) (*Delivery, error)
 // deliverArgs is the job that makes one delivery.
 type deliverArgs struct {
 	DeliveryID string `json:"delivery_id"`
+	// Channel is the Kind's name; empty for Slack, as jobs made before
+	// there were other kinds are.
+	Channel string `json:"channel,omitempty"`
+}
+
+// kindName is the name of the Kind the job delivers with.
+func (a deliverArgs) kindName() string {
+	if a.Channel == "" {
+		return kindSlack
+	}
+	return a.Channel
 }
 
 func (deliverArgs) Kind() string { return "slack_delivery" }

@@ -164,6 +164,11 @@ func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
 			if made, err = d.addDeliveries(ctx, events); err != nil {
 				return err
 			}
+			webhooks, err := d.addWebhookDeliveries(ctx, events)
+			if err != nil {
+				return err
+			}
+			made += webhooks
 			last = events[n-1].Position()
 		}
 		if last == (event.Position{Xid: cur.Xid, ID: cur.EventID}) || (made == 0 && time.Since(d.cursorSaved) < cursorSaveEvery) {

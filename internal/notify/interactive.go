@@ -9,16 +9,17 @@ import (
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/slack"
+	"github.com/ottr/backend/internal/store"
 )
 
 // decorate adds to a message what only some need, read apart so that the
 // common delivery stays one query: the buttons of "Approval created" in a
 // channel with a signing secret, and the decider of "Approval executed".
-func (w *worker) decorate(ctx context.Context, t *target) error {
+func decorate(ctx context.Context, st *store.Store, t *target) error {
 	if t.event == nil || t.detailsErr != nil || t.event.ApprovalID == nil {
 		return nil
 	}
-	db := w.d.store.DB(ctx)
+	db := st.DB(ctx)
 	switch t.event.Type {
 	case event.ApprovalCreated:
 		var (

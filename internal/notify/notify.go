@@ -29,6 +29,7 @@ import (
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/webhook"
 )
 
 // Production defaults of config.Delivery.
@@ -89,12 +90,14 @@ const (
 type Dispatcher struct {
 	store    *store.Store
 	channels *slack.Service
-	authz    *project.Authorizer
-	river    *river.Client[*sql.Tx]
-	driver   riverdriver.Driver[*sql.Tx]
-	listener *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
-	logger   *slog.Logger
-	stopWait time.Duration
+	// endpoints are the webhook endpoints; nil: no webhook deliveries.
+	endpoints *webhook.Service
+	authz     *project.Authorizer
+	river     *river.Client[*sql.Tx]
+	driver    riverdriver.Driver[*sql.Tx]
+	listener  *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
+	logger    *slog.Logger
+	stopWait  time.Duration
 	// requestTimeout bounds one webhook request.
 	requestTimeout time.Duration
 	// outcomes counts settled attempts by the delivery's new status; nil
@@ -117,6 +120,8 @@ type Dispatcher struct {
 type Options struct {
 	Store    *store.Store
 	Channels *slack.Service
+	// Endpoints, when set, has events delivered to webhook endpoints too.
+	Endpoints *webhook.Service
 	// Authz authorizes the lists of a whole project's deliveries.
 	Authz    *project.Authorizer
 	Client   *slack.Client
@@ -130,7 +135,7 @@ type Options struct {
 // it when done.
 func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	s := withDefaults(o.Settings)
-	d := &Dispatcher{store: o.Store, channels: o.Channels, authz: o.Authz, logger: o.Logger,
+	d := &Dispatcher{store: o.Store, channels: o.Channels, endpoints: o.Endpoints, authz: o.Authz, logger: o.Logger,
 		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout,
 		fanoutWake: make(chan struct{}, 1), stopFanout: func() {}, stopRescue: func() {}}
 	if o.Metrics != nil {
@@ -177,7 +182,12 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		}
 	}
 
-	w := newWorker(d, o.Client, s)
+	kinds := []Kind{slackKind{store: o.Store, client: o.Client, channels: o.Channels}}
+	if o.Endpoints != nil {
+		sustain := Sustained{Deliveries: s.WebhookFailedDeliveries, For: s.WebhookFailingFor}
+		kinds = append(kinds, webhookKind{store: o.Store, endpoints: o.Endpoints, sustain: sustain})
+	}
+	w := newWorker(d, kinds, s)
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, w); err != nil {
 		d.closeListener()
@@ -251,6 +261,10 @@ func withDefaults(s config.Delivery) config.Delivery {
 	set(&s.ChannelInterval, DefaultChannelInterval)
 	set(&s.HTTPTimeout, slack.DefaultTimeout)
 	set(&s.StopTimeout, DefaultStopTimeout)
+	set(&s.WebhookFailingFor, DefaultWebhookSustained.For)
+	if s.WebhookFailedDeliveries <= 0 {
+		s.WebhookFailedDeliveries = DefaultWebhookSustained.Deliveries
+	}
 	if s.ChannelBurst <= 0 {
 		s.ChannelBurst = DefaultChannelBurst
 	}

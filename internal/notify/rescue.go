@@ -115,7 +115,7 @@ func (d *Dispatcher) rescueAbandoned(ctx context.Context, horizon time.Time) (in
 			if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
 				return fmt.Errorf("read job %d: %w", j.ID, err)
 			}
-			n, err := d.markUnknown(ctx, args.DeliveryID, &j.ID)
+			n, err := d.markUnknown(ctx, tablesOf(args.kindName()), args.DeliveryID, &j.ID)
 			if err != nil {
 				return err
 			}
@@ -177,7 +177,7 @@ func (d *Dispatcher) stillRunning(ctx context.Context, tx *sql.Tx, ids []int64, 
 // markUnknown records the started attempts of a delivery as of unknown
 // outcome, counts them on the delivery, and returns how many there were.
 // With jobID, only while that job owns the delivery.
-func (d *Dispatcher) markUnknown(ctx context.Context, deliveryID string, jobID *int64) (int, error) {
+func (d *Dispatcher) markUnknown(ctx context.Context, tb kindTables, deliveryID string, jobID *int64) (int, error) {
 	db := d.store.DB(ctx)
 	owned := "id = ?"
 	args := []any{OutcomeStarted, deliveryID, deliveryID}
@@ -185,15 +185,15 @@ func (d *Dispatcher) markUnknown(ctx context.Context, deliveryID string, jobID *
 		owned += " AND job_id = ?"
 		args = append(args, *jobID)
 	}
-	res := db.Exec("UPDATE deliveries SET unknown_attempts = unknown_attempts + "+
-		"(SELECT count(*) FROM delivery_attempts WHERE outcome = ? AND delivery_id = ?) WHERE "+owned, args...)
+	res := db.Exec("UPDATE "+tb.deliveries+" SET unknown_attempts = unknown_attempts + "+
+		"(SELECT count(*) FROM "+tb.attempts+" WHERE outcome = ? AND delivery_id = ?) WHERE "+owned, args...)
 	if res.Error != nil {
 		return 0, fmt.Errorf("count unknown attempts of delivery %s: %w", deliveryID, res.Error)
 	}
 	if res.RowsAffected == 0 {
 		return 0, nil
 	}
-	res = db.Exec("UPDATE delivery_attempts SET outcome = ?, error = ? WHERE delivery_id = ? AND outcome = ?",
+	res = db.Exec("UPDATE "+tb.attempts+" SET outcome = ?, error = ? WHERE delivery_id = ? AND outcome = ?",
 		OutcomeUnknown, unknownError, deliveryID, OutcomeStarted)
 	if res.Error != nil {
 		return 0, fmt.Errorf("mark unknown attempts of delivery %s: %w", deliveryID, res.Error)

@@ -45,7 +45,7 @@ type worker struct {
 	river.WorkerDefaults[deliverArgs]
 
 	d        *Dispatcher
-	client   *slack.Client
+	kinds    map[string]Kind    // by deliverArgs.Channel
 	limiter  *ratelimit.Limiter // per channel id
 	settings config.Delivery
 
@@ -54,51 +54,66 @@ type worker struct {
 	retryAt sync.Map
 }
 
-func newWorker(d *Dispatcher, client *slack.Client, s config.Delivery) *worker {
-	return &worker{d: d, client: client, limiter: ratelimit.New(s.ChannelInterval, s.ChannelBurst), settings: s}
+func newWorker(d *Dispatcher, kinds []Kind, s config.Delivery) *worker {
+	w := &worker{d: d, kinds: make(map[string]Kind, len(kinds)), limiter: ratelimit.New(s.ChannelInterval, s.ChannelBurst), settings: s}
+	for _, k := range kinds {
+		w.kinds[k.Name()] = k
+	}
+	return w
 }
 
-// Work delivers one event to one channel. Slack's answer decides the job's
-// fate: done, snoozed (429, or the channel's own rate), retried with
-// backoff, or cancelled for good.
+// policy is the state machine's numbers for a kind.
+func (w *worker) policy(k Kind) Policy {
+	return Policy{RetryBase: w.settings.RetryBase, RateLimitWait: w.settings.RateLimitWait,
+		RateLimitedFor: w.settings.RateLimitedFor, MaxAttempts: MaxAttempts, Jitter: jitter, Sustained: k.sustained()}
+}
+
+// Work delivers one event to one channel. The channel's answer decides
+// the job's fate: done, snoozed (429, or the channel's own rate), retried
+// with backoff, or cancelled for good.
 func (w *worker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
-	t, err := w.load(ctx, job.Args.DeliveryID)
+	k, ok := w.kinds[job.Args.kindName()]
+	if !ok {
+		return river.JobCancel(fmt.Errorf("delivery %s: unknown channel kind %q", job.Args.DeliveryID, job.Args.Channel))
+	}
+	t, err := k.load(ctx, w, job.Args.DeliveryID)
 	if err != nil || t == nil || t.del.final() || (t.del.JobID != nil && *t.del.JobID != job.ID) {
 		// No delivery: its channel was removed, and its log with it. A
 		// final one was settled by an earlier run of this job; another
 		// job owns one that was redelivered.
 		return err
 	}
-	if !t.channel.Enabled {
-		return w.skip(ctx, &t.del)
+	if !t.enabled {
+		return w.skip(ctx, k, &t.del)
 	}
-	// Keep to Slack's one message a second per channel. The job gives up
-	// its worker slot while it waits.
-	if ok, wait := w.limiter.Allow(t.channel.ID); !ok {
+	// Keep to Slack's one message a second per channel (and spare any
+	// other receiver a burst). The job gives up its worker slot while it
+	// waits.
+	if ok, wait := w.limiter.Allow(t.del.ChannelID); !ok {
 		return river.JobSnooze(wait)
 	}
-	if err := w.begin(ctx, &t.del); err != nil {
+	if err := w.begin(ctx, k.tables(), &t.del); err != nil {
 		if store.IsGone(err) {
 			return nil // removed with its channel or project since load
 		}
 		return err
 	}
-	r := w.post(ctx, t)
-	return w.settle(ctx, job, &t.del, &t.channel, r)
+	r := w.post(ctx, k, t)
+	return w.settle(ctx, k, job, t, r)
 }
 
 // begin records the attempt as started before its request goes out, so
 // that a server dying before the answer is recorded leaves it behind:
 // rescueAbandoned, or the next attempt here, records it as of unknown
 // outcome. The delivery's attempts count it from now on.
-func (w *worker) begin(ctx context.Context, del *Delivery) error {
+func (w *worker) begin(ctx context.Context, tb kindTables, del *Delivery) error {
 	err := w.d.store.ExecAll(ctx,
-		store.Stmt{SQL: "UPDATE deliveries SET attempts = attempts + 1, unknown_attempts = unknown_attempts + " +
-			"(SELECT count(*) FROM delivery_attempts WHERE outcome = ? AND delivery_id = ?) WHERE id = ?",
+		store.Stmt{SQL: "UPDATE " + tb.deliveries + " SET attempts = attempts + 1, unknown_attempts = unknown_attempts + " +
+			"(SELECT count(*) FROM " + tb.attempts + " WHERE outcome = ? AND delivery_id = ?) WHERE id = ?",
 			Args: []any{OutcomeStarted, del.ID, del.ID}},
-		store.Stmt{SQL: "UPDATE delivery_attempts SET outcome = ?, error = ? WHERE delivery_id = ? AND outcome = ?",
+		store.Stmt{SQL: "UPDATE " + tb.attempts + " SET outcome = ?, error = ? WHERE delivery_id = ? AND outcome = ?",
 			Args: []any{OutcomeUnknown, unknownError, del.ID, OutcomeStarted}},
-		store.Stmt{SQL: "INSERT INTO delivery_attempts (delivery_id, attempted_at, duration_ms, outcome) VALUES (?, ?, 0, ?)",
+		store.Stmt{SQL: "INSERT INTO " + tb.attempts + " (delivery_id, attempted_at, duration_ms, outcome) VALUES (?, ?, 0, ?)",
 			Args: []any{del.ID, store.Now(), OutcomeStarted}},
 	)
 	if err != nil {
@@ -145,8 +160,14 @@ func jitter(d time.Duration) time.Duration {
 // target is a delivery with what its attempt needs: the channel and the
 // message's content.
 type target struct {
-	del     Delivery // ID, ChannelID, EventID, Status and JobID only
+	del Delivery // ID, ChannelID, EventID, Status and JobID only
+	// enabled and health are the channel's, whatever its kind.
+	enabled bool
+	health  Health
+	// channel is a Slack delivery's channel.
 	channel slack.Channel
+	// webhook is a webhook delivery's endpoint and payload facts.
+	webhook *webhookTarget
 	// event is nil when the event's row is gone.
 	event   *event.Event
 	details slack.Details
@@ -194,6 +215,15 @@ func (w *worker) load(ctx context.Context, id string) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load delivery %s: %w", id, err)
 	}
+	t.enabled = t.channel.Enabled
+	t.loadDetails(eventID, eventType, occurredAt, eventProj, keyPath, projectName, approvalID, expiresAt, ev, info)
+	return &t, nil
+}
+
+// loadDetails fills in the event and the message's details from the
+// columns a kind's target query read.
+func (t *target) loadDetails(eventID sql.NullInt64, eventType sql.NullString, occurredAt sql.NullTime, eventProj, keyPath, projectName,
+	approvalID sql.NullString, expiresAt sql.NullTime, ev event.Event, info *string) {
 	switch {
 	case !eventID.Valid:
 		t.detailsErr = fmt.Errorf("load event %d: %w", t.del.EventID, gorm.ErrRecordNotFound)
@@ -210,37 +240,29 @@ func (w *worker) load(ctx context.Context, id string) (*target, error) {
 			t.details.ExpiresAt = expiresAt.Time
 		}
 	}
-	return &t, nil
 }
 
 // skip settles a delivery whose channel was disabled after the event.
-func (w *worker) skip(ctx context.Context, del *Delivery) error {
-	err := w.d.store.DB(ctx).Model(&Delivery{}).Where("id = ?", del.ID).
+func (w *worker) skip(ctx context.Context, k Kind, del *Delivery) error {
+	err := w.d.store.DB(ctx).Table(k.tables().deliveries).Where("id = ?", del.ID).
 		Updates(map[string]any{"status": slack.StatusSkipped, "next_attempt_at": nil}).Error
 	if err != nil {
 		return fmt.Errorf("skip delivery %s: %w", del.ID, err)
 	}
 	w.d.countOutcome(slack.StatusSkipped)
-	w.d.logger.InfoContext(ctx, "slack delivery skipped: channel disabled", "delivery", del.ID, "channel", del.ChannelID)
+	w.d.logger.InfoContext(ctx, k.Name()+" delivery skipped: channel disabled", "delivery", del.ID, "channel", del.ChannelID)
 	return nil
 }
 
-// post renders the event's message and sends it. Failures to get that far
-// come back as a Result with Err, to be recorded and retried like a
+// post formats the event's message and sends it. Failures to get that
+// far come back as a Result with Err, to be recorded and retried like a
 // transport error.
-func (w *worker) post(ctx context.Context, t *target) slack.Result {
-	if err := w.decorate(ctx, t); err != nil {
-		return slack.Result{Err: err}
-	}
-	body, err := render(t)
+func (w *worker) post(ctx context.Context, k Kind, t *target) slack.Result {
+	m, err := k.Format(ctx, t)
 	if err != nil {
 		return slack.Result{Err: err}
 	}
-	url, err := w.d.channels.WebhookURL(&t.channel)
-	if err != nil {
-		return slack.Result{Err: err}
-	}
-	return w.client.Post(ctx, url, body)
+	return k.Post(ctx, t, m)
 }
 
 // render builds the message of an event in the words of the product page.
@@ -257,68 +279,56 @@ func render(t *target) ([]byte, error) {
 
 // settle records the attempt and its consequences on the delivery and the
 // channel, and tells River what to do with the job.
-func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *Delivery, ch *slack.Channel, r slack.Result) error {
-	outcome := slack.Classify(r)
+func (w *worker) settle(ctx context.Context, k Kind, job *river.Job[deliverArgs], t *target, r slack.Result) error {
+	del := &t.del
+	outcome := k.Classify(r)
 	now := store.Now()
 	lastError := slack.ErrorText(r, outcome)
+	dec := Next(Input{Outcome: outcome, RetryAfter: r.RetryAfter, Attempt: job.Attempt, Enqueued: job.CreatedAt, Now: now, Health: t.health},
+		w.policy(k))
 	var (
-		status      string
 		nextAttempt *time.Time
 		deliveredAt *time.Time
 		result      error
-		disable     string
 	)
-	switch outcome.Kind {
-	case slack.Delivered:
-		status, deliveredAt = slack.StatusDelivered, &now
-	case slack.RateLimited:
-		if now.Sub(job.CreatedAt) >= w.settings.RateLimitedFor {
-			giveUp := fmt.Sprintf("still rate limited %s after it was enqueued", w.settings.RateLimitedFor)
-			status, lastError = slack.StatusFailed, lastError+": "+giveUp
-			result = river.JobCancel(errors.New(giveUp))
-			break
+	switch dec.Step {
+	case StepDelivered:
+		deliveredAt = &now
+	case StepSnooze:
+		nextAttempt = &dec.At
+		result = river.JobSnooze(dec.At.Sub(now))
+	case StepRetry:
+		w.retryAt.Store(job.ID, dec.At)
+		nextAttempt = &dec.At
+		result = errors.New(dec.Why)
+	case StepFailed:
+		if outcome.Kind == slack.RateLimited {
+			lastError += ": " + dec.Why
 		}
-		wait := r.RetryAfter
-		if wait <= 0 {
-			wait = jitter(w.settings.RateLimitWait)
+		if outcome.Kind == slack.Retryable && dec.Disable == "" {
+			// Out of attempts: River discards the job itself.
+			result = errors.New(dec.Why)
+		} else {
+			result = river.JobCancel(errors.New(dec.Why))
 		}
-		at := now.Add(wait)
-		status, nextAttempt = slack.StatusRetrying, &at
-		result = river.JobSnooze(wait)
-	case slack.Retryable:
-		status = slack.StatusFailed
-		if job.Attempt < job.MaxAttempts {
-			at := now.Add(backoff(w.settings.RetryBase, job.Attempt))
-			w.retryAt.Store(job.ID, at)
-			status, nextAttempt = slack.StatusRetrying, &at
-		}
-		result = errors.New(outcome.Reason)
-	case slack.DeadWebhook:
-		status, disable = slack.StatusFailed, outcome.Reason
-		result = river.JobCancel(fmt.Errorf("dead webhook: %s", outcome.Reason))
-	case slack.Redirected:
-		status = slack.StatusFailed
-		result = river.JobCancel(fmt.Errorf("webhook redirected: %s", outcome.Reason))
-	default: // BadPayload
-		status = slack.StatusFailed
-		result = river.JobCancel(fmt.Errorf("message refused: %s", outcome.Reason))
 	}
 
 	var attemptError *string
 	if r.Err != nil {
 		attemptError = store.NullIfEmpty(r.Err.Error())
 	}
+	tb := k.tables()
 	// The attempt begin started, the delivery's new state and the
 	// channel's last delivery, as one unit (one round trip on PostgreSQL).
 	// A delivery's delivered_at is kept once set.
 	stmts := []store.Stmt{
-		{SQL: "UPDATE delivery_attempts SET status_code = ?, body = ?, duration_ms = ?, error = ?, outcome = ? " +
+		{SQL: "UPDATE " + tb.attempts + " SET status_code = ?, body = ?, duration_ms = ?, error = ?, outcome = ? " +
 			"WHERE delivery_id = ? AND outcome = ?",
 			Args: []any{positive(r.StatusCode), store.NullIfEmpty(r.Body), int(r.Latency.Milliseconds()), attemptError, outcome.Kind.String(), del.ID, OutcomeStarted}},
-		{SQL: "UPDATE deliveries SET status = ?, last_status_code = ?, last_error = ?, " +
+		{SQL: "UPDATE " + tb.deliveries + " SET status = ?, last_status_code = ?, last_error = ?, " +
 			"next_attempt_at = ?, delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
-			Args: []any{status, positive(r.StatusCode), store.NullIfEmpty(lastError), nextAttempt, deliveredAt, del.ID}},
-		slack.OutcomeStmt(ch.ID, status, lastError, disable),
+			Args: []any{dec.Status, positive(r.StatusCode), store.NullIfEmpty(lastError), nextAttempt, deliveredAt, del.ID}},
+		k.outcomeStmt(t, dec, lastError, now),
 	}
 	// Record even when the job's context ended (timeout, shutdown): the
 	// request was made.
@@ -328,17 +338,17 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 		w.retryAt.Delete(job.ID)
 		return fmt.Errorf("settle delivery %s: %w", del.ID, err)
 	}
-	w.d.countOutcome(status)
+	w.d.countOutcome(dec.Status)
 
 	level := slog.LevelInfo
 	if outcome.Kind != slack.Delivered {
 		level = slog.LevelWarn
 	}
-	w.d.logger.Log(ctx, level, "slack delivery attempt", "delivery", del.ID, "channel", ch.ID,
-		"outcome", outcome.Kind.String(), "status", status, "http_status", r.StatusCode,
+	w.d.logger.Log(ctx, level, k.Name()+" delivery attempt", "delivery", del.ID, "channel", del.ChannelID,
+		"outcome", outcome.Kind.String(), "status", dec.Status, "http_status", r.StatusCode,
 		"reason", outcome.Reason, "err", r.Err, "attempt", job.Attempt, "took", r.Latency)
-	if disable != "" {
-		w.d.logger.WarnContext(ctx, "slack channel disabled by its webhook's answer", "channel", ch.ID, "reason", disable)
+	if dec.Disable != "" {
+		w.d.logger.WarnContext(ctx, k.Name()+" channel disabled by its deliveries", "channel", del.ChannelID, "reason", dec.Disable)
 	}
 	return result
 }

@@ -27,7 +27,7 @@ const (
 // follow redirects, and reach internal addresses only for hosts of an
 // explicitly configured non-Slack prefix.
 type Client struct {
-	validator Validator
+	validator URLPolicy
 	timeout   time.Duration
 	resolver  *net.Resolver
 	http      *http.Client
@@ -48,8 +48,9 @@ func WithTimeout(d time.Duration) Option {
 // WithResolver sets the resolver used to look up webhook hosts.
 func WithResolver(r *net.Resolver) Option { return func(c *Client) { c.resolver = r } }
 
-// NewClient returns a client that posts to URLs accepted by validator.
-func NewClient(validator Validator, opts ...Option) *Client {
+// NewClient returns a client that posts to URLs accepted by validator:
+// a Validator for Slack webhooks, or another kind's URLPolicy.
+func NewClient(validator URLPolicy, opts ...Option) *Client {
 	c := &Client{validator: validator, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		opt(c)
@@ -84,7 +85,7 @@ type Result struct {
 
 // Post sends body, a JSON payload, to webhookURL. The URL is checked by
 // the client's validator first. Failures are reported in Result.Err.
-func (c *Client) Post(ctx context.Context, webhookURL string, body []byte) Result {
+func (c *Client) Post(ctx context.Context, webhookURL string, body []byte, opts ...PostOption) Result {
 	webhookURL = strings.TrimSpace(webhookURL)
 	if err := c.validator.Validate(webhookURL); err != nil {
 		return Result{Err: fmt.Errorf("post to %s: %w", Mask(webhookURL), err)}
@@ -95,6 +96,9 @@ func (c *Client) Post(ctx context.Context, webhookURL string, body []byte) Resul
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", "Ottr")
+	for _, opt := range opts {
+		opt(req)
+	}
 
 	start := time.Now()
 	resp, err := c.http.Do(req)

@@ -161,13 +161,13 @@ type dialer struct {
 	internal map[string]bool // host:port, lower case
 }
 
-func newDialer(v Validator, resolver *net.Resolver) *dialer {
+func newDialer(v URLPolicy, resolver *net.Resolver) *dialer {
 	d := &dialer{
 		guarded:  net.Dialer{Timeout: 5 * time.Second, Control: guard, Resolver: resolver},
 		open:     net.Dialer{Timeout: 5 * time.Second, Resolver: resolver},
 		internal: make(map[string]bool),
 	}
-	for _, hp := range v.internalHosts() {
+	for _, hp := range v.InternalHosts() {
 		d.internal[hp] = true
 	}
 	return d

@@ -38,6 +38,10 @@ const (
 	ManageAPIKeys Action = "manage-api-keys"
 	WriteData     Action = "write-data" // set keys, create and invalidate approvals
 	ManageSlack   Action = "manage-slack"
+
+	// ManageSettings changes the project's settings: timely expiry and
+	// reminders (Settings).
+	ManageSettings Action = "manage-settings"
 )
 
 // grant says who may take an action.
@@ -50,7 +54,7 @@ type grant struct {
 // Permissions is the whole authorization table. OWNER may do everything;
 // ADMIN everything but deleting the project and changing owners; MEMBER works
 // with keys and approvals; VIEWER reads. WRITE keys may write data and manage
-// Slack channels; READ keys only read.
+// Slack channels; READ keys only read. Settings are OWNER's and ADMIN's.
 var Permissions = map[Action]grant{
 	Read:          {roles: []Role{RoleOwner, RoleAdmin, RoleMember, RoleViewer}, writeKey: true, readKey: true},
 	Rename:        {roles: []Role{RoleOwner, RoleAdmin}},
@@ -60,6 +64,8 @@ var Permissions = map[Action]grant{
 	ManageAPIKeys: {roles: []Role{RoleOwner, RoleAdmin}},
 	WriteData:     {roles: []Role{RoleOwner, RoleAdmin, RoleMember}, writeKey: true},
 	ManageSlack:   {roles: []Role{RoleOwner, RoleAdmin}, writeKey: true},
+
+	ManageSettings: {roles: []Role{RoleOwner, RoleAdmin}},
 }
 
 // Allows reports whether a member of role may take action.

@@ -29,6 +29,8 @@ func TestPermissionsTable(t *testing.T) {
 		ManageAPIKeys: owner | admin,
 		WriteData:     owner | admin | member | writeKey,
 		ManageSlack:   owner | admin | writeKey,
+
+		ManageSettings: owner | admin,
 	}
 	if len(Permissions) != len(want) {
 		t.Fatalf("Permissions has %d actions, this table %d: add the new action here", len(Permissions), len(want))

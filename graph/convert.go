@@ -113,7 +113,7 @@ func toApproval(a approval.Approval) *model.Approval {
 		CreatedAt: a.CreatedAt, ExpiresAt: a.ExpiresAt, PinRequired: a.PinRequired,
 		MaxPinAttempts: a.MaxPinAttempts, FailedPinAttempts: a.FailedPinAttempts,
 		ExecutedAction: toOptionalAction(a.ExecutedAction), ExecutedAt: a.ExecutedAt,
-		InvalidatedAt: a.InvalidatedAt, InvalidationReason: a.InvalidationReason,
+		InvalidatedAt: a.InvalidatedAt, InvalidationReason: a.InvalidationReason, RemindedAt: a.RemindedAt,
 	}
 }
 

@@ -83,6 +83,7 @@ type ComplexityRoot struct {
 		PinRequired        func(childComplexity int) int
 		Project            func(childComplexity int) int
 		RefID              func(childComplexity int) int
+		RemindedAt         func(childComplexity int) int
 		Status             func(childComplexity int) int
 	}
 
@@ -652,6 +653,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Approval.RefID(childComplexity), true
+	case "Approval.remindedAt":
+		if e.ComplexityRoot.Approval.RemindedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.RemindedAt(childComplexity), true
 	case "Approval.status":
 		if e.ComplexityRoot.Approval.Status == nil {
 			break
@@ -2155,7 +2162,7 @@ enum ApprovalStatus {
   PENDING
   "A person picked an action; the key holds its value. The link is used up (CONFLICT)."
   EXECUTED
-  "Not used before expiresAt. Reads EXPIRED as soon as the time passes; the APPROVAL_EXPIRED event waits for the next access attempt."
+  "Not used before expiresAt. Reads EXPIRED as soon as the time passes; the APPROVAL_EXPIRED event waits for the next access attempt, unless the project has ProjectSettings.expireOnTime."
   EXPIRED
   "Withdrawn by invalidateApproval; the link answers CONFLICT."
   INVALIDATED
@@ -2231,6 +2238,8 @@ type Approval implements Node {
   invalidatedAt: Time
   "The reason given to invalidateApproval, if any."
   invalidationReason: String
+  "When APPROVAL_EXPIRING was recorded for it; null when no reminder was (see ProjectSettings.remindBeforeSeconds)."
+  remindedAt: Time
   "Every event of this approval, oldest first: at most a dozen (created, PIN failures, the end)."
   events: [Event!]!
   "events as a connection, newest first, like Project.events with filter.approvalId set."
@@ -2414,7 +2423,7 @@ extend type Mutation {
 }
 
 extend type Subscription {
-  "One approval: sent at once, then each time its status or failed PIN attempts change; ends after a final status (EXECUTED, EXPIRED, INVALIDATED, LOCKED). Any member or API key of its project; NOT_FOUND otherwise. Ends early like projectEvents (UNAUTHENTICATED, NOT_FOUND, SHUTTING_DOWN)."
+  "One approval: sent at once, then each time its status or failed PIN attempts change or its reminder (remindedAt) is recorded; ends after a final status (EXECUTED, EXPIRED, INVALIDATED, LOCKED). Any member or API key of its project; NOT_FOUND otherwise. Ends early like projectEvents (UNAUTHENTICATED, NOT_FOUND, SHUTTING_DOWN)."
   approvalUpdated(
     "The approval's id."
     id: ID!
@@ -3333,6 +3342,8 @@ func (ec *executionContext) childFields_Approval(ctx context.Context, field grap
 		return ec.fieldContext_Approval_invalidatedAt(ctx, field)
 	case "invalidationReason":
 		return ec.fieldContext_Approval_invalidationReason(ctx, field)
+	case "remindedAt":
+		return ec.fieldContext_Approval_remindedAt(ctx, field)
 	case "events":
 		return ec.fieldContext_Approval_events(ctx, field)
 	case "eventsConnection":
@@ -5769,6 +5780,29 @@ func (ec *executionContext) _Approval_invalidationReason(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_Approval_invalidationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Approval", field, false, false, "String")
+}
+
+func (ec *executionContext) _Approval_remindedAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_remindedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemindedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_remindedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Approval_events(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
@@ -13273,6 +13307,11 @@ func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "invalidationReason":
 			out.Values[i] = ec._Approval_invalidationReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "remindedAt":
+			out.Values[i] = ec._Approval_remindedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -31,6 +31,7 @@ type Approval struct {
 	ExecutedAt         *time.Time        `json:"executedAt,omitempty"`
 	InvalidatedAt      *time.Time        `json:"invalidatedAt,omitempty"`
 	InvalidationReason *string           `json:"invalidationReason,omitempty"`
+	RemindedAt         *time.Time        `json:"remindedAt,omitempty"`
 }
 
 // KeyValue is one entry of a project's key/value store. Its pending

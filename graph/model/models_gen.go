@@ -711,7 +711,7 @@ const (
 	ApprovalStatusPending ApprovalStatus = "PENDING"
 	// A person picked an action; the key holds its value. The link is used up (CONFLICT).
 	ApprovalStatusExecuted ApprovalStatus = "EXECUTED"
-	// Not used before expiresAt. Reads EXPIRED as soon as the time passes; the APPROVAL_EXPIRED event waits for the next access attempt.
+	// Not used before expiresAt. Reads EXPIRED as soon as the time passes; the APPROVAL_EXPIRED event waits for the next access attempt, unless the project has ProjectSettings.expireOnTime.
 	ApprovalStatusExpired ApprovalStatus = "EXPIRED"
 	// Withdrawn by invalidateApproval; the link answers CONFLICT.
 	ApprovalStatusInvalidated ApprovalStatus = "INVALIDATED"

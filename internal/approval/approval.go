@@ -69,6 +69,8 @@ type Approval struct {
 	ExecutedAt         *time.Time
 	InvalidatedAt      *time.Time
 	InvalidationReason *string
+	// RemindedAt is when APPROVAL_EXPIRING was recorded (deadline.go).
+	RemindedAt *time.Time
 }
 
 // row is an approvals row as stored.
@@ -90,6 +92,7 @@ type row struct {
 	ExecutedAt         *time.Time
 	InvalidatedAt      *time.Time
 	InvalidationReason *string
+	RemindedAt         *time.Time
 }
 
 func (row) TableName() string { return "approvals" }
@@ -134,6 +137,7 @@ func (r *row) approval(now time.Time) (Approval, error) {
 		Actions: actions, Status: r.status(now), CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
 		PinRequired: r.PinHash != nil, MaxPinAttempts: r.MaxPinAttempts, FailedPinAttempts: r.FailedPinAttempts,
 		ExecutedAt: r.ExecutedAt, InvalidatedAt: r.InvalidatedAt, InvalidationReason: r.InvalidationReason,
+		RemindedAt: r.RemindedAt,
 	}
 	if r.ExecutedAction != nil {
 		if act, ok := findAction(actions, *r.ExecutedAction); ok {

@@ -208,7 +208,7 @@ func TestReminderIsRecordedOnceAtItsTime(t *testing.T) {
 		webhook := e.fake.WebhookURL("T1", "B1", "expiring")
 		e.owner.AddSlackChannel(e.pid, "ops", webhook, "APPROVAL_EXPIRING")
 		sub := e.watch(e.pid)
-		start := e.clock.Now()
+		start := e.clock.Now().UTC().Truncate(time.Microsecond)
 
 		a := e.create(map[string]any{"keyPath": "deploy/a", "value": "go", "ttlSeconds": 100}) // reminder at +40 s
 		b := e.create(map[string]any{"keyPath": "deploy/b", "value": "go", "ttlSeconds": 200}) // at +140 s
@@ -217,6 +217,27 @@ func TestReminderIsRecordedOnceAtItsTime(t *testing.T) {
 		withdrawn := e.create(map[string]any{"keyPath": "deploy/withdrawn", "value": "go", "ttlSeconds": 100})
 		execute(t, e.anon, done.Token, open(t, e.anon, done.Token).Nonce, "approve", nil)
 		e.write.MustDo(`mutation($id: ID!) { invalidateApproval(id: $id) { id } }`, map[string]any{"id": withdrawn.Approval.ID}, nil)
+
+		// A script waiting on b sees its reminder.
+		ws := e.srv.Connect(testserver.TransportWS, e.owner.AccessToken)
+		t.Cleanup(func() { _ = ws.Conn.CloseNow() })
+		updates := ws.Subscribe(`subscription($id: ID!) { approvalUpdated(id: $id) { status remindedAt } }`, map[string]any{"id": b.Approval.ID})
+		update := func() (status string, remindedAt *time.Time) {
+			t.Helper()
+			var out struct {
+				ApprovalUpdated struct {
+					Status     string
+					RemindedAt *time.Time
+				}
+			}
+			if r := updates.Next(); len(r.Errors) > 0 || json.Unmarshal(r.Data, &out) != nil {
+				t.Fatalf("approvalUpdated: %+v", r)
+			}
+			return out.ApprovalUpdated.Status, out.ApprovalUpdated.RemindedAt
+		}
+		if status, at := update(); status != "PENDING" || at != nil {
+			t.Fatalf("first update: %s reminded at %v", status, at)
+		}
 
 		e.clock.Advance(39 * time.Second)
 		c := e.create(map[string]any{"keyPath": "deploy/c", "value": "go", "ttlSeconds": 61}) // at +40 s
@@ -236,6 +257,9 @@ func TestReminderIsRecordedOnceAtItsTime(t *testing.T) {
 		e.clock.Advance(95 * time.Second) // +140 s
 		if got := next(t, sub); got != "APPROVAL_EXPIRING "+b.Approval.ID {
 			t.Fatalf("at +140 s: %s, want b's reminder", got)
+		}
+		if status, at := update(); status != "PENDING" || at == nil || !at.Equal(start.Add(140*time.Second)) {
+			t.Fatalf("update after the reminder: %s reminded at %v, want %v", status, at, start.Add(140*time.Second))
 		}
 		// Another reminder comes through only after the sweeps that
 		// could have repeated the earlier ones.
@@ -265,7 +289,7 @@ func TestReminderIsRecordedOnceAtItsTime(t *testing.T) {
 		for _, r := range reqs {
 			texts = append(texts, r.Text())
 		}
-		wantText := "⏰ Approval expiring soon in Deploys\nKey: deploy/b\nExpires: " + start.Add(200*time.Second).UTC().Truncate(time.Microsecond).Format(time.RFC3339)
+		wantText := "⏰ Approval expiring soon in Deploys\nKey: deploy/b\nExpires: " + start.Add(200*time.Second).Format(time.RFC3339)
 		if !slices.Contains(texts, wantText) {
 			t.Fatalf("Slack got %q, want among them %q", texts, wantText)
 		}

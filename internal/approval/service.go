@@ -75,7 +75,7 @@ func NewService(o Options) *Service {
 // rowColumns are the columns every read of an approval takes, in the
 // order of row's fields.
 const rowColumns = `id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash, ` +
-	`pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason`
+	`pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason, reminded_at`
 
 // The reads of one approval row, by the columns that identify one: every
 // access to an approval starts with one of them.
@@ -99,7 +99,7 @@ func (s *Service) load(ctx context.Context, by rowQuery, value string, extra ...
 	var r row
 	err := s.store.QueryRow(ctx, by.q, value).Scan(append([]any{&r.ID, &r.ProjectID, &r.KeyPath, &r.Info, &r.RefID,
 		&r.Actions, &r.Status, &r.CreatedAt, &r.ExpiresAt, &r.TokenHash, &r.PinHash, &r.MaxPinAttempts,
-		&r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt, &r.InvalidationReason}, extra...)...)
+		&r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt, &r.InvalidationReason, &r.RemindedAt}, extra...)...)
 	if store.IsNotFound(err) {
 		return nil, apperr.NotFound("approval")
 	}

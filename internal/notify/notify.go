@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -95,6 +96,8 @@ type Dispatcher struct {
 	listener *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
 	logger   *slog.Logger
 	stopWait time.Duration
+	// stopping is set once Stop begins (stopQuiet).
+	stopping atomic.Bool
 	// requestTimeout bounds one webhook request.
 	requestTimeout time.Duration
 	// outcomes counts settled attempts by the delivery's new status; nil
@@ -220,7 +223,7 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		Queues:               queues,
 		PeriodicJobs:         periodic,
 		Workers:              workers,
-		Logger:               o.Logger.With("component", "river"),
+		Logger:               slog.New(stopQuiet{Handler: o.Logger.Handler(), stopping: &d.stopping}).With("component", "river"),
 	})
 	if err != nil {
 		d.closeListener()
@@ -285,6 +288,7 @@ func withDefaults(s config.Delivery) config.Delivery {
 // cancels them (they are retried on the next start) and closes River's
 // connections.
 func (d *Dispatcher) Stop() error {
+	d.stopping.Store(true)
 	// Events not fanned out yet are fanned out by the next batch of any
 	// instance.
 	d.stopFanout()

@@ -94,6 +94,7 @@ type ComplexityRoot struct {
 		PinRequired        func(childComplexity int) int
 		Project            func(childComplexity int) int
 		RefID              func(childComplexity int) int
+		RemindedAt         func(childComplexity int) int
 		Status             func(childComplexity int) int
 	}
 
@@ -273,6 +274,7 @@ type ComplexityRoot struct {
 		TestWebhookEndpoint   func(childComplexity int, id string) int
 		ToggleSlackChannel    func(childComplexity int, id string, enabled bool) int
 		ToggleWebhookEndpoint func(childComplexity int, id string, enabled bool) int
+		UpdateProjectSettings func(childComplexity int, projectID string, input model.ProjectSettingsInput) int
 		UpdateSlackChannel    func(childComplexity int, id string, input model.UpdateSlackChannelInput) int
 		UpdateWebhookEndpoint func(childComplexity int, id string, input model.UpdateWebhookEndpointInput) int
 	}
@@ -299,6 +301,7 @@ type ComplexityRoot struct {
 		MyRole                  func(childComplexity int) int
 		Name                    func(childComplexity int) int
 		NoSelfApproval          func(childComplexity int) int
+		Settings                func(childComplexity int) int
 		SlackChannels           func(childComplexity int) int
 		SlackChannelsConnection func(childComplexity int, first *int, after *string, last *int, before *string) int
 		WebhookEndpoints        func(childComplexity int, first *int, after *string, last *int, before *string) int
@@ -332,6 +335,11 @@ type ComplexityRoot struct {
 	ProjectMemberEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ProjectSettings struct {
+		ExpireOnTime        func(childComplexity int) int
+		RemindBeforeSeconds func(childComplexity int) int
 	}
 
 	Query struct {
@@ -516,6 +524,7 @@ type MutationResolver interface {
 	RenameProject(ctx context.Context, id string, name string) (*model.Project, error)
 	DeleteProject(ctx context.Context, id string) (bool, error)
 	DeleteProjectV2(ctx context.Context, id string) (*model.DeleteProjectPayload, error)
+	UpdateProjectSettings(ctx context.Context, projectID string, input model.ProjectSettingsInput) (*model.Project, error)
 	AddProjectMember(ctx context.Context, projectID string, email string, role model.Role) (*model.ProjectMember, error)
 	RemoveProjectMember(ctx context.Context, projectID string, userID string) (bool, error)
 	RemoveProjectMemberV2(ctx context.Context, projectID string, userID string) (*model.RemoveProjectMemberPayload, error)
@@ -536,6 +545,7 @@ type MutationResolver interface {
 }
 type ProjectResolver interface {
 	MyRole(ctx context.Context, obj *model.Project) (model.Role, error)
+	Settings(ctx context.Context, obj *model.Project) (*model.ProjectSettings, error)
 	Members(ctx context.Context, obj *model.Project) ([]*model.ProjectMember, error)
 	MembersConnection(ctx context.Context, obj *model.Project, first *int, after *string, last *int, before *string) (*model.ProjectMemberConnection, error)
 	Approvals(ctx context.Context, obj *model.Project, filter *model.ApprovalFilter, first *int, after *string, last *int, before *string, sort *model.ApprovalSort) (*model.ApprovalConnection, error)
@@ -807,6 +817,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Approval.RefID(childComplexity), true
+	case "Approval.remindedAt":
+		if e.ComplexityRoot.Approval.RemindedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.RemindedAt(childComplexity), true
 	case "Approval.status":
 		if e.ComplexityRoot.Approval.Status == nil {
 			break
@@ -1679,6 +1695,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ToggleWebhookEndpoint(childComplexity, args["id"].(string), args["enabled"].(bool)), true
+	case "Mutation.updateProjectSettings":
+		if e.ComplexityRoot.Mutation.UpdateProjectSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateProjectSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateProjectSettings(childComplexity, args["projectId"].(string), args["input"].(model.ProjectSettingsInput)), true
 	case "Mutation.updateSlackChannel":
 		if e.ComplexityRoot.Mutation.UpdateSlackChannel == nil {
 			break
@@ -1846,6 +1873,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.NoSelfApproval(childComplexity), true
+	case "Project.settings":
+		if e.ComplexityRoot.Project.Settings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.Settings(childComplexity), true
 	case "Project.slackChannels":
 		if e.ComplexityRoot.Project.SlackChannels == nil {
 			break
@@ -1969,6 +2002,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectMemberEdge.Node(childComplexity), true
+
+	case "ProjectSettings.expireOnTime":
+		if e.ComplexityRoot.ProjectSettings.ExpireOnTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectSettings.ExpireOnTime(childComplexity), true
+	case "ProjectSettings.remindBeforeSeconds":
+		if e.ComplexityRoot.ProjectSettings.RemindBeforeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectSettings.RemindBeforeSeconds(childComplexity), true
 
 	case "Query.approval":
 		if e.ComplexityRoot.Query.Approval == nil {
@@ -2550,6 +2596,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DeliveryFilter", ec.unmarshalInputDeliveryFilter),
 			graphql.NewInputUnmarshaler("EventFilter", ec.unmarshalInputEventFilter),
 			graphql.NewInputUnmarshaler("LogInInput", ec.unmarshalInputLogInInput),
+			graphql.NewInputUnmarshaler("ProjectSettingsInput", ec.unmarshalInputProjectSettingsInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
 			graphql.NewInputUnmarshaler("UpdateSlackChannelInput", ec.unmarshalInputUpdateSlackChannelInput),
 			graphql.NewInputUnmarshaler("UpdateWebhookEndpointInput", ec.unmarshalInputUpdateWebhookEndpointInput),
@@ -2731,7 +2778,7 @@ enum ApprovalStatus {
   PENDING
   "A person picked an action; the key holds its value. The link is used up (CONFLICT)."
   EXECUTED
-  "Not used before expiresAt. Reads EXPIRED as soon as the time passes; the APPROVAL_EXPIRED event waits for the next access attempt."
+  "Not used before expiresAt. Reads EXPIRED as soon as the time passes; the APPROVAL_EXPIRED event waits for the next access attempt, unless the project has ProjectSettings.expireOnTime."
   EXPIRED
   "Withdrawn by invalidateApproval; the link answers CONFLICT."
   INVALIDATED
@@ -2807,6 +2854,8 @@ type Approval implements Node {
   invalidatedAt: Time
   "The reason given to invalidateApproval, if any."
   invalidationReason: String
+  "When APPROVAL_EXPIRING was recorded for it; null when no reminder was (see ProjectSettings.remindBeforeSeconds)."
+  remindedAt: Time
   "Every event of this approval, oldest first: at most a dozen (created, PIN failures, the end)."
   events: [Event!]!
   "events as a connection, newest first, like Project.events with filter.approvalId set."
@@ -2996,7 +3045,7 @@ extend type Mutation {
 }
 
 extend type Subscription {
-  "One approval: sent at once, then each time its status or failed PIN attempts change; ends after a final status (EXECUTED, EXPIRED, INVALIDATED, LOCKED). Any member or API key of its project; NOT_FOUND otherwise. Ends early like projectEvents (UNAUTHENTICATED, NOT_FOUND, SHUTTING_DOWN)."
+  "One approval: sent at once, then each time its status or failed PIN attempts change or its reminder (remindedAt) is recorded; ends after a final status (EXECUTED, EXPIRED, INVALIDATED, LOCKED). Any member or API key of its project; NOT_FOUND otherwise. Ends early like projectEvents (UNAUTHENTICATED, NOT_FOUND, SHUTTING_DOWN)."
   approvalUpdated(
     "The approval's id."
     id: ID!
@@ -3253,8 +3302,10 @@ enum EventType {
   APPROVAL_CREATED
   "A person picked an action; the key was set to its value (Event.action)."
   APPROVAL_EXECUTED
-  "The link was used after expiresAt; recorded once, at that first access attempt."
+  "The approval expired: recorded once, at the first access attempt after expiresAt, or at expiresAt (within seconds) in a project with ProjectSettings.expireOnTime."
   APPROVAL_EXPIRED
+  "The approval is still pending and expires in ProjectSettings.remindBeforeSeconds: recorded once, only in a project that asked for reminders, and only for an approval created before its reminder was due."
+  APPROVAL_EXPIRING
   "invalidateApproval withdrew the link (Event.reason)."
   APPROVAL_INVALIDATED
   "A wrong or missing PIN was sent (Event.attempts of Event.maxAttempts)."
@@ -3429,6 +3480,8 @@ type Project implements Node {
   createdAt: Time!
   "The caller's role; an API key reads as MEMBER (WRITE) or VIEWER (READ)."
   myRole: Role!
+  "How the project's approvals meet their deadlines. Readable by every member and key; updateProjectSettings changes it."
+  settings: ProjectSettings!
   "Every member with their role, in the order they were added."
   members: [ProjectMember!]! @deprecated(reason: "Use membersConnection instead.")
   "The project's members, owners first, then admins, members, viewers; each group by when they were added."
@@ -3548,6 +3601,27 @@ type ProjectMember implements Node {
   addedAt: Time!
 }
 
+"""
+How a project's approvals meet their deadlines. By default, as on the
+hosted service, an approval nobody opens stays PENDING in storage (it reads
+EXPIRED once its time has passed) and APPROVAL_EXPIRED is recorded only at
+the first access attempt after expiresAt; nobody is reminded.
+"""
+type ProjectSettings {
+  "Whether a pending approval becomes EXPIRED at expiresAt (within seconds), recording APPROVAL_EXPIRED once, without waiting for an access attempt."
+  expireOnTime: Boolean!
+  "Seconds before expiresAt at which APPROVAL_EXPIRING is recorded for a pending approval; null: no reminder."
+  remindBeforeSeconds: Int
+}
+
+"Changes to ProjectSettings; a field left out stays as it is."
+input ProjectSettingsInput {
+  "true: expire approvals at expiresAt; false: only on an access attempt. null is BAD_USER_INPUT."
+  expireOnTime: Boolean
+  "1 to 2591999 (below the longest TTL, 30 days): remind this many seconds before expiresAt; null: no reminder. BAD_USER_INPUT otherwise."
+  remindBeforeSeconds: Int
+}
+
 "A new project; its creator becomes its OWNER."
 input CreateProjectInput {
   "Display name, 1 to 100 characters (BAD_USER_INPUT otherwise)."
@@ -3598,6 +3672,13 @@ extend type Mutation {
     "The project to delete."
     id: ID!
   ): DeleteProjectPayload!
+  "Changes how the project's approvals meet their deadlines (timely expiry, reminders) and returns the project. OWNER or ADMIN only (FORBIDDEN otherwise, API keys included); NOT_FOUND for an unknown project; BAD_USER_INPUT for a value out of range (extensions.field names it)."
+  updateProjectSettings(
+    "The project's id."
+    projectId: ID!
+    "The settings to change."
+    input: ProjectSettingsInput!
+  ): Project!
   "Adds an existing user by e-mail. OWNER or ADMIN; only an OWNER may add an OWNER (FORBIDDEN). BAD_USER_INPUT when no account has this e-mail; CONFLICT when already a member."
   addProjectMember(
     "The project's id."
@@ -4217,6 +4298,8 @@ func (ec *executionContext) childFields_Approval(ctx context.Context, field grap
 		return ec.fieldContext_Approval_invalidatedAt(ctx, field)
 	case "invalidationReason":
 		return ec.fieldContext_Approval_invalidationReason(ctx, field)
+	case "remindedAt":
+		return ec.fieldContext_Approval_remindedAt(ctx, field)
 	case "events":
 		return ec.fieldContext_Approval_events(ctx, field)
 	case "eventsConnection":
@@ -4543,6 +4626,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_createdAt(ctx, field)
 	case "myRole":
 		return ec.fieldContext_Project_myRole(ctx, field)
+	case "settings":
+		return ec.fieldContext_Project_settings(ctx, field)
 	case "members":
 		return ec.fieldContext_Project_members(ctx, field)
 	case "membersConnection":
@@ -4631,6 +4716,16 @@ func (ec *executionContext) childFields_ProjectMemberEdge(ctx context.Context, f
 		return ec.fieldContext_ProjectMemberEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProjectMemberEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ProjectSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "expireOnTime":
+		return ec.fieldContext_ProjectSettings_expireOnTime(ctx, field)
+	case "remindBeforeSeconds":
+		return ec.fieldContext_ProjectSettings_remindBeforeSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProjectSettings", field.Name)
 }
 
 func (ec *executionContext) childFields_RemoveProjectMemberPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5634,6 +5729,28 @@ func (ec *executionContext) field_Mutation_toggleWebhookEndpoint_args(ctx contex
 		return nil, err
 	}
 	args["enabled"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateProjectSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ProjectSettingsInput, error) {
+			return ec.unmarshalNProjectSettingsInput2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectSettingsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -7130,6 +7247,29 @@ func (ec *executionContext) _Approval_invalidationReason(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_Approval_invalidationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Approval", field, false, false, "String")
+}
+
+func (ec *executionContext) _Approval_remindedAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_remindedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemindedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_remindedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Approval_events(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
@@ -10165,6 +10305,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteProjectV2(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updateProjectSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateProjectSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateProjectSettings(ctx, fc.Args["projectId"].(string), fc.Args["input"].(model.ProjectSettingsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateProjectSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateProjectSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_addProjectMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11097,6 +11281,38 @@ func (ec *executionContext) fieldContext_Project_myRole(_ context.Context, field
 	return graphql.NewScalarFieldContext("Project", field, true, true, "Role")
 }
 
+func (ec *executionContext) _Project_settings(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_settings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Project().Settings(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProjectSettings) graphql.Marshaler {
+			return ec.marshalNProjectSettings2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_settings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Project",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Project_members(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12018,6 +12234,52 @@ func (ec *executionContext) fieldContext_ProjectMemberEdge_node(_ context.Contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ProjectSettings_expireOnTime(ctx context.Context, field graphql.CollectedField, obj *model.ProjectSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectSettings_expireOnTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpireOnTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectSettings_expireOnTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ProjectSettings_remindBeforeSeconds(ctx context.Context, field graphql.CollectedField, obj *model.ProjectSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectSettings_remindBeforeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemindBeforeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectSettings_remindBeforeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectSettings", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Query_approval(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -16034,6 +16296,55 @@ func UnmarshalLogInInput(ctx context.Context, raw any) (model.LogInInput, error)
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputProjectSettingsInput(ctx context.Context, obj any) (model.ProjectSettingsInput, error) {
+	var it model.ProjectSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"expireOnTime", "remindBeforeSeconds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "expireOnTime":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expireOnTime"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpireOnTime = graphql.OmittableOf(data)
+		case "remindBeforeSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("remindBeforeSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RemindBeforeSeconds = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalProjectSettingsInput unmarshals raw into the ProjectSettingsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalProjectSettingsInput(ctx context.Context, raw any) (model.ProjectSettingsInput, error) {
+	var out model.ProjectSettingsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProjectSettingsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSignUpInput(ctx context.Context, obj any) (model.SignUpInput, error) {
 	var it model.SignUpInput
 	if obj == nil {
@@ -16564,6 +16875,11 @@ func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "invalidationReason":
 			out.Values[i] = ec._Approval_invalidationReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "remindedAt":
+			out.Values[i] = ec._Approval_remindedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -17730,6 +18046,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "updateProjectSettings":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateProjectSettings(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "addProjectMember":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_addProjectMember(ctx, field)
@@ -17945,6 +18268,12 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_myRole(ctx, field, obj)
+				})
+		case "settings":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_settings(ctx, field, obj)
 				})
 		case "members":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -18237,6 +18566,44 @@ func (ec *executionContext) _ProjectMemberEdge(ctx context.Context, sel ast.Sele
 		case "node":
 			out.Values[i] = ec._ProjectMemberEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var projectSettingsImplementors = []string{"ProjectSettings"}
+
+func (ec *executionContext) _ProjectSettings(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, projectSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProjectSettings")
+		case "expireOnTime":
+			out.Values[i] = ec._ProjectSettings_expireOnTime(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "remindBeforeSeconds":
+			out.Values[i] = ec._ProjectSettings_remindBeforeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -20194,6 +20561,19 @@ func (ec *executionContext) marshalNProjectMemberEdge2ᚖgithubᚗcomᚋottrᚋb
 		return graphql.Null
 	}
 	return ec._ProjectMemberEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProjectSettings2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectSettings(ctx context.Context, sel ast.SelectionSet, v *model.ProjectSettings) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProjectSettings!")
+		return graphql.Null
+	}
+	return ec._ProjectSettings(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNProjectSettingsInput2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectSettingsInput(ctx context.Context, v any) (model.ProjectSettingsInput, error) {
+	res, err := ec.unmarshalInputProjectSettingsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNRemoveProjectMemberPayload2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐRemoveProjectMemberPayload(ctx context.Context, sel ast.SelectionSet, v *model.RemoveProjectMemberPayload) graphql.Marshaler {

@@ -49,6 +49,15 @@ func (r *mutationResolver) DeleteProjectV2(ctx context.Context, id string) (*mod
 	return &model.DeleteProjectPayload{DeletedProjectID: id}, nil
 }
 
+// UpdateProjectSettings is the resolver for the updateProjectSettings field.
+func (r *mutationResolver) UpdateProjectSettings(ctx context.Context, projectID string, input model.ProjectSettingsInput) (*model.Project, error) {
+	p, err := r.ProjectService.UpdateSettings(ctx, projectID, toSettingsUpdate(input))
+	if err != nil {
+		return nil, err
+	}
+	return toProject(*p), nil
+}
+
 // AddProjectMember is the resolver for the addProjectMember field.
 func (r *mutationResolver) AddProjectMember(ctx context.Context, projectID string, email string, role model.Role) (*model.ProjectMember, error) {
 	m, err := r.ProjectService.AddMember(ctx, projectID, email, project.Role(role))
@@ -78,6 +87,15 @@ func (r *mutationResolver) RemoveProjectMemberV2(ctx context.Context, projectID 
 func (r *projectResolver) MyRole(ctx context.Context, obj *model.Project) (model.Role, error) {
 	role, err := r.ProjectService.MyRole(ctx, obj.ID)
 	return model.Role(role), err
+}
+
+// Settings is the resolver for the settings field.
+func (r *projectResolver) Settings(ctx context.Context, obj *model.Project) (*model.ProjectSettings, error) {
+	settings, err := r.ProjectService.Settings(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ProjectSettings{ExpireOnTime: settings.ExpireOnTime, RemindBeforeSeconds: settings.RemindBeforeSeconds}, nil
 }
 
 // Members is the resolver for the members field.

@@ -34,7 +34,8 @@ type Approval struct {
 	Decision           *Decision         `json:"decision,omitempty"`
 	AllowLink          bool              `json:"allowLink"`
 	// DeciderIDs are resolved to the deciders field.
-	DeciderIDs []string `json:"-"`
+	DeciderIDs []string   `json:"-"`
+	RemindedAt *time.Time `json:"remindedAt,omitempty"`
 }
 
 // KeyValue is one entry of a project's key/value store. Its pending

@@ -456,6 +456,17 @@ type ProjectMemberEdge struct {
 	Node *ProjectMember `json:"node"`
 }
 
+// How a project's approvals meet their deadlines. By default, as on the
+// hosted service, an approval nobody opens stays PENDING in storage (it reads
+// EXPIRED once its time has passed) and APPROVAL_EXPIRED is recorded only at
+// the first access attempt after expiresAt; nobody is reminded.
+type ProjectSettings struct {
+	// Whether a pending approval becomes EXPIRED at expiresAt (within seconds), recording APPROVAL_EXPIRED once, without waiting for an access attempt.
+	ExpireOnTime bool `json:"expireOnTime"`
+	// Seconds before expiresAt at which APPROVAL_EXPIRING is recorded for a pending approval; null: no reminder.
+	RemindBeforeSeconds *int `json:"remindBeforeSeconds,omitempty"`
+}
+
 // Reads. Each area (projects, approvals, keys, events, Slack) adds its fields.
 type Query struct {
 }
@@ -806,7 +817,7 @@ const (
 	ApprovalStatusPending ApprovalStatus = "PENDING"
 	// A person picked an action; the key holds its value. The link is used up (CONFLICT).
 	ApprovalStatusExecuted ApprovalStatus = "EXECUTED"
-	// Not used before expiresAt. Reads EXPIRED as soon as the time passes; the APPROVAL_EXPIRED event waits for the next access attempt.
+	// Not used before expiresAt. Reads EXPIRED as soon as the time passes; the APPROVAL_EXPIRED event waits for the next access attempt, unless the project has ProjectSettings.expireOnTime.
 	ApprovalStatusExpired ApprovalStatus = "EXPIRED"
 	// Withdrawn by invalidateApproval; the link answers CONFLICT.
 	ApprovalStatusInvalidated ApprovalStatus = "INVALIDATED"
@@ -1001,8 +1012,10 @@ const (
 	EventTypeApprovalCreated EventType = "APPROVAL_CREATED"
 	// A person picked an action; the key was set to its value (Event.action).
 	EventTypeApprovalExecuted EventType = "APPROVAL_EXECUTED"
-	// The link was used after expiresAt; recorded once, at that first access attempt.
+	// The approval expired: recorded once, at the first access attempt after expiresAt, or at expiresAt (within seconds) in a project with ProjectSettings.expireOnTime.
 	EventTypeApprovalExpired EventType = "APPROVAL_EXPIRED"
+	// The approval is still pending and expires in ProjectSettings.remindBeforeSeconds: recorded once, only in a project that asked for reminders, and only for an approval created before its reminder was due.
+	EventTypeApprovalExpiring EventType = "APPROVAL_EXPIRING"
 	// invalidateApproval withdrew the link (Event.reason).
 	EventTypeApprovalInvalidated EventType = "APPROVAL_INVALIDATED"
 	// A wrong or missing PIN was sent (Event.attempts of Event.maxAttempts).
@@ -1015,6 +1028,7 @@ var AllEventType = []EventType{
 	EventTypeApprovalCreated,
 	EventTypeApprovalExecuted,
 	EventTypeApprovalExpired,
+	EventTypeApprovalExpiring,
 	EventTypeApprovalInvalidated,
 	EventTypePinFailed,
 	EventTypeTokenLocked,
@@ -1022,7 +1036,7 @@ var AllEventType = []EventType{
 
 func (e EventType) IsValid() bool {
 	switch e {
-	case EventTypeApprovalCreated, EventTypeApprovalExecuted, EventTypeApprovalExpired, EventTypeApprovalInvalidated, EventTypePinFailed, EventTypeTokenLocked:
+	case EventTypeApprovalCreated, EventTypeApprovalExecuted, EventTypeApprovalExpired, EventTypeApprovalExpiring, EventTypeApprovalInvalidated, EventTypePinFailed, EventTypeTokenLocked:
 		return true
 	}
 	return false

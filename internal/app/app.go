@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/riverqueue/river"
+
 	"github.com/ottr/backend/graph"
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/approvalpage"
@@ -157,11 +159,15 @@ func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack
 	validator := slack.Validator{Prefixes: a.Config.SlackWebhookPrefixes}
 	client := slack.NewClient(validator, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver))
 	channels := slack.NewService(a.Store, authz, keys, validator, client)
+	deadlines := notify.Jobs{Queue: approval.DeadlineQueue, MaxWorkers: 1,
+		Register: func(w *river.Workers) error { return a.Approvals.AddDeadlineWorker(w, a.Logger) },
+		Periodic: []*river.PeriodicJob{approval.DeadlineSweeps()}}
 	policy := webhook.Policy{Prefixes: a.Config.WebhookAllowedPrefixes}
 	endpoints := webhook.NewService(a.Store, authz, keys, policy,
 		slack.NewClient(policy, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver)))
 	dispatcher, err := notify.Start(ctx, notify.Options{
 		Store: a.Store, Channels: channels, Endpoints: endpoints, Authz: authz, Client: client, Settings: a.Config.Delivery, Logger: a.Logger, Metrics: a.Metrics,
+		Jobs: []notify.Jobs{deadlines},
 	})
 	if err != nil {
 		return nil, nil, nil, err

@@ -80,6 +80,8 @@ type Approval struct {
 	// The creator: a user or an API key.
 	CreatedByUserID   *string
 	CreatedByAPIKeyID *string
+	// RemindedAt is when APPROVAL_EXPIRING was recorded (deadline.go).
+	RemindedAt *time.Time
 }
 
 // row is an approvals row as stored.
@@ -112,6 +114,7 @@ type row struct {
 	Deciders               *string // JSON array of user ids
 	CreatedByUserID        *string `gorm:"column:created_by_user_id"`
 	CreatedByAPIKeyID      *string `gorm:"column:created_by_api_key_id"`
+	RemindedAt             *time.Time
 }
 
 func (row) TableName() string { return "approvals" }
@@ -157,6 +160,7 @@ func (r *row) approval(now time.Time) (Approval, error) {
 		PinRequired: r.PinHash != nil, MaxPinAttempts: r.MaxPinAttempts, FailedPinAttempts: r.FailedPinAttempts,
 		ExecutedAt: r.ExecutedAt, InvalidatedAt: r.InvalidatedAt, InvalidationReason: r.InvalidationReason,
 		AllowLink: r.AllowLink, CreatedByUserID: r.CreatedByUserID, CreatedByAPIKeyID: r.CreatedByAPIKeyID,
+		RemindedAt: r.RemindedAt,
 	}
 	if r.ExecutedAction != nil {
 		if act, ok := findAction(actions, *r.ExecutedAction); ok {

@@ -77,7 +77,7 @@ func NewService(o Options) *Service {
 const rowColumns = `id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash, ` +
 	`pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason, ` +
 	`decided_via, decided_by_user_id, decided_by_slack_user_id, decided_by_slack_user_name, decision_comment, ` +
-	`allow_link, deciders, created_by_user_id, created_by_api_key_id`
+	`allow_link, deciders, created_by_user_id, created_by_api_key_id, reminded_at`
 
 // The reads of one approval row, by the columns that identify one: every
 // access to an approval starts with one of them.
@@ -103,7 +103,7 @@ func (s *Service) load(ctx context.Context, by rowQuery, value string, extra ...
 		&r.Actions, &r.Status, &r.CreatedAt, &r.ExpiresAt, &r.TokenHash, &r.PinHash, &r.MaxPinAttempts,
 		&r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt, &r.InvalidationReason,
 		&r.DecidedVia, &r.DecidedByUserID, &r.DecidedBySlackUserID, &r.DecidedBySlackUserName, &r.DecisionComment,
-		&r.AllowLink, &r.Deciders, &r.CreatedByUserID, &r.CreatedByAPIKeyID}, extra...)...)
+		&r.AllowLink, &r.Deciders, &r.CreatedByUserID, &r.CreatedByAPIKeyID, &r.RemindedAt}, extra...)...)
 	if store.IsNotFound(err) {
 		return nil, apperr.NotFound("approval")
 	}

@@ -15,10 +15,13 @@ const (
 	ApprovalInvalidated Type = "APPROVAL_INVALIDATED"
 	PinFailed           Type = "PIN_FAILED"
 	TokenLocked         Type = "TOKEN_LOCKED"
+	// ApprovalExpiring is the reminder of a project that asked for one,
+	// recorded while the approval is still pending (see project.Settings).
+	ApprovalExpiring Type = "APPROVAL_EXPIRING"
 )
 
 // AllTypes lists every event type in a stable order.
-var AllTypes = []Type{ApprovalCreated, ApprovalExecuted, ApprovalExpired, ApprovalInvalidated, PinFailed, TokenLocked}
+var AllTypes = []Type{ApprovalCreated, ApprovalExecuted, ApprovalExpired, ApprovalInvalidated, PinFailed, TokenLocked, ApprovalExpiring}
 
 // Valid reports whether t is a known event type.
 func (t Type) Valid() bool {

@@ -15,7 +15,8 @@ const rearmExpiry = 100 * time.Millisecond
 
 // ApprovalUpdated opens the stream of one approval: its state at once, then
 // the approval again each time its status or failed PIN attempts change,
-// ending after a final status (EXECUTED, EXPIRED, INVALIDATED, LOCKED). A
+// ending after a final status (EXECUTED, EXPIRED, INVALIDATED, LOCKED);
+// also once its reminder (APPROVAL_EXPIRING) is recorded. A
 // script waiting for a decision subscribes to this instead of polling. The
 // caller must be allowed to read the approval's project; anything else is
 // NOT_FOUND, before anything is sent.
@@ -49,7 +50,8 @@ func (s *Subscriptions) ApprovalUpdated(ctx context.Context, id string) (Stream[
 			if err != nil {
 				return false, err
 			}
-			if sent == nil || cur.Status != sent.Status || cur.FailedPinAttempts != sent.FailedPinAttempts {
+			if sent == nil || cur.Status != sent.Status || cur.FailedPinAttempts != sent.FailedPinAttempts ||
+				(cur.RemindedAt == nil) != (sent.RemindedAt == nil) {
 				if !send(*cur) {
 					return false, nil
 				}

@@ -193,7 +193,7 @@ func TestRolledBackEventSendsNothing(t *testing.T) {
 			t.Errorf("fake Slack got %q", got)
 		}
 		var jobs, events int64
-		storetest.Must(t, st.DB(context.Background()).Raw("SELECT count(*) FROM river_job").Scan(&jobs).Error)
+		storetest.Must(t, st.DB(context.Background()).Raw("SELECT count(*) FROM river_job WHERE queue = 'slack'").Scan(&jobs).Error)
 		storetest.Must(t, st.DB(context.Background()).Raw("SELECT count(*) FROM events").Scan(&events).Error)
 		if jobs != 1 || events != 1 {
 			t.Errorf("%d jobs and %d events after a rollback and a commit", jobs, events)
@@ -243,7 +243,7 @@ func TestChannelDisabledOrRemovedAfterEnqueue(t *testing.T) {
 		// The removed channel's job found nothing to deliver.
 		var left int64
 		eventually(t, 20*time.Second, func() bool {
-			storetest.Must(t, st.DB(context.Background()).Raw("SELECT count(*) FROM river_job WHERE state <> 'completed'").Scan(&left).Error)
+			storetest.Must(t, st.DB(context.Background()).Raw("SELECT count(*) FROM river_job WHERE queue = 'slack' AND state <> 'completed'").Scan(&left).Error)
 			return left == 0
 		}, func() string { return "jobs still to work" })
 		if n := len(e.fake.RequestsTo(disabledURL)) + len(e.fake.RequestsTo(removedURL)); n != 2 {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -98,6 +99,8 @@ type Dispatcher struct {
 	listener  *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
 	logger    *slog.Logger
 	stopWait  time.Duration
+	// stopping is set once Stop begins (stopQuiet).
+	stopping atomic.Bool
 	// requestTimeout bounds one webhook request.
 	requestTimeout time.Duration
 	// outcomes counts settled attempts by the delivery's new status; nil
@@ -129,6 +132,19 @@ type Options struct {
 	Logger   *slog.Logger
 	// Metrics, when set, counts deliveries by outcome.
 	Metrics *metrics.Metrics
+	// Jobs are other packages' River work, run by this client too: River
+	// elects one leader per database among all clients, and only the
+	// leader inserts periodic jobs, so a second client's would not run.
+	Jobs []Jobs
+}
+
+// Jobs is another package's work on the dispatcher's River client: a queue
+// of its own, its workers and its periodic jobs.
+type Jobs struct {
+	Queue      string
+	MaxWorkers int
+	Register   func(*river.Workers) error
+	Periodic   []*river.PeriodicJob
 }
 
 // Start migrates River's tables (after ours) and starts the workers. Stop
@@ -193,6 +209,19 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		d.closeListener()
 		return nil, fmt.Errorf("river worker: %w", err)
 	}
+	queues := map[string]river.QueueConfig{queue: {
+		MaxWorkers:    maxWorkers,
+		FetchCooldown: cooldown,
+	}}
+	var periodic []*river.PeriodicJob
+	for _, j := range o.Jobs {
+		if err := j.Register(workers); err != nil {
+			d.closeListener()
+			return nil, fmt.Errorf("river worker of queue %s: %w", j.Queue, err)
+		}
+		queues[j.Queue] = river.QueueConfig{MaxWorkers: j.MaxWorkers, FetchCooldown: cooldown}
+		periodic = append(periodic, j.Periodic...)
+	}
 	var err error
 	d.river, err = river.NewClient(drv, &river.Config{
 		FetchCooldown:     insertNotifyCooldown,
@@ -201,12 +230,10 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		// is the backstop.
 		RescueStuckJobsAfter: lease + riverRescueBackstop,
 		JobTimeout:           jobTimeout,
-		Queues: map[string]river.QueueConfig{queue: {
-			MaxWorkers:    maxWorkers,
-			FetchCooldown: cooldown,
-		}},
-		Workers: workers,
-		Logger:  o.Logger.With("component", "river"),
+		Queues:               queues,
+		PeriodicJobs:         periodic,
+		Workers:              workers,
+		Logger:               slog.New(stopQuiet{Handler: o.Logger.Handler(), stopping: &d.stopping}).With("component", "river"),
 	})
 	if err != nil {
 		d.closeListener()
@@ -275,6 +302,7 @@ func withDefaults(s config.Delivery) config.Delivery {
 // cancels them (they are retried on the next start) and closes River's
 // connections.
 func (d *Dispatcher) Stop() error {
+	d.stopping.Store(true)
 	// Events not fanned out yet are fanned out by the next batch of any
 	// instance.
 	d.stopFanout()

@@ -44,6 +44,9 @@ const (
 	// SetApprovalRules is changing how a project's approvals may be
 	// decided (no self-approval).
 	SetApprovalRules Action = "set-approval-rules"
+	// ManageSettings changes the project's settings: timely expiry and
+	// reminders (Settings).
+	ManageSettings Action = "manage-settings"
 )
 
 // grant says who may take an action.
@@ -57,7 +60,7 @@ type grant struct {
 // ADMIN everything but deleting the project and changing owners; MEMBER works
 // with keys and approvals and decides them; VIEWER reads. WRITE keys may
 // write data and manage Slack channels, but never decide; READ keys only
-// read.
+// read. Settings are OWNER's and ADMIN's.
 var Permissions = map[Action]grant{
 	Read:             {roles: []Role{RoleOwner, RoleAdmin, RoleMember, RoleViewer}, writeKey: true, readKey: true},
 	Rename:           {roles: []Role{RoleOwner, RoleAdmin}},
@@ -69,6 +72,7 @@ var Permissions = map[Action]grant{
 	ManageSlack:      {roles: []Role{RoleOwner, RoleAdmin}, writeKey: true},
 	Decide:           {roles: []Role{RoleOwner, RoleAdmin, RoleMember}},
 	SetApprovalRules: {roles: []Role{RoleOwner, RoleAdmin}},
+	ManageSettings:   {roles: []Role{RoleOwner, RoleAdmin}},
 }
 
 // Allows reports whether a member of role may take action.

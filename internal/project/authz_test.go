@@ -32,6 +32,7 @@ func TestPermissionsTable(t *testing.T) {
 		// Deciding is for people: a key would let a script approve its own request.
 		Decide:           owner | admin | member,
 		SetApprovalRules: owner | admin,
+		ManageSettings:   owner | admin,
 	}
 	if len(Permissions) != len(want) {
 		t.Fatalf("Permissions has %d actions, this table %d: add the new action here", len(Permissions), len(want))

@@ -83,6 +83,12 @@ func Message(ev event.Event, d Details) (Payload, error) {
 		}
 	case event.ApprovalExpired:
 		lines = append(lines, "⏳ Approval expired in "+project, keyLine(ev))
+	case event.ApprovalExpiring:
+		// Not one of the product page's six: its words follow theirs.
+		lines = append(lines, "⏰ Approval expiring soon in "+project, keyLine(ev))
+		if !d.ExpiresAt.IsZero() {
+			lines = append(lines, "Expires: "+d.ExpiresAt.UTC().Format(time.RFC3339))
+		}
 	case event.ApprovalInvalidated:
 		lines = append(lines, "❌ Approval invalidated in "+project, keyLine(ev))
 		if ev.Reason != nil && strings.TrimSpace(*ev.Reason) != "" {

@@ -170,7 +170,9 @@ func TestDecidersCostConstantStatements(t *testing.T) {
 		for i := range total {
 			// Each approval names two members; the first of them decides it.
 			first, second := members[i%3], members[(i+1)%3]
-			var out struct{ CreateApproval struct{ Approval struct{ ID string } } }
+			var out struct {
+				CreateApproval struct{ Approval struct{ ID string } }
+			}
 			script.MustDo(`mutation($p: ID!, $k: String!, $d: [String!]) { createApproval(projectId: $p, input: {keyPath: $k, deciders: $d,
 				actions: [{key: "ok", value: "yes"}]}) { approval { id } } }`,
 				map[string]any{"p": pid, "k": fmt.Sprintf("svc/%03d", i), "d": []string{first.ID, second.ID}}, &out)

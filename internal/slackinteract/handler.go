@@ -166,7 +166,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reply(ctx, click.responseURL, answer(slack.Ephemeral("You are not allowed to decide approvals from this channel. Nothing was changed.")))
 		return
 	}
-	a, err := h.o.Approvals.DecideInSlack(ctx, projectID, click.approvalID, click.actionKey, click.user, click.comment)
+	a, err := h.o.Approvals.DecideInSlack(ctx, projectID, click.approvalID, click.actionKey, click.user, nil)
 	var closed *approval.ClosedError
 	switch {
 	case err == nil:
@@ -253,7 +253,6 @@ func (h *Handler) remember(ctx context.Context, signature string) (bool, error) 
 type click struct {
 	approvalID, channelID, actionKey string
 	user                             approval.SlackUser
-	comment                          *string
 	responseURL                      string
 }
 
@@ -283,12 +282,6 @@ func parse(body []byte) (c click, status int, msg string) {
 	}
 	c = click{approvalID: approvalID, channelID: channelID, actionKey: act.ActionID, responseURL: p.ResponseURL,
 		user: approval.SlackUser{ID: p.User.ID, Name: firstNonEmpty(p.User.Name, p.User.Username)}}
-	if p.BlockActionState != nil {
-		if v, ok := p.BlockActionState.Values[slack.CommentBlockID][slack.CommentActionID]; ok && v.Value != "" {
-			comment := v.Value
-			c.comment = &comment
-		}
-	}
 	return c, 0, ""
 }
 

@@ -9,7 +9,6 @@ import (
 	"context"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/apperr"
 )
 
 // Deciders is the resolver for the deciders field.
@@ -17,16 +16,15 @@ func (r *approvalResolver) Deciders(ctx context.Context, obj *model.Approval) ([
 	if obj.DeciderIDs == nil {
 		return nil, nil
 	}
-	users := make([]*model.User, 0, len(obj.DeciderIDs))
-	for _, id := range obj.DeciderIDs {
-		u, err := r.AuthService.User(ctx, id)
-		if apperr.CodeOf(err) == apperr.CodeNotFound {
-			continue // the account was deleted since
+	found, err := loadersFor(ctx).user.LoadAll(ctx, obj.DeciderIDs)
+	if err != nil {
+		return nil, err
+	}
+	users := make([]*model.User, 0, len(found))
+	for _, u := range found {
+		if u != nil { // nil: the account was deleted since
+			users = append(users, u)
 		}
-		if err != nil {
-			return nil, err
-		}
-		users = append(users, toUser(*u))
 	}
 	return users, nil
 }
@@ -36,14 +34,7 @@ func (r *deciderResolver) User(ctx context.Context, obj *model.Decider) (*model.
 	if obj.UserID == nil {
 		return nil, nil
 	}
-	u, err := r.AuthService.User(ctx, *obj.UserID)
-	if apperr.CodeOf(err) == apperr.CodeNotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return toUser(*u), nil
+	return loadersFor(ctx).user.Load(ctx, *obj.UserID) // nil for a deleted account
 }
 
 // Decision is the resolver for the decision field.

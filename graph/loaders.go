@@ -40,6 +40,8 @@ type loaders struct {
 	pending  *dataloadgen.Loader[inProject, *model.Approval]
 	channel  *dataloadgen.Loader[string, *model.SlackChannel]
 	event    *dataloadgen.Loader[int64, *model.Event]
+	// user is nil for an account that no longer exists.
+	user *dataloadgen.Loader[string, *model.User]
 }
 
 type loadersKey struct{}
@@ -101,6 +103,19 @@ func (r *Resolver) newLoaders() *loaders {
 				}
 				return toSlackChannel(*c), nil
 			})
+		}, wait),
+		user: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*model.User, []error) {
+			found, err := r.AuthService.Users(ctx, ids)
+			if err != nil {
+				return nil, []error{err}
+			}
+			out := make([]*model.User, len(ids))
+			for i, id := range ids {
+				if u := found[id]; u != nil {
+					out[i] = toUser(*u)
+				}
+			}
+			return out, nil
 		}, wait),
 		event: dataloadgen.NewLoader(func(ctx context.Context, ids []int64) ([]*model.Event, []error) {
 			found, err := r.EventQueries.GetMany(ctx, ids)
@@ -196,6 +211,19 @@ func startApprovals(ctx context.Context, p *model.Project, approvals []*model.Ap
 	if selected(ctx, "edges", "node", "events") {
 		for _, a := range approvals {
 			l.events.LoadThunk(ctx, inProject{a.ProjectID, a.ID})
+		}
+	}
+	// The users a page names, as deciders or as who decided, in one query.
+	deciders := selected(ctx, "edges", "node", "deciders")
+	decidedBy := selected(ctx, "edges", "node", "decision", "decidedBy", "user")
+	for _, a := range approvals {
+		if deciders {
+			for _, id := range a.DeciderIDs {
+				l.user.LoadThunk(ctx, id)
+			}
+		}
+		if decidedBy && a.Decision != nil && a.Decision.DecidedBy != nil && a.Decision.DecidedBy.UserID != nil {
+			l.user.LoadThunk(ctx, *a.Decision.DecidedBy.UserID)
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/rest"
 	"github.com/ottr/backend/internal/slack"
+	"github.com/ottr/backend/internal/slackinteract"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/webhook"
 )
@@ -47,7 +48,10 @@ type App struct {
 	// endpoint.
 	Live    *graph.LiveConnections
 	handler http.Handler
-	closers []func() error
+	// interactions replies to Slack clicks in the background, reading the
+	// store: Close stops it first, whatever else was started after it.
+	interactions *slackinteract.Handler
+	closers      []func() error
 	// drain ends what a shutdown should not wait for (long-polls).
 	drain func()
 }
@@ -106,6 +110,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Dispatcher:      dispatcher,
 		PublicURL:       cfg.PublicURL,
 	}
+	a.interactions = a.newInteractions(channels)
 	a.Live = graph.NewLiveConnections(a.Metrics, cfg.Live.Limits)
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection: cfg.Introspection,
@@ -128,7 +133,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		TrustedProxies:  cfg.TrustedProxies,
 		SeparateMetrics: cfg.MetricsAddr != "",
 		Logger:          logger,
-		Routes:          a.withInteractions(a.routes(), channels),
+		Routes:          a.withInteractions(a.routes()),
 		APIRoutes:       api.Routes(),
 	})
 	return a, nil
@@ -214,9 +219,12 @@ func (a *App) StopLive(ctx context.Context) error {
 	return a.Live.Wait(ctx)
 }
 
-// Close stops background work and closes the database, in reverse order of
-// start.
+// Close stops background work and closes the database. The work that
+// requests leave behind (replies to Slack clicks) stops first, so that it
+// never finds the store closed; the rest stops in reverse order of start,
+// the store last.
 func (a *App) Close() error {
+	a.closeInteractions()
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		errs = append(errs, a.closers[i]())

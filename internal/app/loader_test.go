@@ -148,3 +148,89 @@ func TestPageCostsConstantStatements(t *testing.T) {
 		}
 	})
 }
+
+// The users a page of approvals names, as deciders and as who decided,
+// are read in one query for the page, whatever its size.
+func TestDecidersCostConstantStatements(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		counter := &statementCounter{byID: map[string]int{}, sqlFor: map[string][]string{}}
+		srv := testserver.Start(t, d, func(cfg *config.Config) { cfg.OnDatabase = counter.install })
+		owner := srv.SignUp("Olga")
+		pid := owner.CreateProject("Dashboard")
+		_, secret := owner.CreateAPIKey(pid, "WRITE")
+		script := srv.Client(secret)
+		members := make([]*testserver.User, 3)
+		for i := range members {
+			members[i] = srv.SignUp(fmt.Sprintf("Member%d", i))
+			owner.AddMember(pid, members[i].Email, "MEMBER")
+		}
+		const total = 30
+		for i := range total {
+			// Each approval names two members; the first of them decides it.
+			first, second := members[i%3], members[(i+1)%3]
+			var out struct {
+				CreateApproval struct{ Approval struct{ ID string } }
+			}
+			script.MustDo(`mutation($p: ID!, $k: String!, $d: [String!]) { createApproval(projectId: $p, input: {keyPath: $k, deciders: $d,
+				actions: [{key: "ok", value: "yes"}]}) { approval { id } } }`,
+				map[string]any{"p": pid, "k": fmt.Sprintf("svc/%03d", i), "d": []string{first.ID, second.ID}}, &out)
+			first.MustDo(`mutation($id: ID!) { decideApproval(id: $id, action: "ok") { id } }`, map[string]any{"id": out.CreateApproval.Approval.ID}, nil)
+		}
+
+		const query = `query($p: ID!, $n: Int!) { project(id: $p) { approvals(first: $n) { edges { node {
+			deciders { id name } decision { decidedBy { via user { id name } } } } } } } }`
+		type page struct {
+			Project struct {
+				Approvals struct {
+					Edges []struct {
+						Node struct {
+							Deciders []struct{ ID, Name string }
+							Decision struct {
+								DecidedBy struct {
+									Via  string
+									User *struct{ ID, Name string }
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		statements := map[int]int{}
+		for _, n := range []int{5, total} {
+			reqID := fmt.Sprintf("deciders-%s-%d", d, n)
+			c := srv.Client(owner.AccessToken)
+			c.Header.Set("X-Request-Id", reqID)
+			var out page
+			c.MustDo(query, map[string]any{"p": pid, "n": n}, &out)
+			edges := out.Project.Approvals.Edges
+			if len(edges) != n {
+				t.Fatalf("n=%d: %d approvals", n, len(edges))
+			}
+			for _, e := range edges {
+				node := e.Node
+				by := node.Decision.DecidedBy
+				if len(node.Deciders) != 2 || node.Deciders[0].Name == "" || by.Via != "DASHBOARD" || by.User == nil ||
+					by.User.ID != node.Deciders[0].ID || by.User.Name != node.Deciders[0].Name {
+					t.Fatalf("n=%d: approval %+v", n, node)
+				}
+			}
+			got, sql := counter.of(reqID)
+			if got == 0 {
+				t.Fatalf("n=%d: no statement counted", n)
+			}
+			statements[n] = got
+			t.Logf("%s n=%d: %d statements", d, n, got)
+			if testing.Verbose() {
+				for _, s := range sql {
+					t.Log("  ", s)
+				}
+			}
+		}
+		if statements[total] != statements[5] {
+			t.Errorf("statements for 5 approvals: %d, for %d: %d; want the same", statements[5], total, statements[total])
+		}
+	})
+}

@@ -41,6 +41,7 @@ type Execution struct {
 	Action            *Action
 	AttemptsRemaining int
 	ExecutedAt        *time.Time // as stored, when Status is EXECUTED
+	Comment           *string    // the decider's comment as stored, when Status is EXECUTED
 }
 
 // Open is an access attempt that shows a link and issues its nonce.
@@ -244,7 +245,7 @@ func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider
 	if err != nil {
 		return nil, err
 	}
-	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining(), ExecutedAt: &now}, nil
+	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining(), ExecutedAt: &now, Comment: comment}, nil
 }
 
 // failPIN counts a failed PIN attempt and records PIN_FAILED; the attempt

@@ -3,6 +3,7 @@ package approvalpage
 import (
 	"html/template"
 	"net/http"
+	"strconv"
 
 	"github.com/ottr/backend/internal/approval"
 )
@@ -71,6 +72,10 @@ var (
 	outcomeBadForm = outcome{
 		status: http.StatusBadRequest, tone: "warn", icon: iconRefresh,
 		title: "Page out of date", message: "This form is out of date or incomplete, so nothing was chosen.", retry: "Open the link again",
+	}
+	outcomeBadComment = outcome{
+		status: http.StatusBadRequest, tone: "warn", icon: iconRefresh,
+		title: "Comment not accepted", message: "A comment must be text of at most " + strconv.Itoa(approval.MaxCommentLen) + " characters. Nothing was chosen.", retry: "Open the link again",
 	}
 	outcomeFailure = outcome{
 		status: http.StatusInternalServerError, tone: "stop", icon: iconAlert,

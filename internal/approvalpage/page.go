@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ottr/backend/internal/apperr"
@@ -16,8 +17,9 @@ import (
 	"github.com/ottr/backend/internal/requestlog"
 )
 
-// maxFormBytes caps the form: a nonce, an action key and a PIN fit many
-// times over.
+// maxFormBytes caps the form: a nonce, an action key, a PIN and a comment
+// of approval.MaxCommentLen characters fit, even percent-encoded at 12
+// bytes a character.
 const maxFormBytes = 8 << 10
 
 // Options is what the page needs.
@@ -68,6 +70,7 @@ func (p *Page) open(w http.ResponseWriter, r *http.Request) {
 		ProjectName: link.ProjectName, KeyPath: link.KeyPath, ExpiresAt: link.ExpiresAt,
 		SecondsLeft: max(int(left.Round(time.Second)/time.Second), 0), TimeLeft: timeLeft(left),
 		PINRequired: link.PinRequired, AttemptsRemaining: link.AttemptsRemaining, Nonce: link.Nonce,
+		MaxComment: approval.MaxCommentLen,
 	}
 	if link.Info != nil {
 		form.Info = *link.Info
@@ -87,8 +90,19 @@ func (p *Page) execute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm // never the query string
-	ex, err := p.approvals.Execute(r.Context(), r.PathValue("token"), f.Get("nonce"), f.Get("action"), f.Get("pin"))
+	var comment *string
+	if f.Has("comment") {
+		// Browsers send a textarea's line breaks as CRLF; maxlength counted
+		// each as one character, and so does the limit.
+		c := strings.ReplaceAll(f.Get("comment"), "\r\n", "\n")
+		comment = &c
+	}
+	ex, err := p.approvals.ExecuteCommented(r.Context(), r.PathValue("token"), f.Get("nonce"), f.Get("action"), f.Get("pin"), comment)
 	if err != nil {
+		if e, ok := apperr.As(err); ok && e.Code == apperr.CodeBadUserInput && e.Field == "comment" {
+			p.show(w, r, outcomeBadComment, nil)
+			return
+		}
 		p.refuse(w, r, err)
 		return
 	}
@@ -96,6 +110,9 @@ func (p *Page) execute(w http.ResponseWriter, r *http.Request) {
 	case approval.Executed:
 		p.show(w, r, outcomeExecuted, func(v *resultView) {
 			v.Executed = &executedView{Label: ex.Action.Label, At: *ex.ExecutedAt}
+			if ex.Comment != nil {
+				v.Executed.Comment = *ex.Comment
+			}
 		})
 	case approval.Locked:
 		p.show(w, r, outcomeLocked, nil)

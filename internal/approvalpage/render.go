@@ -41,6 +41,7 @@ type formView struct {
 	PINRequired       bool
 	AttemptsRemaining int
 	Nonce             string
+	MaxComment        int // characters
 }
 
 // actionView is one button. Style is a CSS class suffix chosen by the
@@ -62,8 +63,9 @@ type resultView struct {
 }
 
 type executedView struct {
-	Label string
-	At    time.Time
+	Label   string
+	At      time.Time
+	Comment string // the decider's, as stored; empty for none
 }
 
 // render writes the whole page or, if the template fails, a bare 500: the

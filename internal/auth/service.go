@@ -236,6 +236,25 @@ func (s *Service) User(ctx context.Context, id string) (*User, error) {
 	return &u, nil
 }
 
+// Users returns the users of ids that exist, by id, in one query: for a
+// page of approvals naming their deciders.
+func (s *Service) Users(ctx context.Context, ids []string) (map[string]*User, error) {
+	for _, id := range ids {
+		if err := apperr.CheckText("id", id); err != nil {
+			return nil, err
+		}
+	}
+	var users []User
+	if err := s.store.DB(ctx).Where("id IN ?", ids).Find(&users).Error; err != nil {
+		return nil, fmt.Errorf("load %d users: %w", len(ids), err)
+	}
+	out := make(map[string]*User, len(users))
+	for i := range users {
+		out[users[i].ID] = &users[i]
+	}
+	return out, nil
+}
+
 // Authenticate resolves a bearer credential: an API key ("otw_…", "otr_…")
 // or an access token.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (*Principal, error) {

@@ -44,7 +44,7 @@ func decorate(ctx context.Context, st *store.Store, t *target) error {
 			return fmt.Errorf("decode actions of approval %s: %w", *t.event.ApprovalID, err)
 		}
 		b := &slack.Buttons{ApprovalID: *t.event.ApprovalID, ChannelID: t.channel.ID, RefID: refID.String,
-			PinRequired: pin, MaxComment: approval.MaxCommentLen}
+			PinRequired: pin}
 		for _, a := range list {
 			b.Actions = append(b.Actions, slack.Button{Key: a.Key, Label: a.Label, Style: string(a.Style)})
 		}

@@ -12,13 +12,6 @@ import (
 // back from the click.
 const BlockPrefix = "ottr:"
 
-// CommentBlockID and CommentActionID name the optional comment field of an
-// interactive message, whose text comes back in the click's state.
-const (
-	CommentBlockID  = "ottr_comment"
-	CommentActionID = "comment"
-)
-
 // Buttons are an approval's choices as Slack buttons, for the channel
 // whose app will receive the clicks.
 type Buttons struct {
@@ -27,7 +20,6 @@ type Buttons struct {
 	Actions     []Button
 	RefID       string // shown when not empty
 	PinRequired bool   // no buttons: the link must be used
-	MaxComment  int    // the longest comment, in characters
 }
 
 // Button is one action: its key comes back with the click.
@@ -59,10 +51,9 @@ func (b *Buttons) blocks() []slack.Block {
 	if b.PinRequired {
 		return append(out, contextLine("🔐 This approval needs a PIN: use its link to decide."))
 	}
-	comment := slack.NewPlainTextInputBlockElement(slack.NewTextBlockObject(slack.PlainTextType, "Why? (optional)", false, false), CommentActionID)
-	comment.MaxLength = b.MaxComment
-	input := slack.NewInputBlock(CommentBlockID, slack.NewTextBlockObject(slack.PlainTextType, "Comment", false, false), nil, comment)
-	input.Optional = true
+	// No comment field: incoming webhooks are not documented to take input
+	// blocks, and a refused block would lose the whole message. A comment
+	// comes from the link's page, the API or the dashboard.
 	buttons := make([]slack.BlockElement, 0, len(b.Actions))
 	for _, a := range b.Actions {
 		btn := slack.NewButtonBlockElement(a.Key, a.Key, slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Label, 75), true, false))
@@ -74,7 +65,7 @@ func (b *Buttons) blocks() []slack.Block {
 		}
 		buttons = append(buttons, btn)
 	}
-	return append(out, input, slack.NewActionBlock(BlockID(b.ApprovalID, b.ChannelID), buttons...))
+	return append(out, slack.NewActionBlock(BlockID(b.ApprovalID, b.ChannelID), buttons...))
 }
 
 func contextLine(text string) slack.Block {

@@ -14,13 +14,15 @@ import (
 
 // ResponseURLAllowed reports whether a click's response_url starts with
 // one of prefixes, as text and as scheme, host and path, and is https
-// unless a prefix says otherwise.
+// unless a prefix says otherwise. A path that a server could resolve to
+// somewhere else (dot segments, encoded dots or slashes, empty segments)
+// is refused: it would step out of the prefix.
 func ResponseURLAllowed(raw string, prefixes []string) bool {
 	if len(raw) > MaxURLLength || strings.ContainsAny(raw, "?#@\\") {
 		return false
 	}
 	u, err := url.Parse(raw)
-	if err != nil || u.Opaque != "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http") {
+	if err != nil || u.Opaque != "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http") || !plainPath(u) {
 		return false
 	}
 	for _, p := range prefixes {
@@ -29,6 +31,22 @@ func ResponseURLAllowed(raw string, prefixes []string) bool {
 		}
 	}
 	return false
+}
+
+// plainPath reports whether u's path has only ordinary segments: no ".",
+// "..", empty segment, or percent-encoded dot, slash or backslash.
+func plainPath(u *url.URL) bool {
+	escaped := strings.ToLower(u.EscapedPath())
+	if strings.Contains(escaped, "%2e") || strings.Contains(escaped, "%2f") || strings.Contains(escaped, "%5c") {
+		return false
+	}
+	segments := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
+	for _, s := range segments {
+		if s == "" || s == "." || s == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // PostReply sends a reply to a response_url that ResponseURLAllowed

@@ -50,20 +50,49 @@ type Options struct {
 
 // Handler serves POST /slack/interactions/{project}.
 type Handler struct {
-	o       Options
+	o Options
+
+	// mu orders starting a reply against Close: once closed is set, no
+	// reply starts, so that Close's wait covers every one.
+	mu      sync.Mutex
+	closed  bool
 	replies sync.WaitGroup
+	// stop cancels the replies still running when Close gives up on them.
+	stopped context.Context
+	stop    context.CancelFunc
 }
 
 // New returns the handler.
-func New(o Options) *Handler { return &Handler{o: o} }
+func New(o Options) *Handler {
+	stopped, stop := context.WithCancel(context.Background())
+	return &Handler{o: o, stopped: stopped, stop: stop}
+}
 
 // Routes are the handler's ServeMux patterns.
 func (h *Handler) Routes() map[string]http.Handler {
 	return map[string]http.Handler{"POST " + slack.InteractionsPath + "{project}": h}
 }
 
-// Wait waits for the replies still being posted.
-func (h *Handler) Wait() { h.replies.Wait() }
+// Close stops the replies to clicks: none starts any more, and those
+// under way may finish until ctx ends; then they are cancelled, and Close
+// returns once they have. The store must stay open until it returns.
+func (h *Handler) Close(ctx context.Context) {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.replies.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		h.o.Logger.Warn("slack interaction: abandoning the replies still under way")
+		h.stop()
+		<-done
+	}
+}
 
 func fail(w http.ResponseWriter, status int, msg string) {
 	http.Error(w, msg, status)
@@ -134,25 +163,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !channel.AllowsSlackUser(click.user.ID) {
 		w.WriteHeader(http.StatusOK)
-		h.reply(ctx, click.responseURL, slack.Ephemeral("You are not allowed to decide approvals from this channel. Nothing was changed."))
+		h.reply(ctx, click.responseURL, answer(slack.Ephemeral("You are not allowed to decide approvals from this channel. Nothing was changed.")))
 		return
 	}
-	a, err := h.o.Approvals.DecideInSlack(ctx, projectID, click.approvalID, click.actionKey, click.user, click.comment)
+	a, err := h.o.Approvals.DecideInSlack(ctx, projectID, click.approvalID, click.actionKey, click.user, nil)
 	var closed *approval.ClosedError
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusOK)
-		h.replaceMessage(ctx, channel, a, click.responseURL)
+		h.reply(ctx, click.responseURL, func(ctx context.Context) (slack.Reply, bool) { return h.replacement(ctx, a) })
 	case errors.As(err, &closed):
 		w.WriteHeader(http.StatusOK)
-		h.reply(ctx, click.responseURL, slack.Ephemeral("Nothing was changed: "+closed.Error()+"."))
-		if current, err := h.o.Approvals.Current(ctx, projectID, click.approvalID); err == nil {
-			h.replaceMessage(ctx, channel, current, click.responseURL)
-		}
+		// The clicker learns why first; the message then shows the state.
+		h.reply(ctx, click.responseURL, answer(slack.Ephemeral("Nothing was changed: "+closed.Error()+".")),
+			func(ctx context.Context) (slack.Reply, bool) {
+				current, err := h.o.Approvals.Current(ctx, projectID, click.approvalID)
+				if err != nil {
+					h.o.Logger.ErrorContext(ctx, "slack interaction: load approval", "err", err)
+					return slack.Reply{}, false
+				}
+				return h.replacement(ctx, current)
+			})
 	case apperr.CodeOf(err) == apperr.CodeForbidden:
 		w.WriteHeader(http.StatusOK)
 		e, _ := apperr.As(err)
-		h.reply(ctx, click.responseURL, slack.Ephemeral("Nothing was changed: "+e.Message))
+		h.reply(ctx, click.responseURL, answer(slack.Ephemeral("Nothing was changed: "+e.Message)))
 	case apperr.CodeOf(err) == apperr.CodeBadUserInput:
 		fail(w, http.StatusBadRequest, "unknown action or invalid input")
 	case apperr.CodeOf(err) == apperr.CodeNotFound:
@@ -218,7 +253,6 @@ func (h *Handler) remember(ctx context.Context, signature string) (bool, error) 
 type click struct {
 	approvalID, channelID, actionKey string
 	user                             approval.SlackUser
-	comment                          *string
 	responseURL                      string
 }
 
@@ -248,12 +282,6 @@ func parse(body []byte) (c click, status int, msg string) {
 	}
 	c = click{approvalID: approvalID, channelID: channelID, actionKey: act.ActionID, responseURL: p.ResponseURL,
 		user: approval.SlackUser{ID: p.User.ID, Name: firstNonEmpty(p.User.Name, p.User.Username)}}
-	if p.BlockActionState != nil {
-		if v, ok := p.BlockActionState.Values[slack.CommentBlockID][slack.CommentActionID]; ok && v.Value != "" {
-			comment := v.Value
-			c.comment = &comment
-		}
-	}
 	return c, 0, ""
 }
 
@@ -266,13 +294,14 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// replaceMessage replaces the clicked message with the approval's final
-// state: the seed's lines without buttons, and the outcome.
-func (h *Handler) replaceMessage(ctx context.Context, c *slack.Channel, a *approval.Approval, responseURL string) {
+// replacement is the message that replaces the clicked one, showing the
+// approval's final state: the seed's lines without buttons, and the
+// outcome. None (false) while the approval is still pending.
+func (h *Handler) replacement(ctx context.Context, a *approval.Approval) (slack.Reply, bool) {
 	var projectName string
 	if err := h.o.Store.DB(ctx).Raw("SELECT name FROM projects WHERE id = ?", a.ProjectID).Row().Scan(&projectName); err != nil {
-		h.o.Logger.ErrorContext(ctx, "slack interaction: load project", "err", err, "channel", c.ID)
-		return
+		h.o.Logger.ErrorContext(ctx, "slack interaction: load project", "err", err)
+		return slack.Reply{}, false
 	}
 	d := slack.Details{ProjectName: projectName, ExpiresAt: a.ExpiresAt}
 	if a.Info != nil {
@@ -281,7 +310,7 @@ func (h *Handler) replaceMessage(ctx context.Context, c *slack.Channel, a *appro
 	created, err := slack.Message(event.Event{Type: event.ApprovalCreated, KeyPath: a.KeyPath}, d)
 	if err != nil {
 		h.o.Logger.ErrorContext(ctx, "slack interaction: message", "err", err)
-		return
+		return slack.Reply{}, false
 	}
 	var outcome string
 	switch a.Status {
@@ -298,9 +327,9 @@ func (h *Handler) replaceMessage(ctx context.Context, c *slack.Channel, a *appro
 	case approval.Locked:
 		outcome = "🔒 Locked after too many failed PIN attempts."
 	default:
-		return
+		return slack.Reply{}, false
 	}
-	h.reply(ctx, responseURL, slack.Replace(slack.Resolved(created, outcome)))
+	return slack.Replace(slack.Resolved(created, outcome)), true
 }
 
 // decider is the Slack form of a decision's decider.
@@ -330,15 +359,45 @@ func Decider(ctx context.Context, st *store.Store, by approval.Decider, comment 
 	return out
 }
 
-// reply posts to the response_url after the request is answered: Slack
-// wants its answer within 3 seconds, and the reply may take longer.
-func (h *Handler) reply(ctx context.Context, responseURL string, r slack.Reply) {
+// replyStep makes one reply to a click; false: there is none to post.
+type replyStep func(context.Context) (slack.Reply, bool)
+
+// answer is a step whose reply is known already.
+func answer(r slack.Reply) replyStep {
+	return func(context.Context) (slack.Reply, bool) { return r, true }
+}
+
+// reply makes and posts the replies to a click, in order, once the
+// request is answered: Slack wants its answer within 3 seconds, and
+// reading the approval and posting may take longer. After Close, nothing
+// starts: the click was applied, only its replies are lost.
+func (h *Handler) reply(ctx context.Context, responseURL string, steps ...replyStep) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		h.o.Logger.WarnContext(ctx, "slack interaction: shutting down, reply not posted")
+		return
+	}
 	h.replies.Add(1)
 	go func() {
 		defer h.replies.Done()
-		ctx := context.WithoutCancel(ctx)
-		if err := h.o.Client.PostReply(ctx, responseURL, r); err != nil {
-			h.o.Logger.WarnContext(ctx, "slack interaction reply", "err", err)
+		// The request's values (its id for the logs), but the handler's
+		// lifetime: the request ends before the replies are posted.
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
+		defer context.AfterFunc(h.stopped, cancel)()
+		for _, step := range steps {
+			if ctx.Err() != nil {
+				h.o.Logger.WarnContext(ctx, "slack interaction: shutting down, reply abandoned")
+				return
+			}
+			r, ok := step(ctx)
+			if !ok {
+				continue
+			}
+			if err := h.o.Client.PostReply(ctx, responseURL, r); err != nil {
+				h.o.Logger.WarnContext(ctx, "slack interaction reply", "err", err)
+			}
 		}
 	}()
 }

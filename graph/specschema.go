@@ -13,7 +13,20 @@ import (
 // Python's gql uses) refuse to build a schema from an introspection result
 // that names the unknown location. No directive of ours is deprecated, so
 // the schema is served as that edition defines it.
-func init() { toOctober2021(parsedSchema) }
+func init() {
+	toOctober2021(parsedSchema)
+	withoutDefer(parsedSchema)
+}
+
+// withoutDefer removes @defer, which gqlparser declares for every schema.
+// gqlgen runs deferred fragments, but its HTTP transports answer a
+// deferred field with null (on non-null fields too) and hasNext: true,
+// then nothing more; only its multipart transport sends the rest, in a
+// draft format that logs request bodies on errors. A client that sees no
+// @defer in the schema asks for everything at once; a document that uses
+// it is refused by validation (GRAPHQL_VALIDATION_FAILED, "Unknown
+// directive") before anything runs, instead of answering half.
+func withoutDefer(s *ast.Schema) { delete(s.Directives, "defer") }
 
 // draftLocations are the directive locations that the October 2021
 // specification does not define.

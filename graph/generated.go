@@ -29,15 +29,23 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	ApiKeyConnection() ApiKeyConnectionResolver
 	Approval() ApprovalResolver
+	ApprovalConnection() ApprovalConnectionResolver
 	Decider() DeciderResolver
 	Delivery() DeliveryResolver
+	DeliveryConnection() DeliveryConnectionResolver
 	Event() EventResolver
+	EventConnection() EventConnectionResolver
 	KeyValue() KeyValueResolver
+	KeyValueConnection() KeyValueConnectionResolver
 	Mutation() MutationResolver
 	Project() ProjectResolver
+	ProjectConnection() ProjectConnectionResolver
+	ProjectMemberConnection() ProjectMemberConnectionResolver
 	Query() QueryResolver
 	SlackChannel() SlackChannelResolver
+	SlackChannelConnection() SlackChannelConnectionResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -57,6 +65,7 @@ type ComplexityRoot struct {
 
 	ApiKeyConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -99,6 +108,7 @@ type ComplexityRoot struct {
 
 	ApprovalConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -179,6 +189,7 @@ type ComplexityRoot struct {
 
 	DeliveryConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -206,6 +217,7 @@ type ComplexityRoot struct {
 
 	EventConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -225,6 +237,7 @@ type ComplexityRoot struct {
 
 	KeyValueConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -291,6 +304,7 @@ type ComplexityRoot struct {
 
 	ProjectConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -310,6 +324,7 @@ type ComplexityRoot struct {
 
 	ProjectMemberConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -359,6 +374,7 @@ type ComplexityRoot struct {
 
 	SlackChannelConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -392,6 +408,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type ApiKeyConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.APIKeyConnection) ([]*model.APIKey, error)
+}
 type ApprovalResolver interface {
 	Project(ctx context.Context, obj *model.Approval) (*model.Project, error)
 
@@ -399,6 +418,9 @@ type ApprovalResolver interface {
 	EventsConnection(ctx context.Context, obj *model.Approval, first *int, after *string, last *int, before *string) (*model.EventConnection, error)
 
 	Deciders(ctx context.Context, obj *model.Approval) ([]*model.User, error)
+}
+type ApprovalConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.ApprovalConnection) ([]*model.Approval, error)
 }
 type DeciderResolver interface {
 	User(ctx context.Context, obj *model.Decider) (*model.User, error)
@@ -408,13 +430,22 @@ type DeliveryResolver interface {
 
 	Channel(ctx context.Context, obj *model.Delivery) (*model.SlackChannel, error)
 }
+type DeliveryConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.DeliveryConnection) ([]*model.Delivery, error)
+}
 type EventResolver interface {
 	Approval(ctx context.Context, obj *model.Event) (*model.Approval, error)
 	Project(ctx context.Context, obj *model.Event) (*model.Project, error)
 	Decision(ctx context.Context, obj *model.Event) (*model.Decision, error)
 }
+type EventConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.EventConnection) ([]*model.Event, error)
+}
 type KeyValueResolver interface {
 	PendingApproval(ctx context.Context, obj *model.KeyValue) (*model.Approval, error)
+}
+type KeyValueConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.KeyValueConnection) ([]*model.KeyValue, error)
 }
 type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, projectID string, input model.CreateAPIKeyInput) (*model.CreatedAPIKey, error)
@@ -459,6 +490,12 @@ type ProjectResolver interface {
 	Deliveries(ctx context.Context, obj *model.Project, filter *model.DeliveryFilter, first *int, after *string, last *int, before *string) (*model.DeliveryConnection, error)
 	NoSelfApproval(ctx context.Context, obj *model.Project) (bool, error)
 }
+type ProjectConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.ProjectConnection) ([]*model.Project, error)
+}
+type ProjectMemberConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.ProjectMemberConnection) ([]*model.ProjectMember, error)
+}
 type QueryResolver interface {
 	Approval(ctx context.Context, id string) (*model.Approval, error)
 	ApprovalLink(ctx context.Context, token string) (*model.ApprovalLink, error)
@@ -473,6 +510,9 @@ type SlackChannelResolver interface {
 	Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) (*model.DeliveryConnection, error)
 
 	InteractionsURL(ctx context.Context, obj *model.SlackChannel) (*string, error)
+}
+type SlackChannelConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.SlackChannelConnection) ([]*model.SlackChannel, error)
 }
 type SubscriptionResolver interface {
 	ApprovalUpdated(ctx context.Context, id string) (<-chan *model.Approval, error)
@@ -546,6 +586,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApiKeyConnection.Edges(childComplexity), true
+	case "ApiKeyConnection.nodes":
+		if e.ComplexityRoot.ApiKeyConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.Nodes(childComplexity), true
 	case "ApiKeyConnection.pageInfo":
 		if e.ComplexityRoot.ApiKeyConnection.PageInfo == nil {
 			break
@@ -735,6 +781,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApprovalConnection.Edges(childComplexity), true
+	case "ApprovalConnection.nodes":
+		if e.ComplexityRoot.ApprovalConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalConnection.Nodes(childComplexity), true
 	case "ApprovalConnection.pageInfo":
 		if e.ComplexityRoot.ApprovalConnection.PageInfo == nil {
 			break
@@ -1028,6 +1080,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeliveryConnection.Edges(childComplexity), true
+	case "DeliveryConnection.nodes":
+		if e.ComplexityRoot.DeliveryConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryConnection.Nodes(childComplexity), true
 	case "DeliveryConnection.pageInfo":
 		if e.ComplexityRoot.DeliveryConnection.PageInfo == nil {
 			break
@@ -1139,6 +1197,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EventConnection.Edges(childComplexity), true
+	case "EventConnection.nodes":
+		if e.ComplexityRoot.EventConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventConnection.Nodes(childComplexity), true
 	case "EventConnection.pageInfo":
 		if e.ComplexityRoot.EventConnection.PageInfo == nil {
 			break
@@ -1202,6 +1266,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.KeyValueConnection.Edges(childComplexity), true
+	case "KeyValueConnection.nodes":
+		if e.ComplexityRoot.KeyValueConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KeyValueConnection.Nodes(childComplexity), true
 	case "KeyValueConnection.pageInfo":
 		if e.ComplexityRoot.KeyValueConnection.PageInfo == nil {
 			break
@@ -1683,6 +1753,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectConnection.Edges(childComplexity), true
+	case "ProjectConnection.nodes":
+		if e.ComplexityRoot.ProjectConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectConnection.Nodes(childComplexity), true
 	case "ProjectConnection.pageInfo":
 		if e.ComplexityRoot.ProjectConnection.PageInfo == nil {
 			break
@@ -1746,6 +1822,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectMemberConnection.Edges(childComplexity), true
+	case "ProjectMemberConnection.nodes":
+		if e.ComplexityRoot.ProjectMemberConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectMemberConnection.Nodes(childComplexity), true
 	case "ProjectMemberConnection.pageInfo":
 		if e.ComplexityRoot.ProjectMemberConnection.PageInfo == nil {
 			break
@@ -1974,6 +2056,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SlackChannelConnection.Edges(childComplexity), true
+	case "SlackChannelConnection.nodes":
+		if e.ComplexityRoot.SlackChannelConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannelConnection.Nodes(childComplexity), true
 	case "SlackChannelConnection.pageInfo":
 		if e.ComplexityRoot.SlackChannelConnection.PageInfo == nil {
 			break
@@ -2251,6 +2339,8 @@ extend type Mutation {
 type ApiKeyConnection {
   "The keys of this page, in list order."
   edges: [ApiKeyEdge!]!
+  "The keys of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [ApiKey!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
   "How many keys the project has, revoked ones included."
@@ -2429,6 +2519,8 @@ input ApprovalFilter {
 type ApprovalConnection {
   "The approvals of this page."
   edges: [ApprovalEdge!]!
+  "The approvals of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [Approval!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many approvals match the filter, over all pages (one more query, made only when asked)."
@@ -2835,6 +2927,8 @@ type Event implements Node {
 type EventConnection {
   "The events of this page."
   edges: [EventEdge!]!
+  "The events of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [Event!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many events match the filter, over all pages (one more query, made only when asked)."
@@ -2912,6 +3006,8 @@ type KeyValue implements Node {
 type KeyValueConnection {
   "The keys of this page."
   edges: [KeyValueEdge!]!
+  "The keys of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [KeyValue!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many keys match the prefix, over all pages (one more query, made only when asked)."
@@ -3167,6 +3263,8 @@ extend type Mutation {
 type ProjectConnection {
   "The projects of this page, in list order."
   edges: [ProjectEdge!]!
+  "The projects of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [Project!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
   "How many projects the whole list holds."
@@ -3185,6 +3283,8 @@ type ProjectEdge {
 type ProjectMemberConnection {
   "The members of this page, in list order."
   edges: [ProjectMemberEdge!]!
+  "The members of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [ProjectMember!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
   "How many members the project has."
@@ -3332,6 +3432,8 @@ type Delivery implements Node {
 type DeliveryConnection {
   "The deliveries of this page."
   edges: [DeliveryEdge!]!
+  "The deliveries of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [Delivery!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many deliveries match the filter, over all pages (one more query, made only when asked)."
@@ -3350,6 +3452,8 @@ input DeliveryFilter {
 type SlackChannelConnection {
   "The channels of this page, in list order."
   edges: [SlackChannelEdge!]!
+  "The channels of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [SlackChannel!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
   "How many channels the project has."
@@ -3476,6 +3580,8 @@ func (ec *executionContext) childFields_ApiKeyConnection(ctx context.Context, fi
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_ApiKeyConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ApiKeyConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ApiKeyConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -3560,6 +3666,8 @@ func (ec *executionContext) childFields_ApprovalConnection(ctx context.Context, 
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_ApprovalConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ApprovalConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ApprovalConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -3720,6 +3828,8 @@ func (ec *executionContext) childFields_DeliveryConnection(ctx context.Context, 
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_DeliveryConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_DeliveryConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_DeliveryConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -3774,6 +3884,8 @@ func (ec *executionContext) childFields_EventConnection(ctx context.Context, fie
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_EventConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_EventConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_EventConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -3812,6 +3924,8 @@ func (ec *executionContext) childFields_KeyValueConnection(ctx context.Context, 
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_KeyValueConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_KeyValueConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_KeyValueConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -3886,6 +4000,8 @@ func (ec *executionContext) childFields_ProjectConnection(ctx context.Context, f
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_ProjectConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ProjectConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ProjectConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -3924,6 +4040,8 @@ func (ec *executionContext) childFields_ProjectMemberConnection(ctx context.Cont
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_ProjectMemberConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ProjectMemberConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ProjectMemberConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -4000,6 +4118,8 @@ func (ec *executionContext) childFields_SlackChannelConnection(ctx context.Conte
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_SlackChannelConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_SlackChannelConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_SlackChannelConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -5531,6 +5651,38 @@ func (ec *executionContext) fieldContext_ApiKeyConnection_edges(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _ApiKeyConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ApiKeyConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.APIKey) graphql.Marshaler {
+			return ec.marshalNApiKey2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ApiKeyConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6318,6 +6470,38 @@ func (ec *executionContext) fieldContext_ApprovalConnection_edges(_ context.Cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ApprovalEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApprovalConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApprovalConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ApprovalConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Approval) graphql.Marshaler {
+			return ec.marshalNApproval2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApprovalConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApprovalConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Approval(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7521,6 +7705,38 @@ func (ec *executionContext) fieldContext_DeliveryConnection_edges(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _DeliveryConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Delivery) graphql.Marshaler {
+			return ec.marshalNDelivery2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeliveryConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Delivery(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _DeliveryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7989,6 +8205,38 @@ func (ec *executionContext) fieldContext_EventConnection_edges(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _EventConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EventConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Event) graphql.Marshaler {
+			return ec.marshalNEvent2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EventConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _EventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8250,6 +8498,38 @@ func (ec *executionContext) fieldContext_KeyValueConnection_edges(_ context.Cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_KeyValueEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KeyValueConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KeyValueConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.KeyValueConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {
+			return ec.marshalNKeyValue2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KeyValueConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KeyValueConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KeyValue(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10196,6 +10476,38 @@ func (ec *executionContext) fieldContext_ProjectConnection_edges(_ context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _ProjectConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ProjectConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProjectConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10457,6 +10769,38 @@ func (ec *executionContext) fieldContext_ProjectMemberConnection_edges(_ context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ProjectMemberEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectMemberConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectMemberConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ProjectMemberConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProjectMember) graphql.Marshaler {
+			return ec.marshalNProjectMember2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectMemberConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectMemberConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectMember(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11438,6 +11782,38 @@ func (ec *executionContext) fieldContext_SlackChannelConnection_edges(_ context.
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SlackChannelEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SlackChannelConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannelConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SlackChannelConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SlackChannel) graphql.Marshaler {
+			return ec.marshalNSlackChannel2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannelConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SlackChannelConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SlackChannel(ctx, field)
 		},
 	}
 	return fc, nil
@@ -13763,17 +14139,23 @@ func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.Selec
 		case "edges":
 			out.Values[i] = ec._ApiKeyConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ApiKeyConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._ApiKeyConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._ApiKeyConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14029,17 +14411,23 @@ func (ec *executionContext) _ApprovalConnection(ctx context.Context, sel ast.Sel
 		case "edges":
 			out.Values[i] = ec._ApprovalConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ApprovalConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._ApprovalConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._ApprovalConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14575,17 +14963,23 @@ func (ec *executionContext) _DeliveryConnection(ctx context.Context, sel ast.Sel
 		case "edges":
 			out.Values[i] = ec._DeliveryConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._DeliveryConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._DeliveryConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14752,17 +15146,23 @@ func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.Select
 		case "edges":
 			out.Values[i] = ec._EventConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EventConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._EventConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._EventConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14887,17 +15287,23 @@ func (ec *executionContext) _KeyValueConnection(ctx context.Context, sel ast.Sel
 		case "edges":
 			out.Values[i] = ec._KeyValueConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._KeyValueConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._KeyValueConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._KeyValueConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15355,17 +15761,23 @@ func (ec *executionContext) _ProjectConnection(ctx context.Context, sel ast.Sele
 		case "edges":
 			out.Values[i] = ec._ProjectConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ProjectConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._ProjectConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._ProjectConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15489,17 +15901,23 @@ func (ec *executionContext) _ProjectMemberConnection(ctx context.Context, sel as
 		case "edges":
 			out.Values[i] = ec._ProjectMemberConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ProjectMemberConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._ProjectMemberConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._ProjectMemberConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15844,17 +16262,23 @@ func (ec *executionContext) _SlackChannelConnection(ctx context.Context, sel ast
 		case "edges":
 			out.Values[i] = ec._SlackChannelConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SlackChannelConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._SlackChannelConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._SlackChannelConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -16472,6 +16896,22 @@ func (ec *executionContext) marshalNApiKeyScope2githubᚗcomᚋottrᚋbackendᚋ
 	return v
 }
 
+func (ec *executionContext) marshalNApproval2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Approval) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApproval2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApproval(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNApproval2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApproval(ctx context.Context, sel ast.SelectionSet, v *model.Approval) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Approval!")
@@ -16644,6 +17084,22 @@ func (ec *executionContext) marshalNDeleteProjectPayload2ᚖgithubᚗcomᚋottr�
 		return graphql.Null
 	}
 	return ec._DeleteProjectPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDelivery2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Delivery) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDelivery2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDelivery(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNDelivery2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDelivery(ctx context.Context, sel ast.SelectionSet, v *model.Delivery) graphql.Marshaler {
@@ -16847,6 +17303,22 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNKeyValue2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKeyValue2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNKeyValue2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValue(ctx context.Context, sel ast.SelectionSet, v *model.KeyValue) graphql.Marshaler {

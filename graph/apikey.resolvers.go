@@ -12,6 +12,11 @@ import (
 	"github.com/ottr/backend/internal/auth"
 )
 
+// Nodes is the resolver for the nodes field.
+func (r *apiKeyConnectionResolver) Nodes(ctx context.Context, obj *model.APIKeyConnection) ([]*model.APIKey, error) {
+	return edgeNodes(obj.Edges, func(e *model.APIKeyEdge) *model.APIKey { return e.Node }), nil
+}
+
 // CreateAPIKey is the resolver for the createApiKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, projectID string, input model.CreateAPIKeyInput) (*model.CreatedAPIKey, error) {
 	key, secret, err := r.ProjectService.CreateAPIKey(ctx, projectID, input.Name, auth.Scope(input.Scope))
@@ -29,3 +34,8 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*model.
 	}
 	return toAPIKey(*key), nil
 }
+
+// ApiKeyConnection returns ApiKeyConnectionResolver implementation.
+func (r *Resolver) ApiKeyConnection() ApiKeyConnectionResolver { return &apiKeyConnectionResolver{r} }
+
+type apiKeyConnectionResolver struct{ *Resolver }

@@ -33,6 +33,11 @@ func (r *approvalResolver) EventsConnection(ctx context.Context, obj *model.Appr
 	return toEventConnection(p), nil
 }
 
+// Nodes is the resolver for the nodes field.
+func (r *approvalConnectionResolver) Nodes(ctx context.Context, obj *model.ApprovalConnection) ([]*model.Approval, error) {
+	return edgeNodes(obj.Edges, func(e *model.ApprovalEdge) *model.Approval { return e.Node }), nil
+}
+
 // CreateApproval is the resolver for the createApproval field.
 func (r *mutationResolver) CreateApproval(ctx context.Context, projectID string, input model.CreateApprovalInput) (*model.CreatedApproval, error) {
 	c, err := r.ApprovalService.Create(ctx, projectID, toCreateInput(input))
@@ -97,4 +102,12 @@ func (r *subscriptionResolver) ApprovalUpdated(ctx context.Context, id string) (
 // Approval returns ApprovalResolver implementation.
 func (r *Resolver) Approval() ApprovalResolver { return &approvalResolver{r} }
 
-type approvalResolver struct{ *Resolver }
+// ApprovalConnection returns ApprovalConnectionResolver implementation.
+func (r *Resolver) ApprovalConnection() ApprovalConnectionResolver {
+	return &approvalConnectionResolver{r}
+}
+
+type (
+	approvalResolver           struct{ *Resolver }
+	approvalConnectionResolver struct{ *Resolver }
+)

@@ -24,6 +24,11 @@ func (r *eventResolver) Project(ctx context.Context, obj *model.Event) (*model.P
 	return loadersFor(ctx).project.Load(ctx, obj.ProjectID)
 }
 
+// Nodes is the resolver for the nodes field.
+func (r *eventConnectionResolver) Nodes(ctx context.Context, obj *model.EventConnection) ([]*model.Event, error) {
+	return edgeNodes(obj.Edges, func(e *model.EventEdge) *model.Event { return e.Node }), nil
+}
+
 // ProjectEvents is the resolver for the projectEvents field.
 func (r *subscriptionResolver) ProjectEvents(ctx context.Context, projectID string, types []model.EventType, after *string) (<-chan *model.Event, error) {
 	if ch, ok, err := r.shareProjectEvents(ctx, projectID, types, after); ok {
@@ -39,4 +44,10 @@ func (r *subscriptionResolver) ProjectEvents(ctx context.Context, projectID stri
 // Event returns EventResolver implementation.
 func (r *Resolver) Event() EventResolver { return &eventResolver{r} }
 
-type eventResolver struct{ *Resolver }
+// EventConnection returns EventConnectionResolver implementation.
+func (r *Resolver) EventConnection() EventConnectionResolver { return &eventConnectionResolver{r} }
+
+type (
+	eventResolver           struct{ *Resolver }
+	eventConnectionResolver struct{ *Resolver }
+)

@@ -29,15 +29,23 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	ApiKeyConnection() ApiKeyConnectionResolver
 	Approval() ApprovalResolver
+	ApprovalConnection() ApprovalConnectionResolver
 	Decider() DeciderResolver
 	Delivery() DeliveryResolver
+	DeliveryConnection() DeliveryConnectionResolver
 	Event() EventResolver
+	EventConnection() EventConnectionResolver
 	KeyValue() KeyValueResolver
+	KeyValueConnection() KeyValueConnectionResolver
 	Mutation() MutationResolver
 	Project() ProjectResolver
+	ProjectConnection() ProjectConnectionResolver
+	ProjectMemberConnection() ProjectMemberConnectionResolver
 	Query() QueryResolver
 	SlackChannel() SlackChannelResolver
+	SlackChannelConnection() SlackChannelConnectionResolver
 	Subscription() SubscriptionResolver
 	WebhookDelivery() WebhookDeliveryResolver
 	WebhookEndpoint() WebhookEndpointResolver
@@ -64,6 +72,7 @@ type ComplexityRoot struct {
 
 	ApiKeyConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -107,6 +116,7 @@ type ComplexityRoot struct {
 
 	ApprovalConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -187,6 +197,7 @@ type ComplexityRoot struct {
 
 	DeliveryConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -214,6 +225,7 @@ type ComplexityRoot struct {
 
 	EventConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -233,6 +245,7 @@ type ComplexityRoot struct {
 
 	KeyValueConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -309,6 +322,7 @@ type ComplexityRoot struct {
 
 	ProjectConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -328,6 +342,7 @@ type ComplexityRoot struct {
 
 	ProjectMemberConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -391,6 +406,7 @@ type ComplexityRoot struct {
 
 	SlackChannelConnection struct {
 		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
 	}
@@ -483,6 +499,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type ApiKeyConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.APIKeyConnection) ([]*model.APIKey, error)
+}
 type ApprovalResolver interface {
 	Project(ctx context.Context, obj *model.Approval) (*model.Project, error)
 
@@ -490,6 +509,9 @@ type ApprovalResolver interface {
 	EventsConnection(ctx context.Context, obj *model.Approval, first *int, after *string, last *int, before *string) (*model.EventConnection, error)
 
 	Deciders(ctx context.Context, obj *model.Approval) ([]*model.User, error)
+}
+type ApprovalConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.ApprovalConnection) ([]*model.Approval, error)
 }
 type DeciderResolver interface {
 	User(ctx context.Context, obj *model.Decider) (*model.User, error)
@@ -499,13 +521,22 @@ type DeliveryResolver interface {
 
 	Channel(ctx context.Context, obj *model.Delivery) (*model.SlackChannel, error)
 }
+type DeliveryConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.DeliveryConnection) ([]*model.Delivery, error)
+}
 type EventResolver interface {
 	Approval(ctx context.Context, obj *model.Event) (*model.Approval, error)
 	Project(ctx context.Context, obj *model.Event) (*model.Project, error)
 	Decision(ctx context.Context, obj *model.Event) (*model.Decision, error)
 }
+type EventConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.EventConnection) ([]*model.Event, error)
+}
 type KeyValueResolver interface {
 	PendingApproval(ctx context.Context, obj *model.KeyValue) (*model.Approval, error)
+}
+type KeyValueConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.KeyValueConnection) ([]*model.KeyValue, error)
 }
 type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, projectID string, input model.CreateAPIKeyInput) (*model.CreatedAPIKey, error)
@@ -560,6 +591,12 @@ type ProjectResolver interface {
 	NoSelfApproval(ctx context.Context, obj *model.Project) (bool, error)
 	WebhookEndpoints(ctx context.Context, obj *model.Project, first *int, after *string, last *int, before *string) (*model.WebhookEndpointConnection, error)
 }
+type ProjectConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.ProjectConnection) ([]*model.Project, error)
+}
+type ProjectMemberConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.ProjectMemberConnection) ([]*model.ProjectMember, error)
+}
 type QueryResolver interface {
 	Approval(ctx context.Context, id string) (*model.Approval, error)
 	ApprovalLink(ctx context.Context, token string) (*model.ApprovalLink, error)
@@ -574,6 +611,9 @@ type SlackChannelResolver interface {
 	Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) (*model.DeliveryConnection, error)
 
 	InteractionsURL(ctx context.Context, obj *model.SlackChannel) (*string, error)
+}
+type SlackChannelConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.SlackChannelConnection) ([]*model.SlackChannel, error)
 }
 type SubscriptionResolver interface {
 	ApprovalUpdated(ctx context.Context, id string) (<-chan *model.Approval, error)
@@ -666,6 +706,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApiKeyConnection.Edges(childComplexity), true
+	case "ApiKeyConnection.nodes":
+		if e.ComplexityRoot.ApiKeyConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.Nodes(childComplexity), true
 	case "ApiKeyConnection.pageInfo":
 		if e.ComplexityRoot.ApiKeyConnection.PageInfo == nil {
 			break
@@ -861,6 +907,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApprovalConnection.Edges(childComplexity), true
+	case "ApprovalConnection.nodes":
+		if e.ComplexityRoot.ApprovalConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalConnection.Nodes(childComplexity), true
 	case "ApprovalConnection.pageInfo":
 		if e.ComplexityRoot.ApprovalConnection.PageInfo == nil {
 			break
@@ -1154,6 +1206,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeliveryConnection.Edges(childComplexity), true
+	case "DeliveryConnection.nodes":
+		if e.ComplexityRoot.DeliveryConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryConnection.Nodes(childComplexity), true
 	case "DeliveryConnection.pageInfo":
 		if e.ComplexityRoot.DeliveryConnection.PageInfo == nil {
 			break
@@ -1265,6 +1323,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EventConnection.Edges(childComplexity), true
+	case "EventConnection.nodes":
+		if e.ComplexityRoot.EventConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventConnection.Nodes(childComplexity), true
 	case "EventConnection.pageInfo":
 		if e.ComplexityRoot.EventConnection.PageInfo == nil {
 			break
@@ -1328,6 +1392,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.KeyValueConnection.Edges(childComplexity), true
+	case "KeyValueConnection.nodes":
+		if e.ComplexityRoot.KeyValueConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KeyValueConnection.Nodes(childComplexity), true
 	case "KeyValueConnection.pageInfo":
 		if e.ComplexityRoot.KeyValueConnection.PageInfo == nil {
 			break
@@ -1914,6 +1984,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectConnection.Edges(childComplexity), true
+	case "ProjectConnection.nodes":
+		if e.ComplexityRoot.ProjectConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectConnection.Nodes(childComplexity), true
 	case "ProjectConnection.pageInfo":
 		if e.ComplexityRoot.ProjectConnection.PageInfo == nil {
 			break
@@ -1977,6 +2053,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectMemberConnection.Edges(childComplexity), true
+	case "ProjectMemberConnection.nodes":
+		if e.ComplexityRoot.ProjectMemberConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectMemberConnection.Nodes(childComplexity), true
 	case "ProjectMemberConnection.pageInfo":
 		if e.ComplexityRoot.ProjectMemberConnection.PageInfo == nil {
 			break
@@ -2238,6 +2320,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SlackChannelConnection.Edges(childComplexity), true
+	case "SlackChannelConnection.nodes":
+		if e.ComplexityRoot.SlackChannelConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannelConnection.Nodes(childComplexity), true
 	case "SlackChannelConnection.pageInfo":
 		if e.ComplexityRoot.SlackChannelConnection.PageInfo == nil {
 			break
@@ -2758,6 +2846,8 @@ extend type Mutation {
 type ApiKeyConnection {
   "The keys of this page, in list order."
   edges: [ApiKeyEdge!]!
+  "The keys of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [ApiKey!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
   "How many keys the project has, revoked ones included."
@@ -2938,6 +3028,8 @@ input ApprovalFilter {
 type ApprovalConnection {
   "The approvals of this page."
   edges: [ApprovalEdge!]!
+  "The approvals of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [Approval!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many approvals match the filter, over all pages (one more query, made only when asked)."
@@ -3346,6 +3438,8 @@ type Event implements Node {
 type EventConnection {
   "The events of this page."
   edges: [EventEdge!]!
+  "The events of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [Event!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many events match the filter, over all pages (one more query, made only when asked)."
@@ -3423,6 +3517,8 @@ type KeyValue implements Node {
 type KeyValueConnection {
   "The keys of this page."
   edges: [KeyValueEdge!]!
+  "The keys of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [KeyValue!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many keys match the prefix, over all pages (one more query, made only when asked)."
@@ -3708,6 +3804,8 @@ extend type Mutation {
 type ProjectConnection {
   "The projects of this page, in list order."
   edges: [ProjectEdge!]!
+  "The projects of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [Project!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
   "How many projects the whole list holds."
@@ -3726,6 +3824,8 @@ type ProjectEdge {
 type ProjectMemberConnection {
   "The members of this page, in list order."
   edges: [ProjectMemberEdge!]!
+  "The members of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [ProjectMember!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
   "How many members the project has."
@@ -3873,6 +3973,8 @@ type Delivery implements Node {
 type DeliveryConnection {
   "The deliveries of this page."
   edges: [DeliveryEdge!]!
+  "The deliveries of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [Delivery!]!
   "Whether more follow, and the cursor to get them."
   pageInfo: PageInfo!
   "How many deliveries match the filter, over all pages (one more query, made only when asked)."
@@ -3891,6 +3993,8 @@ input DeliveryFilter {
 type SlackChannelConnection {
   "The channels of this page, in list order."
   edges: [SlackChannelEdge!]!
+  "The channels of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [SlackChannel!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
   "How many channels the project has."
@@ -4246,6 +4350,8 @@ func (ec *executionContext) childFields_ApiKeyConnection(ctx context.Context, fi
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_ApiKeyConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ApiKeyConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ApiKeyConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -4332,6 +4438,8 @@ func (ec *executionContext) childFields_ApprovalConnection(ctx context.Context, 
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_ApprovalConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ApprovalConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ApprovalConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -4492,6 +4600,8 @@ func (ec *executionContext) childFields_DeliveryConnection(ctx context.Context, 
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_DeliveryConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_DeliveryConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_DeliveryConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -4546,6 +4656,8 @@ func (ec *executionContext) childFields_EventConnection(ctx context.Context, fie
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_EventConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_EventConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_EventConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -4584,6 +4696,8 @@ func (ec *executionContext) childFields_KeyValueConnection(ctx context.Context, 
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_KeyValueConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_KeyValueConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_KeyValueConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -4662,6 +4776,8 @@ func (ec *executionContext) childFields_ProjectConnection(ctx context.Context, f
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_ProjectConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ProjectConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ProjectConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -4700,6 +4816,8 @@ func (ec *executionContext) childFields_ProjectMemberConnection(ctx context.Cont
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_ProjectMemberConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ProjectMemberConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ProjectMemberConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -4804,6 +4922,8 @@ func (ec *executionContext) childFields_SlackChannelConnection(ctx context.Conte
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_SlackChannelConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_SlackChannelConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_SlackChannelConnection_pageInfo(ctx, field)
 	case "totalCount":
@@ -6744,6 +6864,38 @@ func (ec *executionContext) fieldContext_ApiKeyConnection_edges(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _ApiKeyConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ApiKeyConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.APIKey) graphql.Marshaler {
+			return ec.marshalNApiKey2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ApiKeyConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7554,6 +7706,38 @@ func (ec *executionContext) fieldContext_ApprovalConnection_edges(_ context.Cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ApprovalEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApprovalConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApprovalConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ApprovalConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Approval) graphql.Marshaler {
+			return ec.marshalNApproval2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApprovalConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApprovalConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Approval(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8757,6 +8941,38 @@ func (ec *executionContext) fieldContext_DeliveryConnection_edges(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _DeliveryConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Delivery) graphql.Marshaler {
+			return ec.marshalNDelivery2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeliveryConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Delivery(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _DeliveryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9225,6 +9441,38 @@ func (ec *executionContext) fieldContext_EventConnection_edges(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _EventConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EventConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Event) graphql.Marshaler {
+			return ec.marshalNEvent2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EventConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _EventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9486,6 +9734,38 @@ func (ec *executionContext) fieldContext_KeyValueConnection_edges(_ context.Cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_KeyValueEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KeyValueConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KeyValueConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.KeyValueConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {
+			return ec.marshalNKeyValue2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KeyValueConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KeyValueConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KeyValue(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11860,6 +12140,38 @@ func (ec *executionContext) fieldContext_ProjectConnection_edges(_ context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _ProjectConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ProjectConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProjectConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12121,6 +12433,38 @@ func (ec *executionContext) fieldContext_ProjectMemberConnection_edges(_ context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ProjectMemberEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectMemberConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectMemberConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ProjectMemberConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProjectMember) graphql.Marshaler {
+			return ec.marshalNProjectMember2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectMemberConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectMemberConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectMember(ctx, field)
 		},
 	}
 	return fc, nil
@@ -13226,6 +13570,38 @@ func (ec *executionContext) fieldContext_SlackChannelConnection_edges(_ context.
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SlackChannelEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SlackChannelConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannelConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SlackChannelConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SlackChannel) graphql.Marshaler {
+			return ec.marshalNSlackChannel2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannelConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SlackChannelConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SlackChannel(ctx, field)
 		},
 	}
 	return fc, nil
@@ -16719,17 +17095,23 @@ func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.Selec
 		case "edges":
 			out.Values[i] = ec._ApiKeyConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ApiKeyConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._ApiKeyConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._ApiKeyConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -16990,17 +17372,23 @@ func (ec *executionContext) _ApprovalConnection(ctx context.Context, sel ast.Sel
 		case "edges":
 			out.Values[i] = ec._ApprovalConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ApprovalConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._ApprovalConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._ApprovalConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17536,17 +17924,23 @@ func (ec *executionContext) _DeliveryConnection(ctx context.Context, sel ast.Sel
 		case "edges":
 			out.Values[i] = ec._DeliveryConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._DeliveryConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._DeliveryConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17713,17 +18107,23 @@ func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.Select
 		case "edges":
 			out.Values[i] = ec._EventConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EventConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._EventConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._EventConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17848,17 +18248,23 @@ func (ec *executionContext) _KeyValueConnection(ctx context.Context, sel ast.Sel
 		case "edges":
 			out.Values[i] = ec._KeyValueConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._KeyValueConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._KeyValueConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._KeyValueConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18384,17 +18790,23 @@ func (ec *executionContext) _ProjectConnection(ctx context.Context, sel ast.Sele
 		case "edges":
 			out.Values[i] = ec._ProjectConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ProjectConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._ProjectConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._ProjectConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18518,17 +18930,23 @@ func (ec *executionContext) _ProjectMemberConnection(ctx context.Context, sel as
 		case "edges":
 			out.Values[i] = ec._ProjectMemberConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ProjectMemberConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._ProjectMemberConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._ProjectMemberConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18982,17 +19400,23 @@ func (ec *executionContext) _SlackChannelConnection(ctx context.Context, sel ast
 		case "edges":
 			out.Values[i] = ec._SlackChannelConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SlackChannelConnection_nodes(ctx, field, obj)
+				})
 		case "pageInfo":
 			out.Values[i] = ec._SlackChannelConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._SlackChannelConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -20011,6 +20435,22 @@ func (ec *executionContext) marshalNApiKeyScope2githubᚗcomᚋottrᚋbackendᚋ
 	return v
 }
 
+func (ec *executionContext) marshalNApproval2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Approval) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApproval2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApproval(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNApproval2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApproval(ctx context.Context, sel ast.SelectionSet, v *model.Approval) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Approval!")
@@ -20183,6 +20623,22 @@ func (ec *executionContext) marshalNDeleteProjectPayload2ᚖgithubᚗcomᚋottr�
 		return graphql.Null
 	}
 	return ec._DeleteProjectPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDelivery2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Delivery) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDelivery2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDelivery(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNDelivery2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDelivery(ctx context.Context, sel ast.SelectionSet, v *model.Delivery) graphql.Marshaler {
@@ -20386,6 +20842,22 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNKeyValue2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKeyValue2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNKeyValue2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValue(ctx context.Context, sel ast.SelectionSet, v *model.KeyValue) graphql.Marshaler {

@@ -134,8 +134,9 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		KeepAlivePingInterval: opts.KeepAlive, // legacy graphql-ws: "ka" messages
 	})
 	srv.AddTransport(sse{SSE: transport.SSE{KeepAlivePingInterval: opts.KeepAlive}, writeTimeout: opts.WriteTimeout})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(getTransport{})
+	srv.AddTransport(postTransport{})
+	srv.AddTransport(unsupportedTransport{}) // last: it takes every request
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(ParserTokenLimit)

@@ -16,6 +16,11 @@ func (r *keyValueResolver) PendingApproval(ctx context.Context, obj *model.KeyVa
 	return loadersFor(ctx).pending.Load(ctx, inProject{obj.ProjectID, obj.Path})
 }
 
+// Nodes is the resolver for the nodes field.
+func (r *keyValueConnectionResolver) Nodes(ctx context.Context, obj *model.KeyValueConnection) ([]*model.KeyValue, error) {
+	return edgeNodes(obj.Edges, func(e *model.KeyValueEdge) *model.KeyValue { return e.Node }), nil
+}
+
 // SetKey is the resolver for the setKey field.
 func (r *mutationResolver) SetKey(ctx context.Context, projectID string, path string, value string) (*model.KeyValue, error) {
 	kv, err := r.ApprovalService.Keys().Set(ctx, projectID, path, value)
@@ -28,4 +33,12 @@ func (r *mutationResolver) SetKey(ctx context.Context, projectID string, path st
 // KeyValue returns KeyValueResolver implementation.
 func (r *Resolver) KeyValue() KeyValueResolver { return &keyValueResolver{r} }
 
-type keyValueResolver struct{ *Resolver }
+// KeyValueConnection returns KeyValueConnectionResolver implementation.
+func (r *Resolver) KeyValueConnection() KeyValueConnectionResolver {
+	return &keyValueConnectionResolver{r}
+}
+
+type (
+	keyValueResolver           struct{ *Resolver }
+	keyValueConnectionResolver struct{ *Resolver }
+)

@@ -213,6 +213,16 @@ func (r *projectResolver) Deliveries(ctx context.Context, obj *model.Project, fi
 	return toDeliveryConnection(p), nil
 }
 
+// Nodes is the resolver for the nodes field.
+func (r *projectConnectionResolver) Nodes(ctx context.Context, obj *model.ProjectConnection) ([]*model.Project, error) {
+	return edgeNodes(obj.Edges, func(e *model.ProjectEdge) *model.Project { return e.Node }), nil
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *projectMemberConnectionResolver) Nodes(ctx context.Context, obj *model.ProjectMemberConnection) ([]*model.ProjectMember, error) {
+	return edgeNodes(obj.Edges, func(e *model.ProjectMemberEdge) *model.ProjectMember { return e.Node }), nil
+}
+
 // Projects is the resolver for the projects field.
 func (r *queryResolver) Projects(ctx context.Context) ([]*model.Project, error) {
 	projects, err := r.ProjectService.List(ctx)
@@ -246,4 +256,18 @@ func (r *queryResolver) Project(ctx context.Context, id string) (*model.Project,
 // Project returns ProjectResolver implementation.
 func (r *Resolver) Project() ProjectResolver { return &projectResolver{r} }
 
-type projectResolver struct{ *Resolver }
+// ProjectConnection returns ProjectConnectionResolver implementation.
+func (r *Resolver) ProjectConnection() ProjectConnectionResolver {
+	return &projectConnectionResolver{r}
+}
+
+// ProjectMemberConnection returns ProjectMemberConnectionResolver implementation.
+func (r *Resolver) ProjectMemberConnection() ProjectMemberConnectionResolver {
+	return &projectMemberConnectionResolver{r}
+}
+
+type (
+	projectResolver                 struct{ *Resolver }
+	projectConnectionResolver       struct{ *Resolver }
+	projectMemberConnectionResolver struct{ *Resolver }
+)

@@ -30,7 +30,7 @@ func SDL() []byte {
 	f := formatter.NewFormatter(&b, formatter.WithIndent("  "))
 	f.FormatSchema(s)
 	// The formatter leaves out gqlparser's built-in directives; those that
-	// the GraphQL specification does not define (@defer) are the server's
+	// the GraphQL specification does not define are the server's
 	// own and must be declared for other tools to read the document.
 	var own ast.SchemaDocument
 	for _, name := range slices.Sorted(maps.Keys(s.Directives)) {

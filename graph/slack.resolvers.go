@@ -28,6 +28,11 @@ func (r *deliveryResolver) Channel(ctx context.Context, obj *model.Delivery) (*m
 	return loadersFor(ctx).channel.Load(ctx, obj.ChannelID)
 }
 
+// Nodes is the resolver for the nodes field.
+func (r *deliveryConnectionResolver) Nodes(ctx context.Context, obj *model.DeliveryConnection) ([]*model.Delivery, error) {
+	return edgeNodes(obj.Edges, func(e *model.DeliveryEdge) *model.Delivery { return e.Node }), nil
+}
+
 // AddSlackChannel is the resolver for the addSlackChannel field.
 func (r *mutationResolver) AddSlackChannel(ctx context.Context, projectID string, input model.AddSlackChannelInput) (*model.SlackChannel, error) {
 	c, err := r.SlackService.Add(ctx, projectID, slack.AddInput{
@@ -109,13 +114,30 @@ func (r *slackChannelResolver) Deliveries(ctx context.Context, obj *model.SlackC
 	return toDeliveryConnection(p), nil
 }
 
+// Nodes is the resolver for the nodes field.
+func (r *slackChannelConnectionResolver) Nodes(ctx context.Context, obj *model.SlackChannelConnection) ([]*model.SlackChannel, error) {
+	return edgeNodes(obj.Edges, func(e *model.SlackChannelEdge) *model.SlackChannel { return e.Node }), nil
+}
+
 // Delivery returns DeliveryResolver implementation.
 func (r *Resolver) Delivery() DeliveryResolver { return &deliveryResolver{r} }
+
+// DeliveryConnection returns DeliveryConnectionResolver implementation.
+func (r *Resolver) DeliveryConnection() DeliveryConnectionResolver {
+	return &deliveryConnectionResolver{r}
+}
 
 // SlackChannel returns SlackChannelResolver implementation.
 func (r *Resolver) SlackChannel() SlackChannelResolver { return &slackChannelResolver{r} }
 
+// SlackChannelConnection returns SlackChannelConnectionResolver implementation.
+func (r *Resolver) SlackChannelConnection() SlackChannelConnectionResolver {
+	return &slackChannelConnectionResolver{r}
+}
+
 type (
-	deliveryResolver     struct{ *Resolver }
-	slackChannelResolver struct{ *Resolver }
+	deliveryResolver               struct{ *Resolver }
+	deliveryConnectionResolver     struct{ *Resolver }
+	slackChannelResolver           struct{ *Resolver }
+	slackChannelConnectionResolver struct{ *Resolver }
 )

@@ -56,13 +56,103 @@ func (c *variableCheck) MutateOperationContext(_ context.Context, oc *graphql.Op
 			for i := len(path) - 1; i >= 0; i-- {
 				field += path[i]
 			}
-			gqlErr := gqlerror.Errorf("variable $%s must be %s, not %s", field, want, jsonKind(find(v, path)))
-			errcode.Set(gqlErr, string(apperr.CodeBadUserInput))
-			gqlErr.Extensions["field"] = field
-			return gqlErr
+			got := jsonKind(find(v, path))
+			if got == "a string" {
+				got = "a string in another format" // a scalar that takes strings of one form
+			}
+			return badInput(field, fmt.Sprintf("variable $%s must be %s, not %s", field, want, got))
 		}
 	}
+	// gqlparser accepts any literal for a custom scalar, and gqlgen parses
+	// it only when it resolves the field: a bad Time would null the field's
+	// parent. Literals are refused here, before anything runs, as
+	// variables are.
+	if field, want := c.literals(oc.Operation.SelectionSet, map[string]bool{}); want != "" {
+		return badInput(field, fmt.Sprintf("argument %s must be %s", field, want))
+	}
 	return nil
+}
+
+func badInput(field, message string) *gqlerror.Error {
+	gqlErr := gqlerror.Errorf("%s", message)
+	errcode.Set(gqlErr, string(apperr.CodeBadUserInput))
+	gqlErr.Extensions["field"] = field
+	return gqlErr
+}
+
+// literals checks the custom scalars written in the arguments of the
+// selections, looking through each fragment once (seen); it names the bad
+// one as the client wrote it (input.actions[0].value) and says what it
+// must be.
+func (c *variableCheck) literals(set ast.SelectionSet, seen map[string]bool) (field, want string) {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			for _, arg := range s.Arguments {
+				if path, want := c.literal(arg.Value); want != "" {
+					field := arg.Name
+					for i := len(path) - 1; i >= 0; i-- {
+						field += path[i]
+					}
+					return field, want
+				}
+			}
+			if field, want := c.literals(s.SelectionSet, seen); want != "" {
+				return field, want
+			}
+		case *ast.InlineFragment:
+			if field, want := c.literals(s.SelectionSet, seen); want != "" {
+				return field, want
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && !seen[s.Name] {
+				seen[s.Name] = true
+				if field, want := c.literals(s.Definition.SelectionSet, seen); want != "" {
+					return field, want
+				}
+			}
+		}
+	}
+	return "", ""
+}
+
+// literal checks one value as written: variables were checked as sent,
+// the built-in scalars, enums and input objects by gqlparser's validation.
+func (c *variableCheck) literal(v *ast.Value) (path []string, want string) {
+	if v == nil {
+		return nil, ""
+	}
+	switch v.Kind {
+	case ast.Variable, ast.NullValue:
+		return nil, ""
+	case ast.ListValue, ast.ObjectValue:
+		for i, child := range v.Children {
+			if path, want := c.literal(child.Value); want != "" {
+				if v.Kind == ast.ListValue {
+					return append(path, "["+strconv.Itoa(i)+"]"), want
+				}
+				return append(path, "."+child.Name), want
+			}
+		}
+		return nil, ""
+	}
+	if v.ExpectedType == nil || v.ExpectedType.Elem != nil {
+		return nil, ""
+	}
+	// gqlparser's validation takes any literal for the schema's own scalars.
+	name := v.ExpectedType.NamedType
+	if def := c.schema.Types[name]; def == nil || def.Kind != ast.Scalar || def.BuiltIn {
+		return nil, ""
+	}
+	if want, ok := literalWant[name]; ok && (v.Kind != ast.StringValue && v.Kind != ast.BlockValue || !scalarOK(name, v.Raw)) {
+		return nil, want
+	}
+	return nil, ""
+}
+
+// literalWant says what a literal of each custom scalar must be.
+var literalWant = map[string]string{
+	"Time": "a Time, a string in RFC 3339 format such as \"2026-01-02T15:04:05Z\"",
 }
 
 // check returns what a value of type t must be when v is not that, and
@@ -122,7 +212,7 @@ var scalarWant = map[string]string{
 	"String":  "a String, a JSON string",
 	"ID":      "an ID, a JSON string or integer",
 	"Boolean": "a Boolean, true or false",
-	"Time":    "a Time, a JSON string in RFC 3339 format",
+	"Time":    "a Time, a JSON string in RFC 3339 format such as \"2026-01-02T15:04:05Z\"",
 }
 
 // scalarOK reports whether v is a value of the scalar named name as the
@@ -150,9 +240,17 @@ func scalarOK(name string, v any) bool {
 			return true
 		}
 		return false
-	case "String", "Time":
+	case "String":
 		_, ok := v.(string)
 		return ok
+	case "Time":
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		// The scalar's own parser, so that what passes here parses later.
+		_, err := graphql.UnmarshalTime(s)
+		return err == nil
 	case "ID":
 		switch n := v.(type) {
 		case string, int64, int:

@@ -133,3 +133,37 @@ func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// A Time that does not parse, written in the document or sent as a
+// variable, is a request error naming it, before any resolver runs: not a
+// field error that nulls the field's parent.
+func TestBadTimeIsARequestError(t *testing.T) {
+	t.Parallel()
+	h := quietHandler()
+	const approvals = `query($p: ID!, $f: ApprovalFilter, $t: Time) { project(id: $p) { approvals(filter: $f) { totalCount } other: approvals(filter: {createdBefore: $t}) { totalCount } } }`
+	for _, tc := range []struct{ name, query, vars, field, says string }{
+		{"literal word", `{ project(id: "p") { approvals(filter: {createdAfter: "yesterday"}) { totalCount } } }`, `{}`, "filter.createdAfter", "RFC 3339"},
+		{"literal number", `{ project(id: "p") { approvals(filter: {createdAfter: 5}) { totalCount } } }`, `{}`, "filter.createdAfter", "RFC 3339"},
+		{"literal in a fragment", `{ project(id: "p") { ...A } } fragment A on Project { approvals(filter: {status: PENDING, createdBefore: "2026-13-01T00:00:00Z"}) { totalCount } }`, `{}`, "filter.createdBefore", "Time"},
+		{"literal in an inline fragment", `{ node(id: "p") { ... on Project { events(filter: {occurredAfter: "now"}) { totalCount } } } }`, `{}`, "filter.occurredAfter", "Time"},
+		{"variable", approvals, `{"p":"x","t":"yesterday"}`, "t", "not a string in another format"},
+		{"variable in an object", approvals, `{"p":"x","f":{"createdAfter":"2026-01-02"}}`, "f.createdAfter", "RFC 3339"},
+		{"number variable", approvals, `{"p":"x","t":1767312000}`, "t", "not the number 1767312000"},
+		{"default value", `query($p: ID!, $t: Time = "soon") { project(id: $p) { approvals(filter: {createdAfter: $t}) { totalCount } } }`, `{"p":"x"}`, "t", "Time"},
+	} {
+		body := `{"query":` + strconvQuote(tc.query) + `,"variables":` + tc.vars + `}`
+		code, field, msg := postGraphQL(t, h, body)
+		if code != "BAD_USER_INPUT" || field != tc.field || !strings.Contains(msg, tc.says) || !strings.Contains(msg, tc.field) {
+			t.Errorf("%s: %s %q %q, want BAD_USER_INPUT on %q saying %q", tc.name, code, field, msg, tc.field, tc.says)
+		}
+	}
+	// Times the scalar parses reach the resolver (INTERNAL without services).
+	for _, q := range []string{
+		`{ project(id: "p") { approvals(filter: {createdAfter: "2026-01-02T15:04:05Z", createdBefore: "2026-01-02T15:04:05.123456789+02:00"}) { totalCount } } }`,
+		`{ project(id: "p") { approvals(filter: {createdAfter: null}) { totalCount } } }`,
+	} {
+		if code, _, msg := postGraphQL(t, h, `{"query":`+strconvQuote(q)+`}`); code != "INTERNAL" {
+			t.Errorf("%s: %s %q, want the resolver to run", q, code, msg)
+		}
+	}
+}

@@ -82,6 +82,8 @@ func (this APIKey) GetID() string { return this.ID }
 type APIKeyConnection struct {
 	// The keys of this page, in list order.
 	Edges []*APIKeyEdge `json:"edges"`
+	// The keys of this page, as in edges: a shortcut for clients that need no cursor of their own.
+	Nodes []*APIKey `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo *PageInfo `json:"pageInfo"`
 	// How many keys the project has, revoked ones included.
@@ -124,6 +126,8 @@ type ApprovalActionInput struct {
 type ApprovalConnection struct {
 	// The approvals of this page.
 	Edges []*ApprovalEdge `json:"edges"`
+	// The approvals of this page, as in edges: a shortcut for clients that need no cursor of their own.
+	Nodes []*Approval `json:"nodes"`
 	// Whether more follow, and the cursor to get them.
 	PageInfo *PageInfo `json:"pageInfo"`
 	// How many approvals match the filter, over all pages (one more query, made only when asked).
@@ -266,6 +270,8 @@ type DeleteProjectPayload struct {
 type DeliveryConnection struct {
 	// The deliveries of this page.
 	Edges []*DeliveryEdge `json:"edges"`
+	// The deliveries of this page, as in edges: a shortcut for clients that need no cursor of their own.
+	Nodes []*Delivery `json:"nodes"`
 	// Whether more follow, and the cursor to get them.
 	PageInfo *PageInfo `json:"pageInfo"`
 	// How many deliveries match the filter, over all pages (one more query, made only when asked).
@@ -327,6 +333,8 @@ func (this Event) GetID() string { return this.ID }
 type EventConnection struct {
 	// The events of this page.
 	Edges []*EventEdge `json:"edges"`
+	// The events of this page, as in edges: a shortcut for clients that need no cursor of their own.
+	Nodes []*Event `json:"nodes"`
 	// Whether more follow, and the cursor to get them.
 	PageInfo *PageInfo `json:"pageInfo"`
 	// How many events match the filter, over all pages (one more query, made only when asked).
@@ -359,6 +367,8 @@ type EventFilter struct {
 type KeyValueConnection struct {
 	// The keys of this page.
 	Edges []*KeyValueEdge `json:"edges"`
+	// The keys of this page, as in edges: a shortcut for clients that need no cursor of their own.
+	Nodes []*KeyValue `json:"nodes"`
 	// Whether more follow, and the cursor to get them.
 	PageInfo *PageInfo `json:"pageInfo"`
 	// How many keys match the prefix, over all pages (one more query, made only when asked).
@@ -405,6 +415,8 @@ type PageInfo struct {
 type ProjectConnection struct {
 	// The projects of this page, in list order.
 	Edges []*ProjectEdge `json:"edges"`
+	// The projects of this page, as in edges: a shortcut for clients that need no cursor of their own.
+	Nodes []*Project `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo *PageInfo `json:"pageInfo"`
 	// How many projects the whole list holds.
@@ -442,6 +454,8 @@ func (this ProjectMember) GetID() string { return this.ID }
 type ProjectMemberConnection struct {
 	// The members of this page, in list order.
 	Edges []*ProjectMemberEdge `json:"edges"`
+	// The members of this page, as in edges: a shortcut for clients that need no cursor of their own.
+	Nodes []*ProjectMember `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo *PageInfo `json:"pageInfo"`
 	// How many members the project has.
@@ -513,6 +527,8 @@ type SignUpInput struct {
 type SlackChannelConnection struct {
 	// The channels of this page, in list order.
 	Edges []*SlackChannelEdge `json:"edges"`
+	// The channels of this page, as in edges: a shortcut for clients that need no cursor of their own.
+	Nodes []*SlackChannel `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo *PageInfo `json:"pageInfo"`
 	// How many channels the project has.

@@ -238,3 +238,48 @@ func (f *connFixture) waitForDeliveries(t *testing.T, n int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Every connection's nodes are its edges' nodes, in order: a shortcut for
+// clients that keep no cursor per item.
+func TestConnectionNodesAreTheEdgesNodes(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		f := newConnFixture(t, d)
+		const both = `edges { node { id } } nodes { id }`
+		var out struct {
+			ProjectsConnection json.RawMessage
+			Project            map[string]json.RawMessage
+		}
+		f.owner.MustDo(`query($p: ID!) {
+			projectsConnection { `+both+` }
+			project(id: $p) {
+				approvals { `+both+` } keys { `+both+` } events { `+both+` } deliveries { `+both+` }
+				membersConnection { `+both+` } slackChannelsConnection { `+both+` } apiKeysConnection { `+both+` }
+			}
+		}`, map[string]any{"p": f.pid}, &out)
+		conns := map[string]json.RawMessage{"projectsConnection": out.ProjectsConnection}
+		for name, raw := range out.Project {
+			conns[name] = raw
+		}
+		if len(conns) != 8 {
+			t.Fatalf("%d connections", len(conns))
+		}
+		for name, raw := range conns {
+			var c struct {
+				Edges []struct{ Node struct{ ID string } }
+				Nodes []struct{ ID string }
+			}
+			storetest.Must(t, json.Unmarshal(raw, &c))
+			// Deliveries are fanned out after commit: they may not be there yet.
+			if len(c.Edges) == 0 && name != "deliveries" || len(c.Nodes) != len(c.Edges) {
+				t.Fatalf("%s: %d edges, %d nodes", name, len(c.Edges), len(c.Nodes))
+			}
+			for i, e := range c.Edges {
+				if c.Nodes[i].ID != e.Node.ID {
+					t.Fatalf("%s: node %d is %s, edge %d's node %s", name, i, c.Nodes[i].ID, i, e.Node.ID)
+				}
+			}
+		}
+	})
+}

@@ -3,8 +3,10 @@ package app_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"image/png"
 	"io"
 	"net/http"
 	"regexp"
@@ -287,6 +289,64 @@ func TestCORS(t *testing.T) {
 	}
 	if !strings.Contains(resp.Header.Get("Vary"), "Origin") {
 		t.Fatal("a refused preflight does not say it varies by Origin")
+	}
+
+	// The REST API answers the preflight of a dashboard's POST with an
+	// Idempotency-Key.
+	req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/v1/approvals", nil)
+	req.Header.Set("Origin", "http://localhost:5173")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, idempotency-key")
+	resp, err := http.DefaultClient.Do(req)
+	storetest.Must(t, err)
+	resp.Body.Close()
+	h = resp.Header
+	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") || !strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "idempotency-key") {
+		t.Fatalf("preflight on /v1/approvals: %d %v", resp.StatusCode, h)
+	}
+
+	// Scripts of an allowed origin may read the request id and Retry-After,
+	// on both APIs.
+	for _, r := range []struct{ method, path, body string }{
+		{http.MethodPost, "/query", `{"query":"{ __typename }"}`},
+		{http.MethodGet, "/v1/openapi.json", ""},
+	} {
+		req, _ := http.NewRequest(r.method, srv.URL+r.path, strings.NewReader(r.body))
+		req.Header.Set("Origin", "http://localhost:5173")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		storetest.Must(t, err)
+		resp.Body.Close()
+		exposed := map[string]bool{}
+		for _, name := range strings.Split(resp.Header.Get("Access-Control-Expose-Headers"), ",") {
+			exposed[strings.ToLower(strings.TrimSpace(name))] = true
+		}
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+			!exposed["x-request-id"] || !exposed["retry-after"] || resp.Header.Get("X-Request-Id") == "" {
+			t.Errorf("%s %s: %d %v", r.method, r.path, resp.StatusCode, resp.Header)
+		}
+	}
+}
+
+// Browsers ask every origin for /favicon.ico; it is an icon, not a 404 in
+// the console.
+func TestFavicon(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	resp, page := get(t, srv, "/favicon.ico")
+	body := []byte(page)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/x-icon" || len(body) < 22 {
+		t.Fatalf("GET /favicon.ico: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+	// An ICO of one image, a PNG that decodes to the size the header says.
+	if !bytes.Equal(body[:6], []byte{0, 0, 1, 0, 1, 0}) {
+		t.Fatalf("not an ICO of one image: % x", body[:6])
+	}
+	offset := binary.LittleEndian.Uint32(body[18:22])
+	img, err := png.Decode(bytes.NewReader(body[offset:]))
+	if err != nil || img.Bounds().Dx() != int(body[6]) || img.Bounds().Dy() != int(body[7]) {
+		t.Fatalf("the icon's image: %v", err)
 	}
 }
 

@@ -3,9 +3,11 @@ package app_test
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -13,6 +15,7 @@ import (
 	"github.com/ottr/backend/graph"
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/store/storetest"
 	"github.com/ottr/backend/internal/testserver"
 )
 
@@ -185,3 +188,40 @@ const (
 	limitExceeded    = "COMPLEXITY_LIMIT_EXCEEDED"
 	validationFailed = "GRAPHQL_VALIDATION_FAILED"
 )
+
+// The playground's first document is valid, uses no deprecated field, and
+// is the one the committed bundle shows.
+func TestPlaygroundDefaultDocumentIsCurrent(t *testing.T) {
+	t.Parallel()
+	source, err := os.ReadFile("../../web/playground/src/default.graphql")
+	storetest.Must(t, err)
+	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
+	doc, errs := gqlparser.LoadQuery(schema, string(source))
+	if errs != nil {
+		t.Fatalf("the default document is not valid: %v", errs)
+	}
+	var walk func(ast.SelectionSet)
+	walk = func(set ast.SelectionSet) {
+		for _, sel := range set {
+			if f, ok := sel.(*ast.Field); ok {
+				if f.Definition != nil && f.Definition.Directives.ForName("deprecated") != nil {
+					t.Errorf("the default document uses the deprecated field %s.%s", f.ObjectDefinition.Name, f.Name)
+				}
+				walk(f.SelectionSet)
+			}
+		}
+	}
+	for _, op := range doc.Operations {
+		walk(op.SelectionSet)
+	}
+	bundle, err := os.ReadFile("../playground/dist/playground.js")
+	storetest.Must(t, err)
+	for _, line := range strings.Split(strings.TrimSpace(string(source)), "\n") {
+		if strings.ContainsFunc(line, func(r rune) bool { return r > unicode.MaxASCII }) {
+			continue // esbuild writes other characters as escapes
+		}
+		if !strings.Contains(string(bundle), strings.TrimRight(line, " ")) {
+			t.Fatalf("the bundle lacks the line %q of the default document: rebuild web/playground", line)
+		}
+	}
+}

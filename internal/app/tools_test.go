@@ -38,6 +38,32 @@ func TestStandardSchemaToolsWork(t *testing.T) {
 	})
 }
 
+// Python's gql builds its schema with graphql-core 3.2, which knows only
+// the directive locations of the October 2021 specification: the
+// introspection result must name no other.
+func TestGraphQLCoreBuildsTheSchema(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, store.SQLite)
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 not found: install Python 3 with graphql-core 3.2 (test/python/requirements.txt)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "introspect.py")
+	cmd.Dir, _ = filepath.Abs("../../test/python")
+	cmd.Env = append(os.Environ(), "OTTR_URL="+srv.URL)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3 introspect.py: %v\n%s%s", err, out, stderr.String())
+	}
+	if !strings.HasPrefix(string(out), "ok ") {
+		t.Fatalf("introspect.py printed %q", out)
+	}
+}
+
 // runNode runs a script of test/js with Node.js and returns what it printed.
 func runNode(t *testing.T, script string, env ...string) string {
 	t.Helper()

@@ -224,9 +224,28 @@ func writeLoneSurrogate(w http.ResponseWriter, path string) {
 	writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]any{{"message": msg, "extensions": ext}}})
 }
 
-// cors lets the dashboard's origins call the API from a browser. Credentials
-// travel in the Authorization header, never in cookies.
-func cors(origins []string, next http.Handler) http.Handler {
+// corsPolicy is what a browser on an allowed origin may do with one API.
+type corsPolicy struct {
+	methods string // Access-Control-Allow-Methods
+	headers string // Access-Control-Allow-Headers
+	// expose are the response headers the page's script may read: the
+	// request id to quote in a report, Retry-After to wait as asked.
+	expose string
+}
+
+var (
+	graphQLCORS = corsPolicy{methods: "GET, POST, OPTIONS", headers: corsAllowedHeaders, expose: "X-Request-Id, Retry-After"}
+	restCORS    = corsPolicy{
+		methods: "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+		headers: corsAllowedHeaders + ", Idempotency-Key",
+		expose:  "X-Request-Id, Retry-After, Location, Idempotent-Replayed",
+	}
+)
+
+// cors lets the dashboard's origins call the API from a browser: it
+// answers their preflight requests, and names the response headers their
+// scripts may read. Credentials travel in the Authorization header.
+func cors(origins []string, p corsPolicy, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The answer depends on the Origin, allowed or not: caches must know.
 		w.Header().Add("Vary", "Origin")
@@ -235,12 +254,13 @@ func cors(origins []string, next http.Handler) http.Handler {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", corsAllowedHeaders)
+				h.Set("Access-Control-Allow-Methods", p.methods)
+				h.Set("Access-Control-Allow-Headers", p.headers)
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
+			h.Set("Access-Control-Expose-Headers", p.expose)
 		}
 		next.ServeHTTP(w, r)
 	})

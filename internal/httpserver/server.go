@@ -49,7 +49,7 @@ type Options struct {
 // New returns the server's root handler.
 func New(o Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", cors(o.CORSOrigins, requireUTF8(authenticate(o.Auth, o.GraphQL))))
+	mux.Handle("/query", cors(o.CORSOrigins, graphQLCORS, requireUTF8(authenticate(o.Auth, o.GraphQL))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -63,6 +63,7 @@ func New(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	mux.HandleFunc("GET /favicon.ico", serveFavicon)
 	if !o.SeparateMetrics {
 		mux.Handle("GET /metrics", MetricsHandler(o.Metrics))
 	}
@@ -70,7 +71,8 @@ func New(o Options) http.Handler {
 		mux.Handle(pattern, h)
 	}
 	for pattern, h := range o.APIRoutes {
-		mux.Handle(pattern, authenticate(o.Auth, h))
+		// A preflight (OPTIONS) reaches the catch-all of the API's prefix.
+		mux.Handle(pattern, cors(o.CORSOrigins, restCORS, authenticate(o.Auth, h)))
 	}
 	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, refuseUncleanAPIPaths(mux))))
 }

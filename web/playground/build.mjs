@@ -23,7 +23,7 @@ await esbuild.build({
   ...common,
   entryPoints: { playground: 'src/main.jsx' },
   jsx: 'automatic',
-  loader: { '.ttf': 'file' },
+  loader: { '.ttf': 'file', '.graphql': 'text' },
   assetNames: '[name]',
 });
 

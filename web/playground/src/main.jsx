@@ -7,6 +7,9 @@ import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { createClient } from 'graphql-ws';
 import 'graphiql/style.css';
 import './playground.css';
+// The first document shown; a Go test (internal/app/tooling_test.go)
+// checks it against the schema, deprecated fields included.
+import defaultQuery from './default.graphql';
 
 // Monaco runs its language services in web workers; build.mjs bundles each
 // into its own file beside this script.
@@ -55,21 +58,6 @@ function fetcher(params, opts) {
   const headers = realHeaders(opts?.headers);
   return fetcherFor(headers)(params, { ...opts, headers });
 }
-
-const defaultQuery = `# Welcome to the Ottr GraphQL playground.
-#
-# Sign in with the logIn mutation (or signUp), then put the access token
-# or an API key (otw_… or otr_…) in the Authorization header below.
-# The Docs button lists every type, field and error code.
-
-query MyProjects {
-  projects {
-    id
-    name
-    myRole
-  }
-}
-`;
 
 createRoot(document.getElementById('graphiql')).render(
   <GraphiQL

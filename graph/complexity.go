@@ -27,9 +27,10 @@ const LookupCost = 10
 
 // NodeIDCost is what each id of nodes(ids:) costs: an unknown UUID is
 // looked for in five tables, so at LookupCost the worst nodes document
-// the limit admits took more than 50 ms of CPU (BENCHMARKS.md). 100 ids
-// selecting one field still fit.
-const NodeIDCost = 15
+// the limit admits took more than 50 ms of CPU (BENCHMARKS.md). It moves
+// with ComplexityLimit, to keep that document's number of ids about the
+// same. 100 ids selecting one field still fit.
+const NodeIDCost = 19
 
 // complexityLimit refuses operations that cost more than max, before any
 // resolver runs. The cost is an upper bound of what the executor will do:

@@ -3222,9 +3222,9 @@ Ottr turns "a machine needs a human's yes" into a single-use link. Send
 credentials as ` + "`" + `Authorization: Bearer <access token or API key>` + "`" + ` (HTTP) or
 ` + "`" + `{"Authorization": "Bearer …"}` + "`" + ` in ` + "`" + `connection_init` + "`" + ` (websocket, protocol
 graphql-transport-ws or graphql-ws, at /query). Operations may nest at most
-10 levels and cost at most 2000: every selected field costs 1, a root
+10 levels and cost at most 2500: every selected field costs 1, a root
 field or a field with arguments 10 more, the items of a page once per item
-(` + "`" + `first` + "`" + `, ` + "`" + `last` + "`" + ` or the page's default), ` + "`" + `nodes(ids:)` + "`" + ` 16 per id plus its
+(` + "`" + `first` + "`" + `, ` + "`" + `last` + "`" + ` or the page's default), ` + "`" + `nodes(ids:)` + "`" + ` 20 per id plus its
 selection per id, and a list argument its length. A document holds at
 most 5000 tokens and at most about 220 fields of one name. Introspection is measured apart: one ` + "`" + `__schema` + "`" + `
 and five ` + "`" + `__type` + "`" + ` fields per operation, each nesting at most 30 levels.

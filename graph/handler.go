@@ -27,7 +27,7 @@ import (
 
 // Limits that keep one query from costing the server more than a page view.
 const (
-	ComplexityLimit  = 2000
+	ComplexityLimit  = 2500
 	DepthLimit       = 10
 	ParserTokenLimit = 5000
 )

@@ -18,13 +18,18 @@ const (
 	// The API key of an authenticated request (the read baseline).
 	sqlKeyByHash = `SELECT id, project_id, scope, last_used_at, revoked_at FROM api_keys WHERE secret_hash = $1`
 
-	// createApproval: four inserts in one transaction: the approval, its
+	// createApproval: four inserts in one transaction: the approval (with
+	// the API key that created it, for the no-self-approval rule; the link
+	// allowed and any member deciding are the columns' defaults), its
 	// APPROVAL_CREATED event, the River job and the delivery row of the
-	// project's Slack channel.
+	// project's Slack channel. No lock: the approval's foreign-key check
+	// takes the project's row before the transaction holds any row that a
+	// project delete waits for.
 	sqlBaseApproval = `INSERT INTO approvals (id, project_id, key_path, info, actions, status, created_at, expires_at, ` +
-		`token_hash, pin_hash, max_pin_attempts, failed_pin_attempts) VALUES ($1,$2,$3,$4,$5,'PENDING',$6,$7,$8,$9,5,0)`
-	sqlBaseEvent = `INSERT INTO events (type, occurred_at, project_id, approval_id, key_path, action) ` +
-		`VALUES ($1,$2,$3,$4,$5,$6) RETURNING id`
+		`token_hash, pin_hash, max_pin_attempts, failed_pin_attempts, created_by_api_key_id) ` +
+		`VALUES ($1,$2,$3,$4,$5,'PENDING',$6,$7,$8,$9,5,0,$10)`
+	sqlBaseEvent = `INSERT INTO events (type, occurred_at, project_id, approval_id, key_path, action, decided_via) ` +
+		`VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id`
 	// River's job row, with the kind, queue and attempts the server's
 	// delivery jobs have, so that the server's workers deliver both sides'
 	// events alike. SQLite stores the arguments as JSONB.
@@ -34,12 +39,21 @@ const (
 		`VALUES ($1,$2,$3,'PENDING',0,$4,$5)`
 
 	// approvalLink + executeApproval: the approval of the token with its
-	// project's name; then in one transaction the conditional update, the
-	// key's new value and APPROVAL_EXECUTED.
+	// project's name; then in one transaction the project's row, the
+	// conditional update that also records the decision as made by the
+	// link, the key's new value and APPROVAL_EXECUTED.
 	sqlBaseLink = `SELECT a.id, a.project_id, a.key_path, a.status, p.name FROM approvals a ` +
 		`JOIN projects p ON p.id = a.project_id WHERE a.token_hash = $1`
-	sqlBaseExecute = `UPDATE approvals SET status = 'EXECUTED', executed_action = $1, executed_at = $2 ` +
-		`WHERE id = $3 AND status = 'PENDING'`
+	// The one lock of the baselines, and irreducible on PostgreSQL: the
+	// update holds the approval's row, and the key's and the event's
+	// foreign-key checks then wait for the project's row. A project delete
+	// takes those in the other order (the project, then its approvals by
+	// cascade), so without the project's row taken first the two deadlock
+	// and PostgreSQL aborts one after a second. SQLite runs one writer at
+	// a time: no lock there.
+	sqlBaseLockProject = `SELECT 1 FROM projects WHERE id = $1 FOR KEY SHARE`
+	sqlBaseExecute     = `UPDATE approvals SET status = 'EXECUTED', executed_action = $1, executed_at = $2, ` +
+		`decided_via = 'LINK' WHERE id = $3 AND status = 'PENDING'`
 	sqlBaseSetKey = `INSERT INTO key_values (project_id, path, value, updated_at) VALUES ($1,$2,$3,$4) ` +
 		`ON CONFLICT (project_id, path) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
 
@@ -49,16 +63,16 @@ const (
 		`FROM approvals WHERE id = $1`
 )
 
-// baseCreate writes what createApproval must write for one approval in
-// q's transaction: the approval, its event and, when channelID is set,
-// the River job and delivery of that channel.
-func baseCreate(ctx context.Context, db *direct, q querier, projectID, channelID, keyPath, tokenHash string) error {
+// baseCreate writes what createApproval, called with the API key keyID,
+// must write for one approval in q's transaction: the approval, its event
+// and, when channelID is set, the River job and delivery of that channel.
+func baseCreate(ctx context.Context, db *direct, q querier, projectID, keyID, channelID, keyPath, tokenHash string) error {
 	now := store.Now()
-	id, err := baseApproval(ctx, db, q, now, projectID, keyPath, tokenHash)
+	id, err := baseApproval(ctx, db, q, now, projectID, keyID, keyPath, tokenHash)
 	if err != nil {
 		return err
 	}
-	eventID, err := baseEvent(ctx, db, q, now, "APPROVAL_CREATED", projectID, id, keyPath, nil)
+	eventID, err := baseEvent(ctx, db, q, now, "APPROVAL_CREATED", projectID, id, keyPath, nil, nil)
 	if err != nil || channelID == "" {
 		return err
 	}
@@ -77,20 +91,22 @@ func baseCreate(ctx context.Context, db *direct, q querier, projectID, channelID
 	return nil
 }
 
-// baseApproval inserts a pending approval row and returns its ID.
-func baseApproval(ctx context.Context, db *direct, q querier, now time.Time, projectID, keyPath, tokenHash string) (string, error) {
+// baseApproval inserts a pending approval row, created with the API key
+// keyID, and returns its ID.
+func baseApproval(ctx context.Context, db *direct, q querier, now time.Time, projectID, keyID, keyPath, tokenHash string) (string, error) {
 	id := store.NewID()
 	if _, err := q.exec(ctx, db.stmt(sqlBaseApproval), id, projectID, keyPath, "Deploy to production?", benchActions,
-		now, now.Add(approvalTTL), tokenHash, benchPINHash); err != nil {
+		now, now.Add(approvalTTL), tokenHash, benchPINHash, keyID); err != nil {
 		return "", fmt.Errorf("insert approval: %w", err)
 	}
 	return id, nil
 }
 
-// baseEvent inserts an event row and returns its ID.
-func baseEvent(ctx context.Context, db *direct, q querier, now time.Time, typ, projectID, approvalID, keyPath string, action *string) (int64, error) {
+// baseEvent inserts an event row and returns its ID; action and via are
+// an execution's.
+func baseEvent(ctx context.Context, db *direct, q querier, now time.Time, typ, projectID, approvalID, keyPath string, action, via *string) (int64, error) {
 	var id int64
-	if err := q.queryRow(ctx, db.stmt(sqlBaseEvent), typ, now, projectID, approvalID, keyPath, action).Scan(&id); err != nil {
+	if err := q.queryRow(ctx, db.stmt(sqlBaseEvent), typ, now, projectID, approvalID, keyPath, action, via).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert event: %w", err)
 	}
 	return id, nil

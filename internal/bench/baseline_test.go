@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +26,14 @@ import (
 // for byte.
 
 type baselineEnv struct {
-	t    *testing.T
-	srv  *testserver.Server
-	db   *direct
-	pid  string
-	key  string
-	fake *fakeSlack
+	t   *testing.T
+	srv *testserver.Server
+	db  *direct
+	pid string
+	key string
+	// keyID is key's ID.
+	keyID string
+	fake  *fakeSlack
 	// channel is the project's Slack channel, once added.
 	channel string
 }
@@ -48,14 +52,14 @@ func newBaselineEnv(t *testing.T, d store.Dialect) *baselineEnv {
 	})
 	owner := srv.SignUp("Owner")
 	pid := owner.CreateProject("Bench")
-	_, key := owner.CreateAPIKey(pid, "WRITE")
+	keyID, key := owner.CreateAPIKey(pid, "WRITE")
 	cfg := srv.App.Config
 	db, err := connect(context.Background(), d, cfg.DatabaseURL, cfg.DataDir, 2)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(func() { _ = db.close() })
-	return &baselineEnv{t: t, srv: srv, db: db, pid: pid, key: key, fake: fake}
+	return &baselineEnv{t: t, srv: srv, db: db, pid: pid, key: key, keyID: keyID, fake: fake}
 }
 
 // addChannel adds an enabled Slack channel, posting to the fake Slack, to
@@ -170,23 +174,83 @@ func (e *baselineEnv) create(keyPath string) (token, id string) {
 	return out.CreateApproval.Token, out.CreateApproval.Approval.ID
 }
 
-func (e *baselineEnv) approval(keyPath string) *approvalRow {
+// storedApproval is a whole approvals row: what the read baseline reads
+// (approvalRow) and the columns of the decision, of who may decide and of
+// who created it.
+type storedApproval struct {
+	approvalRow
+	DecidedVia, DecidedByUserID, DecidedBySlackUserID, DecidedBySlackUserName, DecisionComment *string
+	AllowLink                                                                                  bool
+	Deciders, CreatedByUserID, CreatedByAPIKeyID                                               *string
+}
+
+// approval reads the whole row of keyPath's approval, in the table's
+// column order. It selects *: a migration that adds a column fails here
+// until the comparisons of the tests cover it.
+func (e *baselineEnv) approval(keyPath string) *storedApproval {
 	e.t.Helper()
-	a, err := scanApproval(e.db.db().queryRow(context.Background(), e.db.stmt(`SELECT * FROM approvals WHERE key_path = $1`), keyPath))
+	var a storedApproval
+	r := &a.approvalRow
+	err := e.db.db().queryRow(context.Background(), e.db.stmt(`SELECT * FROM approvals WHERE key_path = $1`), keyPath).Scan(
+		&r.ID, &r.ProjectID, &r.KeyPath, &r.Info, &r.RefID, &r.Actions, &r.Status, &r.CreatedAt, &r.ExpiresAt, &r.TokenHash,
+		&r.PinHash, &r.MaxPinAttempts, &r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt,
+		&r.InvalidationReason, &a.DecidedVia, &a.DecidedByUserID, &a.DecidedBySlackUserID, &a.DecidedBySlackUserName,
+		&a.DecisionComment, &a.AllowLink, &a.Deciders, &a.CreatedByUserID, &a.CreatedByAPIKeyID)
 	if err != nil {
 		e.t.Fatalf("load approval of %s: %v", keyPath, err)
 	}
-	return a
+	return &a
 }
 
-func (e *baselineEnv) event(approvalID string) (typ string, action *string) {
+// storedEvent is the columns of an approval's event that createApproval
+// and executeApproval write.
+type storedEvent struct {
+	Type                                                      string
+	Action, DecidedVia, DecidedByUserID, DecidedBySlackUserID *string
+	DecidedBySlackUserName, Comment, Reason                   *string
+	Attempts, MaxAttempts                                     *int
+}
+
+// event reads the latest event of an approval.
+func (e *baselineEnv) event(approvalID string) storedEvent {
 	e.t.Helper()
-	err := e.db.db().queryRow(context.Background(),
-		e.db.stmt(`SELECT type, action FROM events WHERE approval_id = $1 ORDER BY id DESC LIMIT 1`), approvalID).Scan(&typ, &action)
+	var ev storedEvent
+	err := e.db.db().queryRow(context.Background(), e.db.stmt(`SELECT type, action, decided_via, decided_by_user_id, `+
+		`decided_by_slack_user_id, decided_by_slack_user_name, comment, reason, attempts, max_attempts `+
+		`FROM events WHERE approval_id = $1 ORDER BY id DESC LIMIT 1`), approvalID).Scan(&ev.Type, &ev.Action, &ev.DecidedVia,
+		&ev.DecidedByUserID, &ev.DecidedBySlackUserID, &ev.DecidedBySlackUserName, &ev.Comment, &ev.Reason, &ev.Attempts, &ev.MaxAttempts)
 	if err != nil {
 		e.t.Fatalf("load event of %s: %v", approvalID, err)
 	}
-	return typ, action
+	return ev
+}
+
+// decision is the row's columns of who decided, how, and who may and
+// did create it, as text to compare.
+func (a *storedApproval) decision() string {
+	return fmt.Sprintf("via %s, user %s, Slack user %s %s, comment %s, link allowed %t, deciders %s, created by user %s, key %s",
+		text(a.DecidedVia), text(a.DecidedByUserID), text(a.DecidedBySlackUserID), text(a.DecidedBySlackUserName),
+		text(a.DecisionComment), a.AllowLink, text(a.Deciders), text(a.CreatedByUserID), text(a.CreatedByAPIKeyID))
+}
+
+func (ev storedEvent) String() string {
+	n := func(i *int) string {
+		if i == nil {
+			return "NULL"
+		}
+		return fmt.Sprint(*i)
+	}
+	return fmt.Sprintf("%s, action %s, via %s, user %s, Slack user %s %s, comment %s, reason %s, attempts %s of %s",
+		ev.Type, text(ev.Action), text(ev.DecidedVia), text(ev.DecidedByUserID), text(ev.DecidedBySlackUserID),
+		text(ev.DecidedBySlackUserName), text(ev.Comment), text(ev.Reason), n(ev.Attempts), n(ev.MaxAttempts))
+}
+
+// text is a nullable text column for messages and comparisons.
+func text(s *string) string {
+	if s == nil {
+		return "NULL"
+	}
+	return strconv.Quote(*s)
 }
 
 func (e *baselineEnv) keyValue(path string) *string {
@@ -212,7 +276,7 @@ func TestBaselineCreateWritesWhatCreateApprovalWrites(t *testing.T) {
 		ours := e.written(func() { e.create("k/ours") })
 		base := e.written(func() {
 			err := e.db.tx(context.Background(), func(q querier) error {
-				return baseCreate(context.Background(), e.db, q, e.pid, e.channel, "k/base", auth.HashToken(auth.RandomToken(32)))
+				return baseCreate(context.Background(), e.db, q, e.pid, e.keyID, e.channel, "k/base", auth.HashToken(auth.RandomToken(32)))
 			})
 			storetest.Must(t, err)
 		})
@@ -228,11 +292,15 @@ func TestBaselineCreateWritesWhatCreateApprovalWrites(t *testing.T) {
 			b.ExpiresAt.Sub(b.CreatedAt) != approvalTTL {
 			t.Fatalf("approval rows differ:\ncreateApproval %+v\nbaseline       %+v", o, b)
 		}
-		if ot, _ := e.event(o.ID); ot != "APPROVAL_CREATED" {
-			t.Fatalf("createApproval's event %s", ot)
+		// Created by the key, the link allowed, any member deciding, no decision.
+		want := "via NULL, user NULL, Slack user NULL NULL, comment NULL, link allowed true, deciders NULL, " +
+			"created by user NULL, key " + strconv.Quote(e.keyID)
+		if o.decision() != want || b.decision() != want {
+			t.Fatalf("approval rows differ:\ncreateApproval %s\nbaseline       %s\nwant           %s", o.decision(), b.decision(), want)
 		}
-		if bt, _ := e.event(b.ID); bt != "APPROVAL_CREATED" {
-			t.Fatalf("baseline's event %s", bt)
+		wantEvent := "APPROVAL_CREATED, action NULL, via NULL, user NULL, Slack user NULL NULL, comment NULL, reason NULL, attempts NULL of NULL"
+		if oe, be := e.event(o.ID).String(), e.event(b.ID).String(); oe != wantEvent || be != wantEvent {
+			t.Fatalf("events differ:\ncreateApproval %s\nbaseline       %s\nwant           %s", oe, be, wantEvent)
 		}
 		if e.keyValue("k/ours") != nil {
 			t.Fatal("the key has a value")
@@ -258,12 +326,16 @@ func TestBaselineExecuteWritesWhatExecuteApprovalWrites(t *testing.T) {
 		if !maps.Equal(ours, base) || ours["events"] != 1 {
 			t.Fatalf("rows written: executeApproval %v, baseline %v", ours, base)
 		}
+		// Decided by the link, by nobody known, without a comment.
+		wantDecision := "via \"LINK\", user NULL, Slack user NULL NULL, comment NULL, link allowed true, deciders NULL, " +
+			"created by user NULL, key " + strconv.Quote(e.keyID)
+		wantEvent := `APPROVAL_EXECUTED, action "approve", via "LINK", user NULL, Slack user NULL NULL, comment NULL, reason NULL, attempts NULL of NULL`
 		for _, path := range []string{"k/ours", "k/base"} {
 			a := e.approval(path)
-			typ, action := e.event(a.ID)
+			ev := e.event(a.ID)
 			if a.Status != "EXECUTED" || a.ExecutedAction == nil || *a.ExecutedAction != "approve" || a.ExecutedAt == nil ||
-				typ != "APPROVAL_EXECUTED" || action == nil || *action != "approve" {
-				t.Fatalf("%s after execution: %+v, event %s %v", path, a, typ, action)
+				a.decision() != wantDecision || ev.String() != wantEvent {
+				t.Fatalf("%s after execution: %+v\n%s\nevent %s", path, a, a.decision(), ev)
 			}
 			if v := e.keyValue(path); v == nil || *v != "approved" {
 				t.Fatalf("key %s = %v", path, v)

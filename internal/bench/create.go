@@ -86,7 +86,7 @@ func runCreateOn(ctx context.Context, e *env, r *Report, projects int) error {
 		n := seq.Add(1)
 		p := ps[int(n)%len(ps)]
 		return db.tx(ctx, func(q querier) error {
-			return baseCreate(ctx, db, q, p.ID, p.channel(), fmt.Sprintf("bench/create/%d", n), auth.HashToken(auth.RandomToken(32)))
+			return baseCreate(ctx, db, q, p.ID, p.KeyID, p.channel(), fmt.Sprintf("bench/create/%d", n), auth.HashToken(auth.RandomToken(32)))
 		})
 	}}
 	r.Notes = append(r.Notes, fmt.Sprintf("approvals round-robin over %d projects, each with %d enabled Slack channel "+

@@ -154,7 +154,7 @@ func runExecute(ctx context.Context, e *env, r *Report) error {
 		}}
 	baseline := sideSpec{name: "baseline",
 		prepare: func(ctx context.Context, n int) error {
-			return insertPending(ctx, db, p.ID, n-hashes.len(), &seq, &hashes)
+			return insertPending(ctx, db, p.ID, p.KeyID, n-hashes.len(), &seq, &hashes)
 		},
 		op: func(ctx context.Context, _ int) error {
 			h, ok := hashes.take()
@@ -166,7 +166,8 @@ func runExecute(ctx context.Context, e *env, r *Report) error {
 	r.Notes = append(r.Notes, fmt.Sprintf("every loopback source address (127.0.x.y) opens and executes at most %d links, "+
 		"so the per-IP link limits keep their production values", approval.ExecuteBurst),
 		"the baseline checks no nonce and no PIN and writes the irreducible rows only: one read of the approval "+
-			"with its project's name, then the update, the key and the event in one transaction")
+			"with its project's name, then in one transaction the project's row (FOR KEY SHARE on PostgreSQL, "+
+			"which a project delete makes necessary), the update, the key and the event")
 	return e.compare(ctx, r, ours, baseline)
 }
 
@@ -204,7 +205,7 @@ func parallel(ctx context.Context, n, conc int, f func(ctx context.Context) erro
 
 // insertPending inserts n pending approvals for the baseline, many to a
 // transaction, and pools their token hashes.
-func insertPending(ctx context.Context, db *direct, projectID string, n int, seq *atomic.Int64, into *pool[string]) error {
+func insertPending(ctx context.Context, db *direct, projectID, keyID string, n int, seq *atomic.Int64, into *pool[string]) error {
 	const batch = 500
 	for n > 0 {
 		k := min(n, batch)
@@ -213,7 +214,7 @@ func insertPending(ctx context.Context, db *direct, projectID string, n int, seq
 			now := store.Now()
 			for i := range hashes {
 				hashes[i] = auth.HashToken(auth.RandomToken(32))
-				if _, err := baseApproval(ctx, db, q, now, projectID, fmt.Sprintf("bench/execute/%d", seq.Add(1)), hashes[i]); err != nil {
+				if _, err := baseApproval(ctx, db, q, now, projectID, keyID, fmt.Sprintf("bench/execute/%d", seq.Add(1)), hashes[i]); err != nil {
 					return err
 				}
 			}
@@ -230,8 +231,8 @@ func insertPending(ctx context.Context, db *direct, projectID string, n int, seq
 
 // executeSQL does what opening and executing one link must do: read the
 // approval of the token with its project's name, then in one transaction
-// mark it executed if it is still pending, set its key and record
-// APPROVAL_EXECUTED.
+// take the project's row (PostgreSQL), mark the approval executed by the
+// link if it is still pending, set its key and record APPROVAL_EXECUTED.
 func executeSQL(ctx context.Context, db *direct, tokenHash string) error {
 	var id, projectID, keyPath, status, projectName string
 	err := db.db().queryRow(ctx, db.stmt(sqlBaseLink), tokenHash).Scan(&id, &projectID, &keyPath, &status, &projectName)
@@ -242,8 +243,14 @@ func executeSQL(ctx context.Context, db *direct, tokenHash string) error {
 		return fmt.Errorf("approval %s is %s", id, status)
 	}
 	now := store.Now()
-	action := "approve"
+	action, via := "approve", "LINK"
 	return db.tx(ctx, func(q querier) error {
+		if db.dialect == store.Postgres {
+			var one int
+			if err := q.queryRow(ctx, db.stmt(sqlBaseLockProject), projectID).Scan(&one); err != nil {
+				return fmt.Errorf("lock project: %w", err)
+			}
+		}
 		n, err := q.exec(ctx, db.stmt(sqlBaseExecute), action, now, id)
 		if err != nil {
 			return fmt.Errorf("execute: %w", err)
@@ -254,7 +261,7 @@ func executeSQL(ctx context.Context, db *direct, tokenHash string) error {
 		if _, err := q.exec(ctx, db.stmt(sqlBaseSetKey), projectID, keyPath, "approved", now); err != nil {
 			return fmt.Errorf("set key: %w", err)
 		}
-		_, err = baseEvent(ctx, db, q, now, "APPROVAL_EXECUTED", projectID, id, keyPath, &action)
+		_, err = baseEvent(ctx, db, q, now, "APPROVAL_EXECUTED", projectID, id, keyPath, &action, &via)
 		return err
 	})
 }

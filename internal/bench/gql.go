@@ -124,6 +124,9 @@ func (c *gqlClient) send(req *http.Request, out any) error {
 type project struct {
 	ID       string
 	WriteKey string
+	// KeyID is the WRITE key's ID, which createApproval records as the
+	// approval's creator.
+	KeyID string
 	// Channels are the IDs of its Slack channels.
 	Channels []string
 }
@@ -169,12 +172,15 @@ func (c *gqlClient) newProject(ctx context.Context) (*project, error) {
 		return nil, fmt.Errorf("create project: %w", err)
 	}
 	var k struct {
-		CreateAPIKey struct{ Secret string } `json:"createApiKey"`
+		CreateAPIKey struct {
+			Secret string
+			APIKey struct{ ID string } `json:"apiKey"`
+		} `json:"createApiKey"`
 	}
-	err := c.do(ctx, request(`mutation($p: ID!) { createApiKey(projectId: $p, input: {name: "bench", scope: WRITE}) { secret } }`,
+	err := c.do(ctx, request(`mutation($p: ID!) { createApiKey(projectId: $p, input: {name: "bench", scope: WRITE}) { secret apiKey { id } } }`,
 		map[string]any{"p": p.CreateProject.ID}), &k)
 	if err != nil {
 		return nil, fmt.Errorf("create API key: %w", err)
 	}
-	return &project{ID: p.CreateProject.ID, WriteKey: k.CreateAPIKey.Secret}, nil
+	return &project{ID: p.CreateProject.ID, WriteKey: k.CreateAPIKey.Secret, KeyID: k.CreateAPIKey.APIKey.ID}, nil
 }

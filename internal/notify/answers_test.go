@@ -108,13 +108,18 @@ func TestRateLimitedPastTheRetryWindowFails(t *testing.T) {
 		eventually(t, 20*time.Second, func() bool {
 			return len(e.fake.RequestsTo(url)) > requests
 		}, func() string { return "no request after the redelivery" })
+		// An attempt counts from its start, before its request; the
+		// delivery leaves PENDING when the answer is recorded.
 		var again delivery
 		eventually(t, 5*time.Second, func() bool {
 			again = e.deliveries(id)[0]
-			return again.Attempts > del.Attempts
+			return again.Status != "PENDING"
 		}, func() string { return fmt.Sprintf("delivery %+v", again) })
-		if again.Status != "RETRYING" || again.NextAttemptAt == nil {
+		if again.Status != "RETRYING" || again.NextAttemptAt == nil || again.Attempts <= del.Attempts {
 			t.Errorf("redelivered delivery after its first 429: %+v", again)
+		}
+		if a := e.attempts(del.ID); len(a) <= requests || a[requests].Outcome != "rate_limited" {
+			t.Errorf("attempts (%d before the redelivery): %+v", requests, a)
 		}
 	})
 }

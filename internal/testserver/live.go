@@ -63,6 +63,9 @@ type WS struct {
 	// Pings counts the pings (graphql-transport-ws) and keep-alives
 	// (graphql-ws "ka") read so far.
 	Pings int
+	// reading, once Background started, bounds the background reader's
+	// reads instead of ReadTimeout: it reads until the test ends.
+	reading context.Context
 }
 
 // DialOption changes how a websocket is dialed.
@@ -137,12 +140,22 @@ func (w *WS) Init(payload map[string]any) {
 // Send writes one message.
 func (w *WS) Send(m Message) {
 	w.srv.t.Helper()
+	if err := w.trySend(m); err != nil {
+		w.srv.t.Fatal(err)
+	}
+}
+
+// trySend is Send that returns the error, for the reads that answer pings
+// (which may run on a goroutine of their own, where t.Fatal may not be
+// called).
+func (w *WS) trySend(m Message) error {
 	b, _ := json.Marshal(m)
 	ctx, cancel := context.WithTimeout(context.Background(), ReadTimeout)
 	defer cancel()
 	if err := w.Conn.Write(ctx, websocket.MessageText, b); err != nil {
-		w.srv.t.Fatalf("write %s message: %v", m.Type, err)
+		return fmt.Errorf("write %s message: %w", m.Type, err)
 	}
+	return nil
 }
 
 // Read returns the next message that is not a keep-alive, failing the test
@@ -161,6 +174,9 @@ func (w *WS) Read() Message {
 func (w *WS) TryRead() (Message, error) {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), ReadTimeout)
+		if w.reading != nil {
+			ctx, cancel = context.WithCancel(w.reading)
+		}
 		_, b, err := w.Conn.Read(ctx)
 		cancel()
 		if err != nil {
@@ -176,7 +192,9 @@ func (w *WS) TryRead() (Message, error) {
 			continue
 		case "ping":
 			w.Pings++
-			w.Send(Message{Type: "pong"})
+			if err := w.trySend(Message{Type: "pong"}); err != nil {
+				return Message{}, err
+			}
 			continue
 		}
 		return m, nil
@@ -284,6 +302,56 @@ func (s *Sub) TryNext() (Result, error) {
 		return Result{Errors: errs}, nil
 	}
 	return Result{}, fmt.Errorf("unexpected %s message: %s", m.Type, m.Payload)
+}
+
+// Background reads the subscription's connection from now on, on a
+// goroutine of its own and for as long as the test runs, answering pings
+// as soon as they come, as real clients do (Next answers them only when
+// the test reads, which a server that drops a connection whose ping goes
+// unanswered for two keep-alive intervals may take for a dead client).
+// The returned function returns the next message that was read. Nothing
+// else may use the connection afterwards.
+func (s *Sub) Background() (next func() Result) {
+	t := s.ws.srv.t
+	type read struct {
+		r   Result
+		err error
+	}
+	reads := make(chan read, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.ws.reading = ctx
+	stopped := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-stopped
+	})
+	go func() {
+		defer close(stopped)
+		for {
+			r, err := s.TryNext()
+			select {
+			case reads <- read{r, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return func() Result {
+		t.Helper()
+		select {
+		case got := <-reads:
+			if got.err != nil {
+				t.Fatalf("subscription %s: %v", s.ID, got.err)
+			}
+			return got.r
+		case <-time.After(ReadTimeout):
+			t.Fatalf("subscription %s: no message in %v", s.ID, ReadTimeout)
+		}
+		return Result{}
+	}
 }
 
 // Stop ends the subscription from the client's side.

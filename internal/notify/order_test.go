@@ -305,3 +305,44 @@ func TestLaterMessagesGoOnAfterOneFails(t *testing.T) {
 		}
 	})
 }
+
+// ordering is set on creation, changed by the update mutations and read
+// back; a value that is not an ordering is BAD_USER_INPUT.
+func TestOrderingIsSetAndChanged(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		e := newEnv(t, d, func(c *config.Config) { c.WebhookAllowedPrefixes = []string{"http://127.0.0.1:9/"} })
+		id, _ := e.channel("ops", "APPROVAL_CREATED")
+		var upd struct{ UpdateSlackChannel struct{ Ordering string } }
+		e.owner.MustDo(`mutation($id: ID!) { updateSlackChannel(id: $id, input: {ordering: NONE}) { ordering } }`, map[string]any{"id": id}, &upd)
+		if upd.UpdateSlackChannel.Ordering != "NONE" {
+			t.Errorf("updated channel %+v", upd)
+		}
+		var hook struct {
+			AddWebhookEndpoint struct{ Endpoint struct{ ID, Ordering string } }
+		}
+		e.owner.MustDo(`mutation($p: ID!, $i: AddWebhookEndpointInput!) { addWebhookEndpoint(projectId: $p, input: $i) { endpoint { id ordering } } }`,
+			map[string]any{"p": e.pid, "i": map[string]any{"name": "hook", "url": "http://127.0.0.1:9/hook", "events": []string{"APPROVAL_CREATED"}, "ordering": "NONE"}}, &hook)
+		var upHook struct{ UpdateWebhookEndpoint struct{ Ordering string } }
+		e.owner.MustDo(`mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {ordering: PER_APPROVAL}) { ordering } }`,
+			map[string]any{"id": hook.AddWebhookEndpoint.Endpoint.ID}, &upHook)
+		if hook.AddWebhookEndpoint.Endpoint.Ordering != "NONE" || upHook.UpdateWebhookEndpoint.Ordering != "PER_APPROVAL" {
+			t.Errorf("endpoint added %+v, updated %+v", hook, upHook)
+		}
+		for _, bad := range []any{"SOMETIMES", "PER_APPROVAL\x00", 1} {
+			err := e.owner.ErrorCode(`mutation($id: ID!, $i: UpdateSlackChannelInput!) { updateSlackChannel(id: $id, input: $i) { ordering } }`,
+				map[string]any{"id": id, "i": map[string]any{"ordering": bad}})
+			if err.Code() != "BAD_USER_INPUT" {
+				t.Errorf("ordering %q: %s %s", bad, err.Code(), err.Message)
+			}
+		}
+		var after struct {
+			Project struct{ SlackChannels []struct{ Ordering string } }
+		}
+		e.owner.MustDo(`query($p: ID!) { project(id: $p) { slackChannels { ordering } } }`, map[string]any{"p": e.pid}, &after)
+		if len(after.Project.SlackChannels) != 1 || after.Project.SlackChannels[0].Ordering != "NONE" {
+			t.Errorf("after the refused updates: %+v", after)
+		}
+	})
+}

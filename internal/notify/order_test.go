@@ -178,14 +178,28 @@ func TestOrderPerApprovalSurvivesRetries(t *testing.T) {
 			}
 			return nil
 		}))
-		// Long enough for every later message of offline/0 to be sent
-		// meanwhile.
-		e.fake.RespondTo(noneURL, failFirst(func(text string) slacktest.Behavior {
-			if key, step := stepOf(text); key == "offline/0" && step == 0 {
-				return slacktest.RateLimited(2 * time.Second)
+		// offline/0's creation is rate limited on the unordered channel
+		// until all of offline/0's later messages have arrived there.
+		var laterMu sync.Mutex
+		later := 0
+		e.fake.RespondTo(noneURL, func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+			var p struct{ Text string }
+			_ = json.Unmarshal(body, &p)
+			key, step := stepOf(p.Text)
+			laterMu.Lock()
+			if key == "offline/0" && step > 0 {
+				later++
 			}
-			return nil
-		}))
+			hold := key == "offline/0" && step == 0 && later < 5
+			laterMu.Unlock()
+			if hold {
+				slacktest.RateLimited(time.Second)(w, r)
+				return
+			}
+			slacktest.OK()(w, r)
+		})
 
 		keys := []string{"offline/0", "offline/1", "offline/2"}
 		ids := map[string]string{}

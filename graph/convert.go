@@ -61,7 +61,7 @@ func toSlackChannel(c slack.Channel) *model.SlackChannel {
 	return &model.SlackChannel{ID: c.ID, ProjectID: c.ProjectID, Name: c.Name, WebhookURLMasked: c.Masked,
 		Events: events, Enabled: c.Enabled, DisabledReason: c.DisabledReason, CreatedAt: c.CreatedAt,
 		UpdatedAt: c.UpdatedAt, LastDeliveryAt: c.LastDeliveryAt, LastDeliveryStatus: status, LastError: c.LastError,
-		Interactive: c.Interactive(), AllowedSlackUserIds: c.AllowedUsers()}
+		Interactive: c.Interactive(), AllowedSlackUserIds: c.AllowedUsers(), Ordering: model.DeliveryOrdering(c.Ordering)}
 }
 
 func toSlackTestResult(r slack.TestResult) *model.SlackTestResult {

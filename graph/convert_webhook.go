@@ -22,7 +22,7 @@ func toWebhookEndpoint(e webhook.Endpoint) *model.WebhookEndpoint {
 	return &model.WebhookEndpoint{ID: e.ID, ProjectID: e.ProjectID, Name: e.Name, URLMasked: e.Masked, Events: events,
 		Enabled: e.Enabled, DisabledReason: e.DisabledReason, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 		LastDeliveryAt: e.LastDeliveryAt, LastDeliveryStatus: status, LastError: e.LastError,
-		PreviousSecretExpiresAt: e.PreviousSecretExpiresAt}
+		PreviousSecretExpiresAt: e.PreviousSecretExpiresAt, Ordering: model.DeliveryOrdering(e.Ordering)}
 }
 
 func toWebhookEndpointConnection(p page.Page[webhook.Endpoint]) *model.WebhookEndpointConnection {

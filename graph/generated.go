@@ -400,6 +400,7 @@ type ComplexityRoot struct {
 		LastDeliveryStatus  func(childComplexity int) int
 		LastError           func(childComplexity int) int
 		Name                func(childComplexity int) int
+		Ordering            func(childComplexity int) int
 		UpdatedAt           func(childComplexity int) int
 		WebhookURLMasked    func(childComplexity int) int
 	}
@@ -471,6 +472,7 @@ type ComplexityRoot struct {
 		LastDeliveryStatus      func(childComplexity int) int
 		LastError               func(childComplexity int) int
 		Name                    func(childComplexity int) int
+		Ordering                func(childComplexity int) int
 		PreviousSecretExpiresAt func(childComplexity int) int
 		URLMasked               func(childComplexity int) int
 		UpdatedAt               func(childComplexity int) int
@@ -2301,6 +2303,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SlackChannel.Name(childComplexity), true
+	case "SlackChannel.ordering":
+		if e.ComplexityRoot.SlackChannel.Ordering == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannel.Ordering(childComplexity), true
 	case "SlackChannel.updatedAt":
 		if e.ComplexityRoot.SlackChannel.UpdatedAt == nil {
 			break
@@ -2589,6 +2597,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WebhookEndpoint.Name(childComplexity), true
+	case "WebhookEndpoint.ordering":
+		if e.ComplexityRoot.WebhookEndpoint.Ordering == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.Ordering(childComplexity), true
 	case "WebhookEndpoint.previousSecretExpiresAt":
 		if e.ComplexityRoot.WebhookEndpoint.PreviousSecretExpiresAt == nil {
 			break
@@ -3386,6 +3400,53 @@ extend type Mutation {
     "true: an approval's creator may not decide it."
     enabled: Boolean!
   ): Project!
+}
+`, BuiltIn: false},
+	{Name: "../schema/delivery_order.graphqls", Input: `"""
+How a channel (a Slack channel or a webhook endpoint) orders its messages.
+Across approvals nothing is ordered: messages about different approvals may
+arrive in any order.
+"""
+enum DeliveryOrdering {
+  """
+  The messages about one approval are sent one at a time, in the order their
+  events occurred. A message that is retried (5xx, timeout) or rate limited
+  (429) holds back the later ones of its approval until it is delivered or
+  given up on (FAILED); once it fails for good, the later ones go on.
+  """
+  PER_APPROVAL
+  "Every message is sent as soon as it can be; a retried one may arrive after later ones."
+  NONE
+}
+
+extend type SlackChannel {
+  "How the channel orders its messages."
+  ordering: DeliveryOrdering!
+}
+
+extend input AddSlackChannelInput {
+  "How to order the channel's messages; PER_APPROVAL when omitted."
+  ordering: DeliveryOrdering
+}
+
+extend input UpdateSlackChannelInput {
+  "A new ordering; it applies to the events that occur from now on."
+  ordering: DeliveryOrdering
+}
+
+extend type WebhookEndpoint {
+  "How the endpoint orders its requests."
+  ordering: DeliveryOrdering!
+}
+
+extend input AddWebhookEndpointInput {
+  "How to order the endpoint's requests; PER_APPROVAL when omitted."
+  ordering: DeliveryOrdering
+}
+
+extend input UpdateWebhookEndpointInput {
+  "A new ordering; it applies to the events that occur from now on."
+  ordering: DeliveryOrdering
 }
 `, BuiltIn: false},
 	{Name: "../schema/event.graphqls", Input: `"What happened to an approval. Every step records one event, streamed live and posted to the Slack channels that selected its type."
@@ -4908,6 +4969,8 @@ func (ec *executionContext) childFields_SlackChannel(ctx context.Context, field 
 		return ec.fieldContext_SlackChannel_lastError(ctx, field)
 	case "deliveries":
 		return ec.fieldContext_SlackChannel_deliveries(ctx, field)
+	case "ordering":
+		return ec.fieldContext_SlackChannel_ordering(ctx, field)
 	case "interactive":
 		return ec.fieldContext_SlackChannel_interactive(ctx, field)
 	case "interactionsUrl":
@@ -5048,6 +5111,8 @@ func (ec *executionContext) childFields_WebhookEndpoint(ctx context.Context, fie
 		return ec.fieldContext_WebhookEndpoint_previousSecretExpiresAt(ctx, field)
 	case "deliveries":
 		return ec.fieldContext_WebhookEndpoint_deliveries(ctx, field)
+	case "ordering":
+		return ec.fieldContext_WebhookEndpoint_ordering(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WebhookEndpoint", field.Name)
 }
@@ -13474,6 +13539,29 @@ func (ec *executionContext) fieldContext_SlackChannel_deliveries(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _SlackChannel_ordering(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannel_ordering(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ordering, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DeliveryOrdering) graphql.Marshaler {
+			return ec.marshalNDeliveryOrdering2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannel_ordering(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SlackChannel", field, false, false, "DeliveryOrdering")
+}
+
 func (ec *executionContext) _SlackChannel_interactive(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14711,6 +14799,29 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_deliveries(ctx context.
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _WebhookEndpoint_ordering(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookEndpoint_ordering(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ordering, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DeliveryOrdering) graphql.Marshaler {
+			return ec.marshalNDeliveryOrdering2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookEndpoint_ordering(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookEndpoint", field, false, false, "DeliveryOrdering")
 }
 
 func (ec *executionContext) _WebhookEndpointConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpointConnection) (ret graphql.Marshaler) {
@@ -16035,7 +16146,7 @@ func (ec *executionContext) unmarshalInputAddSlackChannelInput(ctx context.Conte
 		asMap["enabled"] = true
 	}
 
-	fieldsInOrder := [...]string{"name", "webhookUrl", "events", "enabled", "signingSecret", "allowedSlackUserIds"}
+	fieldsInOrder := [...]string{"name", "webhookUrl", "events", "enabled", "ordering", "signingSecret", "allowedSlackUserIds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16070,6 +16181,13 @@ func (ec *executionContext) unmarshalInputAddSlackChannelInput(ctx context.Conte
 				return it, err
 			}
 			it.Enabled = data
+		case "ordering":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ordering"))
+			data, err := ec.unmarshalODeliveryOrdering2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ordering = data
 		case "signingSecret":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signingSecret"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -16116,7 +16234,7 @@ func (ec *executionContext) unmarshalInputAddWebhookEndpointInput(ctx context.Co
 		asMap["enabled"] = true
 	}
 
-	fieldsInOrder := [...]string{"name", "url", "events", "enabled"}
+	fieldsInOrder := [...]string{"name", "url", "events", "enabled", "ordering"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16151,6 +16269,13 @@ func (ec *executionContext) unmarshalInputAddWebhookEndpointInput(ctx context.Co
 				return it, err
 			}
 			it.Enabled = data
+		case "ordering":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ordering"))
+			data, err := ec.unmarshalODeliveryOrdering2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ordering = data
 		}
 	}
 	return it, nil
@@ -16788,7 +16913,7 @@ func (ec *executionContext) unmarshalInputUpdateSlackChannelInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "webhookUrl", "events", "signingSecret", "allowedSlackUserIds"}
+	fieldsInOrder := [...]string{"name", "webhookUrl", "events", "ordering", "signingSecret", "allowedSlackUserIds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16816,6 +16941,13 @@ func (ec *executionContext) unmarshalInputUpdateSlackChannelInput(ctx context.Co
 				return it, err
 			}
 			it.Events = data
+		case "ordering":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ordering"))
+			data, err := ec.unmarshalODeliveryOrdering2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ordering = data
 		case "signingSecret":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signingSecret"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -16858,7 +16990,7 @@ func (ec *executionContext) unmarshalInputUpdateWebhookEndpointInput(ctx context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "url", "events"}
+	fieldsInOrder := [...]string{"name", "url", "events", "ordering"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16886,6 +17018,13 @@ func (ec *executionContext) unmarshalInputUpdateWebhookEndpointInput(ctx context
 				return it, err
 			}
 			it.Events = data
+		case "ordering":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ordering"))
+			data, err := ec.unmarshalODeliveryOrdering2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ordering = data
 		}
 	}
 	return it, nil
@@ -19353,6 +19492,11 @@ func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SlackChannel_deliveries(ctx, field, obj)
 				})
+		case "ordering":
+			out.Values[i] = ec._SlackChannel_ordering(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "interactive":
 			out.Values[i] = ec._SlackChannel_interactive(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19833,6 +19977,11 @@ func (ec *executionContext) _WebhookEndpoint(ctx context.Context, sel ast.Select
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._WebhookEndpoint_deliveries(ctx, field, obj)
 				})
+		case "ordering":
+			out.Values[i] = ec._WebhookEndpoint_ordering(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20679,6 +20828,16 @@ func (ec *executionContext) marshalNDeliveryEdge2ᚖgithubᚗcomᚋottrᚋbacken
 		return graphql.Null
 	}
 	return ec._DeliveryEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDeliveryOrdering2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx context.Context, v any) (model.DeliveryOrdering, error) {
+	var res model.DeliveryOrdering
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeliveryOrdering2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx context.Context, sel ast.SelectionSet, v model.DeliveryOrdering) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNDeliveryStatus2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx context.Context, v any) (model.DeliveryStatus, error) {
@@ -21565,6 +21724,22 @@ func (ec *executionContext) unmarshalODeliveryFilter2ᚖgithubᚗcomᚋottrᚋba
 	}
 	res, err := ec.unmarshalInputDeliveryFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalODeliveryOrdering2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx context.Context, v any) (*model.DeliveryOrdering, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.DeliveryOrdering)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODeliveryOrdering2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx context.Context, sel ast.SelectionSet, v *model.DeliveryOrdering) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalODeliveryStatus2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx context.Context, v any) (*model.DeliveryStatus, error) {

@@ -40,6 +40,7 @@ func (r *mutationResolver) AddSlackChannel(ctx context.Context, projectID string
 		WebhookURL:    input.WebhookURL,
 		Events:        toEventTypes(input.Events),
 		Enabled:       input.Enabled == nil || *input.Enabled,
+		Ordering:      orderingOf(input.Ordering),
 		Interactivity: slack.Interactivity{SigningSecret: input.SigningSecret, AllowedSlackUserIDs: input.AllowedSlackUserIds},
 	})
 	if err != nil {
@@ -54,6 +55,7 @@ func (r *mutationResolver) UpdateSlackChannel(ctx context.Context, id string, in
 		Name:          input.Name,
 		WebhookURL:    input.WebhookURL,
 		Events:        toEventSelection(input.Events),
+		Ordering:      (*slack.Ordering)(input.Ordering),
 		Interactivity: slack.Interactivity{SigningSecret: input.SigningSecret, AllowedSlackUserIDs: input.AllowedSlackUserIds},
 	})
 	if err != nil {

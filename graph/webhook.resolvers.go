@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/webhook"
 )
 
@@ -19,6 +20,7 @@ import (
 func (r *mutationResolver) AddWebhookEndpoint(ctx context.Context, projectID string, input model.AddWebhookEndpointInput) (*model.AddWebhookEndpointPayload, error) {
 	e, secret, err := r.WebhookService.Add(ctx, projectID, webhook.AddInput{
 		Name: input.Name, URL: input.URL, Events: toEventTypes(input.Events), Enabled: input.Enabled == nil || *input.Enabled,
+		Ordering: orderingOf(input.Ordering),
 	})
 	if err != nil {
 		return nil, err
@@ -28,7 +30,8 @@ func (r *mutationResolver) AddWebhookEndpoint(ctx context.Context, projectID str
 
 // UpdateWebhookEndpoint is the resolver for the updateWebhookEndpoint field.
 func (r *mutationResolver) UpdateWebhookEndpoint(ctx context.Context, id string, input model.UpdateWebhookEndpointInput) (*model.WebhookEndpoint, error) {
-	e, err := r.WebhookService.Update(ctx, id, webhook.UpdateInput{Name: input.Name, URL: input.URL, Events: toEventSelection(input.Events)})
+	e, err := r.WebhookService.Update(ctx, id, webhook.UpdateInput{Name: input.Name, URL: input.URL, Events: toEventSelection(input.Events),
+		Ordering: (*slack.Ordering)(input.Ordering)})
 	if err != nil {
 		return nil, err
 	}

@@ -91,6 +91,7 @@ type SlackChannel struct {
 	LastError           *string         `json:"lastError,omitempty"`
 	Interactive         bool            `json:"interactive"`
 	AllowedSlackUserIds []string        `json:"allowedSlackUserIds,omitempty"`
+	Ordering            Ordering        `json:"ordering"`
 }
 
 // Delivery is one event's delivery to one channel. The event is resolved.

@@ -29,6 +29,8 @@ type AddSlackChannelInput struct {
 	Events []EventType `json:"events"`
 	// Whether to post from now on.
 	Enabled *bool `json:"enabled,omitempty"`
+	// How to order the channel's messages; PER_APPROVAL when omitted.
+	Ordering *DeliveryOrdering `json:"ordering,omitempty"`
 	// The Slack app's signing secret (Basic Information, App Credentials), for interactive messages; stored encrypted, never returned.
 	SigningSecret *string `json:"signingSecret,omitempty"`
 	// Slack user IDs (U…) who may decide with the buttons, at most 100; null or empty: anyone in the channel.
@@ -45,6 +47,8 @@ type AddWebhookEndpointInput struct {
 	Events []EventType `json:"events"`
 	// Whether to send from now on.
 	Enabled *bool `json:"enabled,omitempty"`
+	// How to order the endpoint's requests; PER_APPROVAL when omitted.
+	Ordering *DeliveryOrdering `json:"ordering,omitempty"`
 }
 
 // A new endpoint and its signing secret.
@@ -567,6 +571,8 @@ type UpdateSlackChannelInput struct {
 	WebhookURL *string `json:"webhookUrl,omitempty"`
 	// New event selection, at least one type.
 	Events []EventType `json:"events,omitempty"`
+	// A new ordering; it applies to the events that occur from now on.
+	Ordering *DeliveryOrdering `json:"ordering,omitempty"`
 	// A new signing secret; an empty string clears it, and the messages lose their buttons.
 	SigningSecret *string `json:"signingSecret,omitempty"`
 	// A new list of Slack user IDs who may decide; an empty list lets anyone in the channel decide.
@@ -581,6 +587,8 @@ type UpdateWebhookEndpointInput struct {
 	URL *string `json:"url,omitempty"`
 	// New event selection, at least one type.
 	Events []EventType `json:"events,omitempty"`
+	// A new ordering; it applies to the events that occur from now on.
+	Ordering *DeliveryOrdering `json:"ordering,omitempty"`
 }
 
 // A person with an account. Users see each other only as members of a shared project.
@@ -948,6 +956,69 @@ func (e *DecisionVia) UnmarshalJSON(b []byte) error {
 }
 
 func (e DecisionVia) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How a channel (a Slack channel or a webhook endpoint) orders its messages.
+// Across approvals nothing is ordered: messages about different approvals may
+// arrive in any order.
+type DeliveryOrdering string
+
+const (
+	// The messages about one approval are sent one at a time, in the order their
+	// events occurred. A message that is retried (5xx, timeout) or rate limited
+	// (429) holds back the later ones of its approval until it is delivered or
+	// given up on (FAILED); once it fails for good, the later ones go on.
+	DeliveryOrderingPerApproval DeliveryOrdering = "PER_APPROVAL"
+	// Every message is sent as soon as it can be; a retried one may arrive after later ones.
+	DeliveryOrderingNone DeliveryOrdering = "NONE"
+)
+
+var AllDeliveryOrdering = []DeliveryOrdering{
+	DeliveryOrderingPerApproval,
+	DeliveryOrderingNone,
+}
+
+func (e DeliveryOrdering) IsValid() bool {
+	switch e {
+	case DeliveryOrderingPerApproval, DeliveryOrderingNone:
+		return true
+	}
+	return false
+}
+
+func (e DeliveryOrdering) String() string {
+	return string(e)
+}
+
+func (e *DeliveryOrdering) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DeliveryOrdering(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DeliveryOrdering", str)
+	}
+	return nil
+}
+
+func (e DeliveryOrdering) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DeliveryOrdering) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DeliveryOrdering) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

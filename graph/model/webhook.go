@@ -17,6 +17,7 @@ type WebhookEndpoint struct {
 	LastDeliveryStatus      *DeliveryStatus `json:"lastDeliveryStatus,omitempty"`
 	LastError               *string         `json:"lastError,omitempty"`
 	PreviousSecretExpiresAt *time.Time      `json:"previousSecretExpiresAt,omitempty"`
+	Ordering                Ordering        `json:"ordering"`
 }
 
 // WebhookDelivery is one event's delivery to one endpoint. The event is

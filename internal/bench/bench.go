@@ -90,6 +90,8 @@ var scenarios = []scenario{
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runFanout, goal: fanoutGoal},
 	{name: "dispatch", about: "events delivered to a fake Slack by the dispatcher vs PostgreSQL's LISTEN/NOTIFY round trip",
 		dialects: []store.Dialect{store.Postgres}, run: runDispatch, goal: dispatchGoal},
+	{name: "webhooks", about: "events delivered to webhook endpoints by the dispatcher vs PostgreSQL's LISTEN/NOTIFY round trip, measured with the server stopped",
+		dialects: []store.Dialect{store.Postgres}, run: runWebhooks, goal: dispatchGoal},
 	{name: "start", about: "the built binary on a fresh SQLite data directory until /readyz answers 200; idle memory",
 		dialects: []store.Dialect{store.SQLite}, run: runStart, goal: startGoal},
 }
@@ -223,7 +225,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.concurrency, "c", 16, "concurrent operations (workers; with -rate, the most in flight)")
 	fs.Float64Var(&o.rate, "rate", 0, fmt.Sprintf("constant arrival rate in operations per second (0: each worker starts its next operation when the last ends; fanout: events per second, default %d; dispatch: events per second, default %d)", DefaultEventRate, DefaultDispatchRate))
 	fs.IntVar(&o.subscribers, "subscribers", DefaultSubscribers, "fanout: websocket subscribers")
-	fs.IntVar(&o.channels, "channels", DefaultChannels, "dispatch: Slack channels per project")
+	fs.IntVar(&o.channels, "channels", DefaultChannels, "dispatch: Slack channels per project; webhooks: endpoints per project")
 	fs.IntVar(&o.projects, "projects", DefaultProjects, "create, instances: projects (each with one Slack channel) the approvals go round-robin to")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "duration of each side's measured phase")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measured phase")

@@ -121,6 +121,7 @@ var small = map[string][]string{
 	"read":       nil,
 	"fanout":     {"-subscribers", "20", "-rate", "20"},
 	"dispatch":   {"-rate", "5", "-channels", "2"},
+	"webhooks":   {"-rate", "5", "-channels", "2"},
 }
 
 func TestSmokeInProcess(t *testing.T) {

@@ -37,7 +37,11 @@ type Delivery struct {
 	CreatedAt       time.Time
 	// JobID is the River job that currently makes the delivery; a
 	// redelivery replaces it, and an older job that still runs stands down.
+	// Nil while the delivery waits for an earlier one (OrderedBy).
 	JobID *int64
+	// OrderedBy is the approval whose order the delivery keeps on its
+	// channel (order.go); nil when it keeps none.
+	OrderedBy *string
 }
 
 // TableName pins the table name.

@@ -6,9 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/riverqueue/river"
-	"gorm.io/gorm/clause"
-
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
@@ -217,48 +214,24 @@ func (d *Dispatcher) addDeliveries(ctx context.Context, events []event.Event) (i
 	}
 	now := store.Now()
 	var rows []Delivery
-	for _, ev := range events {
+	for i := range events {
+		ev := &events[i]
 		for _, c := range channels[ev.ProjectID] {
 			if !c.Selects(ev.Type) || c.CreatedAt.After(ev.OccurredAt) {
 				continue
 			}
-			rows = append(rows, Delivery{ID: store.NewID(), ChannelID: c.ID, EventID: ev.ID, Status: slack.StatusPending, CreatedAt: now})
+			rows = append(rows, Delivery{ID: store.NewID(), ChannelID: c.ID, EventID: ev.ID, Status: slack.StatusPending, CreatedAt: now,
+				OrderedBy: orderedBy(c.Ordering, ev)})
 		}
 	}
-	if rows, err = withoutExisting(ctx, d.store, rows); err != nil || len(rows) == 0 {
-		return 0, err
-	}
-	jobs := make([]river.InsertManyParams, len(rows))
-	for i := range rows {
-		jobs[i] = river.InsertManyParams{Args: deliverArgs{DeliveryID: rows[i].ID}}
-	}
-	tx, err := store.SQLTx(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("enqueue %d deliveries: %w", len(rows), err)
-	}
-	inserted, err := d.river.InsertManyTx(ctx, tx, jobs)
-	if err != nil {
-		return 0, fmt.Errorf("enqueue %d deliveries: %w", len(rows), err)
-	}
-	for i, res := range inserted {
-		rows[i].JobID = &res.Job.ID
-	}
-	// A delivery added meanwhile by an instance of the previous version
-	// keeps its job; the new one stands down when it finds the delivery
-	// owned by another.
-	err = d.store.DB(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "event_id"}, {Name: "channel_id"}}, DoNothing: true}).
-		CreateInBatches(&rows, 1000).Error
-	if err != nil {
-		return 0, fmt.Errorf("add %d deliveries: %w", len(rows), err)
-	}
-	return len(rows), nil
+	return d.enqueue(ctx, kindSlack, rows)
 }
 
 // withoutExisting drops the deliveries of events that have deliveries
 // already: those recorded by an instance of the previous version, which
 // enqueued them in the event's transaction, and rows written by other
 // means (ottr-bench's baselines).
-func withoutExisting(ctx context.Context, st *store.Store, rows []Delivery) ([]Delivery, error) {
+func withoutExisting(ctx context.Context, st *store.Store, table string, rows []Delivery) ([]Delivery, error) {
 	ids := make([]int64, 0, len(rows))
 	for _, r := range rows {
 		if !slices.Contains(ids, r.EventID) {
@@ -266,7 +239,7 @@ func withoutExisting(ctx context.Context, st *store.Store, rows []Delivery) ([]D
 		}
 	}
 	var existing []int64
-	if err := st.DB(ctx).Model(&Delivery{}).Distinct("event_id").Where("event_id IN ?", ids).Pluck("event_id", &existing).Error; err != nil {
+	if err := st.DB(ctx).Table(table).Distinct("event_id").Where("event_id IN ?", ids).Pluck("event_id", &existing).Error; err != nil {
 		return nil, fmt.Errorf("find the events of %d deliveries that have some: %w", len(rows), err)
 	}
 	if len(existing) == 0 {

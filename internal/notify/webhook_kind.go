@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/riverqueue/river"
-	"gorm.io/gorm/clause"
-
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/project"
 	"github.com/ottr/backend/internal/slack"
@@ -154,39 +151,15 @@ func (d *Dispatcher) addWebhookDeliveries(ctx context.Context, events []event.Ev
 	}
 	now := store.Now()
 	var rows []Delivery
-	for _, ev := range events {
+	for i := range events {
+		ev := &events[i]
 		for _, e := range endpoints[ev.ProjectID] {
 			if !e.Selects(ev.Type) || e.CreatedAt.After(ev.OccurredAt) {
 				continue
 			}
-			rows = append(rows, Delivery{ID: store.NewID(), ChannelID: e.ID, EventID: ev.ID, Status: slack.StatusPending, CreatedAt: now})
+			rows = append(rows, Delivery{ID: store.NewID(), ChannelID: e.ID, EventID: ev.ID, Status: slack.StatusPending, CreatedAt: now,
+				OrderedBy: orderedBy(e.Ordering, ev)})
 		}
 	}
-	if len(rows) == 0 {
-		return 0, nil
-	}
-	jobs := make([]river.InsertManyParams, len(rows))
-	for i := range rows {
-		jobs[i] = river.InsertManyParams{Args: deliverArgs{DeliveryID: rows[i].ID, Channel: kindWebhook}}
-	}
-	tx, err := store.SQLTx(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("enqueue %d webhook deliveries: %w", len(rows), err)
-	}
-	inserted, err := d.river.InsertManyTx(ctx, tx, jobs)
-	if err != nil {
-		return 0, fmt.Errorf("enqueue %d webhook deliveries: %w", len(rows), err)
-	}
-	for i, res := range inserted {
-		rows[i].JobID = &res.Job.ID
-	}
-	// An event read again from an older stored cursor keeps the
-	// deliveries it has; their new jobs stand down.
-	err = d.store.DB(ctx).Table("webhook_deliveries").
-		Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "event_id"}, {Name: "channel_id"}}, DoNothing: true}).
-		CreateInBatches(&rows, 1000).Error
-	if err != nil {
-		return 0, fmt.Errorf("add %d webhook deliveries: %w", len(rows), err)
-	}
-	return len(rows), nil
+	return d.enqueue(ctx, kindWebhook, rows)
 }

@@ -160,7 +160,7 @@ func jitter(d time.Duration) time.Duration {
 // target is a delivery with what its attempt needs: the channel and the
 // message's content.
 type target struct {
-	del Delivery // ID, ChannelID, EventID, Status and JobID only
+	del Delivery // ID, ChannelID, EventID, Status, JobID and OrderedBy only
 	// enabled and health are the channel's, whatever its kind.
 	enabled bool
 	health  Health
@@ -177,7 +177,7 @@ type target struct {
 
 // targetQuery reads a delivery, its channel, its event, the event's
 // project and approval in one round trip.
-const targetQuery = `SELECT d.id, d.channel_id, d.event_id, d.status, d.job_id,
+const targetQuery = `SELECT d.id, d.channel_id, d.event_id, d.status, d.job_id, d.ordered_by,
 	c.id, c.project_id, c.enabled, c.webhook_url_enc, c.key_version,
 	e.id, e.type, e.occurred_at, e.project_id, e.approval_id, e.key_path, e.action, e.attempts, e.max_attempts, e.reason,
 	p.name, a.id, a.info, a.expires_at
@@ -205,7 +205,7 @@ func (w *worker) load(ctx context.Context, id string) (*target, error) {
 		info        *string
 	)
 	err := w.d.store.DB(ctx).Raw(targetQuery, id).Row().Scan(
-		&t.del.ID, &t.del.ChannelID, &t.del.EventID, &t.del.Status, &t.del.JobID,
+		&t.del.ID, &t.del.ChannelID, &t.del.EventID, &t.del.Status, &t.del.JobID, &t.del.OrderedBy,
 		&t.channel.ID, &t.channel.ProjectID, &t.channel.Enabled, &t.channel.WebhookURLEnc, &t.channel.KeyVersion,
 		&eventID, &eventType, &occurredAt, &eventProj, &ev.ApprovalID, &keyPath, &ev.Action, &ev.Attempts, &ev.MaxAttempts, &ev.Reason,
 		&projectName, &approvalID, &info, &expiresAt)
@@ -244,8 +244,14 @@ func (t *target) loadDetails(eventID sql.NullInt64, eventType sql.NullString, oc
 
 // skip settles a delivery whose channel was disabled after the event.
 func (w *worker) skip(ctx context.Context, k Kind, del *Delivery) error {
-	err := w.d.store.DB(ctx).Table(k.tables().deliveries).Where("id = ?", del.ID).
-		Updates(map[string]any{"status": slack.StatusSkipped, "next_attempt_at": nil}).Error
+	err := w.d.store.WithTx(ctx, func(ctx context.Context) error {
+		err := w.d.store.DB(ctx).Table(k.tables().deliveries).Where("id = ?", del.ID).
+			Updates(map[string]any{"status": slack.StatusSkipped, "next_attempt_at": nil}).Error
+		if err != nil {
+			return err
+		}
+		return w.d.wakeNext(ctx, k.Name(), del)
+	})
 	if err != nil {
 		return fmt.Errorf("skip delivery %s: %w", del.ID, err)
 	}
@@ -334,7 +340,20 @@ func (w *worker) settle(ctx context.Context, k Kind, job *river.Job[deliverArgs]
 	// request was made.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
-	if err := w.d.store.ExecAll(rctx, stmts...); err != nil {
+	write := func(ctx context.Context) error { return w.d.store.ExecAll(ctx, stmts...) }
+	if del.OrderedBy != nil && (dec.Step == StepDelivered || dec.Step == StepFailed) {
+		// Settled: the next delivery of its approval may go (order.go), in
+		// the same transaction, so that a crash cannot leave it held.
+		write = func(ctx context.Context) error {
+			return w.d.store.WithTx(ctx, func(ctx context.Context) error {
+				if err := w.d.store.ExecAll(ctx, stmts...); err != nil {
+					return err
+				}
+				return w.d.wakeNext(ctx, k.Name(), del)
+			})
+		}
+	}
+	if err := write(rctx); err != nil {
 		w.retryAt.Delete(job.ID)
 		return fmt.Errorf("settle delivery %s: %w", del.ID, err)
 	}

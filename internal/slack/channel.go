@@ -47,6 +47,8 @@ type Channel struct {
 	SigningKeyVersion *int
 	// AllowedSlackUserIDs is a comma-separated list; nil: anyone.
 	AllowedSlackUserIDs *string `gorm:"column:allowed_slack_user_ids"`
+	// Ordering is how the channel's messages are ordered.
+	Ordering Ordering
 
 	Masked string `gorm:"-"`
 }

@@ -46,6 +46,8 @@ type AddInput struct {
 	WebhookURL string
 	Events     []event.Type
 	Enabled    bool
+	// Ordering is the channel's; empty: DefaultOrdering.
+	Ordering Ordering
 	Interactivity
 }
 
@@ -54,6 +56,7 @@ type UpdateInput struct {
 	Name       *string
 	WebhookURL *string
 	Events     []event.Type
+	Ordering   *Ordering
 	Interactivity
 }
 
@@ -134,8 +137,11 @@ func (s *Service) Add(ctx context.Context, projectID string, in AddInput) (*Chan
 	problems.Add(err)
 	events, err := validateEvents(in.Events)
 	problems.Add(err)
+	ordering, err := ParseOrdering("ordering", string(in.Ordering))
+	problems.Add(err)
 	now := store.Now()
-	c := Channel{ID: store.NewID(), ProjectID: projectID, Name: name, Events: events, Enabled: in.Enabled, CreatedAt: now, UpdatedAt: now}
+	c := Channel{ID: store.NewID(), ProjectID: projectID, Name: name, Events: events, Enabled: in.Enabled, Ordering: ordering,
+		CreatedAt: now, UpdatedAt: now}
 	if err := s.seal(&c, in.WebhookURL); !problems.Add(err) {
 		return nil, err
 	}
@@ -180,6 +186,12 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Chann
 			return nil, err
 		}
 		set["events"] = c.Events
+	}
+	if in.Ordering != nil {
+		if c.Ordering, err = ParseOrdering("ordering", string(*in.Ordering)); err != nil {
+			return nil, err
+		}
+		set["ordering"] = c.Ordering
 	}
 	if in.WebhookURL != nil {
 		if err := s.seal(c, *in.WebhookURL); err != nil {

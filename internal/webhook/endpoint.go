@@ -35,6 +35,8 @@ type Endpoint struct {
 	LastError                *string
 	FailedInARow             int
 	FailingSince             *time.Time
+	// Ordering is how the endpoint's messages are ordered.
+	Ordering slack.Ordering
 
 	Masked string `gorm:"-"`
 }

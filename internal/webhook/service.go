@@ -54,13 +54,16 @@ type AddInput struct {
 	URL     string
 	Events  []event.Type
 	Enabled bool
+	// Ordering is the endpoint's; empty: slack.DefaultOrdering.
+	Ordering slack.Ordering
 }
 
 // UpdateInput changes the fields that are not nil.
 type UpdateInput struct {
-	Name   *string
-	URL    *string
-	Events []event.Type
+	Name     *string
+	URL      *string
+	Events   []event.Type
+	Ordering *slack.Ordering
 }
 
 // TestResult is the endpoint's answer to a test request.
@@ -139,8 +142,11 @@ func (s *Service) Add(ctx context.Context, projectID string, in AddInput) (*Endp
 	problems.Add(err)
 	events, err := validateEvents(in.Events)
 	problems.Add(err)
+	ordering, err := slack.ParseOrdering("ordering", string(in.Ordering))
+	problems.Add(err)
 	now := store.Now()
-	e := Endpoint{ID: store.NewID(), ProjectID: projectID, Name: name, Events: events, Enabled: in.Enabled, CreatedAt: now, UpdatedAt: now}
+	e := Endpoint{ID: store.NewID(), ProjectID: projectID, Name: name, Events: events, Enabled: in.Enabled, Ordering: ordering,
+		CreatedAt: now, UpdatedAt: now}
 	if err := s.seal(&e, in.URL); !problems.Add(err) {
 		return nil, "", err
 	}
@@ -189,6 +195,12 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Endpo
 			return nil, err
 		}
 		set["events"] = e.Events
+	}
+	if in.Ordering != nil {
+		if e.Ordering, err = slack.ParseOrdering("ordering", string(*in.Ordering)); err != nil {
+			return nil, err
+		}
+		set["ordering"] = e.Ordering
 	}
 	if in.URL != nil {
 		if err := s.seal(e, *in.URL); err != nil {

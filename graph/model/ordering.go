@@ -1,0 +1,4 @@
+package model
+
+// Ordering is a channel's DeliveryOrdering.
+type Ordering = DeliveryOrdering

@@ -91,11 +91,11 @@ func TestProjectSettings(t *testing.T) {
 			{map[string]any{"remindBeforeSeconds": 2592000}, "BAD_USER_INPUT", []string{"remindBeforeSeconds"}},
 			{map[string]any{"expireOnTime": nil}, "BAD_USER_INPUT", []string{"expireOnTime"}},
 			{map[string]any{"expireOnTime": nil, "remindBeforeSeconds": 0}, "BAD_USER_INPUT", []string{"expireOnTime", "remindBeforeSeconds"}},
-			{map[string]any{"remindBeforeSeconds": 1e12}, "BAD_USER_INPUT", []string{"remindBeforeSeconds"}},
-			// Variables not of their declared type fail GraphQL's own
-			// validation, as everywhere in the API.
-			{map[string]any{"expireOnTime": "yes"}, "GRAPHQL_VALIDATION_FAILED", nil},
-			{map[string]any{"expireOnTime": true, "colour": "red"}, "GRAPHQL_VALIDATION_FAILED", nil},
+			// Variables not of their declared type are refused as they are
+			// coerced, as everywhere in the API, naming the variable's path.
+			{map[string]any{"remindBeforeSeconds": 1e12}, "BAD_USER_INPUT", []string{"i.remindBeforeSeconds"}},
+			{map[string]any{"expireOnTime": "yes"}, "BAD_USER_INPUT", []string{"i.expireOnTime"}},
+			{map[string]any{"expireOnTime": true, "colour": "red"}, "BAD_USER_INPUT", nil},
 		} {
 			r := e.owner.Do(settingsMutation, map[string]any{"p": e.pid, "i": tc.input})
 			if len(r.Errors) == 0 {

@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 	subscriptions := live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
 		live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer})
-	api := rest.New(rest.Options{Approvals: a.Approvals, Live: subscriptions, Logger: logger})
+	api := rest.New(rest.Options{Approvals: a.Approvals, Live: subscriptions, Webhooks: endpoints, Logger: logger})
 	a.drain = api.Drain
 	resolver := &graph.Resolver{
 		AuthService:     authSvc,

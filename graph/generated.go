@@ -3792,7 +3792,7 @@ type Project implements Node {
     "Only the events that match every field given."
     filter: EventFilter
   ): EventConnection!
-  "The deliveries to all of the project's Slack channels, newest first. 20 a page unless first or last says otherwise."
+  "The deliveries to all of the project's Slack channels, newest first; Slack only: see WebhookEndpoint.deliveries and Approval.callbackDeliveries for the others. 20 a page unless first or last says otherwise."
   deliveries(
     "Only the deliveries that match every field given."
     filter: DeliveryFilter
@@ -4179,7 +4179,7 @@ extend input UpdateSlackChannelInput {
 }
 `, BuiltIn: false},
 	{Name: "../schema/webhook.graphqls", Input: `"A URL that receives a project's events of the selected types as signed JSON requests (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature). Every member and key reads it; OWNER, ADMIN and WRITE keys change it."
-type WebhookEndpoint {
+type WebhookEndpoint implements Node {
   "Opaque identifier."
   id: ID!
   "Display name, 1 to 80 characters, unique in the project."
@@ -17230,6 +17230,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 	switch obj := (obj).(type) {
 	case nil:
 		return graphql.Null
+	case model.WebhookEndpoint:
+		return ec._WebhookEndpoint(ctx, sel, &obj)
+	case *model.WebhookEndpoint:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._WebhookEndpoint(ctx, sel, obj)
 	case model.SlackChannel:
 		return ec._SlackChannel(ctx, sel, &obj)
 	case *model.SlackChannel:
@@ -20194,7 +20201,7 @@ func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.Se
 	return out
 }
 
-var webhookEndpointImplementors = []string{"WebhookEndpoint"}
+var webhookEndpointImplementors = []string{"WebhookEndpoint", "Node"}
 
 func (ec *executionContext) _WebhookEndpoint(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookEndpoint) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, webhookEndpointImplementors)

@@ -19,6 +19,9 @@ type WebhookEndpoint struct {
 	PreviousSecretExpiresAt *time.Time      `json:"previousSecretExpiresAt,omitempty"`
 }
 
+func (WebhookEndpoint) IsNode()         {}
+func (e WebhookEndpoint) GetID() string { return e.ID }
+
 // WebhookDelivery is one event's delivery to one endpoint. The event is
 // resolved.
 type WebhookDelivery struct {

@@ -164,6 +164,23 @@ func TestApprovalCallbackReceivesEveryEventOfItsApproval(t *testing.T) {
 			t.Errorf("%d requests reached the receiver, want 4", len(rcv.got))
 		}
 		rcv.mu.Unlock()
+		// Sent again on demand, with the same webhook-id; not by a READ key.
+		_, readKey := e.owner.CreateAPIKey(e.pid, "READ")
+		const redeliver = `mutation($id: ID!) { redeliverCallback(deliveryId: $id) { id approvalId } }`
+		again := got[1].Header.Get("webhook-id")
+		if err := e.srv.Client(readKey).ErrorCode(redeliver, map[string]any{"id": again}); err.Code() != "FORBIDDEN" {
+			t.Errorf("READ key redelivering: %s, want FORBIDDEN", err.Code())
+		}
+		var redelivered struct {
+			RedeliverCallback struct{ ID, ApprovalID string }
+		}
+		e.owner.MustDo(redeliver, map[string]any{"id": again}, &redelivered)
+		if redelivered.RedeliverCallback.ID != again || redelivered.RedeliverCallback.ApprovalID != id {
+			t.Errorf("redelivered %+v", redelivered)
+		}
+		if r := rcv.wait(t, 5, 20*time.Second)[4]; r.Header.Get("webhook-id") != again || string(r.Body) != string(got[1].Body) {
+			t.Errorf("redelivery: webhook-id %q, body %s", r.Header.Get("webhook-id"), r.Body)
+		}
 		if strings.Contains(e.srv.Logs.String(), "CbS3cret") {
 			t.Error("the log shows the callback URL's query")
 		}

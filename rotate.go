@@ -11,11 +11,13 @@ import (
 	"github.com/ottr/backend/internal/store"
 )
 
-// rotateBatch is how many webhook URLs rotateEncryptionKey reads at a time.
+// rotateBatch is how many encrypted values rotateEncryptionKey reads at a
+// time.
 const rotateBatch = 100
 
 // rotateEncryptionKey re-encrypts with OTTR_ENCRYPTION_KEY every Slack
-// webhook URL still encrypted with one of OTTR_OLD_ENCRYPTION_KEYS. It
+// webhook URL, webhook endpoint URL and secret, callback URL and callback
+// secret still encrypted with one of OTTR_OLD_ENCRYPTION_KEYS. It
 // runs beside the servers, which keep working throughout. To rotate:
 //
 //  1. generate a key (openssl rand -base64 32); set it as
@@ -45,9 +47,9 @@ func rotateEncryptionKey(ctx context.Context, cfg config.Config, logger *slog.Lo
 		return errors.New("the database is not migrated to this version: start the server once, then rotate")
 	}
 	n, err := slack.RotateKeys(ctx, st, keys, rotateBatch)
-	logger.Info("webhook URLs re-encrypted with the current key", "rows", n, "key_version", keys.Current())
+	logger.Info("webhook URLs and secrets re-encrypted with the current key", "rows", n, "key_version", keys.Current())
 	if err != nil {
-		return fmt.Errorf("some webhook URLs could not be re-encrypted (is their key in OTTR_OLD_ENCRYPTION_KEYS?): %w", err)
+		return fmt.Errorf("some webhook URLs or secrets could not be re-encrypted (is their key in OTTR_OLD_ENCRYPTION_KEYS?): %w", err)
 	}
 	return nil
 }

@@ -171,12 +171,14 @@ func (w costWalk) pageSize(f *ast.Field) int {
 // defaultPageSizes are the connections whose default page is smaller than
 // page.MaxSize.
 var defaultPageSizes = map[string]int{
-	"Project.approvals":         approval.DefaultPageSize,
-	"Project.keys":              approval.DefaultKeysPageSize,
-	"Project.events":            event.DefaultPageSize,
-	"Approval.eventsConnection": event.DefaultPageSize,
-	"Project.deliveries":        notify.DefaultDeliveriesPageSize,
-	"SlackChannel.deliveries":   notify.DefaultDeliveriesPageSize,
+	"Project.approvals":           approval.DefaultPageSize,
+	"Project.keys":                approval.DefaultKeysPageSize,
+	"Project.events":              event.DefaultPageSize,
+	"Approval.eventsConnection":   event.DefaultPageSize,
+	"Project.deliveries":          notify.DefaultDeliveriesPageSize,
+	"SlackChannel.deliveries":     notify.DefaultDeliveriesPageSize,
+	"WebhookEndpoint.deliveries":  notify.DefaultDeliveriesPageSize,
+	"Approval.callbackDeliveries": notify.DefaultDeliveriesPageSize,
 }
 
 func isRoot(schema *ast.Schema, def *ast.Definition) bool {

@@ -135,7 +135,7 @@ func toCreateInput(in model.CreateApprovalInput) approval.CreateInput {
 	out := approval.CreateInput{
 		KeyPath: in.KeyPath, Value: in.Value, TTLSeconds: in.TTLSeconds, InitialValue: in.InitialValue,
 		Info: in.Info, RefID: in.RefID, Pin: in.Pin, MaxPinAttempts: in.MaxPinAttempts,
-		AllowLink: in.AllowLink, Deciders: in.Deciders,
+		AllowLink: in.AllowLink, Deciders: in.Deciders, CallbackURL: in.CallbackURL,
 	}
 	if in.Actions != nil {
 		out.Actions = make([]approval.ActionInput, len(in.Actions))

@@ -53,3 +53,15 @@ func toWebhookTestResult(r webhook.TestResult) *model.WebhookTestResult {
 	}
 	return out
 }
+
+func toCallbackDelivery(d notify.Delivery) *model.CallbackDelivery {
+	return &model.CallbackDelivery{ID: d.ID, ApprovalID: d.ChannelID, EventID: strconv.FormatInt(d.EventID, 10),
+		Status: model.DeliveryStatus(d.Status), Attempts: d.Attempts, UnknownOutcomeAttempts: d.UnknownAttempts, LastStatusCode: d.LastStatusCode,
+		LastError: d.LastError, NextAttemptAt: d.NextAttemptAt, DeliveredAt: d.DeliveredAt, CreatedAt: d.CreatedAt}
+}
+
+func toCallbackDeliveryConnection(p page.Page[notify.Delivery]) *model.CallbackDeliveryConnection {
+	return &model.CallbackDeliveryConnection{PageInfo: toPageInfo(p), TotalCount: totalOf(p), Edges: mapAll(p.Edges, func(e page.Edge[notify.Delivery]) *model.CallbackDeliveryEdge {
+		return &model.CallbackDeliveryEdge{Cursor: e.Cursor, Node: toCallbackDelivery(e.Node)}
+	})}
+}

@@ -32,6 +32,7 @@ type ResolverRoot interface {
 	ApiKeyConnection() ApiKeyConnectionResolver
 	Approval() ApprovalResolver
 	ApprovalConnection() ApprovalConnectionResolver
+	CallbackDelivery() CallbackDeliveryResolver
 	Decider() DeciderResolver
 	Delivery() DeliveryResolver
 	DeliveryConnection() DeliveryConnectionResolver
@@ -85,6 +86,7 @@ type ComplexityRoot struct {
 	Approval struct {
 		Actions            func(childComplexity int) int
 		AllowLink          func(childComplexity int) int
+		CallbackDeliveries func(childComplexity int, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) int
 		CreatedAt          func(childComplexity int) int
 		Deciders           func(childComplexity int) int
 		Decision           func(childComplexity int) int
@@ -149,6 +151,36 @@ type ComplexityRoot struct {
 		ExpiresAt    func(childComplexity int) int
 		RefreshToken func(childComplexity int) int
 		User         func(childComplexity int) int
+	}
+
+	CallbackDelivery struct {
+		ApprovalID             func(childComplexity int) int
+		Attempts               func(childComplexity int) int
+		CreatedAt              func(childComplexity int) int
+		DeliveredAt            func(childComplexity int) int
+		Event                  func(childComplexity int) int
+		ID                     func(childComplexity int) int
+		LastError              func(childComplexity int) int
+		LastStatusCode         func(childComplexity int) int
+		NextAttemptAt          func(childComplexity int) int
+		Status                 func(childComplexity int) int
+		UnknownOutcomeAttempts func(childComplexity int) int
+	}
+
+	CallbackDeliveryConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	CallbackDeliveryEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	CallbackSecretPayload struct {
+		PreviousSecretExpiresAt func(childComplexity int) int
+		Secret                  func(childComplexity int) int
 	}
 
 	CreatedApiKey struct {
@@ -270,6 +302,7 @@ type ComplexityRoot struct {
 		LogIn                 func(childComplexity int, input model.LogInInput) int
 		LogOut                func(childComplexity int, refreshToken string) int
 		Redeliver             func(childComplexity int, deliveryID string) int
+		RedeliverCallback     func(childComplexity int, deliveryID string) int
 		RedeliverWebhook      func(childComplexity int, deliveryID string) int
 		RefreshSession        func(childComplexity int, refreshToken string) int
 		RemoveProjectMember   func(childComplexity int, projectID string, userID string) int
@@ -279,6 +312,7 @@ type ComplexityRoot struct {
 		RemoveWebhookEndpoint func(childComplexity int, id string) int
 		RenameProject         func(childComplexity int, id string, name string) int
 		RevokeAPIKey          func(childComplexity int, id string) int
+		RotateCallbackSecret  func(childComplexity int, projectID string, overlapSeconds *int) int
 		RotateWebhookSecret   func(childComplexity int, id string, overlapSeconds *int) int
 		SetKey                func(childComplexity int, projectID string, path string, value string) int
 		SetNoSelfApproval     func(childComplexity int, projectID string, enabled bool) int
@@ -509,11 +543,15 @@ type ApprovalResolver interface {
 
 	Events(ctx context.Context, obj *model.Approval) ([]*model.Event, error)
 	EventsConnection(ctx context.Context, obj *model.Approval, first *int, after *string, last *int, before *string) (*model.EventConnection, error)
+	CallbackDeliveries(ctx context.Context, obj *model.Approval, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) (*model.CallbackDeliveryConnection, error)
 
 	Deciders(ctx context.Context, obj *model.Approval) ([]*model.User, error)
 }
 type ApprovalConnectionResolver interface {
 	Nodes(ctx context.Context, obj *model.ApprovalConnection) ([]*model.Approval, error)
+}
+type CallbackDeliveryResolver interface {
+	Event(ctx context.Context, obj *model.CallbackDelivery) (*model.Event, error)
 }
 type DeciderResolver interface {
 	User(ctx context.Context, obj *model.Decider) (*model.User, error)
@@ -550,6 +588,8 @@ type MutationResolver interface {
 	LogIn(ctx context.Context, input model.LogInInput) (*model.AuthPayload, error)
 	RefreshSession(ctx context.Context, refreshToken string) (*model.AuthPayload, error)
 	LogOut(ctx context.Context, refreshToken string) (bool, error)
+	RotateCallbackSecret(ctx context.Context, projectID string, overlapSeconds *int) (*model.CallbackSecretPayload, error)
+	RedeliverCallback(ctx context.Context, deliveryID string) (*model.CallbackDelivery, error)
 	DecideApproval(ctx context.Context, id string, action string, comment *string) (*model.Approval, error)
 	SetNoSelfApproval(ctx context.Context, projectID string, enabled bool) (*model.Project, error)
 	SetKey(ctx context.Context, projectID string, path string, value string) (*model.KeyValue, error)
@@ -752,6 +792,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Approval.AllowLink(childComplexity), true
+	case "Approval.callbackDeliveries":
+		if e.ComplexityRoot.Approval.CallbackDeliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Approval_callbackDeliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Approval.CallbackDeliveries(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["status"].(*model.DeliveryStatus)), true
 	case "Approval.createdAt":
 		if e.ComplexityRoot.Approval.CreatedAt == nil {
 			break
@@ -1039,6 +1090,118 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuthPayload.User(childComplexity), true
+
+	case "CallbackDelivery.approvalId":
+		if e.ComplexityRoot.CallbackDelivery.ApprovalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.ApprovalID(childComplexity), true
+	case "CallbackDelivery.attempts":
+		if e.ComplexityRoot.CallbackDelivery.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.Attempts(childComplexity), true
+	case "CallbackDelivery.createdAt":
+		if e.ComplexityRoot.CallbackDelivery.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.CreatedAt(childComplexity), true
+	case "CallbackDelivery.deliveredAt":
+		if e.ComplexityRoot.CallbackDelivery.DeliveredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.DeliveredAt(childComplexity), true
+	case "CallbackDelivery.event":
+		if e.ComplexityRoot.CallbackDelivery.Event == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.Event(childComplexity), true
+	case "CallbackDelivery.id":
+		if e.ComplexityRoot.CallbackDelivery.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.ID(childComplexity), true
+	case "CallbackDelivery.lastError":
+		if e.ComplexityRoot.CallbackDelivery.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.LastError(childComplexity), true
+	case "CallbackDelivery.lastStatusCode":
+		if e.ComplexityRoot.CallbackDelivery.LastStatusCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.LastStatusCode(childComplexity), true
+	case "CallbackDelivery.nextAttemptAt":
+		if e.ComplexityRoot.CallbackDelivery.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.NextAttemptAt(childComplexity), true
+	case "CallbackDelivery.status":
+		if e.ComplexityRoot.CallbackDelivery.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.Status(childComplexity), true
+	case "CallbackDelivery.unknownOutcomeAttempts":
+		if e.ComplexityRoot.CallbackDelivery.UnknownOutcomeAttempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.UnknownOutcomeAttempts(childComplexity), true
+
+	case "CallbackDeliveryConnection.edges":
+		if e.ComplexityRoot.CallbackDeliveryConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDeliveryConnection.Edges(childComplexity), true
+	case "CallbackDeliveryConnection.pageInfo":
+		if e.ComplexityRoot.CallbackDeliveryConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDeliveryConnection.PageInfo(childComplexity), true
+	case "CallbackDeliveryConnection.totalCount":
+		if e.ComplexityRoot.CallbackDeliveryConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDeliveryConnection.TotalCount(childComplexity), true
+
+	case "CallbackDeliveryEdge.cursor":
+		if e.ComplexityRoot.CallbackDeliveryEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDeliveryEdge.Cursor(childComplexity), true
+	case "CallbackDeliveryEdge.node":
+		if e.ComplexityRoot.CallbackDeliveryEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDeliveryEdge.Node(childComplexity), true
+
+	case "CallbackSecretPayload.previousSecretExpiresAt":
+		if e.ComplexityRoot.CallbackSecretPayload.PreviousSecretExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackSecretPayload.PreviousSecretExpiresAt(childComplexity), true
+	case "CallbackSecretPayload.secret":
+		if e.ComplexityRoot.CallbackSecretPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackSecretPayload.Secret(childComplexity), true
 
 	case "CreatedApiKey.apiKey":
 		if e.ComplexityRoot.CreatedApiKey.APIKey == nil {
@@ -1580,6 +1743,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Redeliver(childComplexity, args["deliveryId"].(string)), true
+	case "Mutation.redeliverCallback":
+		if e.ComplexityRoot.Mutation.RedeliverCallback == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_redeliverCallback_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RedeliverCallback(childComplexity, args["deliveryId"].(string)), true
 	case "Mutation.redeliverWebhook":
 		if e.ComplexityRoot.Mutation.RedeliverWebhook == nil {
 			break
@@ -1679,6 +1853,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(string)), true
+	case "Mutation.rotateCallbackSecret":
+		if e.ComplexityRoot.Mutation.RotateCallbackSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateCallbackSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateCallbackSecret(childComplexity, args["projectId"].(string), args["overlapSeconds"].(*int)), true
 	case "Mutation.rotateWebhookSecret":
 		if e.ComplexityRoot.Mutation.RotateWebhookSecret == nil {
 			break
@@ -3228,6 +3413,94 @@ extend type Mutation {
   ): Boolean!
 }
 `, BuiltIn: false},
+	{Name: "../schema/callback.graphqls", Input: `extend input CreateApprovalInput {
+  "An https:// URL to a public host (or one under OTTR_WEBHOOK_ALLOWED_PREFIXES), at most 1000 characters, no user info or fragment, that receives every event of this approval as a signed request (Standard Webhooks, the payload of webhook endpoints), signed with the project's callback secret (rotateCallbackSecret). Stored encrypted, never shown again; BAD_USER_INPUT (extensions.field callbackUrl) when not acceptable."
+  callbackUrl: String
+}
+
+extend type Approval {
+  "The deliveries of this approval's events to its callbackUrl, newest first, optionally of one status only; empty without a callback. BAD_USER_INPUT for first or last outside 0 to 100, both, or an unknown cursor."
+  callbackDeliveries(
+    "How many items from the start, or after after: 0 to 100 (default 20)."
+    first: Int = 20
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+    "Only the deliveries in this status."
+    status: DeliveryStatus
+  ): CallbackDeliveryConnection!
+}
+
+"One event's delivery to its approval's callback URL. Its id is the requests' webhook-id, the same on every retry."
+type CallbackDelivery {
+  "Opaque identifier, sent as webhook-id; pass it to redeliverCallback."
+  id: ID!
+  "The approval whose callback it goes to."
+  approvalId: ID!
+  "The event it sends."
+  event: Event!
+  "Where it is."
+  status: DeliveryStatus!
+  "Requests made so far, rate-limited ones included."
+  attempts: Int!
+  "Attempts whose request was in flight when the server stopped."
+  unknownOutcomeAttempts: Int!
+  "The callback's HTTP status at the last attempt; null when it was not reached."
+  lastStatusCode: Int
+  "The answer or the transport error at the last attempt, up to 1 KiB."
+  lastError: String
+  "When it is tried next, while PENDING or RETRYING."
+  nextAttemptAt: Time
+  "When the callback accepted it; null unless DELIVERED."
+  deliveredAt: Time
+  "When it was queued."
+  createdAt: Time!
+}
+
+"A page of callback deliveries, newest first."
+type CallbackDeliveryConnection {
+  "The deliveries of this page."
+  edges: [CallbackDeliveryEdge!]!
+  "Whether more follow, and the cursor to get them."
+  pageInfo: PageInfo!
+  "How many deliveries match, over all pages."
+  totalCount: Int!
+}
+
+"One callback delivery in a page."
+type CallbackDeliveryEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to continue after this delivery."
+  cursor: String!
+  "The delivery."
+  node: CallbackDelivery!
+}
+
+"The project's new callback secret."
+type CallbackSecretPayload {
+  "The new secret, whsec_ and base64 of 32 random bytes: verify each callback's webhook-signature with it. Shown only now."
+  secret: String!
+  "Until when the previous secret still signs beside the new one; null when only the new one signs."
+  previousSecretExpiresAt: Time
+}
+
+extend type Mutation {
+  "Gives the project a new callback secret, which signs the callbacks of all its approvals (CreateApprovalInput.callbackUrl), and returns it once; the first call creates it (an approval with a callbackUrl creates one too, shown to no one until this is called). The previous secret keeps signing beside it (two space-separated signatures) for overlapSeconds, default 86400 (24 h), 0 to 604800. OWNER, ADMIN or a WRITE key (FORBIDDEN otherwise); CONFLICT when another rotation happened meanwhile."
+  rotateCallbackSecret(
+    "The project's id."
+    projectId: ID!,
+    "How long the previous secret still signs, in seconds."
+    overlapSeconds: Int = 86400
+  ): CallbackSecretPayload!
+  "Sends a callback delivery again now, with the same webhook-id, whatever its status. Whoever may invalidate the approval; NOT_FOUND for an unknown delivery; CONFLICT while an attempt is in flight."
+  redeliverCallback(
+    "CallbackDelivery.id."
+    deliveryId: ID!
+  ): CallbackDelivery!
+}
+`, BuiltIn: false},
 	{Name: "../schema/common.graphqls", Input: `# Shared scalars, paging and the root operation types. Each area extends
 # Query, Mutation and Subscription in its own file.
 
@@ -3729,7 +4002,7 @@ type Project implements Node {
     "Only the events that match every field given."
     filter: EventFilter
   ): EventConnection!
-  "The deliveries to all of the project's Slack channels, newest first. 20 a page unless first or last says otherwise."
+  "The deliveries to all of the project's Slack channels, newest first; Slack only: see WebhookEndpoint.deliveries and Approval.callbackDeliveries for the others. 20 a page unless first or last says otherwise."
   deliveries(
     "Only the deliveries that match every field given."
     filter: DeliveryFilter
@@ -4152,7 +4425,7 @@ extend input UpdateSlackChannelInput {
 }
 `, BuiltIn: false},
 	{Name: "../schema/webhook.graphqls", Input: `"A URL that receives a project's events of the selected types as signed JSON requests (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature). Every member and key reads it; OWNER, ADMIN and WRITE keys change it."
-type WebhookEndpoint {
+type WebhookEndpoint implements Node {
   "Opaque identifier."
   id: ID!
   "Display name, 1 to 80 characters, unique in the project."
@@ -4471,6 +4744,8 @@ func (ec *executionContext) childFields_Approval(ctx context.Context, field grap
 		return ec.fieldContext_Approval_events(ctx, field)
 	case "eventsConnection":
 		return ec.fieldContext_Approval_eventsConnection(ctx, field)
+	case "callbackDeliveries":
+		return ec.fieldContext_Approval_callbackDeliveries(ctx, field)
 	case "decision":
 		return ec.fieldContext_Approval_decision(ctx, field)
 	case "allowLink":
@@ -4567,6 +4842,66 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 		return ec.fieldContext_AuthPayload_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CallbackDelivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_CallbackDelivery_id(ctx, field)
+	case "approvalId":
+		return ec.fieldContext_CallbackDelivery_approvalId(ctx, field)
+	case "event":
+		return ec.fieldContext_CallbackDelivery_event(ctx, field)
+	case "status":
+		return ec.fieldContext_CallbackDelivery_status(ctx, field)
+	case "attempts":
+		return ec.fieldContext_CallbackDelivery_attempts(ctx, field)
+	case "unknownOutcomeAttempts":
+		return ec.fieldContext_CallbackDelivery_unknownOutcomeAttempts(ctx, field)
+	case "lastStatusCode":
+		return ec.fieldContext_CallbackDelivery_lastStatusCode(ctx, field)
+	case "lastError":
+		return ec.fieldContext_CallbackDelivery_lastError(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_CallbackDelivery_nextAttemptAt(ctx, field)
+	case "deliveredAt":
+		return ec.fieldContext_CallbackDelivery_deliveredAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_CallbackDelivery_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CallbackDelivery", field.Name)
+}
+
+func (ec *executionContext) childFields_CallbackDeliveryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_CallbackDeliveryConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_CallbackDeliveryConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CallbackDeliveryConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CallbackDeliveryConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_CallbackDeliveryEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_CallbackDeliveryEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_CallbackDeliveryEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CallbackDeliveryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CallbackSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "secret":
+		return ec.fieldContext_CallbackSecretPayload_secret(ctx, field)
+	case "previousSecretExpiresAt":
+		return ec.fieldContext_CallbackSecretPayload_previousSecretExpiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CallbackSecretPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_CreatedApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5269,6 +5604,52 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Approval_callbackDeliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.DeliveryStatus, error) {
+			return ec.unmarshalODeliveryStatus2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Approval_eventsConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5593,6 +5974,20 @@ func (ec *executionContext) field_Mutation_logOut_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_redeliverCallback_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "deliveryId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["deliveryId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_redeliverWebhook_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5754,6 +6149,28 @@ func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rotateCallbackSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "overlapSeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["overlapSeconds"] = arg1
 	return args, nil
 }
 
@@ -7565,6 +7982,50 @@ func (ec *executionContext) fieldContext_Approval_eventsConnection(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Approval_callbackDeliveries(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_callbackDeliveries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Approval().CallbackDeliveries(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["status"].(*model.DeliveryStatus))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CallbackDeliveryConnection) graphql.Marshaler {
+			return ec.marshalNCallbackDeliveryConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDeliveryConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_callbackDeliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Approval",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CallbackDeliveryConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Approval_callbackDeliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Approval_decision(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8311,6 +8772,456 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CallbackDelivery_id(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CallbackDelivery_approvalId(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_approvalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApprovalID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_approvalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CallbackDelivery_event(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_event(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CallbackDelivery().Event(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Event) graphql.Marshaler {
+			return ec.marshalNEvent2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_event(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CallbackDelivery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CallbackDelivery_status(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DeliveryStatus) graphql.Marshaler {
+			return ec.marshalNDeliveryStatus2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "DeliveryStatus")
+}
+
+func (ec *executionContext) _CallbackDelivery_attempts(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CallbackDelivery_unknownOutcomeAttempts(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_unknownOutcomeAttempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnknownOutcomeAttempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_unknownOutcomeAttempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CallbackDelivery_lastStatusCode(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_lastStatusCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastStatusCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_lastStatusCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CallbackDelivery_lastError(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _CallbackDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_nextAttemptAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextAttemptAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CallbackDelivery_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_deliveredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeliveredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_deliveredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CallbackDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CallbackDeliveryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDeliveryConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CallbackDeliveryEdge) graphql.Marshaler {
+			return ec.marshalNCallbackDeliveryEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDeliveryEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDeliveryConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CallbackDeliveryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CallbackDeliveryEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CallbackDeliveryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDeliveryConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDeliveryConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CallbackDeliveryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CallbackDeliveryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDeliveryConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDeliveryConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDeliveryConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CallbackDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDeliveryEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDeliveryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDeliveryEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _CallbackDeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDeliveryEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CallbackDelivery) graphql.Marshaler {
+			return ec.marshalNCallbackDelivery2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDelivery(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDeliveryEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CallbackDeliveryEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CallbackDelivery(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CallbackSecretPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.CallbackSecretPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackSecretPayload_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackSecretPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackSecretPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _CallbackSecretPayload_previousSecretExpiresAt(ctx context.Context, field graphql.CollectedField, obj *model.CallbackSecretPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackSecretPayload_previousSecretExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousSecretExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackSecretPayload_previousSecretExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackSecretPayload", field, false, false, "Time")
 }
 
 func (ec *executionContext) _CreatedApiKey_apiKey(ctx context.Context, field graphql.CollectedField, obj *model.CreatedAPIKey) (ret graphql.Marshaler) {
@@ -10336,6 +11247,94 @@ func (ec *executionContext) fieldContext_Mutation_logOut(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_logOut_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateCallbackSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateCallbackSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateCallbackSecret(ctx, fc.Args["projectId"].(string), fc.Args["overlapSeconds"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CallbackSecretPayload) graphql.Marshaler {
+			return ec.marshalNCallbackSecretPayload2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackSecretPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateCallbackSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CallbackSecretPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotateCallbackSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_redeliverCallback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_redeliverCallback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RedeliverCallback(ctx, fc.Args["deliveryId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CallbackDelivery) graphql.Marshaler {
+			return ec.marshalNCallbackDelivery2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDelivery(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_redeliverCallback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CallbackDelivery(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_redeliverCallback_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16486,7 +17485,7 @@ func (ec *executionContext) unmarshalInputCreateApprovalInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"keyPath", "value", "actions", "ttlSeconds", "initialValue", "info", "refId", "pin", "maxPinAttempts", "deciders", "allowLink"}
+	fieldsInOrder := [...]string{"keyPath", "value", "actions", "ttlSeconds", "initialValue", "info", "refId", "pin", "maxPinAttempts", "deciders", "allowLink", "callbackUrl"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16570,6 +17569,13 @@ func (ec *executionContext) unmarshalInputCreateApprovalInput(ctx context.Contex
 				return it, err
 			}
 			it.AllowLink = data
+		case "callbackUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callbackUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CallbackURL = data
 		}
 	}
 	return it, nil
@@ -17050,6 +18056,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 	switch obj := (obj).(type) {
 	case nil:
 		return graphql.Null
+	case model.WebhookEndpoint:
+		return ec._WebhookEndpoint(ctx, sel, &obj)
+	case *model.WebhookEndpoint:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._WebhookEndpoint(ctx, sel, obj)
 	case model.SlackChannel:
 		return ec._SlackChannel(ctx, sel, &obj)
 	case *model.SlackChannel:
@@ -17416,6 +18429,12 @@ func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Approval_eventsConnection(ctx, field, obj)
 				})
+		case "callbackDeliveries":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Approval_callbackDeliveries(ctx, field, obj)
+				})
 		case "decision":
 			out.Values[i] = ec._Approval_decision(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -17729,6 +18748,209 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 		case "user":
 			out.Values[i] = ec._AuthPayload_user(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var callbackDeliveryImplementors = []string{"CallbackDelivery"}
+
+func (ec *executionContext) _CallbackDelivery(ctx context.Context, sel ast.SelectionSet, obj *model.CallbackDelivery) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, callbackDeliveryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CallbackDelivery")
+		case "id":
+			out.Values[i] = ec._CallbackDelivery_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "approvalId":
+			out.Values[i] = ec._CallbackDelivery_approvalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "event":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CallbackDelivery_event(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._CallbackDelivery_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attempts":
+			out.Values[i] = ec._CallbackDelivery_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "unknownOutcomeAttempts":
+			out.Values[i] = ec._CallbackDelivery_unknownOutcomeAttempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastStatusCode":
+			out.Values[i] = ec._CallbackDelivery_lastStatusCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastError":
+			out.Values[i] = ec._CallbackDelivery_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nextAttemptAt":
+			out.Values[i] = ec._CallbackDelivery_nextAttemptAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deliveredAt":
+			out.Values[i] = ec._CallbackDelivery_deliveredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._CallbackDelivery_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var callbackDeliveryConnectionImplementors = []string{"CallbackDeliveryConnection"}
+
+func (ec *executionContext) _CallbackDeliveryConnection(ctx context.Context, sel ast.SelectionSet, obj *model.CallbackDeliveryConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, callbackDeliveryConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CallbackDeliveryConnection")
+		case "edges":
+			out.Values[i] = ec._CallbackDeliveryConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._CallbackDeliveryConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._CallbackDeliveryConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var callbackDeliveryEdgeImplementors = []string{"CallbackDeliveryEdge"}
+
+func (ec *executionContext) _CallbackDeliveryEdge(ctx context.Context, sel ast.SelectionSet, obj *model.CallbackDeliveryEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, callbackDeliveryEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CallbackDeliveryEdge")
+		case "cursor":
+			out.Values[i] = ec._CallbackDeliveryEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._CallbackDeliveryEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var callbackSecretPayloadImplementors = []string{"CallbackSecretPayload"}
+
+func (ec *executionContext) _CallbackSecretPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CallbackSecretPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, callbackSecretPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CallbackSecretPayload")
+		case "secret":
+			out.Values[i] = ec._CallbackSecretPayload_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previousSecretExpiresAt":
+			out.Values[i] = ec._CallbackSecretPayload_previousSecretExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -18538,6 +19760,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "logOut":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_logOut(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateCallbackSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateCallbackSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "redeliverCallback":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_redeliverCallback(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -19900,7 +21136,7 @@ func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.Se
 	return out
 }
 
-var webhookEndpointImplementors = []string{"WebhookEndpoint"}
+var webhookEndpointImplementors = []string{"WebhookEndpoint", "Node"}
 
 func (ec *executionContext) _WebhookEndpoint(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookEndpoint) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, webhookEndpointImplementors)
@@ -20715,6 +21951,54 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNCallbackDelivery2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDelivery(ctx context.Context, sel ast.SelectionSet, v *model.CallbackDelivery) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CallbackDelivery!")
+		return graphql.Null
+	}
+	return ec._CallbackDelivery(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCallbackDeliveryConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDeliveryConnection(ctx context.Context, sel ast.SelectionSet, v *model.CallbackDeliveryConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CallbackDeliveryConnection!")
+		return graphql.Null
+	}
+	return ec._CallbackDeliveryConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCallbackDeliveryEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDeliveryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CallbackDeliveryEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCallbackDeliveryEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDeliveryEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCallbackDeliveryEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDeliveryEdge(ctx context.Context, sel ast.SelectionSet, v *model.CallbackDeliveryEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CallbackDeliveryEdge!")
+		return graphql.Null
+	}
+	return ec._CallbackDeliveryEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCallbackSecretPayload2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackSecretPayload(ctx context.Context, sel ast.SelectionSet, v *model.CallbackSecretPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CallbackSecretPayload!")
+		return graphql.Null
+	}
+	return ec._CallbackSecretPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNCreateApiKeyInput2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {

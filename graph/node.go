@@ -100,6 +100,13 @@ func (r *Resolver) findNode(ctx context.Context, id string) (model.Node, error) 
 			return toSlackChannel(*c), nil
 		},
 		func() (model.Node, error) {
+			e, err := r.WebhookService.Get(ctx, id, project.Read)
+			if err != nil {
+				return nil, err
+			}
+			return toWebhookEndpoint(*e), nil
+		},
+		func() (model.Node, error) {
 			d, err := r.Dispatcher.Delivery(ctx, id)
 			if err != nil {
 				return nil, err

@@ -25,5 +25,6 @@ type Resolver struct {
 	Live            *live.Subscriptions
 	SlackService    *slack.Service
 	WebhookService  *webhook.Service
+	CallbackService *webhook.Callbacks
 	Dispatcher      *notify.Dispatcher
 }

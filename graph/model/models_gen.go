@@ -205,6 +205,32 @@ type AuthPayload struct {
 	User *User `json:"user"`
 }
 
+// A page of callback deliveries, newest first.
+type CallbackDeliveryConnection struct {
+	// The deliveries of this page.
+	Edges []*CallbackDeliveryEdge `json:"edges"`
+	// Whether more follow, and the cursor to get them.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many deliveries match, over all pages.
+	TotalCount int `json:"totalCount"`
+}
+
+// One callback delivery in a page.
+type CallbackDeliveryEdge struct {
+	// Pass as `after` to continue after this delivery.
+	Cursor string `json:"cursor"`
+	// The delivery.
+	Node *CallbackDelivery `json:"node"`
+}
+
+// The project's new callback secret.
+type CallbackSecretPayload struct {
+	// The new secret, whsec_ and base64 of 32 random bytes: verify each callback's webhook-signature with it. Shown only now.
+	Secret string `json:"secret"`
+	// Until when the previous secret still signs beside the new one; null when only the new one signs.
+	PreviousSecretExpiresAt *time.Time `json:"previousSecretExpiresAt,omitempty"`
+}
+
 // A new API key. Invalid fields answer BAD_USER_INPUT with extensions.field naming them.
 type CreateAPIKeyInput struct {
 	// What it is for, e.g. "ci"; 1 to 100 characters.
@@ -238,6 +264,8 @@ type CreateApprovalInput struct {
 	Deciders []string `json:"deciders,omitempty"`
 	// Whether the link may be used to decide; default true. false: only Slack and the dashboard decide, the link answers FORBIDDEN.
 	AllowLink *bool `json:"allowLink,omitempty"`
+	// An https:// URL to a public host (or one under OTTR_WEBHOOK_ALLOWED_PREFIXES), at most 1000 characters, no user info or fragment, that receives every event of this approval as a signed request (Standard Webhooks, the payload of webhook endpoints), signed with the project's callback secret (rotateCallbackSecret). Stored encrypted, never shown again; BAD_USER_INPUT (extensions.field callbackUrl) when not acceptable.
+	CallbackURL *string `json:"callbackUrl,omitempty"`
 }
 
 // A new project; its creator becomes its OWNER.

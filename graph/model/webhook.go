@@ -20,6 +20,9 @@ type WebhookEndpoint struct {
 	Ordering                Ordering        `json:"ordering"`
 }
 
+func (WebhookEndpoint) IsNode()         {}
+func (e WebhookEndpoint) GetID() string { return e.ID }
+
 // WebhookDelivery is one event's delivery to one endpoint. The event is
 // resolved.
 type WebhookDelivery struct {

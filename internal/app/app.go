@@ -90,14 +90,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	authz := project.NewAuthorizer(st)
 	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
 		Secret: cfg.JWTSecret, PublicURL: cfg.PublicURL, Now: cfg.Now})
-	channels, endpoints, dispatcher, err := a.startSlack(ctx, authz)
+	channels, endpoints, callbacks, dispatcher, err := a.startSlack(ctx, authz)
 	if err != nil {
 		_ = a.Close()
 		return nil, err
 	}
 	subscriptions := live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
 		live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer})
-	api := rest.New(rest.Options{Approvals: a.Approvals, Live: subscriptions, Logger: logger})
+	api := rest.New(rest.Options{Approvals: a.Approvals, Live: subscriptions, Webhooks: endpoints, Logger: logger})
 	a.drain = api.Drain
 	resolver := &graph.Resolver{
 		AuthService:     authSvc,
@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Live:            subscriptions,
 		SlackService:    channels,
 		WebhookService:  endpoints,
+		CallbackService: callbacks,
 		Dispatcher:      dispatcher,
 		PublicURL:       cfg.PublicURL,
 	}
@@ -153,13 +154,14 @@ func (a *App) routes() map[string]http.Handler {
 	return routes
 }
 
-// startSlack builds the Slack channel and webhook endpoint services and
+// startSlack builds the Slack channel, webhook endpoint and callback
+// services (callbacks also given to the approval service) and
 // starts the dispatcher, which fans out every committed event to its
 // deliveries.
-func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack.Service, *webhook.Service, *notify.Dispatcher, error) {
+func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack.Service, *webhook.Service, *webhook.Callbacks, *notify.Dispatcher, error) {
 	keys, err := slack.ParseKeyring(a.Config.EncryptionKey, a.Config.OldEncryptionKeys)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	validator := slack.Validator{Prefixes: a.Config.SlackWebhookPrefixes}
 	client := slack.NewClient(validator, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver))
@@ -170,17 +172,19 @@ func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack
 	policy := webhook.Policy{Prefixes: a.Config.WebhookAllowedPrefixes}
 	endpoints := webhook.NewService(a.Store, authz, keys, policy,
 		slack.NewClient(policy, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver)))
+	callbacks := webhook.NewCallbacks(a.Store, authz, keys, policy)
+	a.Approvals.UseCallbacks(callbacks)
 	dispatcher, err := notify.Start(ctx, notify.Options{
-		Store: a.Store, Channels: channels, Endpoints: endpoints, Authz: authz, Client: client, Settings: a.Config.Delivery, Logger: a.Logger, Metrics: a.Metrics,
+		Store: a.Store, Channels: channels, Endpoints: endpoints, Callbacks: callbacks, Authz: authz, Client: client, Settings: a.Config.Delivery, Logger: a.Logger, Metrics: a.Metrics,
 		Jobs: []notify.Jobs{deadlines},
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	a.closers = append(a.closers, dispatcher.Stop)
 	a.Recorder.OnCommit(dispatcher.Committed)
 	a.Metrics.WatchQueue(dispatcher.QueueDepth, a.Logger)
-	return channels, endpoints, dispatcher, nil
+	return channels, endpoints, callbacks, dispatcher, nil
 }
 
 // Handler is the root HTTP handler.

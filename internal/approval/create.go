@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/project"
@@ -53,6 +54,12 @@ func (s *Service) create(ctx context.Context, projectID string, access *project.
 		deciders = new(string)
 		*deciders = string(encoded)
 	}
+	var callback *sealedCallback
+	if in.CallbackURL != nil {
+		if callback, err = s.sealCallback(*in.CallbackURL); err != nil {
+			return nil, err
+		}
+	}
 	actions, err := json.Marshal(set.actions)
 	if err != nil {
 		return nil, fmt.Errorf("encode actions: %w", err)
@@ -84,6 +91,11 @@ func (s *Service) create(ctx context.Context, projectID string, access *project.
 		if err := s.store.DB(ctx).Create(&r).Error; err != nil {
 			return fmt.Errorf("create approval: %w", err)
 		}
+		if callback != nil {
+			if err := s.storeCallback(ctx, r.ID, projectID, callback); err != nil {
+				return err
+			}
+		}
 		return s.recorder.Record(ctx, r.event(event.ApprovalCreated, now))
 	})
 	if err != nil {
@@ -94,4 +106,38 @@ func (s *Service) create(ctx context.Context, projectID string, access *project.
 		return nil, err
 	}
 	return &Created{Approval: a, URL: s.publicURL + "/a/" + token, Token: token}, nil
+}
+
+// sealedCallback is a validated callback URL, encrypted.
+type sealedCallback struct {
+	ciphertext string
+	keyVersion int
+}
+
+func (s *Service) sealCallback(raw string) (*sealedCallback, error) {
+	if s.callbacks == nil {
+		// Only a server built without UseCallbacks (some tests).
+		return nil, apperr.Invalid("callbackUrl", "callbacks are not available on this server")
+	}
+	enc, version, err := s.callbacks.Seal(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &sealedCallback{ciphertext: enc, keyVersion: version}, nil
+}
+
+// storeCallback stores the approval's callback URL and, on first use, the
+// project's callback secret, in ctx's transaction: the approval's first
+// event (APPROVAL_CREATED) already goes to the callback. The columns are
+// not row's, which every read scans in order.
+func (s *Service) storeCallback(ctx context.Context, approvalID, projectID string, c *sealedCallback) error {
+	if err := s.callbacks.EnsureSecret(ctx, projectID); err != nil {
+		return err
+	}
+	err := s.store.DB(ctx).Exec("UPDATE approvals SET callback_url_enc = ?, callback_key_version = ? WHERE id = ?",
+		c.ciphertext, c.keyVersion, approvalID).Error
+	if err != nil {
+		return fmt.Errorf("store the callback of approval %s: %w", approvalID, err)
+	}
+	return nil
 }

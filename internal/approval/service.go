@@ -45,6 +45,18 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Callbacks validates and encrypts an approval's callback URL and keeps
+// the project's callback secret (internal/webhook implements it; this
+// package cannot import that one, which renders approvals).
+type Callbacks interface {
+	// Seal validates raw and returns it encrypted with its key's version;
+	// a BAD_USER_INPUT on callbackUrl when it is not acceptable.
+	Seal(raw string) (ciphertext string, keyVersion int, err error)
+	// EnsureSecret creates the project's callback secret in ctx's
+	// transaction unless it has one.
+	EnsureSecret(ctx context.Context, projectID string) error
+}
+
 // Service runs approvals and the key/value store.
 type Service struct {
 	store     *store.Store
@@ -53,6 +65,7 @@ type Service struct {
 	secrets   secrets
 	publicURL string
 	now       func() time.Time
+	callbacks Callbacks
 	openLimit *ratelimit.Limiter
 	execLimit *ratelimit.Limiter
 }
@@ -71,6 +84,10 @@ func NewService(o Options) *Service {
 		execLimit: ratelimit.New(ExecuteEvery, ExecuteBurst),
 	}
 }
+
+// UseCallbacks sets what seals callback URLs, for a server that builds it
+// after this service (it shares the keyring of the delivery channels).
+func (s *Service) UseCallbacks(c Callbacks) { s.callbacks = c }
 
 // rowColumns are the columns every read of an approval takes, in the
 // order of row's fields.

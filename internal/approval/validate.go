@@ -95,6 +95,9 @@ type CreateInput struct {
 	// Deciders names, by user id or e-mail, the members who may decide
 	// from the dashboard; nil: any member whose role may decide.
 	Deciders []string
+	// CallbackURL, when given, receives every event of the approval as a
+	// signed request (see Callbacks).
+	CallbackURL *string
 }
 
 // MaxDeciders caps CreateInput.Deciders.

@@ -166,6 +166,11 @@ func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
 				return err
 			}
 			made += webhooks
+			callbacks, err := d.addCallbackDeliveries(ctx, events)
+			if err != nil {
+				return err
+			}
+			made += callbacks
 			last = events[n-1].Position()
 		}
 		if last == (event.Position{Xid: cur.Xid, ID: cur.EventID}) || (made == 0 && time.Since(d.cursorSaved) < cursorSaveEvery) {

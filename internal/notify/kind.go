@@ -101,8 +101,11 @@ func (slackKind) sustained() *Sustained { return nil }
 // tablesOf returns the tables of the kind named name; Slack's for a name
 // this version does not know.
 func tablesOf(name string) kindTables {
-	if name == kindWebhook {
+	switch name {
+	case kindWebhook:
 		return webhookKind{}.tables()
+	case kindCallback:
+		return callbackKind{}.tables()
 	}
 	return slackKind{}.tables()
 }

@@ -93,6 +93,8 @@ type Dispatcher struct {
 	channels *slack.Service
 	// endpoints are the webhook endpoints; nil: no webhook deliveries.
 	endpoints *webhook.Service
+	// callbacks are the approvals' callbacks; nil: no callback deliveries.
+	callbacks *webhook.Callbacks
 	authz     *project.Authorizer
 	river     *river.Client[*sql.Tx]
 	driver    riverdriver.Driver[*sql.Tx]
@@ -125,6 +127,9 @@ type Options struct {
 	Channels *slack.Service
 	// Endpoints, when set, has events delivered to webhook endpoints too.
 	Endpoints *webhook.Service
+	// Callbacks, when set with Endpoints, has approvals' events delivered
+	// to their callback URLs.
+	Callbacks *webhook.Callbacks
 	// Authz authorizes the lists of a whole project's deliveries.
 	Authz    *project.Authorizer
 	Client   *slack.Client
@@ -151,7 +156,7 @@ type Jobs struct {
 // it when done.
 func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	s := withDefaults(o.Settings)
-	d := &Dispatcher{store: o.Store, channels: o.Channels, endpoints: o.Endpoints, authz: o.Authz, logger: o.Logger,
+	d := &Dispatcher{store: o.Store, channels: o.Channels, endpoints: o.Endpoints, callbacks: o.Callbacks, authz: o.Authz, logger: o.Logger,
 		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout,
 		fanoutWake: make(chan struct{}, 1), stopFanout: func() {}, stopRescue: func() {}}
 	if o.Metrics != nil {
@@ -202,6 +207,9 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	if o.Endpoints != nil {
 		sustain := Sustained{Deliveries: s.WebhookFailedDeliveries, For: s.WebhookFailingFor}
 		kinds = append(kinds, webhookKind{store: o.Store, endpoints: o.Endpoints, sustain: sustain})
+		if o.Callbacks != nil {
+			kinds = append(kinds, callbackKind{store: o.Store, keys: o.Callbacks.Keys(), client: o.Endpoints.Client()})
+		}
 	}
 	w := newWorker(d, kinds, s)
 	workers := river.NewWorkers()

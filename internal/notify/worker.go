@@ -168,6 +168,8 @@ type target struct {
 	channel slack.Channel
 	// webhook is a webhook delivery's endpoint and payload facts.
 	webhook *webhookTarget
+	// callback is a callback delivery's approval and payload facts.
+	callback *callbackTarget
 	// event is nil when the event's row is gone.
 	event   *event.Event
 	details slack.Details

@@ -29,6 +29,7 @@ type createRequest struct {
 	MaxPinAttempts *int          `json:"max_pin_attempts"`
 	Deciders       []string      `json:"deciders"`
 	AllowLink      *bool         `json:"allow_link"`
+	CallbackURL    *string       `json:"callback_url"`
 }
 
 type actionInput struct {
@@ -41,7 +42,7 @@ type actionInput struct {
 func (in createRequest) domain() approval.CreateInput {
 	out := approval.CreateInput{KeyPath: in.KeyPath, Value: in.Value, TTLSeconds: in.TTLSeconds,
 		InitialValue: in.InitialValue, Info: in.Info, RefID: in.RefID, Pin: in.Pin, MaxPinAttempts: in.MaxPinAttempts,
-		Deciders: in.Deciders, AllowLink: in.AllowLink}
+		Deciders: in.Deciders, AllowLink: in.AllowLink, CallbackURL: in.CallbackURL}
 	if in.Actions != nil {
 		out.Actions = make([]approval.ActionInput, len(in.Actions))
 		for i, a := range in.Actions {

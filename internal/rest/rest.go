@@ -18,6 +18,7 @@ import (
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/live"
+	"github.com/ottr/backend/internal/webhook"
 )
 
 // MaxWait caps a long-poll's ?wait=.
@@ -36,14 +37,17 @@ const MaxWaitsPerKey = 10
 type Options struct {
 	Approvals *approval.Service
 	// Live opens the stream of an approval a long-poll waits on.
-	Live   *live.Subscriptions
-	Logger *slog.Logger
+	Live *live.Subscriptions
+	// Webhooks manages the project's webhook endpoints.
+	Webhooks *webhook.Service
+	Logger   *slog.Logger
 }
 
 // API is the REST v1 API.
 type API struct {
 	approvals *approval.Service
 	live      *live.Subscriptions
+	webhooks  *webhook.Service
 	logger    *slog.Logger
 
 	mu    sync.Mutex
@@ -55,7 +59,7 @@ type API struct {
 
 // New returns the API.
 func New(o Options) *API {
-	return &API{approvals: o.Approvals, live: o.Live, logger: o.Logger, waits: map[string]int{}, draining: make(chan struct{})}
+	return &API{approvals: o.Approvals, live: o.Live, webhooks: o.Webhooks, logger: o.Logger, waits: map[string]int{}, draining: make(chan struct{})}
 }
 
 // Drain ends the long-polls in flight, and makes new ones answer at once,
@@ -73,7 +77,7 @@ type route struct {
 }
 
 func (a *API) routes() []route {
-	return []route{
+	return append([]route{
 		{http.MethodPost, "/v1/approvals", []string{"/v1/approvals"}, a.createApproval},
 		{http.MethodGet, "/v1/approvals/{id}", []string{"/v1/approvals/{id}"}, a.getApproval},
 		{http.MethodPost, "/v1/approvals/{id}/invalidate", []string{"/v1/approvals/{id}/invalidate"}, a.invalidateApproval},
@@ -82,7 +86,7 @@ func (a *API) routes() []route {
 		{http.MethodGet, "/v1/key/{path...}", []string{"/v1/key/{key_path}", "/v1/key/{key_path}/pending"}, a.getKey},
 		{http.MethodPut, "/v1/key/{path...}", []string{"/v1/key/{key_path}"}, a.putKey},
 		{http.MethodGet, "/v1/openapi.json", []string{"/v1/openapi.json"}, serveOpenAPI},
-	}
+	}, a.webhookRoutes()...)
 }
 
 // Operations lists the API's operations as "METHOD /openapi/path", for

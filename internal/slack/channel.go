@@ -3,7 +3,6 @@ package slack
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -140,47 +139,5 @@ func OutcomeStmt(channelID, status, lastError, disableReason string) store.Stmt 
 	return store.Stmt{
 		SQL:  "UPDATE slack_channels SET last_delivery_at = ?, last_delivery_status = ?, last_error = ? WHERE id = ?",
 		Args: []any{now, status, store.NullIfEmpty(lastError), channelID},
-	}
-}
-
-// RotateKeys re-encrypts, with the keyring's current key, every webhook URL
-// still encrypted with another one, batch rows at a time. Each row is
-// updated only if its ciphertext is still the one read, so servers keep
-// running (and users keep editing) meanwhile; a row changed in between is
-// left for the next run if it is still on an old key. It returns the
-// number of rows re-encrypted; rows it cannot decrypt are reported in the
-// error after all others are done.
-func RotateKeys(ctx context.Context, st *store.Store, keys *Keyring, batch int) (int, error) {
-	var (
-		rotated int
-		failed  []error
-		afterID string
-	)
-	for {
-		var rows []Channel
-		err := st.DB(ctx).Select("id", "webhook_url_enc", "key_version").
-			Where("key_version <> ? AND id > ?", keys.Current(), afterID).
-			Order("id").Limit(batch).Find(&rows).Error
-		if err != nil {
-			return rotated, fmt.Errorf("load channels to re-encrypt: %w", err)
-		}
-		for _, c := range rows {
-			ciphertext, version, err := keys.Rotate(c.WebhookURLEnc, c.KeyVersion)
-			if err != nil {
-				failed = append(failed, fmt.Errorf("channel %s: %w", c.ID, err))
-				continue
-			}
-			res := st.DB(ctx).Model(&Channel{}).
-				Where("id = ? AND webhook_url_enc = ? AND key_version = ?", c.ID, c.WebhookURLEnc, c.KeyVersion).
-				Updates(map[string]any{"webhook_url_enc": ciphertext, "key_version": version})
-			if res.Error != nil {
-				return rotated, fmt.Errorf("re-encrypt channel %s: %w", c.ID, res.Error)
-			}
-			rotated += int(res.RowsAffected)
-		}
-		if len(rows) < batch {
-			return rotated, errors.Join(failed...)
-		}
-		afterID = rows[len(rows)-1].ID
 	}
 }

@@ -293,19 +293,8 @@ func (s *Service) Secrets(e *Endpoint, now time.Time) ([]string, error) {
 // SigningSecrets is Service.Secrets for a dispatcher that holds the
 // keyring.
 func SigningSecrets(keys *slack.Keyring, e *Endpoint, now time.Time) ([]string, error) {
-	current, err := keys.Decrypt(e.SecretEnc, e.SecretKeyVersion)
-	if err != nil {
-		return nil, fmt.Errorf("webhook endpoint %s secret: %w", e.ID, err)
-	}
-	out := []string{current}
-	if e.PreviousSecretEnc != nil && e.PreviousSecretKeyVersion != nil && e.PreviousSecretExpiresAt != nil && now.Before(*e.PreviousSecretExpiresAt) {
-		prev, err := keys.Decrypt(*e.PreviousSecretEnc, *e.PreviousSecretKeyVersion)
-		if err != nil {
-			return nil, fmt.Errorf("webhook endpoint %s previous secret: %w", e.ID, err)
-		}
-		out = append(out, prev)
-	}
-	return out, nil
+	return signing(keys, "webhook endpoint "+e.ID, e.SecretEnc, e.SecretKeyVersion,
+		e.PreviousSecretEnc, e.PreviousSecretKeyVersion, e.PreviousSecretExpiresAt, now)
 }
 
 // URL decrypts an endpoint's URL for posting. Never log or show it.

@@ -55,6 +55,7 @@ type Service struct {
 	now       func() time.Time
 	openLimit *ratelimit.Limiter
 	execLimit *ratelimit.Limiter
+	optIn     optIn
 }
 
 // NewService returns the approval service.

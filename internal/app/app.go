@@ -90,6 +90,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	authz := project.NewAuthorizer(st)
 	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
 		Secret: cfg.JWTSecret, PublicURL: cfg.PublicURL, Now: cfg.Now})
+	// Read before River starts, so that its first sweep (RunOnStart) runs
+	// when a project had opted in.
+	stopOptIns, err := a.Approvals.WatchDeadlineOptIns(ctx, approval.OptInRefreshEvery, logger)
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, stopOptIns)
 	channels, endpoints, callbacks, dispatcher, err := a.startSlack(ctx, authz)
 	if err != nil {
 		_ = a.Close()
@@ -97,11 +105,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 	subscriptions := live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
 		live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer})
+	projects := project.NewService(st, authz)
+	projects.OnDeadlineOptIn(a.Approvals.NoteDeadlineOptIn)
 	api := rest.New(rest.Options{Approvals: a.Approvals, Live: subscriptions, Webhooks: endpoints, Logger: logger})
 	a.drain = api.Drain
 	resolver := &graph.Resolver{
 		AuthService:     authSvc,
-		ProjectService:  project.NewService(st, authz),
+		ProjectService:  projects,
 		ApprovalService: a.Approvals,
 		EventQueries:    event.NewQueries(st, authz),
 		Live:            subscriptions,
@@ -168,7 +178,7 @@ func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack
 	channels := slack.NewService(a.Store, authz, keys, validator, client)
 	deadlines := notify.Jobs{Queue: approval.DeadlineQueue, MaxWorkers: 1,
 		Register: func(w *river.Workers) error { return a.Approvals.AddDeadlineWorker(w, a.Logger) },
-		Periodic: []*river.PeriodicJob{approval.DeadlineSweeps()}}
+		Periodic: []*river.PeriodicJob{a.Approvals.DeadlineSweeps()}}
 	policy := webhook.Policy{Prefixes: a.Config.WebhookAllowedPrefixes}
 	endpoints := webhook.NewService(a.Store, authz, keys, policy,
 		slack.NewClient(policy, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver)))

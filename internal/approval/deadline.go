@@ -16,7 +16,8 @@ import (
 // attempt makes, so every event is recorded once however many sweeps and
 // access attempts race. A sweep costs nothing per created approval: it reads
 // the pending approvals of the opted-in projects through a partial index
-// (migration 00012).
+// (migration 00012). While no project has opted in, none is run
+// (optin.go).
 
 // deadlineBatch bounds the approvals one transaction reminds or expires, so
 // that a sweep after a long stop commits in steps.

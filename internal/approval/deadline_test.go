@@ -417,3 +417,88 @@ func TestDeadlinesRaceAccessAttempts(t *testing.T) {
 		}
 	})
 }
+
+// sweepSkipped is River's log line for a sweep the constructor held back.
+const sweepSkipped = "nil returned from periodic job constructor, skipping"
+
+// waitFor polls cond until it holds, failing after a generous while.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sweepJobs counts the deadline sweep jobs River has inserted.
+func sweepJobs(t *testing.T, srv *testserver.Server) int64 {
+	t.Helper()
+	var n int64
+	err := srv.App.Store.DB(context.Background()).Raw(`SELECT count(*) FROM river_job WHERE kind = 'approval_deadlines'`).Scan(&n).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestNoSweepWhileNothingOptedIn: the River leader inserts no sweep job
+// while no project wants deadlines, and starts as soon as one does.
+func TestNoSweepWhileNothingOptedIn(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		e := newDeadlineEnv(t, testserver.Config(t, d))
+		// Two sweeps held back: the one on start and the one a second on.
+		waitFor(t, "two skipped sweeps", func() bool { return strings.Count(e.srv.Logs.String(), sweepSkipped) >= 2 })
+		if n := sweepJobs(t, e.srv); n != 0 {
+			t.Fatalf("%d sweep jobs inserted while no project opted in", n)
+		}
+
+		setSettings(t, e.owner.Client, e.pid, map[string]any{"remindBeforeSeconds": 60})
+		waitFor(t, "a sweep job after the opt-in", func() bool { return sweepJobs(t, e.srv) > 0 })
+	})
+}
+
+// TestOptInElsewhereIsSwept: a project that opts in where the River leader
+// did not see it (on PostgreSQL through a second server, on SQLite by
+// another writer of the file) is swept within OptInRefreshEvery.
+func TestOptInElsewhereIsSwept(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		cfg := testserver.Config(t, d)
+		e := newDeadlineEnv(t, cfg)
+		// The first server is the leader: it is the one holding sweeps back.
+		waitFor(t, "the leader's skipped sweep", func() bool { return strings.Contains(e.srv.Logs.String(), sweepSkipped) })
+		sub := e.watch(e.pid)
+		a := e.create(map[string]any{"keyPath": "deploy/a", "value": "go", "ttlSeconds": 10})
+		e.clock.Advance(11 * time.Second)
+
+		var optedIn time.Time
+		if d == store.Postgres {
+			other := testserver.StartWith(t, cfg, testserver.WithClock(e.clock), quick(e.fake))
+			optedIn = time.Now()
+			setSettings(t, other.Client(e.owner.AccessToken), e.pid, map[string]any{"expireOnTime": true})
+			if !other.App.Approvals.DeadlinesWanted() {
+				t.Fatal("the instance that took the opt-in does not know of it")
+			}
+		} else {
+			optedIn = time.Now()
+			err := e.srv.App.Store.DB(context.Background()).Exec(`UPDATE projects SET expire_on_time = ? WHERE id = ?`, true, e.pid).Error
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := next(t, sub); got != "APPROVAL_EXPIRED "+a.Approval.ID {
+			t.Fatalf("%s, want a's expiry", got)
+		}
+		took := time.Since(optedIn)
+		t.Logf("swept %v after the opt-in", took)
+		if bound := approval.OptInRefreshEvery + approval.SweepEvery + 5*time.Second; took > bound {
+			t.Fatalf("swept %v after the opt-in, want within %v", took, bound)
+		}
+	})
+}

@@ -56,9 +56,13 @@ func (s *Service) AddDeadlineWorker(workers *river.Workers, logger *slog.Logger)
 }
 
 // DeadlineSweeps is the periodic job that the elected River leader inserts
-// every SweepEvery, the first one at once.
-func DeadlineSweeps() *river.PeriodicJob {
+// every SweepEvery, the first one at once, while any project has opted in
+// (DeadlinesWanted): a server where none has inserts no job at all.
+func (s *Service) DeadlineSweeps() *river.PeriodicJob {
 	return river.NewPeriodicJob(river.PeriodicInterval(SweepEvery), func() (river.JobArgs, *river.InsertOpts) {
+		if !s.DeadlinesWanted() {
+			return nil, nil // River inserts nothing this time
+		}
 		return deadlineArgs{}, nil
 	}, &river.PeriodicJobOpts{ID: deadlineArgs{}.Kind(), RunOnStart: true})
 }

@@ -68,6 +68,7 @@ type Service struct {
 	callbacks Callbacks
 	openLimit *ratelimit.Limiter
 	execLimit *ratelimit.Limiter
+	optIn     optIn
 }
 
 // NewService returns the approval service.

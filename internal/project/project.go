@@ -39,6 +39,8 @@ func (Member) TableName() string { return "project_members" }
 type Service struct {
 	store *store.Store
 	authz *Authorizer
+	// onDeadlineOptIn runs after an update that turns a deadline option on.
+	onDeadlineOptIn func()
 }
 
 // NewService returns the project service.

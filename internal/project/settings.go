@@ -67,6 +67,11 @@ func (s *Service) loadSettings(ctx context.Context, projectID string) (*Settings
 	return &Settings{ExpireOnTime: rows[0].ExpireOnTime, RemindBeforeSeconds: rows[0].RemindBeforeSeconds}, nil
 }
 
+// OnDeadlineOptIn has f called after each update that turns expireOnTime
+// or a reminder on, so that this instance starts sweeping at once rather
+// than when it next reads the opt-ins. Call it before serving.
+func (s *Service) OnDeadlineOptIn(f func()) { s.onDeadlineOptIn = f }
+
 // UpdateSettings changes a project's settings (OWNER or ADMIN) and returns
 // the project.
 func (s *Service) UpdateSettings(ctx context.Context, projectID string, u SettingsUpdate) (*Project, error) {
@@ -98,6 +103,9 @@ func (s *Service) UpdateSettings(ctx context.Context, projectID string, u Settin
 	if len(changes) > 0 {
 		if err := s.store.DB(ctx).Model(&Project{}).Where("id = ?", projectID).Updates(changes).Error; err != nil {
 			return nil, fmt.Errorf("update settings of project %s: %w", projectID, err)
+		}
+		if s.onDeadlineOptIn != nil && ((u.SetExpireOnTime && *u.ExpireOnTime) || (u.SetReminder && u.RemindBeforeSeconds != nil)) {
+			s.onDeadlineOptIn()
 		}
 	}
 	return s.load(ctx, projectID)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/riverqueue/river"
-	"gorm.io/gorm/clause"
 
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/approval"
@@ -167,33 +165,12 @@ func (d *Dispatcher) addCallbackDeliveries(ctx context.Context, events []event.E
 	var rows []Delivery
 	for _, ev := range events {
 		if ev.ApprovalID != nil && has[*ev.ApprovalID] {
-			rows = append(rows, Delivery{ID: store.NewID(), ChannelID: *ev.ApprovalID, EventID: ev.ID, Status: slack.StatusPending, CreatedAt: now})
+			// A callback serves one approval: its messages keep their order.
+			rows = append(rows, Delivery{ID: store.NewID(), ChannelID: *ev.ApprovalID, EventID: ev.ID, Status: slack.StatusPending,
+				CreatedAt: now, OrderedBy: ev.ApprovalID})
 		}
 	}
-	jobs := make([]river.InsertManyParams, len(rows))
-	for i := range rows {
-		jobs[i] = river.InsertManyParams{Args: deliverArgs{DeliveryID: rows[i].ID, Channel: kindCallback}}
-	}
-	tx, err := store.SQLTx(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("enqueue %d callback deliveries: %w", len(rows), err)
-	}
-	inserted, err := d.river.InsertManyTx(ctx, tx, jobs)
-	if err != nil {
-		return 0, fmt.Errorf("enqueue %d callback deliveries: %w", len(rows), err)
-	}
-	for i, res := range inserted {
-		rows[i].JobID = &res.Job.ID
-	}
-	// An event read again from an older stored cursor keeps the
-	// deliveries it has; their new jobs stand down.
-	err = d.store.DB(ctx).Table("callback_deliveries").
-		Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "event_id"}, {Name: "channel_id"}}, DoNothing: true}).
-		CreateInBatches(&rows, 1000).Error
-	if err != nil {
-		return 0, fmt.Errorf("add %d callback deliveries: %w", len(rows), err)
-	}
-	return len(rows), nil
+	return d.enqueue(ctx, kindCallback, rows)
 }
 
 // CallbackDeliveries lists the deliveries of an approval's callback,

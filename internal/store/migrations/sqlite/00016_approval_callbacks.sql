@@ -34,10 +34,14 @@ CREATE TABLE callback_deliveries (
     next_attempt_at  DATETIME,
     delivered_at     DATETIME,
     created_at       DATETIME NOT NULL,
-    job_id           INTEGER
+    job_id           INTEGER,
+    -- the approval whose order the delivery keeps (00015_delivery_order)
+    ordered_by       TEXT
 );
 CREATE INDEX callback_deliveries_channel ON callback_deliveries (channel_id, id DESC);
 CREATE UNIQUE INDEX callback_deliveries_event_channel ON callback_deliveries (event_id, channel_id);
+CREATE INDEX callback_deliveries_unsettled_order ON callback_deliveries (channel_id, ordered_by, event_id)
+    WHERE ordered_by IS NOT NULL AND status IN ('PENDING', 'RETRYING');
 
 -- Every request made for a callback delivery.
 CREATE TABLE callback_delivery_attempts (

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/event"

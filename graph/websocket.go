@@ -61,11 +61,15 @@ func (w websockets) Accept(rw http.ResponseWriter, r *http.Request, opts transpo
 
 // protocolConn stops the init timer at the first message and bounds
 // writes. gqlgen reads from one goroutine at a time and writes under its
-// own lock.
+// own lock, which the refusals written from the reader (checkInit,
+// refusedLoneSurrogate) cannot take: writeMu serializes every write, so
+// that one write's end never disarms the deadline of another, and a
+// refusal's error and complete go out together.
 type protocolConn struct {
 	transport.WebsocketConn
 	initTimer    *time.Timer
-	writeTimer   *time.Timer
+	writeMu      sync.Mutex
+	writeTimer   *time.Timer // armed while a write runs; guarded by writeMu
 	writeTimeout time.Duration
 	closed       func() // tells LiveConnections; nil when untracked
 	closeOnce    sync.Once
@@ -122,8 +126,8 @@ func (c *protocolConn) refusedLoneSurrogate(data []byte) bool {
 	}
 	field, msg := surrogate.Refusal(rest)
 	refusal := &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(apperr.CodeBadUserInput), "field": field}}
-	_ = c.WriteJSON(map[string]any{"type": "error", "id": m.ID, "payload": []*gqlerror.Error{refusal}})
-	_ = c.WriteJSON(map[string]any{"type": "complete", "id": m.ID})
+	_ = c.writeJSON(map[string]any{"type": "error", "id": m.ID, "payload": []*gqlerror.Error{refusal}},
+		map[string]any{"type": "complete", "id": m.ID})
 	return true
 }
 
@@ -158,10 +162,22 @@ const closeInvalidPayload = 1007
 
 var errInvalidUTF8 = errors.New("websocket message is not valid UTF-8")
 
-func (c *protocolConn) WriteJSON(v any) error {
-	c.writeTimer.Reset(c.writeTimeout)
-	defer c.writeTimer.Stop()
-	return c.WebsocketConn.WriteJSON(v)
+func (c *protocolConn) WriteJSON(v any) error { return c.writeJSON(v) }
+
+// writeJSON writes messages one after the other, none in between, each
+// within the write timeout.
+func (c *protocolConn) writeJSON(messages ...any) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	for _, m := range messages {
+		c.writeTimer.Reset(c.writeTimeout)
+		err := c.WebsocketConn.WriteJSON(m)
+		c.writeTimer.Stop()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *protocolConn) Close() error {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -364,9 +366,14 @@ func stalledClientIsDisconnected(t *testing.T, protocol string) {
 	for received := 0; ; {
 		m, err := ws.TryRead()
 		if err != nil {
-			if websocket.CloseStatus(err) != -1 {
-				t.Fatalf("connection closed with a close frame (%v), want it dropped", err)
+			// A drop shows as an end of stream, or as a reset when what the
+			// server had not read yet was pending as it closed; either way
+			// it is the server's only if the server counts the connection
+			// closed (our own read deadline proves nothing).
+			if websocket.CloseStatus(err) != -1 || errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("read ended with %v, want the connection dropped", err)
 			}
+			awaitHeld(t, srv, "127.0.0.1", 0, 0)
 			return
 		}
 		if m.Type == "data" || m.Type == "next" {
@@ -375,5 +382,88 @@ func stalledClientIsDisconnected(t *testing.T, protocol string) {
 		if received == events || m.Type == "error" || m.Type == "complete" {
 			t.Fatalf("got %s message after %d events: the connection outlived the write timeout", m.Type, received)
 		}
+	}
+}
+
+// TestLoneSurrogateRefusalsShareTheWireWithResults: while a subscription's
+// results are being written, start messages whose variables carry a lone
+// surrogate are refused from the connection's reader. Every message still
+// arrives whole and in order: each refusal is an error for its operation
+// (followed at once by its complete on the legacy protocol), and the
+// subscription receives every event.
+func TestLoneSurrogateRefusalsShareTheWireWithResults(t *testing.T) {
+	t.Parallel()
+	for _, protocol := range []string{testserver.LegacyWS, testserver.TransportWS} {
+		t.Run(protocol, func(t *testing.T) {
+			t.Parallel()
+			surrogateRefusalsShareTheWire(t, protocol)
+		})
+	}
+}
+
+func surrogateRefusalsShareTheWire(t *testing.T, protocol string) {
+	srv := start(t)
+	alice := srv.SignUp("Alice")
+	pid := alice.CreateProject("P")
+	_, key := alice.CreateAPIKey(pid, "READ")
+	ws := srv.Connect(protocol, key)
+	sub := ws.Subscribe(replayedEvents, map[string]any{"p": pid})
+	expectAccepted(t, srv, pid, sub)
+
+	start := "subscribe"
+	if protocol == testserver.LegacyWS {
+		start = "start"
+	}
+	const events, refusalsPerEvent = 40, 5
+	query, _ := json.Marshal(projectEvents)
+	var want []string
+	refused := map[string]bool{}
+	for i := range events {
+		// The event's result is written while the refusals are.
+		want = append(want, strconv.FormatInt(srv.Record(pid, "APPROVAL_CREATED").ID, 10))
+		for j := range refusalsPerEvent {
+			id := "bad-" + strconv.Itoa(i*refusalsPerEvent+j)
+			refused[id] = false
+			raw := `{"type":"` + start + `","id":"` + id + `","payload":{"query":` + string(query) +
+				`,"variables":{"p":"a\ud800b"}}}`
+			if err := ws.Conn.Write(context.Background(), websocket.MessageText, []byte(raw)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	var got []string
+	for len(got) < events || len(refused) > 0 {
+		m := ws.Read()
+		switch {
+		case m.ID == sub.ID && (m.Type == "data" || m.Type == "next"):
+			var r struct {
+				Data struct{ ProjectEvents struct{ ID string } }
+			}
+			if err := json.Unmarshal(m.Payload, &r); err != nil {
+				t.Fatalf("result %s: %v", m.Payload, err)
+			}
+			got = append(got, r.Data.ProjectEvents.ID)
+		case m.Type == "error":
+			if _, ok := refused[m.ID]; !ok {
+				t.Fatalf("error for operation %q: %s", m.ID, m.Payload)
+			}
+			var errs []testserver.GQLError
+			if err := json.Unmarshal(m.Payload, &errs); err != nil || len(errs) != 1 ||
+				errs[0].Code() != "BAD_USER_INPUT" || errs[0].Field() != "p" || !strings.Contains(errs[0].Message, "surrogate") {
+				t.Fatalf("operation %s refused with %s, want BAD_USER_INPUT on p about the surrogate", m.ID, m.Payload)
+			}
+			if protocol == testserver.LegacyWS {
+				if c := ws.Read(); c.Type != "complete" || c.ID != m.ID {
+					t.Fatalf("after the refusal of %s came %s %s %s, want its complete", m.ID, c.Type, c.ID, c.Payload)
+				}
+			}
+			delete(refused, m.ID)
+		default:
+			t.Fatalf("unexpected %s message for %q: %s", m.Type, m.ID, m.Payload)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("subscription received events %v, want %v", got, want)
 	}
 }

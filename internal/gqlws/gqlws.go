@@ -172,15 +172,13 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		ops: map[string]*op{},
 	}
 	c.room = make(chan struct{})
-	// The timers' callbacks read these fields under c.mu, and may fire
-	// before AfterFunc returns: assign them under the lock too.
+	// The timer's callback reads this field under c.mu, and may fire
+	// before AfterFunc returns: assign it under the lock too. Keep-alive
+	// pings start with the acknowledgement (see init).
 	c.mu.Lock()
 	c.initTimer = time.AfterFunc(t.opts.InitTimeout, func() {
 		c.close(CloseInitTimeout, "Connection initialisation timeout")
 	})
-	if t.opts.KeepAlive > 0 {
-		c.pingTimer = time.AfterFunc(t.opts.KeepAlive, c.ping)
-	}
 	c.mu.Unlock()
 	if t.opts.Opened != nil {
 		t.opts.Opened(ctx, c.goAway)
@@ -200,7 +198,7 @@ type conn struct {
 	cancel context.CancelFunc
 
 	initTimer *time.Timer
-	pingTimer *time.Timer
+	pingTimer *time.Timer // from the acknowledgement on; guarded by mu
 
 	mu       sync.Mutex
 	inited   bool // connection_init read
@@ -335,8 +333,16 @@ func (c *conn) init(payload json.RawMessage) bool {
 	}
 	c.mu.Lock()
 	c.ctx, c.acked = ctx, true
+	// Pings start now, not at the upgrade: until connection_init has been
+	// answered the reader reads nothing, so a pong would wait unread while
+	// a slow credential check runs, and the connection of a client that
+	// answered at once would be dropped as dead. The init timeout bounds
+	// the wait before connection_init.
+	if c.t.opts.KeepAlive > 0 && !c.closed {
+		c.pingTimer = time.AfterFunc(c.t.opts.KeepAlive, c.ping)
+	}
+	c.queueLocked(frame{a: ackMessage})
 	c.mu.Unlock()
-	c.enqueue(frame{a: ackMessage})
 	return true
 }
 
@@ -413,10 +419,11 @@ func (c *conn) shutdown() {
 	}
 	c.queue = nil
 	closing := c.closing
+	pingTimer := c.pingTimer
 	c.mu.Unlock()
 	c.initTimer.Stop()
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
+	if pingTimer != nil {
+		pingTimer.Stop()
 	}
 	c.cancel()
 	for _, o := range ops {

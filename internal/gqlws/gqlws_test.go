@@ -2,11 +2,17 @@ package gqlws
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 func TestSupportsTakesOnlyGraphQLTransportWS(t *testing.T) {
@@ -71,5 +77,60 @@ func TestCorkKeepsWhatTheSocketDidNotTake(t *testing.T) {
 	}
 	if b := <-got; !bytes.Equal(b, append(first, second...)) {
 		t.Fatalf("read %d bytes, want the %d held back in order", len(b), len(first)+len(second))
+	}
+}
+
+// TestSlowInitDoesNotDropAnAnsweringClient: while connection_init is being
+// checked the reader reads nothing, pongs included; a check that takes
+// longer than two keep-alive intervals must not get the client, which
+// answers every ping at once, dropped as dead. Pings start with the
+// acknowledgement, and go on while answered.
+func TestSlowInitDoesNotDropAnAnsweringClient(t *testing.T) {
+	t.Parallel()
+	const keepAlive = 20 * time.Millisecond
+	tr := New(Options{
+		Init: func(ctx context.Context, _ map[string]any) (context.Context, error) {
+			time.Sleep(5 * keepAlive) // a credential check on a busy database
+			return ctx, nil
+		},
+		InitTimeout:  10 * time.Second,
+		KeepAlive:    keepAlive,
+		WriteTimeout: 10 * time.Second,
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tr.Do(w, r, nil) }))
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{Subprotocols: []string{Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	send := func(typ string) {
+		if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"`+typ+`"}`)); err != nil {
+			t.Fatalf("write %s: %v", typ, err)
+		}
+	}
+	send("connection_init")
+	var acked bool
+	for pings := 0; pings < 3; {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("read after %d pings (acknowledged: %v): %v", pings, acked, err)
+		}
+		var m message
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case m.Type == "connection_ack" && !acked:
+			acked = true
+		case m.Type == "ping" && acked:
+			pings++
+			send("pong")
+		default:
+			t.Fatalf("got %s (acknowledged: %v), want the acknowledgement, then pings", data, acked)
+		}
 	}
 }

@@ -55,7 +55,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		results = partial.Applied
 	}
 	for _, r := range results {
-		s.logger.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+		s.log().InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
 	}
 	if partial != nil {
 		return fmt.Errorf("apply %s migration %s: %w", s.dialect, partial.Failed.Source.Path, partial.Err)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -37,7 +38,7 @@ type Store struct {
 	sqlDB   *sql.DB
 	dialect Dialect
 	dsn     string
-	logger  *slog.Logger
+	logger  atomic.Pointer[slog.Logger]
 }
 
 // Now is the clock every row is stamped with: UTC, at the microsecond
@@ -56,6 +57,12 @@ func NullIfEmpty(s string) *string {
 // Open connects to PostgreSQL when databaseURL is set, otherwise to the
 // SQLite file ottr.db in dataDir.
 func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
+	return open(ctx, databaseURL, dataDir, DefaultRoomWait, slog.Default())
+}
+
+// open is Open, waiting up to roomWait for PostgreSQL to have room for
+// each new connection, and logging to log until SetLogger.
+func open(ctx context.Context, databaseURL, dataDir string, roomWait time.Duration, log *slog.Logger) (*Store, error) {
 	gcfg := &gorm.Config{
 		TranslateError:         true,
 		NowFunc:                Now,
@@ -63,12 +70,21 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		SkipDefaultTransaction: true,
 	}
 	var (
-		s   = &Store{logger: slog.Default()}
+		s   = &Store{}
 		err error
 	)
+	s.SetLogger(log)
 	if databaseURL != "" {
 		s.dialect, s.dsn = Postgres, databaseURL
-		s.db, err = gorm.Open(postgres.New(postgres.Config{DSN: databaseURL}), gcfg)
+		pgCfg, perr := pgx.ParseConfig(databaseURL)
+		if perr != nil {
+			return nil, fmt.Errorf("parse the PostgreSQL URL: %w", perr)
+		}
+		pool := sql.OpenDB(&roomWaitingConnector{Connector: stdlib.GetConnector(*pgCfg), wait: roomWait, logger: s.log})
+		s.db, err = gorm.Open(postgres.New(postgres.Config{Conn: pool}), gcfg)
+		if err != nil {
+			_ = pool.Close()
+		}
 	} else {
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data dir %s: %w", dataDir, err)
@@ -115,7 +131,10 @@ func SQLiteDSN(path string) string {
 }
 
 // SetLogger sets where the store logs (migrations applied).
-func (s *Store) SetLogger(l *slog.Logger) { s.logger = l }
+func (s *Store) SetLogger(l *slog.Logger) { s.logger.Store(l) }
+
+// log is where the store logs; connections may open on any goroutine.
+func (s *Store) log() *slog.Logger { return s.logger.Load() }
 
 // Dialect reports which database is open.
 func (s *Store) Dialect() Dialect { return s.dialect }

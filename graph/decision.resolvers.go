@@ -19,7 +19,7 @@ func (r *approvalResolver) Deciders(ctx context.Context, obj *model.Approval) ([
 	}
 	users := make([]*model.User, 0, len(obj.DeciderIDs))
 	for _, id := range obj.DeciderIDs {
-		u, err := r.AuthService.User(ctx, id)
+		u, err := r.ProjectService.Person(ctx, obj.ProjectID, id)
 		if apperr.CodeOf(err) == apperr.CodeNotFound {
 			continue // the account was deleted since
 		}
@@ -36,7 +36,7 @@ func (r *deciderResolver) User(ctx context.Context, obj *model.Decider) (*model.
 	if obj.UserID == nil {
 		return nil, nil
 	}
-	u, err := r.AuthService.User(ctx, *obj.UserID)
+	u, err := r.ProjectService.Person(ctx, obj.ProjectID, *obj.UserID)
 	if apperr.CodeOf(err) == apperr.CodeNotFound {
 		return nil, nil
 	}

@@ -90,11 +90,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 	subscriptions := live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
 		live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer})
-	api := rest.New(rest.Options{Approvals: a.Approvals, Live: subscriptions, Logger: logger})
+	projects := project.NewService(st, authz)
+	api := rest.New(rest.Options{Approvals: a.Approvals, Projects: projects, Channels: channels, Live: subscriptions, Logger: logger})
 	a.drain = api.Drain
 	resolver := &graph.Resolver{
 		AuthService:     authSvc,
-		ProjectService:  project.NewService(st, authz),
+		ProjectService:  projects,
 		ApprovalService: a.Approvals,
 		EventQueries:    event.NewQueries(st, authz),
 		Live:            subscriptions,

@@ -18,6 +18,8 @@ import (
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/live"
+	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/slack"
 )
 
 // MaxWait caps a long-poll's ?wait=.
@@ -35,6 +37,8 @@ const MaxWaitsPerKey = 10
 // Options is what the API needs.
 type Options struct {
 	Approvals *approval.Service
+	Projects  *project.Service
+	Channels  *slack.Service
 	// Live opens the stream of an approval a long-poll waits on.
 	Live   *live.Subscriptions
 	Logger *slog.Logger
@@ -43,6 +47,8 @@ type Options struct {
 // API is the REST v1 API.
 type API struct {
 	approvals *approval.Service
+	projects  *project.Service
+	channels  *slack.Service
 	live      *live.Subscriptions
 	logger    *slog.Logger
 
@@ -55,7 +61,7 @@ type API struct {
 
 // New returns the API.
 func New(o Options) *API {
-	return &API{approvals: o.Approvals, live: o.Live, logger: o.Logger, waits: map[string]int{}, draining: make(chan struct{})}
+	return &API{approvals: o.Approvals, projects: o.Projects, channels: o.Channels, live: o.Live, logger: o.Logger, waits: map[string]int{}, draining: make(chan struct{})}
 }
 
 // Drain ends the long-polls in flight, and makes new ones answer at once,
@@ -75,6 +81,12 @@ type route struct {
 func (a *API) routes() []route {
 	return []route{
 		{http.MethodPost, "/v1/approvals", []string{"/v1/approvals"}, a.createApproval},
+		{http.MethodGet, "/v1/approvals", []string{"/v1/approvals"}, a.listApprovals},
+		{http.MethodGet, "/v1/project", []string{"/v1/project"}, a.getProject},
+		{http.MethodGet, "/v1/slack/channels", []string{"/v1/slack/channels"}, a.listChannels},
+		{http.MethodPut, "/v1/slack/channels/{name}", []string{"/v1/slack/channels/{name}"}, a.putChannel},
+		{http.MethodPost, "/v1/slack/channels/{name}/test", []string{"/v1/slack/channels/{name}/test"}, a.testChannel},
+		{http.MethodDelete, "/v1/slack/channels/{name}", []string{"/v1/slack/channels/{name}"}, a.deleteChannel},
 		{http.MethodGet, "/v1/approvals/{id}", []string{"/v1/approvals/{id}"}, a.getApproval},
 		{http.MethodPost, "/v1/approvals/{id}/invalidate", []string{"/v1/approvals/{id}/invalidate"}, a.invalidateApproval},
 		// A key path has slashes, so one pattern serves the key and its

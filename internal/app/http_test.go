@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ottr/backend/internal/buildinfo"
 	"github.com/ottr/backend/internal/httpserver"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
@@ -180,6 +181,7 @@ func TestMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("metrics: %d", resp.StatusCode)
 	}
+	version, revision := buildinfo.Get()
 	for _, want := range []string{
 		`ottr_http_requests_total{code="200",method="POST",route="/query"} 2`,
 		`ottr_http_requests_total{code="200",method="GET",route="GET /healthz"} 1`,
@@ -187,6 +189,8 @@ func TestMetrics(t *testing.T) {
 		`ottr_graphql_operation_duration_seconds_count{field="__typename",type="query"} 1`,
 		`ottr_graphql_operation_duration_seconds_count{field="me",type="query"} 1`,
 		`ottr_graphql_errors_total{code="UNAUTHENTICATED"} 1`,
+		// The build, as ottr version prints it.
+		fmt.Sprintf(`ottr_build_info{revision=%q,version=%q} 1`, revision, version),
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

@@ -73,6 +73,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 
 	a.Recorder = event.NewRecorder(st)
+	a.Recorder.OnCommit(a.Metrics.ApprovalEvent)
 	a.Feed, err = live.StartFeed(ctx, st, a.Recorder, live.FeedOptions{DatabaseURL: cfg.DatabaseURL, Buffer: cfg.Live.Buffer, Logger: logger})
 	if err != nil {
 		_ = a.Close()

@@ -29,6 +29,7 @@ type Metrics struct {
 	// SlackDeliveries counts delivery attempts by outcome: delivered,
 	// retrying, failed, skipped, and unknown (in flight when a server died).
 	SlackDeliveries *prometheus.CounterVec
+	Business
 }
 
 // Transports of live connections, the values of LiveConnections' label.
@@ -84,6 +85,7 @@ func New() *Metrics {
 		ConstLabels: prometheus.Labels{"version": version, "revision": revision}})
 	build.Set(1)
 	m.Registry.MustRegister(build)
+	m.Business = newBusiness(m.Registry)
 	return m
 }
 

@@ -336,7 +336,7 @@ func (w *worker) settle(ctx context.Context, job *river.Job[deliverArgs], del *D
 	}
 	w.d.logger.Log(ctx, level, "slack delivery attempt", "delivery", del.ID, "channel", ch.ID,
 		"outcome", outcome.Kind.String(), "status", status, "http_status", r.StatusCode,
-		"reason", outcome.Reason, "err", r.Err, "attempt", job.Attempt, "took", r.Latency)
+		"reason", outcome.Reason, "err", r.Err, "attempt", job.Attempt, "took_ms", float64(r.Latency.Microseconds())/1000)
 	if disable != "" {
 		w.d.logger.WarnContext(ctx, "slack channel disabled by its webhook's answer", "channel", ch.ID, "reason", disable)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/ottr/backend/internal/slack/slacktest"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
 )
 
 type channelOut struct {
@@ -247,14 +247,7 @@ func TestGetProjectNamesTheKeysProject(t *testing.T) {
 // errors, match the OpenAPI document (ajv, as TestResponsesMatchOpenAPI).
 func TestChannelAndListAnswersMatchOpenAPI(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node not found: install Node.js 20 or later")
-	}
-	dir, _ := filepath.Abs("../../test/openapi")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ajv")); err != nil {
-		t.Fatalf("ajv not installed: run `npm ci` in test/openapi (%v)", err)
-	}
+	node, dir := testserver.NodeTools(t, "test/openapi")
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		f, fake := withSlack(t, d)

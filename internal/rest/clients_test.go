@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ottr/backend/internal/store"
+	"github.com/ottr/backend/internal/testserver"
 )
 
 // oapiCodegen is the oapi-codegen the test generates a Go client with,
@@ -80,15 +81,9 @@ func TestGeneratedClientsCompileAndRun(t *testing.T) {
 	doc, _ := filepath.Abs("openapi.json")
 	t.Run("typescript", func(t *testing.T) {
 		t.Parallel()
-		node, err := exec.LookPath("node")
-		if err != nil {
-			t.Fatal("node not found: install Node.js 20 or later")
-		}
-		tools, _ := filepath.Abs("../../test/openapi/node_modules")
-		if _, err := os.Stat(filepath.Join(tools, "openapi-typescript")); err != nil {
-			t.Fatalf("openapi-typescript not installed: run `npm ci` in test/openapi (%v)", err)
-		}
-		dir := t.TempDir()
+		node, dir := testserver.NodeTools(t, "test/openapi")
+		tools := filepath.Join(dir, "node_modules")
+		dir = t.TempDir()
 		run(t, dir, nil, node, filepath.Join(tools, "openapi-typescript", "bin", "cli.js"), doc, "-o", filepath.Join(dir, "api.d.ts"))
 		if err := os.WriteFile(filepath.Join(dir, "client.ts"), []byte(clientTS), 0o600); err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ottr/backend/internal/slack/slacktest"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
 	"github.com/ottr/backend/internal/testserver"
@@ -82,6 +83,7 @@ func TestReadmeScriptExamples(t *testing.T) {
 		{`"status":"executed"`, `"approved"`},
 		{`"pending":{"approval_id"`, `"status":"invalidated"`, `"invalidation_reason":"not today"`},
 		{`"key_path":"release/web"`},
+		{`"name":"deploys"`, `"name":"releases"`, `"events":["approval_created","approval_executed"]`},
 		{"maintenance", "approved: deploying"},
 	}
 	if len(blocks) != len(want) {
@@ -89,11 +91,15 @@ func TestReadmeScriptExamples(t *testing.T) {
 	}
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
-		srv := testserver.Start(t, d)
+		fake := slacktest.NewServer()
+		t.Cleanup(fake.Close)
+		cfg := testserver.Config(t, d)
+		cfg.SlackWebhookPrefixes = append(cfg.SlackWebhookPrefixes, fake.Prefix())
+		srv := testserver.StartWith(t, cfg)
 		owner := srv.SignUp("Owner")
 		pid := owner.CreateProject("myapp")
 		_, key := owner.CreateAPIKey(pid, "WRITE")
-		env := append(os.Environ(), "OTTR_URL="+srv.URL, "OTTR_API_KEY="+key,
+		env := append(os.Environ(), "OTTR_URL="+srv.URL, "OTTR_API_KEY="+key, "SLACK_WEBHOOK_URL="+fake.WebhookURL("T1", "B1", "S3cret"),
 			"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 		pressed := map[string]bool{}
 		var decisions sync.WaitGroup

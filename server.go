@@ -8,8 +8,9 @@
 //	ottr rotate-encryption-key
 //	                  re-encrypt the Slack webhook URLs still on an old key
 //	                  (see rotateEncryptionKey for the procedure)
-//	ottr approval create … / ottr key get|set …
+//	ottr approval create|list … / ottr key get|set … / ottr channel …
 //	                  the client for scripts (internal/cli), on OTTR_URL and OTTR_API_KEY
+//	ottr version, ottr help [COMMAND]
 //
 // The load tool is its own command: cmd/ottr-bench.
 package main
@@ -55,7 +56,7 @@ func run(args []string) error {
 	case cli.Handles(args[0]):
 		os.Exit(cli.Main(args, os.Stdout, os.Stderr, os.Getenv))
 	default:
-		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck, rotate-encryption-key, approval or key)",
+		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck, rotate-encryption-key, approval, key, channel, version or help)",
 			strings.Join(args, " "))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

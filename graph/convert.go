@@ -115,7 +115,7 @@ func toApproval(a approval.Approval) *model.Approval {
 		MaxPinAttempts: a.MaxPinAttempts, FailedPinAttempts: a.FailedPinAttempts,
 		ExecutedAction: toOptionalAction(a.ExecutedAction), ExecutedAt: a.ExecutedAt,
 		InvalidatedAt: a.InvalidatedAt, InvalidationReason: a.InvalidationReason,
-		Decision: toDecision(a.Decision), AllowLink: a.AllowLink, DeciderIDs: a.Deciders,
+		Decision: toDecision(a.Decision, a.ProjectID), AllowLink: a.AllowLink, DeciderIDs: a.Deciders,
 		RemindedAt: a.RemindedAt,
 	}
 }

@@ -9,12 +9,16 @@ import (
 	"context"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/project"
 )
 
 // Deciders is the resolver for the deciders field.
 func (r *approvalResolver) Deciders(ctx context.Context, obj *model.Approval) ([]*model.User, error) {
 	if obj.DeciderIDs == nil {
 		return nil, nil
+	}
+	if err := project.MayReadPeople(ctx); err != nil {
+		return nil, err
 	}
 	found, err := loadersFor(ctx).user.LoadAll(ctx, obj.DeciderIDs)
 	if err != nil {
@@ -33,6 +37,9 @@ func (r *approvalResolver) Deciders(ctx context.Context, obj *model.Approval) ([
 func (r *deciderResolver) User(ctx context.Context, obj *model.Decider) (*model.User, error) {
 	if obj.UserID == nil {
 		return nil, nil
+	}
+	if err := project.MayReadPeople(ctx); err != nil {
+		return nil, err
 	}
 	return loadersFor(ctx).user.Load(ctx, *obj.UserID) // nil for a deleted account
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -194,6 +195,13 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
 		opType, field := operationLabels(oc.Operation)
+		// The request's log line names the operation as the client did
+		// (never the document: it may hold secrets inline).
+		name := oc.OperationName
+		if name == "" && oc.Operation != nil {
+			name = oc.Operation.Name
+		}
+		requestlog.SetOperation(ctx, strings.TrimSpace(opType+" "+name))
 		if opType == "subscription" {
 			ctx = withStreamEnd(ctx)
 		}

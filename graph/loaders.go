@@ -97,7 +97,7 @@ func (r *Resolver) newLoaders() *loaders {
 		}, wait),
 		channel: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*model.SlackChannel, []error) {
 			return eachKey(ids, func(id string) (*model.SlackChannel, error) {
-				c, err := r.SlackService.Get(ctx, id, project.Read)
+				c, err := r.SlackService.Get(ctx, id, project.ReadSettings)
 				if err != nil {
 					return nil, err
 				}

@@ -93,7 +93,7 @@ func (r *Resolver) findNode(ctx context.Context, id string) (model.Node, error) 
 			return toProject(*p), nil
 		},
 		func() (model.Node, error) {
-			c, err := r.SlackService.Get(ctx, id, project.Read)
+			c, err := r.SlackService.Get(ctx, id, project.ReadSettings)
 			if err != nil {
 				return nil, err
 			}

@@ -12,6 +12,8 @@ type Decision struct {
 
 // Decider is who decided; the user is resolved from UserID.
 type Decider struct {
+	// ProjectID authorizes reading the deciding user.
+	ProjectID     string      `json:"-"`
 	Via           DecisionVia `json:"via"`
 	UserID        *string     `json:"-"`
 	SlackUserID   *string     `json:"slackUserId,omitempty"`

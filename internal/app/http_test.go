@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ottr/backend/internal/buildinfo"
 	"github.com/ottr/backend/internal/httpserver"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
@@ -182,13 +183,16 @@ func TestMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("metrics: %d", resp.StatusCode)
 	}
+	version, revision := buildinfo.Get()
 	for _, want := range []string{
 		`ottr_http_requests_total{code="200",method="POST",route="/query"} 2`,
-		`ottr_http_requests_total{code="200",method="GET",route="GET /healthz"} 1`,
+		`ottr_http_requests_total{code="200",method="GET",route="/healthz"} 1`,
 		`ottr_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
 		`ottr_graphql_operation_duration_seconds_count{field="__typename",type="query"} 1`,
 		`ottr_graphql_operation_duration_seconds_count{field="me",type="query"} 1`,
 		`ottr_graphql_errors_total{code="UNAUTHENTICATED"} 1`,
+		// The build, as ottr version prints it.
+		fmt.Sprintf(`ottr_build_info{revision=%q,version=%q} 1`, revision, version),
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
@@ -385,7 +389,7 @@ func TestSecretsAreNeverLogged(t *testing.T) {
 			}
 		}
 		// One line per request, with an id.
-		requestLines := regexp.MustCompile(`msg=request request_id=[0-9a-f]{16} method=POST path=/query status=200`).FindAllString(logs, -1)
+		requestLines := regexp.MustCompile(`msg=request request_id=[0-9a-f]{16} method=POST route=/query status=200 took_ms=[0-9.]+ ip=\S+ operation=(query|mutation)`).FindAllString(logs, -1)
 		if len(requestLines) < 6 {
 			t.Fatalf("%d request lines:\n%s", len(requestLines), logs)
 		}

@@ -63,7 +63,12 @@ func (f *projectFixture) roleOf(t *testing.T, pid, userID string) string {
 var projectOps = []projectOp{
 	{
 		name: "read", action: project.Read,
-		query: `query($id: ID!) { project(id: $id) { id name myRole members { role } apiKeys { id } } projects { id } }`,
+		query: `query($id: ID!) { project(id: $id) { id name myRole keys { edges { cursor } } } projects { id } }`,
+		setup: func(_ *projectFixture, pid string) map[string]any { return map[string]any{"id": pid} },
+	},
+	{
+		name: "read settings", action: project.ReadSettings,
+		query: `query($id: ID!) { project(id: $id) { id members { role } apiKeys { id } slackChannels { id } noSelfApproval } }`,
 		setup: func(_ *projectFixture, pid string) map[string]any { return map[string]any{"id": pid} },
 	},
 	{
@@ -164,7 +169,7 @@ func TestRoleTableForEveryProjectOperation(t *testing.T) {
 	for _, op := range projectOps {
 		covered[op.action] = true
 	}
-	for _, a := range []project.Action{project.Read, project.Rename, project.Delete, project.ManageMembers, project.ManageOwners, project.ManageAPIKeys} {
+	for _, a := range []project.Action{project.Read, project.ReadSettings, project.Rename, project.Delete, project.ManageMembers, project.ManageOwners, project.ManageAPIKeys} {
 		if !covered[a] {
 			t.Fatalf("no operation exercises %s", a)
 		}
@@ -228,7 +233,7 @@ func TestOtherTenantsProjectIsNotFound(t *testing.T) {
 			vars := op.setup(f, pid)
 			for who, c := range strangers {
 				r := c.Do(op.query, vars)
-				if op.action == project.Read {
+				if op.action == project.Read || op.action == project.ReadSettings {
 					// project(id) is a nullable lookup: absent, not an error.
 					var out struct{ Project *struct{ ID string } }
 					decode(t, r, &out)

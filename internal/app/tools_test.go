@@ -67,14 +67,7 @@ func TestGraphQLCoreBuildsTheSchema(t *testing.T) {
 // runNode runs a script of test/js with Node.js and returns what it printed.
 func runNode(t *testing.T, script string, env ...string) string {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node not found: install Node.js 20 or later")
-	}
-	dir, _ := filepath.Abs("../../test/js")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@graphql-codegen", "cli")); err != nil {
-		t.Fatalf("test/js's packages are not installed: run `npm ci` in test/js (%v)", err)
-	}
+	node, dir := testserver.NodeTools(t, "test/js")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, script)

@@ -181,7 +181,7 @@ func (r *row) approval(now time.Time) (Approval, error) {
 // event starts the event of one of this approval's steps.
 func (r *row) event(t event.Type, now time.Time) *event.Event {
 	id := r.ID
-	return &event.Event{Type: t, OccurredAt: now, ProjectID: r.ProjectID, ApprovalID: &id, KeyPath: r.KeyPath}
+	return &event.Event{Type: t, OccurredAt: now, ProjectID: r.ProjectID, ApprovalID: &id, KeyPath: r.KeyPath, ApprovalCreatedAt: r.CreatedAt}
 }
 
 // errNotPending ends a transaction whose conditional update found the

@@ -132,7 +132,7 @@ func TestAWrongPINThenTheRightOneExecutesOnce(t *testing.T) {
 		if strings.Contains(logs, l.Token) {
 			t.Errorf("the token was logged:\n%s", logs)
 		}
-		for _, route := range []string{`path="GET /a/{token}"`, `path="POST /a/{token}"`} {
+		for _, route := range []string{`method=GET route=/a/{token}`, `method=POST route=/a/{token}`} {
 			if !strings.Contains(logs, route) {
 				t.Errorf("the request log lacks %s:\n%s", route, logs)
 			}

@@ -27,11 +27,19 @@ const (
 	// ExitError: the wait timed out, the request failed, or the command
 	// line was wrong.
 	ExitError = 3
+	// ExitNoSuchKey: key get found no key of that path.
+	ExitNoSuchKey = 4
 )
 
 // Handles reports whether cmd, the first argument of ottr, is one of the
 // commands of this package.
-func Handles(cmd string) bool { return cmd == "approval" || cmd == "key" }
+func Handles(cmd string) bool {
+	switch cmd {
+	case "approval", "key", "channel", "version", "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
 
 // Main runs a command (args without the program name) and returns its
 // exit code. Interrupts stop a wait.
@@ -58,42 +66,62 @@ type command struct {
 	out, errOut io.Writer
 }
 
-const usage = `usage:
-  ottr approval create --key PATH (--value V | --action KEY=VALUE[:LABEL[:STYLE]] ...)
-                       [--ttl 10m] [--info TEXT] [--ref ID] [--initial-value V] [--pin DIGITS]
-                       [--idempotency-key KEY] [--wait [--timeout 1h]]
-  ottr key get PATH
-  ottr key set PATH VALUE
-
-OTTR_URL is the server (https://ottr.example.com), OTTR_API_KEY a project
-API key (otw_… to create and set, otr_… to read).
-
-approval create prints the link. With --wait it then waits for the decision
-and exits 0 when the first action (with --value, the only one) is executed,
-printing its value; 1 when another action is executed, printing its value;
-2 when the approval expires, is invalidated or locked; 3 on timeout or error.
-key get prints the value and exits 0, or exits 1 when the key has none.
-In --action, VALUE and LABEL end at the next ':'.`
-
 func (c *command) dispatch(ctx context.Context, args []string, getenv func(string) string) (int, error) {
-	if len(args) < 2 {
-		fmt.Fprintln(c.errOut, usage)
+	switch {
+	case len(args) == 0:
+		c.help(nil)
 		return ExitError, flag.ErrHelp
+	case args[0] == "help":
+		if !c.help(args[1:]) {
+			return ExitError, fmt.Errorf("unknown command %q", strings.Join(args[1:], " "))
+		}
+		return ExitApproved, nil
+	case args[0] == "version":
+		if wantsHelp(args[1:]) {
+			c.help(args[:1])
+			return ExitApproved, nil
+		}
+		c.version()
+		return ExitApproved, nil
+	case wantsHelp(args):
+		words := args[:min(2, len(args))]
+		if wantsHelp(words) {
+			words = words[:len(words)-1]
+		}
+		c.help(words)
+		return ExitApproved, nil
+	case len(args) < 2:
+		c.out = c.errOut
+		c.help(args)
+		return ExitError, flag.ErrHelp
+	}
+	sub := strings.Join(args[:2], " ")
+	if _, known := helps[sub]; !known {
+		c.out = c.errOut
+		c.help(nil)
+		return ExitError, fmt.Errorf("unknown command %q", sub)
 	}
 	api, err := newClient(getenv("OTTR_URL"), getenv("OTTR_API_KEY"))
 	if err != nil {
 		return ExitError, err
 	}
-	switch sub := strings.Join(args[:2], " "); sub {
+	switch sub {
 	case "approval create":
 		return c.createApproval(ctx, api, args[2:])
+	case "approval list":
+		return c.listApprovals(ctx, api, args[2:])
 	case "key get":
 		return c.getKey(ctx, api, args[2:])
 	case "key set":
 		return c.setKey(ctx, api, args[2:])
-	default:
-		fmt.Fprintln(c.errOut, usage)
-		return ExitError, fmt.Errorf("unknown command %q", sub)
+	case "channel list":
+		return c.listChannels(ctx, api, args[2:])
+	case "channel put":
+		return c.putChannel(ctx, api, args[2:])
+	case "channel test":
+		return c.testChannel(ctx, api, args[2:])
+	default: // channel delete
+		return c.deleteChannel(ctx, api, args[2:])
 	}
 }
 
@@ -104,8 +132,8 @@ func (c *command) getKey(ctx context.Context, api *client, args []string) (int, 
 	value, err := api.getKey(ctx, args[0])
 	var apiErr *apiError
 	if errors.As(err, &apiErr) && apiErr.Status == 404 && apiErr.Detail.Code == "NOT_FOUND" {
-		fmt.Fprintf(c.errOut, "ottr: key %s has no value\n", args[0])
-		return ExitRejected, nil
+		fmt.Fprintf(c.errOut, "ottr: no such key %s\n", args[0])
+		return ExitNoSuchKey, nil
 	}
 	if err != nil {
 		return ExitError, err

@@ -184,9 +184,9 @@ func TestKeyGetSet(t *testing.T) {
 		// A last segment named pending is a key like any other.
 		f.run(f.write, nil, "key", "set", "jobs/pending", "3").expect(t, cli.ExitApproved)
 		f.run(f.read, nil, "key", "get", "jobs/pending").expect(t, cli.ExitApproved, "3")
-		// No value: 1.
+		// No such key: 4.
 		r := f.run(f.read, nil, "key", "get", "never/set")
-		r.expect(t, cli.ExitRejected)
+		r.expect(t, cli.ExitNoSuchKey)
 		if r.stdout != "" {
 			t.Errorf("stdout %q", r.stdout)
 		}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -240,14 +241,43 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 		}
 	}
 	if len(jwtSecret) < 32 {
-		return Config{}, errors.New("OTTR_JWT_SECRET must be at least 32 characters")
+		return Config{}, errors.New("OTTR_JWT_SECRET must be at least 32 characters (openssl rand -base64 48)")
 	}
-	if raw, err := base64.StdEncoding.DecodeString(encKey); err != nil || len(raw) != 32 {
+	raw, err := base64.StdEncoding.DecodeString(encKey)
+	if err != nil || len(raw) != 32 {
 		return Config{}, errors.New("OTTR_ENCRYPTION_KEY must be the base64 encoding of 32 bytes (openssl rand -base64 32)")
+	}
+	for _, s := range []struct{ name, value, fix string }{
+		{"OTTR_JWT_SECRET", jwtSecret, "openssl rand -base64 48"},
+		{"OTTR_ENCRYPTION_KEY", string(raw), "openssl rand -base64 32"},
+		{"the password of OTTR_DATABASE_URL", databasePassword(cfg.DatabaseURL), "a password of its own"},
+	} {
+		if isPlaceholder(s.value) {
+			return Config{}, fmt.Errorf("%s is a placeholder from an example (it holds %q): replace it with a secret of its own (%s)", s.name, placeholderWord, s.fix)
+		}
 	}
 	cfg.JWTSecret = []byte(jwtSecret)
 	cfg.EncryptionKey = encKey
 	return cfg, nil
+}
+
+// placeholderWord marks the example values of docker-compose.yml and the
+// docs; a secret holding it was copied, not generated.
+const placeholderWord = "change-me"
+
+// isPlaceholder reports whether a secret is an example's placeholder.
+func isPlaceholder(secret string) bool {
+	return strings.Contains(strings.ToLower(secret), placeholderWord)
+}
+
+// databasePassword is the password in a postgres:// URL, or "".
+func databasePassword(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	p, _ := u.User.Password()
+	return p
 }
 
 // devSecret loads or creates a random secret in the data directory, for

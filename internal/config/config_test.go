@@ -226,6 +226,13 @@ func TestBadValuesAreRejected(t *testing.T) {
 		"encryption key":    {map[string]string{"OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": "not base64!"}, "OTTR_ENCRYPTION_KEY"},
 		"key of 16 bytes":   {map[string]string{"OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(make([]byte, 16))}, "OTTR_ENCRYPTION_KEY"},
 		"postgres bad keys": {map[string]string{"OTTR_DATABASE_URL": "postgres://db/ottr", "OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": "x"}, "OTTR_ENCRYPTION_KEY"},
+		// The placeholders of docker-compose.yml start nothing.
+		"compose JWT secret": {map[string]string{"OTTR_JWT_SECRET": "change-me-jwt-secret-at-least-32-characters", "OTTR_ENCRYPTION_KEY": explicitKey}, "OTTR_JWT_SECRET is a placeholder"},
+		"compose encryption key": {map[string]string{"OTTR_JWT_SECRET": explicitJWT,
+			"OTTR_ENCRYPTION_KEY": "Y2hhbmdlLW1lLWNoYW5nZS1tZS1jaGFuZ2UtbWUtMzI="}, "OTTR_ENCRYPTION_KEY is a placeholder"},
+		"compose database password": {map[string]string{"OTTR_DATABASE_URL": "postgres://postgres:change-me-db-password@postgres:5432/ottr",
+			"OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": explicitKey}, "the password of OTTR_DATABASE_URL is a placeholder"},
+		"upper-case placeholder": {map[string]string{"OTTR_JWT_SECRET": "CHANGE-ME-" + explicitJWT, "OTTR_ENCRYPTION_KEY": explicitKey}, "OTTR_JWT_SECRET is a placeholder"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -59,6 +59,9 @@ type Event struct {
 	DecidedBySlackUserID   *string `gorm:"column:decided_by_slack_user_id"`
 	DecidedBySlackUserName *string `gorm:"column:decided_by_slack_user_name"`
 	Comment                *string
+	// ApprovalCreatedAt is when the event's approval was created, for the
+	// after-commit functions (how long a decision took); not stored.
+	ApprovalCreatedAt time.Time `gorm:"-"`
 }
 
 // TableName keeps the table name independent of GORM's naming rules.

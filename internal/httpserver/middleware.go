@@ -81,6 +81,7 @@ func logRequests(logger *slog.Logger, m *metrics.Metrics, clients ClientAddress,
 		w.Header().Set("X-Request-Id", id)
 		ip := clients.Of(r)
 		ctx := requestlog.WithID(r.Context(), id)
+		ctx, note := requestlog.WithNote(ctx)
 		ctx = ratelimit.WithClientIP(ctx, ip)
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(ctx)
@@ -89,17 +90,39 @@ func logRequests(logger *slog.Logger, m *metrics.Metrics, clients ClientAddress,
 			sw.status = http.StatusOK
 		}
 		elapsed := time.Since(start)
-		rt := r.Pattern
-		if rt == "" {
-			rt = "unmatched"
-		}
+		rt := route(r.Pattern)
 		m.HTTPRequests.WithLabelValues(rt, r.Method, strconv.Itoa(sw.status)).Inc()
 		m.HTTPDuration.WithLabelValues(rt).Observe(elapsed.Seconds())
-		logger.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", rt),
-			slog.Int("status", sw.status), slog.Duration("took", elapsed), slog.String("ip", ip))
+		// Probes come every few seconds and say nothing when they pass.
+		level := slog.LevelInfo
+		if (rt == "/healthz" || rt == "/readyz") && sw.status == http.StatusOK {
+			level = slog.LevelDebug
+		}
+		attrs := []slog.Attr{slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", rt),
+			slog.Int("status", sw.status), slog.Float64("took_ms", Millis(elapsed)), slog.String("ip", ip)}
+		if op := note.Operation(); op != "" {
+			attrs = append(attrs, slog.String("operation", op))
+		}
+		logger.LogAttrs(ctx, level, "request", attrs...)
 	})
 }
+
+// route is the label of a ServeMux pattern in metrics and logs: its path
+// alone ("GET /healthz" and "/query" alike give the path; the method is a
+// label of its own), "unmatched" for no pattern.
+func route(pattern string) string {
+	if pattern == "" {
+		return "unmatched"
+	}
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		return path
+	}
+	return pattern
+}
+
+// Millis is a duration in milliseconds, to the microsecond, as logs show
+// durations: slog's own durations are nanoseconds in JSON.
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // recoverPanics answers 500 instead of dropping the connection, and logs.
 func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
 )
 
 // TestGraphQLWSClient runs the graphql-ws JavaScript client (what Apollo
@@ -21,14 +21,7 @@ import (
 // credentials. test/js/node_modules comes from `npm ci` (.ci/run does it).
 func TestGraphQLWSClient(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node not found: install Node.js 20 or later")
-	}
-	dir, _ := filepath.Abs("../../test/js")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "graphql-ws")); err != nil {
-		t.Fatalf("graphql-ws not installed: run `npm ci` in test/js (%v)", err)
-	}
+	node, dir := testserver.NodeTools(t, "test/js")
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		srv, _, pid, _, key := setup(t, d)

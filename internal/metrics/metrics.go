@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ottr/backend/internal/buildinfo"
 )
 
 // Metrics is the set of collectors of one server.
@@ -27,6 +29,7 @@ type Metrics struct {
 	// SlackDeliveries counts delivery attempts by outcome: delivered,
 	// retrying, failed, skipped, and unknown (in flight when a server died).
 	SlackDeliveries *prometheus.CounterVec
+	Business
 }
 
 // Transports of live connections, the values of LiveConnections' label.
@@ -75,6 +78,14 @@ func New() *Metrics {
 	m.Registry.MustRegister(m.HTTPRequests, m.HTTPDuration, m.GraphQLDuration, m.GraphQLErrors,
 		m.LiveConnections, m.LiveSubscriptions, m.SlackDeliveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Which build serves: one series, always 1, labelled as ottr version
+	// prints it.
+	version, revision := buildinfo.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ottr_build_info", Help: "The running build: its version and VCS revision; always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision}})
+	build.Set(1)
+	m.Registry.MustRegister(build)
+	m.Business = newBusiness(m.Registry)
 	return m
 }
 

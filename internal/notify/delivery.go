@@ -83,7 +83,7 @@ func (d *Dispatcher) Deliveries(ctx context.Context, channelID string, status *s
 	if err := apperr.CheckTexts("channelId", channelID); err != nil {
 		return page.Page[Delivery]{}, err
 	}
-	if _, err := d.channels.Get(ctx, channelID, project.Read); err != nil {
+	if _, err := d.channels.Get(ctx, channelID, project.ReadSettings); err != nil {
 		return page.Page[Delivery]{}, err
 	}
 	return d.listDeliveries(ctx, d.store.DB(ctx).Where("channel_id = ?", channelID), status, args)
@@ -93,7 +93,7 @@ func (d *Dispatcher) Deliveries(ctx context.Context, channelID string, status *s
 // newest first, filtered by f. A channel of another project matches
 // nothing.
 func (d *Dispatcher) ProjectDeliveries(ctx context.Context, projectID string, f DeliveryFilter, args page.Args) (page.Page[Delivery], error) {
-	if _, err := d.authz.Authorize(ctx, projectID, project.Read); err != nil {
+	if _, err := d.authz.Authorize(ctx, projectID, project.ReadSettings); err != nil {
 		return page.Page[Delivery]{}, err
 	}
 	channels := d.store.DB(ctx).Table("slack_channels").Select("id").Where("project_id = ?", projectID)
@@ -291,7 +291,7 @@ func (d *Dispatcher) Delivery(ctx context.Context, id string) (*Delivery, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.channels.Get(ctx, del.ChannelID, project.Read); err != nil {
+	if _, err := d.channels.Get(ctx, del.ChannelID, project.ReadSettings); err != nil {
 		if apperr.CodeOf(err) == apperr.CodeNotFound {
 			return nil, apperr.NotFound("delivery")
 		}

@@ -54,6 +54,7 @@ func (d *Dispatcher) countOutcome(status string) {
 	switch status {
 	case slack.StatusDelivered, slack.StatusRetrying, slack.StatusFailed, slack.StatusSkipped:
 		d.outcomes.WithLabelValues(strings.ToLower(status)).Inc()
+		d.byKind.WithLabelValues(strings.ToLower(status)).Inc()
 	}
 }
 
@@ -61,5 +62,6 @@ func (d *Dispatcher) countOutcome(status string) {
 func (d *Dispatcher) countUnknown(n int) {
 	if d.outcomes != nil && n > 0 {
 		d.outcomes.WithLabelValues(OutcomeUnknown).Add(float64(n))
+		d.byKind.WithLabelValues(OutcomeUnknown).Add(float64(n))
 	}
 }

@@ -367,7 +367,7 @@ func (w *worker) settle(ctx context.Context, k Kind, job *river.Job[deliverArgs]
 	}
 	w.d.logger.Log(ctx, level, k.Name()+" delivery attempt", "delivery", del.ID, "channel", del.ChannelID,
 		"outcome", outcome.Kind.String(), "status", dec.Status, "http_status", r.StatusCode,
-		"reason", outcome.Reason, "err", r.Err, "attempt", job.Attempt, "took", r.Latency)
+		"reason", outcome.Reason, "err", r.Err, "attempt", job.Attempt, "took_ms", float64(r.Latency.Microseconds())/1000)
 	if dec.Disable != "" {
 		w.d.logger.WarnContext(ctx, k.Name()+" channel disabled by its deliveries", "channel", del.ChannelID, "reason", dec.Disable)
 	}

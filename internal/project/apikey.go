@@ -44,12 +44,12 @@ func (s *Service) CreateAPIKey(ctx context.Context, projectID, name string, scop
 
 // APIKeys lists a project's keys, newest first. Members who may not manage
 // keys still see them (never their secrets): knowing which keys exist is
-// part of reading a project.
+// part of reading a project's settings (not for READ keys).
 func (s *Service) APIKeys(ctx context.Context, projectID string) ([]auth.APIKey, error) {
 	if err := apperr.CheckTexts("projectId", projectID); err != nil {
 		return nil, err
 	}
-	if _, err := s.authz.Authorize(ctx, projectID, Read); err != nil {
+	if _, err := s.authz.Authorize(ctx, projectID, ReadSettings); err != nil {
 		return nil, err
 	}
 	var keys []auth.APIKey
@@ -83,7 +83,7 @@ func (s *Service) APIKey(ctx context.Context, id string) (*auth.APIKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load API key %s: %w", id, err)
 	}
-	if _, err := s.authz.Authorize(ctx, key.ProjectID, Read); err != nil {
+	if _, err := s.authz.Authorize(ctx, key.ProjectID, ReadSettings); err != nil {
 		if apperr.CodeOf(err) == apperr.CodeNotFound {
 			return nil, apperr.NotFound("API key")
 		}

@@ -30,7 +30,14 @@ func (r Role) Valid() bool {
 type Action string
 
 const (
-	Read          Action = "read"           // see the project and everything in it
+	// Read is seeing the project (id, name, the caller's role) and its
+	// data: keys, approvals and events. It is all a READ key may do.
+	Read Action = "read"
+	// ReadSettings is seeing who and what is wired to a project: members
+	// and their e-mails, API keys, Slack channels and deliveries, the
+	// approval rules. A READ key is a script's credential for values, so
+	// it sees none of this.
+	ReadSettings  Action = "read-settings"
 	Rename        Action = "rename"         // rename the project
 	Delete        Action = "delete"         // delete the project
 	ManageMembers Action = "manage-members" // add and remove non-owner members
@@ -60,9 +67,10 @@ type grant struct {
 // ADMIN everything but deleting the project and changing owners; MEMBER works
 // with keys and approvals and decides them; VIEWER reads. WRITE keys may
 // write data and manage Slack channels, but never decide; READ keys only
-// read. Settings are OWNER's and ADMIN's.
+// read keys, approvals and events. Settings are OWNER's and ADMIN's.
 var Permissions = map[Action]grant{
 	Read:             {roles: []Role{RoleOwner, RoleAdmin, RoleMember, RoleViewer}, writeKey: true, readKey: true},
+	ReadSettings:     {roles: []Role{RoleOwner, RoleAdmin, RoleMember, RoleViewer}, writeKey: true},
 	Rename:           {roles: []Role{RoleOwner, RoleAdmin}},
 	Delete:           {roles: []Role{RoleOwner}},
 	ManageMembers:    {roles: []Role{RoleOwner, RoleAdmin}},

@@ -9,7 +9,7 @@ import (
 // The roles as the product describes them: OWNER everything; ADMIN
 // everything but deleting the project and changing owners; MEMBER works with
 // keys and approvals; VIEWER reads. WRITE keys write data and manage Slack;
-// READ keys read.
+// READ keys read keys, approvals and events.
 func TestPermissionsTable(t *testing.T) {
 	t.Parallel()
 	const (
@@ -21,7 +21,9 @@ func TestPermissionsTable(t *testing.T) {
 		readKey
 	)
 	want := map[Action]int{
-		Read:          owner | admin | member | viewer | writeKey | readKey,
+		Read: owner | admin | member | viewer | writeKey | readKey,
+		// A READ key reads values, not who uses the project or how.
+		ReadSettings:  owner | admin | member | viewer | writeKey,
 		Rename:        owner | admin,
 		Delete:        owner,
 		ManageMembers: owner | admin,

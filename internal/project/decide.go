@@ -22,7 +22,7 @@ func NoSelfApproval(ctx context.Context, st *store.Store, projectID string) (boo
 // NoSelfApproval is the project's no-self-approval rule, for a caller who
 // may read the project.
 func (s *Service) NoSelfApproval(ctx context.Context, projectID string) (bool, error) {
-	if _, err := s.authz.Authorize(ctx, projectID, Read); err != nil {
+	if _, err := s.authz.Authorize(ctx, projectID, ReadSettings); err != nil {
 		return false, err
 	}
 	return NoSelfApproval(ctx, s.store, projectID)

@@ -218,7 +218,7 @@ func (s *Service) Members(ctx context.Context, projectID string) ([]MemberWithUs
 	if err := apperr.CheckTexts("projectId", projectID); err != nil {
 		return nil, err
 	}
-	if _, err := s.authz.Authorize(ctx, projectID, Read); err != nil {
+	if _, err := s.authz.Authorize(ctx, projectID, ReadSettings); err != nil {
 		return nil, err
 	}
 	var members []Member
@@ -246,6 +246,38 @@ func (s *Service) Members(ctx context.Context, projectID string) ([]MemberWithUs
 		}
 	}
 	return out, nil
+}
+
+// MayReadPeople refuses a caller who may read a project but not who is in
+// it: a READ key. Every member role may, so for a field of an object
+// already read from the project it needs no query.
+func MayReadPeople(ctx context.Context) error {
+	p, err := auth.Require(ctx)
+	if err != nil {
+		return err
+	}
+	if k := p.APIKey; k != nil && !AllowsKey(k.Scope, ReadSettings) {
+		return apperr.Forbidden(fmt.Sprintf("a %s API key may not do this", k.Scope))
+	}
+	return nil
+}
+
+// Person returns the account of a user named by something in a project,
+// such as an approval's decider, for a caller who may read the project's
+// settings: an e-mail address is not a value a READ key may read.
+// NOT_FOUND when the account no longer exists.
+func (s *Service) Person(ctx context.Context, projectID, userID string) (*auth.User, error) {
+	if _, err := s.authz.Authorize(ctx, projectID, ReadSettings); err != nil {
+		return nil, err
+	}
+	var u auth.User
+	if err := s.store.DB(ctx).Where("id = ?", userID).Take(&u).Error; err != nil {
+		if store.IsNotFound(err) {
+			return nil, apperr.NotFound("user")
+		}
+		return nil, fmt.Errorf("load user %s: %w", userID, err)
+	}
+	return &u, nil
 }
 
 // MembersPage is Members, one page at a time.

@@ -48,7 +48,13 @@ func (in createRequest) domain() approval.CreateInput {
 		for i, a := range in.Actions {
 			out.Actions[i] = approval.ActionInput{Key: a.Key, Value: a.Value, Label: a.Label}
 			if a.Style != nil {
-				st := approval.Style(strings.ToUpper(*a.Style))
+				// The API's names are lower case; anything else reaches
+				// the domain as sent, which refuses it with the same text.
+				st := approval.Style(*a.Style)
+				switch *a.Style {
+				case "primary", "danger", "default":
+					st = approval.Style(strings.ToUpper(*a.Style))
+				}
 				out.Actions[i].Style = &st
 			}
 		}

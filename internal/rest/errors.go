@@ -27,6 +27,14 @@ type errorDetail struct {
 	RetryAfterSeconds int `json:"retry_after_seconds,omitempty"`
 	// RequestID finds an INTERNAL error's request in the server's log.
 	RequestID string `json:"request_id,omitempty"`
+	// Problems lists every invalid field of a BAD_USER_INPUT answer, in
+	// the input's order; field and message repeat the first.
+	Problems []problemJSON `json:"problems,omitempty"`
+}
+
+type problemJSON struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // statusOf is the one place where domain errors become HTTP statuses.
@@ -66,9 +74,25 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		e = &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
 	}
 	status := statusOf(err, e)
-	detail := errorDetail{Code: e.Code, Message: e.Message, Field: snakeCase(e.Field)}
-	if be := (*bodyError)(nil); errors.As(err, &be) {
-		detail.Field = e.Field // named as in the body already
+	detail := errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}
+	if be := (*bodyError)(nil); !errors.As(err, &be) { // else named as in the body already
+		detail.Field, detail.Message = restNames(e.Field, e.Message)
+	}
+	if e.Code == apperr.CodeBadUserInput {
+		list := e.Problems
+		if len(list) == 0 {
+			list = []*apperr.Error{e}
+		}
+		for _, p := range list {
+			field, msg := p.Field, p.Message
+			if be := (*bodyError)(nil); !errors.As(err, &be) {
+				field, msg = restNames(field, msg)
+			}
+			detail.Problems = append(detail.Problems, problemJSON{Field: field, Message: msg})
+		}
+		if len(list) > 1 {
+			detail.Message = joinMessages(detail.Problems)
+		}
 	}
 	if e.Code == apperr.CodeInternal {
 		detail.RequestID = requestlog.ID(r.Context())
@@ -85,6 +109,54 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 func (a *API) logError(ctx context.Context, r *http.Request, err error) {
 	a.logger.ErrorContext(ctx, "REST request failed", "route", r.Pattern, "request_id", requestlog.ID(ctx), "err", err)
+}
+
+// restNames names a domain error's field as the REST API does, in the
+// field and in its message (ttlSeconds must be … becomes ttl_seconds must
+// be …). Quoted text, which is what the client sent, stays as it is.
+func restNames(field, msg string) (string, string) {
+	rest := snakeCase(field)
+	if rest == field || field == "" {
+		return rest, msg
+	}
+	parts := strings.Split(msg, `"`)
+	for i := 0; i < len(parts); i += 2 {
+		parts[i] = replaceWord(parts[i], field, rest)
+	}
+	return rest, strings.Join(parts, `"`)
+}
+
+// replaceWord replaces old with repl where it stands as a word of its own.
+func replaceWord(s, old, repl string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, old)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(old)
+		whole := (i == 0 || !isWordByte(s[i-1])) && (end == len(s) || !isWordByte(s[end]))
+		b.WriteString(s[:i])
+		if whole {
+			b.WriteString(repl)
+		} else {
+			b.WriteString(old)
+		}
+		s = s[end:]
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func joinMessages(problems []problemJSON) string {
+	msgs := make([]string, len(problems))
+	for i, p := range problems {
+		msgs[i] = p.Message
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // snakeCase turns the domain's field names (keyPath, ttlSeconds) into the

@@ -105,6 +105,7 @@ type apiError struct {
 		Code, Message, Field string
 		RetryAfterSeconds    int    `json:"retry_after_seconds"`
 		RequestID            string `json:"request_id"`
+		Problems             []struct{ Field, Message string }
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/ottr/backend/internal/rest"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/testserver"
 )
 
 // TestOpenAPIDocument validates the served OpenAPI document with
@@ -22,14 +22,7 @@ import (
 // is served, and every route is documented.
 func TestOpenAPIDocument(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node not found: install Node.js 20 or later")
-	}
-	dir, _ := filepath.Abs("../../test/openapi")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@apidevtools", "swagger-parser")); err != nil {
-		t.Fatalf("swagger-parser not installed: run `npm ci` in test/openapi (%v)", err)
-	}
+	node, dir := testserver.NodeTools(t, "test/openapi")
 	f := setup(t, store.SQLite)
 	served := f.do("GET", "/v1/openapi.json", "", "")
 	if served.Status != http.StatusOK || !bytes.Equal(served.Body, rest.OpenAPI()) {
@@ -88,14 +81,7 @@ type recorded struct {
 // no field they do not name).
 func TestResponsesMatchOpenAPI(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node not found: install Node.js 20 or later")
-	}
-	dir, _ := filepath.Abs("../../test/openapi")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ajv")); err != nil {
-		t.Fatalf("ajv not installed: run `npm ci` in test/openapi (%v)", err)
-	}
+	node, dir := testserver.NodeTools(t, "test/openapi")
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		f := setup(t, d)

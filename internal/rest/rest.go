@@ -18,6 +18,8 @@ import (
 	"github.com/ottr/backend/internal/apperr"
 	"github.com/ottr/backend/internal/approval"
 	"github.com/ottr/backend/internal/live"
+	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/slack"
 	"github.com/ottr/backend/internal/webhook"
 )
 
@@ -36,6 +38,8 @@ const MaxWaitsPerKey = 10
 // Options is what the API needs.
 type Options struct {
 	Approvals *approval.Service
+	Projects  *project.Service
+	Channels  *slack.Service
 	// Live opens the stream of an approval a long-poll waits on.
 	Live *live.Subscriptions
 	// Webhooks manages the project's webhook endpoints.
@@ -46,6 +50,8 @@ type Options struct {
 // API is the REST v1 API.
 type API struct {
 	approvals *approval.Service
+	projects  *project.Service
+	channels  *slack.Service
 	live      *live.Subscriptions
 	webhooks  *webhook.Service
 	logger    *slog.Logger
@@ -59,7 +65,7 @@ type API struct {
 
 // New returns the API.
 func New(o Options) *API {
-	return &API{approvals: o.Approvals, live: o.Live, webhooks: o.Webhooks, logger: o.Logger, waits: map[string]int{}, draining: make(chan struct{})}
+	return &API{approvals: o.Approvals, projects: o.Projects, channels: o.Channels, live: o.Live, webhooks: o.Webhooks, logger: o.Logger, waits: map[string]int{}, draining: make(chan struct{})}
 }
 
 // Drain ends the long-polls in flight, and makes new ones answer at once,
@@ -79,6 +85,12 @@ type route struct {
 func (a *API) routes() []route {
 	return append([]route{
 		{http.MethodPost, "/v1/approvals", []string{"/v1/approvals"}, a.createApproval},
+		{http.MethodGet, "/v1/approvals", []string{"/v1/approvals"}, a.listApprovals},
+		{http.MethodGet, "/v1/project", []string{"/v1/project"}, a.getProject},
+		{http.MethodGet, "/v1/slack/channels", []string{"/v1/slack/channels"}, a.listChannels},
+		{http.MethodPut, "/v1/slack/channels/{name}", []string{"/v1/slack/channels/{name}"}, a.putChannel},
+		{http.MethodPost, "/v1/slack/channels/{name}/test", []string{"/v1/slack/channels/{name}/test"}, a.testChannel},
+		{http.MethodDelete, "/v1/slack/channels/{name}", []string{"/v1/slack/channels/{name}"}, a.deleteChannel},
 		{http.MethodGet, "/v1/approvals/{id}", []string{"/v1/approvals/{id}"}, a.getApproval},
 		{http.MethodPost, "/v1/approvals/{id}/invalidate", []string{"/v1/approvals/{id}/invalidate"}, a.invalidateApproval},
 		// A key path has slashes, so one pattern serves the key and its

@@ -230,6 +230,13 @@ func TestChannelAuthorization(t *testing.T) {
 			if e := c.ErrorCode(toggle, map[string]any{"id": byKey}); e.Code() != "FORBIDDEN" {
 				t.Errorf("%s toggles: %s", name, e.Code())
 			}
+			if name == "READ key" {
+				// A READ key reads values, not the project's settings.
+				if e := c.ErrorCode(list, map[string]any{"p": pid}); e.Code() != "FORBIDDEN" {
+					t.Errorf("READ key lists channels: %s", e.Code())
+				}
+				continue
+			}
 			var out struct {
 				Project struct{ SlackChannels []struct{ ID string } }
 			}

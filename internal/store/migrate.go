@@ -55,7 +55,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		results = partial.Applied
 	}
 	for _, r := range results {
-		s.log().InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+		s.log().InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "took_ms", float64(r.Duration.Microseconds())/1000)
 	}
 	if partial != nil {
 		return fmt.Errorf("apply %s migration %s: %w", s.dialect, partial.Failed.Source.Path, partial.Err)

@@ -70,7 +70,7 @@ func NewDatabase(t testing.TB, d store.Dialect) (databaseURL, dataDir string) {
 		t.Fatalf("PostgreSQL is not reachable at %s (%v).\n"+
 			"On a machine with PostgreSQL installed, start it: `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`.\n"+
 			"With Docker: `docker compose up -d postgres` and\n"+
-			"OTTR_TEST_DATABASE_URL='postgres://postgres:change-me-db-password@127.0.0.1:5432/postgres?sslmode=disable'.\n"+
+			"OTTR_TEST_DATABASE_URL=\"postgres://postgres:$POSTGRES_PASSWORD@127.0.0.1:5433/postgres?sslmode=disable\".\n"+
 			"Or point OTTR_TEST_DATABASE_URL at another server, or set OTTR_TEST_SQLITE_ONLY=1 to run the SQLite half alone.",
 			redact(AdminURL()), err)
 	}

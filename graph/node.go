@@ -100,7 +100,7 @@ func (r *Resolver) findNode(ctx context.Context, id string) (model.Node, error) 
 			return toSlackChannel(*c), nil
 		},
 		func() (model.Node, error) {
-			e, err := r.WebhookService.Get(ctx, id, project.Read)
+			e, err := r.WebhookService.Get(ctx, id, project.ReadSettings)
 			if err != nil {
 				return nil, err
 			}

@@ -25,14 +25,15 @@ var readKeyFields = map[string]map[string]bool{
 		"slackChannels": false, "slackChannelsConnection": false,
 		"apiKeys": false, "apiKeysConnection": false,
 		"deliveries": false, "noSelfApproval": false,
+		"settings": false, "webhookEndpoints": false,
 	},
 	"Approval": {
 		"id": true, "keyPath": true, "info": true, "refId": true, "actions": true, "status": true,
 		"createdAt": true, "expiresAt": true, "pinRequired": true, "maxPinAttempts": true,
 		"failedPinAttempts": true, "executedAction": true, "executedAt": true, "invalidatedAt": true,
 		"invalidationReason": true, "project": true, "events": true, "eventsConnection": true,
-		"decision": true, "allowLink": true,
-		"deciders": false,
+		"decision": true, "allowLink": true, "remindedAt": true,
+		"deciders": false, "callbackDeliveries": false,
 	},
 	"Event": {
 		"id": true, "type": true, "occurredAt": true, "projectId": true, "approvalId": true, "keyPath": true,

@@ -115,7 +115,8 @@ func TestProjectSettings(t *testing.T) {
 		// An id PostgreSQL cannot store.
 		wantError(t, e.owner.ErrorCode(settingsMutation, map[string]any{"p": "p\x00", "i": map[string]any{"expireOnTime": true}}), "BAD_USER_INPUT", "projectId")
 
-		// OWNER and ADMIN only; everyone who reads the project reads them.
+		// OWNER and ADMIN only; every member and WRITE key reads them, a
+		// READ key does not (how a project is set up is not a value).
 		admin, member := e.srv.SignUp("Admin"), e.srv.SignUp("Member")
 		e.owner.AddMember(e.pid, admin.Email, "ADMIN")
 		e.owner.AddMember(e.pid, member.Email, "MEMBER")
@@ -125,6 +126,10 @@ func TestProjectSettings(t *testing.T) {
 		for name, c := range map[string]*testserver.Client{"member": member.Client, "write key": e.write, "read key": e.srv.Client(readKey)} {
 			if err := c.ErrorCode(settingsMutation, input); err.Code() != "FORBIDDEN" {
 				t.Fatalf("%s: %s %q, want FORBIDDEN", name, err.Code(), err.Message)
+			}
+			if name == "read key" {
+				wantError(t, c.ErrorCode(settingsQuery, map[string]any{"p": e.pid}), "FORBIDDEN", "")
+				continue
 			}
 			wantSettings(t, settings(t, c, e.pid), true, ptr(1))
 		}

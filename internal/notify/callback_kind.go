@@ -176,7 +176,12 @@ func (d *Dispatcher) addCallbackDeliveries(ctx context.Context, events []event.E
 // newest first, optionally of one status only, to whoever may read the
 // approval.
 func (d *Dispatcher) CallbackDeliveries(ctx context.Context, approvals *approval.Service, approvalID string, status *string, args page.Args) (page.Page[Delivery], error) {
-	if _, err := approvals.Get(ctx, approvalID); err != nil {
+	a, err := approvals.Get(ctx, approvalID)
+	if err != nil {
+		return page.Page[Delivery]{}, err
+	}
+	// Deliveries tell how the project is wired: not for READ keys.
+	if _, err := d.authz.Authorize(ctx, a.ProjectID, project.ReadSettings); err != nil {
 		return page.Page[Delivery]{}, err
 	}
 	return d.listDeliveries(ctx, d.store.DB(ctx).Table(tablesOf(kindCallback).deliveries).Where("channel_id = ?", approvalID), status, args)

@@ -11,7 +11,7 @@ import (
 // WebhookDeliveries lists an endpoint's deliveries, newest first,
 // optionally of one status only.
 func (d *Dispatcher) WebhookDeliveries(ctx context.Context, endpointID string, status *string, args page.Args) (page.Page[Delivery], error) {
-	if _, err := d.endpoints.Get(ctx, endpointID, project.Read); err != nil {
+	if _, err := d.endpoints.Get(ctx, endpointID, project.ReadSettings); err != nil {
 		return page.Page[Delivery]{}, err
 	}
 	return d.listDeliveries(ctx, d.store.DB(ctx).Table(tablesOf(kindWebhook).deliveries).Where("channel_id = ?", endpointID), status, args)
@@ -27,7 +27,7 @@ func (d *Dispatcher) WebhookDelivery(ctx context.Context, id string) (*Delivery,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.endpoints.Get(ctx, del.ChannelID, project.Read); err != nil {
+	if _, err := d.endpoints.Get(ctx, del.ChannelID, project.ReadSettings); err != nil {
 		if apperr.CodeOf(err) == apperr.CodeNotFound {
 			return nil, apperr.NotFound("delivery")
 		}

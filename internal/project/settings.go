@@ -49,7 +49,7 @@ func (s *Service) Settings(ctx context.Context, projectID string) (*Settings, er
 	if err := apperr.CheckTexts("projectId", projectID); err != nil {
 		return nil, err
 	}
-	if _, err := s.authz.Authorize(ctx, projectID, Read); err != nil {
+	if _, err := s.authz.Authorize(ctx, projectID, ReadSettings); err != nil {
 		return nil, err
 	}
 	return s.loadSettings(ctx, projectID)

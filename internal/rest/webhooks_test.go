@@ -115,7 +115,8 @@ func checkOpenAPI(t *testing.T, answers []recorded) {
 }
 
 // The webhook endpoints of the key's project over REST: a WRITE key adds,
-// changes, tests, rotates and removes them, a READ key only lists them,
+// lists, changes, tests, rotates and removes them, a READ key is refused
+// even the list (how a project is wired is not a value it reads),
 // another project's key finds none, and every answer matches the OpenAPI
 // document.
 func TestWebhookEndpointsOverREST(t *testing.T) {
@@ -150,7 +151,8 @@ func TestWebhookEndpointsOverREST(t *testing.T) {
 		call("POST", list, "/v1/webhooks", f.write, add).expectError(t, http.StatusConflict, "CONFLICT", "")
 
 		var listed struct{ Webhooks []webhookJSON }
-		r = call("GET", list, "/v1/webhooks", f.read, "")
+		call("GET", list, "/v1/webhooks", f.read, "").expectError(t, http.StatusForbidden, "FORBIDDEN", "")
+		r = call("GET", list, "/v1/webhooks", f.write, "")
 		r.decode(t, http.StatusOK, &listed)
 		if len(listed.Webhooks) != 1 || listed.Webhooks[0].ID != ep.ID {
 			t.Fatalf("listed %s", r.Body)
@@ -253,7 +255,7 @@ func TestWebhookEndpointsOverREST(t *testing.T) {
 			t.Fatalf("DELETE: %d %s", r.Status, r.Body)
 		}
 		call("DELETE", one, "/v1/webhooks/"+ep.ID, f.write, "").expectError(t, http.StatusNotFound, "NOT_FOUND", "")
-		call("GET", list, "/v1/webhooks", f.read, "").decode(t, http.StatusOK, &listed)
+		call("GET", list, "/v1/webhooks", f.write, "").decode(t, http.StatusOK, &listed)
 		if len(listed.Webhooks) != 0 {
 			t.Errorf("after removal %+v", listed.Webhooks)
 		}

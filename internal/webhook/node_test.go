@@ -23,10 +23,15 @@ func TestWebhookEndpointIsANodeOfItsTenantOnly(t *testing.T) {
 				URLMasked string
 			}
 		}
+		// A READ key reads values, not how the project is wired.
 		_, readKey := e.owner.CreateAPIKey(e.pid, "READ")
+		if err := e.srv.Client(readKey).ErrorCode(query, map[string]any{"id": ep.ID}); err.Code() != "FORBIDDEN" {
+			t.Errorf("node for a READ key: %s %q, want FORBIDDEN", err.Code(), err.Message)
+		}
+		_, writeKey := e.owner.CreateAPIKey(e.pid, "WRITE")
 		for who, c := range map[string]interface {
 			MustDo(string, map[string]any, any)
-		}{"owner": e.owner, "read key": e.srv.Client(readKey)} {
+		}{"owner": e.owner, "write key": e.srv.Client(writeKey)} {
 			var mine nodeOut
 			c.MustDo(query, map[string]any{"id": ep.ID}, &mine)
 			if mine.Node == nil || mine.Node.Typename != "WebhookEndpoint" || mine.Node.ID != ep.ID || mine.Node.Name != "node" ||

@@ -79,7 +79,7 @@ func (s *Service) List(ctx context.Context, projectID string) ([]Endpoint, error
 	if err := apperr.CheckTexts("projectId", projectID); err != nil {
 		return nil, err
 	}
-	if _, err := s.authz.Authorize(ctx, projectID, project.Read); err != nil {
+	if _, err := s.authz.Authorize(ctx, projectID, project.ReadSettings); err != nil {
 		return nil, err
 	}
 	var out []Endpoint

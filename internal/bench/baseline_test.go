@@ -182,6 +182,10 @@ type storedApproval struct {
 	DecidedVia, DecidedByUserID, DecidedBySlackUserID, DecidedBySlackUserName, DecisionComment *string
 	AllowLink                                                                                  bool
 	Deciders, CreatedByUserID, CreatedByAPIKeyID                                               *string
+	// The reminder's time, and the callback URL (encrypted) with its key.
+	RemindedAt         *time.Time
+	CallbackURL        *string
+	CallbackKeyVersion *int
 }
 
 // approval reads the whole row of keyPath's approval, in the table's
@@ -195,7 +199,8 @@ func (e *baselineEnv) approval(keyPath string) *storedApproval {
 		&r.ID, &r.ProjectID, &r.KeyPath, &r.Info, &r.RefID, &r.Actions, &r.Status, &r.CreatedAt, &r.ExpiresAt, &r.TokenHash,
 		&r.PinHash, &r.MaxPinAttempts, &r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt,
 		&r.InvalidationReason, &a.DecidedVia, &a.DecidedByUserID, &a.DecidedBySlackUserID, &a.DecidedBySlackUserName,
-		&a.DecisionComment, &a.AllowLink, &a.Deciders, &a.CreatedByUserID, &a.CreatedByAPIKeyID)
+		&a.DecisionComment, &a.AllowLink, &a.Deciders, &a.CreatedByUserID, &a.CreatedByAPIKeyID,
+		&a.RemindedAt, &a.CallbackURL, &a.CallbackKeyVersion)
 	if err != nil {
 		e.t.Fatalf("load approval of %s: %v", keyPath, err)
 	}
@@ -228,9 +233,11 @@ func (e *baselineEnv) event(approvalID string) storedEvent {
 // decision is the row's columns of who decided, how, and who may and
 // did create it, as text to compare.
 func (a *storedApproval) decision() string {
-	return fmt.Sprintf("via %s, user %s, Slack user %s %s, comment %s, link allowed %t, deciders %s, created by user %s, key %s",
+	return fmt.Sprintf("via %s, user %s, Slack user %s %s, comment %s, link allowed %t, deciders %s, created by user %s, key %s, "+
+		"reminded %t, callback %s %t",
 		text(a.DecidedVia), text(a.DecidedByUserID), text(a.DecidedBySlackUserID), text(a.DecidedBySlackUserName),
-		text(a.DecisionComment), a.AllowLink, text(a.Deciders), text(a.CreatedByUserID), text(a.CreatedByAPIKeyID))
+		text(a.DecisionComment), a.AllowLink, text(a.Deciders), text(a.CreatedByUserID), text(a.CreatedByAPIKeyID),
+		a.RemindedAt != nil, text(a.CallbackURL), a.CallbackKeyVersion != nil)
 }
 
 func (ev storedEvent) String() string {
@@ -294,7 +301,7 @@ func TestBaselineCreateWritesWhatCreateApprovalWrites(t *testing.T) {
 		}
 		// Created by the key, the link allowed, any member deciding, no decision.
 		want := "via NULL, user NULL, Slack user NULL NULL, comment NULL, link allowed true, deciders NULL, " +
-			"created by user NULL, key " + strconv.Quote(e.keyID)
+			"created by user NULL, key " + strconv.Quote(e.keyID) + ", reminded false, callback NULL false"
 		if o.decision() != want || b.decision() != want {
 			t.Fatalf("approval rows differ:\ncreateApproval %s\nbaseline       %s\nwant           %s", o.decision(), b.decision(), want)
 		}
@@ -328,7 +335,7 @@ func TestBaselineExecuteWritesWhatExecuteApprovalWrites(t *testing.T) {
 		}
 		// Decided by the link, by nobody known, without a comment.
 		wantDecision := "via \"LINK\", user NULL, Slack user NULL NULL, comment NULL, link allowed true, deciders NULL, " +
-			"created by user NULL, key " + strconv.Quote(e.keyID)
+			"created by user NULL, key " + strconv.Quote(e.keyID) + ", reminded false, callback NULL false"
 		wantEvent := `APPROVAL_EXECUTED, action "approve", via "LINK", user NULL, Slack user NULL NULL, comment NULL, reason NULL, attempts NULL of NULL`
 		for _, path := range []string{"k/ours", "k/base"} {
 			a := e.approval(path)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ottr/backend/internal/config"
+	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/slack/slacktest"
 	"github.com/ottr/backend/internal/store"
 	"github.com/ottr/backend/internal/store/storetest"
@@ -76,7 +77,7 @@ func TestChannelSetupTwiceEndsInTheSameState(t *testing.T) {
 		}
 		// A new channel takes every event and starts enabled.
 		f.do("PUT", "/v1/slack/channels/all", f.write, fmt.Sprintf(`{"webhook_url": %q}`, fake.WebhookURL("T1", "B2", "x"))).decode(t, http.StatusCreated, &ch)
-		if !ch.Enabled || len(ch.Events) != 6 {
+		if !ch.Enabled || len(ch.Events) != len(event.AllTypes) {
 			t.Fatalf("new channel with defaults: %+v", ch)
 		}
 		// Without a URL there is nothing to create; every problem is listed.

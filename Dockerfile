@@ -4,7 +4,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ottr . \
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ottr ./cmd/ottr \
  && mkdir -p /out/data
 
 # Run: no shell, no package manager, a non-root user (65532).

@@ -1,171 +1,249 @@
-// Command ottr is the Ottr backend: a GraphQL API for single-use approval
-// links, with Slack notifications. See README.md.
-//
-// Usage:
-//
-//	ottr              run the server (configured from the environment)
-//	ottr healthcheck  exit 0 when the server at OTTR_ADDR answers /healthz
-//	ottr rotate-encryption-key
-//	                  re-encrypt the Slack webhook URLs still on an old key
-//	                  (see rotateEncryptionKey for the procedure)
-//	ottr approval create|list … / ottr key get|set … / ottr channel …
-//	                  the client for scripts (internal/cli), on OTTR_URL and OTTR_API_KEY
-//	ottr version, ottr help [COMMAND]
-//
-// The load tool is its own command: cmd/ottr-bench.
-package main
+// Package app wires the server together: configuration, store, domain
+// services, background workers and the HTTP handler. The main package and
+// the tests build the same server through it.
+package ottr
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
-	"time"
 
-	"github.com/ottr/backend/internal/app"
-	"github.com/ottr/backend/internal/cli"
-	"github.com/ottr/backend/internal/config"
-	"github.com/ottr/backend/internal/httpserver"
+	"github.com/riverqueue/river"
+
+	"github.com/ottr/backend/graph"
+	"github.com/ottr/backend/internal/domain/approval"
+	"github.com/ottr/backend/internal/domain/auth"
+	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/domain/notify"
+	"github.com/ottr/backend/internal/domain/project"
+	"github.com/ottr/backend/internal/domain/slack"
+	"github.com/ottr/backend/internal/domain/webhook"
+	"github.com/ottr/backend/internal/platform/config"
+	"github.com/ottr/backend/internal/platform/metrics"
+	"github.com/ottr/backend/internal/platform/store"
+	"github.com/ottr/backend/internal/realtime/live"
+	"github.com/ottr/backend/internal/surface/approvalpage"
+	"github.com/ottr/backend/internal/surface/httpserver"
+	"github.com/ottr/backend/internal/surface/playground"
+	"github.com/ottr/backend/internal/surface/rest"
+	"github.com/ottr/backend/internal/surface/slackinteract"
 )
 
-// shutdownGrace is how long requests in flight may take to finish once a
-// signal has arrived.
-const shutdownGrace = 15 * time.Second
-
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "ottr:", err)
-		os.Exit(1)
-	}
+// App is one running server instance.
+type App struct {
+	Config  config.Config
+	Store   *store.Store
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	// Recorder is where every event is written; deliveries and live
+	// streaming hook into it.
+	Recorder *event.Recorder
+	// Approvals runs approvals and keys; the approval page builds on it.
+	Approvals *approval.Service
+	// Feed publishes committed events to this instance's subscribers.
+	Feed *live.Feed
+	// Live counts the websocket and SSE connections of the GraphQL
+	// endpoint.
+	Live    *graph.LiveConnections
+	handler http.Handler
+	// interactions replies to Slack clicks in the background, reading the
+	// store: Close stops it first, whatever else was started after it.
+	interactions *slackinteract.Handler
+	closers      []func() error
+	// drain ends what a shutdown should not wait for (long-polls).
+	drain func()
 }
 
-func run(args []string) error {
-	rotate := false
-	switch {
-	case len(args) == 0:
-	case len(args) == 1 && args[0] == "healthcheck":
-		return healthcheck(os.Getenv("OTTR_ADDR"))
-	case len(args) == 1 && args[0] == "rotate-encryption-key":
-		rotate = true
-	case cli.Handles(args[0]):
-		os.Exit(cli.Main(args, os.Stdout, os.Stderr, os.Getenv))
-	default:
-		return fmt.Errorf("unknown command %q (run without arguments to start the server, or with healthcheck, rotate-encryption-key, approval, key, channel, version or help)",
-			strings.Join(args, " "))
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	logger := newLogger(os.Getenv("OTTR_LOG_FORMAT"))
-	slog.SetDefault(logger)
-	cfg, err := config.FromEnv(os.Getenv, logger)
+// New opens the database, applies migrations and builds the handler. A
+// failed migration stops here: the server never runs on a half-migrated
+// database.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if rotate {
-		return rotateEncryptionKey(ctx, cfg, logger)
-	}
-	a, err := app.New(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer a.Close() // last: after the requests in flight have finished
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	var metricsLn net.Listener
-	if cfg.MetricsAddr != "" {
-		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("listen on %s (OTTR_METRICS_ADDR): %w", cfg.MetricsAddr, err)
+	st.SetLogger(logger)
+	if cfg.OnDatabase != nil {
+		if err := cfg.OnDatabase(st.DB(ctx)); err != nil {
+			_ = st.Close()
+			return nil, err
 		}
 	}
-	return serve(ctx, a, ln, metricsLn)
+	a := &App{Config: cfg, Store: st, Logger: logger, Metrics: metrics.New()}
+	a.Metrics.WatchDatabase(st.SQL())
+	a.closers = append(a.closers, st.Close)
+	if err := st.Migrate(ctx); err != nil {
+		_ = a.Close()
+		return nil, fmt.Errorf("database migration failed, not starting: %w", err)
+	}
+
+	a.Recorder = event.NewRecorder(st)
+	a.Recorder.OnCommit(a.Metrics.ApprovalEvent)
+	a.Feed, err = live.StartFeed(ctx, st, a.Recorder, live.FeedOptions{DatabaseURL: cfg.DatabaseURL, Buffer: cfg.Live.Buffer, Logger: logger})
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, a.Feed.Close)
+	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret), cfg.Now)
+	authz := project.NewAuthorizer(st)
+	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
+		Secret: cfg.JWTSecret, PublicURL: cfg.PublicURL, Now: cfg.Now})
+	// Read before River starts, so that its first sweep (RunOnStart) runs
+	// when a project had opted in.
+	stopOptIns, err := a.Approvals.WatchDeadlineOptIns(ctx, approval.OptInRefreshEvery, logger)
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, stopOptIns)
+	channels, endpoints, callbacks, dispatcher, err := a.startSlack(ctx, authz)
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	subscriptions := live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
+		live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer})
+	projects := project.NewService(st, authz)
+	projects.OnDeadlineOptIn(a.Approvals.NoteDeadlineOptIn)
+	api := rest.New(rest.Options{Approvals: a.Approvals, Projects: projects, Channels: channels, Live: subscriptions, Webhooks: endpoints, Logger: logger})
+	a.drain = api.Drain
+	resolver := &graph.Resolver{
+		AuthService:     authSvc,
+		ProjectService:  projects,
+		ApprovalService: a.Approvals,
+		EventQueries:    event.NewQueries(st, authz),
+		Live:            subscriptions,
+		SlackService:    channels,
+		WebhookService:  endpoints,
+		CallbackService: callbacks,
+		Dispatcher:      dispatcher,
+		PublicURL:       cfg.PublicURL,
+	}
+	a.interactions = a.newInteractions(channels)
+	a.Live = graph.NewLiveConnections(a.Metrics, cfg.Live.Limits)
+	gql := graph.NewHandler(resolver, graph.HandlerOptions{
+		Introspection: cfg.Introspection,
+		CORSOrigins:   cfg.CORSOrigins,
+		Metrics:       a.Metrics,
+		Logger:        logger,
+		InitTimeout:   cfg.Live.InitTimeout,
+		KeepAlive:     cfg.Live.KeepAlive,
+		Buffer:        cfg.Live.Buffer,
+		WriteTimeout:  cfg.HTTP.WithDefaults().WriteTimeout,
+		Live:          a.Live,
+		Stopping:      a.Feed.Closed(),
+	})
+	a.handler = httpserver.New(httpserver.Options{
+		GraphQL:         gql,
+		Auth:            authSvc,
+		Ready:           a.ready,
+		Metrics:         a.Metrics,
+		CORSOrigins:     cfg.CORSOrigins,
+		TrustedProxies:  cfg.TrustedProxies,
+		SeparateMetrics: cfg.MetricsAddr != "",
+		Logger:          logger,
+		Routes:          a.withInteractions(a.routes()),
+		APIRoutes:       api.Routes(),
+	})
+	return a, nil
 }
 
-func newLogger(format string) *slog.Logger {
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+// routes are the handlers beside /query: the approval page, and the
+// playground and the schema's SDL where the configuration serves them.
+func (a *App) routes() map[string]http.Handler {
+	routes := approvalpage.New(approvalpage.Options{Approvals: a.Approvals, Logger: a.Logger, Now: a.Config.Now}).Routes()
+	tools := playground.Options{Playground: a.Config.Playground}
+	if a.Config.Introspection {
+		tools.SDL = graph.SDL()
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	for pattern, h := range playground.Routes(tools) {
+		routes[pattern] = h
+	}
+	return routes
 }
 
-// serve answers on ln (and /metrics on metricsLn, when not nil) until ctx
-// ends, then stops accepting and lets the requests in flight finish (up to
-// shutdownGrace).
-func serve(ctx context.Context, a *app.App, ln, metricsLn net.Listener) error {
-	// Requests get their own base context, cancelled only after shutdown has
-	// let the ones in flight finish, so a signal does not abort them.
-	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBase()
-	srv := &http.Server{
-		Handler:     a.Handler(),
-		BaseContext: func(net.Listener) context.Context { return baseCtx },
+// startSlack builds the Slack channel, webhook endpoint and callback
+// services (callbacks also given to the approval service) and
+// starts the dispatcher, which fans out every committed event to its
+// deliveries.
+func (a *App) startSlack(ctx context.Context, authz *project.Authorizer) (*slack.Service, *webhook.Service, *webhook.Callbacks, *notify.Dispatcher, error) {
+	keys, err := slack.ParseKeyring(a.Config.EncryptionKey, a.Config.OldEncryptionKeys)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
-	httpserver.ApplyTimeouts(srv, a.Config.HTTP)
-	srv.RegisterOnShutdown(a.Drain)
-	errc := make(chan error, 2)
-	go func() { errc <- fmt.Errorf("serve on %s: %w", ln.Addr(), srv.Serve(ln)) }()
-	if metricsLn != nil {
-		// Only Prometheus scrapes here: no request log, no GraphQL.
-		metricsSrv := &http.Server{Handler: a.MetricsHandler()}
-		httpserver.ApplyTimeouts(metricsSrv, a.Config.HTTP)
-		go func() { errc <- fmt.Errorf("serve metrics on %s: %w", metricsLn.Addr(), metricsSrv.Serve(metricsLn)) }()
-		defer metricsSrv.Close()
-		a.Logger.Info("metrics listening", "addr", metricsLn.Addr().String())
+	validator := slack.Validator{Prefixes: a.Config.SlackWebhookPrefixes}
+	client := slack.NewClient(validator, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver))
+	channels := slack.NewService(a.Store, authz, keys, validator, client)
+	deadlines := notify.Jobs{Queue: approval.DeadlineQueue, MaxWorkers: 1,
+		Register: func(w *river.Workers) error { return a.Approvals.AddDeadlineWorker(w, a.Logger) },
+		Periodic: []*river.PeriodicJob{a.Approvals.DeadlineSweeps()}}
+	policy := webhook.Policy{Prefixes: a.Config.WebhookAllowedPrefixes}
+	endpoints := webhook.NewService(a.Store, authz, keys, policy,
+		slack.NewClient(policy, slack.WithTimeout(a.Config.Delivery.HTTPTimeout), slack.WithResolver(a.Config.Delivery.Resolver)))
+	callbacks := webhook.NewCallbacks(a.Store, authz, keys, policy)
+	a.Approvals.UseCallbacks(callbacks)
+	dispatcher, err := notify.Start(ctx, notify.Options{
+		Store: a.Store, Channels: channels, Endpoints: endpoints, Callbacks: callbacks, Authz: authz, Client: client, Settings: a.Config.Delivery, Logger: a.Logger, Metrics: a.Metrics,
+		Jobs: []notify.Jobs{deadlines},
+	})
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
-	a.Logger.Info("ottr listening", "addr", ln.Addr().String(), "database", string(a.Store.Dialect()), "playground", a.Config.Playground, "introspection", a.Config.Introspection)
+	a.closers = append(a.closers, dispatcher.Stop)
+	a.Recorder.OnCommit(dispatcher.Committed)
+	a.Metrics.WatchQueue(dispatcher.QueueDepth, a.Logger)
+	return channels, endpoints, callbacks, dispatcher, nil
+}
 
-	select {
-	case err := <-errc:
+// Handler is the root HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// MetricsHandler serves /metrics on OTTR_METRICS_ADDR; Handler does not
+// serve it then.
+func (a *App) MetricsHandler() http.Handler { return httpserver.MetricsHandler(a.Metrics) }
+
+// Drain answers the requests that wait (REST long-polls) at once, for a
+// shutdown (http.Server.RegisterOnShutdown).
+func (a *App) Drain() { a.drain() }
+
+func (a *App) ready(ctx context.Context) error {
+	if err := a.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	pending, err := a.Store.MigrationsPending(ctx)
+	if err != nil {
 		return err
-	case <-ctx.Done():
 	}
-	a.Logger.Info("shutting down: finishing requests in flight", "grace", shutdownGrace)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	// Subscriptions end with SHUTTING_DOWN and their websockets close
-	// with 1001 (going away) meanwhile: Shutdown waits for neither.
-	live := make(chan error, 1)
-	go func() { live <- a.StopLive(shutdownCtx) }()
-	err := srv.Shutdown(shutdownCtx)
-	if liveErr := <-live; err == nil && liveErr != nil {
-		err = liveErr
+	if pending {
+		return errors.New("database migrations pending")
 	}
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	a.Logger.Info("stopped")
 	return nil
 }
 
-// healthcheck asks the server listening on addr (OTTR_ADDR) for /healthz;
-// the container image has no curl, so its HEALTHCHECK runs this.
-func healthcheck(addr string) error {
-	if addr == "" {
-		addr = config.DefaultAddr
+// StopLive ends every subscription with SHUTTING_DOWN and waits, until
+// ctx ends, for the websocket connections to close (with 1001) and the SSE
+// streams to end. The server calls it as it begins to stop, beside
+// http.Server.Shutdown, which waits for neither.
+func (a *App) StopLive(ctx context.Context) error {
+	if err := a.Feed.Close(); err != nil {
+		return err
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("healthcheck: OTTR_ADDR %q: %w", addr, err)
+	return a.Live.Wait(ctx)
+}
+
+// Close stops background work and closes the database. The work that
+// requests leave behind (replies to Slack clicks) stops first, so that it
+// never finds the store closed; the rest stops in reverse order of start,
+// the store last.
+func (a *App) Close() error {
+	a.closeInteractions()
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return errors.New("healthcheck: /healthz answered " + resp.Status)
-	}
-	return nil
+	a.closers = nil
+	return errors.Join(errs...)
 }

@@ -9,8 +9,8 @@ import (
 	"context"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/event"
+	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/platform/apperr"
 )
 
 // Project is the resolver for the project field.

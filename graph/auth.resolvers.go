@@ -9,7 +9,7 @@ import (
 	"context"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/auth"
+	"github.com/ottr/backend/internal/domain/auth"
 )
 
 // SignUp is the resolver for the signUp field.

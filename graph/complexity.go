@@ -12,11 +12,11 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/approval"
-	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/notify"
-	"github.com/ottr/backend/internal/page"
+	"github.com/ottr/backend/internal/domain/approval"
+	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/domain/notify"
+	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/page"
 )
 
 // LookupCost is what a field that reads or writes the database costs on

@@ -14,11 +14,11 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/auth"
-	"github.com/ottr/backend/internal/config"
-	"github.com/ottr/backend/internal/metrics"
-	"github.com/ottr/backend/internal/ratelimit"
+	"github.com/ottr/backend/internal/domain/auth"
+	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/config"
+	"github.com/ottr/backend/internal/platform/metrics"
+	"github.com/ottr/backend/internal/platform/ratelimit"
 )
 
 // MaxSubscriptionsPerConnection is how many subscriptions one websocket
@@ -147,7 +147,7 @@ func (l *LiveConnections) track(next http.Handler) http.Handler {
 		l.mu.Unlock()
 		switch transport {
 		case metrics.TransportGraphQLTransportWS:
-			// Its connection runs on: internal/gqlws reports its end.
+			// Its connection runs on: internal/realtime/gqlws reports its end.
 		case metrics.TransportGraphQLWS:
 			// gqlgen's transport returns when its connection has ended.
 			end()
@@ -434,7 +434,7 @@ func (l *LiveConnections) releaseSubscription(lc *liveConn) {
 	}
 }
 
-// websocketOpened and websocketClosed are internal/gqlws's hooks.
+// websocketOpened and websocketClosed are internal/realtime/gqlws's hooks.
 func (l *LiveConnections) websocketOpened(ctx context.Context, goAway func()) {
 	if lc := liveConnFrom(ctx); lc != nil {
 		lc.goAway = func() { lc.whenIdle(goAway) }

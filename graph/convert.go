@@ -5,14 +5,14 @@ import (
 	"strconv"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/approval"
-	"github.com/ottr/backend/internal/auth"
-	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/notify"
-	"github.com/ottr/backend/internal/page"
-	"github.com/ottr/backend/internal/project"
-	"github.com/ottr/backend/internal/slack"
+	"github.com/ottr/backend/internal/domain/approval"
+	"github.com/ottr/backend/internal/domain/auth"
+	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/domain/notify"
+	"github.com/ottr/backend/internal/domain/project"
+	"github.com/ottr/backend/internal/domain/slack"
+	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/page"
 )
 
 // Conversions from domain values to GraphQL models. They hold no rules.

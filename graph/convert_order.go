@@ -2,7 +2,7 @@ package graph
 
 import (
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/slack"
+	"github.com/ottr/backend/internal/domain/slack"
 )
 
 // orderingOf is an ordering given as input; empty when omitted.

@@ -4,9 +4,9 @@ import (
 	"strconv"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/notify"
-	"github.com/ottr/backend/internal/page"
-	"github.com/ottr/backend/internal/webhook"
+	"github.com/ottr/backend/internal/domain/notify"
+	"github.com/ottr/backend/internal/domain/webhook"
+	"github.com/ottr/backend/internal/platform/page"
 )
 
 func toWebhookEndpoint(e webhook.Endpoint) *model.WebhookEndpoint {

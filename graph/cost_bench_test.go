@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ottr/backend/graph"
-	"github.com/ottr/backend/internal/store"
-	"github.com/ottr/backend/internal/testserver"
+	"github.com/ottr/backend/internal/platform/store"
+	"github.com/ottr/backend/internal/tools/testserver"
 )
 
 // BenchmarkWorstAcceptedDocument serves, over real HTTP on each database,

@@ -2,7 +2,7 @@ package graph
 
 import (
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/approval"
+	"github.com/ottr/backend/internal/domain/approval"
 )
 
 func toDecision(d *approval.Decision, projectID string) *model.Decision {

@@ -9,7 +9,7 @@ import (
 	"context"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/domain/project"
 )
 
 // Deciders is the resolver for the deciders field.

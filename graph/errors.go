@@ -12,7 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/platform/apperr"
 )
 
 // gqlgenCodes are the codes gqlgen's executor and extensions (and ours

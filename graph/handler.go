@@ -18,12 +18,12 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/config"
-	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/gqlws"
-	"github.com/ottr/backend/internal/metrics"
-	"github.com/ottr/backend/internal/requestlog"
+	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/config"
+	"github.com/ottr/backend/internal/platform/metrics"
+	"github.com/ottr/backend/internal/platform/requestlog"
+	"github.com/ottr/backend/internal/realtime/gqlws"
 )
 
 // Limits that keep one query from costing the server more than a page view.
@@ -101,7 +101,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}
 
 	// graphql-transport-ws (the graphql-ws library) on the transport of
-	// internal/gqlws, which shares projectEvents renderings between
+	// internal/realtime/gqlws, which shares projectEvents renderings between
 	// subscribers; the legacy graphql-ws protocol stays on gqlgen's.
 	srv.AddTransport(gqlws.New(gqlws.Options{
 		Init: func(ctx context.Context, payload map[string]any) (context.Context, error) {

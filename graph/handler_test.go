@@ -15,8 +15,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/requestlog"
+	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/requestlog"
 )
 
 func TestPresentShowsOnlyTheDomainMessage(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/platform/apperr"
 )
 
 // GraphQL over HTTP as its specification says

@@ -8,7 +8,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/validator"
 
-	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/platform/apperr"
 )
 
 // The operation a script sends most: createApproval with every text

@@ -13,10 +13,10 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/ottr/backend/internal/config"
-	"github.com/ottr/backend/internal/store"
-	"github.com/ottr/backend/internal/store/storetest"
-	"github.com/ottr/backend/internal/testserver"
+	"github.com/ottr/backend/internal/platform/config"
+	"github.com/ottr/backend/internal/platform/store"
+	"github.com/ottr/backend/internal/platform/store/storetest"
+	"github.com/ottr/backend/internal/tools/testserver"
 )
 
 // replayedEvents subscribes from the start of the log, so that an event

@@ -9,8 +9,8 @@ import (
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/domain/project"
+	"github.com/ottr/backend/internal/platform/apperr"
 )
 
 // loaderWait is how long a loader collects keys before it queries. gqlgen

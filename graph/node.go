@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/domain/project"
+	"github.com/ottr/backend/internal/platform/apperr"
 )
 
 // maxNodeIDLen bounds an id given to node(id:): the longest is a key's,

@@ -9,10 +9,10 @@ import (
 	"context"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/approval"
-	"github.com/ottr/backend/internal/notify"
-	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/domain/approval"
+	"github.com/ottr/backend/internal/domain/notify"
+	"github.com/ottr/backend/internal/domain/project"
+	"github.com/ottr/backend/internal/platform/apperr"
 )
 
 // CreateProject is the resolver for the createProject field.

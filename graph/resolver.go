@@ -3,14 +3,14 @@ package graph
 //go:generate go tool gqlgen generate
 
 import (
-	"github.com/ottr/backend/internal/approval"
-	"github.com/ottr/backend/internal/auth"
-	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/live"
-	"github.com/ottr/backend/internal/notify"
-	"github.com/ottr/backend/internal/project"
-	"github.com/ottr/backend/internal/slack"
-	"github.com/ottr/backend/internal/webhook"
+	"github.com/ottr/backend/internal/domain/approval"
+	"github.com/ottr/backend/internal/domain/auth"
+	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/domain/notify"
+	"github.com/ottr/backend/internal/domain/project"
+	"github.com/ottr/backend/internal/domain/slack"
+	"github.com/ottr/backend/internal/domain/webhook"
+	"github.com/ottr/backend/internal/realtime/live"
 )
 
 // Resolver holds the domain services the resolvers call. It holds no rules

@@ -2,7 +2,7 @@ package graph
 
 import (
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/project"
+	"github.com/ottr/backend/internal/domain/project"
 )
 
 // toSettingsUpdate keeps a field left out (unchanged) apart from one sent

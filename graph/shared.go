@@ -10,9 +10,9 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/gqlws"
-	"github.com/ottr/backend/internal/live"
+	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/realtime/gqlws"
+	"github.com/ottr/backend/internal/realtime/live"
 )
 
 // Shared projectEvents over graphql-transport-ws: subscribers of the same

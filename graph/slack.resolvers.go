@@ -11,7 +11,7 @@ import (
 	"strconv"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/slack"
+	"github.com/ottr/backend/internal/domain/slack"
 )
 
 // Event is the resolver for the event field.

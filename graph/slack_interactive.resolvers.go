@@ -9,7 +9,7 @@ import (
 	"context"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/slack"
+	"github.com/ottr/backend/internal/domain/slack"
 )
 
 // InteractionsURL is the resolver for the interactionsUrl field.

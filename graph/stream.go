@@ -6,7 +6,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
-	"github.com/ottr/backend/internal/live"
+	"github.com/ottr/backend/internal/realtime/live"
 )
 
 // Subscriptions run a domain stream (live.Stream) and hand its values to

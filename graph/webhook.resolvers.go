@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ottr/backend/graph/model"
-	"github.com/ottr/backend/internal/slack"
-	"github.com/ottr/backend/internal/webhook"
+	"github.com/ottr/backend/internal/domain/slack"
+	"github.com/ottr/backend/internal/domain/webhook"
 )
 
 // AddWebhookEndpoint is the resolver for the addWebhookEndpoint field.

@@ -16,17 +16,17 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/ottr/backend/internal/apperr"
-	"github.com/ottr/backend/internal/auth"
-	"github.com/ottr/backend/internal/gqlws"
-	"github.com/ottr/backend/internal/metrics"
-	"github.com/ottr/backend/internal/requestlog"
-	"github.com/ottr/backend/internal/surrogate"
+	"github.com/ottr/backend/internal/domain/auth"
+	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/metrics"
+	"github.com/ottr/backend/internal/platform/requestlog"
+	"github.com/ottr/backend/internal/platform/surrogate"
+	"github.com/ottr/backend/internal/realtime/gqlws"
 )
 
 // websockets completes gqlgen's websocket transport (v0.17.98), which
 // serves the legacy graphql-ws protocol (graphql-transport-ws has its own
-// transport, internal/gqlws): gqlgen closes with 1002 on the init timeout,
+// transport, internal/realtime/gqlws): gqlgen closes with 1002 on the init timeout,
 // where clients expect 4408, and writes without a deadline, so a client
 // that stops reading would hold its connection and goroutines forever.
 type websockets struct {
@@ -191,7 +191,7 @@ func (c *protocolConn) Close() error {
 
 // SetReadLimit keeps the optional interface gqlgen looks for on the
 // connection (message size limit). Read deadlines it sets only for
-// graphql-transport-ws, which internal/gqlws serves.
+// graphql-transport-ws, which internal/realtime/gqlws serves.
 func (c *protocolConn) SetReadLimit(limit int64) {
 	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
 		l.SetReadLimit(limit)

@@ -13,10 +13,10 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/ottr/backend/internal/config"
-	"github.com/ottr/backend/internal/event"
-	"github.com/ottr/backend/internal/store"
-	"github.com/ottr/backend/internal/testserver"
+	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/platform/config"
+	"github.com/ottr/backend/internal/platform/store"
+	"github.com/ottr/backend/internal/tools/testserver"
 )
 
 const projectEvents = `subscription($p: ID!) { projectEvents(projectId: $p) { id } }`

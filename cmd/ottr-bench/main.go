@@ -19,7 +19,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ottr/backend/internal/bench"
+	"github.com/ottr/backend/internal/tools/bench"
 )
 
 func main() {

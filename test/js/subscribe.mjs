@@ -1,6 +1,6 @@
 // Subscribes to an Ottr server with the graphql-ws client (the one Apollo
 // Client and urql use), as a dashboard would. Run by the Go test
-// internal/live/jsclient_test.go, which records the event this waits for.
+// internal/realtime/live/jsclient_test.go, which records the event this waits for.
 //
 // Environment: OTTR_WS_URL (ws://host/query), OTTR_KEY (a valid API key),
 // OTTR_PROJECT (its project), OTTR_AFTER (the last event ID before).

@@ -1,11 +1,11 @@
-// Bundles the playground into ../../internal/playground/dist, which the
+// Bundles the playground into ../../internal/surface/playground/dist, which the
 // server embeds. The output is committed; CI rebuilds it and fails when it
 // differs, so the committed files always come from this source and the
 // locked packages.
 import * as esbuild from 'esbuild';
 import { rmSync } from 'node:fs';
 
-const outdir = new URL('../../internal/playground/dist/', import.meta.url).pathname;
+const outdir = new URL('../../internal/surface/playground/dist/', import.meta.url).pathname;
 rmSync(outdir, { recursive: true, force: true });
 
 const common = {

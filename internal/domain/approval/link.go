@@ -1,0 +1,295 @@
+package approval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ottr/backend/internal/domain/auth"
+	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/domain/project"
+	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/ratelimit"
+)
+
+// Opening and executing a link are the access attempts of DESIGN §2. They
+// need no login: the token is the credential. Every state change is a
+// conditional UPDATE whose rows affected decide who made the transition, so
+// the events of expiry, locking and execution are recorded exactly once
+// however many requests race.
+
+// Link is what the person who opens an approval link sees.
+type Link struct {
+	ProjectName       string
+	KeyPath           string
+	Info              *string
+	Actions           []Action
+	Status            Status
+	ExpiresAt         time.Time
+	PinRequired       bool
+	AttemptsRemaining int
+	// Nonce must be sent back with Execute: the page has to be loaded first.
+	Nonce string
+}
+
+// Execution is the outcome of an Execute that changed something: EXECUTED
+// with the action, or, after a wrong PIN, PENDING or LOCKED with the
+// attempts left.
+type Execution struct {
+	Status            Status
+	Action            *Action
+	AttemptsRemaining int
+	ExecutedAt        *time.Time // as stored, when Status is EXECUTED
+	Comment           *string    // the decider's comment as stored, when Status is EXECUTED
+}
+
+// Open is an access attempt that shows a link and issues its nonce.
+func (s *Service) Open(ctx context.Context, token string) (*Link, error) {
+	if err := apperr.CheckTexts("token", token); err != nil {
+		return nil, err
+	}
+	if err := limit(ctx, s.openLimit); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var projectName string
+	r, err := s.access(ctx, linkByTokenHash, token, now, &projectName)
+	if err != nil {
+		return nil, err
+	}
+	if !r.AllowLink {
+		return nil, errLinkNotAllowed
+	}
+	actions, err := r.actions()
+	if err != nil {
+		return nil, err
+	}
+	return &Link{
+		ProjectName: projectName, KeyPath: r.KeyPath, Info: r.Info, Actions: actions, Status: r.Status,
+		ExpiresAt: r.ExpiresAt, PinRequired: r.PinHash != nil, AttemptsRemaining: r.attemptsRemaining(),
+		Nonce: s.secrets.nonce(r.TokenHash, now),
+	}, nil
+}
+
+// Execute is an access attempt that picks an action. The checks run in the
+// order of DESIGN §2: token, state, expiry, nonce, action, PIN. A wrong or
+// missing PIN is not an error: it is counted, recorded, and answered with
+// the attempts left (LOCKED at the last one).
+func (s *Service) Execute(ctx context.Context, token, nonce, actionKey, pin string) (*Execution, error) {
+	return s.ExecuteCommented(ctx, token, nonce, actionKey, pin, nil)
+}
+
+// ExecuteCommented is Execute with the decider's optional comment, stored
+// with the decision.
+func (s *Service) ExecuteCommented(ctx context.Context, token, nonce, actionKey, pin string, comment *string) (*Execution, error) {
+	if err := apperr.CheckTexts("token", token, "nonce", nonce, "action", actionKey, "pin", pin); err != nil {
+		return nil, err
+	}
+	comment, err := checkComment(comment)
+	if err != nil {
+		return nil, err
+	}
+	if err := limit(ctx, s.execLimit); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	r, err := s.access(ctx, byTokenHash, token, now)
+	if err != nil {
+		return nil, err
+	}
+	if !r.AllowLink {
+		return nil, errLinkNotAllowed
+	}
+	if err := s.secrets.checkNonce(nonce, r.TokenHash, now); err != nil {
+		return nil, err
+	}
+	actions, err := r.actions()
+	if err != nil {
+		return nil, err
+	}
+	action, ok := findAction(actions, actionKey)
+	if !ok {
+		return nil, apperr.Invalid("action", "%q is not one of this approval's actions", actionKey)
+	}
+	if r.PinHash != nil && !s.secrets.checkPIN(*r.PinHash, r.ID, pin) {
+		return s.failPIN(ctx, r, now)
+	}
+	return s.execute(ctx, r, action, Decider{Via: ViaLink}, comment, now)
+}
+
+func limit(ctx context.Context, l *ratelimit.Limiter) error {
+	if ok, wait := l.Allow(ratelimit.ClientIP(ctx)); !ok {
+		return apperr.RateLimited(wait)
+	}
+	return nil
+}
+
+func (r *row) attemptsRemaining() int { return max(r.MaxPinAttempts-r.FailedPinAttempts, 0) }
+
+// access finds the approval of a token with by (scanning into extra what
+// by reads after the row) and lets it through only while it is PENDING
+// and in time; an approval found past its expiry becomes EXPIRED here.
+func (s *Service) access(ctx context.Context, by rowQuery, token string, now time.Time, extra ...any) (*row, error) {
+	r, err := s.load(ctx, by, auth.HashToken(token), extra...)
+	if apperr.CodeOf(err) == apperr.CodeNotFound {
+		return nil, apperr.NotFound("approval link")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkOpen(ctx, r, now); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// checkOpen refuses an approval that is no longer pending, and expires one
+// whose time has passed.
+func (s *Service) checkOpen(ctx context.Context, r *row, now time.Time) error {
+	if r.Status != Pending {
+		return closedError(r.Status)
+	}
+	if r.expiredAt(now) {
+		return s.expire(ctx, r, now)
+	}
+	return nil
+}
+
+// expire makes the PENDING→EXPIRED transition and records APPROVAL_EXPIRED,
+// only for the request whose update made it. It always answers CONFLICT.
+func (s *Service) expire(ctx context.Context, r *row, now time.Time) error {
+	err := s.store.WithTx(ctx, func(ctx context.Context) error {
+		if err := s.lockLink(ctx, r); err != nil {
+			return err
+		}
+		res := s.store.DB(ctx).Exec("UPDATE approvals SET status = ? WHERE id = ? AND status = ? AND expires_at <= ?",
+			Expired, r.ID, Pending, now)
+		if res.Error != nil {
+			return fmt.Errorf("expire approval %s: %w", r.ID, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return errNotPending
+		}
+		return s.recorder.Record(ctx, r.event(event.ApprovalExpired, now))
+	})
+	if errors.Is(err, errNotPending) {
+		// Another request expired or executed it first.
+		current, err := s.load(ctx, byID, r.ID)
+		if err != nil {
+			return err
+		}
+		return closedError(current.Status)
+	}
+	if err != nil {
+		return err
+	}
+	return closedError(Expired)
+}
+
+// lockLink takes the approval's project row before an access attempt
+// changes the approval (the lock order of internal/domain/project/lock.go). A
+// link whose project was just deleted answers like a token never issued.
+func (s *Service) lockLink(ctx context.Context, r *row) error {
+	err := project.LockForWrite(ctx, s.store, r.ProjectID)
+	if apperr.CodeOf(err) == apperr.CodeNotFound {
+		return apperr.NotFound("approval link")
+	}
+	return err
+}
+
+// refuse answers a request whose conditional update found that the
+// approval changed since it was read: it reports the state it is in now.
+func (s *Service) refuse(ctx context.Context, id string, now time.Time) error {
+	r, err := s.load(ctx, byID, id)
+	if err != nil {
+		return err
+	}
+	if err := s.checkOpen(ctx, r, now); err != nil {
+		return err
+	}
+	return errNotPending
+}
+
+// execute makes the PENDING→EXECUTED transition, sets the key to the
+// action's value and records APPROVAL_EXECUTED, in one transaction.
+func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider, comment *string, now time.Time) (*Execution, error) {
+	via := string(by.Via)
+	err := s.store.WithTx(ctx, func(ctx context.Context) error {
+		if err := s.lockLink(ctx, r); err != nil {
+			return err
+		}
+		res := s.store.DB(ctx).Exec(`UPDATE approvals SET status = ?, executed_action = ?, executed_at = ?,
+				decided_via = ?, decided_by_user_id = ?, decided_by_slack_user_id = ?, decided_by_slack_user_name = ?, decision_comment = ?
+			WHERE id = ? AND status = ? AND expires_at > ? AND failed_pin_attempts < max_pin_attempts`,
+			Executed, action.Key, now, via, by.UserID, by.SlackUserID, by.SlackUserName, comment, r.ID, Pending, now)
+		if res.Error != nil {
+			return fmt.Errorf("execute approval %s: %w", r.ID, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return errNotPending
+		}
+		value := action.Value
+		if err := s.writeKey(ctx, KeyValue{ProjectID: r.ProjectID, Path: r.KeyPath, Value: &value, UpdatedAt: now}, true); err != nil {
+			return err
+		}
+		ev := r.event(event.ApprovalExecuted, now)
+		ev.Action = &action.Key
+		ev.DecidedVia, ev.DecidedByUserID, ev.Comment = &via, by.UserID, comment
+		ev.DecidedBySlackUserID, ev.DecidedBySlackUserName = by.SlackUserID, by.SlackUserName
+		return s.recorder.Record(ctx, ev)
+	})
+	if errors.Is(err, errNotPending) {
+		return nil, s.refuse(ctx, r.ID, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining(), ExecutedAt: &now, Comment: comment}, nil
+}
+
+// failPIN counts a failed PIN attempt and records PIN_FAILED; the attempt
+// that reaches the maximum also locks the approval and records
+// TOKEN_LOCKED. One UPDATE both counts and locks, so concurrent wrong PINs
+// stop at exactly the maximum and exactly one of them locks.
+func (s *Service) failPIN(ctx context.Context, r *row, now time.Time) (*Execution, error) {
+	var counted []struct {
+		FailedPinAttempts int
+		Status            Status
+	}
+	err := s.store.WithTx(ctx, func(ctx context.Context) error {
+		if err := s.lockLink(ctx, r); err != nil {
+			return err
+		}
+		err := s.store.DB(ctx).Raw(`UPDATE approvals SET failed_pin_attempts = failed_pin_attempts + 1,
+				status = CASE WHEN failed_pin_attempts + 1 >= max_pin_attempts THEN '`+string(Locked)+`' ELSE status END
+			WHERE id = ? AND status = ? AND expires_at > ? AND failed_pin_attempts < max_pin_attempts
+			RETURNING failed_pin_attempts, status`, r.ID, Pending, now).Scan(&counted).Error
+		if err != nil {
+			return fmt.Errorf("count failed PIN of approval %s: %w", r.ID, err)
+		}
+		if len(counted) == 0 {
+			return errNotPending
+		}
+		attempts, maxAttempts := counted[0].FailedPinAttempts, r.MaxPinAttempts
+		ev := r.event(event.PinFailed, now)
+		ev.Attempts, ev.MaxAttempts = &attempts, &maxAttempts
+		if err := s.recorder.Record(ctx, ev); err != nil {
+			return err
+		}
+		if counted[0].Status != Locked {
+			return nil
+		}
+		reason := event.LockedReason
+		locked := r.event(event.TokenLocked, now)
+		locked.Reason = &reason
+		return s.recorder.Record(ctx, locked)
+	})
+	if errors.Is(err, errNotPending) {
+		return nil, s.refuse(ctx, r.ID, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Execution{Status: counted[0].Status, AttemptsRemaining: max(r.MaxPinAttempts-counted[0].FailedPinAttempts, 0)}, nil
+}

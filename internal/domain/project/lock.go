@@ -1,0 +1,75 @@
+package project
+
+import (
+	"context"
+	"fmt"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/store"
+)
+
+// Lock order. Every transaction that writes a project's rows takes its row
+// locks in this order, so that no two wait for each other in a circle
+// (PostgreSQL would abort one of them with a deadlock):
+//
+//  1. The project's row. Delete takes it FOR UPDATE; RemoveMember FOR NO
+//     KEY UPDATE, so that owner removals take turns; every other writer
+//     whose transaction locks more than one row takes it FOR KEY SHARE
+//     first (LockForWrite, LockManyForWrite), which writers share and a
+//     delete waits for.
+//  2. Its children. Among them, a channel's deliveries come before the
+//     channel: the delivery worker settles a delivery, then its channel,
+//     so removing a channel (or a project) deletes the deliveries before
+//     the channels' rows, rather than leaving the order to the cascade.
+//
+// So a delete waits for the writers that hold the project's row and holds
+// no child they wait for, and a writer that comes after the delete waits
+// for it, then finds no project and answers NOT_FOUND. A single-statement
+// write (setKey, createApiKey) needs no lock: its foreign-key check locks
+// the project's row itself, and a violation is NOT_FOUND (see store).
+// SQLite runs one write transaction at a time and needs none of this: the
+// statements then only check that the project still exists.
+
+var (
+	lockForWrite  = store.NewQuery("SELECT 1 FROM projects WHERE id = ? FOR KEY SHARE")
+	projectExists = store.NewQuery("SELECT 1 FROM projects WHERE id = ?")
+)
+
+// LockForWrite takes the project's row in ctx's transaction before the
+// transaction locks any row under it (step 1 of the lock order), and
+// answers NOT_FOUND when the project is gone.
+func LockForWrite(ctx context.Context, st *store.Store, projectID string) error {
+	q := lockForWrite
+	if st.Dialect() == store.SQLite {
+		q = projectExists
+	}
+	var one int
+	err := st.QueryRow(ctx, q, projectID).Scan(&one)
+	if store.IsNotFound(err) {
+		return apperr.NotFound("project")
+	}
+	if err != nil {
+		return fmt.Errorf("lock project %s: %w", projectID, err)
+	}
+	return nil
+}
+
+// LockManyForWrite is LockForWrite for several projects at once (the
+// delivery fan-out's batch): it takes the rows in id order and returns the
+// ids of the projects that still exist.
+func LockManyForWrite(ctx context.Context, st *store.Store, projectIDs []string) ([]string, error) {
+	var live []string
+	if len(projectIDs) == 0 {
+		return live, nil
+	}
+	q := st.DB(ctx).Model(&Project{}).Where("id IN ?", projectIDs).Order("id")
+	if st.Dialect() == store.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
+	}
+	if err := q.Pluck("id", &live).Error; err != nil {
+		return nil, fmt.Errorf("lock %d projects: %w", len(projectIDs), err)
+	}
+	return live, nil
+}

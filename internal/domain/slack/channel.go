@@ -1,0 +1,143 @@
+package slack
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/platform/store"
+)
+
+// Delivery statuses, shared by deliveries and a channel's last delivery.
+const (
+	StatusPending   = "PENDING"
+	StatusDelivered = "DELIVERED"
+	StatusRetrying  = "RETRYING"
+	StatusFailed    = "FAILED"
+	StatusSkipped   = "SKIPPED"
+)
+
+// Channel is one incoming webhook of a project: a row of slack_channels.
+// The webhook URL is only ever held encrypted; Masked is filled in when
+// the channel is loaded through a Service.
+type Channel struct {
+	ID                 string
+	ProjectID          string
+	Name               string
+	WebhookURLEnc      string `gorm:"column:webhook_url_enc"`
+	KeyVersion         int
+	Events             EventSet
+	Enabled            bool
+	DisabledReason     *string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	LastDeliveryAt     *time.Time
+	LastDeliveryStatus *string
+	LastError          *string
+	// The Slack app's signing secret, encrypted like the webhook URL;
+	// nil: the channel's messages have no buttons.
+	SigningSecretEnc  *string `gorm:"column:signing_secret_enc"`
+	SigningKeyVersion *int
+	// AllowedSlackUserIDs is a comma-separated list; nil: anyone.
+	AllowedSlackUserIDs *string `gorm:"column:allowed_slack_user_ids"`
+	// Ordering is how the channel's messages are ordered.
+	Ordering Ordering
+
+	Masked string `gorm:"-"`
+}
+
+// TableName pins the table name.
+func (Channel) TableName() string { return "slack_channels" }
+
+// Selects reports whether the channel wants events of type t.
+func (c *Channel) Selects(t event.Type) bool { return slices.Contains(c.Events, t) }
+
+// EventSet is a channel's event selection, stored as a comma-separated
+// list in event.AllTypes order.
+type EventSet []event.Type
+
+// Value stores the set as text.
+func (s EventSet) Value() (driver.Value, error) {
+	parts := make([]string, len(s))
+	for i, t := range s {
+		parts[i] = string(t)
+	}
+	return strings.Join(parts, ","), nil
+}
+
+// Scan reads the stored text.
+func (s *EventSet) Scan(src any) error {
+	var text string
+	switch v := src.(type) {
+	case string:
+		text = v
+	case []byte:
+		text = string(v)
+	default:
+		return fmt.Errorf("scan event set: unexpected %T", src)
+	}
+	*s = nil
+	for _, part := range strings.Split(text, ",") {
+		if part != "" {
+			*s = append(*s, event.Type(part))
+		}
+	}
+	return nil
+}
+
+// LoadChannel reads a channel row, or returns an error satisfying
+// store.IsNotFound.
+func LoadChannel(ctx context.Context, st *store.Store, id string) (*Channel, error) {
+	var c Channel
+	if err := st.DB(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("load channel %s: %w", id, err)
+	}
+	return &c, nil
+}
+
+// EnabledOf returns the enabled channels of the given projects, by
+// project, for the delivery fan-out to match events against. A project
+// has a handful of channels, so their selections are matched in Go
+// rather than in SQL. In a transaction it locks the channels' rows FOR
+// KEY SHARE, so that a channel cannot be removed under the deliveries
+// the transaction adds for it, and one removed meanwhile is not returned.
+func EnabledOf(ctx context.Context, st *store.Store, projectIDs []string) (map[string][]Channel, error) {
+	var all []Channel
+	q := st.DB(ctx).Where("project_id IN ? AND enabled", projectIDs).Order("id")
+	if store.InTx(ctx) && st.Dialect() == store.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
+	}
+	if err := q.Find(&all).Error; err != nil {
+		return nil, fmt.Errorf("load the enabled channels of %d projects: %w", len(projectIDs), err)
+	}
+	byProject := make(map[string][]Channel, len(projectIDs))
+	for _, c := range all {
+		byProject[c.ProjectID] = append(byProject[c.ProjectID], c)
+	}
+	return byProject, nil
+}
+
+// OutcomeStmt is the statement that sets a channel's last delivery and,
+// for a dead webhook (disableReason not empty), disables it, for the
+// dispatcher to run with the delivery's own writes as one unit. It touches
+// neither the name nor the URL, so it never races a user's edit.
+func OutcomeStmt(channelID, status, lastError, disableReason string) store.Stmt {
+	now := store.Now()
+	if disableReason != "" {
+		return store.Stmt{
+			SQL: "UPDATE slack_channels SET last_delivery_at = ?, last_delivery_status = ?, last_error = ?, " +
+				"enabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
+			Args: []any{now, status, store.NullIfEmpty(lastError), false, disableReason, now, channelID},
+		}
+	}
+	return store.Stmt{
+		SQL:  "UPDATE slack_channels SET last_delivery_at = ?, last_delivery_status = ?, last_error = ? WHERE id = ?",
+		Args: []any{now, status, store.NullIfEmpty(lastError), channelID},
+	}
+}

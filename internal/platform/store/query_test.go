@@ -1,0 +1,99 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ottr/backend/internal/domain/project"
+	"github.com/ottr/backend/internal/platform/store"
+	"github.com/ottr/backend/internal/platform/store/storetest"
+)
+
+var projectByNameAndID = store.NewQuery(`SELECT id, name, created_at FROM projects WHERE name = ? AND id = ?`)
+
+func TestQueryRow(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		s := storetest.Open(t, d)
+		ctx := context.Background()
+		p := project.Project{ID: store.NewID(), Name: "p", CreatedAt: store.Now()}
+		storetest.Must(t, s.DB(ctx).Create(&p).Error)
+		read := func(ctx context.Context, name, id string) (project.Project, error) {
+			var got project.Project
+			err := s.QueryRow(ctx, projectByNameAndID, name, id).Scan(&got.ID, &got.Name, &got.CreatedAt)
+			return got, err
+		}
+
+		t.Run("reads the row with its parameters in order, times as written", func(t *testing.T) {
+			got, err := read(ctx, "p", p.ID)
+			storetest.Must(t, err)
+			if got.ID != p.ID || got.Name != p.Name || !got.CreatedAt.Equal(p.CreatedAt) {
+				t.Fatalf("read %+v, wrote %+v", got, p)
+			}
+		})
+
+		t.Run("a missing row is not found, as from Take", func(t *testing.T) {
+			if _, err := read(ctx, p.ID, "p"); !store.IsNotFound(err) {
+				t.Fatalf("parameters swapped: %v, want not found", err)
+			}
+		})
+
+		t.Run("in a transaction, reads what it wrote", func(t *testing.T) {
+			q := project.Project{ID: store.NewID(), Name: "q", CreatedAt: store.Now()}
+			boom := errors.New("boom")
+			err := s.WithTx(ctx, func(ctx context.Context) error {
+				storetest.Must(t, s.DB(ctx).Create(&q).Error)
+				got, err := read(ctx, "q", q.ID)
+				if err != nil || got.ID != q.ID {
+					t.Fatalf("in the transaction: %+v, %v", got, err)
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("WithTx = %v", err)
+			}
+			if _, err := read(ctx, "q", q.ID); !store.IsNotFound(err) {
+				t.Fatalf("after rollback: %v, want not found", err)
+			}
+		})
+
+		t.Run("a cancelled read fails and leaves the pool working", func(t *testing.T) {
+			cctx, cancel := context.WithTimeout(ctx, time.Nanosecond)
+			defer cancel()
+			<-cctx.Done()
+			if _, err := read(cctx, "p", p.ID); err == nil || store.IsNotFound(err) {
+				t.Fatalf("cancelled read: %v, want an error", err)
+			}
+			for range 5 {
+				if _, err := read(ctx, "p", p.ID); err != nil {
+					t.Fatalf("after a cancelled read: %v", err)
+				}
+			}
+		})
+
+		if d == store.Postgres {
+			t.Run("a read cancelled while PostgreSQL works on it leaves the pool working", func(t *testing.T) {
+				slow := store.NewQuery(`SELECT name FROM projects WHERE id = ? AND pg_sleep(5)::text = ''`)
+				s.SQL().SetMaxOpenConns(1) // the next read gets the same connection, or a new one
+				cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+				defer cancel()
+				var name string
+				start := time.Now()
+				if err := s.QueryRow(cctx, slow, p.ID).Scan(&name); err == nil {
+					t.Fatal("a read cancelled after 50ms returned no error")
+				}
+				if took := time.Since(start); took > 3*time.Second {
+					t.Fatalf("the cancelled read returned after %v", took)
+				}
+				for range 5 {
+					if _, err := read(ctx, "p", p.ID); err != nil {
+						t.Fatalf("after a cancelled read: %v", err)
+					}
+				}
+			})
+		}
+	})
+}

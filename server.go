@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	}
 
 	a.Recorder = event.NewRecorder(st)
-	a.Recorder.OnCommit(a.Metrics.ApprovalEvent)
+	a.Recorder.OnCommit(a.countApprovalEvent)
 	a.Feed, err = live.StartFeed(ctx, st, a.Recorder, live.FeedOptions{DatabaseURL: cfg.DatabaseURL, Buffer: cfg.Live.Buffer, Logger: logger})
 	if err != nil {
 		_ = a.Close()
@@ -246,4 +246,17 @@ func (a *App) Close() error {
 	}
 	a.closers = nil
 	return errors.Join(errs...)
+}
+
+// countApprovalEvent feeds a committed event to the business metrics.
+// Called after commit on the instance that recorded it, so each event
+// counts once however many instances hear of it.
+func (a *App) countApprovalEvent(ev event.Event) {
+	if ev.Type == event.ApprovalCreated {
+		a.Metrics.Business.ApprovalCreated()
+		return
+	}
+	if outcome, final := ev.Type.Outcome(); final {
+		a.Metrics.Business.ApprovalDecided(outcome, ev.OccurredAt.Sub(ev.ApprovalCreatedAt), !ev.ApprovalCreatedAt.IsZero())
+	}
 }

@@ -23,6 +23,22 @@ const (
 // AllTypes lists every event type in a stable order.
 var AllTypes = []Type{ApprovalCreated, ApprovalExecuted, ApprovalExpired, ApprovalInvalidated, PinFailed, TokenLocked, ApprovalExpiring}
 
+// Outcome names the final status an event of this type records, as the
+// business metrics label it; final is false for the other types.
+func (t Type) Outcome() (outcome string, final bool) {
+	switch t {
+	case ApprovalExecuted:
+		return "executed", true
+	case ApprovalExpired:
+		return "expired", true
+	case ApprovalInvalidated:
+		return "invalidated", true
+	case TokenLocked:
+		return "locked", true
+	}
+	return "", false
+}
+
 // Valid reports whether t is a known event type.
 func (t Type) Valid() bool {
 	for _, known := range AllTypes {

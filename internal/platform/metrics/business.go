@@ -1,9 +1,9 @@
 package metrics
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
+	"time"
 
-	"github.com/ottr/backend/internal/domain/event"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Business are the counts an operator watches the product by: approvals
@@ -16,14 +16,9 @@ type Business struct {
 	Deliveries       *prometheus.CounterVec
 }
 
-// Outcomes of an approval: the final statuses, as the decided counter's
-// label.
-var outcomes = map[event.Type]string{
-	event.ApprovalExecuted:    "executed",
-	event.ApprovalExpired:     "expired",
-	event.ApprovalInvalidated: "invalidated",
-	event.TokenLocked:         "locked",
-}
+// DecisionOutcomes are the decided counter's outcome labels, each exported
+// at zero from the start so that rates work before the first decision.
+var DecisionOutcomes = []string{"executed", "expired", "invalidated", "locked"}
 
 func newBusiness(r *prometheus.Registry) Business {
 	b := Business{
@@ -43,27 +38,21 @@ func newBusiness(r *prometheus.Registry) Business {
 			Name: "ottr_deliveries_total", Help: "Delivery attempts by channel kind (slack) and outcome: delivered, retrying, failed, skipped, unknown.",
 		}, []string{"kind", "outcome"}),
 	}
-	for _, o := range outcomes {
+	for _, o := range DecisionOutcomes {
 		b.ApprovalsDecided.WithLabelValues(o)
 	}
 	r.MustRegister(b.ApprovalsCreated, b.ApprovalsDecided, b.DecisionSeconds, b.Deliveries)
 	return b
 }
 
-// ApprovalEvent counts a committed event of an approval. Called after
-// commit on the instance that recorded it, so each event counts once
-// however many instances hear of it.
-func (b Business) ApprovalEvent(ev event.Event) {
-	if ev.Type == event.ApprovalCreated {
-		b.ApprovalsCreated.Inc()
-		return
-	}
-	outcome, final := outcomes[ev.Type]
-	if !final {
-		return
-	}
+// ApprovalCreated counts a created approval.
+func (b Business) ApprovalCreated() { b.ApprovalsCreated.Inc() }
+
+// ApprovalDecided counts an approval that reached a final status with the
+// given outcome, after took (zero when its creation time is unknown).
+func (b Business) ApprovalDecided(outcome string, took time.Duration, known bool) {
 	b.ApprovalsDecided.WithLabelValues(outcome).Inc()
-	if !ev.ApprovalCreatedAt.IsZero() {
-		b.DecisionSeconds.WithLabelValues(outcome).Observe(max(0, ev.OccurredAt.Sub(ev.ApprovalCreatedAt).Seconds()))
+	if known {
+		b.DecisionSeconds.WithLabelValues(outcome).Observe(max(0, took.Seconds()))
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/domain/slack"
 	"github.com/ottr/backend/internal/domain/webhook"
+	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/config"
 	"github.com/ottr/backend/internal/platform/metrics"
 	"github.com/ottr/backend/internal/platform/store"
@@ -136,7 +137,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		Live:          a.Live,
 		Stopping:      a.Feed.Closed(),
 	})
+	// Each surface answers the shared middleware's refusals in its own
+	// shape: REST under /v1/, GraphQL's everywhere else.
+	errs := &apperr.Writers{}
+	errs.Register("", graph.WriteRequestError)
+	errs.Register("/v1/", rest.WriteError)
 	a.handler = httpserver.New(httpserver.Options{
+		Errors:          errs,
 		GraphQL:         gql,
 		Auth:            authSvc,
 		Ready:           a.ready,

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/requestlog"
 )
 
 // gqlgenCodes are the codes gqlgen's executor and extensions (and ours
@@ -144,4 +146,25 @@ func variableField(gqlErr *gqlerror.Error) (string, bool) {
 		}
 	}
 	return b.String(), true
+}
+
+// WriteRequestError is GraphQL's apperr.Writer: a request error (no data)
+// with extensions.code, the field at fault and, for INTERNAL, the request
+// id. The middleware in front of /query answers through it.
+func WriteRequestError(w http.ResponseWriter, r *http.Request, status int, e *apperr.Error) {
+	ext := map[string]any{"code": string(e.Code)}
+	if e.Field != "" {
+		ext["field"] = e.Field
+	}
+	switch e.Code {
+	case apperr.CodeInternal:
+		ext["requestId"] = requestlog.ID(r.Context())
+	case apperr.CodeRateLimited:
+		seconds := max(1, int(math.Ceil(e.RetryAfter.Seconds())))
+		ext["retryAfterSeconds"] = seconds
+		w.Header().Set("Retry-After", strconv.Itoa(seconds))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	writeJSONBody(w, map[string]any{"errors": []map[string]any{{"message": e.Message, "extensions": ext}}})
 }

@@ -96,8 +96,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 			return errClientGone
 		}
 		// The cause stays in the log; the client learns only that it failed.
-		logger.ErrorContext(ctx, "resolver failed", "field", where, "err", err, "request_id", requestlog.ID(ctx))
-		return &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
+		return apperr.Present(ctx, logger, "resolver", err, "field", where, "request_id", requestlog.ID(ctx))
 	}
 
 	// graphql-transport-ws (the graphql-ws library) on the transport of
@@ -182,7 +181,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()), "request_id", requestlog.ID(ctx))
-		return &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
+		return apperr.Internal()
 	})
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)

@@ -2,6 +2,8 @@ package httpserver
 
 import (
 	"net/http"
+
+	"github.com/ottr/backend/internal/platform/apperr"
 	"path"
 	"strings"
 )
@@ -10,13 +12,10 @@ import (
 // "." or ".." segment. ServeMux would otherwise redirect it to the cleaned
 // path: GET /v1/key/deploy/../prod would answer with a redirect to another
 // key, and a client that follows it reads or writes that key instead.
-func refuseUncleanAPIPaths(next http.Handler) http.Handler {
+func refuseUncleanAPIPaths(errs *apperr.Writers, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") && !isCleanPath(r.URL.Path) {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{
-				"code": "BAD_USER_INPUT", "field": "path",
-				"message": "the URL path must not have empty, '.' or '..' segments; write the path out in full",
-			}})
+			errs.Write(w, r, apperr.Invalid("path", "the URL path must not have empty, '.' or '..' segments; write the path out in full"))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ottr/backend/internal/domain/auth"
+	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/metrics"
 	"github.com/ottr/backend/internal/platform/ratelimit"
 	"github.com/ottr/backend/internal/platform/requestlog"
@@ -125,7 +126,7 @@ func route(pattern string) string {
 func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // recoverPanics answers 500 instead of dropping the connection, and logs.
-func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
+func recoverPanics(logger *slog.Logger, errs *apperr.Writers, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -133,7 +134,7 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 					panic(p)
 				}
 				logger.ErrorContext(r.Context(), "panic in handler", "panic", p, "request_id", requestlog.ID(r.Context()))
-				writeInternalError(w, r)
+				errs.Write(w, r, apperr.Internal())
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -144,7 +145,7 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 // 413 before any handler sees it. The server's ReadTimeout bounds the
 // read: a body that comes slowly, or never, gets 400 and the connection
 // closes.
-func limitBody(limit int64, next http.Handler) http.Handler {
+func limitBody(limit int64, errs *apperr.Writers, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
 			clearReadDeadline(w)
@@ -152,16 +153,16 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			return
 		}
 		if r.ContentLength > limit {
-			writeJSONError(w, r, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
+			errs.WriteStatus(w, r, http.StatusRequestEntityTooLarge, apperr.Invalid("", "request body too large"))
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
-			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "could not read request body")
+			errs.Write(w, r, apperr.Invalid("", "could not read request body"))
 			return
 		}
 		if int64(len(body)) > limit {
-			writeJSONError(w, r, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large")
+			errs.WriteStatus(w, r, http.StatusRequestEntityTooLarge, apperr.Invalid("", "request body too large"))
 			return
 		}
 		r.Body = &bufferedBody{Reader: bytes.NewReader(body), data: body}
@@ -204,16 +205,16 @@ const corsAllowedHeaders = "Authorization, Content-Type, X-Request-Id, " +
 // the client sent. It checks the body limitBody buffered (every body is).
 // The query's own string values are checked once parsed, for every
 // transport (graph's textCheck).
-func requireUTF8(next http.Handler) http.Handler {
+func requireUTF8(errs *apperr.Writers, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		query, err := url.QueryUnescape(r.URL.RawQuery)
 		if err != nil || !utf8.ValidString(query) {
-			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "the query string is not valid URL-encoded UTF-8")
+			errs.Write(w, r, apperr.Invalid("", "the query string is not valid URL-encoded UTF-8"))
 			return
 		}
 		b, buffered := r.Body.(*bufferedBody)
 		if buffered && !utf8.Valid(b.data) {
-			writeJSONError(w, r, http.StatusBadRequest, "BAD_USER_INPUT", "the request body is not valid UTF-8")
+			errs.Write(w, r, apperr.Invalid("", "the request body is not valid UTF-8"))
 			return
 		}
 		if surrogate.InJSON(query) >= 0 {
@@ -221,14 +222,14 @@ func requireUTF8(next http.Handler) http.Handler {
 			params := r.URL.Query()
 			for _, name := range []string{"variables", "extensions"} {
 				if path, found := surrogate.Find([]byte(params.Get(name))); found {
-					writeLoneSurrogate(w, strings.TrimSuffix(name+"."+path, "."))
+					writeLoneSurrogate(errs, w, r, strings.TrimSuffix(name+"."+path, "."))
 					return
 				}
 			}
 		}
 		if buffered {
 			if path, found := surrogate.Find(b.data); found {
-				writeLoneSurrogate(w, path)
+				writeLoneSurrogate(errs, w, r, path)
 				return
 			}
 		}
@@ -238,13 +239,9 @@ func requireUTF8(next http.Handler) http.Handler {
 
 // writeLoneSurrogate answers a GraphQL request whose JSON holds a lone
 // surrogate at path with BAD_USER_INPUT naming the place.
-func writeLoneSurrogate(w http.ResponseWriter, path string) {
+func writeLoneSurrogate(errs *apperr.Writers, w http.ResponseWriter, r *http.Request, path string) {
 	field, msg := surrogate.Refusal(path)
-	ext := map[string]string{"code": "BAD_USER_INPUT"}
-	if field != "" {
-		ext["field"] = field
-	}
-	writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]any{{"message": msg, "extensions": ext}}})
+	errs.Write(w, r, &apperr.Error{Code: apperr.CodeBadUserInput, Field: field, Message: msg})
 }
 
 // corsPolicy is what a browser on an allowed origin may do with one API.
@@ -306,32 +303,4 @@ func authenticate(a *auth.Service, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
-}
-
-// writeInternalError answers 500 INTERNAL with the request id that ties the
-// answer to the logged cause, in the error shape of the API the request is
-// for, as the APIs' own INTERNAL errors do.
-func writeInternalError(w http.ResponseWriter, r *http.Request) {
-	id := requestlog.ID(r.Context())
-	if strings.HasPrefix(r.URL.Path, "/v1/") {
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{
-			"code": "INTERNAL", "message": "internal error", "request_id": id,
-		}})
-		return
-	}
-	writeJSON(w, http.StatusInternalServerError, map[string]any{"errors": []map[string]any{{
-		"message": "internal error", "extensions": map[string]string{"code": "INTERNAL", "requestId": id},
-	}}})
-}
-
-// writeJSONError answers in the error shape of the API the request is
-// for: REST's {"error": …} under /v1/, GraphQL's {"errors": […]} elsewhere.
-func writeJSONError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if strings.HasPrefix(r.URL.Path, "/v1/") {
-		_, _ = io.WriteString(w, `{"error":{"code":"`+code+`","message":"`+msg+`"}}`)
-		return
-	}
-	_, _ = io.WriteString(w, `{"errors":[{"message":"`+msg+`","extensions":{"code":"`+code+`"}}]}`)
 }

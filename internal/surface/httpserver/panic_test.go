@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/ottr/backend/graph"
+	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/metrics"
 )
 
@@ -16,7 +18,9 @@ import (
 func TestPanicAnswersInternalWithTheRequestID(t *testing.T) {
 	t.Parallel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := logRequests(logger, metrics.New(), NewClientAddress(nil), recoverPanics(logger, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	var errs apperr.Writers
+	errs.Register("", graph.WriteRequestError)
+	h := logRequests(logger, metrics.New(), NewClientAddress(nil), recoverPanics(logger, &errs, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom")
 	})))
 	srv := httptest.NewServer(h)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ottr/backend/internal/domain/auth"
+	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/config"
 	"github.com/ottr/backend/internal/platform/metrics"
 )
@@ -44,12 +45,15 @@ type Options struct {
 	// APIRoutes are handlers by ServeMux pattern that read the bearer
 	// credential as /query does, e.g. the REST API.
 	APIRoutes map[string]http.Handler
+	// Errors are the surfaces' error writers: the middleware in front of
+	// every route answers in the shape of the API the request is for.
+	Errors *apperr.Writers
 }
 
 // New returns the server's root handler.
 func New(o Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", cors(o.CORSOrigins, graphQLCORS, requireUTF8(authenticate(o.Auth, o.GraphQL))))
+	mux.Handle("/query", cors(o.CORSOrigins, graphQLCORS, requireUTF8(o.Errors, authenticate(o.Auth, o.GraphQL))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -74,7 +78,7 @@ func New(o Options) http.Handler {
 		// A preflight (OPTIONS) reaches the catch-all of the API's prefix.
 		mux.Handle(pattern, cors(o.CORSOrigins, restCORS, authenticate(o.Auth, h)))
 	}
-	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, limitBody(MaxBodyBytes, refuseUncleanAPIPaths(mux))))
+	return logRequests(o.Logger, o.Metrics, NewClientAddress(o.TrustedProxies), recoverPanics(o.Logger, o.Errors, limitBody(MaxBodyBytes, o.Errors, refuseUncleanAPIPaths(o.Errors, mux))))
 }
 
 // ApplyTimeouts sets srv's deadlines for each phase of a connection: the

@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -37,55 +36,55 @@ type problemJSON struct {
 	Message string `json:"message"`
 }
 
-// statusOf is the one place where domain errors become HTTP statuses.
+// statusOf refines the code's status (apperr.Code.Status) where REST says
+// more: a reused request key is 422, an approval gone for good 410.
 func statusOf(err error, e *apperr.Error) int {
 	if errors.Is(err, approval.ErrRequestKeyReused) {
 		return http.StatusUnprocessableEntity
 	}
-	switch e.Code {
-	case apperr.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case apperr.CodeForbidden:
-		return http.StatusForbidden
-	case apperr.CodeNotFound:
-		return http.StatusNotFound
-	case apperr.CodeBadUserInput:
-		return http.StatusBadRequest
-	case apperr.CodeConflict:
+	if e.Code == apperr.CodeConflict {
 		// An approval that expired, was withdrawn or locked is gone for
 		// good; an executed one, or a state that may still change, is a
 		// conflict.
 		if st, ok := approval.ClosedStatus(err); ok && st != approval.Executed {
 			return http.StatusGone
 		}
-		return http.StatusConflict
-	case apperr.CodeRateLimited:
-		return http.StatusTooManyRequests
 	}
-	return http.StatusInternalServerError
+	return e.Code.Status()
 }
 
 // writeError answers with err: a domain error with its code, status and
 // message; anything else as INTERNAL, logged and never shown.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e, ok := apperr.As(err)
-	if !ok {
-		a.logError(r.Context(), r, err)
-		e = &apperr.Error{Code: apperr.CodeInternal, Message: "internal error"}
-	}
-	status := statusOf(err, e)
+	e := apperr.Present(r.Context(), a.logger, "REST request", err, "route", r.Pattern, "request_id", requestlog.ID(r.Context()))
+	_, named := errors.AsType[*bodyError](err) // named as in the body already
+	writeProblem(w, r, statusOf(err, e), e, named, true)
+}
+
+// WriteError is REST's apperr.Writer: the middleware in front of every
+// surface answers requests under /v1/ through it. Its refusals are of the
+// request as a whole (a body too large, a path with dot segments), so a
+// problem list is given only for a named field.
+func WriteError(w http.ResponseWriter, r *http.Request, status int, e *apperr.Error) {
+	writeProblem(w, r, status, e, false, e.Field != "" || len(e.Problems) > 0)
+}
+
+// writeProblem writes e as REST's error body; named says its fields are
+// in REST's names already, else they are renamed (restNames); problems
+// says a BAD_USER_INPUT answer lists them.
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, e *apperr.Error, named, problems bool) {
 	detail := errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}
-	if be := (*bodyError)(nil); !errors.As(err, &be) { // else named as in the body already
+	if !named {
 		detail.Field, detail.Message = restNames(e.Field, e.Message)
 	}
-	if e.Code == apperr.CodeBadUserInput {
+	if e.Code == apperr.CodeBadUserInput && problems {
 		list := e.Problems
 		if len(list) == 0 {
 			list = []*apperr.Error{e}
 		}
 		for _, p := range list {
 			field, msg := p.Field, p.Message
-			if be := (*bodyError)(nil); !errors.As(err, &be) {
+			if !named {
 				field, msg = restNames(field, msg)
 			}
 			detail.Problems = append(detail.Problems, problemJSON{Field: field, Message: msg})
@@ -105,10 +104,6 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(detail.RetryAfterSeconds))
 	}
 	writeJSON(w, status, errorBody{Error: detail})
-}
-
-func (a *API) logError(ctx context.Context, r *http.Request, err error) {
-	a.logger.ErrorContext(ctx, "REST request failed", "route", r.Pattern, "request_id", requestlog.ID(ctx), "err", err)
 }
 
 // restNames names a domain error's field as the REST API does, in the

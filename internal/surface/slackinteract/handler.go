@@ -198,8 +198,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) internal(ctx context.Context, w http.ResponseWriter, err error) {
-	h.o.Logger.ErrorContext(ctx, "slack interaction", "err", err)
-	fail(w, http.StatusInternalServerError, "internal error")
+	e := apperr.Present(ctx, h.o.Logger, "slack interaction", err)
+	fail(w, e.Code.Status(), e.Message)
 }
 
 // verify returns the project's interactive channels whose signing secret

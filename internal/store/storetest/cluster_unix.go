@@ -203,8 +203,9 @@ func ensureWatcher(dir string) error {
 		return fmt.Errorf("start the cluster's watcher: %w", err)
 	}
 	pid := cmd.Process.Pid
-	// Reap it if it ends while this process still runs.
-	go func() { _ = cmd.Wait() }()
+	// Not waited for: it ends only once this process has (an owner), and a
+	// goroutine blocked on it would outlive the tests.
+	_ = cmd.Process.Release()
 	return os.WriteFile(filepath.Join(dir, "watcher"), []byte(strconv.Itoa(pid)), 0o644)
 }
 

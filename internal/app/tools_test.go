@@ -44,12 +44,12 @@ func TestStandardSchemaToolsWork(t *testing.T) {
 func TestGraphQLCoreBuildsTheSchema(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Start(t, store.SQLite)
-	python, dir, pythonPath := testserver.PythonTools(t, "test/python")
+	python, dir, env := testserver.PythonTools(t, "test/python")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "introspect.py")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "OTTR_URL="+srv.URL, pythonPath)
+	cmd.Env = append(append(os.Environ(), "OTTR_URL="+srv.URL), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

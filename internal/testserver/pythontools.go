@@ -12,14 +12,16 @@ import (
 )
 
 // PythonTools makes sure the packages of dir's requirements.txt (test/python:
-// relative to the repository root, or absolute) are installed, with pip into
-// dir/.deps on first use, and returns python3, the absolute dir and the
-// environment entry (PYTHONPATH) that makes them importable. As NodeTools
-// does, it installs once however many test processes ask at once (a file
-// lock), and not again while requirements.txt stays the same. The install
-// goes to a directory of its own (pip --target), so that it needs no
-// virtual environment and leaves the system's Python alone.
-func PythonTools(t testing.TB, dir string) (python, abs, pythonPath string) {
+// relative to the repository root, or absolute) can be imported, and returns
+// python3, the absolute dir and the environment to run it with. When
+// python3 already has them (each at the pinned version), that is all; else
+// they are installed with pip into dir/.deps on first use, and the
+// environment sets PYTHONPATH to it. As NodeTools does, it installs once
+// however many test processes ask at once (a file lock), and not again
+// while requirements.txt stays the same. The install goes to a directory of
+// its own (pip --target), so that it needs no virtual environment and
+// leaves the system's Python alone.
+func PythonTools(t testing.TB, dir string) (python, abs string, env []string) {
 	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
@@ -37,10 +39,15 @@ func PythonTools(t testing.TB, dir string) (python, abs, pythonPath string) {
 	sum := sha256.Sum256(reqs)
 	want := hex.EncodeToString(sum[:])
 	deps := filepath.Join(abs, ".deps")
-	pythonPath = "PYTHONPATH=" + deps
+	env = []string{"PYTHONPATH=" + deps}
 	stamp := filepath.Join(deps, installedStamp)
 	if got, _ := os.ReadFile(stamp); string(got) == want {
-		return python, abs, pythonPath
+		return python, abs, env
+	}
+	check := exec.Command(python, "-c", haveRequirements)
+	check.Dir = abs
+	if check.Run() == nil {
+		return python, abs, nil
 	}
 	f, err := os.OpenFile(filepath.Join(abs, ".pip-install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -53,7 +60,7 @@ func PythonTools(t testing.TB, dir string) (python, abs, pythonPath string) {
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing unlocks too
 	// Another process may have installed while this one waited.
 	if got, _ := os.ReadFile(stamp); string(got) == want {
-		return python, abs, pythonPath
+		return python, abs, env
 	}
 	if err := exec.Command(python, "-m", "pip", "--version").Run(); err != nil {
 		t.Fatal("pip not found for python3: install it (apt-get install -y python3-pip)")
@@ -79,5 +86,22 @@ func PythonTools(t testing.TB, dir string) (python, abs, pythonPath string) {
 	if err := os.Rename(tmp, deps); err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
-	return python, abs, pythonPath
+	return python, abs, env
 }
+
+// haveRequirements exits 0 when every line of requirements.txt names a
+// distribution python3 has, at the version pinned with == if any.
+const haveRequirements = `
+import sys, importlib.metadata as md
+for line in open("requirements.txt"):
+    line = line.split("#")[0].strip()
+    if not line:
+        continue
+    name, pinned, version = line.partition("==")
+    try:
+        have = md.version(name.strip())
+    except Exception:
+        sys.exit(1)
+    if pinned and have != version.strip():
+        sys.exit(1)
+`

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 )
 
 // /metrics counts approvals created and decided (by outcome, with how
-// long deciding took) and deliveries by channel kind, each event once.
+// long deciding took) and deliveries by channel kind, each event once: a
+// webhook endpoint's as webhook deliveries, not as Slack's.
 func TestBusinessMetrics(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
@@ -21,11 +23,16 @@ func TestBusinessMetrics(t *testing.T) {
 		fake := slacktest.NewServer()
 		t.Cleanup(fake.Close)
 		cfg := testserver.Config(t, d)
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		t.Cleanup(receiver.Close)
 		cfg.SlackWebhookPrefixes = append(cfg.SlackWebhookPrefixes, fake.Prefix())
+		cfg.WebhookAllowedPrefixes = []string{receiver.URL + "/"}
 		srv := testserver.StartWith(t, cfg)
 		owner := srv.SignUp("Olga")
 		pid := owner.CreateProject("P")
 		owner.AddSlackChannel(pid, "ops", fake.WebhookURL("T1", "B1", "S3cret"), "APPROVAL_CREATED")
+		owner.MustDo(`mutation($p: ID!, $i: AddWebhookEndpointInput!) { addWebhookEndpoint(projectId: $p, input: $i) { secret } }`,
+			map[string]any{"p": pid, "i": map[string]any{"name": "hooks", "url": receiver.URL + "/hooks", "events": []string{"APPROVAL_CREATED"}}}, nil)
 		create := func(path string) (id, url string) {
 			var out struct {
 				CreateApproval struct {
@@ -55,6 +62,8 @@ func TestBusinessMetrics(t *testing.T) {
 			`ottr_approvals_decided_total{outcome="expired"} 0`,
 			`ottr_approval_decision_seconds_count{outcome="executed"} 1`,
 			`ottr_deliveries_total{kind="slack",outcome="delivered"} 3`,
+			`ottr_deliveries_total{kind="webhook",outcome="delivered"} 3`,
+			`ottr_slack_deliveries_total{outcome="delivered"} 3`,
 		}
 		// The delivery is counted once its answer is recorded, just after
 		// Slack has it.

@@ -44,15 +44,12 @@ func TestStandardSchemaToolsWork(t *testing.T) {
 func TestGraphQLCoreBuildsTheSchema(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Start(t, store.SQLite)
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 not found: install Python 3 with graphql-core 3.2 (test/python/requirements.txt)")
-	}
+	python, dir, env := testserver.PythonTools(t, "test/python")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "introspect.py")
-	cmd.Dir, _ = filepath.Abs("../../test/python")
-	cmd.Env = append(os.Environ(), "OTTR_URL="+srv.URL)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "OTTR_URL="+srv.URL), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

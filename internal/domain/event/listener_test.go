@@ -5,38 +5,25 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ottr/backend/internal/store/storetest"
 )
 
-const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-// testDSN returns the PostgreSQL DSN for listener tests, skipping them in a
-// SQLite-only run and failing with instructions when the server is down.
+// testDSN returns the PostgreSQL DSN for listener tests (the configured
+// server, or the throwaway cluster started in its place), skipping them in
+// a SQLite-only run.
 func testDSN(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("OTTR_TEST_SQLITE_ONLY") == "1" {
+	if storetest.SQLiteOnly() {
 		t.Skip("OTTR_TEST_SQLITE_ONLY=1: LISTEN/NOTIFY needs PostgreSQL")
 	}
-	dsn := os.Getenv("OTTR_TEST_DATABASE_URL")
-	if dsn == "" {
-		dsn = defaultTestDSN
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("PostgreSQL unreachable at OTTR_TEST_DATABASE_URL (default %s): %v\n"+
-			"start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "+
-			"or `docker compose up -d postgres`, or set OTTR_TEST_SQLITE_ONLY=1 to skip", defaultTestDSN, err)
-	}
-	_ = conn.Close(ctx)
-	return dsn
+	return storetest.PostgresURL(t)
 }
 
 // connect opens a connection closed at the end of the test.
@@ -266,14 +253,14 @@ func TestNewListenerRejectsBadInput(t *testing.T) {
 	if _, err := NewListener("postgres://%zz", func(context.Context, int64) {}, ListenerOptions{}); err == nil {
 		t.Error("bad DSN accepted")
 	}
-	if _, err := NewListener(defaultTestDSN, nil, ListenerOptions{}); err == nil {
+	if _, err := NewListener(storetest.DefaultPostgresURL, nil, ListenerOptions{}); err == nil {
 		t.Error("nil callback accepted")
 	}
 }
 
 func TestListenerBackoff(t *testing.T) {
 	t.Parallel()
-	l, err := NewListener(defaultTestDSN, func(context.Context, int64) {},
+	l, err := NewListener(storetest.DefaultPostgresURL, func(context.Context, int64) {},
 		ListenerOptions{MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -108,7 +108,8 @@ type Dispatcher struct {
 	// outcomes counts settled attempts by the delivery's new status; nil
 	// without metrics.
 	outcomes *prometheus.CounterVec
-	// byKind is ottr_deliveries_total for this dispatcher's kind, slack.
+	// byKind is ottr_deliveries_total, by kind (slack, webhook, callback)
+	// and outcome.
 	byKind *prometheus.CounterVec
 
 	fanoutWake chan struct{} // Committed: read the log again
@@ -163,7 +164,7 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		fanoutWake: make(chan struct{}, 1), stopFanout: func() {}, stopRescue: func() {}}
 	if o.Metrics != nil {
 		d.outcomes = o.Metrics.SlackDeliveries
-		d.byKind = o.Metrics.Deliveries.MustCurryWith(prometheus.Labels{"kind": "slack"})
+		d.byKind = o.Metrics.Deliveries
 	}
 
 	var drv riverdriver.Driver[*sql.Tx]

@@ -45,23 +45,30 @@ func (d *Dispatcher) QueueDepth(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
-// countOutcome counts a settled attempt (or a skipped delivery) by the
-// delivery's new status.
-func (d *Dispatcher) countOutcome(status string) {
+// countOutcome counts a settled attempt (or a skipped delivery) of a
+// channel of kind by the delivery's new status: in ottr_deliveries_total,
+// and for Slack also in ottr_slack_deliveries_total.
+func (d *Dispatcher) countOutcome(kind, status string) {
 	if d.outcomes == nil {
 		return
 	}
 	switch status {
 	case slack.StatusDelivered, slack.StatusRetrying, slack.StatusFailed, slack.StatusSkipped:
-		d.outcomes.WithLabelValues(strings.ToLower(status)).Inc()
-		d.byKind.WithLabelValues(strings.ToLower(status)).Inc()
+		d.countAs(kind, strings.ToLower(status), 1)
 	}
 }
 
-// countUnknown counts attempts found unfinished after their server died.
-func (d *Dispatcher) countUnknown(n int) {
+// countUnknown counts attempts of a channel of kind found unfinished after
+// their server died.
+func (d *Dispatcher) countUnknown(kind string, n int) {
 	if d.outcomes != nil && n > 0 {
-		d.outcomes.WithLabelValues(OutcomeUnknown).Add(float64(n))
-		d.byKind.WithLabelValues(OutcomeUnknown).Add(float64(n))
+		d.countAs(kind, OutcomeUnknown, n)
 	}
+}
+
+func (d *Dispatcher) countAs(kind, outcome string, n int) {
+	if kind == kindSlack {
+		d.outcomes.WithLabelValues(outcome).Add(float64(n))
+	}
+	d.byKind.WithLabelValues(kind, outcome).Add(float64(n))
 }

@@ -96,6 +96,7 @@ func (d *Dispatcher) rescueAbandoned(ctx context.Context, horizon time.Time) (in
 	}
 
 	var rescued, unknown int
+	unknownOf := map[string]int{} // by kind
 	err = d.store.WithTx(ctx, func(ctx context.Context) error {
 		tx, err := store.SQLTx(ctx)
 		if err != nil {
@@ -120,6 +121,7 @@ func (d *Dispatcher) rescueAbandoned(ctx context.Context, horizon time.Time) (in
 				return err
 			}
 			unknown += n
+			unknownOf[args.kindName()] += n
 			reason, err := json.Marshal(rivertype.AttemptError{At: now, Attempt: j.Attempt,
 				Error: "abandoned by a server that stopped while running it; the outcome of its request is unknown"})
 			if err != nil {
@@ -141,7 +143,9 @@ func (d *Dispatcher) rescueAbandoned(ctx context.Context, horizon time.Time) (in
 		return 0, err
 	}
 	if rescued > 0 {
-		d.countUnknown(unknown)
+		for kind, n := range unknownOf {
+			d.countUnknown(kind, n)
+		}
 		d.logger.Warn("slack deliveries abandoned by a stopped server are sent again", "jobs", rescued, "unknown_outcomes", unknown)
 	}
 	return rescued, nil

@@ -257,7 +257,7 @@ func (w *worker) skip(ctx context.Context, k Kind, del *Delivery) error {
 	if err != nil {
 		return fmt.Errorf("skip delivery %s: %w", del.ID, err)
 	}
-	w.d.countOutcome(slack.StatusSkipped)
+	w.d.countOutcome(k.Name(), slack.StatusSkipped)
 	w.d.logger.InfoContext(ctx, k.Name()+" delivery skipped: channel disabled", "delivery", del.ID, "channel", del.ChannelID)
 	return nil
 }
@@ -359,7 +359,7 @@ func (w *worker) settle(ctx context.Context, k Kind, job *river.Job[deliverArgs]
 		w.retryAt.Delete(job.ID)
 		return fmt.Errorf("settle delivery %s: %w", del.ID, err)
 	}
-	w.d.countOutcome(dec.Status)
+	w.d.countOutcome(k.Name(), dec.Status)
 
 	level := slog.LevelInfo
 	if outcome.Kind != slack.Delivered {

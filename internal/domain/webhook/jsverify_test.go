@@ -20,7 +20,7 @@ func jsVerify(t *testing.T, reqs []request, secrets []string) []string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatal("node not found: install Node.js 20 or later")
+		t.Fatal("node not found: install Node.js 20.5 or later")
 	}
 	dir, _ := filepath.Abs("../../../test/js")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks")); err != nil {

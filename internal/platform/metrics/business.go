@@ -35,7 +35,7 @@ func newBusiness(r *prometheus.Registry) Business {
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400},
 		}, []string{"outcome"}),
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ottr_deliveries_total", Help: "Delivery attempts by channel kind (slack) and outcome: delivered, retrying, failed, skipped, unknown.",
+			Name: "ottr_deliveries_total", Help: "Delivery attempts by channel kind (slack, webhook, callback) and outcome: delivered, retrying, failed, skipped, unknown.",
 		}, []string{"kind", "outcome"}),
 	}
 	for _, o := range DecisionOutcomes {

@@ -99,7 +99,7 @@ func checkOpenAPI(t *testing.T, answers []recorded) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatal("node not found: install Node.js 20 or later")
+		t.Fatal("node not found: install Node.js 20.5 or later")
 	}
 	dir, _ := filepath.Abs("../../../test/openapi")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ajv")); err != nil {

@@ -63,6 +63,10 @@ func smoke(t *testing.T, args ...string) *Report {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "results.json")
 	args = append(args, "-d", "1s", "-warmup", "300ms", "-c", "2", "-q", "-json", out)
+	if i := slices.Index(args, "-db"); i >= 0 && i+1 < len(args) && args[i+1] == string(store.Postgres) {
+		// The configured server, or the throwaway cluster in its place.
+		args = append(args, "-admin-url", storetest.PostgresURL(t))
+	}
 	var stdout, stderr bytes.Buffer
 	err := Main(context.Background(), args, &stdout, &stderr)
 	t.Logf("ottr-bench %v:\n%s%s", args, stdout.String(), stderr.String())

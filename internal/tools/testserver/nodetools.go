@@ -25,7 +25,7 @@ func NodeTools(t testing.TB, dir string) (node, abs string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatal("node not found: install Node.js 20 or later (apt-get install -y nodejs npm)")
+		t.Fatal("node not found: install Node.js 20.5 or later (apt-get install -y nodejs npm)")
 	}
 	abs = dir
 	if !filepath.IsAbs(dir) {

@@ -42,12 +42,15 @@ func Each(t *testing.T, fn func(t *testing.T, d store.Dialect)) {
 	}
 }
 
-// AdminURL is the PostgreSQL server tests create their databases on.
+// AdminURL is the PostgreSQL server tests create their databases on (see
+// PostgresURL): the configured one, or the throwaway cluster started in its
+// place. When neither is there it returns the configured URL, on which
+// connections then fail; PostgresURL fails the test with what to do.
 func AdminURL() string {
-	if u := os.Getenv("OTTR_TEST_DATABASE_URL"); u != "" {
+	if u, err := resolveAdminURL(); err == nil {
 		return u
 	}
-	return DefaultPostgresURL
+	return configuredURL()
 }
 
 // NewDatabase creates an empty database for one test and returns the
@@ -59,7 +62,8 @@ func NewDatabase(t testing.TB, d store.Dialect) (databaseURL, dataDir string) {
 	if d == store.SQLite {
 		return "", dataDir
 	}
-	admin, err := sql.Open("pgx", AdminURL())
+	adminURL := PostgresURL(t)
+	admin, err := sql.Open("pgx", adminURL)
 	if err != nil {
 		t.Fatalf("open PostgreSQL admin connection: %v", err)
 	}
@@ -67,12 +71,7 @@ func NewDatabase(t testing.TB, d store.Dialect) (databaseURL, dataDir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("PostgreSQL is not reachable at %s (%v).\n"+
-			"On a machine with PostgreSQL installed, start it: `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`.\n"+
-			"With Docker: `docker compose up -d postgres` and\n"+
-			"OTTR_TEST_DATABASE_URL=\"postgres://postgres:$POSTGRES_PASSWORD@127.0.0.1:5433/postgres?sslmode=disable\".\n"+
-			"Or point OTTR_TEST_DATABASE_URL at another server, or set OTTR_TEST_SQLITE_ONLY=1 to run the SQLite half alone.",
-			redact(AdminURL()), err)
+		t.Fatalf("PostgreSQL at %s: %v", redact(adminURL), err)
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
@@ -81,14 +80,14 @@ func NewDatabase(t testing.TB, d store.Dialect) (databaseURL, dataDir string) {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", AdminURL())
+		admin, err := sql.Open("pgx", adminURL)
 		if err != nil {
 			return
 		}
 		defer admin.Close()
 		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
 	})
-	u, err := url.Parse(AdminURL())
+	u, err := url.Parse(adminURL)
 	if err != nil {
 		t.Fatalf("parse OTTR_TEST_DATABASE_URL: %v", err)
 	}

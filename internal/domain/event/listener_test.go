@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/ottr/backend/internal/store/storetest"
+	"github.com/ottr/backend/internal/platform/store/storetest"
 )
 
 // testDSN returns the PostgreSQL DSN for listener tests (the configured

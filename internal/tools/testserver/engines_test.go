@@ -17,7 +17,7 @@ import (
 // (EBADENGINE) and the tools may not run.
 func TestNodeEnginesAgreeWithTheREADME(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

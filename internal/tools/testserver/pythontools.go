@@ -30,7 +30,7 @@ func PythonTools(t testing.TB, dir string) (python, abs string, env []string) {
 	abs = dir
 	if !filepath.IsAbs(dir) {
 		_, self, _, _ := runtime.Caller(0)
-		abs = filepath.Join(filepath.Dir(self), "..", "..", dir)
+		abs = filepath.Join(filepath.Dir(self), "..", "..", "..", dir)
 	}
 	reqs, err := os.ReadFile(filepath.Join(abs, "requirements.txt"))
 	if err != nil {

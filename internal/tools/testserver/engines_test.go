@@ -34,7 +34,7 @@ func TestNodeEnginesAgreeWithTheREADME(t *testing.T) {
 		versions["node "+strings.TrimSpace(string(out))] = parseVersion(t, strings.TrimPrefix(strings.TrimSpace(string(out)), "v"))
 	}
 	for _, dir := range []string{"test/js", "test/openapi"} {
-		raw, err := os.ReadFile(filepath.Join("../..", dir, "package-lock.json"))
+		raw, err := os.ReadFile(filepath.Join("../../..", dir, "package-lock.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestNodeEnginesAgreeWithTheREADME(t *testing.T) {
 				Node string `json:"node"`
 			} `json:"engines"`
 		}
-		raw, err = os.ReadFile(filepath.Join("../..", dir, "package.json"))
+		raw, err = os.ReadFile(filepath.Join("../../..", dir, "package.json"))
 		if err != nil || json.Unmarshal(raw, &own) != nil {
 			t.Fatalf("%s/package.json: %v", dir, err)
 		}

@@ -120,8 +120,8 @@ func testSignUpRules(t *testing.T, f *fixture) {
 
 	for _, tc := range []struct {
 		name, email, password, userName string
-		code                             apperr.Code
-		field                            string
+		code                            apperr.Code
+		field                           string
 	}{
 		{"same e-mail in another case", "CAROL.smith@example.com", "another good password", "Carol 2", apperr.CodeConflict, ""},
 		{"password of 9", "dave@example.com", "123456789", "Dave", apperr.CodeBadUserInput, "password"},

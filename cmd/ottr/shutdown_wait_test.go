@@ -64,8 +64,14 @@ func TestShutdownAnswersWaits(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		answered <- answer{resp.StatusCode, string(b), err}
 	}()
-	time.Sleep(500 * time.Millisecond) // the wait is under way
-	stop()                             // as SIGTERM does
+	// The wait is under way once its live stream subscribes to the feed
+	// (nothing else subscribes here).
+	for deadline := time.Now().Add(30 * time.Second); a.Feed.Broker().Empty(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the wait did not start within 30 s")
+		}
+	}
+	stop() // as SIGTERM does
 	select {
 	case r := <-answered:
 		if r.err != nil || r.status != http.StatusOK || !strings.Contains(r.body, `"status":"pending"`) {

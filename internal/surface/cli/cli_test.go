@@ -72,11 +72,29 @@ func (f *fixture) run(key string, onLink func(link string), args ...string) resu
 // press returns an onLink that executes action through the link's page.
 func (f *fixture) press(action string) func(string) {
 	return func(link string) {
-		time.Sleep(200 * time.Millisecond) // let the command start waiting
+		if !f.waiting() {
+			return
+		}
 		if status, err := f.srv.ExecuteLink(link, action, ""); err != nil || status != http.StatusOK {
 			f.t.Errorf("execute %s: %d %v", action, status, err)
 		}
 	}
+}
+
+// waiting returns once the command's long-poll is under way: its live
+// stream has subscribed to the server's feed, so a decision made now
+// reaches the wait rather than the first read. This server has no other
+// subscriber.
+func (f *fixture) waiting() bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for f.srv.App.Feed.Broker().Empty() {
+		if time.Now().After(deadline) {
+			f.t.Error("the command did not start waiting within 30 s")
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return true
 }
 
 func (r result) expect(t *testing.T, code int, stdout ...string) {
@@ -128,7 +146,9 @@ func TestApprovalCreateWait(t *testing.T) {
 
 		// Withdrawn while waiting: 2.
 		invalidate := func(link string) {
-			time.Sleep(200 * time.Millisecond)
+			if !f.waiting() {
+				return
+			}
 			var pending struct {
 				Pending struct {
 					ApprovalID string `json:"approval_id"`

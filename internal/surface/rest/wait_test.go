@@ -34,9 +34,13 @@ func TestWaitReleasedByAnotherInstance(t *testing.T) {
 		r := do(t, a.URL, "GET", "/v1/approvals/"+c.ID+"?wait=60s", f.write, "")
 		done <- answer{r, time.Since(start)}
 	}()
-	// The wait has started when A holds it; a request a moment later on A
-	// reads it pending, so the execute below comes after the wait began.
-	time.Sleep(500 * time.Millisecond)
+	// The wait has started once its live stream subscribes to A's feed
+	// (nothing else subscribes there): the execute below comes after.
+	for deadline := time.Now().Add(30 * time.Second); a.App.Feed.Broker().Empty(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the wait on A did not start within 30 s")
+		}
+	}
 	select {
 	case got := <-done:
 		t.Fatalf("the wait ended before the decision: %d %s", got.r.Status, got.r.Body)

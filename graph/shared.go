@@ -51,7 +51,7 @@ func (r *subscriptionResolver) shareProjectEvents(ctx context.Context, projectID
 	// The stream's context rather than the resolver's: it carries the same
 	// credentials, and a member keeps it for as long as it runs.
 	start, err := r.Live.ShareProjectEvents(stream.Context(), projectID, toEventTypes(types), after, key,
-		func() live.Renderer[[]byte] { return newRenderer(stream.Executor(), oc) }, streamMember{stream})
+		func() live.Renderer { return newRenderer(stream.Executor(), oc) }, streamMember{stream})
 	if err != nil {
 		return nil, true, err
 	}

@@ -56,6 +56,7 @@ func validateName(name string) (string, error) {
 
 // Create makes a project whose creator is its OWNER.
 func (s *Service) Create(ctx context.Context, name string) (*Project, error) {
+	defer forgetAccess(ctx) // the memberships this changes
 	if err := apperr.CheckTexts("name", name); err != nil {
 		return nil, err
 	}
@@ -163,6 +164,7 @@ func (s *Service) Rename(ctx context.Context, id, name string) (*Project, error)
 
 // Delete removes a project and everything in it.
 func (s *Service) Delete(ctx context.Context, id string) error {
+	defer forgetAccess(ctx) // the memberships this changes
 	if err := apperr.CheckTexts("id", id); err != nil {
 		return err
 	}
@@ -308,6 +310,7 @@ func (r Role) rank() int {
 // AddMember gives an existing user a role in the project. Only owners make
 // owners.
 func (s *Service) AddMember(ctx context.Context, projectID, email string, role Role) (*MemberWithUser, error) {
+	defer forgetAccess(ctx) // the memberships this changes
 	if err := apperr.CheckTexts("projectId", projectID, "email", email); err != nil {
 		return nil, err
 	}
@@ -343,6 +346,7 @@ func (s *Service) AddMember(ctx context.Context, projectID, email string, role R
 // someone else needs ManageMembers (ManageOwners for an owner); the last
 // owner stays.
 func (s *Service) RemoveMember(ctx context.Context, projectID, userID string) error {
+	defer forgetAccess(ctx) // the memberships this changes
 	if err := apperr.CheckTexts("projectId", projectID, "userId", userID); err != nil {
 		return err
 	}

@@ -41,6 +41,20 @@ type Service struct {
 	authz *Authorizer
 	// onDeadlineOptIn runs after an update that turns a deadline option on.
 	onDeadlineOptIn func()
+	// onKeysChanged runs after a key is revoked (keyID set) or a project
+	// deleted (projectID set), so that the instance stops trusting what it
+	// remembers of them.
+	onKeysChanged func(keyID, projectID string)
+}
+
+// OnKeysChanged registers f, run after a key is revoked or a project
+// deleted on this instance.
+func (s *Service) OnKeysChanged(f func(keyID, projectID string)) { s.onKeysChanged = f }
+
+func (s *Service) keysChanged(keyID, projectID string) {
+	if s.onKeysChanged != nil {
+		s.onKeysChanged(keyID, projectID)
+	}
 }
 
 // NewService returns the project service.
@@ -174,6 +188,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	// The lock order of lock.go: the project's row, the deliveries of its
 	// channels, then the rest through the cascade. Of concurrent deletes,
 	// the one that removed the row succeeds; the others find none.
+	defer s.keysChanged("", id)
 	return s.store.WithTx(ctx, func(ctx context.Context) error {
 		db := s.store.DB(ctx)
 		err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id").Where("id = ?", id).Take(&Project{}).Error

@@ -108,6 +108,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	subscriptions := live.NewSubscriptions(a.Feed, st, live.Services{Authz: authz, Keys: authSvc, Approvals: a.Approvals},
 		live.Options{Recheck: cfg.Live.Recheck, Buffer: cfg.Live.Buffer})
 	projects := project.NewService(st, authz)
+	projects.OnKeysChanged(func(keyID, projectID string) {
+		if keyID != "" {
+			authSvc.ForgetKey(keyID)
+		}
+		if projectID != "" {
+			authSvc.ForgetProjectKeys(projectID)
+		}
+	})
 	projects.OnDeadlineOptIn(a.Approvals.NoteDeadlineOptIn)
 	api := rest.New(rest.Options{Approvals: a.Approvals, Projects: projects, Channels: channels, Live: subscriptions, Webhooks: endpoints, Logger: logger})
 	a.drain = api.Drain

@@ -157,6 +157,8 @@ func loadersFor(ctx context.Context) *loaders {
 // a subscription, loaders of its own.
 func withLoaders(r *Resolver) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		// The caller's memberships are read once per response too.
+		ctx = project.WithAccessMemo(ctx)
 		return next(context.WithValue(ctx, loadersKey{}, &lazyLoaders{r: r}))
 	}
 }

@@ -41,7 +41,7 @@ var widestIntrospection = func() string {
 // sends), the widest one the introspection limits allow, and a baseline
 // that only sends the standard answer's bytes from a minimal handler.
 //
-//	go test ./internal/app/ -run '^$' -bench Introspection -count 6
+//	go test ./test/e2e/ -run '^$' -bench Introspection -count 6
 func BenchmarkIntrospection(b *testing.B) {
 	standard, err := os.ReadFile("testdata/introspection.graphql")
 	if err != nil {

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -51,6 +52,17 @@ func (c *statementCounter) of(id string) (int, []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.byID[id], c.sqlFor[id]
+}
+
+// countContaining counts the statements that name table.
+func countContaining(sql []string, table string) int {
+	n := 0
+	for _, s := range sql {
+		if strings.Contains(s, table) {
+			n++
+		}
+	}
+	return n
 }
 
 // A page of approvals with their events, project and pending keys costs the
@@ -141,6 +153,11 @@ func TestPageCostsConstantStatements(t *testing.T) {
 				for _, s := range sql {
 					t.Log("  ", s)
 				}
+			}
+			// The caller's membership is read once for the whole page, not
+			// once per field that authorizes.
+			if m := countContaining(sql, "project_members"); m != 1 {
+				t.Errorf("n=%d: %d reads of the membership; want 1", n, m)
 			}
 		}
 		if statements[100] != statements[10] {

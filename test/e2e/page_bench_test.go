@@ -21,7 +21,7 @@ import (
 // a baseline that reads the same rows with the fewest statements behind a
 // minimal net/http handler.
 //
-//	go test -run '^$' -bench ApprovalPage -benchmem -benchtime 2s -count 6 ./internal/app/
+//	go test -run '^$' -bench ApprovalPage -benchmem -benchtime 2s -count 6 ./test/e2e/
 func BenchmarkApprovalPage(b *testing.B) {
 	if storetest.SQLiteOnly() {
 		b.Skip("OTTR_TEST_SQLITE_ONLY=1: the benchmarks measure PostgreSQL")

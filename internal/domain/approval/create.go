@@ -81,11 +81,8 @@ func (s *Service) create(ctx context.Context, projectID string, access *project.
 		r.PinHash = &h
 	}
 	err = s.store.WithTx(ctx, func(ctx context.Context) error {
-		if err := project.LockForWrite(ctx, s.store, projectID); err != nil {
-			return err
-		}
 		kv := KeyValue{ProjectID: projectID, Path: in.KeyPath, Value: in.InitialValue, UpdatedAt: now}
-		if err := s.writeKey(ctx, kv, in.InitialValue != nil); err != nil {
+		if err := s.lockAndWriteKey(ctx, kv, in.InitialValue != nil); err != nil {
 			return err
 		}
 		if err := s.store.DB(ctx).Create(&r).Error; err != nil {
@@ -138,6 +135,44 @@ func (s *Service) storeCallback(ctx context.Context, approvalID, projectID strin
 		c.ciphertext, c.keyVersion, approvalID).Error
 	if err != nil {
 		return fmt.Errorf("store the callback of approval %s: %w", approvalID, err)
+	}
+	return nil
+}
+
+// lockProjectWriteKey takes the project's row FOR KEY SHARE (step 1 of
+// the lock order, project/lock.go) and then writes the key, in one round
+// trip: the key's row is locked only once the project's is. It answers
+// how many projects it locked: 0 when the project is gone.
+var (
+	lockProjectWriteKey = store.NewQuery(`WITH p AS (SELECT id FROM projects WHERE id = ? FOR KEY SHARE),
+		k AS (INSERT INTO key_values (project_id, path, value, updated_at) SELECT id, ?, ?, ? FROM p
+			ON CONFLICT (project_id, path) DO NOTHING)
+		SELECT count(*) FROM p`)
+	lockProjectOverwriteKey = store.NewQuery(`WITH p AS (SELECT id FROM projects WHERE id = ? FOR KEY SHARE),
+		k AS (INSERT INTO key_values (project_id, path, value, updated_at) SELECT id, ?, ?, ? FROM p
+			ON CONFLICT (project_id, path) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at)
+		SELECT count(*) FROM p`)
+)
+
+// lockAndWriteKey is project.LockForWrite then writeKey, in ctx's
+// transaction; on PostgreSQL one statement does both.
+func (s *Service) lockAndWriteKey(ctx context.Context, kv KeyValue, overwrite bool) error {
+	if s.store.Dialect() != store.Postgres {
+		if err := project.LockForWrite(ctx, s.store, kv.ProjectID); err != nil {
+			return err
+		}
+		return s.writeKey(ctx, kv, overwrite)
+	}
+	q := lockProjectWriteKey
+	if overwrite {
+		q = lockProjectOverwriteKey
+	}
+	var locked int
+	if err := s.store.QueryRow(ctx, q, kv.ProjectID, kv.Path, kv.Value, kv.UpdatedAt).Scan(&locked); err != nil {
+		return fmt.Errorf("lock project %s and write key %s: %w", kv.ProjectID, kv.Path, err)
+	}
+	if locked == 0 {
+		return apperr.NotFound("project")
 	}
 	return nil
 }

@@ -32,6 +32,8 @@ type Service struct {
 	loginIP  *ratelimit.Limiter
 	loginID  *ratelimit.Limiter
 	signUpIP *ratelimit.Limiter
+	// keys remembers the API keys read in the last KeyCacheTTL.
+	keys *keyCache
 }
 
 // NewService returns the auth service; its rate limits read the time from
@@ -45,6 +47,7 @@ func NewService(s *store.Store, tokens *Tokens, now func() time.Time) *Service {
 		// Each sign-up costs an argon2id hash (19 MiB, tens of ms of CPU):
 		// an office behind one address still signs its team up at once.
 		signUpIP: ratelimit.NewWithClock(30*time.Second, 10, now),
+		keys:     newKeyCache(KeyCacheTTL),
 	}
 }
 
@@ -279,21 +282,25 @@ var keyBySecret = store.NewQuery(`SELECT ` + keyColumns + ` FROM api_keys WHERE 
 const keyColumns = `id, project_id, scope, last_used_at, revoked_at`
 
 func (s *Service) authenticateKey(ctx context.Context, secret string) (*Principal, error) {
-	var key APIKey
-	err := s.store.QueryRow(ctx, keyBySecret, HashToken(secret)).
-		Scan(&key.ID, &key.ProjectID, &key.Scope, &key.LastUsedAt, &key.RevokedAt)
-	if store.IsNotFound(err) {
-		return nil, apperr.Unauthenticated("invalid API key")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load API key: %w", err)
+	hash := HashToken(secret)
+	now := store.Now()
+	key, gen, cached := s.keys.get(hash, now)
+	if !cached {
+		err := s.store.QueryRow(ctx, keyBySecret, hash).
+			Scan(&key.ID, &key.ProjectID, &key.Scope, &key.LastUsedAt, &key.RevokedAt)
+		if store.IsNotFound(err) {
+			return nil, apperr.Unauthenticated("invalid API key")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load API key: %w", err)
+		}
+		s.keys.put(hash, key, now, gen)
 	}
 	if key.RevokedAt != nil {
 		return nil, apperr.Unauthenticated("API key revoked")
 	}
 	// Stamp lastUsedAt at most once a minute: a write per request would
 	// make every read a write.
-	now := store.Now()
 	if key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= time.Minute {
 		err := s.store.DB(ctx).Model(&APIKey{}).
 			Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", key.ID, now.Add(-time.Minute)).
@@ -301,6 +308,7 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (*Principa
 		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, fmt.Errorf("stamp API key use: %w", err)
 		}
+		s.keys.stamped(hash, now)
 	}
 	return &Principal{APIKey: &KeyPrincipal{ID: key.ID, ProjectID: key.ProjectID, Scope: key.Scope}}, nil
 }

@@ -112,6 +112,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*auth.APIKey, er
 		return &key, nil
 	}
 	now := store.Now()
+	defer s.keysChanged(id, "")
 	res := s.store.DB(ctx).Model(&auth.APIKey{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now)
 	if res.Error != nil {
 		return nil, fmt.Errorf("revoke API key %s: %w", id, res.Error)

@@ -135,8 +135,7 @@ func (a *Authorizer) Authorize(ctx context.Context, projectID string, action Act
 		}
 		return &Access{Principal: p, Role: role}, nil
 	}
-	var m Member
-	err = a.store.DB(ctx).Where("project_id = ? AND user_id = ?", projectID, p.UserID).Take(&m).Error
+	m, err := a.membership(ctx, projectID, p.UserID)
 	if store.IsNotFound(err) {
 		return nil, apperr.NotFound("project")
 	}

@@ -41,6 +41,20 @@ type Service struct {
 	authz *Authorizer
 	// onDeadlineOptIn runs after an update that turns a deadline option on.
 	onDeadlineOptIn func()
+	// onKeysChanged runs after a key is revoked (keyID set) or a project
+	// deleted (projectID set), so that the instance stops trusting what it
+	// remembers of them.
+	onKeysChanged func(keyID, projectID string)
+}
+
+// OnKeysChanged registers f, run after a key is revoked or a project
+// deleted on this instance.
+func (s *Service) OnKeysChanged(f func(keyID, projectID string)) { s.onKeysChanged = f }
+
+func (s *Service) keysChanged(keyID, projectID string) {
+	if s.onKeysChanged != nil {
+		s.onKeysChanged(keyID, projectID)
+	}
 }
 
 // NewService returns the project service.
@@ -56,6 +70,7 @@ func validateName(name string) (string, error) {
 
 // Create makes a project whose creator is its OWNER.
 func (s *Service) Create(ctx context.Context, name string) (*Project, error) {
+	defer forgetAccess(ctx) // the memberships this changes
 	if err := apperr.CheckTexts("name", name); err != nil {
 		return nil, err
 	}
@@ -163,6 +178,7 @@ func (s *Service) Rename(ctx context.Context, id, name string) (*Project, error)
 
 // Delete removes a project and everything in it.
 func (s *Service) Delete(ctx context.Context, id string) error {
+	defer forgetAccess(ctx) // the memberships this changes
 	if err := apperr.CheckTexts("id", id); err != nil {
 		return err
 	}
@@ -172,6 +188,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	// The lock order of lock.go: the project's row, the deliveries of its
 	// channels, then the rest through the cascade. Of concurrent deletes,
 	// the one that removed the row succeeds; the others find none.
+	defer s.keysChanged("", id)
 	return s.store.WithTx(ctx, func(ctx context.Context) error {
 		db := s.store.DB(ctx)
 		err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id").Where("id = ?", id).Take(&Project{}).Error
@@ -308,6 +325,7 @@ func (r Role) rank() int {
 // AddMember gives an existing user a role in the project. Only owners make
 // owners.
 func (s *Service) AddMember(ctx context.Context, projectID, email string, role Role) (*MemberWithUser, error) {
+	defer forgetAccess(ctx) // the memberships this changes
 	if err := apperr.CheckTexts("projectId", projectID, "email", email); err != nil {
 		return nil, err
 	}
@@ -343,6 +361,7 @@ func (s *Service) AddMember(ctx context.Context, projectID, email string, role R
 // someone else needs ManageMembers (ManageOwners for an owner); the last
 // owner stays.
 func (s *Service) RemoveMember(ctx context.Context, projectID, userID string) error {
+	defer forgetAccess(ctx) // the memberships this changes
 	if err := apperr.CheckTexts("projectId", projectID, "userId", userID); err != nil {
 		return err
 	}

@@ -86,6 +86,10 @@ var scenarios = []scenario{
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runExecute, goal: throughputGoal(0.50, 0)},
 	{name: "read", about: "approval(id) over HTTP vs a minimal net/http + pgx handler returning the same JSON",
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runRead, goal: throughputGoal(0.85, 1.3)},
+	{name: "create-peer", about: "createApproval over HTTP as in create vs PostGraphile 4's generated one-row createApproval on the same database",
+		dialects: []store.Dialect{store.Postgres}, run: runCreatePeer, goal: throughputGoal(1.3, 0)},
+	{name: "page", about: "the dashboard's page (50 approvals of a project with their events, READ key) vs the same page through PostGraphile 4",
+		dialects: []store.Dialect{store.Postgres}, run: runPage, goal: throughputGoal(2.0, 0)},
 	{name: "fanout", about: "projectEvents to websocket subscribers at a constant event rate vs a plain websocket hub",
 		dialects: []store.Dialect{store.Postgres, store.SQLite}, run: runFanout, goal: fanoutGoal},
 	{name: "dispatch", about: "events delivered to a fake Slack by the dispatcher vs PostgreSQL's LISTEN/NOTIFY round trip",
@@ -402,6 +406,9 @@ type sideSpec struct {
 	op      op
 	// profiled sides are written to -profile.
 	profiled bool
+	// stopped are the processes stopped (SIGSTOP) while this side runs,
+	// its warm-up included, and continued after: the other side's server.
+	stopped []*proc
 }
 
 // pilotOps is the input prepared for the warm-up of a side with prepared
@@ -443,6 +450,7 @@ func (e *env) compare(ctx context.Context, r *Report, ours, baseline sideSpec) e
 
 // measure warms a side up, then measures it for -d.
 func (e *env) measure(ctx context.Context, scenario string, s *sideSpec) (Side, error) {
+	defer pause(s.stopped)()
 	l := load{Concurrency: e.opts.concurrency, Rate: e.opts.rate, Progress: e.opts.progress}
 	warm := l
 	warm.Duration, warm.Label = e.opts.warmup, scenario+" "+s.name+" warm-up"

@@ -133,7 +133,7 @@ func (in CreateInput) validate() (settings, error) {
 	out.ttl = DefaultTTL
 	if in.TTLSeconds != nil {
 		if *in.TTLSeconds < int(MinTTL/time.Second) || *in.TTLSeconds > int(MaxTTL/time.Second) {
-			problems.Add(apperr.Invalid("ttlSeconds", "ttlSeconds must be %d to %d (30 days)", int(MinTTL/time.Second), int(MaxTTL/time.Second)))
+			problems.Add(apperr.Invalid("ttlSeconds", "ttlSeconds must be %d to %d (30 days), not %d", int(MinTTL/time.Second), int(MaxTTL/time.Second), *in.TTLSeconds))
 		}
 		out.ttl = time.Duration(*in.TTLSeconds) * time.Second
 	}

@@ -148,8 +148,10 @@ func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
 		srv.Client(second.AccessToken).MustDo(meQuery, nil, nil)
 		third := refresh(second.RefreshToken)
 
-		// The first token again: stolen or replayed. The whole family goes,
+		// Within the grace window a spent token still refreshes (two tabs
+		// at once); past it, the first token again: stolen or replayed. The whole family goes,
 		// including the newest token.
+		ageSpentRefreshTokens(t, srv)
 		refused(alice.RefreshToken, "reused refresh token")
 		refused(third.RefreshToken, "newest token of a revoked family")
 		refused(second.RefreshToken, "used token of a revoked family")

@@ -19,9 +19,11 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ottr/backend/internal/apperr"
+	"github.com/ottr/backend/internal/auth"
 	"github.com/ottr/backend/internal/config"
 	"github.com/ottr/backend/internal/event"
 	"github.com/ottr/backend/internal/gqlws"
+	"github.com/ottr/backend/internal/live"
 	"github.com/ottr/backend/internal/metrics"
 	"github.com/ottr/backend/internal/requestlog"
 )
@@ -117,6 +119,13 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		},
 		Opened: opts.Live.websocketOpened,
 		Closed: opts.Live.websocketClosed,
+		Expiry: func(ctx context.Context) time.Time {
+			if p, err := auth.Require(ctx); err == nil {
+				return p.ExpiresAt
+			}
+			return time.Time{}
+		},
+		Expired: live.TokenExpired,
 	}))
 	srv.AddTransport(transport.Websocket{
 		Implementation: websockets{

@@ -45,7 +45,10 @@ type Config struct {
 	TrustedProxies           []netip.Prefix
 	Playground               bool
 	Introspection            bool // __schema, __type and GET /schema.graphql; follows Playground by default
-	LogFormat                string
+	// AccessTokenTTL is how long a user's access token is valid; zero is
+	// auth.AccessTokenTTL (15 minutes).
+	AccessTokenTTL time.Duration
+	LogFormat      string
 	// Now is the clock of approval expiry and link nonces; nil is the
 	// system clock. Not read from the environment: tests move it.
 	Now func() time.Time
@@ -218,6 +221,9 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 	if err := readLimits(get, &cfg); err != nil {
 		return Config{}, err
 	}
+	if cfg.AccessTokenTTL != 0 && cfg.AccessTokenTTL < time.Second {
+		return Config{}, errors.New("OTTR_ACCESS_TOKEN_TTL must be at least 1s")
+	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return Config{}, fmt.Errorf("OTTR_LOG_FORMAT must be text or json, not %q", cfg.LogFormat)
 	}
@@ -316,6 +322,7 @@ func readLimits(get func(name, def string) string, cfg *Config) error {
 		"OTTR_READ_TIMEOUT":        &cfg.HTTP.ReadTimeout,
 		"OTTR_WRITE_TIMEOUT":       &cfg.HTTP.WriteTimeout,
 		"OTTR_IDLE_TIMEOUT":        &cfg.HTTP.IdleTimeout,
+		"OTTR_ACCESS_TOKEN_TTL":    &cfg.AccessTokenTTL,
 	} {
 		v := get(name, "")
 		if v == "" {

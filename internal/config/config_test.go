@@ -86,6 +86,7 @@ func TestEverySettingIsRead(t *testing.T) {
 		"OTTR_PLAYGROUND":                  "false",
 		"OTTR_INTROSPECTION":               "true",
 		"OTTR_LOG_FORMAT":                  "json",
+		"OTTR_ACCESS_TOKEN_TTL":            "5m",
 	}), discard())
 	if err != nil {
 		t.Fatal(err)
@@ -104,9 +105,10 @@ func TestEverySettingIsRead(t *testing.T) {
 		CORSOrigins:              []string{"https://dash.example.com"},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
 			netip.MustParsePrefix("fd00::/8")},
-		Playground:    false,
-		Introspection: true,
-		LogFormat:     "json",
+		Playground:     false,
+		Introspection:  true,
+		LogFormat:      "json",
+		AccessTokenTTL: 5 * time.Minute,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("\n got %+v\nwant %+v", cfg, want)

@@ -3430,9 +3430,9 @@ type User implements Node {
 
 "A signed-in session: what signUp, logIn and refreshSession return."
 type AuthPayload {
-  "JWT valid for 15 minutes, sent as \"Authorization: Bearer <token>\" (or in connection_init on a websocket)."
+  "JWT valid for 15 minutes (OTTR_ACCESS_TOKEN_TTL), sent as \"Authorization: Bearer <token>\" (or in connection_init on a websocket)."
   accessToken: String!
-  "Opaque, single-use, valid for 30 days: pass it to refreshSession for a new pair. Reusing a spent one signs the whole session out."
+  "Opaque, single-use, valid for 30 days: pass it to refreshSession for a new pair. A spent one still refreshes for 20 s (concurrent refreshes); reusing it later signs the whole session out. Empty when the request sent X-Ottr-Session: cookie: the token is then in the httpOnly cookie ottr_refresh."
   refreshToken: String!
   "When accessToken expires; refresh shortly before."
   expiresAt: Time!
@@ -3474,12 +3474,12 @@ extend type Mutation {
     "The account's credentials."
     input: LogInInput!
   ): AuthPayload!
-  "Trades a refresh token for a new access token and refresh token; the old refresh token is spent. UNAUTHENTICATED when it is unknown, expired, revoked or already spent (which also signs out every token of the session)."
+  "Trades a refresh token for a new access token and refresh token; the old refresh token is spent, but still refreshes, into the same session, for 20 s (two tabs refreshing at once). UNAUTHENTICATED when it is unknown, expired, revoked or spent longer ago (which also signs out every token of the session). With the header X-Ottr-Session: cookie, an empty refreshToken means the cookie's."
   refreshSession(
     "AuthPayload.refreshToken from signUp, logIn or the last refresh."
     refreshToken: String!
   ): AuthPayload!
-  "Signs a session out: its refresh tokens stop working (access tokens already issued run out within 15 minutes). Always true, also for an unknown token."
+  "Signs a session out: its refresh tokens stop working (access tokens already issued run out within 15 minutes). Always true, also for an unknown token. With the header X-Ottr-Session: cookie, an empty refreshToken means the cookie's, and the cookie is cleared."
   logOut(
     "The session's current refresh token."
     refreshToken: String!

@@ -38,6 +38,10 @@ const (
 // HandlerOptions configures the GraphQL endpoint.
 type HandlerOptions struct {
 	Introspection bool
+	// InsecureSessionCookie leaves Secure off the refresh-token cookie, for
+	// a dashboard served over plain HTTP on another host than localhost
+	// (OTTR_SESSION_COOKIE_SECURE=false).
+	InsecureSessionCookie bool
 	// CORSOrigins are also the origins a websocket may come from (requests
 	// without an Origin header, from other programs than browsers, are
 	// accepted).
@@ -230,7 +234,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 			opts.Live.stop()
 		}()
 	}
-	return opts.Live.track(withRetryAfter(srv))
+	return opts.Live.track(withRetryAfter(withSessionCookies(!opts.InsecureSessionCookie, srv)))
 }
 
 // errClientGone answers what the executor still asks of a request whose

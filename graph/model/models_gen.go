@@ -187,9 +187,9 @@ type ApprovalLink struct {
 
 // A signed-in session: what signUp, logIn and refreshSession return.
 type AuthPayload struct {
-	// JWT valid for 15 minutes, sent as "Authorization: Bearer <token>" (or in connection_init on a websocket).
+	// JWT valid for 15 minutes (OTTR_ACCESS_TOKEN_TTL), sent as "Authorization: Bearer <token>" (or in connection_init on a websocket).
 	AccessToken string `json:"accessToken"`
-	// Opaque, single-use, valid for 30 days: pass it to refreshSession for a new pair. Reusing a spent one signs the whole session out.
+	// Opaque, single-use, valid for 30 days: pass it to refreshSession for a new pair. A spent one still refreshes for 20 s (concurrent refreshes); reusing it later signs the whole session out. Empty when the request sent X-Ottr-Session: cookie: the token is then in the httpOnly cookie ottr_refresh.
 	RefreshToken string `json:"refreshToken"`
 	// When accessToken expires; refresh shortly before.
 	ExpiresAt time.Time `json:"expiresAt"`

@@ -125,16 +125,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	a.interactions = a.newInteractions(channels)
 	a.Live = graph.NewLiveConnections(a.Metrics, cfg.Live.Limits)
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
-		Introspection: cfg.Introspection,
-		CORSOrigins:   cfg.CORSOrigins,
-		Metrics:       a.Metrics,
-		Logger:        logger,
-		InitTimeout:   cfg.Live.InitTimeout,
-		KeepAlive:     cfg.Live.KeepAlive,
-		Buffer:        cfg.Live.Buffer,
-		WriteTimeout:  cfg.HTTP.WithDefaults().WriteTimeout,
-		Live:          a.Live,
-		Stopping:      a.Feed.Closed(),
+		Introspection:         cfg.Introspection,
+		InsecureSessionCookie: cfg.InsecureSessionCookie,
+		CORSOrigins:           cfg.CORSOrigins,
+		Metrics:               a.Metrics,
+		Logger:                logger,
+		InitTimeout:           cfg.Live.InitTimeout,
+		KeepAlive:             cfg.Live.KeepAlive,
+		Buffer:                cfg.Live.Buffer,
+		WriteTimeout:          cfg.HTTP.WithDefaults().WriteTimeout,
+		Live:                  a.Live,
+		Stopping:              a.Feed.Closed(),
 	})
 	a.handler = httpserver.New(httpserver.Options{
 		GraphQL:         gql,

@@ -45,6 +45,10 @@ type Config struct {
 	TrustedProxies           []netip.Prefix
 	Playground               bool
 	Introspection            bool // __schema, __type and GET /schema.graphql; follows Playground by default
+	// InsecureSessionCookie leaves Secure off the refresh-token cookie
+	// (OTTR_SESSION_COOKIE_SECURE=false), for a dashboard on plain HTTP
+	// elsewhere than localhost.
+	InsecureSessionCookie bool
 	// AccessTokenTTL is how long a user's access token is valid; zero is
 	// auth.AccessTokenTTL (15 minutes).
 	AccessTokenTTL time.Duration
@@ -218,6 +222,11 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 	if cfg.Introspection, err = boolean("OTTR_INTROSPECTION", get("OTTR_INTROSPECTION", fmt.Sprint(cfg.Playground))); err != nil {
 		return Config{}, err
 	}
+	secureCookie, err := boolean("OTTR_SESSION_COOKIE_SECURE", get("OTTR_SESSION_COOKIE_SECURE", "true"))
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.InsecureSessionCookie = !secureCookie
 	if err := readLimits(get, &cfg); err != nil {
 		return Config{}, err
 	}

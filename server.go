@@ -88,7 +88,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Feed.Close)
-	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret), cfg.Now)
+	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret).WithTTL(cfg.AccessTokenTTL), cfg.Now)
 	authz := project.NewAuthorizer(st)
 	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
 		Secret: cfg.JWTSecret, PublicURL: cfg.PublicURL, Now: cfg.Now})
@@ -134,16 +134,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 	a.interactions = a.newInteractions(channels)
 	a.Live = graph.NewLiveConnections(a.Metrics, cfg.Live.Limits)
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
-		Introspection: cfg.Introspection,
-		CORSOrigins:   cfg.CORSOrigins,
-		Metrics:       a.Metrics,
-		Logger:        logger,
-		InitTimeout:   cfg.Live.InitTimeout,
-		KeepAlive:     cfg.Live.KeepAlive,
-		Buffer:        cfg.Live.Buffer,
-		WriteTimeout:  cfg.HTTP.WithDefaults().WriteTimeout,
-		Live:          a.Live,
-		Stopping:      a.Feed.Closed(),
+		Introspection:         cfg.Introspection,
+		InsecureSessionCookie: cfg.InsecureSessionCookie,
+		CORSOrigins:           cfg.CORSOrigins,
+		Metrics:               a.Metrics,
+		Logger:                logger,
+		InitTimeout:           cfg.Live.InitTimeout,
+		KeepAlive:             cfg.Live.KeepAlive,
+		Buffer:                cfg.Live.Buffer,
+		WriteTimeout:          cfg.HTTP.WithDefaults().WriteTimeout,
+		Live:                  a.Live,
+		Stopping:              a.Feed.Closed(),
 	})
 	// Each surface answers the shared middleware's refusals in its own
 	// shape: REST under /v1/, GraphQL's everywhere else.

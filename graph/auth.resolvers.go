@@ -18,7 +18,7 @@ func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) 
 	if err != nil {
 		return nil, err
 	}
-	return toAuthPayload(sess), nil
+	return toAuthPayload(cookieSession(ctx, sess)), nil
 }
 
 // LogIn is the resolver for the logIn field.
@@ -27,20 +27,34 @@ func (r *mutationResolver) LogIn(ctx context.Context, input model.LogInInput) (*
 	if err != nil {
 		return nil, err
 	}
-	return toAuthPayload(sess), nil
+	return toAuthPayload(cookieSession(ctx, sess)), nil
 }
 
 // RefreshSession is the resolver for the refreshSession field.
 func (r *mutationResolver) RefreshSession(ctx context.Context, refreshToken string) (*model.AuthPayload, error) {
+	refreshToken, err := sessionCookieFrom(ctx).token(refreshToken)
+	if err != nil {
+		return nil, err
+	}
 	sess, err := r.AuthService.Refresh(ctx, refreshToken)
 	if err != nil {
 		return nil, err
 	}
-	return toAuthPayload(sess), nil
+	return toAuthPayload(cookieSession(ctx, sess)), nil
 }
 
 // LogOut is the resolver for the logOut field.
 func (r *mutationResolver) LogOut(ctx context.Context, refreshToken string) (bool, error) {
+	c := sessionCookieFrom(ctx)
+	if c != nil {
+		c.clear()
+		if refreshToken == "" {
+			refreshToken = c.in
+		}
+	}
+	if refreshToken == "" {
+		return true, nil // no session to end
+	}
 	if err := r.AuthService.LogOut(ctx, refreshToken); err != nil {
 		return false, err
 	}

@@ -29,6 +29,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	AddWebhookEndpointPayload() AddWebhookEndpointPayloadResolver
 	ApiKeyConnection() ApiKeyConnectionResolver
 	Approval() ApprovalResolver
 	ApprovalConnection() ApprovalConnectionResolver
@@ -43,8 +44,12 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Project() ProjectResolver
 	ProjectConnection() ProjectConnectionResolver
+	ProjectMember() ProjectMemberResolver
 	ProjectMemberConnection() ProjectMemberConnectionResolver
 	Query() QueryResolver
+	RemoveProjectMemberPayload() RemoveProjectMemberPayloadResolver
+	RemoveSlackChannelPayload() RemoveSlackChannelPayloadResolver
+	RemoveWebhookEndpointPayload() RemoveWebhookEndpointPayloadResolver
 	SlackChannel() SlackChannelResolver
 	SlackChannelConnection() SlackChannelConnectionResolver
 	Subscription() SubscriptionResolver
@@ -58,6 +63,7 @@ type DirectiveRoot struct {
 type ComplexityRoot struct {
 	AddWebhookEndpointPayload struct {
 		Endpoint func(childComplexity int) int
+		Project  func(childComplexity int) int
 		Secret   func(childComplexity int) int
 	}
 
@@ -369,6 +375,7 @@ type ComplexityRoot struct {
 	ProjectMember struct {
 		AddedAt   func(childComplexity int) int
 		ID        func(childComplexity int) int
+		Project   func(childComplexity int) int
 		ProjectID func(childComplexity int) int
 		Role      func(childComplexity int) int
 		User      func(childComplexity int) int
@@ -403,15 +410,18 @@ type ComplexityRoot struct {
 	}
 
 	RemoveProjectMemberPayload struct {
+		Project         func(childComplexity int) int
 		RemovedMemberID func(childComplexity int) int
 		UserID          func(childComplexity int) int
 	}
 
 	RemoveSlackChannelPayload struct {
+		Project          func(childComplexity int) int
 		RemovedChannelID func(childComplexity int) int
 	}
 
 	RemoveWebhookEndpointPayload struct {
+		Project           func(childComplexity int) int
 		RemovedEndpointID func(childComplexity int) int
 	}
 
@@ -435,6 +445,7 @@ type ComplexityRoot struct {
 		LastError           func(childComplexity int) int
 		Name                func(childComplexity int) int
 		Ordering            func(childComplexity int) int
+		Project             func(childComplexity int) int
 		UpdatedAt           func(childComplexity int) int
 		WebhookURLMasked    func(childComplexity int) int
 	}
@@ -508,6 +519,7 @@ type ComplexityRoot struct {
 		Name                    func(childComplexity int) int
 		Ordering                func(childComplexity int) int
 		PreviousSecretExpiresAt func(childComplexity int) int
+		Project                 func(childComplexity int) int
 		URLMasked               func(childComplexity int) int
 		UpdatedAt               func(childComplexity int) int
 	}
@@ -535,6 +547,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AddWebhookEndpointPayloadResolver interface {
+	Project(ctx context.Context, obj *model.AddWebhookEndpointPayload) (*model.Project, error)
+}
 type ApiKeyConnectionResolver interface {
 	Nodes(ctx context.Context, obj *model.APIKeyConnection) ([]*model.APIKey, error)
 }
@@ -636,6 +651,9 @@ type ProjectResolver interface {
 type ProjectConnectionResolver interface {
 	Nodes(ctx context.Context, obj *model.ProjectConnection) ([]*model.Project, error)
 }
+type ProjectMemberResolver interface {
+	Project(ctx context.Context, obj *model.ProjectMember) (*model.Project, error)
+}
 type ProjectMemberConnectionResolver interface {
 	Nodes(ctx context.Context, obj *model.ProjectMemberConnection) ([]*model.ProjectMember, error)
 }
@@ -649,7 +667,18 @@ type QueryResolver interface {
 	ProjectsConnection(ctx context.Context, first *int, after *string, last *int, before *string) (*model.ProjectConnection, error)
 	Project(ctx context.Context, id string) (*model.Project, error)
 }
+type RemoveProjectMemberPayloadResolver interface {
+	Project(ctx context.Context, obj *model.RemoveProjectMemberPayload) (*model.Project, error)
+}
+type RemoveSlackChannelPayloadResolver interface {
+	Project(ctx context.Context, obj *model.RemoveSlackChannelPayload) (*model.Project, error)
+}
+type RemoveWebhookEndpointPayloadResolver interface {
+	Project(ctx context.Context, obj *model.RemoveWebhookEndpointPayload) (*model.Project, error)
+}
 type SlackChannelResolver interface {
+	Project(ctx context.Context, obj *model.SlackChannel) (*model.Project, error)
+
 	Deliveries(ctx context.Context, obj *model.SlackChannel, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) (*model.DeliveryConnection, error)
 
 	InteractionsURL(ctx context.Context, obj *model.SlackChannel) (*string, error)
@@ -665,6 +694,8 @@ type WebhookDeliveryResolver interface {
 	Event(ctx context.Context, obj *model.WebhookDelivery) (*model.Event, error)
 }
 type WebhookEndpointResolver interface {
+	Project(ctx context.Context, obj *model.WebhookEndpoint) (*model.Project, error)
+
 	Deliveries(ctx context.Context, obj *model.WebhookEndpoint, first *int, after *string, last *int, before *string, status *model.DeliveryStatus) (*model.WebhookDeliveryConnection, error)
 }
 
@@ -692,6 +723,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AddWebhookEndpointPayload.Endpoint(childComplexity), true
+	case "AddWebhookEndpointPayload.project":
+		if e.ComplexityRoot.AddWebhookEndpointPayload.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AddWebhookEndpointPayload.Project(childComplexity), true
 	case "AddWebhookEndpointPayload.secret":
 		if e.ComplexityRoot.AddWebhookEndpointPayload.Secret == nil {
 			break
@@ -2215,6 +2252,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectMember.ID(childComplexity), true
+	case "ProjectMember.project":
+		if e.ComplexityRoot.ProjectMember.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectMember.Project(childComplexity), true
 	case "ProjectMember.projectId":
 		if e.ComplexityRoot.ProjectMember.ProjectID == nil {
 			break
@@ -2365,6 +2408,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.ProjectsConnection(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 
+	case "RemoveProjectMemberPayload.project":
+		if e.ComplexityRoot.RemoveProjectMemberPayload.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveProjectMemberPayload.Project(childComplexity), true
 	case "RemoveProjectMemberPayload.removedMemberId":
 		if e.ComplexityRoot.RemoveProjectMemberPayload.RemovedMemberID == nil {
 			break
@@ -2378,6 +2427,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RemoveProjectMemberPayload.UserID(childComplexity), true
 
+	case "RemoveSlackChannelPayload.project":
+		if e.ComplexityRoot.RemoveSlackChannelPayload.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveSlackChannelPayload.Project(childComplexity), true
 	case "RemoveSlackChannelPayload.removedChannelId":
 		if e.ComplexityRoot.RemoveSlackChannelPayload.RemovedChannelID == nil {
 			break
@@ -2385,6 +2440,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RemoveSlackChannelPayload.RemovedChannelID(childComplexity), true
 
+	case "RemoveWebhookEndpointPayload.project":
+		if e.ComplexityRoot.RemoveWebhookEndpointPayload.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveWebhookEndpointPayload.Project(childComplexity), true
 	case "RemoveWebhookEndpointPayload.removedEndpointId":
 		if e.ComplexityRoot.RemoveWebhookEndpointPayload.RemovedEndpointID == nil {
 			break
@@ -2494,6 +2555,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SlackChannel.Ordering(childComplexity), true
+	case "SlackChannel.project":
+		if e.ComplexityRoot.SlackChannel.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackChannel.Project(childComplexity), true
 	case "SlackChannel.updatedAt":
 		if e.ComplexityRoot.SlackChannel.UpdatedAt == nil {
 			break
@@ -2794,6 +2861,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WebhookEndpoint.PreviousSecretExpiresAt(childComplexity), true
+	case "WebhookEndpoint.project":
+		if e.ComplexityRoot.WebhookEndpoint.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.Project(childComplexity), true
 	case "WebhookEndpoint.urlMasked":
 		if e.ComplexityRoot.WebhookEndpoint.URLMasked == nil {
 			break
@@ -3343,8 +3416,8 @@ extend type Subscription {
   ): Approval!
 }
 `, BuiltIn: false},
-	{Name: "../schema/auth.graphqls", Input: `"A person with an account. Users see each other only as members of a shared project."
-type User {
+	{Name: "../schema/auth.graphqls", Input: `"A person with an account. Users see each other only as members of a shared project; node(id) gives a user to themselves, to members of a project they are in, and to that project's WRITE keys."
+type User implements Node {
   "Opaque identifier."
   id: ID!
   "The sign-in address, stored in lower case."
@@ -3357,9 +3430,9 @@ type User {
 
 "A signed-in session: what signUp, logIn and refreshSession return."
 type AuthPayload {
-  "JWT valid for 15 minutes, sent as \"Authorization: Bearer <token>\" (or in connection_init on a websocket)."
+  "JWT valid for 15 minutes (OTTR_ACCESS_TOKEN_TTL), sent as \"Authorization: Bearer <token>\" (or in connection_init on a websocket)."
   accessToken: String!
-  "Opaque, single-use, valid for 30 days: pass it to refreshSession for a new pair. Reusing a spent one signs the whole session out."
+  "Opaque, single-use, valid for 30 days: pass it to refreshSession for a new pair. A spent one still refreshes for 20 s (concurrent refreshes); reusing it later signs the whole session out. Empty when the request sent X-Ottr-Session: cookie: the token is then in the httpOnly cookie ottr_refresh."
   refreshToken: String!
   "When accessToken expires; refresh shortly before."
   expiresAt: Time!
@@ -3401,12 +3474,12 @@ extend type Mutation {
     "The account's credentials."
     input: LogInInput!
   ): AuthPayload!
-  "Trades a refresh token for a new access token and refresh token; the old refresh token is spent. UNAUTHENTICATED when it is unknown, expired, revoked or already spent (which also signs out every token of the session)."
+  "Trades a refresh token for a new access token and refresh token; the old refresh token is spent, but still refreshes, into the same session, for 20 s (two tabs refreshing at once). UNAUTHENTICATED when it is unknown, expired, revoked or spent longer ago (which also signs out every token of the session). With the header X-Ottr-Session: cookie, an empty refreshToken means the cookie's."
   refreshSession(
     "AuthPayload.refreshToken from signUp, logIn or the last refresh."
     refreshToken: String!
   ): AuthPayload!
-  "Signs a session out: its refresh tokens stop working (access tokens already issued run out within 15 minutes). Always true, also for an unknown token."
+  "Signs a session out: its refresh tokens stop working (access tokens already issued run out within 15 minutes). Always true, also for an unknown token. With the header X-Ottr-Session: cookie, an empty refreshToken means the cookie's, and the cookie is cleared."
   logOut(
     "The session's current refresh token."
     refreshToken: String!
@@ -4023,6 +4096,8 @@ type ProjectMember implements Node {
   id: ID!
   "The project the membership is in."
   projectId: ID!
+  "The project the membership is in, as an object: a cache updates the project's membersConnection (totalCount) from an addProjectMember result that selects it."
+  project: Project!
   "The member's account."
   user: User!
   "What the member may do in the project."
@@ -4186,6 +4261,8 @@ type RemoveProjectMemberPayload {
   removedMemberId: ID!
   "The user who is no longer a member."
   userId: ID!
+  "The project, as it is after the removal (select membersConnection { totalCount } to update a cache); null when the caller removed themselves and no longer sees it."
+  project: Project
 }
 `, BuiltIn: false},
 	{Name: "../schema/slack.graphqls", Input: `"Where one event's delivery to one Slack channel is."
@@ -4206,6 +4283,8 @@ enum DeliveryStatus {
 type SlackChannel implements Node {
   "Opaque identifier."
   id: ID!
+  "The project the channel belongs to: a cache updates the project's slackChannelsConnection (totalCount) from an addSlackChannel result that selects it."
+  project: Project!
   "Display name, 1 to 80 characters, unique in the project."
   name: String!
   "e.g. \"https://hooks.slack.com/services/T0000/B0000/••••\"; the full URL is never returned"
@@ -4347,6 +4426,8 @@ type SlackChannelEdge {
 type RemoveSlackChannelPayload {
   "The id of the removed channel."
   removedChannelId: ID!
+  "The project the channel belonged to, as it is after the removal (select slackChannelsConnection { totalCount } to update a cache)."
+  project: Project!
 }
 
 "One delivery in a page."
@@ -4428,6 +4509,8 @@ extend input UpdateSlackChannelInput {
 type WebhookEndpoint implements Node {
   "Opaque identifier."
   id: ID!
+  "The project the endpoint belongs to."
+  project: Project!
   "Display name, 1 to 80 characters, unique in the project."
   name: String!
   "Scheme and host only, e.g. \"https://example.com/••••\"; the full URL is never returned."
@@ -4491,6 +4574,8 @@ input UpdateWebhookEndpointInput {
 type AddWebhookEndpointPayload {
   "The endpoint."
   endpoint: WebhookEndpoint!
+  "The project, as it is after the addition (select webhookEndpoints { totalCount } to update a cache)."
+  project: Project!
   "The signing secret, whsec_ and base64 of 32 random bytes: verify each request's webhook-signature with it. Shown only now."
   secret: String!
 }
@@ -4507,6 +4592,8 @@ type RotateWebhookSecretPayload {
 type RemoveWebhookEndpointPayload {
   "The id of the removed endpoint."
   removedEndpointId: ID!
+  "The project the endpoint belonged to, as it is after the removal (select webhookEndpoints { totalCount } to update a cache)."
+  project: Project!
 }
 
 "The endpoint's answer to a signed test request (type WEBHOOK_TEST)."
@@ -4654,6 +4741,8 @@ func (ec *executionContext) childFields_AddWebhookEndpointPayload(ctx context.Co
 	switch field.Name {
 	case "endpoint":
 		return ec.fieldContext_AddWebhookEndpointPayload_endpoint(ctx, field)
+	case "project":
+		return ec.fieldContext_AddWebhookEndpointPayload_project(ctx, field)
 	case "secret":
 		return ec.fieldContext_AddWebhookEndpointPayload_secret(ctx, field)
 	}
@@ -5198,6 +5287,8 @@ func (ec *executionContext) childFields_ProjectMember(ctx context.Context, field
 		return ec.fieldContext_ProjectMember_id(ctx, field)
 	case "projectId":
 		return ec.fieldContext_ProjectMember_projectId(ctx, field)
+	case "project":
+		return ec.fieldContext_ProjectMember_project(ctx, field)
 	case "user":
 		return ec.fieldContext_ProjectMember_user(ctx, field)
 	case "role":
@@ -5248,6 +5339,8 @@ func (ec *executionContext) childFields_RemoveProjectMemberPayload(ctx context.C
 		return ec.fieldContext_RemoveProjectMemberPayload_removedMemberId(ctx, field)
 	case "userId":
 		return ec.fieldContext_RemoveProjectMemberPayload_userId(ctx, field)
+	case "project":
+		return ec.fieldContext_RemoveProjectMemberPayload_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RemoveProjectMemberPayload", field.Name)
 }
@@ -5256,6 +5349,8 @@ func (ec *executionContext) childFields_RemoveSlackChannelPayload(ctx context.Co
 	switch field.Name {
 	case "removedChannelId":
 		return ec.fieldContext_RemoveSlackChannelPayload_removedChannelId(ctx, field)
+	case "project":
+		return ec.fieldContext_RemoveSlackChannelPayload_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RemoveSlackChannelPayload", field.Name)
 }
@@ -5264,6 +5359,8 @@ func (ec *executionContext) childFields_RemoveWebhookEndpointPayload(ctx context
 	switch field.Name {
 	case "removedEndpointId":
 		return ec.fieldContext_RemoveWebhookEndpointPayload_removedEndpointId(ctx, field)
+	case "project":
+		return ec.fieldContext_RemoveWebhookEndpointPayload_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RemoveWebhookEndpointPayload", field.Name)
 }
@@ -5282,6 +5379,8 @@ func (ec *executionContext) childFields_SlackChannel(ctx context.Context, field 
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_SlackChannel_id(ctx, field)
+	case "project":
+		return ec.fieldContext_SlackChannel_project(ctx, field)
 	case "name":
 		return ec.fieldContext_SlackChannel_name(ctx, field)
 	case "webhookUrlMasked":
@@ -5422,6 +5521,8 @@ func (ec *executionContext) childFields_WebhookEndpoint(ctx context.Context, fie
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_WebhookEndpoint_id(ctx, field)
+	case "project":
+		return ec.fieldContext_WebhookEndpoint_project(ctx, field)
 	case "name":
 		return ec.fieldContext_WebhookEndpoint_name(ctx, field)
 	case "urlMasked":
@@ -7125,6 +7226,38 @@ func (ec *executionContext) fieldContext_AddWebhookEndpointPayload_endpoint(_ co
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_WebhookEndpoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AddWebhookEndpointPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.AddWebhookEndpointPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AddWebhookEndpointPayload_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AddWebhookEndpointPayload().Project(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AddWebhookEndpointPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AddWebhookEndpointPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -13392,6 +13525,38 @@ func (ec *executionContext) fieldContext_ProjectMember_projectId(_ context.Conte
 	return graphql.NewScalarFieldContext("ProjectMember", field, false, false, "ID")
 }
 
+func (ec *executionContext) _ProjectMember_project(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectMember_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ProjectMember().Project(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectMember_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectMember",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProjectMember_user(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14140,6 +14305,38 @@ func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_userId(_ con
 	return graphql.NewScalarFieldContext("RemoveProjectMemberPayload", field, false, false, "ID")
 }
 
+func (ec *executionContext) _RemoveProjectMemberPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveProjectMemberPayload_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RemoveProjectMemberPayload().Project(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalOProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RemoveProjectMemberPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RemoveSlackChannelPayload_removedChannelId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveSlackChannelPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14163,6 +14360,38 @@ func (ec *executionContext) fieldContext_RemoveSlackChannelPayload_removedChanne
 	return graphql.NewScalarFieldContext("RemoveSlackChannelPayload", field, false, false, "ID")
 }
 
+func (ec *executionContext) _RemoveSlackChannelPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.RemoveSlackChannelPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveSlackChannelPayload_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RemoveSlackChannelPayload().Project(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveSlackChannelPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RemoveSlackChannelPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RemoveWebhookEndpointPayload_removedEndpointId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveWebhookEndpointPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14184,6 +14413,38 @@ func (ec *executionContext) _RemoveWebhookEndpointPayload_removedEndpointId(ctx 
 }
 func (ec *executionContext) fieldContext_RemoveWebhookEndpointPayload_removedEndpointId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RemoveWebhookEndpointPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RemoveWebhookEndpointPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.RemoveWebhookEndpointPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveWebhookEndpointPayload_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RemoveWebhookEndpointPayload().Project(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveWebhookEndpointPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RemoveWebhookEndpointPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _RotateWebhookSecretPayload_endpoint(ctx context.Context, field graphql.CollectedField, obj *model.RotateWebhookSecretPayload) (ret graphql.Marshaler) {
@@ -14262,6 +14523,38 @@ func (ec *executionContext) _SlackChannel_id(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_SlackChannel_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SlackChannel", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SlackChannel_project(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SlackChannel_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SlackChannel().Project(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SlackChannel_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SlackChannel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _SlackChannel_name(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
@@ -15501,6 +15794,38 @@ func (ec *executionContext) _WebhookEndpoint_id(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_WebhookEndpoint_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookEndpoint", field, false, false, "ID")
+}
+
+func (ec *executionContext) _WebhookEndpoint_project(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookEndpoint_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WebhookEndpoint().Project(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookEndpoint_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WebhookEndpoint",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _WebhookEndpoint_name(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
@@ -18063,6 +18388,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._WebhookEndpoint(ctx, sel, obj)
+	case model.User:
+		return ec._User(ctx, sel, &obj)
+	case *model.User:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._User(ctx, sel, obj)
 	case model.SlackChannel:
 		return ec._SlackChannel(ctx, sel, &obj)
 	case *model.SlackChannel:
@@ -18146,12 +18478,18 @@ func (ec *executionContext) _AddWebhookEndpointPayload(ctx context.Context, sel 
 		case "endpoint":
 			out.Values[i] = ec._AddWebhookEndpointPayload_endpoint(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "project":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AddWebhookEndpointPayload_project(ctx, field, obj)
+				})
 		case "secret":
 			out.Values[i] = ec._AddWebhookEndpointPayload_secret(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -20252,27 +20590,33 @@ func (ec *executionContext) _ProjectMember(ctx context.Context, sel ast.Selectio
 		case "id":
 			out.Values[i] = ec._ProjectMember_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "projectId":
 			out.Values[i] = ec._ProjectMember_projectId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "project":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ProjectMember_project(ctx, field, obj)
+				})
 		case "user":
 			out.Values[i] = ec._ProjectMember_user(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "role":
 			out.Values[i] = ec._ProjectMember_role(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "addedAt":
 			out.Values[i] = ec._ProjectMember_addedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -20528,13 +20872,19 @@ func (ec *executionContext) _RemoveProjectMemberPayload(ctx context.Context, sel
 		case "removedMemberId":
 			out.Values[i] = ec._RemoveProjectMemberPayload_removedMemberId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "userId":
 			out.Values[i] = ec._RemoveProjectMemberPayload_userId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "project":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RemoveProjectMemberPayload_project(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20566,8 +20916,14 @@ func (ec *executionContext) _RemoveSlackChannelPayload(ctx context.Context, sel 
 		case "removedChannelId":
 			out.Values[i] = ec._RemoveSlackChannelPayload_removedChannelId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "project":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RemoveSlackChannelPayload_project(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20599,8 +20955,14 @@ func (ec *executionContext) _RemoveWebhookEndpointPayload(ctx context.Context, s
 		case "removedEndpointId":
 			out.Values[i] = ec._RemoveWebhookEndpointPayload_removedEndpointId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "project":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RemoveWebhookEndpointPayload_project(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20672,6 +21034,12 @@ func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "project":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SlackChannel_project(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._SlackChannel_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20923,7 +21291,7 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
-var userImplementors = []string{"User"}
+var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *model.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
@@ -21152,6 +21520,12 @@ func (ec *executionContext) _WebhookEndpoint(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "project":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WebhookEndpoint_project(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._WebhookEndpoint_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

@@ -18,12 +18,14 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/ottr/backend/internal/domain/auth"
 	"github.com/ottr/backend/internal/domain/event"
 	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/config"
 	"github.com/ottr/backend/internal/platform/metrics"
 	"github.com/ottr/backend/internal/platform/requestlog"
 	"github.com/ottr/backend/internal/realtime/gqlws"
+	"github.com/ottr/backend/internal/realtime/live"
 )
 
 // Limits that keep one query from costing the server more than a page view.
@@ -36,6 +38,10 @@ const (
 // HandlerOptions configures the GraphQL endpoint.
 type HandlerOptions struct {
 	Introspection bool
+	// InsecureSessionCookie leaves Secure off the refresh-token cookie, for
+	// a dashboard served over plain HTTP on another host than localhost
+	// (OTTR_SESSION_COOKIE_SECURE=false).
+	InsecureSessionCookie bool
 	// CORSOrigins are also the origins a websocket may come from (requests
 	// without an Origin header, from other programs than browsers, are
 	// accepted).
@@ -116,6 +122,13 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		},
 		Opened: opts.Live.websocketOpened,
 		Closed: opts.Live.websocketClosed,
+		Expiry: func(ctx context.Context) time.Time {
+			if p, err := auth.Require(ctx); err == nil {
+				return p.ExpiresAt
+			}
+			return time.Time{}
+		},
+		Expired: live.TokenExpired,
 	}))
 	srv.AddTransport(transport.Websocket{
 		Implementation: websockets{
@@ -220,7 +233,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 			opts.Live.stop()
 		}()
 	}
-	return opts.Live.track(withRetryAfter(srv))
+	return opts.Live.track(withRetryAfter(withSessionCookies(!opts.InsecureSessionCookie, srv)))
 }
 
 // errClientGone answers what the executor still asks of a request whose

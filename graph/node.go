@@ -120,6 +120,13 @@ func (r *Resolver) findNode(ctx context.Context, id string) (model.Node, error) 
 			}
 			return toAPIKey(*k), nil
 		},
+		func() (model.Node, error) {
+			u, err := r.ProjectService.VisibleUser(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return toUser(*u), nil
+		},
 	} {
 		n, err := try()
 		if apperr.CodeOf(err) == apperr.CodeNotFound {

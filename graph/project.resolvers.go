@@ -80,7 +80,7 @@ func (r *mutationResolver) RemoveProjectMemberV2(ctx context.Context, projectID 
 	if err := r.ProjectService.RemoveMember(ctx, projectID, userID); err != nil {
 		return nil, err
 	}
-	return &model.RemoveProjectMemberPayload{RemovedMemberID: model.MemberID(projectID, userID), UserID: userID}, nil
+	return &model.RemoveProjectMemberPayload{RemovedMemberID: model.MemberID(projectID, userID), UserID: userID, ProjectID: projectID}, nil
 }
 
 // MyRole is the resolver for the myRole field.
@@ -218,6 +218,11 @@ func (r *projectConnectionResolver) Nodes(ctx context.Context, obj *model.Projec
 	return edgeNodes(obj.Edges, func(e *model.ProjectEdge) *model.Project { return e.Node }), nil
 }
 
+// Project is the resolver for the project field.
+func (r *projectMemberResolver) Project(ctx context.Context, obj *model.ProjectMember) (*model.Project, error) {
+	return loadersFor(ctx).project.Load(ctx, obj.ProjectID)
+}
+
 // Nodes is the resolver for the nodes field.
 func (r *projectMemberConnectionResolver) Nodes(ctx context.Context, obj *model.ProjectMemberConnection) ([]*model.ProjectMember, error) {
 	return edgeNodes(obj.Edges, func(e *model.ProjectMemberEdge) *model.ProjectMember { return e.Node }), nil
@@ -253,6 +258,18 @@ func (r *queryResolver) Project(ctx context.Context, id string) (*model.Project,
 	return toProject(*p), nil
 }
 
+// Project is the resolver for the project field.
+func (r *removeProjectMemberPayloadResolver) Project(ctx context.Context, obj *model.RemoveProjectMemberPayload) (*model.Project, error) {
+	p, err := r.ProjectService.Get(ctx, obj.ProjectID)
+	if apperr.CodeOf(err) == apperr.CodeNotFound {
+		return nil, nil // the caller left the project
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toProject(*p), nil
+}
+
 // Project returns ProjectResolver implementation.
 func (r *Resolver) Project() ProjectResolver { return &projectResolver{r} }
 
@@ -261,13 +278,23 @@ func (r *Resolver) ProjectConnection() ProjectConnectionResolver {
 	return &projectConnectionResolver{r}
 }
 
+// ProjectMember returns ProjectMemberResolver implementation.
+func (r *Resolver) ProjectMember() ProjectMemberResolver { return &projectMemberResolver{r} }
+
 // ProjectMemberConnection returns ProjectMemberConnectionResolver implementation.
 func (r *Resolver) ProjectMemberConnection() ProjectMemberConnectionResolver {
 	return &projectMemberConnectionResolver{r}
 }
 
+// RemoveProjectMemberPayload returns RemoveProjectMemberPayloadResolver implementation.
+func (r *Resolver) RemoveProjectMemberPayload() RemoveProjectMemberPayloadResolver {
+	return &removeProjectMemberPayloadResolver{r}
+}
+
 type (
-	projectResolver                 struct{ *Resolver }
-	projectConnectionResolver       struct{ *Resolver }
-	projectMemberConnectionResolver struct{ *Resolver }
+	projectResolver                    struct{ *Resolver }
+	projectConnectionResolver          struct{ *Resolver }
+	projectMemberResolver              struct{ *Resolver }
+	projectMemberConnectionResolver    struct{ *Resolver }
+	removeProjectMemberPayloadResolver struct{ *Resolver }
 )

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/domain/slack"
 )
 
@@ -92,10 +93,15 @@ func (r *mutationResolver) RemoveSlackChannel(ctx context.Context, id string) (b
 
 // RemoveSlackChannelV2 is the resolver for the removeSlackChannelV2 field.
 func (r *mutationResolver) RemoveSlackChannelV2(ctx context.Context, id string) (*model.RemoveSlackChannelPayload, error) {
+	// Read as Remove reads it (the same refusals), for its project.
+	c, err := r.SlackService.Get(ctx, id, project.ManageSlack)
+	if err != nil {
+		return nil, err
+	}
 	if err := r.SlackService.Remove(ctx, id); err != nil {
 		return nil, err
 	}
-	return &model.RemoveSlackChannelPayload{RemovedChannelID: id}, nil
+	return &model.RemoveSlackChannelPayload{RemovedChannelID: id, ProjectID: c.ProjectID}, nil
 }
 
 // Redeliver is the resolver for the redeliver field.
@@ -105,6 +111,16 @@ func (r *mutationResolver) Redeliver(ctx context.Context, deliveryID string) (*m
 		return nil, err
 	}
 	return toDelivery(*d), nil
+}
+
+// Project is the resolver for the project field.
+func (r *removeSlackChannelPayloadResolver) Project(ctx context.Context, obj *model.RemoveSlackChannelPayload) (*model.Project, error) {
+	return loadersFor(ctx).project.Load(ctx, obj.ProjectID)
+}
+
+// Project is the resolver for the project field.
+func (r *slackChannelResolver) Project(ctx context.Context, obj *model.SlackChannel) (*model.Project, error) {
+	return loadersFor(ctx).project.Load(ctx, obj.ProjectID)
 }
 
 // Deliveries is the resolver for the deliveries field.
@@ -129,6 +145,11 @@ func (r *Resolver) DeliveryConnection() DeliveryConnectionResolver {
 	return &deliveryConnectionResolver{r}
 }
 
+// RemoveSlackChannelPayload returns RemoveSlackChannelPayloadResolver implementation.
+func (r *Resolver) RemoveSlackChannelPayload() RemoveSlackChannelPayloadResolver {
+	return &removeSlackChannelPayloadResolver{r}
+}
+
 // SlackChannel returns SlackChannelResolver implementation.
 func (r *Resolver) SlackChannel() SlackChannelResolver { return &slackChannelResolver{r} }
 
@@ -138,8 +159,9 @@ func (r *Resolver) SlackChannelConnection() SlackChannelConnectionResolver {
 }
 
 type (
-	deliveryResolver               struct{ *Resolver }
-	deliveryConnectionResolver     struct{ *Resolver }
-	slackChannelResolver           struct{ *Resolver }
-	slackChannelConnectionResolver struct{ *Resolver }
+	deliveryResolver                  struct{ *Resolver }
+	deliveryConnectionResolver        struct{ *Resolver }
+	removeSlackChannelPayloadResolver struct{ *Resolver }
+	slackChannelResolver              struct{ *Resolver }
+	slackChannelConnectionResolver    struct{ *Resolver }
 )

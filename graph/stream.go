@@ -6,6 +6,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/ottr/backend/internal/realtime/gqlws"
 	"github.com/ottr/backend/internal/realtime/live"
 )
 
@@ -78,6 +79,12 @@ func endStreamWithError(present func(context.Context, error) error) graphql.Resp
 			return resp
 		}
 		if err := takeStreamError(ctx); err != nil {
+			if stream := gqlws.StreamFor(ctx); stream != nil && live.TokenExpired(err) {
+				// graphql-transport-ws: the connection closes for the
+				// client to reconnect with a fresh token.
+				stream.CloseExpired()
+				return nil
+			}
 			graphql.AddError(ctx, present(ctx, err))
 			return &graphql.Response{Errors: graphql.GetErrors(ctx)}
 		}

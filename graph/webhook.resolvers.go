@@ -12,9 +12,15 @@ import (
 	"time"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/domain/slack"
 	"github.com/ottr/backend/internal/domain/webhook"
 )
+
+// Project is the resolver for the project field.
+func (r *addWebhookEndpointPayloadResolver) Project(ctx context.Context, obj *model.AddWebhookEndpointPayload) (*model.Project, error) {
+	return loadersFor(ctx).project.Load(ctx, obj.Endpoint.ProjectID)
+}
 
 // AddWebhookEndpoint is the resolver for the addWebhookEndpoint field.
 func (r *mutationResolver) AddWebhookEndpoint(ctx context.Context, projectID string, input model.AddWebhookEndpointInput) (*model.AddWebhookEndpointPayload, error) {
@@ -58,10 +64,15 @@ func (r *mutationResolver) TestWebhookEndpoint(ctx context.Context, id string) (
 
 // RemoveWebhookEndpoint is the resolver for the removeWebhookEndpoint field.
 func (r *mutationResolver) RemoveWebhookEndpoint(ctx context.Context, id string) (*model.RemoveWebhookEndpointPayload, error) {
+	// Read as Remove reads it (the same refusals), for its project.
+	e, err := r.WebhookService.Get(ctx, id, project.ManageSlack)
+	if err != nil {
+		return nil, err
+	}
 	if err := r.WebhookService.Remove(ctx, id); err != nil {
 		return nil, err
 	}
-	return &model.RemoveWebhookEndpointPayload{RemovedEndpointID: id}, nil
+	return &model.RemoveWebhookEndpointPayload{RemovedEndpointID: id, ProjectID: e.ProjectID}, nil
 }
 
 // RotateWebhookSecret is the resolver for the rotateWebhookSecret field.
@@ -96,6 +107,11 @@ func (r *projectResolver) WebhookEndpoints(ctx context.Context, obj *model.Proje
 	return toWebhookEndpointConnection(p), nil
 }
 
+// Project is the resolver for the project field.
+func (r *removeWebhookEndpointPayloadResolver) Project(ctx context.Context, obj *model.RemoveWebhookEndpointPayload) (*model.Project, error) {
+	return loadersFor(ctx).project.Load(ctx, obj.ProjectID)
+}
+
 // Event is the resolver for the event field.
 func (r *webhookDeliveryResolver) Event(ctx context.Context, obj *model.WebhookDelivery) (*model.Event, error) {
 	id, err := strconv.ParseInt(obj.EventID, 10, 64)
@@ -103,6 +119,11 @@ func (r *webhookDeliveryResolver) Event(ctx context.Context, obj *model.WebhookD
 		return nil, fmt.Errorf("webhook delivery %s: event id %q: %w", obj.ID, obj.EventID, err)
 	}
 	return loadersFor(ctx).event.Load(ctx, id)
+}
+
+// Project is the resolver for the project field.
+func (r *webhookEndpointResolver) Project(ctx context.Context, obj *model.WebhookEndpoint) (*model.Project, error) {
+	return loadersFor(ctx).project.Load(ctx, obj.ProjectID)
 }
 
 // Deliveries is the resolver for the deliveries field.
@@ -114,6 +135,16 @@ func (r *webhookEndpointResolver) Deliveries(ctx context.Context, obj *model.Web
 	return toWebhookDeliveryConnection(p), nil
 }
 
+// AddWebhookEndpointPayload returns AddWebhookEndpointPayloadResolver implementation.
+func (r *Resolver) AddWebhookEndpointPayload() AddWebhookEndpointPayloadResolver {
+	return &addWebhookEndpointPayloadResolver{r}
+}
+
+// RemoveWebhookEndpointPayload returns RemoveWebhookEndpointPayloadResolver implementation.
+func (r *Resolver) RemoveWebhookEndpointPayload() RemoveWebhookEndpointPayloadResolver {
+	return &removeWebhookEndpointPayloadResolver{r}
+}
+
 // WebhookDelivery returns WebhookDeliveryResolver implementation.
 func (r *Resolver) WebhookDelivery() WebhookDeliveryResolver { return &webhookDeliveryResolver{r} }
 
@@ -121,6 +152,8 @@ func (r *Resolver) WebhookDelivery() WebhookDeliveryResolver { return &webhookDe
 func (r *Resolver) WebhookEndpoint() WebhookEndpointResolver { return &webhookEndpointResolver{r} }
 
 type (
-	webhookDeliveryResolver struct{ *Resolver }
-	webhookEndpointResolver struct{ *Resolver }
+	addWebhookEndpointPayloadResolver    struct{ *Resolver }
+	removeWebhookEndpointPayloadResolver struct{ *Resolver }
+	webhookDeliveryResolver              struct{ *Resolver }
+	webhookEndpointResolver              struct{ *Resolver }
 )

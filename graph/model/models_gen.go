@@ -51,14 +51,6 @@ type AddWebhookEndpointInput struct {
 	Ordering *DeliveryOrdering `json:"ordering,omitempty"`
 }
 
-// A new endpoint and its signing secret.
-type AddWebhookEndpointPayload struct {
-	// The endpoint.
-	Endpoint *WebhookEndpoint `json:"endpoint"`
-	// The signing secret, whsec_ and base64 of 32 random bytes: verify each request's webhook-signature with it. Shown only now.
-	Secret string `json:"secret"`
-}
-
 // A project's API key. Its secret is shown only once, by createApiKey; the server keeps its SHA-256.
 type APIKey struct {
 	// Opaque identifier.
@@ -195,9 +187,9 @@ type ApprovalLink struct {
 
 // A signed-in session: what signUp, logIn and refreshSession return.
 type AuthPayload struct {
-	// JWT valid for 15 minutes, sent as "Authorization: Bearer <token>" (or in connection_init on a websocket).
+	// JWT valid for 15 minutes (OTTR_ACCESS_TOKEN_TTL), sent as "Authorization: Bearer <token>" (or in connection_init on a websocket).
 	AccessToken string `json:"accessToken"`
-	// Opaque, single-use, valid for 30 days: pass it to refreshSession for a new pair. Reusing a spent one signs the whole session out.
+	// Opaque, single-use, valid for 30 days: pass it to refreshSession for a new pair. A spent one still refreshes for 20 s (concurrent refreshes); reusing it later signs the whole session out. Empty when the request sent X-Ottr-Session: cookie: the token is then in the httpOnly cookie ottr_refresh.
 	RefreshToken string `json:"refreshToken"`
 	// When accessToken expires; refresh shortly before.
 	ExpiresAt time.Time `json:"expiresAt"`
@@ -469,6 +461,8 @@ type ProjectMember struct {
 	ID string `json:"id"`
 	// The project the membership is in.
 	ProjectID string `json:"projectId"`
+	// The project the membership is in, as an object: a cache updates the project's membersConnection (totalCount) from an addProjectMember result that selects it.
+	Project *Project `json:"project"`
 	// The member's account.
 	User *User `json:"user"`
 	// What the member may do in the project.
@@ -515,26 +509,6 @@ type ProjectSettings struct {
 
 // Reads. Each area (projects, approvals, keys, events, Slack) adds its fields.
 type Query struct {
-}
-
-// What removeProjectMemberV2 removed, so that a cache can evict it.
-type RemoveProjectMemberPayload struct {
-	// The id (ProjectMember.id) of the removed membership.
-	RemovedMemberID string `json:"removedMemberId"`
-	// The user who is no longer a member.
-	UserID string `json:"userId"`
-}
-
-// What removeSlackChannelV2 removed, so that a cache can evict it.
-type RemoveSlackChannelPayload struct {
-	// The id of the removed channel.
-	RemovedChannelID string `json:"removedChannelId"`
-}
-
-// What removeWebhookEndpoint removed, so that a cache can evict it.
-type RemoveWebhookEndpointPayload struct {
-	// The id of the removed endpoint.
-	RemovedEndpointID string `json:"removedEndpointId"`
 }
 
 // An endpoint's new signing secret.
@@ -619,7 +593,7 @@ type UpdateWebhookEndpointInput struct {
 	Ordering *DeliveryOrdering `json:"ordering,omitempty"`
 }
 
-// A person with an account. Users see each other only as members of a shared project.
+// A person with an account. Users see each other only as members of a shared project; node(id) gives a user to themselves, to members of a project they are in, and to that project's WRITE keys.
 type User struct {
 	// Opaque identifier.
 	ID string `json:"id"`
@@ -630,6 +604,11 @@ type User struct {
 	// When the account was created.
 	CreatedAt time.Time `json:"createdAt"`
 }
+
+func (User) IsNode() {}
+
+// Opaque, unique across all types.
+func (this User) GetID() string { return this.ID }
 
 // A page of webhook deliveries, newest first.
 type WebhookDeliveryConnection struct {

@@ -146,9 +146,15 @@ func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
 			t.Fatalf("refresh did not rotate: %+v", second)
 		}
 		srv.Client(second.AccessToken).MustDo(meQuery, nil, nil)
-		// The first token again: stolen or replayed; the family goes.
+		third := refresh(second.RefreshToken)
+
+		// Within the grace window a spent token still refreshes (two tabs
+		// at once); past it, the first token again: stolen or replayed. The whole family goes,
+		// including the newest token.
+		ageSpentRefreshTokens(t, srv)
 		refused(alice.RefreshToken, "reused refresh token")
-		refused(second.RefreshToken, "newest token of a revoked family")
+		refused(third.RefreshToken, "newest token of a revoked family")
+		refused(second.RefreshToken, "used token of a revoked family")
 		refused("not-a-token", "unknown token")
 
 		// Log-out of a fresh session.

@@ -11,7 +11,8 @@ import (
 const (
 	jwtIssuer   = "ottr"
 	jwtAudience = "ottr-api"
-	// AccessTokenTTL is how long an access token is valid.
+	// AccessTokenTTL is how long an access token is valid unless
+	// OTTR_ACCESS_TOKEN_TTL says otherwise.
 	AccessTokenTTL = 15 * time.Minute
 	clockSkew      = 30 * time.Second
 )
@@ -20,15 +21,27 @@ const (
 type Tokens struct {
 	secret []byte
 	now    func() time.Time
+	ttl    time.Duration
 }
 
 // NewTokens signs with secret (HS256).
-func NewTokens(secret []byte) *Tokens { return &Tokens{secret: secret, now: time.Now} }
+func NewTokens(secret []byte) *Tokens {
+	return &Tokens{secret: secret, now: time.Now, ttl: AccessTokenTTL}
+}
+
+// WithTTL makes the tokens valid for ttl (OTTR_ACCESS_TOKEN_TTL); zero
+// keeps AccessTokenTTL.
+func (t *Tokens) WithTTL(ttl time.Duration) *Tokens {
+	if ttl > 0 {
+		t.ttl = ttl
+	}
+	return t
+}
 
 // Issue returns a signed access token for userID and when it expires.
 func (t *Tokens) Issue(userID string) (string, time.Time, error) {
 	now := t.now()
-	exp := now.Add(AccessTokenTTL).Truncate(time.Second)
+	exp := now.Add(t.ttl).Truncate(time.Second)
 	claims := jwt.RegisteredClaims{
 		Issuer:    jwtIssuer,
 		Subject:   userID,

@@ -19,6 +19,12 @@ import (
 // RefreshTokenTTL is how long a session lasts without being refreshed.
 const RefreshTokenTTL = 30 * 24 * time.Hour
 
+// RefreshGrace is how long after its first use a refresh token still
+// refreshes: two tabs of one dashboard that refresh at once both keep the
+// session. Each gets a token of the same session; a use later than this
+// is a replay and signs the whole session out.
+const RefreshGrace = 20 * time.Second
+
 // APIKey prefixes: the scope is visible in the secret.
 const (
 	WriteKeyPrefix = "otw_"
@@ -148,9 +154,11 @@ func (s *Service) startSession(ctx context.Context, user User, family string) (*
 
 var errBadRefresh = apperr.Unauthenticated("invalid or expired refresh token")
 
-// Refresh trades a refresh token for a new session. Each token works once:
-// presenting one that was already used means it was stolen or replayed, and
-// the whole session family is revoked.
+// Refresh trades a refresh token for a new session. Each token works once,
+// but for RefreshGrace after its first use, when it gives another token of
+// the same session (concurrent refreshes of one client); presenting one
+// that was used longer ago means it was stolen or replayed, and the whole
+// session family is revoked.
 func (s *Service) Refresh(ctx context.Context, secret string) (*Session, error) {
 	if err := apperr.CheckTexts("refreshToken", secret); err != nil {
 		return nil, err
@@ -173,13 +181,25 @@ func (s *Service) Refresh(ctx context.Context, secret string) (*Session, error) 
 			return errBadRefresh
 		}
 		now := store.Now()
+		if rt.UsedAt != nil && !withinGrace(rt, now) {
+			replayed = rt.FamilyID
+			return errBadRefresh
+		}
 		res := db.Model(&RefreshToken{}).Where("id = ? AND used_at IS NULL AND revoked_at IS NULL", rt.ID).Update("used_at", now)
 		if res.Error != nil {
 			return fmt.Errorf("use refresh token: %w", res.Error)
 		}
 		if res.RowsAffected != 1 {
-			replayed = rt.FamilyID
-			return errBadRefresh
+			// Used meanwhile or before: read its state again (a statement
+			// of its own sees what the concurrent refresh committed).
+			var cur RefreshToken
+			if err := db.Where("id = ?", rt.ID).Take(&cur).Error; err != nil {
+				return fmt.Errorf("reload refresh token: %w", err)
+			}
+			if !withinGrace(cur, now) {
+				replayed = rt.FamilyID
+				return errBadRefresh
+			}
 		}
 		var user User
 		if err := db.Where("id = ?", rt.UserID).Take(&user).Error; err != nil {
@@ -196,6 +216,13 @@ func (s *Service) Refresh(ctx context.Context, secret string) (*Session, error) 
 		}
 	}
 	return sess, err
+}
+
+// withinGrace reports whether a spent refresh token may still refresh at
+// now: it was used at most RefreshGrace ago and its session is not
+// revoked.
+func withinGrace(rt RefreshToken, now time.Time) bool {
+	return rt.RevokedAt == nil && rt.UsedAt != nil && now.Sub(*rt.UsedAt) <= RefreshGrace
 }
 
 // LogOut revokes the session the refresh token belongs to. An unknown token

@@ -45,7 +45,14 @@ type Config struct {
 	TrustedProxies           []netip.Prefix
 	Playground               bool
 	Introspection            bool // __schema, __type and GET /schema.graphql; follows Playground by default
-	LogFormat                string
+	// InsecureSessionCookie leaves Secure off the refresh-token cookie
+	// (OTTR_SESSION_COOKIE_SECURE=false), for a dashboard on plain HTTP
+	// elsewhere than localhost.
+	InsecureSessionCookie bool
+	// AccessTokenTTL is how long a user's access token is valid; zero is
+	// auth.AccessTokenTTL (15 minutes).
+	AccessTokenTTL time.Duration
+	LogFormat      string
 	// Now is the clock of approval expiry and link nonces; nil is the
 	// system clock. Not read from the environment: tests move it.
 	Now func() time.Time
@@ -215,8 +222,16 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 	if cfg.Introspection, err = boolean("OTTR_INTROSPECTION", get("OTTR_INTROSPECTION", fmt.Sprint(cfg.Playground))); err != nil {
 		return Config{}, err
 	}
+	secureCookie, err := boolean("OTTR_SESSION_COOKIE_SECURE", get("OTTR_SESSION_COOKIE_SECURE", "true"))
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.InsecureSessionCookie = !secureCookie
 	if err := readLimits(get, &cfg); err != nil {
 		return Config{}, err
+	}
+	if cfg.AccessTokenTTL != 0 && cfg.AccessTokenTTL < time.Second {
+		return Config{}, errors.New("OTTR_ACCESS_TOKEN_TTL must be at least 1s")
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return Config{}, fmt.Errorf("OTTR_LOG_FORMAT must be text or json, not %q", cfg.LogFormat)
@@ -316,6 +331,7 @@ func readLimits(get func(name, def string) string, cfg *Config) error {
 		"OTTR_READ_TIMEOUT":        &cfg.HTTP.ReadTimeout,
 		"OTTR_WRITE_TIMEOUT":       &cfg.HTTP.WriteTimeout,
 		"OTTR_IDLE_TIMEOUT":        &cfg.HTTP.IdleTimeout,
+		"OTTR_ACCESS_TOKEN_TTL":    &cfg.AccessTokenTTL,
 	} {
 		v := get(name, "")
 		if v == "" {

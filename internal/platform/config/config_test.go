@@ -86,6 +86,8 @@ func TestEverySettingIsRead(t *testing.T) {
 		"OTTR_PLAYGROUND":                  "false",
 		"OTTR_INTROSPECTION":               "true",
 		"OTTR_LOG_FORMAT":                  "json",
+		"OTTR_ACCESS_TOKEN_TTL":            "5m",
+		"OTTR_SESSION_COOKIE_SECURE":       "false",
 	}), discard())
 	if err != nil {
 		t.Fatal(err)
@@ -104,9 +106,11 @@ func TestEverySettingIsRead(t *testing.T) {
 		CORSOrigins:              []string{"https://dash.example.com"},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
 			netip.MustParsePrefix("fd00::/8")},
-		Playground:    false,
-		Introspection: true,
-		LogFormat:     "json",
+		Playground:            false,
+		Introspection:         true,
+		LogFormat:             "json",
+		AccessTokenTTL:        5 * time.Minute,
+		InsecureSessionCookie: true,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("\n got %+v\nwant %+v", cfg, want)

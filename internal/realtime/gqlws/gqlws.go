@@ -96,7 +96,21 @@ type Options struct {
 	// the connection's context. Both are optional.
 	Opened func(ctx context.Context, goAway func())
 	Closed func(ctx context.Context)
+	// Expiry returns when the credentials of an acknowledged connection's
+	// context run out (zero: never). Then the connection closes with
+	// CloseForbidden, which graphql-ws clients retry, calling their
+	// connectionParams again for fresh credentials, rather than ending
+	// the subscriptions as a normal complete would.
+	Expiry func(ctx context.Context) time.Time
+	// Expired reports whether an error an adopted subscription ended with
+	// means the connection's credentials ran out: the connection closes
+	// as at Expiry, instead of a last result and complete.
+	Expired func(err error) bool
 }
+
+// expiredReason is the close reason of a connection whose credentials
+// ran out.
+const expiredReason = "Forbidden: access token expired"
 
 // Transport is a gqlgen transport (graphql.Transport).
 type Transport struct {
@@ -197,8 +211,9 @@ type conn struct {
 	ctx    context.Context // the connection's; after connection_init, with its credentials
 	cancel context.CancelFunc
 
-	initTimer *time.Timer
-	pingTimer *time.Timer // from the acknowledgement on; guarded by mu
+	initTimer   *time.Timer
+	pingTimer   *time.Timer // from the acknowledgement on; guarded by mu
+	expiryTimer *time.Timer // at the credentials' expiry; guarded by mu
 
 	mu       sync.Mutex
 	inited   bool // connection_init read
@@ -341,10 +356,18 @@ func (c *conn) init(payload json.RawMessage) bool {
 	if c.t.opts.KeepAlive > 0 && !c.closed {
 		c.pingTimer = time.AfterFunc(c.t.opts.KeepAlive, c.ping)
 	}
+	if c.t.opts.Expiry != nil && !c.closed {
+		if exp := c.t.opts.Expiry(ctx); !exp.IsZero() {
+			c.expiryTimer = time.AfterFunc(time.Until(exp), c.expire)
+		}
+	}
 	c.queueLocked(frame{a: ackMessage})
 	c.mu.Unlock()
 	return true
 }
+
+// expire closes a connection whose credentials ran out.
+func (c *conn) expire() { c.close(CloseForbidden, expiredReason) }
 
 // ping sends a ping every keep-alive interval and drops a connection whose
 // last ping stayed unanswered for two.
@@ -419,11 +442,14 @@ func (c *conn) shutdown() {
 	}
 	c.queue = nil
 	closing := c.closing
-	pingTimer := c.pingTimer
+	pingTimer, expiryTimer := c.pingTimer, c.expiryTimer
 	c.mu.Unlock()
 	c.initTimer.Stop()
 	if pingTimer != nil {
 		pingTimer.Stop()
+	}
+	if expiryTimer != nil {
+		expiryTimer.Stop()
 	}
 	c.cancel()
 	for _, o := range ops {
@@ -780,6 +806,10 @@ func (s *Stream) SendWait(ctx context.Context, payload []byte) bool {
 func (s *Stream) End(err error) {
 	o := s.o
 	c := o.c
+	if err != nil && c.t.opts.Expired != nil && c.t.opts.Expired(err) {
+		s.CloseExpired()
+		return
+	}
 	if err != nil && o.ctx.Err() == nil {
 		resp := c.exec.DispatchError(o.ctx, gqlerror.List{gqlerror.WrapIfUnwrapped(c.t.opts.StreamError(o.ctx, err))})
 		b, merr := json.Marshal(resp)
@@ -789,6 +819,14 @@ func (s *Stream) End(err error) {
 		c.enqueue(frame{a: o.head, b: b})
 	}
 	o.finish(true)
+}
+
+// CloseExpired closes the stream's connection as Options.Expiry does, and
+// ends the subscription without a result or complete: the client
+// reconnects with fresh credentials and subscribes again.
+func (s *Stream) CloseExpired() {
+	s.o.c.close(CloseForbidden, expiredReason)
+	s.o.finish(false)
 }
 
 // jsonDecode decodes as gqlgen's transports do: numbers stay json.Number.

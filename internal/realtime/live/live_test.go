@@ -340,26 +340,50 @@ func TestRemovedMemberLosesTheSubscription(t *testing.T) {
 }
 
 // TestExpiredAccessTokenEndsTheSubscription signs a token that expires in a
-// moment with the server's secret, as the server itself would.
+// moment with the server's secret, as the server itself would. Over
+// graphql-transport-ws the connection closes with 4403, which graphql-ws
+// clients retry with fresh connectionParams (a completed subscription
+// would be over for them); the legacy protocol, which has no such
+// convention, ends the subscription with UNAUTHENTICATED.
 func TestExpiredAccessTokenEndsTheSubscription(t *testing.T) {
 	t.Parallel()
 	cfg := testserver.Config(t, store.SQLite)
 	srv := testserver.StartWith(t, cfg)
 	alice := srv.SignUp("Alice")
-	pid := alice.CreateProject("Live")
-	now := time.Now()
-	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
-		Issuer: "ottr", Audience: jwt.ClaimStrings{"ottr-api"}, Subject: alice.ID,
-		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(3 * time.Second)),
-	}).SignedString(cfg.JWTSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub := srv.Connect(testserver.TransportWS, token).Subscribe(projectEvents, map[string]any{"p": pid, "a": "0"})
-	subscribed(t, srv, pid, sub.Next)
-	expectEnd(t, sub.Next, "UNAUTHENTICATED")
-	if time.Now().Before(now.Add(time.Second)) {
-		t.Fatal("the subscription ended before the token expired")
+	// A fragment keeps the subscription out of the shared renderings: it
+	// runs on gqlgen's own path.
+	const unshared = `subscription($p: ID!, $a: ID) { projectEvents(projectId: $p, after: $a) { ...E } }
+fragment E on Event { id type projectId approvalId keyPath occurredAt }`
+	for _, c := range []struct{ name, protocol, query string }{
+		{"shared", testserver.TransportWS, projectEvents},
+		{"unshared", testserver.TransportWS, unshared},
+		{"legacy", testserver.LegacyWS, projectEvents},
+	} {
+		protocol := c.protocol
+		t.Run(c.name, func(t *testing.T) {
+			pid := alice.CreateProject("Live " + c.name)
+			now := time.Now()
+			token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+				Issuer: "ottr", Audience: jwt.ClaimStrings{"ottr-api"}, Subject: alice.ID,
+				IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(3 * time.Second)),
+			}).SignedString(cfg.JWTSecret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws := srv.Connect(protocol, token)
+			sub := ws.Subscribe(c.query, map[string]any{"p": pid, "a": "0"})
+			subscribed(t, srv, pid, sub.Next)
+			if protocol == testserver.TransportWS {
+				if code, reason := ws.CloseStatus(); code != 4403 {
+					t.Fatalf("closed with %d %q, want 4403", code, reason)
+				}
+			} else {
+				expectEnd(t, sub.Next, "UNAUTHENTICATED")
+			}
+			if time.Now().Before(now.Add(time.Second)) {
+				t.Fatal("the subscription ended before the token expired")
+			}
+		})
 	}
 }
 

@@ -76,6 +76,10 @@ var (
 	errTokenExpired = apperr.Unauthenticated("access token expired")
 )
 
+// TokenExpired reports whether err ended a subscription because the
+// subscriber's access token expired.
+func TokenExpired(err error) bool { return errors.Is(err, errTokenExpired) }
+
 // ProjectEvents opens the stream of a project's events of the given types
 // (all when empty). With after (an event ID) it first replays the events
 // recorded after it, oldest first; then each event follows as it commits.

@@ -251,11 +251,15 @@ type corsPolicy struct {
 	// expose are the response headers the page's script may read: the
 	// request id to quote in a report, Retry-After to wait as asked.
 	expose string
+	// credentials lets the page send cookies (fetch's credentials:
+	// "include"): the refresh-token cookie of a session in cookie mode.
+	credentials bool
 }
 
 var (
-	graphQLCORS = corsPolicy{methods: "GET, POST, OPTIONS", headers: corsAllowedHeaders, expose: "X-Request-Id, Retry-After"}
-	restCORS    = corsPolicy{
+	graphQLCORS = corsPolicy{methods: "GET, POST, OPTIONS", headers: corsAllowedHeaders + ", X-Ottr-Session",
+		expose: "X-Request-Id, Retry-After", credentials: true}
+	restCORS = corsPolicy{
 		methods: "GET, POST, PUT, PATCH, DELETE, OPTIONS",
 		headers: corsAllowedHeaders + ", Idempotency-Key",
 		expose:  "X-Request-Id, Retry-After, Location, Idempotent-Replayed",
@@ -273,6 +277,9 @@ func cors(origins []string, p corsPolicy, next http.Handler) http.Handler {
 		if origin != "" && slices.Contains(origins, origin) {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
+			if p.credentials {
+				h.Set("Access-Control-Allow-Credentials", "true")
+			}
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", p.methods)
 				h.Set("Access-Control-Allow-Headers", p.headers)

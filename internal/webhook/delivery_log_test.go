@@ -159,7 +159,7 @@ func TestProjectDeliveryLogListsEveryKind(t *testing.T) {
 		e := newEnv(t, d, rcv, func(c *config.Config) { c.SlackWebhookPrefixes = []string{rcv.URL + "/slack/"} })
 		var slackOut struct{ AddSlackChannel struct{ ID string } }
 		e.owner.MustDo(`mutation($p: ID!, $i: AddSlackChannelInput!) { addSlackChannel(projectId: $p, input: $i) { id } }`,
-			map[string]any{"p": e.pid, "i": map[string]any{"name": "ops", "webhookUrl": rcv.URL + "/slack/T000/B000/XXXX", "events": []string{"APPROVAL_CREATED"}}},
+			map[string]any{"p": e.pid, "i": map[string]any{"name": "ops", "webhookUrl": rcv.URL + "/slack/services/T000/B000/XXXX", "events": []string{"APPROVAL_CREATED"}}},
 			&slackOut)
 		slackID := slackOut.AddSlackChannel.ID
 		ep, _ := e.add(t, "log", "APPROVAL_CREATED")

@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		}
 	})
 	projects.OnDeadlineOptIn(a.Approvals.NoteDeadlineOptIn)
-	api := rest.New(rest.Options{Approvals: a.Approvals, Projects: projects, Channels: channels, Live: subscriptions, Webhooks: endpoints, Logger: logger})
+	api := rest.New(rest.Options{Approvals: a.Approvals, Projects: projects, Channels: channels, Live: subscriptions, Webhooks: endpoints, Callbacks: callbacks, Logger: logger})
 	a.drain = api.Drain
 	resolver := &graph.Resolver{
 		AuthService:     authSvc,

@@ -65,3 +65,20 @@ func toCallbackDeliveryConnection(p page.Page[notify.Delivery]) *model.CallbackD
 		return &model.CallbackDeliveryEdge{Cursor: e.Cursor, Node: toCallbackDelivery(e.Node)}
 	})}
 }
+
+// toDeliveryLogEntry is a delivery of the log as its kind's type.
+func toDeliveryLogEntry(e notify.LogEntry) model.DeliveryLogEntry {
+	switch e.Kind {
+	case notify.LogWebhook:
+		return toWebhookDelivery(e.Delivery)
+	case notify.LogCallback:
+		return toCallbackDelivery(e.Delivery)
+	}
+	return toDelivery(e.Delivery)
+}
+
+func toDeliveryLogConnection(p page.Page[notify.LogEntry]) *model.DeliveryLogConnection {
+	return &model.DeliveryLogConnection{PageInfo: toPageInfo(p), TotalCount: totalOf(p), Edges: mapAll(p.Edges, func(e page.Edge[notify.LogEntry]) *model.DeliveryLogEdge {
+		return &model.DeliveryLogEdge{Cursor: e.Cursor, Node: toDeliveryLogEntry(e.Node)}
+	})}
+}

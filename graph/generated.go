@@ -37,6 +37,7 @@ type ResolverRoot interface {
 	Decider() DeciderResolver
 	Delivery() DeliveryResolver
 	DeliveryConnection() DeliveryConnectionResolver
+	DeliveryLogConnection() DeliveryLogConnectionResolver
 	Event() EventResolver
 	EventConnection() EventConnectionResolver
 	KeyValue() KeyValueResolver
@@ -162,10 +163,12 @@ type ComplexityRoot struct {
 	CallbackDelivery struct {
 		ApprovalID             func(childComplexity int) int
 		Attempts               func(childComplexity int) int
+		ChannelID              func(childComplexity int) int
 		CreatedAt              func(childComplexity int) int
 		DeliveredAt            func(childComplexity int) int
 		Event                  func(childComplexity int) int
 		ID                     func(childComplexity int) int
+		Kind                   func(childComplexity int) int
 		LastError              func(childComplexity int) int
 		LastStatusCode         func(childComplexity int) int
 		NextAttemptAt          func(childComplexity int) int
@@ -226,6 +229,7 @@ type ComplexityRoot struct {
 		DeliveredAt            func(childComplexity int) int
 		Event                  func(childComplexity int) int
 		ID                     func(childComplexity int) int
+		Kind                   func(childComplexity int) int
 		LastError              func(childComplexity int) int
 		LastStatusCode         func(childComplexity int) int
 		NextAttemptAt          func(childComplexity int) int
@@ -241,6 +245,18 @@ type ComplexityRoot struct {
 	}
 
 	DeliveryEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	DeliveryLogConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	DeliveryLogEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
@@ -345,6 +361,7 @@ type ComplexityRoot struct {
 		Approvals               func(childComplexity int, filter *model.ApprovalFilter, first *int, after *string, last *int, before *string, sort *model.ApprovalSort) int
 		CreatedAt               func(childComplexity int) int
 		Deliveries              func(childComplexity int, filter *model.DeliveryFilter, first *int, after *string, last *int, before *string) int
+		DeliveryLog             func(childComplexity int, filter *model.DeliveryLogFilter, first *int, after *string, last *int, before *string) int
 		Events                  func(childComplexity int, types []model.EventType, first *int, after *string, last *int, before *string, filter *model.EventFilter) int
 		ID                      func(childComplexity int) int
 		Key                     func(childComplexity int, path string) int
@@ -483,11 +500,13 @@ type ComplexityRoot struct {
 
 	WebhookDelivery struct {
 		Attempts               func(childComplexity int) int
+		ChannelID              func(childComplexity int) int
 		CreatedAt              func(childComplexity int) int
 		DeliveredAt            func(childComplexity int) int
 		EndpointID             func(childComplexity int) int
 		Event                  func(childComplexity int) int
 		ID                     func(childComplexity int) int
+		Kind                   func(childComplexity int) int
 		LastError              func(childComplexity int) int
 		LastStatusCode         func(childComplexity int) int
 		NextAttemptAt          func(childComplexity int) int
@@ -579,6 +598,9 @@ type DeliveryResolver interface {
 type DeliveryConnectionResolver interface {
 	Nodes(ctx context.Context, obj *model.DeliveryConnection) ([]*model.Delivery, error)
 }
+type DeliveryLogConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.DeliveryLogConnection) ([]model.DeliveryLogEntry, error)
+}
 type EventResolver interface {
 	Approval(ctx context.Context, obj *model.Event) (*model.Approval, error)
 	Project(ctx context.Context, obj *model.Event) (*model.Project, error)
@@ -646,6 +668,7 @@ type ProjectResolver interface {
 	Events(ctx context.Context, obj *model.Project, types []model.EventType, first *int, after *string, last *int, before *string, filter *model.EventFilter) (*model.EventConnection, error)
 	Deliveries(ctx context.Context, obj *model.Project, filter *model.DeliveryFilter, first *int, after *string, last *int, before *string) (*model.DeliveryConnection, error)
 	NoSelfApproval(ctx context.Context, obj *model.Project) (bool, error)
+	DeliveryLog(ctx context.Context, obj *model.Project, filter *model.DeliveryLogFilter, first *int, after *string, last *int, before *string) (*model.DeliveryLogConnection, error)
 	WebhookEndpoints(ctx context.Context, obj *model.Project, first *int, after *string, last *int, before *string) (*model.WebhookEndpointConnection, error)
 }
 type ProjectConnectionResolver interface {
@@ -1140,6 +1163,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CallbackDelivery.Attempts(childComplexity), true
+	case "CallbackDelivery.channelId":
+		if e.ComplexityRoot.CallbackDelivery.ChannelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.ChannelID(childComplexity), true
 	case "CallbackDelivery.createdAt":
 		if e.ComplexityRoot.CallbackDelivery.CreatedAt == nil {
 			break
@@ -1164,6 +1193,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CallbackDelivery.ID(childComplexity), true
+	case "CallbackDelivery.kind":
+		if e.ComplexityRoot.CallbackDelivery.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallbackDelivery.Kind(childComplexity), true
 	case "CallbackDelivery.lastError":
 		if e.ComplexityRoot.CallbackDelivery.LastError == nil {
 			break
@@ -1371,6 +1406,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Delivery.ID(childComplexity), true
+	case "Delivery.kind":
+		if e.ComplexityRoot.Delivery.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Kind(childComplexity), true
 	case "Delivery.lastError":
 		if e.ComplexityRoot.Delivery.LastError == nil {
 			break
@@ -1439,6 +1480,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeliveryEdge.Node(childComplexity), true
+
+	case "DeliveryLogConnection.edges":
+		if e.ComplexityRoot.DeliveryLogConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryLogConnection.Edges(childComplexity), true
+	case "DeliveryLogConnection.nodes":
+		if e.ComplexityRoot.DeliveryLogConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryLogConnection.Nodes(childComplexity), true
+	case "DeliveryLogConnection.pageInfo":
+		if e.ComplexityRoot.DeliveryLogConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryLogConnection.PageInfo(childComplexity), true
+	case "DeliveryLogConnection.totalCount":
+		if e.ComplexityRoot.DeliveryLogConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryLogConnection.TotalCount(childComplexity), true
+
+	case "DeliveryLogEdge.cursor":
+		if e.ComplexityRoot.DeliveryLogEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryLogEdge.Cursor(childComplexity), true
+	case "DeliveryLogEdge.node":
+		if e.ComplexityRoot.DeliveryLogEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryLogEdge.Node(childComplexity), true
 
 	case "Event.action":
 		if e.ComplexityRoot.Event.Action == nil {
@@ -2093,6 +2172,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.Deliveries(childComplexity, args["filter"].(*model.DeliveryFilter), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
+	case "Project.deliveryLog":
+		if e.ComplexityRoot.Project.DeliveryLog == nil {
+			break
+		}
+
+		args, err := ec.field_Project_deliveryLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Project.DeliveryLog(childComplexity, args["filter"].(*model.DeliveryLogFilter), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Project.events":
 		if e.ComplexityRoot.Project.Events == nil {
 			break
@@ -2691,6 +2781,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WebhookDelivery.Attempts(childComplexity), true
+	case "WebhookDelivery.channelId":
+		if e.ComplexityRoot.WebhookDelivery.ChannelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.ChannelID(childComplexity), true
 	case "WebhookDelivery.createdAt":
 		if e.ComplexityRoot.WebhookDelivery.CreatedAt == nil {
 			break
@@ -2721,6 +2817,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WebhookDelivery.ID(childComplexity), true
+	case "WebhookDelivery.kind":
+		if e.ComplexityRoot.WebhookDelivery.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.Kind(childComplexity), true
 	case "WebhookDelivery.lastError":
 		if e.ComplexityRoot.WebhookDelivery.LastError == nil {
 			break
@@ -2954,6 +3056,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateApprovalInput", ec.unmarshalInputCreateApprovalInput),
 			graphql.NewInputUnmarshaler("CreateProjectInput", ec.unmarshalInputCreateProjectInput),
 			graphql.NewInputUnmarshaler("DeliveryFilter", ec.unmarshalInputDeliveryFilter),
+			graphql.NewInputUnmarshaler("DeliveryLogFilter", ec.unmarshalInputDeliveryLogFilter),
 			graphql.NewInputUnmarshaler("EventFilter", ec.unmarshalInputEventFilter),
 			graphql.NewInputUnmarshaler("LogInInput", ec.unmarshalInputLogInInput),
 			graphql.NewInputUnmarshaler("ProjectSettingsInput", ec.unmarshalInputProjectSettingsInput),
@@ -3507,12 +3610,16 @@ extend type Approval {
   ): CallbackDeliveryConnection!
 }
 
-"One event's delivery to its approval's callback URL. Its id is the requests' webhook-id, the same on every retry."
-type CallbackDelivery {
+"One event's delivery to its approval's callback URL. Its id is the requests' webhook-id, the same on every retry. node(id:) finds it for whoever may read its approval and the project's settings (not READ keys)."
+type CallbackDelivery implements Node & DeliveryLogEntry {
   "Opaque identifier, sent as webhook-id; pass it to redeliverCallback."
   id: ID!
+  "CALLBACK."
+  kind: DeliveryKind!
   "The approval whose callback it goes to."
   approvalId: ID!
+  "The approval whose callback it goes to, as approvalId: the field every kind of delivery has."
+  channelId: ID!
   "The event it sends."
   event: Event!
   "Where it is."
@@ -3746,6 +3853,90 @@ extend type Mutation {
     "true: an approval's creator may not decide it."
     enabled: Boolean!
   ): Project!
+}
+`, BuiltIn: false},
+	{Name: "../schema/delivery_log.graphqls", Input: `"The kinds of channel an event is delivered to."
+enum DeliveryKind {
+  "A Slack channel's incoming webhook (Delivery)."
+  SLACK
+  "A webhook endpoint (WebhookDelivery)."
+  WEBHOOK
+  "An approval's callback URL (CallbackDelivery)."
+  CALLBACK
+}
+
+"One event's delivery to one channel, whatever its kind: what Project.deliveryLog lists. Ask for the kind's own fields with a fragment (... on WebhookDelivery { endpointId })."
+interface DeliveryLogEntry implements Node {
+  "Opaque identifier, unique across the kinds; node(id:) finds the delivery."
+  id: ID!
+  "The kind of channel it goes to."
+  kind: DeliveryKind!
+  "The channel it goes to: the Slack channel's id, the webhook endpoint's id, or, for a callback, the approval's id."
+  channelId: ID!
+  "The event it sends."
+  event: Event!
+  "Where it is."
+  status: DeliveryStatus!
+  "Attempts made so far."
+  attempts: Int!
+  "Attempts whose request was in flight when the server stopped."
+  unknownOutcomeAttempts: Int!
+  "The receiver's HTTP status at the last attempt; null when it was not reached."
+  lastStatusCode: Int
+  "The answer or the transport error at the last attempt, up to 1 KiB."
+  lastError: String
+  "When it is tried next, while PENDING or RETRYING."
+  nextAttemptAt: Time
+  "When the receiver accepted it; null unless DELIVERED."
+  deliveredAt: Time
+  "When it was queued."
+  createdAt: Time!
+}
+
+"Narrows Project.deliveryLog; every field given must match."
+input DeliveryLogFilter {
+  "Deliveries of these kinds only; null or omitted: every kind. BAD_USER_INPUT when empty."
+  kinds: [DeliveryKind!]
+  "Deliveries in this status only."
+  status: DeliveryStatus
+  "Deliveries to this channel only (DeliveryLogEntry.channelId); a channel of another project matches nothing."
+  channelId: ID
+}
+
+"A page of the delivery log, newest first."
+type DeliveryLogConnection {
+  "The deliveries of this page."
+  edges: [DeliveryLogEdge!]!
+  "The deliveries of this page, as in edges: a shortcut for clients that need no cursor of their own."
+  nodes: [DeliveryLogEntry!]!
+  "Whether more follow, and the cursor to get them."
+  pageInfo: PageInfo!
+  "How many deliveries match the filter, over all pages (one more query, made only when asked)."
+  totalCount: Int!
+}
+
+"One delivery of the log in a page."
+type DeliveryLogEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to continue after this delivery."
+  cursor: String!
+  "The delivery."
+  node: DeliveryLogEntry!
+}
+
+extend type Project {
+  "The project's delivery log: the deliveries to its Slack channels, its webhook endpoints and its approvals' callbacks, newest first, one list for a dashboard. OWNER, ADMIN, MEMBER and WRITE keys (not READ keys: FORBIDDEN). 20 a page unless first or last says otherwise; BAD_USER_INPUT for first or last outside 0 to 100, both, or an unknown cursor."
+  deliveryLog(
+    "Only the deliveries that match every field given."
+    filter: DeliveryLogFilter
+    "How many items from the start, or after after: 0 to 100 (default 20 when last is not given either)."
+    first: Int
+    "A cursor of this list: the page starts after it."
+    after: String
+    "How many items from the end, or before before: 0 to 100; not with an explicit first."
+    last: Int
+    "A cursor of this list: the page ends before it."
+    before: String
+  ): DeliveryLogConnection!
 }
 `, BuiltIn: false},
 	{Name: "../schema/delivery_order.graphqls", Input: `"""
@@ -4075,7 +4266,7 @@ type Project implements Node {
     "Only the events that match every field given."
     filter: EventFilter
   ): EventConnection!
-  "The deliveries to all of the project's Slack channels, newest first; Slack only: see WebhookEndpoint.deliveries and Approval.callbackDeliveries for the others. 20 a page unless first or last says otherwise."
+  "The deliveries to all of the project's Slack channels, newest first; Slack only, as its type (Delivery) is: deliveryLog lists every kind. 20 a page unless first or last says otherwise."
   deliveries(
     "Only the deliveries that match every field given."
     filter: DeliveryFilter
@@ -4355,9 +4546,11 @@ type SlackTestResult {
 }
 
 "One event's delivery to one Slack channel, with its attempts."
-type Delivery implements Node {
+type Delivery implements Node & DeliveryLogEntry {
   "Opaque identifier; pass it to redeliver."
   id: ID!
+  "SLACK."
+  kind: DeliveryKind!
   "The channel it goes to."
   channelId: ID!
   "The event it posts."
@@ -4608,12 +4801,16 @@ type WebhookTestResult {
   latencyMs: Int!
 }
 
-"One event's delivery to one webhook endpoint. Its id is the requests' webhook-id, the same on every retry."
-type WebhookDelivery {
+"One event's delivery to one webhook endpoint. Its id is the requests' webhook-id, the same on every retry. node(id:) finds it for whoever may read the endpoint."
+type WebhookDelivery implements Node & DeliveryLogEntry {
   "Opaque identifier, sent as webhook-id; pass it to redeliverWebhook."
   id: ID!
+  "WEBHOOK."
+  kind: DeliveryKind!
   "The endpoint it goes to."
   endpointId: ID!
+  "The endpoint it goes to, as endpointId: the field every kind of delivery has."
+  channelId: ID!
   "The event it sends."
   event: Event!
   "Where it is."
@@ -4937,8 +5134,12 @@ func (ec *executionContext) childFields_CallbackDelivery(ctx context.Context, fi
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_CallbackDelivery_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_CallbackDelivery_kind(ctx, field)
 	case "approvalId":
 		return ec.fieldContext_CallbackDelivery_approvalId(ctx, field)
+	case "channelId":
+		return ec.fieldContext_CallbackDelivery_channelId(ctx, field)
 	case "event":
 		return ec.fieldContext_CallbackDelivery_event(ctx, field)
 	case "status":
@@ -5055,6 +5256,8 @@ func (ec *executionContext) childFields_Delivery(ctx context.Context, field grap
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_Delivery_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_Delivery_kind(ctx, field)
 	case "channelId":
 		return ec.fieldContext_Delivery_channelId(ctx, field)
 	case "event":
@@ -5103,6 +5306,30 @@ func (ec *executionContext) childFields_DeliveryEdge(ctx context.Context, field 
 		return ec.fieldContext_DeliveryEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeliveryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_DeliveryLogConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DeliveryLogConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_DeliveryLogConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DeliveryLogConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DeliveryLogConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeliveryLogConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DeliveryLogEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_DeliveryLogEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_DeliveryLogEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeliveryLogEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5251,6 +5478,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_deliveries(ctx, field)
 	case "noSelfApproval":
 		return ec.fieldContext_Project_noSelfApproval(ctx, field)
+	case "deliveryLog":
+		return ec.fieldContext_Project_deliveryLog(ctx, field)
 	case "webhookEndpoints":
 		return ec.fieldContext_Project_webhookEndpoints(ctx, field)
 	}
@@ -5471,8 +5700,12 @@ func (ec *executionContext) childFields_WebhookDelivery(ctx context.Context, fie
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_WebhookDelivery_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_WebhookDelivery_kind(ctx, field)
 	case "endpointId":
 		return ec.fieldContext_WebhookDelivery_endpointId(ctx, field)
+	case "channelId":
+		return ec.fieldContext_WebhookDelivery_channelId(ctx, field)
 	case "event":
 		return ec.fieldContext_WebhookDelivery_event(ctx, field)
 	case "status":
@@ -6599,6 +6832,52 @@ func (ec *executionContext) field_Project_deliveries_args(ctx context.Context, r
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.DeliveryFilter, error) {
 			return ec.unmarshalODeliveryFilter2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Project_deliveryLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.DeliveryLogFilter, error) {
+			return ec.unmarshalODeliveryLogFilter2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -8930,6 +9209,29 @@ func (ec *executionContext) fieldContext_CallbackDelivery_id(_ context.Context, 
 	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "ID")
 }
 
+func (ec *executionContext) _CallbackDelivery_kind(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DeliveryKind) graphql.Marshaler {
+			return ec.marshalNDeliveryKind2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, true, false, "DeliveryKind")
+}
+
 func (ec *executionContext) _CallbackDelivery_approvalId(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8951,6 +9253,29 @@ func (ec *executionContext) _CallbackDelivery_approvalId(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_CallbackDelivery_approvalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CallbackDelivery_channelId(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallbackDelivery_channelId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChannelID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallbackDelivery_channelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallbackDelivery", field, true, false, "ID")
 }
 
 func (ec *executionContext) _CallbackDelivery_event(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
@@ -9747,6 +10072,29 @@ func (ec *executionContext) fieldContext_Delivery_id(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Delivery", field, false, false, "ID")
 }
 
+func (ec *executionContext) _Delivery_kind(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DeliveryKind) graphql.Marshaler {
+			return ec.marshalNDeliveryKind2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, false, "DeliveryKind")
+}
+
 func (ec *executionContext) _Delivery_channelId(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10187,6 +10535,180 @@ func (ec *executionContext) fieldContext_DeliveryEdge_node(_ context.Context, fi
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Delivery(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeliveryLogConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryLogConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DeliveryLogEdge) graphql.Marshaler {
+			return ec.marshalNDeliveryLogEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryLogConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeliveryLogConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeliveryLogEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeliveryLogConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryLogConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryLogConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.DeliveryLogEntry) graphql.Marshaler {
+			return ec.marshalNDeliveryLogEntry2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryLogConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeliveryLogConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeliveryLogConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryLogConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryLogConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeliveryLogConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeliveryLogConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryLogConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryLogConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryLogConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DeliveryLogEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryLogEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryLogEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryLogEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _DeliveryLogEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryLogEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DeliveryLogEntry) graphql.Marshaler {
+			return ec.marshalNDeliveryLogEntry2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryLogEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeliveryLogEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
 		},
 	}
 	return fc, nil
@@ -13261,6 +13783,50 @@ func (ec *executionContext) fieldContext_Project_noSelfApproval(_ context.Contex
 	return graphql.NewScalarFieldContext("Project", field, true, true, "Boolean")
 }
 
+func (ec *executionContext) _Project_deliveryLog(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_deliveryLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Project().DeliveryLog(ctx, obj, fc.Args["filter"].(*model.DeliveryLogFilter), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeliveryLogConnection) graphql.Marshaler {
+			return ec.marshalNDeliveryLogConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_deliveryLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Project",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeliveryLogConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Project_deliveryLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Project_webhookEndpoints(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15392,6 +15958,29 @@ func (ec *executionContext) fieldContext_WebhookDelivery_id(_ context.Context, f
 	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "ID")
 }
 
+func (ec *executionContext) _WebhookDelivery_kind(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDelivery_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DeliveryKind) graphql.Marshaler {
+			return ec.marshalNDeliveryKind2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDelivery_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookDelivery", field, true, false, "DeliveryKind")
+}
+
 func (ec *executionContext) _WebhookDelivery_endpointId(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15413,6 +16002,29 @@ func (ec *executionContext) _WebhookDelivery_endpointId(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_endpointId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "ID")
+}
+
+func (ec *executionContext) _WebhookDelivery_channelId(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDelivery_channelId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChannelID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDelivery_channelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookDelivery", field, true, false, "ID")
 }
 
 func (ec *executionContext) _WebhookDelivery_event(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
@@ -18009,6 +18621,62 @@ func UnmarshalDeliveryFilter(ctx context.Context, raw any) (model.DeliveryFilter
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDeliveryLogFilter(ctx context.Context, obj any) (model.DeliveryLogFilter, error) {
+	var it model.DeliveryLogFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"kinds", "status", "channelId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "kinds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kinds"))
+			data, err := ec.unmarshalODeliveryKind2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kinds = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalODeliveryStatus2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "channelId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeliveryLogFilter unmarshals raw into the DeliveryLogFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeliveryLogFilter(ctx context.Context, raw any) (model.DeliveryLogFilter, error) {
+	var out model.DeliveryLogFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeliveryLogFilter", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputEventFilter(ctx context.Context, obj any) (model.EventFilter, error) {
 	var it model.EventFilter
 	if obj == nil {
@@ -18377,10 +19045,65 @@ func UnmarshalUpdateWebhookEndpointInput(ctx context.Context, raw any) (model.Up
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _DeliveryLogEntry(ctx context.Context, sel ast.SelectionSet, obj model.DeliveryLogEntry) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case model.WebhookDelivery:
+		return ec._WebhookDelivery(ctx, sel, &obj)
+	case *model.WebhookDelivery:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._WebhookDelivery(ctx, sel, obj)
+	case model.Delivery:
+		return ec._Delivery(ctx, sel, &obj)
+	case *model.Delivery:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Delivery(ctx, sel, obj)
+	case model.CallbackDelivery:
+		return ec._CallbackDelivery(ctx, sel, &obj)
+	case *model.CallbackDelivery:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._CallbackDelivery(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of DeliveryLogEntry must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj model.Node) graphql.Marshaler {
 	switch obj := (obj).(type) {
 	case nil:
 		return graphql.Null
+	case model.WebhookDelivery:
+		return ec._WebhookDelivery(ctx, sel, &obj)
+	case *model.WebhookDelivery:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._WebhookDelivery(ctx, sel, obj)
+	case model.Delivery:
+		return ec._Delivery(ctx, sel, &obj)
+	case *model.Delivery:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Delivery(ctx, sel, obj)
+	case model.CallbackDelivery:
+		return ec._CallbackDelivery(ctx, sel, &obj)
+	case *model.CallbackDelivery:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._CallbackDelivery(ctx, sel, obj)
 	case model.WebhookEndpoint:
 		return ec._WebhookEndpoint(ctx, sel, &obj)
 	case *model.WebhookEndpoint:
@@ -18430,13 +19153,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Event(ctx, sel, obj)
-	case model.Delivery:
-		return ec._Delivery(ctx, sel, &obj)
-	case *model.Delivery:
+	case model.DeliveryLogEntry:
 		if obj == nil {
 			return graphql.Null
 		}
-		return ec._Delivery(ctx, sel, obj)
+		return ec._DeliveryLogEntry(ctx, sel, obj)
 	case model.Approval:
 		return ec._Approval(ctx, sel, &obj)
 	case *model.Approval:
@@ -19105,7 +19826,7 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
-var callbackDeliveryImplementors = []string{"CallbackDelivery"}
+var callbackDeliveryImplementors = []string{"CallbackDelivery", "Node", "DeliveryLogEntry"}
 
 func (ec *executionContext) _CallbackDelivery(ctx context.Context, sel ast.SelectionSet, obj *model.CallbackDelivery) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, callbackDeliveryImplementors)
@@ -19121,8 +19842,18 @@ func (ec *executionContext) _CallbackDelivery(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "kind":
+			out.Values[i] = ec._CallbackDelivery_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "approvalId":
 			out.Values[i] = ec._CallbackDelivery_approvalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "channelId":
+			out.Values[i] = ec._CallbackDelivery_channelId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19519,7 +20250,7 @@ func (ec *executionContext) _DeleteProjectPayload(ctx context.Context, sel ast.S
 	return out
 }
 
-var deliveryImplementors = []string{"Delivery", "Node"}
+var deliveryImplementors = []string{"Delivery", "Node", "DeliveryLogEntry"}
 
 func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet, obj *model.Delivery) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryImplementors)
@@ -19532,6 +20263,11 @@ func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet,
 			out.Values[i] = graphql.MarshalString("Delivery")
 		case "id":
 			out.Values[i] = ec._Delivery_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._Delivery_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19676,6 +20412,93 @@ func (ec *executionContext) _DeliveryEdge(ctx context.Context, sel ast.Selection
 			}
 		case "node":
 			out.Values[i] = ec._DeliveryEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deliveryLogConnectionImplementors = []string{"DeliveryLogConnection"}
+
+func (ec *executionContext) _DeliveryLogConnection(ctx context.Context, sel ast.SelectionSet, obj *model.DeliveryLogConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryLogConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeliveryLogConnection")
+		case "edges":
+			out.Values[i] = ec._DeliveryLogConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nodes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryLogConnection_nodes(ctx, field, obj)
+				})
+		case "pageInfo":
+			out.Values[i] = ec._DeliveryLogConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "totalCount":
+			out.Values[i] = ec._DeliveryLogConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deliveryLogEdgeImplementors = []string{"DeliveryLogEdge"}
+
+func (ec *executionContext) _DeliveryLogEdge(ctx context.Context, sel ast.SelectionSet, obj *model.DeliveryLogEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryLogEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeliveryLogEdge")
+		case "cursor":
+			out.Values[i] = ec._DeliveryLogEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._DeliveryLogEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20465,6 +21288,12 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_noSelfApproval(ctx, field, obj)
+				})
+		case "deliveryLog":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_deliveryLog(ctx, field, obj)
 				})
 		case "webhookEndpoints":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -21339,7 +22168,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 	return out
 }
 
-var webhookDeliveryImplementors = []string{"WebhookDelivery"}
+var webhookDeliveryImplementors = []string{"WebhookDelivery", "Node", "DeliveryLogEntry"}
 
 func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookDelivery) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryImplementors)
@@ -21355,8 +22184,18 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "kind":
+			out.Values[i] = ec._WebhookDelivery_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "endpointId":
 			out.Values[i] = ec._WebhookDelivery_endpointId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "channelId":
+			out.Values[i] = ec._WebhookDelivery_channelId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22488,6 +23327,72 @@ func (ec *executionContext) marshalNDeliveryEdge2ᚖgithubᚗcomᚋottrᚋbacken
 	return ec._DeliveryEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNDeliveryKind2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKind(ctx context.Context, v any) (model.DeliveryKind, error) {
+	var res model.DeliveryKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeliveryKind2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKind(ctx context.Context, sel ast.SelectionSet, v model.DeliveryKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNDeliveryLogConnection2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogConnection(ctx context.Context, sel ast.SelectionSet, v *model.DeliveryLogConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeliveryLogConnection!")
+		return graphql.Null
+	}
+	return ec._DeliveryLogConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeliveryLogEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DeliveryLogEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeliveryLogEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDeliveryLogEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEdge(ctx context.Context, sel ast.SelectionSet, v *model.DeliveryLogEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeliveryLogEdge!")
+		return graphql.Null
+	}
+	return ec._DeliveryLogEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeliveryLogEntry2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEntry(ctx context.Context, sel ast.SelectionSet, v model.DeliveryLogEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeliveryLogEntry!")
+		return graphql.Null
+	}
+	return ec._DeliveryLogEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeliveryLogEntry2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []model.DeliveryLogEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeliveryLogEntry2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNDeliveryOrdering2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx context.Context, v any) (model.DeliveryOrdering, error) {
 	var res model.DeliveryOrdering
 	err := res.UnmarshalGQL(v)
@@ -23381,6 +24286,50 @@ func (ec *executionContext) unmarshalODeliveryFilter2ᚖgithubᚗcomᚋottrᚋba
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputDeliveryFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalODeliveryKind2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKindᚄ(ctx context.Context, v any) ([]model.DeliveryKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.DeliveryKind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDeliveryKind2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalODeliveryKind2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKindᚄ(ctx context.Context, sel ast.SelectionSet, v []model.DeliveryKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeliveryKind2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKind(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalODeliveryLogFilter2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogFilter(ctx context.Context, v any) (*model.DeliveryLogFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputDeliveryLogFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

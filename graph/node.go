@@ -114,6 +114,20 @@ func (r *Resolver) findNode(ctx context.Context, id string) (model.Node, error) 
 			return toDelivery(*d), nil
 		},
 		func() (model.Node, error) {
+			d, err := r.Dispatcher.WebhookDelivery(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return toWebhookDelivery(*d), nil
+		},
+		func() (model.Node, error) {
+			d, err := r.Dispatcher.CallbackDelivery(ctx, r.ApprovalService, id)
+			if err != nil {
+				return nil, err
+			}
+			return toCallbackDelivery(*d), nil
+		},
+		func() (model.Node, error) {
 			k, err := r.ProjectService.APIKey(ctx, id)
 			if err != nil {
 				return nil, err

@@ -10,6 +10,36 @@ import (
 	"time"
 )
 
+// One event's delivery to one channel, whatever its kind: what Project.deliveryLog lists. Ask for the kind's own fields with a fragment (... on WebhookDelivery { endpointId }).
+type DeliveryLogEntry interface {
+	IsNode()
+	IsDeliveryLogEntry()
+	// Opaque identifier, unique across the kinds; node(id:) finds the delivery.
+	GetID() string
+	// The kind of channel it goes to.
+	GetKind() DeliveryKind
+	// The channel it goes to: the Slack channel's id, the webhook endpoint's id, or, for a callback, the approval's id.
+	GetChannelID() string
+	// The event it sends.
+	GetEvent() *Event
+	// Where it is.
+	GetStatus() DeliveryStatus
+	// Attempts made so far.
+	GetAttempts() int
+	// Attempts whose request was in flight when the server stopped.
+	GetUnknownOutcomeAttempts() int
+	// The receiver's HTTP status at the last attempt; null when it was not reached.
+	GetLastStatusCode() *int
+	// The answer or the transport error at the last attempt, up to 1 KiB.
+	GetLastError() *string
+	// When it is tried next, while PENDING or RETRYING.
+	GetNextAttemptAt() *time.Time
+	// When the receiver accepted it; null unless DELIVERED.
+	GetDeliveredAt() *time.Time
+	// When it was queued.
+	GetCreatedAt() time.Time
+}
+
 // An object that node(id:) can fetch again by its id alone. Ids are unique
 // across all types, so a normalised cache (Apollo, urql) can key on
 // __typename and id.
@@ -315,6 +345,36 @@ type DeliveryFilter struct {
 	// Deliveries in this status only.
 	Status *DeliveryStatus `json:"status,omitempty"`
 	// Deliveries to this channel only; a channel of another project matches nothing.
+	ChannelID *string `json:"channelId,omitempty"`
+}
+
+// A page of the delivery log, newest first.
+type DeliveryLogConnection struct {
+	// The deliveries of this page.
+	Edges []*DeliveryLogEdge `json:"edges"`
+	// The deliveries of this page, as in edges: a shortcut for clients that need no cursor of their own.
+	Nodes []DeliveryLogEntry `json:"nodes"`
+	// Whether more follow, and the cursor to get them.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many deliveries match the filter, over all pages (one more query, made only when asked).
+	TotalCount int `json:"totalCount"`
+}
+
+// One delivery of the log in a page.
+type DeliveryLogEdge struct {
+	// Pass as `after` to continue after this delivery.
+	Cursor string `json:"cursor"`
+	// The delivery.
+	Node DeliveryLogEntry `json:"node"`
+}
+
+// Narrows Project.deliveryLog; every field given must match.
+type DeliveryLogFilter struct {
+	// Deliveries of these kinds only; null or omitted: every kind. BAD_USER_INPUT when empty.
+	Kinds []DeliveryKind `json:"kinds,omitempty"`
+	// Deliveries in this status only.
+	Status *DeliveryStatus `json:"status,omitempty"`
+	// Deliveries to this channel only (DeliveryLogEntry.channelId); a channel of another project matches nothing.
 	ChannelID *string `json:"channelId,omitempty"`
 }
 

@@ -25,7 +25,7 @@ var readKeyFields = map[string]map[string]bool{
 		"slackChannels": false, "slackChannelsConnection": false,
 		"apiKeys": false, "apiKeysConnection": false,
 		"deliveries": false, "noSelfApproval": false,
-		"settings": false, "webhookEndpoints": false,
+		"settings": false, "webhookEndpoints": false, "deliveryLog": false,
 	},
 	"Approval": {
 		"id": true, "keyPath": true, "info": true, "refId": true, "actions": true, "status": true,

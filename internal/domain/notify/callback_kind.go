@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -46,58 +45,6 @@ type callbackTarget struct {
 	keyVersion  int
 	projectName string
 	approval    *webhook.ApprovalFacts
-}
-
-func (k callbackKind) load(ctx context.Context, _ *worker, id string) (*target, error) {
-	db := k.store.DB(ctx)
-	var t target
-	if err := db.Table("callback_deliveries").Where("id = ?", id).Take(&t.del).Error; err != nil {
-		if store.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("load callback delivery %s: %w", id, err)
-	}
-	var a struct {
-		ID                 string
-		ProjectID          string
-		RefID              *string
-		Actions            string
-		CallbackURLEnc     *string `gorm:"column:callback_url_enc"`
-		CallbackKeyVersion *int
-	}
-	if err := db.Table("approvals").Select("id, project_id, ref_id, actions, callback_url_enc, callback_key_version").
-		Where("id = ?", t.del.ChannelID).Take(&a).Error; err != nil {
-		if store.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("load approval %s: %w", t.del.ChannelID, err)
-	}
-	ct := &callbackTarget{projectID: a.ProjectID}
-	t.callback = ct
-	// A callback cleared since (410 Gone) skips what is still queued.
-	t.enabled = a.CallbackURLEnc != nil && a.CallbackKeyVersion != nil
-	if t.enabled {
-		ct.urlEnc, ct.keyVersion = *a.CallbackURLEnc, *a.CallbackKeyVersion
-	}
-	facts := &webhook.ApprovalFacts{ID: a.ID, RefID: a.RefID}
-	if err := json.Unmarshal([]byte(a.Actions), &facts.Actions); err != nil {
-		t.detailsErr = fmt.Errorf("decode actions of approval %s: %w", a.ID, err)
-		return &t, nil
-	}
-	ct.approval = facts
-	var ev event.Event
-	if err := db.Where("id = ?", t.del.EventID).Take(&ev).Error; err != nil {
-		t.detailsErr = fmt.Errorf("load event %d: %w", t.del.EventID, err)
-		return &t, nil
-	}
-	t.event = &ev
-	var p project.Project
-	if err := db.Where("id = ?", a.ProjectID).Take(&p).Error; err != nil {
-		t.detailsErr = fmt.Errorf("load project %s: %w", a.ProjectID, err)
-		return &t, nil
-	}
-	ct.projectName = p.Name
-	return &t, nil
 }
 
 func (callbackKind) Format(_ context.Context, t *target) (Message, error) {

@@ -144,6 +144,16 @@ func (d *Dispatcher) unsettled(ctx context.Context, table string, rows []Deliver
 // deliveries_unsettled_order and webhook_deliveries_unsettled_order.
 const unsettledSQL = "ordered_by IS NOT NULL AND status IN ('PENDING', 'RETRYING')"
 
+// heldNext is a query of one boolean, true when the first delivery still
+// to be settled of del's (channel, approval), other than del, waits for
+// its job: the case in which del's settling must call wakeNext. Run after
+// del's settling in the same transaction, it sees a delivery that a
+// fan-out holding del's row added meanwhile, as wakeNext does.
+func heldNext(table string, del *Delivery) store.Stmt {
+	return store.Stmt{SQL: "SELECT job_id IS NULL FROM " + table + " WHERE channel_id = ? AND ordered_by = ? AND id <> ? AND " + unsettledSQL +
+		" ORDER BY event_id LIMIT 1", Args: []any{del.ChannelID, *del.OrderedBy, del.ID}}
+}
+
 // wakeNext gives the next held delivery of del's (channel, approval) its
 // job, in ctx's transaction, once del is settled in it. The next
 // unsettled delivery may have a job already (a redelivery gave it one):

@@ -23,6 +23,9 @@ func (d *Dispatcher) WebhookDelivery(ctx context.Context, id string) (*Delivery,
 	if err := apperr.CheckTexts("id", id); err != nil {
 		return nil, err
 	}
+	if d.endpoints == nil {
+		return nil, apperr.NotFound("delivery")
+	}
 	del, err := d.loadDeliveryIn(ctx, tablesOf(kindWebhook), id)
 	if err != nil {
 		return nil, err

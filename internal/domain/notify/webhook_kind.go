@@ -2,12 +2,9 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/ottr/backend/internal/domain/event"
-	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/domain/slack"
 	"github.com/ottr/backend/internal/domain/webhook"
 	"github.com/ottr/backend/internal/platform/store"
@@ -44,60 +41,6 @@ type webhookTarget struct {
 	endpoint    webhook.Endpoint
 	projectName string
 	approval    *webhook.ApprovalFacts
-}
-
-func (k webhookKind) load(ctx context.Context, _ *worker, id string) (*target, error) {
-	db := k.store.DB(ctx)
-	var t target
-	if err := db.Table("webhook_deliveries").Where("id = ?", id).Take(&t.del).Error; err != nil {
-		if store.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("load webhook delivery %s: %w", id, err)
-	}
-	wt := &webhookTarget{}
-	if err := db.Where("id = ?", t.del.ChannelID).Take(&wt.endpoint).Error; err != nil {
-		if store.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("load webhook endpoint %s: %w", t.del.ChannelID, err)
-	}
-	t.webhook = wt
-	t.enabled = wt.endpoint.Enabled
-	t.health = Health{FailedInARow: wt.endpoint.FailedInARow}
-	if wt.endpoint.FailingSince != nil {
-		t.health.FailingSince = *wt.endpoint.FailingSince
-	}
-	var ev event.Event
-	if err := db.Where("id = ?", t.del.EventID).Take(&ev).Error; err != nil {
-		t.detailsErr = fmt.Errorf("load event %d: %w", t.del.EventID, err)
-		return &t, nil
-	}
-	t.event = &ev
-	var p project.Project
-	if err := db.Where("id = ?", ev.ProjectID).Take(&p).Error; err != nil {
-		t.detailsErr = fmt.Errorf("load project %s: %w", ev.ProjectID, err)
-		return &t, nil
-	}
-	wt.projectName = p.Name
-	if ev.ApprovalID != nil {
-		var a struct {
-			ID      string
-			RefID   *string
-			Actions string
-		}
-		if err := db.Table("approvals").Select("id, ref_id, actions").Where("id = ?", *ev.ApprovalID).Take(&a).Error; err != nil {
-			t.detailsErr = fmt.Errorf("load approval %s: %w", *ev.ApprovalID, err)
-			return &t, nil
-		}
-		facts := &webhook.ApprovalFacts{ID: a.ID, RefID: a.RefID}
-		if err := json.Unmarshal([]byte(a.Actions), &facts.Actions); err != nil {
-			t.detailsErr = fmt.Errorf("decode actions of approval %s: %w", a.ID, err)
-			return &t, nil
-		}
-		wt.approval = facts
-	}
-	return &t, nil
 }
 
 func (webhookKind) Format(_ context.Context, t *target) (Message, error) {

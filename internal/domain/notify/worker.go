@@ -346,7 +346,14 @@ func (w *worker) settle(ctx context.Context, k Kind, job *river.Job[deliverArgs]
 	if del.OrderedBy != nil && (dec.Step == StepDelivered || dec.Step == StepFailed) {
 		// Settled: the next delivery of its approval may go (order.go), in
 		// the same transaction, so that a crash cannot leave it held.
+		// Mostly none is held: then the statements and that check are one
+		// round trip and the commit another (ExecAllUnless); a held one
+		// rolls them back and takes the transaction below.
 		write = func(ctx context.Context) error {
+			done, err := w.d.store.ExecAllUnless(ctx, heldNext(k.tables().deliveries, del), stmts...)
+			if err != nil || done {
+				return err
+			}
 			return w.d.store.WithTx(ctx, func(ctx context.Context) error {
 				if err := w.d.store.ExecAll(ctx, stmts...); err != nil {
 					return err

@@ -149,10 +149,13 @@ func (c *Callbacks) RotateSecret(ctx context.Context, projectID string, overlap 
 	if res.RowsAffected == 0 {
 		return nil, "", apperr.Conflict("the callback secret was rotated meanwhile; try again")
 	}
-	if err := db.Where("project_id = ?", projectID).Take(&cur).Error; err != nil {
+	// Into a new value: scanning into cur would keep the previous
+	// secret's fields that the rotation set to NULL.
+	var rotated CallbackSecret
+	if err := db.Where("project_id = ?", projectID).Take(&rotated).Error; err != nil {
 		return nil, "", fmt.Errorf("load the callback secret of project %s: %w", projectID, err)
 	}
-	return &cur, secret, nil
+	return &rotated, secret, nil
 }
 
 // CallbackSigningSecrets returns the secrets that sign a callback of the
@@ -190,3 +193,24 @@ func (c *Callbacks) Policy() Policy { return c.policy }
 
 // Keys returns the keyring that encrypts callback URLs and secrets.
 func (c *Callbacks) Keys() *slack.Keyring { return c.keys }
+
+// Secret returns the project's callback secret, encrypted, or nil when the
+// project has none yet, to whoever may read the project's settings (not
+// READ keys). It never holds the secret in clear: that is shown once, by
+// RotateSecret.
+func (c *Callbacks) Secret(ctx context.Context, projectID string) (*CallbackSecret, error) {
+	if err := apperr.CheckTexts("projectId", projectID); err != nil {
+		return nil, err
+	}
+	if _, err := c.authz.Authorize(ctx, projectID, project.ReadSettings); err != nil {
+		return nil, err
+	}
+	var cur CallbackSecret
+	if err := c.store.DB(ctx).Where("project_id = ?", projectID).Take(&cur).Error; err != nil {
+		if store.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("load the callback secret of project %s: %w", projectID, err)
+	}
+	return &cur, nil
+}

@@ -44,7 +44,9 @@ type Options struct {
 	Live *live.Subscriptions
 	// Webhooks manages the project's webhook endpoints.
 	Webhooks *webhook.Service
-	Logger   *slog.Logger
+	// Callbacks holds the project's callback secret.
+	Callbacks *webhook.Callbacks
+	Logger    *slog.Logger
 }
 
 // API is the REST v1 API.
@@ -54,6 +56,7 @@ type API struct {
 	channels  *slack.Service
 	live      *live.Subscriptions
 	webhooks  *webhook.Service
+	callbacks *webhook.Callbacks
 	logger    *slog.Logger
 
 	mu    sync.Mutex
@@ -65,7 +68,7 @@ type API struct {
 
 // New returns the API.
 func New(o Options) *API {
-	return &API{approvals: o.Approvals, projects: o.Projects, channels: o.Channels, live: o.Live, webhooks: o.Webhooks, logger: o.Logger, waits: map[string]int{}, draining: make(chan struct{})}
+	return &API{approvals: o.Approvals, projects: o.Projects, channels: o.Channels, live: o.Live, webhooks: o.Webhooks, callbacks: o.Callbacks, logger: o.Logger, waits: map[string]int{}, draining: make(chan struct{})}
 }
 
 // Drain ends the long-polls in flight, and makes new ones answer at once,
@@ -98,7 +101,7 @@ func (a *API) routes() []route {
 		{http.MethodGet, "/v1/key/{path...}", []string{"/v1/key/{key_path}", "/v1/key/{key_path}/pending"}, a.getKey},
 		{http.MethodPut, "/v1/key/{path...}", []string{"/v1/key/{key_path}"}, a.putKey},
 		{http.MethodGet, "/v1/openapi.json", []string{"/v1/openapi.json"}, serveOpenAPI},
-	}, a.webhookRoutes()...)
+	}, append(a.webhookRoutes(), a.callbackSecretRoutes()...)...)
 }
 
 // Operations lists the API's operations as "METHOD /openapi/path", for

@@ -53,16 +53,19 @@ type options struct {
 	concurrency int
 	subscribers int
 	channels    int
-	projects    int
-	rate        float64
-	duration    time.Duration
-	warmup      time.Duration
-	rounds      int
-	all         bool // every scenario: skip those that do not run on -db
-	jsonFile    string
-	profileDir  string
-	quiet       bool
-	progress    io.Writer
+	// ordering is the channels' and endpoints' ordering in dispatch and
+	// webhooks; empty: the default, PER_APPROVAL.
+	ordering   string
+	projects   int
+	rate       float64
+	duration   time.Duration
+	warmup     time.Duration
+	rounds     int
+	all        bool // every scenario: skip those that do not run on -db
+	jsonFile   string
+	profileDir string
+	quiet      bool
+	progress   io.Writer
 }
 
 // scenario is one thing the tool measures.
@@ -230,6 +233,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.rate, "rate", 0, fmt.Sprintf("constant arrival rate in operations per second (0: each worker starts its next operation when the last ends; fanout: events per second, default %d; dispatch: events per second, default %d)", DefaultEventRate, DefaultDispatchRate))
 	fs.IntVar(&o.subscribers, "subscribers", DefaultSubscribers, "fanout: websocket subscribers")
 	fs.IntVar(&o.channels, "channels", DefaultChannels, "dispatch: Slack channels per project; webhooks: endpoints per project")
+	fs.StringVar(&o.ordering, "ordering", "", "dispatch, webhooks: the channels' ordering, PER_APPROVAL or NONE (default: the server's, PER_APPROVAL)")
 	fs.IntVar(&o.projects, "projects", DefaultProjects, "create, instances: projects (each with one Slack channel) the approvals go round-robin to")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "duration of each side's measured phase")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measured phase")
@@ -317,6 +321,9 @@ func (o *options) check() error {
 	}
 	if o.concurrency < 1 || o.subscribers < 1 || o.channels < 1 || o.projects < 1 || o.rounds < 1 || o.duration <= 0 || o.rate < 0 || o.warmup < 0 {
 		return errors.New("-c, -n and -d must be positive, -rate and -warmup not negative")
+	}
+	if o.ordering != "" && o.ordering != "PER_APPROVAL" && o.ordering != "NONE" {
+		return errors.New("-ordering must be PER_APPROVAL or NONE")
 	}
 	if o.profileDir != "" && (o.server != serverInProcess || o.url != "") {
 		return errors.New("-profile needs -server inproc: only the server in this process can be profiled")

@@ -108,6 +108,9 @@ func runDispatch(ctx context.Context, e *env, r *Report) error {
 		}
 		r.Rounds = append(r.Rounds, rd)
 	}
+	if e.opts.ordering != "" {
+		r.Notes = append(r.Notes, "every channel's ordering: "+e.opts.ordering)
+	}
 	r.Notes = append(r.Notes, fmt.Sprintf("%g events/s round-robin over %d projects of %d channels (%g deliveries/s offered, "+
 		"at most one every %.1f s per channel); ops are deliveries; the baseline sends as many NOTIFYs a second, each in its own transaction",
 		rate, projects, channels, rate*float64(channels), float64(projects)/rate))
@@ -332,8 +335,8 @@ func (e *env) setUpSlack(ctx context.Context, projects, channels int) (*server, 
 		for c := range channels {
 			var out struct{ AddSlackChannel struct{ ID string } }
 			err := user.do(ctx, request(`mutation($p: ID!, $i: AddSlackChannelInput!) { addSlackChannel(projectId: $p, input: $i) { id } }`,
-				map[string]any{"p": p.ID, "i": map[string]any{"name": fmt.Sprintf("bench-%d", c), "events": allEventTypes(),
-					"webhookUrl": fmt.Sprintf("%sT%d/B%d/bench", fake.prefix(), i, c)}}), &out)
+				map[string]any{"p": p.ID, "i": e.withOrdering(map[string]any{"name": fmt.Sprintf("bench-%d", c), "events": allEventTypes(),
+					"webhookUrl": fmt.Sprintf("%sT%d/B%d/bench", fake.prefix(), i, c)})}), &out)
 			if err != nil {
 				return fmt.Errorf("add a Slack channel: %w", err)
 			}
@@ -396,4 +399,12 @@ func (e *env) listen(ctx context.Context) (*notifyListener, error) {
 		return conn.Close(context.Background())
 	})
 	return l, nil
+}
+
+// withOrdering adds -ordering to a channel's or endpoint's input.
+func (e *env) withOrdering(input map[string]any) map[string]any {
+	if e.opts.ordering != "" {
+		input["ordering"] = e.opts.ordering
+	}
+	return input
 }

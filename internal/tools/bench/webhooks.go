@@ -78,6 +78,9 @@ func runWebhooks(ctx context.Context, e *env, r *Report) error {
 		}
 		r.Rounds = append(r.Rounds, Round{Ours: o, Baseline: &bases[i]})
 	}
+	if e.opts.ordering != "" {
+		r.Notes = append(r.Notes, "every channel's ordering: "+e.opts.ordering)
+	}
 	r.Notes = append(r.Notes, fmt.Sprintf("%g events/s round-robin over %d projects of %d webhook endpoints (%g deliveries/s offered, "+
 		"at most one every %.1f s per endpoint); ops are deliveries; the baseline, measured before the server starts, sends as many NOTIFYs a second, each in its own transaction",
 		rate, projects, endpoints, rate*float64(endpoints), float64(projects)/rate))
@@ -126,8 +129,8 @@ func (e *env) setUpWebhooks(ctx context.Context, projects, n int) (*server, *fak
 				AddWebhookEndpoint struct{ Endpoint struct{ ID string } }
 			}
 			err := user.do(ctx, request(`mutation($p: ID!, $i: AddWebhookEndpointInput!) { addWebhookEndpoint(projectId: $p, input: $i) { endpoint { id } } }`,
-				map[string]any{"p": p.ID, "i": map[string]any{"name": fmt.Sprintf("bench-%d", c), "events": allEventTypes(),
-					"url": fmt.Sprintf("%s/hooks/%d/%d", fake.url, i, c)}}), &out)
+				map[string]any{"p": p.ID, "i": e.withOrdering(map[string]any{"name": fmt.Sprintf("bench-%d", c), "events": allEventTypes(),
+					"url": fmt.Sprintf("%s/hooks/%d/%d", fake.url, i, c)})}), &out)
 			if err != nil {
 				return fmt.Errorf("add a webhook endpoint: %w", err)
 			}

@@ -1,0 +1,91 @@
+package rest
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/ottr/backend/internal/domain/project"
+	"github.com/ottr/backend/internal/domain/webhook"
+	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/store"
+)
+
+// callbackSecretRoutes read and rotate the secret that signs the callbacks
+// of the key's project (callback_url on POST /v1/approvals), as GraphQL's
+// rotateCallbackSecret does. Both take a WRITE key: how a project is wired
+// is not a value a READ key reads.
+func (a *API) callbackSecretRoutes() []route {
+	return []route{
+		{http.MethodGet, "/v1/callback-secret", []string{"/v1/callback-secret"}, a.getCallbackSecret},
+		{http.MethodPost, "/v1/callback-secret/rotate", []string{"/v1/callback-secret/rotate"}, a.rotateCallbackSecret},
+	}
+}
+
+// callbackSecretJSON is what the API shows of the callback secret: never
+// the secret itself, except once, in Secret, after a rotation.
+type callbackSecretJSON struct {
+	// Exists is false until the first rotation, or the first approval
+	// with a callback_url, creates the secret.
+	Exists                  bool       `json:"exists"`
+	CreatedAt               *time.Time `json:"created_at"`
+	UpdatedAt               *time.Time `json:"updated_at"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	Secret                  *string    `json:"secret,omitempty"`
+}
+
+func toCallbackSecretJSON(s *webhook.CallbackSecret) callbackSecretJSON {
+	if s == nil {
+		return callbackSecretJSON{}
+	}
+	out := callbackSecretJSON{Exists: true, CreatedAt: &s.CreatedAt, UpdatedAt: &s.UpdatedAt}
+	if s.PreviousSecretExpiresAt != nil && store.Now().Before(*s.PreviousSecretExpiresAt) {
+		out.PreviousSecretExpiresAt = s.PreviousSecretExpiresAt
+	}
+	return out
+}
+
+func (a *API) getCallbackSecret(w http.ResponseWriter, r *http.Request) {
+	projectID, err := project.KeyProject(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	s, err := a.callbacks.Secret(r.Context(), projectID)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toCallbackSecretJSON(s))
+}
+
+func (a *API) rotateCallbackSecret(w http.ResponseWriter, r *http.Request) {
+	projectID, body, err := keyRequest(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var in rotateWebhookRequest
+	if err := decodeJSON(body, &in, true); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var overlap *time.Duration
+	if in.OverlapSeconds != nil {
+		// Bounded before it becomes a Duration, which a huge number would
+		// overflow into an accepted one.
+		if s := *in.OverlapSeconds; s < 0 || s > int(webhook.MaxRotationOverlap/time.Second) {
+			a.writeError(w, r, apperr.Invalid("overlap_seconds", "overlap_seconds must be 0 to %d", int(webhook.MaxRotationOverlap/time.Second)))
+			return
+		}
+		d := time.Duration(*in.OverlapSeconds) * time.Second
+		overlap = &d
+	}
+	s, secret, err := a.callbacks.RotateSecret(r.Context(), projectID, overlap)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := toCallbackSecretJSON(s)
+	out.Secret = &secret
+	writeJSON(w, http.StatusOK, out)
+}

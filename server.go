@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 
 	a.Recorder = event.NewRecorder(st)
 	a.Recorder.OnCommit(a.countApprovalEvent)
-	a.Feed, err = live.StartFeed(ctx, st, a.Recorder, live.FeedOptions{DatabaseURL: cfg.DatabaseURL, Buffer: cfg.Live.Buffer, Logger: logger})
+	a.Feed, err = live.StartFeed(ctx, st, a.Recorder, live.FeedOptions{Buffer: cfg.Live.Buffer, Logger: logger})
 	if err != nil {
 		_ = a.Close()
 		return nil, err

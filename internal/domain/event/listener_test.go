@@ -166,7 +166,7 @@ func TestListenerHealthCheckKeepsConnection(t *testing.T) {
 	dsn := testDSN(t)
 	ch := testChannel()
 	l, ids := startListener(t, dsn, ListenerOptions{Channel: ch, HealthCheck: 10 * time.Millisecond})
-	pid := l.pid.Load()
+	pid := l.BackendPID()
 	time.Sleep(100 * time.Millisecond) // several idle timeouts and pings
 
 	if err := notify(t.Context(), connect(t, dsn), ch, 4); err != nil {
@@ -175,7 +175,7 @@ func TestListenerHealthCheckKeepsConnection(t *testing.T) {
 	if id := next(t, ids); id != 4 {
 		t.Fatalf("got id %d, want 4", id)
 	}
-	if got := l.pid.Load(); got != pid {
+	if got := l.BackendPID(); got != pid {
 		t.Errorf("backend PID changed from %d to %d: health check reconnected", pid, got)
 	}
 }
@@ -200,7 +200,7 @@ func TestListenerReconnects(t *testing.T) {
 		t.Fatalf("got id %d, want 1", id)
 	}
 
-	pid := l.pid.Load()
+	pid := l.BackendPID()
 	var killed bool
 	if err := conn.QueryRow(t.Context(), "SELECT pg_terminate_backend($1)", pid).Scan(&killed); err != nil || !killed {
 		t.Fatalf("terminate listener backend %d: %v (terminated: %v)", pid, err, killed)
@@ -210,7 +210,7 @@ func TestListenerReconnects(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("OnReconnect not called after the backend was terminated")
 	}
-	if got := l.pid.Load(); got == pid || got == 0 {
+	if got := l.BackendPID(); got == pid || got == 0 {
 		t.Errorf("backend PID after reconnect = %d, want a new one (old %d)", got, pid)
 	}
 
@@ -255,24 +255,6 @@ func TestNewListenerRejectsBadInput(t *testing.T) {
 	}
 	if _, err := NewListener(storetest.DefaultPostgresURL, nil, ListenerOptions{}); err == nil {
 		t.Error("nil callback accepted")
-	}
-}
-
-func TestListenerBackoff(t *testing.T) {
-	t.Parallel()
-	l, err := NewListener(storetest.DefaultPostgresURL, func(context.Context, int64) {},
-		ListenerOptions{MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for n := range 100 {
-		ceil := 30 * time.Second
-		if n < 9 {
-			ceil = min(100*time.Millisecond<<n, ceil)
-		}
-		if d := l.backoff(n); d < ceil/2 || d > ceil {
-			t.Errorf("backoff(%d) = %v, want in [%v, %v]", n, d, ceil/2, ceil)
-		}
 	}
 }
 

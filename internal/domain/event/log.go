@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ottr/backend/internal/platform/store"
+	"github.com/ottr/backend/internal/platform/store/eventlog"
 )
 
 // The events table read as an ordered log (docs/design/event-log.md).
@@ -23,29 +24,21 @@ import (
 // On SQLite one writer commits at a time, in ID order; xid is always 0 and
 // everything committed is below the horizon.
 
-// Position is an event's place in the log.
-type Position struct{ Xid, ID int64 }
+//
+// The dialect parts (the horizon, announcements, the fan-out lock) are the
+// store's event-log driver's (store.EventLog, package eventlog).
 
-// Before reports whether p comes before q in the log.
-func (p Position) Before(q Position) bool {
-	return p.Xid < q.Xid || (p.Xid == q.Xid && p.ID < q.ID)
-}
+// Position is an event's place in the log.
+type Position = eventlog.Position
 
 // Position is the event's place in the log.
 func (e *Event) Position() Position { return Position{Xid: e.Xid, ID: e.ID} }
-
-// pgHorizon is, in a PostgreSQL statement, the oldest transaction ID its
-// snapshot still sees running: every transaction below it has ended.
-const pgHorizon = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
 
 // After returns up to limit events of a project after position after,
 // oldest first, of the given types (all types when types is empty). Only
 // final events are returned (below the horizon).
 func After(ctx context.Context, s *store.Store, projectID string, after Position, types []Type, limit int) ([]Event, error) {
-	db := s.DB(ctx).Where("project_id = ? AND (xid, id) > (?, ?)", projectID, after.Xid, after.ID)
-	if s.Dialect() == store.Postgres {
-		db = db.Where("xid < " + pgHorizon)
-	}
+	db := s.DB(ctx).Where("project_id = ? AND (xid, id) > (?, ?)", projectID, after.Xid, after.ID).Scopes(s.EventLog().Final)
 	if len(types) > 0 {
 		db = db.Where("type IN ?", types)
 	}
@@ -68,16 +61,8 @@ type horizonRow struct {
 // not final yet: a transaction older than theirs is still open, and
 // reading again once it has ended returns them.
 func Since(ctx context.Context, s *store.Store, after Position, limit int) (events []Event, held bool, err error) {
-	if s.Dialect() != store.Postgres {
-		err := s.DB(ctx).Where("(xid, id) > (?, ?)", after.Xid, after.ID).Order("xid, id").Limit(limit).Find(&events).Error
-		if err != nil {
-			return nil, false, fmt.Errorf("read events after %d: %w", after.ID, err)
-		}
-		return events, false, nil
-	}
 	var rows []horizonRow
-	err = s.DB(ctx).Raw(`SELECT *, `+pgHorizon+` AS horizon FROM events WHERE (xid, id) > (?, ?) ORDER BY xid, id LIMIT ?`,
-		after.Xid, after.ID, limit).Scan(&rows).Error
+	err = s.EventLog().Since(s.DB(ctx), after, limit).Scan(&rows).Error
 	if err != nil {
 		return nil, false, fmt.Errorf("read events after %d/%d: %w", after.Xid, after.ID, err)
 	}
@@ -94,10 +79,7 @@ func Since(ctx context.Context, s *store.Store, after Position, limit int) (even
 // LastFinal returns the position of the last final event, the zero
 // Position when there is none.
 func LastFinal(ctx context.Context, s *store.Store) (Position, error) {
-	db := s.DB(ctx).Model(&Event{}).Select("xid, id")
-	if s.Dialect() == store.Postgres {
-		db = db.Where("xid < " + pgHorizon)
-	}
+	db := s.DB(ctx).Model(&Event{}).Select("xid, id").Scopes(s.EventLog().Final)
 	var last []Position
 	if err := db.Order("xid DESC, id DESC").Limit(1).Scan(&last).Error; err != nil {
 		return Position{}, fmt.Errorf("read the last event's position: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/domain/slack"
 	"github.com/ottr/backend/internal/platform/store"
+	"github.com/ottr/backend/internal/platform/store/eventlog"
 )
 
 // The fan-out turns committed events into deliveries. A request's
@@ -43,10 +44,10 @@ const (
 	fanoutHeldRetry = 5 * time.Millisecond
 
 	// fanoutLock is the advisory lock under which one instance at a time
-	// fans out a batch. An advisory lock, unlike locking the cursor's row,
-	// gives a batch that finds nothing to do no transaction ID and no
-	// commit to flush.
-	fanoutLock = 0x6f7474725f666f75 // "ottr_fou"
+	// fans out a batch (taken by the store's event-log driver). An
+	// advisory lock, unlike locking the cursor's row, gives a batch that
+	// finds nothing to do no transaction ID and no commit to flush.
+	fanoutLock = eventlog.FanoutLockKey
 )
 
 // Committed is the event.Recorder's after-commit function: it asks the
@@ -135,10 +136,8 @@ func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
 	var saved bool
 	err = d.store.WithTx(ctx, func(ctx context.Context) error {
 		db := d.store.DB(ctx)
-		if d.store.Dialect() == store.Postgres {
-			if err := db.Exec("SELECT pg_advisory_xact_lock(?)", fanoutLock).Error; err != nil {
-				return fmt.Errorf("wait for the fan-out's turn: %w", err)
-			}
+		if err := d.store.EventLog().FanoutLock(db); err != nil {
+			return err
 		}
 		// Read after taking the lock: in READ COMMITTED this statement's
 		// snapshot sees the cursor the previous batch committed.

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/ottr/backend/internal/platform/store/eventlog"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -34,11 +35,12 @@ const (
 
 // Store is the open database.
 type Store struct {
-	db      *gorm.DB
-	sqlDB   *sql.DB
-	dialect Dialect
-	dsn     string
-	logger  atomic.Pointer[slog.Logger]
+	db       *gorm.DB
+	sqlDB    *sql.DB
+	dialect  Dialect
+	dsn      string
+	logger   atomic.Pointer[slog.Logger]
+	eventLog eventlog.Driver
 }
 
 // Now is the clock every row is stamped with: UTC, at the microsecond
@@ -110,6 +112,11 @@ func open(ctx context.Context, databaseURL, dataDir string, roomWait time.Durati
 		s.sqlDB.SetMaxIdleConns(32)
 	}
 	s.sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	if s.dialect == Postgres {
+		s.eventLog = eventlog.NewPostgres(s.sqlDB, s.dsn)
+	} else {
+		s.eventLog = eventlog.NewSQLite()
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.sqlDB.PingContext(pingCtx); err != nil {
@@ -138,6 +145,10 @@ func (s *Store) log() *slog.Logger { return s.logger.Load() }
 
 // Dialect reports which database is open.
 func (s *Store) Dialect() Dialect { return s.dialect }
+
+// EventLog is the event log's driver for the open database: the horizon,
+// announcements between instances and the fan-out lock.
+func (s *Store) EventLog() eventlog.Driver { return s.eventLog }
 
 // DSN is the connection string the store was opened with.
 func (s *Store) DSN() string { return s.dsn }

@@ -28,9 +28,6 @@ const listenTimeout = 15 * time.Second
 
 // FeedOptions configures a Feed.
 type FeedOptions struct {
-	// DatabaseURL is the PostgreSQL URL the listener connects to directly
-	// (not through a transaction pooler). Unused on SQLite.
-	DatabaseURL string
 	// Buffer is the default per-subscriber buffer of the broker.
 	Buffer int
 	Logger *slog.Logger
@@ -98,7 +95,8 @@ func StartFeed(ctx context.Context, st *store.Store, rec *event.Recorder, opts F
 		closed:   make(chan struct{}),
 		stop:     func() {},
 	}
-	if st.Dialect() != store.Postgres {
+	drv := st.EventLog()
+	if !drv.Shared() {
 		rec.OnCommit(f.committed)
 		return f, nil
 	}
@@ -121,7 +119,7 @@ func StartFeed(ctx context.Context, st *store.Store, rec *event.Recorder, opts F
 	lopts.Channel = event.ChannelName
 	lopts.Logger = opts.Logger
 	lopts.OnReconnect = func(context.Context) { f.signal() } // notifications sent while disconnected are lost
-	l, err := event.NewListener(opts.DatabaseURL, func(_ context.Context, from int64) {
+	l, err := drv.NewListener(func(_ context.Context, from int64) {
 		if from != f.instance {
 			f.signal()
 		}
@@ -160,7 +158,7 @@ func (f *Feed) Subscribe(ctx context.Context, filter event.Filter, buffer int) *
 	defer f.mu.Unlock()
 	// With no subscriber, last may be behind however long ago the reading
 	// loop last ran: a signal may be waiting for it still.
-	if f.store.Dialect() == store.Postgres && f.broker.Empty() {
+	if f.store.EventLog().Shared() && f.broker.Empty() {
 		last, err := event.LastFinal(ctx, f.store)
 		switch {
 		case err != nil:
@@ -229,7 +227,7 @@ func (f *Feed) announceCommits(ctx context.Context) {
 		case <-f.announce:
 		}
 		started := time.Now()
-		if _, err := f.store.SQL().ExecContext(ctx, "SELECT pg_notify($1, $2)", event.ChannelName, payload); err != nil && ctx.Err() == nil {
+		if err := f.store.EventLog().Notify(ctx, payload); err != nil && ctx.Err() == nil {
 			f.log.Error("live feed could not announce new events to the other instances", "err", err)
 		}
 		if wait := announceSpacing - time.Since(started); wait > 0 {

@@ -193,10 +193,8 @@ func (d *Dispatcher) redeliver(ctx context.Context, kind, id string, authorize f
 			// with FOR UPDATE SKIP LOCKED, so the job cannot start between
 			// the check below and its cancellation (SQLite's write lock,
 			// taken at BEGIN, already keeps River's fetch out).
-			if d.store.Dialect() == store.Postgres {
-				if _, err := tx.ExecContext(ctx, "SELECT 1 FROM river_job WHERE id = $1 FOR UPDATE", *del.JobID); err != nil {
-					return fmt.Errorf("lock job of delivery %s: %w", id, err)
-				}
+			if err := d.store.LockRowsTx(ctx, tx, "river_job", *del.JobID); err != nil {
+				return fmt.Errorf("lock job of delivery %s: %w", id, err)
 			}
 			running, err := d.running(ctx, tx, *del.JobID)
 			if err != nil {

@@ -16,12 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/ottr/backend/internal/domain/event"
@@ -98,9 +95,11 @@ type Dispatcher struct {
 	authz     *project.Authorizer
 	river     *river.Client[*sql.Tx]
 	driver    riverdriver.Driver[*sql.Tx]
-	listener  *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
-	logger    *slog.Logger
-	stopWait  time.Duration
+	// closeDriver frees what River's driver holds of its own (on
+	// PostgreSQL its LISTEN connection's pool).
+	closeDriver func()
+	logger      *slog.Logger
+	stopWait    time.Duration
 	// stopping is set once Stop begins (stopQuiet).
 	stopping atomic.Bool
 	// requestTimeout bounds one webhook request.
@@ -167,27 +166,14 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		d.byKind = o.Metrics.Deliveries
 	}
 
-	var drv riverdriver.Driver[*sql.Tx]
+	drv, closeDriver, err := o.Store.RiverDriver(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.closeDriver = closeDriver
 	cooldown := fetchCooldown
-	switch o.Store.Dialect() {
-	case store.Postgres:
-		// One client on GORM's pool, so that InsertTx joins the event's
-		// *sql.Tx, plus a small pgx pool for the LISTEN connection that
-		// wakes the workers when a transaction with jobs commits.
-		cfg, err := pgxpool.ParseConfig(o.Store.DSN())
-		if err != nil {
-			return nil, fmt.Errorf("river listener: %w", err)
-		}
-		cfg.MinConns, cfg.MaxConns = 0, 2
-		if d.listener, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("river listener: %w", err)
-		}
-		drv = riverdatabasesql.NewWithPgxListener(o.Store.SQL(), d.listener)
-	case store.SQLite:
-		drv = riversqlite.New(o.Store.SQL())
+	if !o.Store.Shared() {
 		cooldown = sqliteFetchCooldown
-	default:
-		return nil, fmt.Errorf("river: unsupported database %s", o.Store.Dialect())
 	}
 
 	if err := migrate(ctx, o.Store, drv, o.Logger); err != nil {
@@ -198,7 +184,7 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	// Not shorter than a job may run, else a live one would be sent twice.
 	jobTimeout := s.HTTPTimeout + jobSlack
 	lease := max(leaseOf(s.RescueStuckJobsAfter, s.HTTPTimeout), jobTimeout)
-	if o.Store.Dialect() == store.SQLite {
+	if !o.Store.Shared() {
 		// One process serves a SQLite file: a job still running before
 		// this one starts was abandoned by the previous process.
 		if _, err := d.rescueAbandoned(ctx, time.Now()); err != nil {
@@ -234,7 +220,6 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		queues[j.Queue] = river.QueueConfig{MaxWorkers: j.MaxWorkers, FetchCooldown: cooldown}
 		periodic = append(periodic, j.Periodic...)
 	}
-	var err error
 	d.river, err = river.NewClient(drv, &river.Config{
 		FetchCooldown:     insertNotifyCooldown,
 		FetchPollInterval: s.FetchPollInterval,
@@ -337,7 +322,7 @@ func (d *Dispatcher) Stop() error {
 }
 
 func (d *Dispatcher) closeListener() {
-	if d.listener != nil {
-		d.listener.Close()
+	if d.closeDriver != nil {
+		d.closeDriver()
 	}
 }

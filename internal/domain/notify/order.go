@@ -126,9 +126,7 @@ func (d *Dispatcher) unsettled(ctx context.Context, table string, rows []Deliver
 	}
 	q := "SELECT channel_id, ordered_by FROM " + table + " WHERE channel_id IN ? AND ordered_by IN ? AND " + unsettledSQL +
 		" ORDER BY channel_id, ordered_by, event_id"
-	if d.store.Dialect() == store.Postgres {
-		q += " FOR UPDATE"
-	}
+	q += d.store.RowLockSQL(store.LockUpdate)
 	var found []struct{ ChannelID, OrderedBy string }
 	if err := d.store.DB(ctx).Raw(q, channels, approvals).Scan(&found).Error; err != nil {
 		return nil, fmt.Errorf("find the unsettled deliveries of %d approvals: %w", len(approvals), err)

@@ -154,12 +154,10 @@ func (d *Dispatcher) rescueAbandoned(ctx context.Context, horizon time.Time) (in
 // stillRunning returns those of the jobs ids that are still running since
 // before horizon, locking them on PostgreSQL until tx ends.
 func (d *Dispatcher) stillRunning(ctx context.Context, tx *sql.Tx, ids []int64, horizon time.Time) ([]*rivertype.JobRow, error) {
-	if d.store.Dialect() == store.Postgres {
-		// River's fetch and completer lock the row too: once this holds
-		// it, neither changes it under the rescue.
-		if _, err := tx.ExecContext(ctx, "SELECT 1 FROM river_job WHERE id = ANY($1) FOR UPDATE", ids); err != nil {
-			return nil, fmt.Errorf("lock abandoned delivery jobs: %w", err)
-		}
+	// River's fetch and completer lock the row too: once this holds it,
+	// neither changes it under the rescue.
+	if err := d.store.LockRowsTx(ctx, tx, "river_job", ids...); err != nil {
+		return nil, fmt.Errorf("lock abandoned delivery jobs: %w", err)
 	}
 	exec := d.driver.UnwrapExecutor(tx)
 	var out []*rivertype.JobRow

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"gorm.io/gorm/clause"
-
 	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/store"
 )
@@ -32,21 +30,14 @@ import (
 // SQLite runs one write transaction at a time and needs none of this: the
 // statements then only check that the project still exists.
 
-var (
-	lockForWrite  = store.NewQuery("SELECT 1 FROM projects WHERE id = ? FOR KEY SHARE")
-	projectExists = store.NewQuery("SELECT 1 FROM projects WHERE id = ?")
-)
+var lockForWrite = store.NewQueryFor("SELECT 1 FROM projects WHERE id = ? FOR KEY SHARE", "SELECT 1 FROM projects WHERE id = ?")
 
 // LockForWrite takes the project's row in ctx's transaction before the
 // transaction locks any row under it (step 1 of the lock order), and
 // answers NOT_FOUND when the project is gone.
 func LockForWrite(ctx context.Context, st *store.Store, projectID string) error {
-	q := lockForWrite
-	if st.Dialect() == store.SQLite {
-		q = projectExists
-	}
 	var one int
-	err := st.QueryRow(ctx, q, projectID).Scan(&one)
+	err := st.QueryRow(ctx, lockForWrite, projectID).Scan(&one)
 	if store.IsNotFound(err) {
 		return apperr.NotFound("project")
 	}
@@ -64,10 +55,7 @@ func LockManyForWrite(ctx context.Context, st *store.Store, projectIDs []string)
 	if len(projectIDs) == 0 {
 		return live, nil
 	}
-	q := st.DB(ctx).Model(&Project{}).Where("id IN ?", projectIDs).Order("id")
-	if st.Dialect() == store.Postgres {
-		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
-	}
+	q := st.DB(ctx).Model(&Project{}).Where("id IN ?", projectIDs).Order("id").Scopes(st.RowLock(store.LockKeyShare))
 	if err := q.Pluck("id", &live).Error; err != nil {
 		return nil, fmt.Errorf("lock %d projects: %w", len(projectIDs), err)
 	}

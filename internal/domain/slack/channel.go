@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm/clause"
-
 	"github.com/ottr/backend/internal/domain/event"
 	"github.com/ottr/backend/internal/platform/store"
 )
@@ -110,8 +108,8 @@ func LoadChannel(ctx context.Context, st *store.Store, id string) (*Channel, err
 func EnabledOf(ctx context.Context, st *store.Store, projectIDs []string) (map[string][]Channel, error) {
 	var all []Channel
 	q := st.DB(ctx).Where("project_id IN ? AND enabled", projectIDs).Order("id")
-	if store.InTx(ctx) && st.Dialect() == store.Postgres {
-		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
+	if store.InTx(ctx) {
+		q = q.Scopes(st.RowLock(store.LockKeyShare))
 	}
 	if err := q.Find(&all).Error; err != nil {
 		return nil, fmt.Errorf("load the enabled channels of %d projects: %w", len(projectIDs), err)

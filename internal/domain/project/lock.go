@@ -30,7 +30,7 @@ import (
 // SQLite runs one write transaction at a time and needs none of this: the
 // statements then only check that the project still exists.
 
-var lockForWrite = store.NewQueryFor("SELECT 1 FROM projects WHERE id = ? FOR KEY SHARE", "SELECT 1 FROM projects WHERE id = ?")
+var lockForWrite = store.NewLockingQuery("SELECT 1 FROM projects WHERE id = ?", store.LockKeyShare)
 
 // LockForWrite takes the project's row in ctx's transaction before the
 // transaction locks any row under it (step 1 of the lock order), and

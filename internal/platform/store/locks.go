@@ -66,9 +66,9 @@ func (s *Store) LockRowsTx(ctx context.Context, tx *sql.Tx, table string, ids ..
 	return nil
 }
 
-// NewQueryFor prepares a statement written once per dialect (see
-// NewQuery): for a read that locks on PostgreSQL what SQLite's write lock
-// already holds.
-func NewQueryFor(postgres, sqlite string) Query {
-	return Query{sqlite: NewQuery(sqlite).sqlite, postgres: NewQuery(postgres).postgres}
+// NewLockingQuery prepares q (see NewQuery), a SELECT that on PostgreSQL
+// locks the rows it reads with strength (RowLockSQL) and on SQLite, whose
+// write lock already holds them, merely reads them.
+func NewLockingQuery(q, strength string) Query {
+	return Query{sqlite: NewQuery(q).sqlite, postgres: NewQuery(q + " FOR " + strength).postgres}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/domain/webhook"
-	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/store"
 )
 
@@ -69,16 +68,10 @@ func (a *API) rotateCallbackSecret(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var overlap *time.Duration
-	if in.OverlapSeconds != nil {
-		// Bounded before it becomes a Duration, which a huge number would
-		// overflow into an accepted one.
-		if s := *in.OverlapSeconds; s < 0 || s > int(webhook.MaxRotationOverlap/time.Second) {
-			a.writeError(w, r, apperr.Invalid("overlap_seconds", "overlap_seconds must be 0 to %d", int(webhook.MaxRotationOverlap/time.Second)))
-			return
-		}
-		d := time.Duration(*in.OverlapSeconds) * time.Second
-		overlap = &d
+	overlap, err := in.overlap()
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	s, secret, err := a.callbacks.RotateSecret(r.Context(), projectID, overlap)
 	if err != nil {

@@ -202,16 +202,10 @@ func (a *API) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var overlap *time.Duration
-	if in.OverlapSeconds != nil {
-		// Bounded before it becomes a Duration, which a huge number would
-		// overflow into an accepted one.
-		if s := *in.OverlapSeconds; s < 0 || s > int(webhook.MaxRotationOverlap/time.Second) {
-			a.writeError(w, r, apperr.Invalid("overlap_seconds", "overlap_seconds must be 0 to %d", int(webhook.MaxRotationOverlap/time.Second)))
-			return
-		}
-		d := time.Duration(*in.OverlapSeconds) * time.Second
-		overlap = &d
+	overlap, err := in.overlap()
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	e, secret, err := a.webhooks.RotateSecret(r.Context(), r.PathValue("id"), overlap)
 	if err != nil {
@@ -219,4 +213,18 @@ func (a *API) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, webhookSecretJSON{Webhook: toWebhookJSON(e), Secret: secret})
+}
+
+// overlap is the rotation's overlap_seconds as a duration, nil when not
+// given. It is bounded before it becomes a Duration, which a huge number
+// would overflow into an accepted one.
+func (in rotateWebhookRequest) overlap() (*time.Duration, error) {
+	if in.OverlapSeconds == nil {
+		return nil, nil
+	}
+	if s := *in.OverlapSeconds; s < 0 || s > int(webhook.MaxRotationOverlap/time.Second) {
+		return nil, apperr.Invalid("overlap_seconds", "overlap_seconds must be 0 to %d", int(webhook.MaxRotationOverlap/time.Second))
+	}
+	d := time.Duration(*in.OverlapSeconds) * time.Second
+	return &d, nil
 }

@@ -68,6 +68,13 @@ func openLog(t *testing.T, d store.Dialect) *store.Store {
 	return st
 }
 
+// recorderOf returns a recorder of st whose commits c is told of.
+func recorderOf(st *store.Store, c *Consumer) *Recorder {
+	rec := NewRecorder(st)
+	rec.OnCommit(c.Committed)
+	return rec
+}
+
 // record records an event of project p through rec.
 func record(t *testing.T, rec *Recorder) Event {
 	t.Helper()
@@ -113,8 +120,7 @@ func TestConsumerHeldBackEventIsNotSkipped(t *testing.T) {
 		ctx := t.Context()
 		st := openLog(t, d)
 		c, h := startConsumer(t, st, ConsumerOptions{}, nil)
-		rec := NewRecorder(st)
-		rec.OnCommit(c.Committed)
+		rec := recorderOf(st, c)
 		if !st.Shared() {
 			// One writer commits at a time: nothing is ever held back.
 			a, b := record(t, rec), record(t, rec)
@@ -155,8 +161,7 @@ func TestConsumerWakesOnCommit(t *testing.T) {
 		t.Parallel()
 		st := openLog(t, d)
 		c, h := startConsumer(t, st, ConsumerOptions{}, nil)
-		rec := NewRecorder(st)
-		rec.OnCommit(c.Committed)
+		rec := recorderOf(st, c)
 		for range 3 {
 			expect(t, h, record(t, rec).ID)
 		}
@@ -182,8 +187,7 @@ func TestConsumerWakesOnAnotherInstancesAnnouncement(t *testing.T) {
 	storetest.Must(t, one.DB(t.Context()).Exec("INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)", "p", "p", store.Now()).Error)
 	writer, _ := startConsumer(t, one, ConsumerOptions{Listen: true, Announce: true}, nil)
 	_, heard := startConsumer(t, two, ConsumerOptions{Listen: true}, nil)
-	rec := NewRecorder(one)
-	rec.OnCommit(writer.Committed)
+	rec := recorderOf(one, writer)
 	for range 3 {
 		expect(t, heard, record(t, rec).ID)
 	}
@@ -231,8 +235,7 @@ func TestConsumerInlineHandlesInTheCommit(t *testing.T) {
 		t.Parallel()
 		st := openLog(t, d)
 		c, h := startConsumer(t, st, ConsumerOptions{Inline: true}, nil)
-		rec := NewRecorder(st)
-		rec.OnCommit(c.Committed)
+		rec := recorderOf(st, c)
 		for range 3 {
 			ev := record(t, rec)
 			if st.Shared() {
@@ -264,8 +267,7 @@ func TestConsumerIdleSkipsWhatHoldMovesPast(t *testing.T) {
 		st := openLog(t, d)
 		var active atomic.Bool
 		c, h := startConsumer(t, st, ConsumerOptions{Idle: func() bool { return !active.Load() }}, nil)
-		rec := NewRecorder(st)
-		rec.OnCommit(c.Committed)
+		rec := recorderOf(st, c)
 		skipped := record(t, rec)
 		c.Hold(func(pos Position) Position {
 			if !pos.Before(skipped.Position()) {

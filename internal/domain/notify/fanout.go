@@ -53,65 +53,27 @@ const (
 // Committed is the event.Recorder's after-commit function: it asks the
 // fan-out to read the log again. It never blocks; one pending wake-up
 // stands for any number.
-func (d *Dispatcher) Committed(event.Event) {
-	select {
-	case d.fanoutWake <- struct{}{}:
-	default:
-	}
-}
+func (d *Dispatcher) Committed(ev event.Event) { d.fanout.Committed(ev) }
 
-// runFanout fans out batches whenever woken, every poll interval (events
-// of an instance that stopped before fanning them out), and shortly again
-// while committed events are held back, until ctx ends.
-func (d *Dispatcher) runFanout(ctx context.Context, poll time.Duration) {
-	ticker := time.NewTicker(poll)
-	defer ticker.Stop()
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	defer retry.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.fanoutWake:
-		case <-ticker.C:
-		case <-retry.C:
-		}
-		started := time.Now()
-		for {
-			n, held, err := d.fanOut(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.logger.Error("fanning out Slack deliveries failed; retrying with the next event or poll", "err", err)
-				}
-				break
-			}
-			if held {
-				retry.Reset(fanoutHeldRetry)
-			}
-			if held || n < fanoutBatch {
-				break
-			}
-		}
-		if !pause(ctx, fanoutSpacing-time.Since(started)) {
-			return
-		}
+// startFanout starts the fan-out: an event.Consumer that fans out batches
+// whenever woken, every poll interval (events of an instance that stopped
+// before fanning them out), and shortly again while committed events are
+// held back, until Stop. It reads at once: events committed while no
+// instance ran.
+func (d *Dispatcher) startFanout(ctx context.Context, poll time.Duration) error {
+	c, err := event.StartConsumer(ctx, d.store, event.Position{}, d.fanOut, event.ConsumerOptions{
+		Name:      "fanning out Slack deliveries",
+		Batch:     fanoutBatch,
+		HeldRetry: fanoutHeldRetry,
+		Poll:      poll,
+		Spacing:   fanoutSpacing,
+		Logger:    d.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("start the fan-out: %w", err)
 	}
-}
-
-// pause waits for d, and reports false when ctx ended first.
-func pause(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	d.fanout = c
+	return nil
 }
 
 // cursorRow is the delivery cursor's one row.
@@ -120,21 +82,20 @@ type cursorRow struct {
 	EventID int64
 }
 
-// fanOut adds the deliveries of up to fanoutBatch final events after the
-// cursor, and reports how many events it read and whether committed
-// events after them are held back.
+// fanOut is the fan-out's event.Consumer handler: it adds the
+// deliveries of up to fanoutBatch final events after the cursor, or after
+// this instance's own position pos when that is later.
 //
 // The cursor is written with the deliveries it passes; a batch that makes
 // none (its projects have no channel for its events) moves only this
-// instance's own position (fanoutPos), and the stored cursor follows at
-// most cursorSaveEvery later: such a batch then writes nothing and has no
+// instance's own position, and the stored cursor follows at most
+// cursorSaveEvery later: such a batch then writes nothing and has no
 // commit to flush. Starting from the stored cursor again (another
 // instance, or this one after a restart) reads those events once more and
 // adds nothing for them that is not due.
-func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
-	var last event.Position
+func (d *Dispatcher) fanOut(ctx context.Context, pos event.Position, read event.ReadFunc) error {
 	var saved bool
-	err = d.store.WithTx(ctx, func(ctx context.Context) error {
+	err := d.store.WithTx(ctx, func(ctx context.Context) error {
 		db := d.store.DB(ctx)
 		if err := d.store.EventLog().FanoutLock(db); err != nil {
 			return err
@@ -145,18 +106,14 @@ func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
 		if err := db.Raw("SELECT xid, event_id FROM delivery_cursor WHERE id = 1").Scan(&cur).Error; err != nil {
 			return fmt.Errorf("read the delivery cursor: %w", err)
 		}
-		from := event.Position{Xid: cur.Xid, ID: cur.EventID}
-		if from.Before(d.fanoutPos) {
-			from = d.fanoutPos
-		}
-		var events []event.Event
-		events, held, err = event.Since(ctx, d.store, from, fanoutBatch)
+		stored := event.Position{Xid: cur.Xid, ID: cur.EventID}
+		b, err := read(ctx, stored)
 		if err != nil {
 			return err
 		}
-		last = from
+		events := b.Events
 		var made int
-		if n = len(events); n > 0 {
+		if len(events) > 0 {
 			if made, err = d.addDeliveries(ctx, events); err != nil {
 				return err
 			}
@@ -170,9 +127,9 @@ func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
 				return err
 			}
 			made += callbacks
-			last = events[n-1].Position()
 		}
-		if last == (event.Position{Xid: cur.Xid, ID: cur.EventID}) || (made == 0 && time.Since(d.cursorSaved) < cursorSaveEvery) {
+		last := b.Last()
+		if last == stored || (made == 0 && time.Since(d.cursorSaved) < cursorSaveEvery) {
 			return nil
 		}
 		if err := db.Exec("UPDATE delivery_cursor SET xid = ?, event_id = ? WHERE id = 1", last.Xid, last.ID).Error; err != nil {
@@ -182,15 +139,12 @@ func (d *Dispatcher) fanOut(ctx context.Context) (n int, held bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("fan out events: %w", err)
-	}
-	if n > 0 {
-		d.fanoutPos = last
+		return fmt.Errorf("fan out events: %w", err)
 	}
 	if saved {
 		d.cursorSaved = time.Now()
 	}
-	return n, held, nil
+	return nil
 }
 
 // addDeliveries inserts, in ctx's transaction, a delivery and its job for

@@ -111,14 +111,10 @@ type Dispatcher struct {
 	// and outcome.
 	byKind *prometheus.CounterVec
 
-	fanoutWake chan struct{} // Committed: read the log again
-	// fanoutPos is the position of the last event this instance fanned
-	// out, and cursorSaved when it last stored the cursor; both only
-	// runFanout's.
-	fanoutPos   event.Position
+	// fanout reads the log into deliveries (fanout.go), and cursorSaved
+	// is when it last stored the cursor (only its handler's).
+	fanout      *event.Consumer
 	cursorSaved time.Time
-	stopFanout  context.CancelFunc // ends runFanout
-	fanoutDone  sync.WaitGroup
 	stopRescue  context.CancelFunc // ends runRescue
 	rescueDone  sync.WaitGroup
 }
@@ -160,7 +156,7 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 	s := withDefaults(o.Settings)
 	d := &Dispatcher{store: o.Store, channels: o.Channels, endpoints: o.Endpoints, callbacks: o.Callbacks, authz: o.Authz, logger: o.Logger,
 		stopWait: s.StopTimeout, requestTimeout: s.HTTPTimeout,
-		fanoutWake: make(chan struct{}, 1), stopFanout: func() {}, stopRescue: func() {}}
+		stopRescue: func() {}}
 	if o.Metrics != nil {
 		d.outcomes = o.Metrics.SlackDeliveries
 		d.byKind = o.Metrics.Deliveries
@@ -242,10 +238,11 @@ func Start(ctx context.Context, o Options) (*Dispatcher, error) {
 		d.closeListener()
 		return nil, fmt.Errorf("start river: %w", err)
 	}
-	fanoutCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	d.stopFanout = stop
-	d.Committed(event.Event{}) // events committed while no instance ran
-	d.fanoutDone.Go(func() { d.runFanout(fanoutCtx, s.FetchPollInterval) })
+	if err := d.startFanout(ctx, s.FetchPollInterval); err != nil {
+		_ = d.river.Stop(ctx)
+		d.closeListener()
+		return nil, err
+	}
 	rescueCtx, stopRescue := context.WithCancel(context.WithoutCancel(ctx))
 	d.stopRescue = stopRescue
 	d.rescueDone.Go(func() { d.runRescue(rescueCtx, lease, rescueEvery(lease)) })
@@ -302,8 +299,7 @@ func (d *Dispatcher) Stop() error {
 	d.stopping.Store(true)
 	// Events not fanned out yet are fanned out by the next batch of any
 	// instance.
-	d.stopFanout()
-	d.fanoutDone.Wait()
+	d.fanout.Close()
 	d.stopRescue()
 	d.rescueDone.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), d.stopWait)

@@ -193,7 +193,7 @@ func TestSealAndMask(t *testing.T) {
 // reverser "encrypts" by reversing, with key version 7.
 type reverser struct{}
 
-func (reverser) Encrypt(p string) (string, int, error) { return reverse(p), 7, nil }
+func (reverser) Encrypt(p string) (string, int, error)   { return reverse(p), 7, nil }
 func (reverser) Decrypt(c string, _ int) (string, error) { return reverse(c), nil }
 
 func reverse(s string) string {

@@ -25,21 +25,36 @@ func wantInput(t *testing.T, err error, field, msg string) {
 	}
 }
 
-func TestValidateName(t *testing.T) {
+// TestValidateTexts covers the rules of the shared text fields: the name
+// and the ordering.
+func TestValidateTexts(t *testing.T) {
+	name := func(in string) (string, error) { return validateName("channel name", in) }
+	ordering := func(in string) (string, error) {
+		o, err := ParseOrdering("ordering", in)
+		return string(o), err
+	}
+	const nameRule, orderingRule = "channel name must be 1 to 80 characters", "ordering must be PER_APPROVAL or NONE"
 	for _, tc := range []struct {
+		check           func(string) (string, error)
 		in, want, field string
+		rule            string
 	}{
-		{"deploys", "deploys", ""},
-		{"  trimmed\t", "trimmed", ""},
-		{strings.Repeat("é", MaxName), strings.Repeat("é", MaxName), ""}, // characters, not bytes
-		{"", "", "name"},
-		{"   ", "", "name"},
-		{strings.Repeat("x", MaxName+1), "", "name"},
+		{name, "deploys", "deploys", "", ""},
+		{name, "  trimmed\t", "trimmed", "", ""},
+		{name, strings.Repeat("é", MaxName), strings.Repeat("é", MaxName), "", ""}, // characters, not bytes
+		{name, "", "", "name", nameRule},
+		{name, "   ", "", "name", nameRule},
+		{name, strings.Repeat("x", MaxName+1), "", "name", nameRule},
+		{ordering, "", string(DefaultOrdering), "", ""},
+		{ordering, "PER_APPROVAL", string(OrderPerApproval), "", ""},
+		{ordering, "NONE", string(OrderNone), "", ""},
+		{ordering, "none", "", "ordering", orderingRule},
+		{ordering, "FIFO", "", "ordering", orderingRule},
 	} {
-		got, err := validateName("channel name", tc.in)
-		wantInput(t, err, tc.field, "channel name must be 1 to 80 characters")
+		got, err := tc.check(tc.in)
+		wantInput(t, err, tc.field, tc.rule)
 		if got != tc.want {
-			t.Errorf("validateName(%q) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -65,26 +80,6 @@ func TestValidateEvents(t *testing.T) {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestParseOrdering(t *testing.T) {
-	for _, tc := range []struct {
-		in    string
-		want  Ordering
-		field string
-	}{
-		{"", DefaultOrdering, ""},
-		{"PER_APPROVAL", OrderPerApproval, ""},
-		{"NONE", OrderNone, ""},
-		{"none", "", "ordering"},
-		{"FIFO", "", "ordering"},
-	} {
-		got, err := ParseOrdering("ordering", tc.in)
-		wantInput(t, err, tc.field, "ordering must be PER_APPROVAL or NONE")
-		if got != tc.want {
-			t.Errorf("ParseOrdering(%q) = %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }
 

@@ -14,19 +14,20 @@ import (
 // Common are the columns every kind's row has. A kind's row embeds it, so
 // its fields read as the row's own (c.Name, e.Enabled).
 type Common struct {
-	ID                 string
-	ProjectID          string
-	Name               string
-	Events             EventSet
-	Enabled            bool
-	DisabledReason     *string
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	ID        string
+	ProjectID string
+	Name      string
+	Events    EventSet
+	// Ordering is how the channel's messages are ordered.
+	Ordering       Ordering
+	Enabled        bool
+	DisabledReason *string
+	// The last delivery's outcome, set by the dispatcher.
 	LastDeliveryAt     *time.Time
 	LastDeliveryStatus *string
 	LastError          *string
-	// Ordering is how the channel's messages are ordered.
-	Ordering Ordering
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 
 	// Masked is the displayed form of the URL, filled in when the row is
 	// loaded through a Service.

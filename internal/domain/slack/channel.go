@@ -2,13 +2,9 @@ package slack
 
 import (
 	"context"
-	"database/sql/driver"
 	"fmt"
-	"slices"
-	"strings"
-	"time"
 
-	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/domain/channelkind"
 	"github.com/ottr/backend/internal/platform/store"
 )
 
@@ -25,69 +21,26 @@ const (
 // The webhook URL is only ever held encrypted; Masked is filled in when
 // the channel is loaded through a Service.
 type Channel struct {
-	ID                 string
-	ProjectID          string
-	Name               string
-	WebhookURLEnc      string `gorm:"column:webhook_url_enc"`
-	KeyVersion         int
-	Events             EventSet
-	Enabled            bool
-	DisabledReason     *string
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
-	LastDeliveryAt     *time.Time
-	LastDeliveryStatus *string
-	LastError          *string
+	channelkind.Common
+	WebhookURLEnc string `gorm:"column:webhook_url_enc"`
+	KeyVersion    int
 	// The Slack app's signing secret, encrypted like the webhook URL;
 	// nil: the channel's messages have no buttons.
 	SigningSecretEnc  *string `gorm:"column:signing_secret_enc"`
 	SigningKeyVersion *int
 	// AllowedSlackUserIDs is a comma-separated list; nil: anyone.
 	AllowedSlackUserIDs *string `gorm:"column:allowed_slack_user_ids"`
-	// Ordering is how the channel's messages are ordered.
-	Ordering Ordering
-
-	Masked string `gorm:"-"`
 }
 
 // TableName pins the table name.
 func (Channel) TableName() string { return "slack_channels" }
 
-// Selects reports whether the channel wants events of type t.
-func (c *Channel) Selects(t event.Type) bool { return slices.Contains(c.Events, t) }
+// SealedURL points at the encrypted webhook URL and its key's version.
+func (c *Channel) SealedURL() (*string, *int) { return &c.WebhookURLEnc, &c.KeyVersion }
 
 // EventSet is a channel's event selection, stored as a comma-separated
 // list in event.AllTypes order.
-type EventSet []event.Type
-
-// Value stores the set as text.
-func (s EventSet) Value() (driver.Value, error) {
-	parts := make([]string, len(s))
-	for i, t := range s {
-		parts[i] = string(t)
-	}
-	return strings.Join(parts, ","), nil
-}
-
-// Scan reads the stored text.
-func (s *EventSet) Scan(src any) error {
-	var text string
-	switch v := src.(type) {
-	case string:
-		text = v
-	case []byte:
-		text = string(v)
-	default:
-		return fmt.Errorf("scan event set: unexpected %T", src)
-	}
-	*s = nil
-	for _, part := range strings.Split(text, ",") {
-		if part != "" {
-			*s = append(*s, event.Type(part))
-		}
-	}
-	return nil
-}
+type EventSet = channelkind.EventSet
 
 // LoadChannel reads a channel row, or returns an error satisfying
 // store.IsNotFound.

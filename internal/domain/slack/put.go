@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -37,7 +38,7 @@ func (s *Service) Put(ctx context.Context, projectID, name string, in PutInput) 
 	if _, err := s.authz.Authorize(ctx, projectID, project.ManageSlack); err != nil {
 		return nil, false, err
 	}
-	if name, err = validateName(name); err != nil {
+	if name, err = s.ValidateName(name); err != nil {
 		return nil, false, err
 	}
 	// Two scripts putting the same new name at once: one creates it, the
@@ -89,12 +90,12 @@ func (s *Service) bring(ctx context.Context, c *Channel, in PutInput) (*Channel,
 		}
 		if current != strings.TrimSpace(*in.WebhookURL) {
 			next := *c
-			err := s.seal(&next, *in.WebhookURL)
+			err := s.Seal(&next, *in.WebhookURL)
 			if !problems.Add(err) {
 				return nil, err
 			}
 			if err == nil {
-				set["webhook_url_enc"], set["key_version"] = next.WebhookURLEnc, next.KeyVersion
+				s.SetURL(&next, set)
 			}
 		}
 	}
@@ -102,15 +103,12 @@ func (s *Service) bring(ctx context.Context, c *Channel, in PutInput) (*Channel,
 		return nil, err
 	}
 	if in.Enabled != nil && *in.Enabled != c.Enabled {
-		set["enabled"] = *in.Enabled
-		if *in.Enabled {
-			set["disabled_reason"] = nil
-		}
+		maps.Copy(set, s.EnableSet(*in.Enabled))
 	}
 	if len(set) == 0 {
 		return c, nil
 	}
-	return s.update(ctx, c, set)
+	return s.Write(ctx, c, set)
 }
 
 // byName is the project's channel called name, masked, or nil.
@@ -122,7 +120,7 @@ func (s *Service) byName(ctx context.Context, projectID, name string) (*Channel,
 	if len(found) == 0 {
 		return nil, nil
 	}
-	return &found[0], s.mask(&found[0])
+	return &found[0], s.Mask(&found[0])
 }
 
 // ByName returns the project's channel called name, for a caller who may

@@ -103,7 +103,7 @@ func covers(prefix, s string, u *url.URL) bool {
 // configured prefix other than Slack's own, such as a fake Slack on
 // 127.0.0.1 in tests. Only such hosts may resolve to internal addresses.
 func (v Validator) AllowsInternal(u *url.URL) bool {
-	hp := hostPort(u)
+	hp := HostPort(u)
 	if hp == "" {
 		return false
 	}
@@ -124,16 +124,17 @@ func (v Validator) internalHosts() []string {
 		if err != nil || strings.EqualFold(u.Hostname(), slackHost) {
 			continue
 		}
-		if hp := hostPort(u); hp != "" {
+		if hp := HostPort(u); hp != "" {
 			hosts = append(hosts, hp)
 		}
 	}
 	return hosts
 }
 
-// hostPort returns u's lower-case host with an explicit port, in the
-// form the HTTP transport passes to its dialer.
-func hostPort(u *url.URL) string {
+// HostPort returns u's lower-case host with an explicit port, in the
+// form the HTTP transport passes to its dialer; "" for a URL without a
+// host or of a scheme other than http and https.
+func HostPort(u *url.URL) string {
 	host := strings.ToLower(u.Hostname())
 	if host == "" {
 		return ""

@@ -3,10 +3,9 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
-	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/domain/channelkind"
 	"github.com/ottr/backend/internal/domain/slack"
 	"github.com/ottr/backend/internal/platform/store"
 )
@@ -15,9 +14,7 @@ import (
 // webhook_endpoints. Its URL and secrets are only ever held encrypted;
 // Masked is filled in when the endpoint is loaded through a Service.
 type Endpoint struct {
-	ID                       string
-	ProjectID                string
-	Name                     string
+	channelkind.Common
 	URLEnc                   string `gorm:"column:url_enc"`
 	KeyVersion               int
 	SecretEnc                string
@@ -25,27 +22,15 @@ type Endpoint struct {
 	PreviousSecretEnc        *string
 	PreviousSecretKeyVersion *int
 	PreviousSecretExpiresAt  *time.Time
-	Events                   slack.EventSet
-	Enabled                  bool
-	DisabledReason           *string
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
-	LastDeliveryAt           *time.Time
-	LastDeliveryStatus       *string
-	LastError                *string
 	FailedInARow             int
 	FailingSince             *time.Time
-	// Ordering is how the endpoint's messages are ordered.
-	Ordering slack.Ordering
-
-	Masked string `gorm:"-"`
 }
 
 // TableName pins the table name.
 func (Endpoint) TableName() string { return "webhook_endpoints" }
 
-// Selects reports whether the endpoint wants events of type t.
-func (e *Endpoint) Selects(t event.Type) bool { return slices.Contains(e.Events, t) }
+// SealedURL points at the encrypted URL and its key's version.
+func (e *Endpoint) SealedURL() (*string, *int) { return &e.URLEnc, &e.KeyVersion }
 
 // EnabledOf returns the enabled endpoints of the given projects, by
 // project, for the delivery fan-out to match events against.

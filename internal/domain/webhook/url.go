@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -78,22 +77,11 @@ func covered(prefix, s string, u *url.URL) bool {
 func (p Policy) InternalHosts() []string {
 	var hosts []string
 	for _, prefix := range p.Prefixes {
-		u, err := url.Parse(prefix)
-		if err != nil || u.Hostname() == "" {
-			continue
-		}
-		port := u.Port()
-		if port == "" {
-			switch u.Scheme {
-			case "https":
-				port = "443"
-			case "http":
-				port = "80"
-			default:
-				continue
+		if u, err := url.Parse(prefix); err == nil {
+			if hp := slack.HostPort(u); hp != "" {
+				hosts = append(hosts, hp)
 			}
 		}
-		hosts = append(hosts, net.JoinHostPort(strings.ToLower(u.Hostname()), port))
 	}
 	return hosts
 }

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/domain/webhook"
 	"github.com/ottr/backend/internal/platform/store"
 )
@@ -44,41 +43,18 @@ func toCallbackSecretJSON(s *webhook.CallbackSecret) callbackSecretJSON {
 }
 
 func (a *API) getCallbackSecret(w http.ResponseWriter, r *http.Request) {
-	projectID, err := project.KeyProject(r.Context())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	s, err := a.callbacks.Secret(r.Context(), projectID)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toCallbackSecretJSON(s))
+	read(a, w, r, a.callbacks.Secret, func(s *webhook.CallbackSecret) any { return toCallbackSecretJSON(s) })
 }
 
 func (a *API) rotateCallbackSecret(w http.ResponseWriter, r *http.Request) {
-	projectID, body, err := keyRequest(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	var in rotateWebhookRequest
-	if err := decodeJSON(body, &in, true); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	overlap, err := in.overlap()
-	if err != nil {
-		a.writeError(w, r, err)
+	projectID, overlap, ok := a.rotation(w, r)
+	if !ok {
 		return
 	}
 	s, secret, err := a.callbacks.RotateSecret(r.Context(), projectID, overlap)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	out := toCallbackSecretJSON(s)
-	out.Secret = &secret
-	writeJSON(w, http.StatusOK, out)
+	a.answer(w, r, err, http.StatusOK, func() any {
+		out := toCallbackSecretJSON(s)
+		out.Secret = &secret
+		return out
+	})
 }

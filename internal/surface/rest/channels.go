@@ -45,21 +45,7 @@ type channelsJSON struct {
 }
 
 func (a *API) listChannels(w http.ResponseWriter, r *http.Request) {
-	projectID, err := project.KeyProject(r.Context())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	list, err := a.channels.List(r.Context(), projectID)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	out := channelsJSON{Channels: make([]channelJSON, len(list))}
-	for i := range list {
-		out.Channels[i] = toChannelJSON(&list[i])
-	}
-	writeJSON(w, http.StatusOK, out)
+	read(a, w, r, a.channels.List, func(list []slack.Channel) any { return channelsJSON{Channels: each(list, toChannelJSON)} })
 }
 
 // putChannelRequest is the body of PUT /v1/slack/channels/{name}.
@@ -72,14 +58,9 @@ type putChannelRequest struct {
 // putChannel creates the channel called {name} or brings it to the body:
 // 201 when it was created, 200 otherwise, with the channel either way.
 func (a *API) putChannel(w http.ResponseWriter, r *http.Request) {
-	projectID, body, err := keyRequest(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	var in putChannelRequest
-	if err := decodeJSON(body, &in, true); err != nil {
-		a.writeError(w, r, err)
+	projectID, ok := a.keyBody(w, r, &in, true)
+	if !ok {
 		return
 	}
 	put := slack.PutInput{WebhookURL: in.WebhookURL, Enabled: in.Enabled}
@@ -87,15 +68,11 @@ func (a *API) putChannel(w http.ResponseWriter, r *http.Request) {
 		put.Events = eventTypes(*in.Events)
 	}
 	c, created, err := a.channels.Put(r.Context(), projectID, r.PathValue("name"), put)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, toChannelJSON(c))
+	a.answer(w, r, err, status, func() any { return toChannelJSON(c) })
 }
 
 // eventTypes reads the API's event names (approval_created, …); any other
@@ -111,56 +88,33 @@ func eventTypes(names []string) []event.Type {
 	return out
 }
 
-// testResultJSON is the answer of POST /v1/slack/channels/{name}/test.
-type testResultJSON struct {
-	OK         bool    `json:"ok"`
-	StatusCode *int    `json:"status_code"`
-	Error      *string `json:"error"`
-	LatencyMS  int64   `json:"latency_ms"`
-}
-
+// testChannel answers POST /v1/slack/channels/{name}/test.
 func (a *API) testChannel(w http.ResponseWriter, r *http.Request) {
 	c, ok := a.namedChannel(w, r)
 	if !ok {
 		return
 	}
 	res, err := a.channels.Test(r.Context(), c.ID)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	out := testResultJSON{OK: res.OK, LatencyMS: res.Latency.Milliseconds()}
-	if res.StatusCode != 0 {
-		out.StatusCode = &res.StatusCode
-	}
-	if res.Error != "" {
-		out.Error = &res.Error
-	}
-	writeJSON(w, http.StatusOK, out)
+	a.answer(w, r, err, http.StatusOK, func() any { return toTestResultJSON(res) })
 }
 
 func (a *API) deleteChannel(w http.ResponseWriter, r *http.Request) {
-	c, ok := a.namedChannel(w, r)
-	if !ok {
-		return
+	if c, ok := a.namedChannel(w, r); ok {
+		a.answerEmpty(w, r, a.channels.Remove(r.Context(), c.ID))
 	}
-	if err := a.channels.Remove(r.Context(), c.ID); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // namedChannel finds the channel of the path's {name} for a request that
 // changes it, answering the error itself.
 func (a *API) namedChannel(w http.ResponseWriter, r *http.Request) (*slack.Channel, bool) {
-	projectID, _, err := keyRequest(r)
-	if err == nil {
-		var c *slack.Channel
-		if c, err = a.channels.ByName(r.Context(), projectID, r.PathValue("name"), project.ManageSlack); err == nil {
-			return c, true
-		}
+	projectID, ok := a.keyBody(w, r, nil, false)
+	if !ok {
+		return nil, false
 	}
-	a.writeError(w, r, err)
-	return nil, false
+	c, err := a.channels.ByName(r.Context(), projectID, r.PathValue("name"), project.ManageSlack)
+	if err != nil {
+		a.writeError(w, r, err)
+		return nil, false
+	}
+	return c, true
 }

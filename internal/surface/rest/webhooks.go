@@ -5,9 +5,7 @@ import (
 	"time"
 
 	"github.com/ottr/backend/internal/domain/event"
-	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/domain/webhook"
-	"github.com/ottr/backend/internal/platform/apperr"
 )
 
 // webhookRoutes are the operations on the webhook endpoints of the API
@@ -82,67 +80,27 @@ type updateWebhookRequest struct {
 	Enabled *bool        `json:"enabled"`
 }
 
-// rotateWebhookRequest is the optional body of …/rotate-secret.
-type rotateWebhookRequest struct {
-	OverlapSeconds *int `json:"overlap_seconds"`
-}
-
-// webhookTestJSON is the endpoint's answer to a test request.
-type webhookTestJSON struct {
-	OK         bool    `json:"ok"`
-	StatusCode *int    `json:"status_code"`
-	Error      *string `json:"error"`
-	LatencyMS  int64   `json:"latency_ms"`
-}
-
 func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	projectID, err := project.KeyProject(r.Context())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	all, err := a.webhooks.List(r.Context(), projectID)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	out := webhookListJSON{Webhooks: make([]webhookJSON, len(all))}
-	for i := range all {
-		out.Webhooks[i] = toWebhookJSON(&all[i])
-	}
-	writeJSON(w, http.StatusOK, out)
+	read(a, w, r, a.webhooks.List, func(all []webhook.Endpoint) any { return webhookListJSON{Webhooks: each(all, toWebhookJSON)} })
 }
 
 func (a *API) addWebhook(w http.ResponseWriter, r *http.Request) {
-	projectID, body, err := keyRequest(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	var in addWebhookRequest
-	if err := decodeJSON(body, &in, false); err != nil {
-		a.writeError(w, r, err)
+	projectID, ok := a.keyBody(w, r, &in, false)
+	if !ok {
 		return
 	}
 	e, secret, err := a.webhooks.Add(r.Context(), projectID, webhook.AddInput{Name: in.Name, URL: in.URL, Events: in.Events,
 		Enabled: in.Enabled == nil || *in.Enabled})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
+	if err == nil {
+		w.Header().Set("Location", "/v1/webhooks/"+e.ID)
 	}
-	w.Header().Set("Location", "/v1/webhooks/"+e.ID)
-	writeJSON(w, http.StatusCreated, webhookSecretJSON{Webhook: toWebhookJSON(e), Secret: secret})
+	a.answer(w, r, err, http.StatusCreated, func() any { return webhookSecretJSON{Webhook: toWebhookJSON(e), Secret: secret} })
 }
 
 func (a *API) updateWebhook(w http.ResponseWriter, r *http.Request) {
-	_, body, err := keyRequest(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	var in updateWebhookRequest
-	if err := decodeJSON(body, &in, false); err != nil {
-		a.writeError(w, r, err)
+	if _, ok := a.keyBody(w, r, &in, false); !ok {
 		return
 	}
 	id := r.PathValue("id")
@@ -152,79 +110,28 @@ func (a *API) updateWebhook(w http.ResponseWriter, r *http.Request) {
 	if err == nil && in.Enabled != nil {
 		e, err = a.webhooks.Toggle(r.Context(), id, *in.Enabled)
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toWebhookJSON(e))
+	a.answer(w, r, err, http.StatusOK, func() any { return toWebhookJSON(e) })
 }
 
 func (a *API) removeWebhook(w http.ResponseWriter, r *http.Request) {
-	if _, err := project.KeyProject(r.Context()); err != nil {
-		a.writeError(w, r, err)
-		return
+	if _, ok := a.keyProject(w, r); ok {
+		a.answerEmpty(w, r, a.webhooks.Remove(r.Context(), r.PathValue("id")))
 	}
-	if err := a.webhooks.Remove(r.Context(), r.PathValue("id")); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) {
-	if _, err := project.KeyProject(r.Context()); err != nil {
-		a.writeError(w, r, err)
+	if _, ok := a.keyProject(w, r); !ok {
 		return
 	}
 	res, err := a.webhooks.Test(r.Context(), r.PathValue("id"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	out := webhookTestJSON{OK: res.OK, LatencyMS: res.Latency.Milliseconds()}
-	if res.StatusCode != 0 {
-		out.StatusCode = &res.StatusCode
-	}
-	if res.Error != "" {
-		out.Error = &res.Error
-	}
-	writeJSON(w, http.StatusOK, out)
+	a.answer(w, r, err, http.StatusOK, func() any { return toTestResultJSON(res) })
 }
 
 func (a *API) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
-	_, body, err := keyRequest(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	var in rotateWebhookRequest
-	if err := decodeJSON(body, &in, true); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	overlap, err := in.overlap()
-	if err != nil {
-		a.writeError(w, r, err)
+	_, overlap, ok := a.rotation(w, r)
+	if !ok {
 		return
 	}
 	e, secret, err := a.webhooks.RotateSecret(r.Context(), r.PathValue("id"), overlap)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, webhookSecretJSON{Webhook: toWebhookJSON(e), Secret: secret})
-}
-
-// overlap is the rotation's overlap_seconds as a duration, nil when not
-// given. It is bounded before it becomes a Duration, which a huge number
-// would overflow into an accepted one.
-func (in rotateWebhookRequest) overlap() (*time.Duration, error) {
-	if in.OverlapSeconds == nil {
-		return nil, nil
-	}
-	if s := *in.OverlapSeconds; s < 0 || s > int(webhook.MaxRotationOverlap/time.Second) {
-		return nil, apperr.Invalid("overlap_seconds", "overlap_seconds must be 0 to %d", int(webhook.MaxRotationOverlap/time.Second))
-	}
-	d := time.Duration(*in.OverlapSeconds) * time.Second
-	return &d, nil
+	a.answer(w, r, err, http.StatusOK, func() any { return webhookSecretJSON{Webhook: toWebhookJSON(e), Secret: secret} })
 }

@@ -191,6 +191,7 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 		return Side{}, err
 	}
 	a.startMeasuring()
+	selfBefore := cpuOf("")
 	start := time.Now()
 	pub := publishAt(ctx, rate, e.opts.duration, s.publish, func(elapsed time.Duration, published int64) {
 		if e.opts.progress != nil {
@@ -202,6 +203,7 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 	// arrived, or after drainWait.
 	_ = a.await(ctx, pub.ok, drainWait)
 	elapsed := time.Since(start)
+	selfCPU := cpuOf("") - selfBefore
 	if err := stopProfile(); err != nil {
 		return Side{}, err
 	}
@@ -218,6 +220,10 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 		p.Cut = "interrupted"
 	}
 	out := side(s.name, p, s.srv.proc, connected, after)
+	if p.Ops > 0 && !s.srv.proc.shared {
+		// The subscribers' share: they run on the same cores.
+		out.LoadCPUMsPerOp = perOp(selfCPU, p.Ops)
+	}
 	out.Extra = map[string]float64{
 		"memPerSubscriberKB": round(float64(connected.rss-before.rss)/float64(n)/1024, 1),
 		"eventsPublished":    float64(pub.ok),

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -34,6 +35,11 @@ func (h corkHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.cork.conn = conn
+	if sc, ok := conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			h.cork.raw = rc
+		}
+	}
 	brw.Writer.Reset(h.cork)
 	return conn, brw, nil
 }
@@ -42,7 +48,8 @@ func (h corkHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // the library's own (control frames) may come from any goroutine.
 type cork struct {
 	conn    net.Conn
-	timeout time.Duration // of a write; 0: none
+	raw     syscall.RawConn // conn's descriptor, when it is a plain socket
+	timeout time.Duration   // of a write; 0: none
 
 	mu     sync.Mutex
 	corked bool
@@ -84,6 +91,21 @@ func (c *cork) tryHold() bool {
 	return true
 }
 
+// maxFrameHeader is the longest header of a frame the server sends: two
+// bytes, eight of length, no mask.
+const maxFrameHeader = 10
+
+// reserve makes room for n more bytes held back, in one allocation.
+func (c *cork) reserve(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked && cap(c.buf)-len(c.buf) < n {
+		buf := make([]byte, len(c.buf), len(c.buf)+n)
+		copy(buf, c.buf)
+		c.buf = buf
+	}
+}
+
 // hold starts holding writes back.
 func (c *cork) hold() {
 	c.mu.Lock()
@@ -97,20 +119,45 @@ func (c *cork) tryRelease() (done bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.buf) > 0 {
-		if err := c.deadline(quickWrite); err != nil {
-			return false, err
-		}
-		n, err := c.conn.Write(c.buf)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			c.buf = c.buf[:copy(c.buf, c.buf[n:])]
-			return false, nil
-		}
+		n, err := c.writeQuick(c.buf)
 		if err != nil {
 			return false, err
+		}
+		if n < len(c.buf) {
+			c.buf = c.buf[:copy(c.buf, c.buf[n:])]
+			return false, nil
 		}
 	}
 	c.reset()
 	return true, nil
+}
+
+// writeQuick writes what the socket takes at once. On a plain socket
+// that is one non-blocking write; otherwise (TLS) a write bounded by
+// quickWrite, whose deadline costs a timer.
+func (c *cork) writeQuick(p []byte) (int, error) {
+	if c.raw != nil {
+		n, err := writeNow(c.raw, p)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// A deadline a slower write set, since passed: clear it,
+			// this write needs none.
+			if err := c.deadline(0); err != nil {
+				return 0, err
+			}
+			n, err = writeNow(c.raw, p)
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return n, err
+		}
+	}
+	if err := c.deadline(quickWrite); err != nil {
+		return 0, err
+	}
+	n, err := c.conn.Write(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	return n, err
 }
 
 // release writes what was held back, within the write timeout, and stops

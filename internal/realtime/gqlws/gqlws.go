@@ -223,6 +223,7 @@ type conn struct {
 	pingSent time.Time     // unanswered ping; zero when answered
 	ops      map[string]*op
 	queue    []frame       // waiting to be written
+	spare    []frame       // a written batch's array, emptied, for the next queue
 	writing  bool          // a writer has the connection (see writers)
 	room     chan struct{} // closed when a writer takes the queue, if waited on
 	waiting  bool          // someone waits on room
@@ -476,6 +477,11 @@ func (c *conn) queueLocked(f frame) {
 	if c.closed {
 		return
 	}
+	if c.queue == nil {
+		// A reused array: a connection that falls behind would otherwise
+		// grow a new queue, copying it at every doubling, for each batch.
+		c.queue, c.spare = c.spare, nil
+	}
 	c.queue = append(c.queue, f)
 	if !c.writing {
 		c.writing = true
@@ -522,10 +528,12 @@ func (c *conn) send(ctx context.Context, f frame) bool {
 	}
 }
 
-// take hands the queue to its writer.
-func (c *conn) take() (batch []frame) {
+// take hands the queue to its writer; written is the writer's last
+// batch, if any, whose array the queue may reuse.
+func (c *conn) take(written []frame) (batch []frame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.recycleLocked(written)
 	batch, c.queue = c.queue, nil
 	if c.waiting {
 		close(c.room)
@@ -538,8 +546,24 @@ func (c *conn) take() (batch []frame) {
 	return batch
 }
 
+// recycleLocked keeps a written batch's array for the next queue.
+func (c *conn) recycleLocked(written []frame) {
+	if written == nil || cap(written) > 2*c.t.opts.QueueLimit {
+		return
+	}
+	clear(written) // the payloads are shared: let them go
+	c.spare = written[:0]
+}
+
 // frameAll frames batch into the corked connection (no I/O).
 func (c *conn) frameAll(batch []frame, buf []byte) ([]byte, error) {
+	// Room for the whole batch at once, rather than growing the held
+	// bytes frame by frame.
+	need := 0
+	for _, f := range batch {
+		need += len(f.a) + len(f.b) + 1 + maxFrameHeader
+	}
+	c.cork.reserve(need)
 	for _, f := range batch {
 		buf = append(buf[:0], f.a...)
 		if f.b != nil {
@@ -559,7 +583,7 @@ func (c *conn) frameAll(batch []frame, buf []byte) ([]byte, error) {
 // frame) gets a goroutine of its own (drain) until it has caught up, so
 // that it holds up no other.
 func (c *conn) flush(buf []byte) []byte {
-	batch := c.take()
+	batch := c.take(nil)
 	if batch == nil {
 		return buf
 	}
@@ -580,6 +604,7 @@ func (c *conn) flush(buf []byte) []byte {
 		return buf
 	}
 	c.mu.Lock()
+	c.recycleLocked(batch)
 	if len(c.queue) > 0 {
 		c.t.writers.schedule(c) // still writing: back in line
 	} else {
@@ -607,7 +632,7 @@ func (c *conn) drain(batch []frame) {
 			c.fail()
 			return
 		}
-		if batch = c.take(); batch == nil {
+		if batch = c.take(batch); batch == nil {
 			return
 		}
 	}

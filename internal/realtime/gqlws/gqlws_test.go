@@ -134,3 +134,82 @@ func TestSlowInitDoesNotDropAnAnsweringClient(t *testing.T) {
 		}
 	}
 }
+
+// TestCorkOnASocketWritesWithoutWaiting: on a TCP socket the quick write
+// is one non-blocking write; what a full socket did not take stays held
+// back, in order, and release writes it all.
+func TestCorkOnASocketWritesWithoutWaiting(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server := <-accepted
+	if server == nil {
+		t.Fatal("no connection accepted")
+	}
+	defer server.Close()
+	rc, err := server.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cork{conn: server, raw: rc, timeout: 10 * time.Second}
+	c.hold()
+	first := bytes.Repeat([]byte("a"), 32<<20) // more than the socket's buffers
+	if _, err := c.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	done, err := c.tryRelease()
+	if err != nil || done {
+		t.Fatalf("tryRelease = %v, %v; want not done, no error", done, err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Fatalf("tryRelease waited %s for a full socket", waited)
+	}
+	if len(c.buf) == 0 || len(c.buf) >= len(first) {
+		t.Fatalf("%d bytes held back of %d: want the part the socket did not take", len(c.buf), len(first))
+	}
+	second := []byte("b")
+	if _, err := c.Write(second); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(client, int64(len(first)+len(second))))
+		got <- b
+	}()
+	if err := c.release(); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, append(first, second...)) {
+		t.Fatalf("read %d bytes, want the %d held back in order", len(b), len(first)+len(second))
+	}
+	// Caught up: the next quick write goes out whole, even after the
+	// deadline of release's write has passed.
+	if err := server.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c.hold()
+	if _, err := c.Write([]byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := c.tryRelease(); err != nil || !done {
+		t.Fatalf("tryRelease on an empty socket = %v, %v; want done", done, err)
+	}
+	buf := make([]byte, 1)
+	if _, err := io.ReadFull(client, buf); err != nil || buf[0] != 'c' {
+		t.Fatalf("read %q, %v; want c", buf, err)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -192,6 +191,7 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 		return Side{}, err
 	}
 	a.startMeasuring()
+	selfBefore := cpuOf("")
 	start := time.Now()
 	pub := publishAt(ctx, rate, e.opts.duration, s.publish, func(elapsed time.Duration, published int64) {
 		if e.opts.progress != nil {
@@ -203,6 +203,7 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 	// arrived, or after drainWait.
 	_ = a.await(ctx, pub.ok, drainWait)
 	elapsed := time.Since(start)
+	selfCPU := cpuOf("") - selfBefore
 	if err := stopProfile(); err != nil {
 		return Side{}, err
 	}
@@ -219,6 +220,10 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 		p.Cut = "interrupted"
 	}
 	out := side(s.name, p, s.srv.proc, connected, after)
+	if p.Ops > 0 && !s.srv.proc.shared {
+		// The subscribers' share: they run on the same cores.
+		out.LoadCPUMsPerOp = perOp(selfCPU, p.Ops)
+	}
 	out.Extra = map[string]float64{
 		"memPerSubscriberKB": round(float64(connected.rss-before.rss)/float64(n)/1024, 1),
 		"eventsPublished":    float64(pub.ok),
@@ -432,98 +437,4 @@ func serveHub(ctx context.Context, args []string) error {
 	}
 	h.closeAll()
 	return srv.Close()
-}
-
-// hub is the plain websocket broadcast of the fan-out baseline: it speaks
-// just enough graphql-transport-ws for the same subscribers (acknowledge
-// the connection, take the subscription), then each connection has a
-// writer goroutine and a 16-message queue, and a broadcast never waits: a
-// full queue drops the message.
-type hub struct {
-	mu    sync.Mutex
-	conns map[*hubConn]struct{}
-}
-
-type hubConn struct{ send chan []byte }
-
-func (h *hub) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.HandleFunc("GET /query", h.subscribe)
-	mux.HandleFunc("POST /publish", h.publish)
-	return mux
-}
-
-func (h *hub) subscribe(w http.ResponseWriter, r *http.Request) {
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{subscriptionProtocol}})
-	if err != nil {
-		return
-	}
-	defer conn.CloseNow()
-	ctx := r.Context()
-	if _, _, err := conn.Read(ctx); err != nil { // connection_init
-		return
-	}
-	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_ack"}`)); err != nil {
-		return
-	}
-	if _, _, err := conn.Read(ctx); err != nil { // subscribe
-		return
-	}
-	c := &hubConn{send: make(chan []byte, 16)}
-	h.mu.Lock()
-	h.conns[c] = struct{}{}
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		delete(h.conns, c)
-		h.mu.Unlock()
-	}()
-	ctx = conn.CloseRead(ctx)
-	for {
-		select {
-		case msg, ok := <-c.send:
-			if !ok {
-				return
-			}
-			if err := conn.Write(ctx, websocket.MessageText, msg); err != nil {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// publish broadcasts the event in the body, stamped with the time it
-// arrived, in the message the server sends for it.
-func (h *hub) publish(w http.ResponseWriter, r *http.Request) {
-	at := store.Now()
-	body, err := io.ReadAll(r.Body)
-	if err != nil || len(body) < 2 {
-		http.Error(w, "bad event", http.StatusBadRequest)
-		return
-	}
-	msg := make([]byte, 0, len(body)+128)
-	msg = append(msg, `{"id":"1","type":"next","payload":{"data":{"projectEvents":`...)
-	msg = append(msg, body[:len(body)-1]...)
-	msg = fmt.Appendf(msg, `,"occurredAt":%q}}}}`, at.Format(time.RFC3339Nano))
-	h.mu.Lock()
-	for c := range h.conns {
-		select {
-		case c.send <- msg:
-		default:
-		}
-	}
-	h.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (h *hub) closeAll() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.conns {
-		close(c.send)
-		delete(h.conns, c)
-	}
 }

@@ -1,0 +1,41 @@
+//go:build unix
+
+package gqlws
+
+import (
+	"errors"
+	"syscall"
+)
+
+// writeNow writes as much of p as the socket takes without waiting: one
+// write(2) on the non-blocking descriptor, retried only when interrupted.
+// It arms no deadline, so no timer per write: a shared writer makes one
+// such write per connection and event.
+func writeNow(rc syscall.RawConn, p []byte) (int, error) {
+	var n int
+	var werr error
+	err := rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, err := syscall.Write(int(fd), p[n:])
+			if m > 0 {
+				n += m
+			}
+			switch {
+			case errors.Is(err, syscall.EINTR):
+				continue
+			case errors.Is(err, syscall.EAGAIN):
+				return true // full: the rest waits
+			case err != nil:
+				werr = err
+				return true
+			case m <= 0:
+				return true
+			}
+		}
+		return true // never wait for the socket
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, werr
+}

@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -17,7 +16,7 @@ import (
 
 // textCheck refuses an operation before any resolver runs when one of its
 // field arguments holds text that no database should store: a NUL
-// character or bytes that are not UTF-8 (apperr.CheckText), in a literal or
+// character or bytes that are not UTF-8 (apperr.TextProblemOf), in a literal or
 // a variable, at any depth of an input object or list. The domain services
 // check their inputs the same way for their other callers; this check
 // covers every argument of the schema, IDs and cursors included, at once.
@@ -44,7 +43,7 @@ func (textCheck) MutateOperationContext(_ context.Context, oc *graphql.Operation
 	err := w.selections(oc.Operation.SelectionSet)
 	if err == nil && w.lone >= 0 {
 		// In a variable's default value or a directive's argument.
-		err = apperr.Invalid("query", "the query%s", errLoneSurrogate.Message)
+		err = apperr.TextLoneSurrogate.Refusal("query", "the query")
 	}
 	if err != nil {
 		gqlErr := gqlerror.Errorf("%s", err.Message)
@@ -61,18 +60,13 @@ type textWalk struct {
 	lone int             // rune offset in the document of a lone surrogate escape; -1: none
 }
 
-// errLoneSurrogate is the refusal of an escaped lone surrogate in a string
-// value of the document; its message follows the place's name.
-var errLoneSurrogate = &apperr.Error{Code: apperr.CodeBadUserInput,
-	Message: " contains an escaped UTF-16 surrogate that pairs with nothing (such as \\ud800), which names no character"}
-
 func (w textWalk) selections(set ast.SelectionSet) *apperr.Error {
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
 			for _, arg := range s.Arguments {
-				if path, err := w.literal(arg.Value); err != nil {
-					return fieldError(arg.Name, path, err)
+				if path, p := w.literal(arg.Value); p != apperr.TextOK {
+					return fieldError(arg.Name, path, p)
 				}
 			}
 			if e := w.selections(s.SelectionSet); e != nil {
@@ -95,66 +89,61 @@ func (w textWalk) selections(set ast.SelectionSet) *apperr.Error {
 }
 
 // literal checks an argument's value as written, and the variables it
-// uses as sent. On failure it returns the path to the bad text, innermost
-// first, built only then: the check costs no allocation when all is well.
-func (w textWalk) literal(v *ast.Value) ([]string, error) {
+// uses as sent. On failure it returns the problem and the path to the bad
+// text, innermost first, built only then: the check costs no allocation
+// when all is well.
+func (w textWalk) literal(v *ast.Value) ([]string, apperr.TextProblem) {
 	if v == nil {
-		return nil, nil
+		return nil, apperr.TextOK
 	}
 	switch v.Kind {
 	case ast.Variable:
 		return checkValue(w.vars[v.Raw])
 	case ast.StringValue, ast.BlockValue:
 		if w.lone >= 0 && v.Position != nil && v.Position.Start <= w.lone && w.lone < v.Position.End {
-			return nil, errLoneSurrogate
+			return nil, apperr.TextLoneSurrogate
 		}
-		return nil, apperr.CheckText("", v.Raw)
+		return nil, apperr.TextProblemOf(v.Raw)
 	case ast.ListValue, ast.ObjectValue:
 		for i, child := range v.Children {
-			if path, err := w.literal(child.Value); err != nil {
+			if path, p := w.literal(child.Value); p != apperr.TextOK {
 				if v.Kind == ast.ListValue {
-					return append(path, "["+strconv.Itoa(i)+"]"), err
+					return append(path, "["+strconv.Itoa(i)+"]"), p
 				}
-				return append(path, "."+child.Name), err
+				return append(path, "."+child.Name), p
 			}
 		}
 	}
-	return nil, nil
+	return nil, apperr.TextOK
 }
 
 // checkValue checks every string in a variable's value as decoded.
-func checkValue(v any) ([]string, error) {
+func checkValue(v any) ([]string, apperr.TextProblem) {
 	switch x := v.(type) {
 	case string:
-		return nil, apperr.CheckText("", x)
+		return nil, apperr.TextProblemOf(x)
 	case map[string]any:
 		for k, item := range x {
-			if path, err := checkValue(item); err != nil {
-				return append(path, "."+k), err
+			if path, p := checkValue(item); p != apperr.TextOK {
+				return append(path, "."+k), p
 			}
 		}
 	case []any:
 		for i, item := range x {
-			if path, err := checkValue(item); err != nil {
-				return append(path, "["+strconv.Itoa(i)+"]"), err
+			if path, p := checkValue(item); p != apperr.TextOK {
+				return append(path, "["+strconv.Itoa(i)+"]"), p
 			}
 		}
 	}
-	return nil, nil
+	return nil, apperr.TextOK
 }
 
 // fieldError names the bad text by its argument and the path inside it
 // (innermost first), e.g. input.actions[0].label.
-func fieldError(arg string, path []string, err error) *apperr.Error {
+func fieldError(arg string, path []string, p apperr.TextProblem) *apperr.Error {
 	field := arg
 	for i := len(path) - 1; i >= 0; i-- {
 		field += path[i]
 	}
-	msg := field + " must not contain the NUL character (U+0000)"
-	if err == errLoneSurrogate {
-		msg = field + errLoneSurrogate.Message
-	} else if e, ok := apperr.As(err); ok && strings.Contains(e.Message, "UTF-8") {
-		msg = field + " is not valid UTF-8"
-	}
-	return apperr.Invalid(field, "%s", msg)
+	return p.Refusal(field, "")
 }

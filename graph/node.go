@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -26,8 +25,11 @@ const maxNodes = 100
 // read authorizes as the type's own query does, and what the caller may
 // not see is nil, like what does not exist.
 func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
-	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) || len(id) > maxNodeIDLen {
-		return nil, apperr.Invalid("id", "id must be UTF-8 text of at most %d bytes without NUL", maxNodeIDLen)
+	if err := apperr.CheckText("id", id); err != nil {
+		return nil, err
+	}
+	if len(id) > maxNodeIDLen {
+		return nil, apperr.Invalid("id", "id must be at most %d bytes", maxNodeIDLen)
 	}
 	found, err := r.findNode(ctx, id)
 	if apperr.CodeOf(err) == apperr.CodeNotFound {

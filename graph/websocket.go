@@ -124,8 +124,8 @@ func (c *protocolConn) refusedLoneSurrogate(data []byte) bool {
 	if json.Unmarshal(data, &m) != nil || m.Type != "start" || m.ID == "" || !isPayload {
 		return false
 	}
-	field, msg := surrogate.Refusal(rest)
-	refusal := &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(apperr.CodeBadUserInput), "field": field}}
+	e := surrogate.Refusal(rest)
+	refusal := &gqlerror.Error{Message: e.Message, Extensions: map[string]any{"code": string(e.Code), "field": e.Field}}
 	_ = c.writeJSON(map[string]any{"type": "error", "id": m.ID, "payload": []*gqlerror.Error{refusal}},
 		map[string]any{"type": "complete", "id": m.ID})
 	return true

@@ -19,9 +19,6 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ottr/backend/graph"
-	"github.com/ottr/backend/internal/domain/approval"
-	"github.com/ottr/backend/internal/domain/auth"
-	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/store"
 	"github.com/ottr/backend/internal/platform/store/storetest"
 	"github.com/ottr/backend/internal/tools/testserver"
@@ -285,54 +282,6 @@ func countRows(t *testing.T, srv *testserver.Server) map[string]int64 {
 		out[table] = n
 	}
 	return out
-}
-
-// TestDomainServicesRefuseNULAndInvalidUTF8 calls the approval service as
-// callers other than GraphQL do, past the GraphQL layer's own check: the
-// rule holds in the domain too.
-func TestDomainServicesRefuseNULAndInvalidUTF8(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
-		t.Parallel()
-		srv := testserver.Start(t, d)
-		owner := srv.SignUp("Owner")
-		pid := owner.CreateProject("p")
-		_, key := owner.CreateAPIKey(pid, "WRITE")
-		authSvc := auth.NewService(srv.App.Store, auth.NewTokens([]byte("test-secret-test-secret-test-secret-0123")), nil)
-		p, err := authSvc.Authenticate(t.Context(), key)
-		storetest.Must(t, err)
-		ctx := auth.WithPrincipal(t.Context(), p, nil)
-		rowsBefore := countRows(t, srv)
-		for _, bad := range []string{"a\x00b", "a\xffb"} {
-			value := "yes"
-			for name, call := range map[string]func() error{
-				"Create info": func() error {
-					_, err := srv.App.Approvals.Create(ctx, pid, approval.CreateInput{KeyPath: "k", Value: &value, Info: &bad})
-					return err
-				},
-				"Create projectId": func() error {
-					_, err := srv.App.Approvals.Create(ctx, pid+bad, approval.CreateInput{KeyPath: "k", Value: &value})
-					return err
-				},
-				"Keys.Set value": func() error { _, err := srv.App.Approvals.Keys().Set(ctx, pid, "k", bad); return err },
-				"Open token":     func() error { _, err := srv.App.Approvals.Open(ctx, bad); return err },
-				"Execute pin":    func() error { _, err := srv.App.Approvals.Execute(ctx, "t", "n", "approve", bad); return err },
-				"Invalidate id":  func() error { _, err := srv.App.Approvals.Invalidate(ctx, bad, nil); return err },
-				"Get id":         func() error { _, err := srv.App.Approvals.Get(ctx, bad); return err },
-				"SignUp name": func() error {
-					_, err := authSvc.SignUp(ctx, "new@example.com", "correct horse battery", bad)
-					return err
-				},
-			} {
-				if code := apperr.CodeOf(call()); code != apperr.CodeBadUserInput {
-					t.Errorf("%s %q: %s, want BAD_USER_INPUT", name, bad, code)
-				}
-			}
-		}
-		if after := countRows(t, srv); !maps.Equal(after, rowsBefore) {
-			t.Fatalf("rows by table went from %v to %v", rowsBefore, after)
-		}
-	})
 }
 
 // Over websockets the bytes arrive unchecked by HTTP: graphql-transport-ws

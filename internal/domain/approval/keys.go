@@ -112,7 +112,7 @@ func (k *Keys) List(ctx context.Context, projectID string, prefix *string, args 
 	}
 	db := k.svc.store.DB(ctx).Where("project_id = ?", projectID)
 	if prefix != nil && *prefix != "" {
-		if err := checkText("prefix", *prefix, MaxPathLen); err != nil {
+		if err := checkLength("prefix", *prefix, MaxPathLen); err != nil {
 			return none, err
 		}
 		db = withPrefix(db, "path", *prefix)

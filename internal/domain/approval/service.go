@@ -282,13 +282,13 @@ func (s *Service) List(ctx context.Context, projectID string, f Filter, args pag
 		}
 	}
 	if f.KeyPrefix != nil && *f.KeyPrefix != "" {
-		if err := checkText("keyPrefix", *f.KeyPrefix, MaxPathLen); err != nil {
+		if err := apperr.CheckTextLen("keyPrefix", *f.KeyPrefix, MaxPathLen); err != nil {
 			return none, err
 		}
 		db = withPrefix(db, "key_path", *f.KeyPrefix)
 	}
 	if f.RefID != nil {
-		if err := checkText("refId", *f.RefID, MaxRefIDLen); err != nil {
+		if err := apperr.CheckTextLen("refId", *f.RefID, MaxRefIDLen); err != nil {
 			return none, err
 		}
 		db = db.Where("ref_id = ?", *f.RefID)

@@ -2,6 +2,7 @@ package approval_test
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -151,7 +152,50 @@ func TestServiceRules(t *testing.T) {
 		t.Run("execute with a PIN", func(t *testing.T) { testExecuteWithPIN(t, e) })
 		t.Run("expiry", func(t *testing.T) { testExpiry(t, e) })
 		t.Run("invalidate", func(t *testing.T) { testInvalidate(t, e) })
+		t.Run("bad text", func(t *testing.T) { testBadText(t, e) })
 	})
+}
+
+// testBadText: every text argument of the service, for callers other than
+// GraphQL (whose own check runs first), refuses NUL and bytes that are not
+// UTF-8 with BAD_USER_INPUT, and writes nothing.
+func testBadText(t *testing.T, e *svcEnv) {
+	e.t = t
+	rows := func() map[string]int64 {
+		out := map[string]int64{}
+		for _, table := range []string{"approvals", "key_values", "events"} {
+			var n int64
+			storetest.Must(t, e.st.DB(context.Background()).Table(table).Count(&n).Error)
+			out[table] = n
+		}
+		return out
+	}
+	before := rows()
+	for _, bad := range []string{"a\x00b", "a\xffb"} {
+		value := "yes"
+		for name, call := range map[string]func() error{
+			"Create info": func() error {
+				_, err := e.svc.Create(e.write, e.pid, approval.CreateInput{KeyPath: "k", Value: &value, Info: &bad})
+				return err
+			},
+			"Create projectId": func() error {
+				_, err := e.svc.Create(e.write, e.pid+bad, approval.CreateInput{KeyPath: "k", Value: &value})
+				return err
+			},
+			"Keys.Set value": func() error { _, err := e.svc.Keys().Set(e.write, e.pid, "k", bad); return err },
+			"Open token":     func() error { _, err := e.svc.Open(e.anon(), bad); return err },
+			"Execute pin":    func() error { _, err := e.svc.Execute(e.anon(), "t", "n", "approve", bad); return err },
+			"Invalidate id":  func() error { _, err := e.svc.Invalidate(e.write, bad, nil); return err },
+			"Get id":         func() error { _, err := e.svc.Get(e.write, bad); return err },
+		} {
+			if code := apperr.CodeOf(call()); code != apperr.CodeBadUserInput {
+				t.Errorf("%s %q: %s, want BAD_USER_INPUT", name, bad, code)
+			}
+		}
+	}
+	if after := rows(); !maps.Equal(after, before) {
+		t.Fatalf("rows by table went from %v to %v", before, after)
+	}
 }
 
 func testCreateValidation(t *testing.T, e *svcEnv) {

@@ -61,15 +61,6 @@ func checkLength(field, s string, max int) error {
 	return nil
 }
 
-// checkText checks a filter's text: at most max characters, valid UTF-8
-// and no NUL, which PostgreSQL refuses in text and SQLite would store.
-func checkText(field, s string, max int) error {
-	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
-		return apperr.Invalid(field, "%s must be UTF-8 text without NUL characters", field)
-	}
-	return checkLength(field, s, max)
-}
-
 // validPIN: 4 to 12 ASCII digits.
 func validPIN(pin string) bool {
 	if len(pin) < MinPinLen || len(pin) > MaxPinLen {

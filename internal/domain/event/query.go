@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/platform/apperr"
@@ -75,13 +73,13 @@ func (q *Queries) List(ctx context.Context, projectID string, f ListFilter, args
 		db = db.Where("type IN ?", f.Types)
 	}
 	if f.KeyPath != nil {
-		if err := checkText("keyPath", *f.KeyPath, maxKeyPathLen); err != nil {
+		if err := apperr.CheckTextLen("keyPath", *f.KeyPath, maxKeyPathLen); err != nil {
 			return none, err
 		}
 		db = db.Where("key_path = ?", *f.KeyPath)
 	}
 	if f.ApprovalID != nil {
-		if err := checkText("approvalId", *f.ApprovalID, maxKeyPathLen); err != nil {
+		if err := apperr.CheckTextLen("approvalId", *f.ApprovalID, maxKeyPathLen); err != nil {
 			return none, err
 		}
 		db = db.Where("approval_id = ?", *f.ApprovalID)
@@ -118,14 +116,6 @@ func idCursor(field string, parts []string) ([]any, error) {
 		return nil, page.BadCursor(field)
 	}
 	return []any{id}, nil
-}
-
-// checkText refuses text no event holds: too long, invalid UTF-8 or NUL.
-func checkText(field, s string, max int) error {
-	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) || utf8.RuneCountInString(s) > max {
-		return apperr.Invalid(field, "%s must be UTF-8 text of at most %d characters without NUL", field, max)
-	}
-	return nil
 }
 
 func cursor(e Event) string { return page.Encode(strconv.FormatInt(e.ID, 10)) }

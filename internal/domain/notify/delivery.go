@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -99,7 +97,10 @@ func (d *Dispatcher) ProjectDeliveries(ctx context.Context, projectID string, f 
 	channels := d.store.DB(ctx).Table("slack_channels").Select("id").Where("project_id = ?", projectID)
 	db := d.store.DB(ctx).Where("channel_id IN (?)", channels)
 	if f.ChannelID != nil {
-		if !utf8.ValidString(*f.ChannelID) || strings.ContainsRune(*f.ChannelID, 0) || len(*f.ChannelID) > 100 {
+		if err := apperr.CheckText("channelId", *f.ChannelID); err != nil {
+			return page.Page[Delivery]{}, err
+		}
+		if len(*f.ChannelID) > 100 {
 			return page.Page[Delivery]{}, apperr.Invalid("channelId", "channelId is not the id of a channel")
 		}
 		db = db.Where("channel_id = ?", *f.ChannelID)

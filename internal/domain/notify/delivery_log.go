@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -86,7 +85,10 @@ func (d *Dispatcher) ProjectDeliveryLog(ctx context.Context, projectID string, f
 		}
 	}
 	if f.ChannelID != nil {
-		if !utf8.ValidString(*f.ChannelID) || strings.ContainsRune(*f.ChannelID, 0) || len(*f.ChannelID) > 100 {
+		if err := apperr.CheckText("channelId", *f.ChannelID); err != nil {
+			return none, err
+		}
+		if len(*f.ChannelID) > 100 {
 			return none, apperr.Invalid("channelId", "channelId is not the id of a channel")
 		}
 	}

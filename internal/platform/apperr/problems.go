@@ -1,10 +1,6 @@
 package apperr
 
-import (
-	"fmt"
-	"strings"
-	"unicode/utf8"
-)
+import "strings"
 
 // Problems collects the validation failures of one input, so that a
 // client learns all of them at once instead of one per attempt.
@@ -47,31 +43,4 @@ func (p *Problems) Err() error {
 	}
 	first := p.list[0]
 	return &Error{Code: CodeBadUserInput, Field: first.Field, Message: strings.Join(msgs, "; "), Problems: p.list}
-}
-
-// CheckText refuses text that PostgreSQL cannot store and no client means
-// to send: a NUL character (U+0000) or bytes that are not UTF-8. Every
-// text input and ID passes it before it reaches the database, so both
-// databases answer the same BAD_USER_INPUT.
-func CheckText(field, s string) error {
-	if !utf8.ValidString(s) {
-		return Invalid(field, "%s is not valid UTF-8", field)
-	}
-	if strings.IndexByte(s, 0) >= 0 {
-		return Invalid(field, "%s must not contain the NUL character (U+0000)", field)
-	}
-	return nil
-}
-
-// CheckTexts is CheckText over several named values, collecting every
-// failure.
-func CheckTexts(fields ...string) error {
-	if len(fields)%2 != 0 {
-		panic(fmt.Sprintf("apperr.CheckTexts: %d arguments, want name/value pairs", len(fields)))
-	}
-	var p Problems
-	for i := 0; i < len(fields); i += 2 {
-		p.Add(CheckText(fields[i], fields[i+1]))
-	}
-	return p.Err()
 }

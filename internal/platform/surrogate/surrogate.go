@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/ottr/backend/internal/platform/apperr"
 )
 
 // InJSON returns the byte offset of the first escaped lone surrogate in
@@ -225,17 +227,16 @@ func pathAt(data []byte, off int) string {
 	}
 }
 
-// Refusal is what a GraphQL client is told of a lone surrogate found at
-// path in its request (the request's JSON, as the HTTP body holds it):
-// the field, as extensions.field names it (a variable's path for the
-// variables), and the message.
-func Refusal(path string) (field, message string) {
-	const what = " contains an escaped UTF-16 surrogate that pairs with nothing (such as \\ud800), which names no character"
+// Refusal is the BAD_USER_INPUT error a GraphQL client is told of a lone
+// surrogate found at path in its request (the request's JSON, as the HTTP
+// body holds it): extensions.field names a variable's path for the
+// variables.
+func Refusal(path string) *apperr.Error {
 	if rest, ok := strings.CutPrefix(path, "variables."); ok {
-		return rest, "variable $" + rest + what
+		return apperr.TextLoneSurrogate.Refusal(rest, "variable $"+rest)
 	}
 	if path == "" {
-		return "", "the request" + what
+		return apperr.TextLoneSurrogate.Refusal("", "the request")
 	}
-	return path, path + what
+	return apperr.TextLoneSurrogate.Refusal(path, "")
 }

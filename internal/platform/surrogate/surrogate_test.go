@@ -3,6 +3,8 @@ package surrogate
 import (
 	"strings"
 	"testing"
+
+	"github.com/ottr/backend/internal/platform/apperr"
 )
 
 func TestInJSON(t *testing.T) {
@@ -81,12 +83,12 @@ func TestFindNamesThePath(t *testing.T) {
 
 func TestRefusal(t *testing.T) {
 	t.Parallel()
-	field, msg := Refusal("variables.input.info")
-	if field != "input.info" || !strings.HasPrefix(msg, "variable $input.info contains") {
-		t.Errorf("got %q %q", field, msg)
+	e := Refusal("variables.input.info")
+	if e.Code != apperr.CodeBadUserInput || e.Field != "input.info" || !strings.HasPrefix(e.Message, "variable $input.info contains") {
+		t.Errorf("got %#v", e)
 	}
-	if field, _ := Refusal("query"); field != "query" {
-		t.Errorf("got %q", field)
+	if e := Refusal("query"); e.Field != "query" || !strings.HasPrefix(e.Message, "query contains") {
+		t.Errorf("got %#v", e)
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/surrogate"
 )
 
@@ -274,18 +275,19 @@ func (c *conn) read() {
 			case !utf8.Valid(m.Payload):
 				// Decoding would replace the bad bytes with U+FFFD, which
 				// would then be taken for what the client sent.
+				e := apperr.TextNotUTF8.Refusal("", "the operation")
 				c.enqueue(encode("error", m.ID, []*gqlerror.Error{{
-					Message:    "the operation is not valid UTF-8",
-					Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+					Message:    e.Message,
+					Extensions: map[string]any{"code": string(e.Code)},
 				}}))
 				continue
 			}
 			if path, found := surrogate.Find(m.Payload); found {
 				// Decoding would replace it with U+FFFD, as above.
-				field, msg := surrogate.Refusal(path)
+				e := surrogate.Refusal(path)
 				c.enqueue(encode("error", m.ID, []*gqlerror.Error{{
-					Message:    msg,
-					Extensions: map[string]any{"code": "BAD_USER_INPUT", "field": field},
+					Message:    e.Message,
+					Extensions: map[string]any{"code": string(e.Code), "field": e.Field},
 				}}))
 				continue
 			}

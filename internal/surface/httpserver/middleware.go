@@ -214,7 +214,7 @@ func requireUTF8(errs *apperr.Writers, next http.Handler) http.Handler {
 		}
 		b, buffered := r.Body.(*bufferedBody)
 		if buffered && !utf8.Valid(b.data) {
-			errs.Write(w, r, apperr.Invalid("", "the request body is not valid UTF-8"))
+			errs.Write(w, r, apperr.TextNotUTF8.Refusal("", "the request body"))
 			return
 		}
 		if surrogate.InJSON(query) >= 0 {
@@ -240,8 +240,7 @@ func requireUTF8(errs *apperr.Writers, next http.Handler) http.Handler {
 // writeLoneSurrogate answers a GraphQL request whose JSON holds a lone
 // surrogate at path with BAD_USER_INPUT naming the place.
 func writeLoneSurrogate(errs *apperr.Writers, w http.ResponseWriter, r *http.Request, path string) {
-	field, msg := surrogate.Refusal(path)
-	errs.Write(w, r, &apperr.Error{Code: apperr.CodeBadUserInput, Field: field, Message: msg})
+	errs.Write(w, r, surrogate.Refusal(path))
 }
 
 // corsPolicy is what a browser on an allowed origin may do with one API.

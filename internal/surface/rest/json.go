@@ -56,11 +56,11 @@ func jsonError(err error) *apperr.Error {
 		case errors.Is(syn.Err, io.ErrUnexpectedEOF):
 			return apperr.Invalid("body", "the request body is empty or cut short; send a JSON object")
 		case strings.Contains(text, "surrogate"):
-			return apperr.Invalid(orBody(field), "%s holds a \\u escape of a lone UTF-16 surrogate (\\uD800 to \\uDFFF come in pairs, high then low)", inBody(field))
+			return apperr.TextLoneSurrogate.Refusal(orBody(field), inBody(field))
 		case strings.Contains(text, "escape"):
 			return apperr.Invalid(orBody(field), "%s holds an invalid escape sequence", inBody(field))
 		case strings.Contains(text, "UTF-8"):
-			return apperr.Invalid(orBody(field), "%s is not valid UTF-8", inBody(field))
+			return apperr.TextNotUTF8.Refusal(orBody(field), inBody(field))
 		case strings.Contains(text, "max depth"):
 			return apperr.Invalid("body", "the request body nests arrays or objects too deeply")
 		case strings.Contains(text, "after top-level value"):

@@ -115,7 +115,7 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, apperr.Invalid("body", "could not read the request body")
 	}
 	if !utf8.Valid(body) {
-		return nil, apperr.Invalid("body", "the request body is not valid UTF-8")
+		return nil, apperr.TextNotUTF8.Refusal("body", "the request body")
 	}
 	return body, nil
 }

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	goslack "github.com/slack-go/slack"
 
@@ -265,8 +264,11 @@ func parse(body []byte) (c click, status int, msg string) {
 		return bad("malformed form")
 	}
 	raw := form.Get("payload")
-	if !utf8.ValidString(raw) || strings.ContainsRune(raw, 0) || strings.Contains(raw, `\u0000`) {
-		return bad("payload must be UTF-8 without NUL")
+	if err := apperr.CheckText("payload", raw); err != nil {
+		return bad(err.Error())
+	}
+	if strings.Contains(raw, `\u0000`) { // a NUL once the JSON is decoded
+		return bad(apperr.TextNUL.Refusal("payload", "").Message)
 	}
 	var p goslack.InteractionCallback
 	if err := json.Unmarshal([]byte(raw), &p); err != nil {

@@ -5,8 +5,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,47 +66,14 @@ func dataAccessLeaks(fset *token.FileSet, f *ast.File) []string {
 }
 
 func TestDataAccessGoesThroughTheStore(t *testing.T) {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	files := 0
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			name := d.Name()
-			if rel == storeDir || (path != root && (name == "testdata" || name == "node_modules" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_"))) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
+	outsideStore(t, func(rel string, fset *token.FileSet, f *ast.File) {
 		if slices.ContainsFunc(dataAccessAllowed, func(p string) bool { return strings.HasPrefix(rel, p) }) {
-			return nil
+			return
 		}
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return err
-		}
-		files++
 		for _, l := range dataAccessLeaks(fset, f) {
-			t.Errorf("%s (use GORM or the store's helpers: %s)", strings.TrimPrefix(l, root+"/"), storeDir)
+			t.Errorf("%s (use GORM or the store's helpers: %s)", l, storeDir)
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files < 100 {
-		t.Fatalf("read only %d files: the walk missed the tree", files)
-	}
 }
 
 // The check catches what it is for, on made-up files.

@@ -51,7 +51,7 @@ func (r *subscriptionResolver) shareProjectEvents(ctx context.Context, projectID
 	// The stream's context rather than the resolver's: it carries the same
 	// credentials, and a member keeps it for as long as it runs.
 	start, err := r.Live.ShareProjectEvents(stream.Context(), projectID, toEventTypes(types), after, key,
-		func() live.Renderer { return newRenderer(stream.Executor(), oc) }, streamMember{stream})
+		func() live.Renderer[[]byte] { return newRenderer(stream.Executor(), oc) }, streamMember{stream})
 	if err != nil {
 		return nil, true, err
 	}
@@ -135,20 +135,21 @@ func newRenderer(exec graphql.GraphExecutor, oc *graphql.OperationContext) *rend
 	return &renderer{src: src, responses: responses, ctx: ctx, cancel: cancel}
 }
 
-// Render returns the encoded result of ev, as a next message's payload.
-func (r *renderer) Render(ev *event.Event) []byte {
+// Render returns the encoded result of ev, as a next message's payload;
+// ok is false when gqlgen gives no response or it cannot be encoded.
+func (r *renderer) Render(ev *event.Event) ([]byte, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.src <- toEvent(*ev)
 	resp := r.responses(r.ctx)
 	if resp == nil {
-		return nil
+		return nil, false
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
-		return nil
+		return nil, false
 	}
-	return b
+	return b, true
 }
 
 func (r *renderer) Close() { r.cancel() }

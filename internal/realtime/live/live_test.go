@@ -201,69 +201,93 @@ func TestProjectEventsFilterByType(t *testing.T) {
 }
 
 // TestReplayAfterHasNoGapOrDuplicate subscribes with after while another
-// goroutine keeps recording: the replay and the live events must join into
-// exactly the events after the cursor, in order.
+// goroutine keeps recording, over every transport (shared groups over
+// graphql-transport-ws, groups of one over the legacy protocol and SSE)
+// and both databases: the events recorded before subscribing are
+// replayed, and the replay and the live events join into exactly the
+// events after the cursor, in order, each once.
 func TestReplayAfterHasNoGapOrDuplicate(t *testing.T) {
 	t.Parallel()
+	transports := []struct {
+		name      string
+		subscribe func(srv *testserver.Server, key string, vars map[string]any) func() testserver.Result
+	}{
+		{testserver.TransportWS, func(srv *testserver.Server, key string, vars map[string]any) func() testserver.Result {
+			return srv.Connect(testserver.TransportWS, key).Subscribe(projectEvents, vars).Next
+		}},
+		{testserver.LegacyWS, func(srv *testserver.Server, key string, vars map[string]any) func() testserver.Result {
+			return srv.Connect(testserver.LegacyWS, key).Subscribe(projectEvents, vars).Next
+		}},
+		{"sse", func(srv *testserver.Server, key string, vars map[string]any) func() testserver.Result {
+			return srv.SubscribeSSE(key, projectEvents, vars).Next
+		}},
+	}
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
-		srv, _, pid, _, key := setup(t, d)
-		var before []event.Event
-		for range 30 {
-			before = append(before, srv.Record(pid, event.ApprovalCreated))
-		}
-		after := before[9]
-
-		stop := make(chan struct{})
-		recorded := make(chan int)
-		go func() {
-			n := 0
-			defer func() { recorded <- n }()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					ev := event.Event{Type: event.PinFailed, ProjectID: pid, KeyPath: "during"}
-					if err := srv.App.Recorder.Record(context.Background(), &ev); err != nil {
-						t.Errorf("record: %v", err)
-						return
-					}
-					n++
-				}
-			}
-		}()
-		ws := srv.Connect(testserver.TransportWS, key)
-		sub := ws.Subscribe(projectEvents, map[string]any{"p": pid, "a": id(after)})
-		var got []liveEvent
-		for range 25 { // some replayed, some live
-			got = append(got, nextEvent(t, sub.Next))
-		}
-		close(stop)
-		during := <-recorded
-		last := srv.Record(pid, event.ApprovalExpired)
-
-		for got[len(got)-1].ID != id(last) {
-			got = append(got, nextEvent(t, sub.Next))
-		}
-		stored := finalEvents(t, srv, pid, after.Position(), 20+during+1)
-		if len(stored) != 20+during+1 {
-			t.Fatalf("%d events stored after the cursor, want %d", len(stored), 20+during+1)
-		}
-		if len(got) != len(stored) {
-			t.Fatalf("received %d events, want %d (recorded during the subscription: %d)", len(got), len(stored), during)
-		}
-		for i := range stored {
-			if got[i].ID != id(stored[i]) {
-				t.Fatalf("event %d is %s, want %d", i, got[i].ID, stored[i].ID)
-			}
-		}
-
-		bad := ws.Subscribe(projectEvents, map[string]any{"p": pid, "a": "not-an-id"})
-		if r := bad.Next(); len(r.Errors) == 0 || r.Errors[0].Field() != "after" {
-			t.Fatalf("bad cursor: got %+v, want BAD_USER_INPUT on after", r)
+		for _, tr := range transports {
+			t.Run(tr.name, func(t *testing.T) {
+				replayThenLive(t, d, tr.subscribe)
+			})
 		}
 	})
+}
+
+func replayThenLive(t *testing.T, d store.Dialect, subscribe func(*testserver.Server, string, map[string]any) func() testserver.Result) {
+	srv, _, pid, _, key := setup(t, d)
+	var before []event.Event
+	for range 30 {
+		before = append(before, srv.Record(pid, event.ApprovalCreated))
+	}
+	after := before[9]
+
+	stop := make(chan struct{})
+	recorded := make(chan int)
+	go func() {
+		n := 0
+		defer func() { recorded <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				ev := event.Event{Type: event.PinFailed, ProjectID: pid, KeyPath: "during"}
+				if err := srv.App.Recorder.Record(context.Background(), &ev); err != nil {
+					t.Errorf("record: %v", err)
+					return
+				}
+				n++
+			}
+		}
+	}()
+	next := subscribe(srv, key, map[string]any{"p": pid, "a": id(after)})
+	var got []liveEvent
+	for range 25 { // some replayed, some live
+		got = append(got, nextEvent(t, next))
+	}
+	close(stop)
+	during := <-recorded
+	last := srv.Record(pid, event.ApprovalExpired)
+
+	for got[len(got)-1].ID != id(last) {
+		got = append(got, nextEvent(t, next))
+	}
+	stored := finalEvents(t, srv, pid, after.Position(), 20+during+1)
+	if len(stored) != 20+during+1 {
+		t.Fatalf("%d events stored after the cursor, want %d", len(stored), 20+during+1)
+	}
+	if len(got) != len(stored) {
+		t.Fatalf("received %d events, want %d (recorded during the subscription: %d)", len(got), len(stored), during)
+	}
+	for i := range stored {
+		if got[i].ID != id(stored[i]) {
+			t.Fatalf("event %d is %s, want %d", i, got[i].ID, stored[i].ID)
+		}
+	}
+
+	bad := subscribe(srv, key, map[string]any{"p": pid, "a": "not-an-id"})
+	if r := bad(); len(r.Errors) == 0 || r.Errors[0].Field() != "after" {
+		t.Fatalf("bad cursor: got %+v, want BAD_USER_INPUT on after", r)
+	}
 }
 
 func TestOtherTenantIsRefused(t *testing.T) {

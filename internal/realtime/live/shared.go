@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,27 +16,38 @@ import (
 // broker subscription and renders each event ONCE; every member receives
 // the same encoded bytes. Each member keeps its own credentials and end
 // (members with the same credentials share their rechecks: see checker),
-// and its own replay: it joins the group (and so receives the live
-// events from then on, held back while it replays), replays the events
-// after its cursor from the table, then takes the held-back live events
-// after the last one replayed. The hand-off is the one
-// ProjectEvents makes: no gap, no duplicate.
+// and its own replay. A subscription that shares with no one
+// (ProjectEvents: SSE, the legacy websocket protocol, a document that
+// cannot be shared) is a group of one, so this is the one replay and
+// hand-off of every projectEvents subscription:
+//
+// The member joins the group, whose broker subscription exists before the
+// member reads the table, so an event committed meanwhile is in one or the
+// other; the live events are held back while it replays the events after
+// its cursor; then it takes the held-back events after the last one
+// replayed, and is live. The replay reads only final events (event.After),
+// so a held-back event before the last one replayed was final at the
+// replay's read and was replayed: skipping it loses nothing, and none is
+// sent twice. The feed publishes in log order too, so a client that
+// resubscribes with after set to the last ID it received misses nothing.
 
 // Renderer renders an event as a subscriber receives it: the encoded
-// result of the group's operation. Calls are serialized.
-type Renderer interface {
-	Render(ev *event.Event) []byte
+// result of the group's operation. Calls are serialized. ok is false when
+// the event has no rendering: live, it is skipped; in a replay, the
+// replay stops there, as a subscriber of its own would.
+type Renderer[P any] interface {
+	Render(ev *event.Event) (payload P, ok bool)
 	Close()
 }
 
 // Member is the subscriber's end of a shared subscription.
-type Member interface {
+type Member[P any] interface {
 	// Send queues a rendered result without waiting; false means the
 	// subscriber is too slow and is dropped.
-	Send(payload []byte) bool
+	Send(payload P) bool
 	// SendWait queues a rendered result, waiting for room; false means ctx
 	// or the subscription ended first.
-	SendWait(ctx context.Context, payload []byte) bool
+	SendWait(ctx context.Context, payload P) bool
 	// End ends the subscription, once: err is nil when ctx ended (the
 	// subscriber left), else why the stream failed.
 	End(err error)
@@ -44,15 +56,16 @@ type Member interface {
 // shared holds the groups of one Subscriptions.
 type shared struct {
 	mu     sync.Mutex
-	groups map[string]*group
+	groups map[string]any // *group[P] by key
+	solo   uint64         // numbers the keys of unshared subscriptions
 }
 
 // group is one shared rendering.
-type group struct {
+type group[P any] struct {
 	s      *Subscriptions
 	key    string
 	filter event.Filter
-	render Renderer
+	render Renderer[P]
 	sub    *event.Subscription
 	cancel context.CancelFunc
 
@@ -62,8 +75,8 @@ type group struct {
 	closed   bool // the renderer; guarded by renderMu
 
 	mu       sync.Mutex
-	members  map[*member]struct{}
-	checkers map[string]*checker // by principal
+	members  map[*member[P]]struct{}
+	checkers map[string]*checker[P] // by principal
 	dead     bool
 }
 
@@ -72,20 +85,20 @@ type group struct {
 // project: the answer is the same for all, so it is asked once per
 // interval rather than once per member. An access token's expiry stays
 // each member's own.
-type checker struct {
-	g       *group
+type checker[P any] struct {
+	g       *group[P]
 	id      string
 	guard   *guard          // the first member's: same principal, same project
 	ctx     context.Context // the first member's, without its end
-	members map[*member]struct{}
+	members map[*member[P]]struct{}
 	timer   *time.Timer
 	stopped bool // no members left; guarded by g.mu
 }
 
 // member is one subscriber of a group.
-type member struct {
-	g     *group
-	out   Member
+type member[P any] struct {
+	g     *group[P]
+	out   Member[P]
 	ctx   context.Context // ends when the member ends
 	stop  context.CancelFunc
 	guard *guard
@@ -94,17 +107,17 @@ type member struct {
 	// guarded by g.mu
 	live    bool
 	last    event.Position
-	pending []pendingEvent
+	pending []pendingEvent[P]
 	ended   bool
 
-	checker *checker
+	checker *checker[P]
 	expiry  *time.Timer
 	stopCtx func() bool
 }
 
-type pendingEvent struct {
+type pendingEvent[P any] struct {
 	pos     event.Position
-	payload []byte
+	payload P
 }
 
 // ShareProjectEvents authorizes a projectEvents subscription like
@@ -115,29 +128,35 @@ type pendingEvent struct {
 // when after is set. Events reach out until ctx ends or the stream fails;
 // out.End is called once either way.
 func (s *Subscriptions) ShareProjectEvents(ctx context.Context, projectID string, types []event.Type, after *string,
-	key string, newRenderer func() Renderer, out Member) (start func(), err error) {
+	key string, newRenderer func() Renderer[[]byte], out Member[[]byte]) (start func(), err error) {
 	g, cursor, err := s.checkProjectEvents(ctx, projectID, types, after)
 	if err != nil {
 		return nil, err
 	}
 	filter := event.Filter{ProjectID: projectID, Types: types}
-	return func() {
-		mctx, stop := context.WithCancel(ctx)
-		m := &member{out: out, ctx: mctx, stop: stop, guard: g, after: cursor}
-		if cursor != nil {
-			m.last = *cursor
-		}
-		s.join(m, key, filter, newRenderer)
-	}, nil
+	return func() { startMember(ctx, s, g, cursor, key, filter, newRenderer, out) }, nil
+}
+
+// startMember joins a subscriber, authorized by g, to the group of key
+// (created with newRenderer's renderer when there is none), and starts its
+// stream: replay from cursor when set, then the group's live events.
+func startMember[P any](ctx context.Context, s *Subscriptions, g *guard, cursor *event.Position, key string, filter event.Filter,
+	newRenderer func() Renderer[P], out Member[P]) {
+	mctx, stop := context.WithCancel(ctx)
+	m := &member[P]{out: out, ctx: mctx, stop: stop, guard: g, after: cursor}
+	if cursor != nil {
+		m.last = *cursor
+	}
+	join(s, m, key, filter, newRenderer)
 }
 
 // join adds m to the group of key, creating it if needed, and starts it.
-func (s *Subscriptions) join(m *member, key string, filter event.Filter, newRenderer func() Renderer) {
+func join[P any](s *Subscriptions, m *member[P], key string, filter event.Filter, newRenderer func() Renderer[P]) {
 	for {
 		s.shared.mu.Lock()
-		g := s.shared.groups[key]
+		g, _ := s.shared.groups[key].(*group[P])
 		if g == nil {
-			g = s.newGroup(key, filter, newRenderer())
+			g = newGroup(s, key, filter, newRenderer())
 			s.shared.groups[key] = g
 		}
 		g.refs++
@@ -146,7 +165,7 @@ func (s *Subscriptions) join(m *member, key string, filter event.Filter, newRend
 		g.mu.Lock()
 		if g.dead { // ended meanwhile: another one
 			g.mu.Unlock()
-			s.release(g)
+			g.release()
 			continue
 		}
 		m.g = g
@@ -161,21 +180,22 @@ func (s *Subscriptions) join(m *member, key string, filter event.Filter, newRend
 	}
 }
 
-func (s *Subscriptions) newGroup(key string, filter event.Filter, r Renderer) *group {
+func newGroup[P any](s *Subscriptions, key string, filter event.Filter, r Renderer[P]) *group[P] {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &group{s: s, key: key, filter: filter, render: r, cancel: cancel, members: map[*member]struct{}{},
-		checkers: map[string]*checker{}}
+	g := &group[P]{s: s, key: key, filter: filter, render: r, cancel: cancel, members: map[*member[P]]struct{}{},
+		checkers: map[string]*checker[P]{}}
 	g.sub = s.feed.Subscribe(ctx, filter, s.opts.Buffer)
 	go g.run()
 	return g
 }
 
 // release drops one reference to g; the last one ends it.
-func (s *Subscriptions) release(g *group) {
+func (g *group[P]) release() {
+	s := g.s
 	s.shared.mu.Lock()
 	g.refs--
 	last := g.refs == 0
-	if last && s.shared.groups[g.key] == g {
+	if last && s.shared.groups[g.key] == any(g) {
 		delete(s.shared.groups, g.key)
 	}
 	s.shared.mu.Unlock()
@@ -191,12 +211,13 @@ func (s *Subscriptions) release(g *group) {
 	}
 }
 
-// renderEvent renders ev once for everyone.
-func (g *group) renderEvent(ev *event.Event) []byte {
+// renderEvent renders ev once for everyone; ok is false once the group
+// has ended, or when ev has no rendering.
+func (g *group[P]) renderEvent(ev *event.Event) (payload P, ok bool) {
 	g.renderMu.Lock()
 	defer g.renderMu.Unlock()
 	if g.closed {
-		return nil
+		return payload, false
 	}
 	return g.render.Render(ev)
 }
@@ -204,7 +225,7 @@ func (g *group) renderEvent(ev *event.Event) []byte {
 // run delivers the group's live events until the broker subscription ends:
 // when the group ends, or, for every member, when the group fell behind or
 // the server shuts down.
-func (g *group) run() {
+func (g *group[P]) run() {
 	for {
 		select {
 		case ev, ok := <-g.sub.C():
@@ -214,7 +235,7 @@ func (g *group) run() {
 				}
 				return
 			}
-			if payload := g.renderEvent(ev); payload != nil {
+			if payload, ok := g.renderEvent(ev); ok {
 				g.deliver(ev, payload)
 			}
 		case <-g.s.feed.Closed():
@@ -224,8 +245,8 @@ func (g *group) run() {
 	}
 }
 
-func (g *group) deliver(ev *event.Event, payload []byte) {
-	var ended []*member
+func (g *group[P]) deliver(ev *event.Event, payload P) {
+	var ended []*member[P]
 	g.mu.Lock()
 	for m := range g.members {
 		switch {
@@ -234,7 +255,7 @@ func (g *group) deliver(ev *event.Event, payload []byte) {
 				ended = append(ended, m)
 				continue
 			}
-			m.pending = append(m.pending, pendingEvent{pos: ev.Position(), payload: payload})
+			m.pending = append(m.pending, pendingEvent[P]{pos: ev.Position(), payload: payload})
 		case !m.last.Before(ev.Position()):
 		default:
 			m.last = ev.Position()
@@ -254,15 +275,15 @@ func (g *group) deliver(ev *event.Event, payload []byte) {
 }
 
 // endAll ends every member, and the group with its last one.
-func (g *group) endAll(err error) {
+func (g *group[P]) endAll(err error) {
 	g.s.shared.mu.Lock()
-	if g.s.shared.groups[g.key] == g {
+	if g.s.shared.groups[g.key] == any(g) {
 		delete(g.s.shared.groups, g.key) // no one joins any more
 	}
 	g.s.shared.mu.Unlock()
 	g.mu.Lock()
 	g.dead = true
-	members := make([]*member, 0, len(g.members))
+	members := make([]*member[P], 0, len(g.members))
 	for m := range g.members {
 		members = append(members, m)
 	}
@@ -281,7 +302,7 @@ func (s *Subscriptions) buffer() int {
 
 // arm starts the member's checks: on timers, with no goroutine of their
 // own.
-func (m *member) arm() {
+func (m *member[P]) arm() {
 	g := m.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -292,7 +313,7 @@ func (m *member) arm() {
 	id := principalID(m.guard.principal)
 	ch := g.checkers[id]
 	if ch == nil {
-		ch = &checker{g: g, id: id, guard: m.guard, ctx: context.WithoutCancel(m.ctx), members: map[*member]struct{}{}}
+		ch = &checker[P]{g: g, id: id, guard: m.guard, ctx: context.WithoutCancel(m.ctx), members: map[*member[P]]struct{}{}}
 		ch.timer = time.AfterFunc(g.s.jitter(), ch.recheck)
 		g.checkers[id] = ch
 	}
@@ -313,7 +334,7 @@ func principalID(p *auth.Principal) string {
 
 // recheck asks again for every member of the checker; a refusal ends them
 // all.
-func (ch *checker) recheck() {
+func (ch *checker[P]) recheck() {
 	err := ch.guard.check(ch.ctx)
 	g := ch.g
 	g.mu.Lock()
@@ -326,7 +347,7 @@ func (ch *checker) recheck() {
 		g.mu.Unlock()
 		return
 	}
-	members := make([]*member, 0, len(ch.members))
+	members := make([]*member[P], 0, len(ch.members))
 	for m := range ch.members {
 		members = append(members, m)
 	}
@@ -338,7 +359,7 @@ func (ch *checker) recheck() {
 
 // replay sends the events after the member's cursor, then the live events
 // held back meanwhile, and makes the member live.
-func (m *member) replay() {
+func (m *member[P]) replay() {
 	g := m.g
 	last := *m.after
 	for {
@@ -350,8 +371,8 @@ func (m *member) replay() {
 			return
 		}
 		for i := range events {
-			payload := g.renderEvent(&events[i])
-			if payload == nil || !m.out.SendWait(m.ctx, payload) {
+			payload, ok := g.renderEvent(&events[i])
+			if !ok || !m.out.SendWait(m.ctx, payload) {
 				return
 			}
 			last = events[i].Position()
@@ -388,7 +409,7 @@ func (m *member) replay() {
 
 // end ends the member, once: it leaves the group, its checks stop, and
 // its subscriber learns why.
-func (m *member) end(err error) {
+func (m *member[P]) end(err error) {
 	g := m.g
 	g.mu.Lock()
 	if m.ended {
@@ -416,5 +437,82 @@ func (m *member) end(err error) {
 	}
 	m.stop()
 	m.out.End(err)
-	g.s.release(g)
+	g.release()
+}
+
+// soloKey names the group of a subscription that shares with no one.
+func (sh *shared) soloKey() string {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.solo++
+	return "\x00solo " + strconv.FormatUint(sh.solo, 10)
+}
+
+// asIs renders an event as the event itself, for a subscriber that
+// renders its own results.
+type asIs struct{}
+
+func (asIs) Render(ev *event.Event) (event.Event, bool) { return *ev, true }
+func (asIs) Close()                                     {}
+
+// queue is a Member whose results a Stream takes one at a time (drain): a
+// buffer of the subscriber's size between the group and the consumer.
+type queue[P any] struct {
+	ch   chan P
+	done chan struct{}
+	once sync.Once
+	err  error
+}
+
+func newQueue[P any](size int) *queue[P] {
+	return &queue[P]{ch: make(chan P, size), done: make(chan struct{})}
+}
+
+func (q *queue[P]) Send(p P) bool {
+	select {
+	case q.ch <- p:
+		return true
+	default:
+		return false
+	}
+}
+
+func (q *queue[P]) SendWait(ctx context.Context, p P) bool {
+	select {
+	case q.ch <- p:
+		return true
+	case <-q.done:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (q *queue[P]) End(err error) { q.once.Do(func() { q.err = err; close(q.done) }) }
+
+// drain passes the queued results to send until the member ends (then the
+// results queued before its end, and its error), ctx ends, or send
+// reports that the subscriber has gone.
+func (q *queue[P]) drain(ctx context.Context, send func(P) bool) error {
+	for {
+		select {
+		case p := <-q.ch:
+			if !send(p) {
+				return nil
+			}
+		case <-q.done:
+			for {
+				select {
+				case p := <-q.ch:
+					if !send(p) {
+						return nil
+					}
+				default:
+					return q.err
+				}
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }

@@ -2,11 +2,17 @@ package live_test
 
 import (
 	"bytes"
+	"context"
+	"strconv"
 	"testing"
+	"time"
 
+	"github.com/ottr/backend/internal/domain/auth"
 	"github.com/ottr/backend/internal/domain/event"
+	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/platform/store"
 	"github.com/ottr/backend/internal/platform/store/storetest"
+	"github.com/ottr/backend/internal/realtime/live"
 	"github.com/ottr/backend/internal/tools/testserver"
 )
 
@@ -93,4 +99,127 @@ func TestSharedSubscriberLeavesAlone(t *testing.T) {
 			t.Fatalf("got %s, want %d", got.ID, third.ID)
 		}
 	}
+}
+
+// skipRenderer renders an event as its ID, and ApprovalExpired events not
+// at all, as gqlgen's renderer does when it gives no response.
+type skipRenderer struct{}
+
+func (skipRenderer) Render(ev *event.Event) ([]byte, bool) {
+	if ev.Type == event.ApprovalExpired {
+		return nil, false
+	}
+	return []byte(strconv.FormatInt(ev.ID, 10)), true
+}
+func (skipRenderer) Close() {}
+
+// chanMember receives a shared subscription's results on a channel.
+type chanMember struct {
+	got   chan []byte
+	ended chan error
+}
+
+func newChanMember() *chanMember {
+	return &chanMember{got: make(chan []byte, 16), ended: make(chan error, 1)}
+}
+
+func (m *chanMember) Send(p []byte) bool {
+	select {
+	case m.got <- p:
+		return true
+	default:
+		return false
+	}
+}
+
+func (m *chanMember) SendWait(ctx context.Context, p []byte) bool {
+	select {
+	case m.got <- p:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (m *chanMember) End(err error) { m.ended <- err }
+
+func (m *chanMember) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case p := <-m.got:
+		if p == nil {
+			t.Fatal("received a nil payload")
+		}
+		return string(p)
+	case <-time.After(testserver.ReadTimeout):
+		t.Fatal("no result before timeout")
+	}
+	return ""
+}
+
+// TestEventWithoutRenderingIsNotSent: an event the group's renderer gives
+// no rendering for is skipped live, and ends a replay there (a subscriber
+// of its own stops there too); no member receives an empty result.
+func TestEventWithoutRenderingIsNotSent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		srv, _, pid, _, key := setup(t, d)
+		st := srv.App.Store
+		keys := auth.NewService(st, auth.NewTokens(srv.App.Config.JWTSecret), srv.App.Config.Now)
+		subs := live.NewSubscriptions(srv.App.Feed, st, live.Services{Authz: project.NewAuthorizer(st), Keys: keys,
+			Approvals: srv.App.Approvals}, live.Options{})
+		p, err := keys.Authenticate(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(auth.WithPrincipal(context.Background(), p, nil))
+		newRenderer := func() live.Renderer[[]byte] { return skipRenderer{} }
+		join := func(after *string) *chanMember {
+			t.Helper()
+			m := newChanMember()
+			start, err := subs.ShareProjectEvents(ctx, pid, nil, after, "skip", newRenderer, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start()
+			return m
+		}
+
+		livePart := join(nil) // subscribed before anything is recorded
+		first := srv.Record(pid, event.ApprovalCreated)
+		srv.Record(pid, event.ApprovalExpired)
+		third := srv.Record(pid, event.ApprovalCreated)
+		zero := "0"
+		for _, want := range []event.Event{first, third} {
+			if got := livePart.next(t); got != id(want) {
+				t.Fatalf("live: got %s, want %d", got, want.ID)
+			}
+		}
+		replaying := join(&zero)
+		if got := replaying.next(t); got != id(first) {
+			t.Fatalf("replayed %s, want %d", got, first.ID)
+		}
+		a := srv.Record(pid, event.ApprovalCreated)
+		srv.Record(pid, event.ApprovalExpired)
+		b := srv.Record(pid, event.ApprovalCreated)
+		for _, want := range []event.Event{a, b} {
+			if got := livePart.next(t); got != id(want) {
+				t.Fatalf("live: got %s, want %d", got, want.ID)
+			}
+		}
+		// The group delivered b to every member before the live one got
+		// it: the replay that stopped holds it back and sends nothing.
+		select {
+		case p := <-replaying.got:
+			t.Fatalf("the stopped replay sent %q", p)
+		default:
+		}
+		cancel()
+		for _, m := range []*chanMember{replaying, livePart} {
+			if err := <-m.ended; err != nil {
+				t.Fatalf("ended with %v, want nil", err)
+			}
+		}
+	})
 }

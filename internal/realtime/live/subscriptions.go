@@ -64,7 +64,7 @@ func NewSubscriptions(feed *Feed, st *store.Store, svc Services, opts Options) *
 		opts.Recheck = DefaultRecheck
 	}
 	return &Subscriptions{feed: feed, store: st, authz: svc.Authz, keys: svc.Keys, approvals: svc.Approvals, opts: opts,
-		shared: shared{groups: map[string]*group{}}}
+		shared: shared{groups: map[string]any{}}}
 }
 
 var (
@@ -86,54 +86,22 @@ func TokenExpired(err error) bool { return errors.Is(err, errTokenExpired) }
 // The caller must be allowed to read the project, and is refused here,
 // before anything is sent.
 //
-// The stream subscribes to the broker before it reads the table, so an
-// event committed meanwhile is in one or the other, and skips live events
-// up to the position of the last one sent, so none is sent twice. The
-// replay reads only final events (event.After), so a live event before the
-// last one replayed was final at the replay's read and was replayed:
-// skipping it loses nothing. The feed publishes in log order too, so a
-// client that resubscribes with after set to the last ID it received
-// misses nothing either.
+// It is a subscription that shares with no one: a group of one (see
+// shared.go), with the same replay and hand-off as every subscription.
 func (s *Subscriptions) ProjectEvents(ctx context.Context, projectID string, types []event.Type, after *string) (Stream[event.Event], error) {
 	g, cursor, err := s.checkProjectEvents(ctx, projectID, types, after)
 	if err != nil {
 		return nil, err
 	}
-	var last event.Position
-	if cursor != nil {
-		last = *cursor
-	}
 	filter := event.Filter{ProjectID: projectID, Types: types}
 	return func(ctx context.Context, send func(event.Event) bool) error {
-		sub := s.feed.Subscribe(ctx, filter, s.opts.Buffer)
-		defer sub.Close()
-		g.start()
-		defer g.stop()
-		for replay := after != nil; replay; {
-			events, err := event.After(ctx, s.store, projectID, last, types, replayPage)
-			if err != nil {
-				return err
-			}
-			for _, ev := range events {
-				if !send(ev) {
-					return nil
-				}
-				last = ev.Position()
-			}
-			if replay = len(events) == replayPage; replay {
-				if err := g.due(ctx); err != nil {
-					return err
-				}
-			}
-		}
-		return g.watch(ctx, sub, nil, func(ev *event.Event) (bool, error) {
-			pos := ev.Position()
-			if !last.Before(pos) {
-				return true, nil
-			}
-			last = pos
-			return send(*ev), nil
-		})
+		// A group of one: the same replay, hand-off and checks as a
+		// shared subscription, with the event itself as the rendering.
+		q := newQueue[event.Event](s.buffer())
+		mctx, leave := context.WithCancel(ctx)
+		defer leave()
+		startMember(mctx, s, g, cursor, s.shared.soloKey(), filter, func() Renderer[event.Event] { return asIs{} }, Member[event.Event](q))
+		return q.drain(mctx, send)
 	}, nil
 }
 
@@ -213,21 +181,6 @@ func (g *guard) stop() {
 func (s *Subscriptions) jitter() time.Duration {
 	d := s.opts.Recheck
 	return d/2 + rand.N(d/2+1)
-}
-
-// due runs the checks whose time has come, without waiting (between replay
-// pages).
-func (g *guard) due(ctx context.Context) error {
-	select {
-	case <-g.recheck.C:
-		return g.recheckNow(ctx)
-	case <-g.expired:
-		return errTokenExpired
-	case <-g.s.feed.Closed():
-		return errShuttingDown
-	default:
-		return nil
-	}
 }
 
 func (g *guard) recheckNow(ctx context.Context) error {

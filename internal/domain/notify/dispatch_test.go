@@ -205,9 +205,10 @@ func TestChannelDisabledOrRemovedAfterEnqueue(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
-		// One message per channel every 3 s: the second event's jobs wait
-		// for the channel's rate while their channels change.
-		e := newEnv(t, d, func(c *config.Config) { c.Delivery.ChannelInterval, c.Delivery.ChannelBurst = 3*time.Second, 1 })
+		// One message per channel every 10 s: the second event's jobs wait
+		// for the channel's rate while their channels change, however
+		// slowly a busy machine gets from the first event to the change.
+		e := newEnv(t, d, func(c *config.Config) { c.Delivery.ChannelInterval, c.Delivery.ChannelBurst = 10*time.Second, 1 })
 		disabled, disabledURL := e.channel("disabled", "PIN_FAILED")
 		removed, removedURL := e.channel("removed", "PIN_FAILED")
 		kept, keptURL := e.channel("kept", "PIN_FAILED")
@@ -232,8 +233,8 @@ func TestChannelDisabledOrRemovedAfterEnqueue(t *testing.T) {
 			return st.DB(ctx).Exec("DELETE FROM slack_channels WHERE id = ?", removed).Error
 		})
 		storetest.Must(t, err)
-		e.settled(kept, 2, 20*time.Second)
-		skipped := e.settled(disabled, 2, 20*time.Second)[0]
+		e.settled(kept, 2, 30*time.Second)
+		skipped := e.settled(disabled, 2, 30*time.Second)[0]
 		if skipped.Status != "SKIPPED" || skipped.Attempts != 0 || skipped.Event.KeyPath != "second" {
 			t.Errorf("delivery to the disabled channel: %+v", skipped)
 		}

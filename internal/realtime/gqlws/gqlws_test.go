@@ -63,21 +63,7 @@ func TestCorkKeepsWhatTheSocketDidNotTake(t *testing.T) {
 	if err != nil || done {
 		t.Fatalf("tryRelease = %v, %v; want not done, no error", done, err)
 	}
-	second := []byte("b") // a control frame while the rest waits
-	if _, err := c.Write(second); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan []byte)
-	go func() {
-		b, _ := io.ReadAll(io.LimitReader(client, int64(len(first)+len(second))))
-		got <- b
-	}()
-	if err := c.release(); err != nil {
-		t.Fatal(err)
-	}
-	if b := <-got; !bytes.Equal(b, append(first, second...)) {
-		t.Fatalf("read %d bytes, want the %d held back in order", len(b), len(first)+len(second))
-	}
+	releaseInOrder(t, c, client, first)
 }
 
 // TestSlowInitDoesNotDropAnAnsweringClient: while connection_init is being
@@ -181,21 +167,7 @@ func TestCorkOnASocketWritesWithoutWaiting(t *testing.T) {
 	if len(c.buf) == 0 || len(c.buf) >= len(first) {
 		t.Fatalf("%d bytes held back of %d: want the part the socket did not take", len(c.buf), len(first))
 	}
-	second := []byte("b")
-	if _, err := c.Write(second); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan []byte)
-	go func() {
-		b, _ := io.ReadAll(io.LimitReader(client, int64(len(first)+len(second))))
-		got <- b
-	}()
-	if err := c.release(); err != nil {
-		t.Fatal(err)
-	}
-	if b := <-got; !bytes.Equal(b, append(first, second...)) {
-		t.Fatalf("read %d bytes, want the %d held back in order", len(b), len(first)+len(second))
-	}
+	releaseInOrder(t, c, client, first)
 	// Caught up: the next quick write goes out whole, even after the
 	// deadline of release's write has passed.
 	if err := server.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
@@ -211,5 +183,27 @@ func TestCorkOnASocketWritesWithoutWaiting(t *testing.T) {
 	buf := make([]byte, 1)
 	if _, err := io.ReadFull(client, buf); err != nil || buf[0] != 'c' {
 		t.Fatalf("read %q, %v; want c", buf, err)
+	}
+}
+
+// releaseInOrder writes one more frame (a control frame while the rest
+// waits) and releases the cork: the client reads what was held back,
+// then that frame, in order.
+func releaseInOrder(t *testing.T, c *cork, client net.Conn, first []byte) {
+	t.Helper()
+	second := []byte("b")
+	if _, err := c.Write(second); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(client, int64(len(first)+len(second))))
+		got <- b
+	}()
+	if err := c.release(); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, append(first, second...)) {
+		t.Fatalf("read %d bytes, want the %d held back in order", len(b), len(first)+len(second))
 	}
 }

@@ -46,15 +46,16 @@ type Consumer struct {
 }
 
 // A Handler handles one batch. It calls read once, in the context the
-// read must run in (the fan-out's: its transaction, under its lock), from
-// the consumer's position pos or a later one of its own (the fan-out's
-// durable cursor, which other instances move on), and handles the batch's
-// events. The position moves past them once Handler returns nil; after an
-// error the batch is read again at the next wake-up.
-type Handler func(ctx context.Context, pos Position, read ReadFunc) error
+// read must run in (the fan-out's: its transaction, under its lock), and
+// handles the batch's events. The position moves past them once Handler
+// returns nil; after an error the batch is read again at the next
+// wake-up.
+type Handler func(ctx context.Context, read ReadFunc) error
 
 // ReadFunc reads the final events after the later of from and the
-// consumer's position.
+// consumer's position: from is a position of the handler's own (the
+// fan-out's durable cursor, which other instances move on), or the zero
+// Position to read from the consumer's.
 type ReadFunc func(ctx context.Context, from Position) (Batch, error)
 
 // Batch is one read of the log.
@@ -332,7 +333,7 @@ func (c *Consumer) readLocked(ctx context.Context) (held bool) {
 func (c *Consumer) handleLocked(ctx context.Context, read ReadFunc) error {
 	var last Position
 	var n int
-	err := c.handle(ctx, c.pos, func(ctx context.Context, from Position) (Batch, error) {
+	err := c.handle(ctx, func(ctx context.Context, from Position) (Batch, error) {
 		b, err := read(ctx, from)
 		last, n = b.Last(), len(b.Events)
 		return b, err

@@ -23,8 +23,8 @@ type handled struct {
 // hands the batch and its events to h; fail, when set and true for the
 // batch read, fails it instead.
 func publishTo(h handled, fail func(Batch) bool) Handler {
-	return func(ctx context.Context, pos Position, read ReadFunc) error {
-		b, err := read(ctx, pos)
+	return func(ctx context.Context, read ReadFunc) error {
+		b, err := read(ctx, Position{})
 		if err != nil {
 			return err
 		}

@@ -84,7 +84,7 @@ type cursorRow struct {
 
 // fanOut is the fan-out's event.Consumer handler: it adds the
 // deliveries of up to fanoutBatch final events after the cursor, or after
-// this instance's own position pos when that is later.
+// this instance's own position when that is later.
 //
 // The cursor is written with the deliveries it passes; a batch that makes
 // none (its projects have no channel for its events) moves only this
@@ -93,7 +93,7 @@ type cursorRow struct {
 // commit to flush. Starting from the stored cursor again (another
 // instance, or this one after a restart) reads those events once more and
 // adds nothing for them that is not due.
-func (d *Dispatcher) fanOut(ctx context.Context, pos event.Position, read event.ReadFunc) error {
+func (d *Dispatcher) fanOut(ctx context.Context, read event.ReadFunc) error {
 	var saved bool
 	err := d.store.WithTx(ctx, func(ctx context.Context) error {
 		db := d.store.DB(ctx)

@@ -113,8 +113,8 @@ func StartFeed(ctx context.Context, st *store.Store, rec *event.Recorder, opts F
 }
 
 // publish is the feed's handler: it publishes a batch of the log.
-func (f *Feed) publish(ctx context.Context, pos event.Position, read event.ReadFunc) error {
-	b, err := read(ctx, pos)
+func (f *Feed) publish(ctx context.Context, read event.ReadFunc) error {
+	b, err := read(ctx, event.Position{})
 	if err != nil {
 		return err
 	}

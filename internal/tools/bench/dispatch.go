@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -73,7 +74,7 @@ func runDispatch(ctx context.Context, e *env, r *Report) error {
 		send: func(ctx context.Context) (int64, error) {
 			n := seq.Add(1)
 			p := int(n) % projects
-			body := request(createMutation, map[string]any{"p": ps[p].ID, "i": approvalInput(fmt.Sprintf("bench/dispatch/%d", n))})
+			body := request(createMutation, map[string]any{"p": ps[p].ID, "i": approvalInput(dispatchKeyPath(n))})
 			return n, clients[p].do(ctx, body, nil)
 		}}
 	baseline := dispatchSide{name: "baseline", arrivals: listener.arrivals, perEvent: 1, rateFactor: channels, fromSend: true,
@@ -133,6 +134,9 @@ type dispatchSide struct {
 	// fromSend times a message from before its send (a NOTIFY's round
 	// trip) instead of from the confirmed commit.
 	fromSend bool
+	// measured, when set, gets each measured phase's events, by number,
+	// and its messages' latencies, once the phase has ended.
+	measured func(events []int64, lat []time.Duration)
 }
 
 // measure warms up, then sends at rate for -d and waits for the messages.
@@ -191,7 +195,11 @@ func (s *dispatchSide) measure(ctx context.Context, e *env, rate float64) (Side,
 	}
 	mu.Lock()
 	lat, early := s.arrivals.latencies(committed)
+	events := slices.Collect(maps.Keys(committed))
 	mu.Unlock()
+	if s.measured != nil {
+		s.measured(events, lat)
+	}
 	p := &phase{Ops: int64(len(lat)), Elapsed: elapsed, latencies: lat, Errors: pub.failed, ErrorSamples: pub.samples}
 	if ctx.Err() != nil {
 		p.Cut = "interrupted"
@@ -271,6 +279,10 @@ type fakeSlack struct {
 }
 
 var dispatchKey = regexp.MustCompile(`bench/dispatch/(\d+)`)
+
+// dispatchKeyPath is the key path of event n's approval, which its
+// messages carry.
+func dispatchKeyPath(n int64) string { return "bench/dispatch/" + strconv.FormatInt(n, 10) }
 
 func startFakeSlack() (*fakeSlack, func() error, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -97,6 +97,10 @@ type Report struct {
 	// p99 latency (lower is better).
 	Ratio *Ratio `json:"ratio,omitempty"`
 	Goal  Goal   `json:"goal"`
+	// Stages, in webhooks, are where a delivery's time went, stage by
+	// stage, over the measured phases' deliveries, and the total from the
+	// confirmed commit to the receiver over the same phases.
+	Stages []Stage `json:"stages,omitempty"`
 	// Notes say how the scenario differs from the issue's description, and
 	// why, and anything else a reader of the figures must know.
 	Notes []string `json:"notes,omitempty"`
@@ -285,6 +289,7 @@ func (res *Results) writeTable(w io.Writer) {
 				fmt.Fprintf(w, "  %s error: %s\n", s.Name, e)
 			}
 		}
+		writeStages(w, r.Stages)
 		for _, n := range r.Notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}
@@ -322,4 +327,18 @@ func sortedKeys(m map[string]float64) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// writeStages prints a report's stages, if it has any.
+func writeStages(w io.Writer, stages []Stage) {
+	if len(stages) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  stages of the measured phases' deliveries:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "    stage\tfrom → to\tdeliveries\t  p50 ms\t  p95 ms\t  p99 ms")
+	for _, s := range stages {
+		fmt.Fprintf(tw, "    %s\t%s\t%10d\t%8.2f\t%8.2f\t%8.2f\n", s.Name, s.Span, s.Deliveries, s.P50Ms, s.P95Ms, s.P99Ms)
+	}
+	tw.Flush()
 }

@@ -7,7 +7,12 @@ import (
 	"math"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
+
+// stagesReadTimeout bounds the reading of the deliveries' stages after
+// the last measured phase.
+const stagesReadTimeout = 30 * time.Second
 
 // runWebhooks is dispatch for webhook endpoints: APPROVAL_CREATED events
 // committed at a constant rate, each delivered, signed, to every endpoint
@@ -61,12 +66,23 @@ func runWebhooks(ctx context.Context, e *env, r *Report) error {
 		clients[i] = newGQLClient(srv.url, p.WriteKey, 2)
 		defer clients[i].close()
 	}
+	// The measured phases' events and latencies, for the stages.
+	var (
+		measuredKeys []string
+		measuredLat  []time.Duration
+	)
 	ours := dispatchSide{name: "ours", proc: srv.proc, arrivals: fake.arrivals, perEvent: endpoints,
 		send: func(ctx context.Context) (int64, error) {
 			n := seq.Add(1)
 			p := int(n) % projects
-			body := request(createMutation, map[string]any{"p": ps[p].ID, "i": approvalInput(fmt.Sprintf("bench/dispatch/%d", n))})
+			body := request(createMutation, map[string]any{"p": ps[p].ID, "i": approvalInput(dispatchKeyPath(n))})
 			return n, clients[p].do(ctx, body, nil)
+		},
+		measured: func(events []int64, lat []time.Duration) {
+			for _, n := range events {
+				measuredKeys = append(measuredKeys, dispatchKeyPath(n))
+			}
+			measuredLat = append(measuredLat, lat...)
 		}}
 	for i := range bases {
 		if ctx.Err() != nil {
@@ -77,6 +93,22 @@ func runWebhooks(ctx context.Context, e *env, r *Report) error {
 			return err
 		}
 		r.Rounds = append(r.Rounds, Round{Ours: o, Baseline: &bases[i]})
+	}
+	if len(r.Rounds) > 0 {
+		// Every measured phase has ended: reading the rows now changes
+		// none of the figures above. An interrupted run still reads those
+		// of what it measured.
+		var ids []string
+		for _, p := range ps {
+			ids = append(ids, p.Channels...)
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stagesReadTimeout)
+		defer cancel()
+		stages, err := readWebhookStages(rctx, pool.db(), ids, measuredKeys)
+		if err != nil {
+			return err
+		}
+		r.Stages = append(stages, newStage(stageTotal, measuredLat))
 	}
 	if e.opts.ordering != "" {
 		r.Notes = append(r.Notes, "every channel's ordering: "+e.opts.ordering)

@@ -47,11 +47,17 @@ func (r *Recorder) Record(ctx context.Context, ev *Event) error {
 			return fmt.Errorf("record %s event: %w", ev.Type, err)
 		}
 		committed := *ev
-		store.AfterCommit(ctx, func() {
-			for _, f := range r.onCommit {
-				f(committed)
-			}
-		})
+		store.AfterCommit(ctx, func() { r.Committed(committed) })
 		return nil
 	})
+}
+
+// Committed calls the after-commit functions with ev, an event that a
+// caller's own statement wrote and committed (its ID and Xid filled in from
+// the row), as Record does once its transaction commits. Call it only
+// after the commit, and once per event.
+func (r *Recorder) Committed(ev Event) {
+	for _, f := range r.onCommit {
+		f(ev)
+	}
 }

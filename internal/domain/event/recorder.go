@@ -10,7 +10,9 @@ import (
 // Recorder is the one place where events are written. Every state change
 // records its event through Record, inside the change's transaction, so the
 // event's live publication and its Slack deliveries, both started after
-// commit from the log, follow from one call.
+// commit from the log, follow from one call. A change written with its
+// event in one statement (an approval's execution on PostgreSQL) writes
+// the row Record would and hands the committed event to Committed.
 //
 // Recording takes no lock: transactions of any project commit side by
 // side. The database stamps each event with its transaction's ID, and

@@ -11,6 +11,7 @@ import (
 	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/ratelimit"
+	"github.com/ottr/backend/internal/platform/store"
 )
 
 // Opening and executing a link are the access attempts of DESIGN §2. They
@@ -215,6 +216,9 @@ func (s *Service) refuse(ctx context.Context, id string, now time.Time) error {
 // action's value and records APPROVAL_EXECUTED, in one transaction.
 func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider, comment *string, now time.Time) (*Execution, error) {
 	via := string(by.Via)
+	if s.store.OneStatement(ctx) {
+		return s.executeInOne(ctx, r, action, by, comment, now)
+	}
 	err := s.store.WithTx(ctx, func(ctx context.Context) error {
 		if err := s.lockLink(ctx, r); err != nil {
 			return err
@@ -245,6 +249,61 @@ func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider
 	if err != nil {
 		return nil, err
 	}
+	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining(), ExecutedAt: &now, Comment: comment}, nil
+}
+
+// executeOne is execute's transaction as one statement, in one round trip:
+// the project's row FOR KEY SHARE first (the lock order of
+// internal/domain/project/lock.go), then the same conditional UPDATE, and
+// only from the row it updated the key's upsert and the event's insert (the
+// columns Record writes; the database fills in id and xid). It answers how
+// many projects it locked (0: the project is gone, nothing written) and the
+// event's id and xid (NULL: the update matched no row, nothing written).
+var executeOne = store.NewQuery(`WITH p AS (SELECT id FROM projects WHERE id = ?` + " FOR " + store.LockKeyShare + `),
+	u AS (UPDATE approvals SET status = ?, executed_action = ?, executed_at = ?, decided_via = ?, decided_by_user_id = ?,
+			decided_by_slack_user_id = ?, decided_by_slack_user_name = ?, decision_comment = ?
+		WHERE id = ? AND status = ? AND expires_at > ? AND failed_pin_attempts < max_pin_attempts AND EXISTS (SELECT 1 FROM p)
+		RETURNING project_id),
+	k AS (INSERT INTO key_values (project_id, path, value, updated_at) SELECT project_id, ?, ?, ? FROM u
+		ON CONFLICT (project_id, path) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at),
+	e AS (INSERT INTO events (type, occurred_at, project_id, approval_id, key_path, action, attempts, max_attempts, reason,
+			decided_via, decided_by_user_id, decided_by_slack_user_id, decided_by_slack_user_name, comment)
+		SELECT ?, ?, project_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM u
+		RETURNING id, xid)
+	SELECT (SELECT count(*) FROM p), (SELECT id FROM e), (SELECT xid FROM e)`)
+
+// executeInOne is execute on a database that writes it in one statement
+// (Store.OneStatement): the statement commits on its own, and the event's
+// after-commit functions run once it has.
+func (s *Service) executeInOne(ctx context.Context, r *row, action Action, by Decider, comment *string, now time.Time) (*Execution, error) {
+	via := string(by.Via)
+	value := action.Value
+	ev := r.event(event.ApprovalExecuted, now)
+	ev.Action = &action.Key
+	ev.DecidedVia, ev.DecidedByUserID, ev.Comment = &via, by.UserID, comment
+	ev.DecidedBySlackUserID, ev.DecidedBySlackUserName = by.SlackUserID, by.SlackUserName
+	var (
+		locked  int
+		id, xid *int64
+	)
+	err := s.store.QueryRow(ctx, executeOne, r.ProjectID,
+		Executed, action.Key, now, via, by.UserID, by.SlackUserID, by.SlackUserName, comment,
+		r.ID, Pending, now,
+		r.KeyPath, &value, now,
+		ev.Type, ev.OccurredAt, ev.ApprovalID, ev.KeyPath, ev.Action, ev.Attempts, ev.MaxAttempts, ev.Reason,
+		ev.DecidedVia, ev.DecidedByUserID, ev.DecidedBySlackUserID, ev.DecidedBySlackUserName, ev.Comment,
+	).Scan(&locked, &id, &xid)
+	if err != nil {
+		return nil, fmt.Errorf("execute approval %s: %w", r.ID, err)
+	}
+	if locked == 0 {
+		return nil, apperr.NotFound("approval link")
+	}
+	if id == nil || xid == nil {
+		return nil, s.refuse(ctx, r.ID, now)
+	}
+	ev.ID, ev.Xid = *id, *xid
+	s.recorder.Committed(*ev)
 	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining(), ExecutedAt: &now, Comment: comment}, nil
 }
 

@@ -10,7 +10,9 @@ import (
 // Recorder is the one place where events are written. Every state change
 // records its event through Record, inside the change's transaction, so the
 // event's live publication and its Slack deliveries, both started after
-// commit from the log, follow from one call.
+// commit from the log, follow from one call. A change written with its
+// event in one statement (an approval's execution on PostgreSQL) writes
+// the row Record would and hands the committed event to Committed.
 //
 // Recording takes no lock: transactions of any project commit side by
 // side. The database stamps each event with its transaction's ID, and
@@ -47,11 +49,17 @@ func (r *Recorder) Record(ctx context.Context, ev *Event) error {
 			return fmt.Errorf("record %s event: %w", ev.Type, err)
 		}
 		committed := *ev
-		store.AfterCommit(ctx, func() {
-			for _, f := range r.onCommit {
-				f(committed)
-			}
-		})
+		store.AfterCommit(ctx, func() { r.Committed(committed) })
 		return nil
 	})
+}
+
+// Committed calls the after-commit functions with ev, an event that a
+// caller's own statement wrote and committed (its ID and Xid filled in from
+// the row), as Record does once its transaction commits. Call it only
+// after the commit, and once per event.
+func (r *Recorder) Committed(ev Event) {
+	for _, f := range r.onCommit {
+		f(ev)
+	}
 }

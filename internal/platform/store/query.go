@@ -79,3 +79,10 @@ func (r Row) scan(dest []any) error {
 		return c.QueryRow(ctx, text, r.args...).Scan(dest...)
 	})
 }
+
+// OneStatement reports whether a change may be written as one statement of
+// data-modifying WITH clauses that commits on its own: on PostgreSQL,
+// outside a transaction carried by ctx. SQLite has no data-modifying WITH;
+// there, and inside a transaction, the change takes its statements one by
+// one in a transaction.
+func (s *Store) OneStatement(ctx context.Context) bool { return s.dialect == Postgres && !InTx(ctx) }

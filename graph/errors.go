@@ -46,20 +46,47 @@ func gqlgenCode(gqlErr *gqlerror.Error) apperr.Code {
 	return apperr.CodeBadUserInput
 }
 
+// aroundFields is every field's one interceptor. A client that has gone
+// (its request's context is cancelled) reads nothing more: nothing more is
+// resolved for it. A field's error is made safe to show (safe); an input
+// with several validation problems is answered with one GraphQL error per
+// problem (listProblems); with introspection off, gqlgen's plain refusal of
+// an introspection field becomes the client's BAD_USER_INPUT. A field
+// without an error, most of them, costs one check of the context.
+func aroundFields(introspection bool, safe func(context.Context, error, string) error) graphql.FieldMiddleware {
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		if ctx.Err() != nil {
+			return nil, errClientGone
+		}
+		res, err := next(ctx)
+		if err == nil {
+			return res, nil
+		}
+		err = listProblems(ctx, err)
+		fc := graphql.GetFieldContext(ctx)
+		if !introspection && isIntrospection(fc) {
+			// gqlgen refuses with a plain error; it is the client's request
+			// that the server does not serve, not a failure.
+			return res, &apperr.Error{Code: apperr.CodeBadUserInput, Message: "introspection is disabled on this server"}
+		}
+		return res, safe(ctx, err, fc.Path().String())
+	}
+}
+
 // listProblems answers an input with several validation problems with one
 // GraphQL error per problem, each with its own extensions.field, in the
-// order the domain found them.
-func listProblems(ctx context.Context, next graphql.Resolver) (any, error) {
-	res, err := next(ctx)
+// order the domain found them: it adds all but the last, which it returns
+// for the field to fail with.
+func listProblems(ctx context.Context, err error) error {
 	if e, ok := apperr.As(err); ok && len(e.Problems) > 1 {
 		// gqlgen adds the returned error after those added here.
 		last := len(e.Problems) - 1
 		for _, p := range e.Problems[:last] {
 			graphql.AddError(ctx, p)
 		}
-		return res, e.Problems[last]
+		return e.Problems[last]
 	}
-	return res, err
+	return err
 }
 
 type retryAfterKey struct{}

@@ -167,27 +167,10 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.SetDisableSuggestion(!opts.Introspection)
 	srv.SetValidationRulesFn(validationRules(opts.Introspection))
 
-	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
-		// A client that has gone (its request's context is cancelled) reads
-		// nothing more: resolve nothing more for it.
-		if ctx.Err() != nil {
-			return nil, errClientGone
-		}
-		res, err := next(ctx)
-		if err != nil && !opts.Introspection && isIntrospection(graphql.GetFieldContext(ctx)) {
-			// gqlgen refuses with a plain error; it is the client's request
-			// that the server does not serve, not a failure.
-			return res, &apperr.Error{Code: apperr.CodeBadUserInput, Message: "introspection is disabled on this server"}
-		}
-		if err != nil {
-			err = safe(ctx, err, graphql.GetFieldContext(ctx).Path().String())
-		}
-		return res, err
-	})
+	srv.AroundFields(aroundFields(opts.Introspection, safe))
 	// Loaders live for one response: one query, one mutation, one event of
 	// a subscription.
 	srv.AroundResponses(withLoaders(r))
-	srv.AroundFields(listProblems)
 	srv.AroundOperations(opts.Live.countSubscriptions)
 	srv.AroundResponses(endStreamWithError(func(ctx context.Context, err error) error {
 		return safe(ctx, err, "subscription")

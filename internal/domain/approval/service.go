@@ -117,11 +117,7 @@ type rowQuery struct {
 // extra the columns the query reads after the row's.
 func (s *Service) load(ctx context.Context, by rowQuery, value string, extra ...any) (*row, error) {
 	var r row
-	err := s.store.QueryRow(ctx, by.q, value).Scan(append([]any{&r.ID, &r.ProjectID, &r.KeyPath, &r.Info, &r.RefID,
-		&r.Actions, &r.Status, &r.CreatedAt, &r.ExpiresAt, &r.TokenHash, &r.PinHash, &r.MaxPinAttempts,
-		&r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt, &r.InvalidationReason,
-		&r.DecidedVia, &r.DecidedByUserID, &r.DecidedBySlackUserID, &r.DecidedBySlackUserName, &r.DecisionComment,
-		&r.AllowLink, &r.Deciders, &r.CreatedByUserID, &r.CreatedByAPIKeyID, &r.RemindedAt}, extra...)...)
+	err := s.store.QueryRow(ctx, by.q, value).Scan(append(r.fields(), extra...)...)
 	if store.IsNotFound(err) {
 		return nil, apperr.NotFound("approval")
 	}
@@ -129,6 +125,15 @@ func (s *Service) load(ctx context.Context, by rowQuery, value string, extra ...
 		return nil, fmt.Errorf("load approval by %s: %w", by.column, err)
 	}
 	return &r, nil
+}
+
+// fields are the row's fields in the order of rowColumns, for a scan.
+func (r *row) fields() []any {
+	return []any{&r.ID, &r.ProjectID, &r.KeyPath, &r.Info, &r.RefID,
+		&r.Actions, &r.Status, &r.CreatedAt, &r.ExpiresAt, &r.TokenHash, &r.PinHash, &r.MaxPinAttempts,
+		&r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt, &r.InvalidationReason,
+		&r.DecidedVia, &r.DecidedByUserID, &r.DecidedBySlackUserID, &r.DecidedBySlackUserName, &r.DecisionComment,
+		&r.AllowLink, &r.Deciders, &r.CreatedByUserID, &r.CreatedByAPIKeyID, &r.RemindedAt}
 }
 
 // Get returns an approval the caller may read. Another tenant's approval
@@ -307,15 +312,26 @@ func (s *Service) List(ctx context.Context, projectID string, f Filter, args pag
 		}
 		total = &n
 	}
-	var rows []row
-	if err := page.Fetch(db, w, order, after, before).Find(&rows).Error; err != nil {
-		return none, fmt.Errorf("list approvals of %s: %w", projectID, err)
+	// GORM builds the statement; its rows are scanned without reflection.
+	q, qargs, err := store.Built(page.Fetch(db.Select(rowColumns), w, order, after, before), &[]row{})
+	if err != nil {
+		return none, fmt.Errorf("build the list of approvals of %s: %w", projectID, err)
 	}
-	approvals := make([]Approval, len(rows))
-	for i := range rows {
-		if approvals[i], err = rows[i].approval(now); err != nil {
-			return none, err
+	approvals := make([]Approval, 0, w.Size+1)
+	err = s.store.Each(ctx, q, qargs, func(scan func(...any) error) error {
+		var r row
+		if err := scan(r.fields()...); err != nil {
+			return err
 		}
+		a, err := r.approval(now)
+		if err != nil {
+			return err
+		}
+		approvals = append(approvals, a)
+		return nil
+	})
+	if err != nil {
+		return none, fmt.Errorf("list approvals of %s: %w", projectID, err)
 	}
 	p := page.Cut(approvals, w, func(a Approval) string {
 		return page.Encode(string(f.Sort), strconv.FormatInt(f.Sort.sortTime(a).UnixMicro(), 10), a.ID)

@@ -195,13 +195,35 @@ func (q *Queries) ForApprovals(ctx context.Context, projectID string, approvalID
 	if len(approvalIDs) == 0 {
 		return byApproval, nil
 	}
-	var rows []Event
-	err := q.store.DB(ctx).Where("project_id = ? AND approval_id IN ?", projectID, approvalIDs).Order("id").Find(&rows).Error
+	// GORM builds the statement (the IN list); its rows are scanned
+	// without reflection.
+	built, args, err := store.Built(q.store.DB(ctx).Select(eventColumns).
+		Where("project_id = ? AND approval_id IN ?", projectID, approvalIDs).Order("id"), &[]Event{})
+	if err != nil {
+		return nil, fmt.Errorf("build the list of events of %d approvals in %s: %w", len(approvalIDs), projectID, err)
+	}
+	err = q.store.Each(ctx, built, args, func(scan func(...any) error) error {
+		var ev Event
+		if err := scan(ev.fields()...); err != nil {
+			return err
+		}
+		byApproval[*ev.ApprovalID] = append(byApproval[*ev.ApprovalID], ev)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list events of %d approvals in %s: %w", len(approvalIDs), projectID, err)
 	}
-	for _, ev := range rows {
-		byApproval[*ev.ApprovalID] = append(byApproval[*ev.ApprovalID], ev)
-	}
 	return byApproval, nil
+}
+
+// eventColumns are the stored columns of an event, in the order of fields.
+const eventColumns = `id, xid, type, occurred_at, project_id, approval_id, key_path, action, attempts, max_attempts, ` +
+	`reason, decided_via, decided_by_user_id, decided_by_slack_user_id, decided_by_slack_user_name, comment`
+
+// fields are the event's stored fields in the order of eventColumns, for a
+// scan.
+func (e *Event) fields() []any {
+	return []any{&e.ID, &e.Xid, &e.Type, &e.OccurredAt, &e.ProjectID, &e.ApprovalID, &e.KeyPath, &e.Action,
+		&e.Attempts, &e.MaxAttempts, &e.Reason, &e.DecidedVia, &e.DecidedByUserID, &e.DecidedBySlackUserID,
+		&e.DecidedBySlackUserName, &e.Comment}
 }

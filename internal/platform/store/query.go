@@ -86,3 +86,67 @@ func (r Row) scan(dest []any) error {
 // there, and inside a transaction, the change takes its statements one by
 // one in a transaction.
 func (s *Store) OneStatement(ctx context.Context) bool { return s.dialect == Postgres && !InTx(ctx) }
+
+// Built is the statement a Find into dest would run from db, a GORM
+// builder of the store's dialect, with its arguments, built without
+// running it: for reads whose conditions vary (filters, cursors, IN lists)
+// and that Each then runs and scans without GORM's reflection. The builder
+// must name its columns (Select) in the order the caller scans them.
+func Built(db *gorm.DB, dest any) (Query, []any, error) {
+	built := db.Session(&gorm.Session{DryRun: true}).Find(dest)
+	if built.Error != nil {
+		return Query{}, nil, built.Error
+	}
+	text := built.Statement.SQL.String()
+	return Query{sqlite: text, postgres: text}, built.Statement.Vars, nil
+}
+
+// Each runs q with args, on the transaction carried by ctx or on the pool,
+// and calls fn once for each row, in order, with scan copying that row's
+// columns into the fields it is given. An error of fn stops the read and is
+// returned as it is. The multi-row counterpart of QueryRow.
+func (s *Store) Each(ctx context.Context, q Query, args []any, fn func(scan func(dest ...any) error) error) error {
+	text := q.postgres
+	if s.dialect == SQLite {
+		text = q.sqlite
+	}
+	if InTx(ctx) {
+		tx, err := SQLTx(ctx)
+		if err != nil {
+			return err
+		}
+		return eachSQL(ctx, tx, text, args, fn)
+	}
+	if s.dialect == SQLite {
+		return eachSQL(ctx, s.sqlDB, text, args, fn)
+	}
+	return s.withPgxConn(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, text, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := fn(rows.Scan); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+func eachSQL(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, text string, args []any, fn func(scan func(dest ...any) error) error) error {
+	rows, err := db.QueryContext(ctx, text, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -97,3 +97,91 @@ func TestQueryRow(t *testing.T) {
 		}
 	})
 }
+
+func TestEach(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		s := storetest.Open(t, d)
+		ctx := context.Background()
+		prefix := store.NewID()
+		var wrote []project.Project
+		for i := range 3 {
+			p := project.Project{ID: store.NewID(), Name: prefix + string(rune('a'+i)), CreatedAt: store.Now()}
+			storetest.Must(t, s.DB(ctx).Create(&p).Error)
+			wrote = append(wrote, p)
+		}
+		read := func(ctx context.Context, names ...string) ([]project.Project, error) {
+			q, args, err := store.Built(s.DB(ctx).Model(&project.Project{}).Select("id, name, created_at").
+				Where("name IN ?", names).Order("name DESC"), &[]project.Project{})
+			if err != nil {
+				return nil, err
+			}
+			var got []project.Project
+			err = s.Each(ctx, q, args, func(scan func(...any) error) error {
+				var p project.Project
+				if err := scan(&p.ID, &p.Name, &p.CreatedAt); err != nil {
+					return err
+				}
+				got = append(got, p)
+				return nil
+			})
+			return got, err
+		}
+
+		t.Run("reads every row in order, with the builder's conditions and arguments", func(t *testing.T) {
+			got, err := read(ctx, wrote[0].Name, wrote[2].Name, "missing")
+			storetest.Must(t, err)
+			if len(got) != 2 || got[0].ID != wrote[2].ID || got[1].ID != wrote[0].ID ||
+				!got[0].CreatedAt.Equal(wrote[2].CreatedAt) {
+				t.Fatalf("read %+v, want projects c then a of %+v", got, wrote)
+			}
+		})
+
+		t.Run("no rows is no call and no error", func(t *testing.T) {
+			got, err := read(ctx, "missing")
+			if err != nil || len(got) != 0 {
+				t.Fatalf("read %+v, %v", got, err)
+			}
+		})
+
+		t.Run("an error of the callback stops the read and is returned", func(t *testing.T) {
+			q, args, err := store.Built(s.DB(ctx).Model(&project.Project{}).Select("id").
+				Where("name LIKE ?", prefix+"%"), &[]project.Project{})
+			storetest.Must(t, err)
+			boom := errors.New("boom")
+			calls := 0
+			err = s.Each(ctx, q, args, func(scan func(...any) error) error {
+				calls++
+				return boom
+			})
+			if !errors.Is(err, boom) || calls != 1 {
+				t.Fatalf("Each = %v after %d calls, want boom after 1", err, calls)
+			}
+			for range 5 { // the connection went back to the pool
+				if _, err := read(ctx, wrote[0].Name); err != nil {
+					t.Fatalf("after a stopped read: %v", err)
+				}
+			}
+		})
+
+		t.Run("in a transaction, reads what it wrote", func(t *testing.T) {
+			q := project.Project{ID: store.NewID(), Name: prefix + "q", CreatedAt: store.Now()}
+			boom := errors.New("boom")
+			err := s.WithTx(ctx, func(ctx context.Context) error {
+				storetest.Must(t, s.DB(ctx).Create(&q).Error)
+				got, err := read(ctx, q.Name)
+				if err != nil || len(got) != 1 || got[0].ID != q.ID {
+					t.Fatalf("in the transaction: %+v, %v", got, err)
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("WithTx = %v", err)
+			}
+			if got, err := read(ctx, q.Name); err != nil || len(got) != 0 {
+				t.Fatalf("after rollback: %+v, %v", got, err)
+			}
+		})
+	})
+}

@@ -126,12 +126,7 @@ func (s *Store) Each(ctx context.Context, q Query, args []any, fn func(scan func
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			if err := fn(rows.Scan); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
+		return eachRow(rows, fn)
 	})
 }
 
@@ -143,6 +138,15 @@ func eachSQL(ctx context.Context, db interface {
 		return err
 	}
 	defer rows.Close()
+	return eachRow(rows, fn)
+}
+
+// eachRow hands each row of pgx's or database/sql's rows to fn.
+func eachRow(rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}, fn func(scan func(dest ...any) error) error) error {
 	for rows.Next() {
 		if err := fn(rows.Scan); err != nil {
 			return err

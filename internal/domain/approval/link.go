@@ -264,13 +264,21 @@ var executeOne = store.NewQuery(`WITH p AS (SELECT id FROM projects WHERE id = ?
 			decided_by_slack_user_id = ?, decided_by_slack_user_name = ?, decision_comment = ?
 		WHERE id = ? AND status = ? AND expires_at > ? AND failed_pin_attempts < max_pin_attempts AND EXISTS (SELECT 1 FROM p)
 		RETURNING project_id),
-	k AS (INSERT INTO key_values (project_id, path, value, updated_at) SELECT project_id, ?, ?, ? FROM u
+	k AS (INSERT INTO key_values (` + executeKeyColumns + `) SELECT project_id, ?, ?, ? FROM u
 		ON CONFLICT (project_id, path) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at),
-	e AS (INSERT INTO events (type, occurred_at, project_id, approval_id, key_path, action, attempts, max_attempts, reason,
-			decided_via, decided_by_user_id, decided_by_slack_user_id, decided_by_slack_user_name, comment)
+	e AS (INSERT INTO events (` + executeEventColumns + `)
 		SELECT ?, ?, project_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM u
 		RETURNING id, xid)
 	SELECT (SELECT count(*) FROM p), (SELECT id FROM e), (SELECT xid FROM e)`)
+
+// The columns executeOne writes: every column of key_values, and every
+// column of events but the two the database fills in (id, xid).
+// TestExecuteInOneWritesEveryColumn keeps them in step with the tables.
+const (
+	executeKeyColumns   = `project_id, path, value, updated_at`
+	executeEventColumns = `type, occurred_at, project_id, approval_id, key_path, action, attempts, max_attempts, reason, ` +
+		`decided_via, decided_by_user_id, decided_by_slack_user_id, decided_by_slack_user_name, comment`
+)
 
 // executeInOne is execute on a database that writes it in one statement
 // (Store.OneStatement): the statement commits on its own, and the event's

@@ -1,0 +1,53 @@
+package approval
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ottr/backend/internal/platform/store"
+	"github.com/ottr/backend/internal/platform/store/storetest"
+)
+
+// The one-statement execution writes the key and the event itself, not
+// through GORM's models: a column added to either table must be added to
+// its lists too, or executions on PostgreSQL would leave it empty.
+func TestExecuteInOneWritesEveryColumn(t *testing.T) {
+	if storetest.SQLiteOnly() {
+		t.Skip("the one-statement execution is PostgreSQL's (OTTR_TEST_SQLITE_ONLY=1 is set)")
+	}
+	t.Parallel()
+	s := storetest.Open(t, store.Postgres)
+	for _, c := range []struct {
+		table, written string
+		filledIn       []string
+	}{
+		{"key_values", executeKeyColumns, nil},
+		{"events", executeEventColumns, []string{"id", "xid"}},
+	} {
+		var columns []string
+		err := s.DB(context.Background()).Raw(`SELECT column_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = ? ORDER BY column_name`, c.table).Scan(&columns).Error
+		if err != nil {
+			t.Fatalf("columns of %s: %v", c.table, err)
+		}
+		if len(columns) == 0 {
+			t.Fatalf("table %s has no columns", c.table)
+		}
+		var want []string
+		for _, col := range columns {
+			if !slices.Contains(c.filledIn, col) {
+				want = append(want, col)
+			}
+		}
+		var got []string
+		for _, col := range strings.Split(c.written, ",") {
+			got = append(got, strings.TrimSpace(col))
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the one-statement execution writes %v, the table's columns (less %v) are %v", c.table, got, c.filledIn, want)
+		}
+	}
+}

@@ -29,6 +29,9 @@ type KeyValue struct {
 // TableName pins the table name.
 func (KeyValue) TableName() string { return "key_values" }
 
+// keyValueColumns are KeyValue's columns in the order of its fields.
+const keyValueColumns = "project_id, path, value, updated_at"
+
 // Keys is the project's key/value store.
 type Keys struct{ svc *Service }
 
@@ -125,8 +128,22 @@ func (k *Keys) List(ctx context.Context, projectID string, prefix *string, args 
 		}
 		total = &n
 	}
-	var rows []KeyValue
-	if err := page.Fetch(db, w, page.Order{{Name: "path"}}, pathCursor(w.After), pathCursor(w.Before)).Find(&rows).Error; err != nil {
+	// GORM builds the statement; the rows are scanned without its reflection.
+	q, qargs, err := store.Built(page.Fetch(db.Select(keyValueColumns), w, page.Order{{Name: "path"}},
+		pathCursor(w.After), pathCursor(w.Before)), &[]KeyValue{})
+	if err != nil {
+		return none, fmt.Errorf("build the list of keys of %s: %w", projectID, err)
+	}
+	rows := make([]KeyValue, 0, w.Size+1)
+	err = k.svc.store.Each(ctx, q, qargs, func(scan func(...any) error) error {
+		var kv KeyValue
+		if err := scan(&kv.ProjectID, &kv.Path, &kv.Value, &kv.UpdatedAt); err != nil {
+			return err
+		}
+		rows = append(rows, kv)
+		return nil
+	})
+	if err != nil {
 		return none, fmt.Errorf("list keys of %s: %w", projectID, err)
 	}
 	p := page.Cut(rows, w, func(kv KeyValue) string { return page.Encode(kv.Path) },
@@ -172,26 +189,25 @@ func (k *Keys) PendingForPaths(ctx context.Context, projectID string, paths []st
 		return pending, nil
 	}
 	now := k.svc.now()
-	var rows []row
 	q := k.svc.store.DB(ctx).
 		Where("project_id = ? AND key_path IN ? AND status = ? AND expires_at > ?", projectID, paths, Pending, now).
 		Order("created_at DESC, id DESC")
 	if len(paths) == 1 {
 		q = q.Limit(1) // the newest is the one: a single key reads no more
 	}
-	err := q.Find(&rows).Error
+	err := k.svc.eachRow(ctx, q, func(r *row) error {
+		if _, newer := pending[r.KeyPath]; newer {
+			return nil
+		}
+		a, err := r.approval(now)
+		if err != nil {
+			return err
+		}
+		pending[r.KeyPath] = &a
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("find pending approvals of %d keys in %s: %w", len(paths), projectID, err)
-	}
-	for i := range rows {
-		if _, newer := pending[rows[i].KeyPath]; newer {
-			continue
-		}
-		a, err := rows[i].approval(now)
-		if err != nil {
-			return nil, err
-		}
-		pending[rows[i].KeyPath] = &a
 	}
 	return pending, nil
 }

@@ -127,6 +127,24 @@ func (s *Service) load(ctx context.Context, by rowQuery, value string, extra ...
 	return &r, nil
 }
 
+// eachRow runs the read of approval rows that db builds, taking
+// rowColumns, and calls fn with each row in order. GORM builds the
+// statement; the rows are scanned without its reflection, which on a page
+// of rows costs more than the query.
+func (s *Service) eachRow(ctx context.Context, db *gorm.DB, fn func(*row) error) error {
+	q, args, err := store.Built(db.Select(rowColumns), &[]row{})
+	if err != nil {
+		return fmt.Errorf("build a read of approvals: %w", err)
+	}
+	return s.store.Each(ctx, q, args, func(scan func(...any) error) error {
+		var r row
+		if err := scan(r.fields()...); err != nil {
+			return err
+		}
+		return fn(&r)
+	})
+}
+
 // fields are the row's fields in the order of rowColumns, for a scan.
 func (r *row) fields() []any {
 	return []any{&r.ID, &r.ProjectID, &r.KeyPath, &r.Info, &r.RefID,
@@ -312,17 +330,8 @@ func (s *Service) List(ctx context.Context, projectID string, f Filter, args pag
 		}
 		total = &n
 	}
-	// GORM builds the statement; its rows are scanned without reflection.
-	q, qargs, err := store.Built(page.Fetch(db.Select(rowColumns), w, order, after, before), &[]row{})
-	if err != nil {
-		return none, fmt.Errorf("build the list of approvals of %s: %w", projectID, err)
-	}
 	approvals := make([]Approval, 0, w.Size+1)
-	err = s.store.Each(ctx, q, qargs, func(scan func(...any) error) error {
-		var r row
-		if err := scan(r.fields()...); err != nil {
-			return err
-		}
+	err = s.eachRow(ctx, page.Fetch(db, w, order, after, before), func(r *row) error {
 		a, err := r.approval(now)
 		if err != nil {
 			return err

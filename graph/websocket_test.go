@@ -362,7 +362,10 @@ func stalledClientIsDisconnected(t *testing.T, protocol string) {
 	for range events {
 		srv.RecordEvent(event.Event{Type: event.PinFailed, ProjectID: pid, KeyPath: big})
 	}
-	time.Sleep(time.Second) // ten times the write timeout
+	// The client reads nothing until the server has let the connection go:
+	// however slow the machine, its writer stalls on the full socket and
+	// gives up after the write timeout.
+	awaitHeld(t, srv, "127.0.0.1", 0, 0)
 	for received := 0; ; {
 		m, err := ws.TryRead()
 		if err != nil {

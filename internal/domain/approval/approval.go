@@ -7,6 +7,9 @@ package approval
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ottr/backend/internal/domain/event"
@@ -132,12 +135,32 @@ func (r *row) status(now time.Time) Status {
 }
 
 func (r *row) actions() ([]Action, error) {
+	if known, ok := actionSets.Load(r.Actions); ok {
+		return slices.Clone(known.([]Action)), nil
+	}
 	var actions []Action
 	if err := json.Unmarshal([]byte(r.Actions), &actions); err != nil {
 		return nil, fmt.Errorf("decode actions of approval %s: %w", r.ID, err)
 	}
+	if actionSetCount.Load() < maxActionSets {
+		if _, loaded := actionSets.LoadOrStore(r.Actions, slices.Clone(actions)); !loaded {
+			actionSetCount.Add(1)
+		}
+	}
 	return actions, nil
 }
+
+// actionSets holds decoded action sets by their stored JSON, read-only;
+// readers get a copy. Most approvals share a few sets (the default two
+// actions, a script's own), so a page of approvals decodes each set once
+// instead of once per row. At most maxActionSets are kept: beyond them a
+// set is decoded every time, as it would be without the cache.
+var (
+	actionSets     sync.Map
+	actionSetCount atomic.Int64
+)
+
+const maxActionSets = 1024
 
 func findAction(actions []Action, key string) (Action, bool) {
 	for _, a := range actions {

@@ -51,3 +51,24 @@ func TestExecuteInOneWritesEveryColumn(t *testing.T) {
 		}
 	}
 }
+
+// Rows with the same actions share one decoded set, but each caller gets
+// its own copy: changing one approval's actions changes no other's.
+func TestActionSetsAreCopiesOfOneDecoding(t *testing.T) {
+	raw := `[{"key":"ship","value":"yes","label":"Ship it","style":"PRIMARY"},{"key":"hold","value":"no","label":"Hold","style":"DANGER"}]`
+	first, err := (&row{ID: "a", Actions: raw}).actions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first[0].Label = "changed"
+	second, err := (&row{ID: "b", Actions: raw}).actions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(second) != 2 || second[0].Label != "Ship it" || second[1].Key != "hold" || second[1].Style != "DANGER" {
+		t.Fatalf("second decoding: %+v", second)
+	}
+	if _, err := (&row{ID: "c", Actions: `[{"key":`}).actions(); err == nil {
+		t.Fatal("broken actions decoded without an error")
+	}
+}

@@ -223,7 +223,9 @@ func TestConnectionsPageBothWays(t *testing.T) {
 // that their order and count stay put while the test pages through them.
 func (f *connFixture) waitForDeliveries(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	// A generous deadline: it is only reached when deliveries are missing,
+	// and a loaded machine takes long for the ones that are not.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var out struct {
 			Project struct{ Deliveries struct{ TotalCount int } }

@@ -327,6 +327,13 @@ func TestSQLiteIsRecentWithForeignKeysAndWAL(t *testing.T) {
 	if journal != "wal" || foreignKeys != 1 || jsonbType != "blob" {
 		t.Errorf("journal_mode %s, foreign_keys %d, jsonb type %s; want wal, 1, blob", journal, foreignKeys, jsonbType)
 	}
+	// The DSN's own busy timeout wins over the dialector's default of 5 s.
+	var busyTimeout, synchronous int
+	storetest.Must(t, db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busyTimeout))
+	storetest.Must(t, db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&synchronous))
+	if busyTimeout != 10000 || synchronous != 2 {
+		t.Errorf("busy_timeout %d, synchronous %d; want 10000, 2 (FULL)", busyTimeout, synchronous)
+	}
 	// Foreign keys are enforced, not only declared.
 	err := s.DB(ctx).Create(&project.Member{ProjectID: "none", UserID: "none", Role: project.RoleOwner, AddedAt: store.Now()}).Error
 	if err == nil {

@@ -106,7 +106,13 @@ func open(ctx context.Context, databaseURL, dataDir string, roomWait time.Durati
 	if s.dialect == SQLite {
 		// Writers queue on the busy timeout; immediate transactions take the
 		// write lock up front so that none fails half-way with SQLITE_BUSY.
-		s.sqlDB.SetMaxOpenConns(8)
+		const conns = 8
+		s.sqlDB.SetMaxOpenConns(conns)
+		// Keep every released connection: database/sql's default of two
+		// idle ones would close the others as soon as they are handed back
+		// (often right after a cancelled query), and reopening one costs a
+		// file open and the DSN's pragmas.
+		s.sqlDB.SetMaxIdleConns(conns)
 	} else {
 		s.sqlDB.SetMaxOpenConns(32)
 		s.sqlDB.SetMaxIdleConns(32)

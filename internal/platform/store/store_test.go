@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -338,6 +339,32 @@ func TestSQLiteIsRecentWithForeignKeysAndWAL(t *testing.T) {
 	err := s.DB(ctx).Create(&project.Member{ProjectID: "none", UserID: "none", Role: project.RoleOwner, AddedAt: store.Now()}).Error
 	if err == nil {
 		t.Error("a member of a missing project was inserted")
+	}
+}
+
+// A statement whose context ends is interrupted, however soon, and its
+// connection can be closed right after: the driver must neither lose the
+// interrupt nor read the connection while Close tears it down (the race
+// detector watches the second).
+func TestCancelledSQLiteStatementsStop(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, store.SQLite)
+	// No idle connection: each one is closed as soon as it is handed back.
+	s.SQL().SetMaxIdleConns(0)
+	// Seconds of work, far more than the longest wait below.
+	const slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) SELECT count(*) FROM c"
+	for i := range 25 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i+1)*200*time.Microsecond)
+		start := time.Now()
+		var n int64
+		err := s.SQL().QueryRowContext(ctx, slow).Scan(&n)
+		cancel()
+		if err == nil {
+			t.Fatalf("the slow statement ran to its end (count %d) instead of stopping", n)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("statement stopped %s after it started, its context ended after %s", took, time.Duration(i+1)*200*time.Microsecond)
+		}
 	}
 }
 

@@ -207,7 +207,7 @@ func TestDialectCheckCatchesLeaks(t *testing.T) {
 			}
 		})
 	}
-	imp, err := parser.ParseFile(token.NewFileSet(), "p.go", "package p\n\nimport _ \"github.com/glebarez/sqlite_x\"\n", 0)
+	imp, err := parser.ParseFile(token.NewFileSet(), "p.go", "package p\n\nimport _ \"github.com/libtnb/sqlite_x\"\n", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/libtnb/sqlite"
 	"github.com/ottr/backend/internal/platform/store/eventlog"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -106,7 +106,13 @@ func open(ctx context.Context, databaseURL, dataDir string, roomWait time.Durati
 	if s.dialect == SQLite {
 		// Writers queue on the busy timeout; immediate transactions take the
 		// write lock up front so that none fails half-way with SQLITE_BUSY.
-		s.sqlDB.SetMaxOpenConns(8)
+		const conns = 8
+		s.sqlDB.SetMaxOpenConns(conns)
+		// Keep every released connection: database/sql's default of two
+		// idle ones would close the others as soon as they are handed back
+		// (often right after a cancelled query), and reopening one costs a
+		// file open and the DSN's pragmas.
+		s.sqlDB.SetMaxIdleConns(conns)
 	} else {
 		s.sqlDB.SetMaxOpenConns(32)
 		s.sqlDB.SetMaxIdleConns(32)
@@ -130,11 +136,14 @@ func open(ctx context.Context, databaseURL, dataDir string, roomWait time.Durati
 // keys on, WAL so readers never wait for the writer, a busy timeout so
 // writers queue instead of failing, and immediate transactions (a deferred
 // one that reads, then writes, fails at once with SQLITE_BUSY when another
-// writer got in between). No _time_format: the driver ignores _txlock when
-// it is present, and writes times in the sqlite format by default anyway.
+// writer got in between). Times are written as text in SQLite's format
+// (2006-01-02 15:04:05.999999999-07:00), which sorts in time order for
+// UTC values; text and integers come back as they are, parsed into times only
+// in columns declared DATETIME, so a string that merely looks like a date
+// stays a string (the dialector would turn both conversions on otherwise).
 func SQLiteDSN(path string) string {
 	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=synchronous(FULL)&_txlock=immediate"
+		"&_pragma=synchronous(FULL)&_txlock=immediate&_time_format=sqlite&_texttotime=0&_inttotime=0"
 }
 
 // SetLogger sets where the store logs (migrations applied).

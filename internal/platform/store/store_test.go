@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -327,10 +328,43 @@ func TestSQLiteIsRecentWithForeignKeysAndWAL(t *testing.T) {
 	if journal != "wal" || foreignKeys != 1 || jsonbType != "blob" {
 		t.Errorf("journal_mode %s, foreign_keys %d, jsonb type %s; want wal, 1, blob", journal, foreignKeys, jsonbType)
 	}
+	// The DSN's own busy timeout wins over the dialector's default of 5 s.
+	var busyTimeout, synchronous int
+	storetest.Must(t, db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busyTimeout))
+	storetest.Must(t, db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&synchronous))
+	if busyTimeout != 10000 || synchronous != 2 {
+		t.Errorf("busy_timeout %d, synchronous %d; want 10000, 2 (FULL)", busyTimeout, synchronous)
+	}
 	// Foreign keys are enforced, not only declared.
 	err := s.DB(ctx).Create(&project.Member{ProjectID: "none", UserID: "none", Role: project.RoleOwner, AddedAt: store.Now()}).Error
 	if err == nil {
 		t.Error("a member of a missing project was inserted")
+	}
+}
+
+// A statement whose context ends is interrupted, however soon, and its
+// connection can be closed right after: the driver must neither lose the
+// interrupt nor read the connection while Close tears it down (the race
+// detector watches the second).
+func TestCancelledSQLiteStatementsStop(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, store.SQLite)
+	// No idle connection: each one is closed as soon as it is handed back.
+	s.SQL().SetMaxIdleConns(0)
+	// Seconds of work, far more than the longest wait below.
+	const slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) SELECT count(*) FROM c"
+	for i := range 25 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i+1)*200*time.Microsecond)
+		start := time.Now()
+		var n int64
+		err := s.SQL().QueryRowContext(ctx, slow).Scan(&n)
+		cancel()
+		if err == nil {
+			t.Fatalf("the slow statement ran to its end (count %d) instead of stopping", n)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("statement stopped %s after it started, its context ended after %s", took, time.Duration(i+1)*200*time.Microsecond)
+		}
 	}
 }
 

@@ -176,6 +176,17 @@ func (s *Service) Rename(ctx context.Context, id, name string) (*Project, error)
 	return s.load(ctx, id)
 }
 
+// deleteDeliveries remove a project's deliveries of every kind, each with
+// its attempts, before the cascade reaches their channels (Slack
+// channels, webhook endpoints, approvals with a callback): the worker
+// settles a delivery, then its channel, so the cascade's order (channel,
+// then delivery) would wait for a settle that waits for it.
+var deleteDeliveries = []string{
+	"DELETE FROM deliveries WHERE channel_id IN (SELECT id FROM slack_channels WHERE project_id = ?)",
+	"DELETE FROM webhook_deliveries WHERE channel_id IN (SELECT id FROM webhook_endpoints WHERE project_id = ?)",
+	"DELETE FROM callback_deliveries WHERE channel_id IN (SELECT id FROM approvals WHERE project_id = ?)",
+}
+
 // Delete removes a project and everything in it.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	defer forgetAccess(ctx) // the memberships this changes
@@ -186,8 +197,9 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	// The lock order of lock.go: the project's row, the deliveries of its
-	// channels, then the rest through the cascade. Of concurrent deletes,
-	// the one that removed the row succeeds; the others find none.
+	// channels (with their attempts), then the rest through the cascade.
+	// Of concurrent deletes, the one that removed the row succeeds; the
+	// others find none.
 	defer s.keysChanged("", id)
 	return s.store.WithTx(ctx, func(ctx context.Context) error {
 		db := s.store.DB(ctx)
@@ -198,8 +210,10 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("lock project %s: %w", id, err)
 		}
-		if err := db.Exec("DELETE FROM deliveries WHERE channel_id IN (SELECT id FROM slack_channels WHERE project_id = ?)", id).Error; err != nil {
-			return fmt.Errorf("delete the deliveries of project %s: %w", id, err)
+		for _, q := range deleteDeliveries {
+			if err := db.Exec(q, id).Error; err != nil {
+				return fmt.Errorf("delete the deliveries of project %s: %w", id, err)
+			}
 		}
 		res := db.Where("id = ?", id).Delete(&Project{})
 		if res.Error != nil {

@@ -23,7 +23,9 @@ import (
 //     the delivery's row first, then the attempt's, then the channel's.
 //     So removing a channel (or a project) deletes the deliveries of
 //     every kind, whose attempts go with them, before the channels' rows,
-//     rather than leaving the order to the cascade.
+//     rather than leaving the order to the cascade. Deliveries among
+//     themselves go in event order: a settle wakes the next delivery of
+//     its approval.
 //
 // So a delete waits for the writers that hold the project's row and holds
 // no child they wait for, and a writer that comes after the delete waits

@@ -2,9 +2,11 @@ package notify_test
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/ottr/backend/internal/domain/event"
 	"github.com/ottr/backend/internal/domain/notify"
 	"github.com/ottr/backend/internal/domain/slack"
 	"github.com/ottr/backend/internal/platform/config"
@@ -66,7 +68,7 @@ func TestSettleAndProjectDeleteTakeADeliveryInOneOrder(t *testing.T) {
 			eventually(t, 10*time.Second, func() bool {
 				var waiting int64
 				storetest.Must(t, db.Raw(`SELECT count(*) FROM pg_stat_activity
-					WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'DELETE%'`).Scan(&waiting).Error)
+					WHERE datname = current_database() AND wait_event IN ('transactionid', 'tuple')`).Scan(&waiting).Error)
 				return waiting > 0
 			}, func() string { return "the delete never waited for the settle" })
 			for _, st := range stmts[1:] {
@@ -77,5 +79,53 @@ func TestSettleAndProjectDeleteTakeADeliveryInOneOrder(t *testing.T) {
 				t.Fatalf("deleteProject answered %s: %+v", r.Errors[0].Code(), r.Errors)
 			}
 		})
+	}
+}
+
+// A project's delete takes the deliveries of an approval in event order,
+// as the worker does when it settles one and then wakes the next: here a
+// settle holds the first delivery, the delete starts and waits, and the
+// settle then gives the second its job. Taking them in the order of its
+// scan (the second first: on disk here, along the channel's newest-first
+// index on a large table), the delete held the second while it waited
+// for the first, and PostgreSQL aborted it.
+func TestProjectDeleteTakesDeliveriesInEventOrder(t *testing.T) {
+	t.Parallel()
+	if storetest.SQLiteOnly() {
+		t.Skip("OTTR_TEST_SQLITE_ONLY=1: row locks are PostgreSQL's")
+	}
+	e := newEnv(t, store.Postgres)
+	// The channel selects neither event: the only deliveries are the two
+	// written below, which no job works on.
+	channel, _ := e.channel("alerts", "TOKEN_LOCKED")
+	events := []*event.Event{e.record(event.ApprovalCreated, "deploy/prod"), e.record(event.ApprovalExecuted, "deploy/prod")}
+	e.fannedOut()
+	ids := []string{store.NewID(), store.NewID()}
+	slices.Sort(ids)
+	db := e.srv.App.Store.DB(t.Context())
+	for _, i := range []int{1, 0} {
+		storetest.Must(t, db.Exec("INSERT INTO deliveries (id, channel_id, event_id, status, created_at, ordered_by) VALUES (?, ?, ?, ?, ?, ?)",
+			ids[i], channel, events[i].ID, "PENDING", time.Now(), "approval").Error)
+	}
+
+	settle := db.Begin()
+	defer settle.Rollback()
+	first := notify.SettleStmts("slack", ids[0], channel)[0]
+	storetest.Must(t, settle.Exec(first.SQL, first.Args...).Error)
+	deleted := make(chan *testserver.Response, 1)
+	go func() {
+		deleted <- e.owner.Do(`mutation($p: ID!) { deleteProject(id: $p) }`, map[string]any{"p": e.pid})
+	}()
+	eventually(t, 10*time.Second, func() bool {
+		var waiting int64
+		storetest.Must(t, db.Raw(`SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event IN ('transactionid', 'tuple')`).Scan(&waiting).Error)
+		return waiting > 0
+	}, func() string { return "the delete never waited for the settle" })
+	// What wakeNext writes: the next delivery of the approval gets a job.
+	storetest.Must(t, settle.Exec("UPDATE deliveries SET job_id = ? WHERE id = ?", 1, ids[1]).Error)
+	storetest.Must(t, settle.Commit().Error)
+	if r := <-deleted; len(r.Errors) > 0 {
+		t.Fatalf("deleteProject answered %s: %+v", r.Errors[0].Code(), r.Errors)
 	}
 }

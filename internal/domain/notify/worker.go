@@ -321,23 +321,7 @@ func (w *worker) settle(ctx context.Context, k Kind, job *river.Job[deliverArgs]
 		}
 	}
 
-	var attemptError *string
-	if r.Err != nil {
-		attemptError = store.NullIfEmpty(r.Err.Error())
-	}
-	tb := k.tables()
-	// The attempt begin started, the delivery's new state and the
-	// channel's last delivery, as one unit (one round trip on PostgreSQL).
-	// A delivery's delivered_at is kept once set.
-	stmts := []store.Stmt{
-		{SQL: "UPDATE " + tb.attempts + " SET status_code = ?, body = ?, duration_ms = ?, error = ?, outcome = ? " +
-			"WHERE delivery_id = ? AND outcome = ?",
-			Args: []any{positive(r.StatusCode), store.NullIfEmpty(r.Body), int(r.Latency.Milliseconds()), attemptError, outcome.Kind.String(), del.ID, OutcomeStarted}},
-		{SQL: "UPDATE " + tb.deliveries + " SET status = ?, last_status_code = ?, last_error = ?, " +
-			"next_attempt_at = ?, delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
-			Args: []any{dec.Status, positive(r.StatusCode), store.NullIfEmpty(lastError), nextAttempt, deliveredAt, del.ID}},
-		k.outcomeStmt(t, dec, lastError, now),
-	}
+	stmts := settleStmts(k, t, r, outcome, dec, settled{lastError: lastError, nextAttempt: nextAttempt, deliveredAt: deliveredAt}, now)
 	// Record even when the job's context ended (timeout, shutdown): the
 	// request was made.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
@@ -379,6 +363,41 @@ func (w *worker) settle(ctx context.Context, k Kind, job *river.Job[deliverArgs]
 		w.d.logger.WarnContext(ctx, k.Name()+" channel disabled by its deliveries", "channel", del.ChannelID, "reason", dec.Disable)
 	}
 	return result
+}
+
+// settled is what settle decided for a delivery's row.
+type settled struct {
+	lastError   string
+	nextAttempt *time.Time
+	deliveredAt *time.Time
+}
+
+// settleStmts are settle's writes: the delivery's new state, the attempt
+// begin started and the channel's last delivery, as one unit (one round
+// trip on PostgreSQL). A delivery's delivered_at is kept once set.
+//
+// The delivery's row comes first, then its attempt, then its channel (the
+// lock order of internal/domain/project/lock.go): begin takes them in that
+// order, and so does a delete of a channel or project, whose attempts go
+// with its deliveries through the cascade. With the attempt first, a
+// delete that took the delivery waited for the attempt while the settle
+// waited for the delivery, and PostgreSQL aborted one of them.
+func settleStmts(k Kind, t *target, r slack.Result, outcome slack.Outcome, dec Decision, s settled, now time.Time) []store.Stmt {
+	del := &t.del
+	var attemptError *string
+	if r.Err != nil {
+		attemptError = store.NullIfEmpty(r.Err.Error())
+	}
+	tb := k.tables()
+	return []store.Stmt{
+		{SQL: "UPDATE " + tb.deliveries + " SET status = ?, last_status_code = ?, last_error = ?, " +
+			"next_attempt_at = ?, delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
+			Args: []any{dec.Status, positive(r.StatusCode), store.NullIfEmpty(s.lastError), s.nextAttempt, s.deliveredAt, del.ID}},
+		{SQL: "UPDATE " + tb.attempts + " SET status_code = ?, body = ?, duration_ms = ?, error = ?, outcome = ? " +
+			"WHERE delivery_id = ? AND outcome = ?",
+			Args: []any{positive(r.StatusCode), store.NullIfEmpty(r.Body), int(r.Latency.Milliseconds()), attemptError, outcome.Kind.String(), del.ID, OutcomeStarted}},
+		k.outcomeStmt(t, dec, s.lastError, now),
+	}
 }
 
 func positive(n int) *int {

@@ -17,10 +17,15 @@ import (
 //     whose transaction locks more than one row takes it FOR KEY SHARE
 //     first (LockForWrite, LockManyForWrite), which writers share and a
 //     delete waits for.
-//  2. Its children. Among them, a channel's deliveries come before the
-//     channel: the delivery worker settles a delivery, then its channel,
-//     so removing a channel (or a project) deletes the deliveries before
-//     the channels' rows, rather than leaving the order to the cascade.
+//  2. Its children. Among them, a delivery comes before its attempts and
+//     its channel (a Slack channel, a webhook endpoint, or the approval of
+//     a callback): the delivery worker starts and settles an attempt on
+//     the delivery's row first, then the attempt's, then the channel's.
+//     So removing a channel (or a project) deletes the deliveries of
+//     every kind, whose attempts go with them, before the channels' rows,
+//     rather than leaving the order to the cascade. Deliveries among
+//     themselves go in event order: a settle wakes the next delivery of
+//     its approval.
 //
 // So a delete waits for the writers that hold the project's row and holds
 // no child they wait for, and a writer that comes after the delete waits

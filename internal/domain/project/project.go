@@ -176,6 +176,41 @@ func (s *Service) Rename(ctx context.Context, id, name string) (*Project, error)
 	return s.load(ctx, id)
 }
 
+// deliveryTables are the tables of each kind of delivery with those of
+// their channels (Slack channels, webhook endpoints, approvals with a
+// callback). Delete removes a project's deliveries, each with its
+// attempts, before the cascade reaches their channels: the worker settles
+// a delivery, then its channel, so the cascade's order (channel, then
+// delivery) would wait for a settle that waits for it.
+var deliveryTables = []struct{ deliveries, channels string }{
+	{"deliveries", "slack_channels"},
+	{"webhook_deliveries", "webhook_endpoints"},
+	{"callback_deliveries", "approvals"},
+}
+
+// deleteDeliveries removes a project's deliveries of every kind in ctx's
+// transaction. On PostgreSQL it first takes their rows in event order:
+// the worker that settles a delivery wakes the next of its approval, a
+// later event's, in the same transaction, while the DELETE alone would
+// take them in the order of its scan (newest first along the channel
+// index), and the two would wait for each other.
+func (s *Service) deleteDeliveries(ctx context.Context, id string) error {
+	db := s.store.DB(ctx)
+	lock := s.store.RowLockSQL(store.LockUpdate)
+	for _, t := range deliveryTables {
+		of := "channel_id IN (SELECT id FROM " + t.channels + " WHERE project_id = ?)"
+		if lock != "" {
+			if err := db.Exec("SELECT 1 FROM "+t.deliveries+" WHERE "+of+" ORDER BY event_id, id"+lock, id).Error; err != nil {
+				return fmt.Errorf("lock the %s of project %s: %w", t.deliveries, id, err)
+			}
+		}
+		if err := db.Exec("DELETE FROM "+t.deliveries+" WHERE "+of, id).Error; err != nil {
+			return fmt.Errorf("delete the %s of project %s: %w", t.deliveries, id, err)
+		}
+	}
+	return nil
+}
+
 // Delete removes a project and everything in it.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	defer forgetAccess(ctx) // the memberships this changes
@@ -186,8 +221,9 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	// The lock order of lock.go: the project's row, the deliveries of its
-	// channels, then the rest through the cascade. Of concurrent deletes,
-	// the one that removed the row succeeds; the others find none.
+	// channels (with their attempts), then the rest through the cascade.
+	// Of concurrent deletes, the one that removed the row succeeds; the
+	// others find none.
 	defer s.keysChanged("", id)
 	return s.store.WithTx(ctx, func(ctx context.Context) error {
 		db := s.store.DB(ctx)
@@ -198,8 +234,8 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("lock project %s: %w", id, err)
 		}
-		if err := db.Exec("DELETE FROM deliveries WHERE channel_id IN (SELECT id FROM slack_channels WHERE project_id = ?)", id).Error; err != nil {
-			return fmt.Errorf("delete the deliveries of project %s: %w", id, err)
+		if err := s.deleteDeliveries(ctx, id); err != nil {
+			return err
 		}
 		res := db.Where("id = ?", id).Delete(&Project{})
 		if res.Error != nil {

@@ -42,7 +42,28 @@ func newRaceEnv(t *testing.T, d store.Dialect) *raceEnv {
 		c.Delivery = config.Delivery{FetchPollInterval: 100 * time.Millisecond, RetryBase: 20 * time.Millisecond,
 			ChannelInterval: time.Millisecond, ChannelBurst: 1000, HTTPTimeout: 2 * time.Second, StopTimeout: 3 * time.Second}
 	})
+	// A failure under load cannot be run again to see why a request
+	// answered INTERNAL: print the server's warnings and errors with it.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server warnings and errors:\n%s", problems(srv.Logs.String()))
+		}
+	})
 	return &raceEnv{t: t, srv: srv, fake: fake, owner: srv.SignUp("Owner"), member: srv.SignUp("Member")}
+}
+
+// problems keeps the log lines at level WARN or ERROR.
+func problems(logs string) string {
+	var kept []string
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			kept = append(kept, line)
+		}
+	}
+	if len(kept) == 0 {
+		return "(none)"
+	}
+	return strings.Join(kept, "\n")
 }
 
 // channel adds a channel selecting every event type to the fake Slack and

@@ -3,29 +3,23 @@ package webhook_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ottr/backend/internal/platform/store"
 	"github.com/ottr/backend/internal/platform/store/storetest"
+	"github.com/ottr/backend/internal/tools/testserver"
 )
 
 // jsVerify asks the official standardwebhooks npm library whether each
 // request verifies with its secret, and returns its verdicts.
 func jsVerify(t *testing.T, reqs []request, secrets []string) []string {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node not found: install Node.js 20.5 or later")
-	}
-	dir, _ := filepath.Abs("../../../test/js")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks")); err != nil {
-		t.Fatalf("standardwebhooks not installed: run `npm ci` in test/js (%v)", err)
-	}
+	// Through NodeTools, like every user of test/js: the first to ask
+	// installs, and none reads the packages while another installs them.
+	node, dir := testserver.NodeTools(t, "test/js")
 	var in bytes.Buffer
 	for i, r := range reqs {
 		line, _ := json.Marshal(map[string]any{"secret": secrets[i], "body": string(r.Body), "headers": map[string]string{

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/ottr/backend/internal/platform/config"
 	"github.com/ottr/backend/internal/platform/store"
 	"github.com/ottr/backend/internal/platform/store/storetest"
+	"github.com/ottr/backend/internal/tools/testserver"
 )
 
 // hookReceiver records the requests it gets and answers 204.
@@ -97,14 +97,9 @@ type webhookSecretJSON struct {
 // TestResponsesMatchOpenAPI does.
 func checkOpenAPI(t *testing.T, answers []recorded) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node not found: install Node.js 20.5 or later")
-	}
-	dir, _ := filepath.Abs("../../../test/openapi")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ajv")); err != nil {
-		t.Fatalf("ajv not installed: run `npm ci` in test/openapi (%v)", err)
-	}
+	// Through NodeTools, like every user of test/openapi: the first to ask
+	// installs, and none reads the packages while another installs them.
+	node, dir := testserver.NodeTools(t, "test/openapi")
 	in, _ := json.Marshal(answers)
 	cmd := exec.Command(node, "check-responses.mjs", filepath.Join("..", "..", "internal", "surface", "rest", "openapi.json"))
 	cmd.Dir = dir

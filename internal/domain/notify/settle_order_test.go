@@ -61,16 +61,7 @@ func TestSettleAndProjectDeleteTakeADeliveryInOneOrder(t *testing.T) {
 			settle := db.Begin()
 			defer settle.Rollback()
 			storetest.Must(t, settle.Exec(stmts[0].SQL, stmts[0].Args...).Error)
-			deleted := make(chan *testserver.Response, 1)
-			go func() {
-				deleted <- e.owner.Do(`mutation($p: ID!) { deleteProject(id: $p) }`, map[string]any{"p": e.pid})
-			}()
-			eventually(t, 10*time.Second, func() bool {
-				var waiting int64
-				storetest.Must(t, db.Raw(`SELECT count(*) FROM pg_stat_activity
-					WHERE datname = current_database() AND wait_event IN ('transactionid', 'tuple')`).Scan(&waiting).Error)
-				return waiting > 0
-			}, func() string { return "the delete never waited for the settle" })
+			deleted := deleteWaitingForARow(t, e)
 			for _, st := range stmts[1:] {
 				storetest.Must(t, settle.Exec(st.SQL, st.Args...).Error)
 			}
@@ -112,20 +103,30 @@ func TestProjectDeleteTakesDeliveriesInEventOrder(t *testing.T) {
 	defer settle.Rollback()
 	first := notify.SettleStmts("slack", ids[0], channel)[0]
 	storetest.Must(t, settle.Exec(first.SQL, first.Args...).Error)
-	deleted := make(chan *testserver.Response, 1)
-	go func() {
-		deleted <- e.owner.Do(`mutation($p: ID!) { deleteProject(id: $p) }`, map[string]any{"p": e.pid})
-	}()
-	eventually(t, 10*time.Second, func() bool {
-		var waiting int64
-		storetest.Must(t, db.Raw(`SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event IN ('transactionid', 'tuple')`).Scan(&waiting).Error)
-		return waiting > 0
-	}, func() string { return "the delete never waited for the settle" })
+	deleted := deleteWaitingForARow(t, e)
 	// What wakeNext writes: the next delivery of the approval gets a job.
 	storetest.Must(t, settle.Exec("UPDATE deliveries SET job_id = ? WHERE id = ?", 1, ids[1]).Error)
 	storetest.Must(t, settle.Commit().Error)
 	if r := <-deleted; len(r.Errors) > 0 {
 		t.Fatalf("deleteProject answered %s: %+v", r.Errors[0].Code(), r.Errors)
 	}
+}
+
+// deleteWaitingForARow starts deleteProject on e's project and returns once
+// it waits for a row another transaction holds; its answer comes on the
+// channel.
+func deleteWaitingForARow(t *testing.T, e *env) <-chan *testserver.Response {
+	t.Helper()
+	deleted := make(chan *testserver.Response, 1)
+	go func() {
+		deleted <- e.owner.Do(`mutation($p: ID!) { deleteProject(id: $p) }`, map[string]any{"p": e.pid})
+	}()
+	db := e.srv.App.Store.DB(t.Context())
+	eventually(t, 10*time.Second, func() bool {
+		var waiting int64
+		storetest.Must(t, db.Raw(`SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event IN ('transactionid', 'tuple')`).Scan(&waiting).Error)
+		return waiting > 0
+	}, func() string { return "the delete never waited for the settle" })
+	return deleted
 }

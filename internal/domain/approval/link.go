@@ -237,11 +237,7 @@ func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider
 		if err := s.writeKey(ctx, KeyValue{ProjectID: r.ProjectID, Path: r.KeyPath, Value: &value, UpdatedAt: now}, true); err != nil {
 			return err
 		}
-		ev := r.event(event.ApprovalExecuted, now)
-		ev.Action = &action.Key
-		ev.DecidedVia, ev.DecidedByUserID, ev.Comment = &via, by.UserID, comment
-		ev.DecidedBySlackUserID, ev.DecidedBySlackUserName = by.SlackUserID, by.SlackUserName
-		return s.recorder.Record(ctx, ev)
+		return s.recorder.Record(ctx, r.executedEvent(action, by, comment, now))
 	})
 	if errors.Is(err, errNotPending) {
 		return nil, s.refuse(ctx, r.ID, now)
@@ -286,10 +282,7 @@ const (
 func (s *Service) executeInOne(ctx context.Context, r *row, action Action, by Decider, comment *string, now time.Time) (*Execution, error) {
 	via := string(by.Via)
 	value := action.Value
-	ev := r.event(event.ApprovalExecuted, now)
-	ev.Action = &action.Key
-	ev.DecidedVia, ev.DecidedByUserID, ev.Comment = &via, by.UserID, comment
-	ev.DecidedBySlackUserID, ev.DecidedBySlackUserName = by.SlackUserID, by.SlackUserName
+	ev := r.executedEvent(action, by, comment, now)
 	var (
 		locked  int
 		id, xid *int64
@@ -313,6 +306,17 @@ func (s *Service) executeInOne(ctx context.Context, r *row, action Action, by De
 	ev.ID, ev.Xid = *id, *xid
 	s.recorder.Committed(*ev)
 	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining(), ExecutedAt: &now, Comment: comment}, nil
+}
+
+// executedEvent is the APPROVAL_EXECUTED event of an execution, on either
+// path of execute.
+func (r *row) executedEvent(action Action, by Decider, comment *string, now time.Time) *event.Event {
+	via := string(by.Via)
+	ev := r.event(event.ApprovalExecuted, now)
+	ev.Action = &action.Key
+	ev.DecidedVia, ev.DecidedByUserID, ev.Comment = &via, by.UserID, comment
+	ev.DecidedBySlackUserID, ev.DecidedBySlackUserName = by.SlackUserID, by.SlackUserName
+	return ev
 }
 
 // failPIN counts a failed PIN attempt and records PIN_FAILED; the attempt

@@ -164,18 +164,10 @@ func (s *Service[R, P]) Remove(ctx context.Context, id string) error {
 			}
 			return err
 		}
-		db := s.store.DB(ctx)
-		// In event order, as a settle wakes the next delivery of its
-		// approval; the DELETE alone goes newest first along the index.
-		if lock := s.store.RowLockSQL(store.LockUpdate); lock != "" {
-			if err := db.Exec("SELECT 1 FROM "+s.kind.Deliveries+" WHERE channel_id = ? ORDER BY event_id, id"+lock, c.ID).Error; err != nil {
-				return fmt.Errorf("lock the deliveries of %s %s: %w", s.kind.Noun, c.ID, err)
-			}
+		if err := project.DeleteDeliveries(ctx, s.store, s.kind.Deliveries, "channel_id = ?", c.ID); err != nil {
+			return fmt.Errorf("remove %s %s: %w", s.kind.Noun, c.ID, err)
 		}
-		if err := db.Exec("DELETE FROM "+s.kind.Deliveries+" WHERE channel_id = ?", c.ID).Error; err != nil {
-			return fmt.Errorf("remove the deliveries of %s %s: %w", s.kind.Noun, c.ID, err)
-		}
-		res := db.Where("id = ?", c.ID).Delete(P(new(R)))
+		res := s.store.DB(ctx).Where("id = ?", c.ID).Delete(P(new(R)))
 		if res.Error != nil {
 			return fmt.Errorf("remove %s %s: %w", s.kind.Noun, c.ID, res.Error)
 		}

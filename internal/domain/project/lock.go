@@ -66,3 +66,21 @@ func LockManyForWrite(ctx context.Context, st *store.Store, projectIDs []string)
 	}
 	return live, nil
 }
+
+// DeleteDeliveries deletes, in ctx's transaction, the rows of a deliveries
+// table that where selects, as rule 2 orders them: on PostgreSQL it first
+// takes them in event order, because the worker that settles a delivery
+// wakes the next one of its approval (a later event's) in the same
+// transaction, while a DELETE alone takes rows in the order of its scan.
+func DeleteDeliveries(ctx context.Context, st *store.Store, table, where string, args ...any) error {
+	db := st.DB(ctx)
+	if lock := st.RowLockSQL(store.LockUpdate); lock != "" {
+		if err := db.Exec("SELECT 1 FROM "+table+" WHERE "+where+" ORDER BY event_id, id"+lock, args...).Error; err != nil {
+			return fmt.Errorf("lock the %s: %w", table, err)
+		}
+	}
+	if err := db.Exec("DELETE FROM "+table+" WHERE "+where, args...).Error; err != nil {
+		return fmt.Errorf("delete the %s: %w", table, err)
+	}
+	return nil
+}

@@ -189,23 +189,11 @@ var deliveryTables = []struct{ deliveries, channels string }{
 }
 
 // deleteDeliveries removes a project's deliveries of every kind in ctx's
-// transaction. On PostgreSQL it first takes their rows in event order:
-// the worker that settles a delivery wakes the next of its approval, a
-// later event's, in the same transaction, while the DELETE alone would
-// take them in the order of its scan (newest first along the channel
-// index), and the two would wait for each other.
+// transaction (DeleteDeliveries, in event order).
 func (s *Service) deleteDeliveries(ctx context.Context, id string) error {
-	db := s.store.DB(ctx)
-	lock := s.store.RowLockSQL(store.LockUpdate)
 	for _, t := range deliveryTables {
-		of := "channel_id IN (SELECT id FROM " + t.channels + " WHERE project_id = ?)"
-		if lock != "" {
-			if err := db.Exec("SELECT 1 FROM "+t.deliveries+" WHERE "+of+" ORDER BY event_id, id"+lock, id).Error; err != nil {
-				return fmt.Errorf("lock the %s of project %s: %w", t.deliveries, id, err)
-			}
-		}
-		if err := db.Exec("DELETE FROM "+t.deliveries+" WHERE "+of, id).Error; err != nil {
-			return fmt.Errorf("delete the %s of project %s: %w", t.deliveries, id, err)
+		if err := DeleteDeliveries(ctx, s.store, t.deliveries, "channel_id IN (SELECT id FROM "+t.channels+" WHERE project_id = ?)", id); err != nil {
+			return fmt.Errorf("project %s: %w", id, err)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ottr/backend/internal/domain/auth"
@@ -226,9 +227,8 @@ func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider
 		if err := s.lockLink(ctx, r); err != nil {
 			return err
 		}
-		args := append(executedSetArgs(action.Key, by, comment, now), r.ID)
 		res := s.store.DB(ctx).Exec(`UPDATE approvals SET `+executedSet+` WHERE id = ? AND `+executable,
-			append(args, executableArgs(now)...)...)
+			slices.Concat(executedSetArgs(action.Key, by, comment, now), []any{r.ID}, executableArgs(now))...)
 		if res.Error != nil {
 			return fmt.Errorf("execute approval %s: %w", r.ID, res.Error)
 		}
@@ -309,9 +309,8 @@ var executeOne = store.NewQuery(`WITH p AS (SELECT id FROM projects WHERE id = ?
 // after-commit functions run once it has.
 func (s *Service) executeInOne(ctx context.Context, r *row, action Action, by Decider, comment *string, now time.Time) (*Execution, error) {
 	ev := r.executedEvent(action, by, comment, now)
-	args := append([]any{r.ProjectID}, executedSetArgs(action.Key, by, comment, now)...)
-	args = append(append(args, r.ID), executableArgs(now)...)
-	args = append(append(args, action.Value), executedWriteArgs(now, ev)...)
+	args := slices.Concat([]any{r.ProjectID}, executedSetArgs(action.Key, by, comment, now), []any{r.ID}, executableArgs(now),
+		[]any{action.Value}, executedWriteArgs(now, ev))
 	var (
 		locked  int
 		id, xid *int64
@@ -341,7 +340,7 @@ var executeByLink = store.NewQuery(`WITH p AS (SELECT id FROM projects
 		WHERE id = (SELECT project_id FROM approvals WHERE id = ?)` + " FOR " + store.LockKeyShare + `),
 	u AS (UPDATE approvals SET ` + executedSet + `
 		WHERE id = ? AND token_hash = ? AND allow_link AND (pin_hash IS NULL OR pin_hash = ?)
-			AND EXISTS (SELECT 1 FROM jsonb_array_elements(actions::jsonb) a WHERE a->>'key' = ?)
+			AND EXISTS (SELECT 1 FROM jsonb_array_elements(approvals.actions::jsonb) a WHERE a->>'key' = ?)
 			AND ` + executable + ` AND EXISTS (SELECT 1 FROM p)
 		RETURNING project_id, key_path, created_at, actions, failed_pin_attempts, max_pin_attempts,
 			(SELECT a->>'value' FROM jsonb_array_elements(approvals.actions::jsonb) a
@@ -370,9 +369,9 @@ func (s *Service) executeByNonce(ctx context.Context, token, nonce, actionKey, p
 	by := Decider{Via: ViaLink}
 	chosen := Action{Key: actionKey} // all the event takes of it
 	r := &row{ID: id}
-	args := append([]any{id}, executedSetArgs(actionKey, by, comment, now)...)
-	args = append(args, id, tokenHash, s.secrets.hashPIN(id, pin), actionKey)
-	args = append(append(args, executableArgs(now)...), executedWriteArgs(now, r.executedEvent(chosen, by, comment, now))...)
+	args := slices.Concat([]any{id}, executedSetArgs(actionKey, by, comment, now),
+		[]any{id, tokenHash, s.secrets.hashPIN(id, pin), actionKey}, executableArgs(now),
+		executedWriteArgs(now, r.executedEvent(chosen, by, comment, now)))
 	var evID, xid int64
 	err = s.store.QueryRow(ctx, executeByLink, args...).Scan(&r.ProjectID, &r.KeyPath, &r.CreatedAt, &r.Actions,
 		&r.FailedPinAttempts, &r.MaxPinAttempts, &evID, &xid)

@@ -65,7 +65,7 @@ func (s secrets) checkPIN(hash, approvalID, pin string) bool {
 // not a UUID in its canonical form is left out (the nonce is then as
 // before the id was added, and the execution reads the approval first).
 func (s secrets) nonce(tokenHash, approvalID string, issued time.Time) string {
-	payload := make([]byte, 8, nonceWithIDLen+sha256.Size)
+	payload := make([]byte, nonceTimeLen, nonceWithIDLen+sha256.Size)
 	binary.BigEndian.PutUint64(payload, uint64(issued.Unix()))
 	if id, ok := packedID(approvalID); ok {
 		payload = append(payload, id[:]...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ottr/backend/internal/domain/auth"
@@ -69,7 +70,7 @@ func (s *Service) Open(ctx context.Context, token string) (*Link, error) {
 	return &Link{
 		ProjectName: projectName, KeyPath: r.KeyPath, Info: r.Info, Actions: actions, Status: r.Status,
 		ExpiresAt: r.ExpiresAt, PinRequired: r.PinHash != nil, AttemptsRemaining: r.attemptsRemaining(),
-		Nonce: s.secrets.nonce(r.TokenHash, now),
+		Nonce: s.secrets.nonce(r.TokenHash, r.ID, now),
 	}, nil
 }
 
@@ -95,6 +96,10 @@ func (s *Service) ExecuteCommented(ctx context.Context, token, nonce, actionKey,
 		return nil, err
 	}
 	now := s.now()
+	if x, ok, err := s.executeByNonce(ctx, token, nonce, actionKey, pin, comment, now); ok || err != nil {
+		return x, err
+	}
+	// Every refusal, and a nonce that names no approval, takes this path.
 	r, err := s.access(ctx, byTokenHash, token, now)
 	if err != nil {
 		return nil, err
@@ -102,7 +107,7 @@ func (s *Service) ExecuteCommented(ctx context.Context, token, nonce, actionKey,
 	if !r.AllowLink {
 		return nil, errLinkNotAllowed
 	}
-	if err := s.secrets.checkNonce(nonce, r.TokenHash, now); err != nil {
+	if _, err := s.secrets.checkNonce(nonce, r.TokenHash, now); err != nil {
 		return nil, err
 	}
 	actions, err := r.actions()
@@ -215,7 +220,6 @@ func (s *Service) refuse(ctx context.Context, id string, now time.Time) error {
 // execute makes the PENDING→EXECUTED transition, sets the key to the
 // action's value and records APPROVAL_EXECUTED, in one transaction.
 func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider, comment *string, now time.Time) (*Execution, error) {
-	via := string(by.Via)
 	if s.store.OneStatement(ctx) {
 		return s.executeInOne(ctx, r, action, by, comment, now)
 	}
@@ -223,10 +227,8 @@ func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider
 		if err := s.lockLink(ctx, r); err != nil {
 			return err
 		}
-		res := s.store.DB(ctx).Exec(`UPDATE approvals SET status = ?, executed_action = ?, executed_at = ?,
-				decided_via = ?, decided_by_user_id = ?, decided_by_slack_user_id = ?, decided_by_slack_user_name = ?, decision_comment = ?
-			WHERE id = ? AND status = ? AND expires_at > ? AND failed_pin_attempts < max_pin_attempts`,
-			Executed, action.Key, now, via, by.UserID, by.SlackUserID, by.SlackUserName, comment, r.ID, Pending, now)
+		res := s.store.DB(ctx).Exec(`UPDATE approvals SET `+executedSet+` WHERE id = ? AND `+executable,
+			slices.Concat(executedSetArgs(action.Key, by, comment, now), []any{r.ID}, executableArgs(now))...)
 		if res.Error != nil {
 			return fmt.Errorf("execute approval %s: %w", r.ID, res.Error)
 		}
@@ -245,30 +247,42 @@ func (s *Service) execute(ctx context.Context, r *row, action Action, by Decider
 	if err != nil {
 		return nil, err
 	}
-	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining(), ExecutedAt: &now, Comment: comment}, nil
+	return r.executed(action, comment, now), nil
 }
 
-// executeOne is execute's transaction as one statement, in one round trip:
-// the project's row FOR KEY SHARE first (the lock order of
-// internal/domain/project/lock.go), then the same conditional UPDATE, and
-// only from the row it updated the key's upsert and the event's insert (the
-// columns Record writes; the database fills in id and xid). It answers how
-// many projects it locked (0: the project is gone, nothing written) and the
-// event's id and xid (NULL: the update matched no row, nothing written).
-var executeOne = store.NewQuery(`WITH p AS (SELECT id FROM projects WHERE id = ?` + " FOR " + store.LockKeyShare + `),
-	u AS (UPDATE approvals SET status = ?, executed_action = ?, executed_at = ?, decided_via = ?, decided_by_user_id = ?,
-			decided_by_slack_user_id = ?, decided_by_slack_user_name = ?, decision_comment = ?
-		WHERE id = ? AND status = ? AND expires_at > ? AND failed_pin_attempts < max_pin_attempts AND EXISTS (SELECT 1 FROM p)
-		RETURNING project_id),
-	k AS (INSERT INTO key_values (` + executeKeyColumns + `) SELECT project_id, ?, ?, ? FROM u
+// The parts of an execution's UPDATE that every path shares: the columns
+// it sets (executedSetArgs) and the state it requires (executableArgs).
+const (
+	executedSet = `status = ?, executed_action = ?, executed_at = ?, decided_via = ?, decided_by_user_id = ?, ` +
+		`decided_by_slack_user_id = ?, decided_by_slack_user_name = ?, decision_comment = ?`
+	executable = `status = ? AND expires_at > ? AND failed_pin_attempts < max_pin_attempts`
+)
+
+func executedSetArgs(actionKey string, by Decider, comment *string, now time.Time) []any {
+	return []any{Executed, actionKey, now, string(by.Via), by.UserID, by.SlackUserID, by.SlackUserName, comment}
+}
+
+func executableArgs(now time.Time) []any { return []any{Pending, now} }
+
+// executedWrites are the key's upsert and the event's insert of a
+// one-statement execution, made only from the row that its UPDATE, u,
+// returns (project_id, key_path, and value: the chosen action's), with
+// the columns Record writes (the database fills in id and xid).
+// executedWriteArgs are their arguments.
+const executedWrites = `k AS (INSERT INTO key_values (` + executeKeyColumns + `) SELECT project_id, key_path, value, ? FROM u
 		ON CONFLICT (project_id, path) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at),
 	e AS (INSERT INTO events (` + executeEventColumns + `)
-		SELECT ?, ?, project_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM u
-		RETURNING id, xid)
-	SELECT (SELECT count(*) FROM p), (SELECT id FROM e), (SELECT xid FROM e)`)
+		SELECT ?, ?, project_id, ?, key_path, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM u
+		RETURNING id, xid)`
 
-// The columns executeOne writes: every column of key_values, and every
-// column of events but the two the database fills in (id, xid).
+func executedWriteArgs(now time.Time, ev *event.Event) []any {
+	return []any{now,
+		ev.Type, ev.OccurredAt, ev.ApprovalID, ev.Action, ev.Attempts, ev.MaxAttempts, ev.Reason,
+		ev.DecidedVia, ev.DecidedByUserID, ev.DecidedBySlackUserID, ev.DecidedBySlackUserName, ev.Comment}
+}
+
+// The columns executedWrites writes: every column of key_values, and
+// every column of events but the two the database fills in (id, xid).
 // TestExecuteInOneWritesEveryColumn keeps them in step with the tables.
 const (
 	executeKeyColumns   = `project_id, path, value, updated_at`
@@ -276,25 +290,32 @@ const (
 		`decided_via, decided_by_user_id, decided_by_slack_user_id, decided_by_slack_user_name, comment`
 )
 
+// executeOne is execute's transaction as one statement, in one round trip:
+// the project's row FOR KEY SHARE first (the lock order of
+// internal/domain/project/lock.go), then the same conditional UPDATE, and
+// only from the row it updated the key's upsert and the event's insert. It
+// answers how many projects it locked (0: the project is gone, nothing
+// written) and the event's id and xid (NULL: the update matched no row,
+// nothing written).
+var executeOne = store.NewQuery(`WITH p AS (SELECT id FROM projects WHERE id = ?` + " FOR " + store.LockKeyShare + `),
+	u AS (UPDATE approvals SET ` + executedSet + `
+		WHERE id = ? AND ` + executable + ` AND EXISTS (SELECT 1 FROM p)
+		RETURNING project_id, key_path, CAST(? AS TEXT) AS value),
+	` + executedWrites + `
+	SELECT (SELECT count(*) FROM p), (SELECT id FROM e), (SELECT xid FROM e)`)
+
 // executeInOne is execute on a database that writes it in one statement
 // (Store.OneStatement): the statement commits on its own, and the event's
 // after-commit functions run once it has.
 func (s *Service) executeInOne(ctx context.Context, r *row, action Action, by Decider, comment *string, now time.Time) (*Execution, error) {
-	via := string(by.Via)
-	value := action.Value
 	ev := r.executedEvent(action, by, comment, now)
+	args := slices.Concat([]any{r.ProjectID}, executedSetArgs(action.Key, by, comment, now), []any{r.ID}, executableArgs(now),
+		[]any{action.Value}, executedWriteArgs(now, ev))
 	var (
 		locked  int
 		id, xid *int64
 	)
-	err := s.store.QueryRow(ctx, executeOne, r.ProjectID,
-		Executed, action.Key, now, via, by.UserID, by.SlackUserID, by.SlackUserName, comment,
-		r.ID, Pending, now,
-		r.KeyPath, &value, now,
-		ev.Type, ev.OccurredAt, ev.ApprovalID, ev.KeyPath, ev.Action, ev.Attempts, ev.MaxAttempts, ev.Reason,
-		ev.DecidedVia, ev.DecidedByUserID, ev.DecidedBySlackUserID, ev.DecidedBySlackUserName, ev.Comment,
-	).Scan(&locked, &id, &xid)
-	if err != nil {
+	if err := s.store.QueryRow(ctx, executeOne, args...).Scan(&locked, &id, &xid); err != nil {
 		return nil, fmt.Errorf("execute approval %s: %w", r.ID, err)
 	}
 	if locked == 0 {
@@ -305,7 +326,78 @@ func (s *Service) executeInOne(ctx context.Context, r *row, action Action, by De
 	}
 	ev.ID, ev.Xid = *id, *xid
 	s.recorder.Committed(*ev)
-	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining(), ExecutedAt: &now, Comment: comment}, nil
+	return r.executed(action, comment, now), nil
+}
+
+// executeByLink is a link's execution in one statement, for a nonce that
+// names the approval: the project's row FOR KEY SHARE first, as in
+// executeOne, then an UPDATE that checks in its condition what
+// ExecuteCommented checks after reading the row (the token, the link
+// allowed, the state and expiry, the action, the PIN's hash) and takes
+// the key's value from the chosen action as stored. It returns what the
+// event and the answer need, and no row when it wrote nothing.
+var executeByLink = store.NewQuery(`WITH p AS (SELECT id FROM projects
+		WHERE id = (SELECT project_id FROM approvals WHERE id = ?)` + " FOR " + store.LockKeyShare + `),
+	u AS (UPDATE approvals SET ` + executedSet + `
+		WHERE id = ? AND token_hash = ? AND allow_link AND (pin_hash IS NULL OR pin_hash = ?)
+			AND EXISTS (SELECT 1 FROM jsonb_array_elements(approvals.actions::jsonb) a WHERE a->>'key' = ?)
+			AND ` + executable + ` AND EXISTS (SELECT 1 FROM p)
+		RETURNING project_id, key_path, created_at, actions, failed_pin_attempts, max_pin_attempts,
+			(SELECT a->>'value' FROM jsonb_array_elements(approvals.actions::jsonb) a
+				WHERE a->>'key' = approvals.executed_action LIMIT 1) AS value),
+	` + executedWrites + `
+	SELECT u.project_id, u.key_path, u.created_at, u.actions, u.failed_pin_attempts, u.max_pin_attempts, e.id, e.xid
+	FROM u CROSS JOIN e`)
+
+// executeByNonce is the success path of a link's execution in one round
+// trip (executeByLink), on a database that writes in one statement: a
+// nonce that verifies names the approval, so the PIN's hash is known
+// before anything is read. ok is false when nothing was written, whatever
+// the reason (a nonce that does not verify or names no approval, a wrong
+// or missing PIN, an unknown action, an approval no longer pending or
+// past its time, a project gone): the caller then reads the approval and
+// answers as DESIGN §2 orders, counting a wrong PIN or expiring it there.
+func (s *Service) executeByNonce(ctx context.Context, token, nonce, actionKey, pin string, comment *string, now time.Time) (x *Execution, ok bool, err error) {
+	if !s.store.OneStatement(ctx) {
+		return nil, false, nil
+	}
+	tokenHash := auth.HashToken(token)
+	id, err := s.secrets.checkNonce(nonce, tokenHash, now)
+	if err != nil || id == "" {
+		return nil, false, nil
+	}
+	by := Decider{Via: ViaLink}
+	chosen := Action{Key: actionKey} // all the event takes of it
+	r := &row{ID: id}
+	args := slices.Concat([]any{id}, executedSetArgs(actionKey, by, comment, now),
+		[]any{id, tokenHash, s.secrets.hashPIN(id, pin), actionKey}, executableArgs(now),
+		executedWriteArgs(now, r.executedEvent(chosen, by, comment, now)))
+	var evID, xid int64
+	err = s.store.QueryRow(ctx, executeByLink, args...).Scan(&r.ProjectID, &r.KeyPath, &r.CreatedAt, &r.Actions,
+		&r.FailedPinAttempts, &r.MaxPinAttempts, &evID, &xid)
+	if store.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("execute approval %s by its link: %w", id, err)
+	}
+	ev := r.executedEvent(chosen, by, comment, now)
+	ev.ID, ev.Xid = evID, xid
+	s.recorder.Committed(*ev)
+	actions, err := r.actions()
+	if err != nil {
+		return nil, true, err
+	}
+	action, found := findAction(actions, actionKey)
+	if !found {
+		return nil, true, fmt.Errorf("executed approval %s: action %q is not among its decoded actions", id, actionKey)
+	}
+	return r.executed(action, comment, now), true, nil
+}
+
+// executed is the answer to an execution of r that was written at now.
+func (r *row) executed(action Action, comment *string, now time.Time) *Execution {
+	return &Execution{Status: Executed, Action: &action, AttemptsRemaining: r.attemptsRemaining(), ExecutedAt: &now, Comment: comment}
 }
 
 // executedEvent is the APPROVAL_EXECUTED event of an execution, on either

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ottr/backend/internal/platform/store"
 	"github.com/ottr/backend/internal/platform/store/storetest"
@@ -70,5 +71,32 @@ func TestActionSetsAreCopiesOfOneDecoding(t *testing.T) {
 	}
 	if _, err := (&row{ID: "c", Actions: `[{"key":`}).actions(); err == nil {
 		t.Fatal("broken actions decoded without an error")
+	}
+}
+
+// A nonce names the approval it was issued for, signed with its issue
+// time; an id that is not a canonical UUID is left out rather than
+// changed, and a nonce without an id is still accepted.
+func TestNonceNamesItsApproval(t *testing.T) {
+	s := newSecrets([]byte("a-server-secret-of-thirty-two-by"))
+	now := time.Unix(1_700_000_000, 0)
+	id := store.NewID()
+	for _, tc := range []struct{ id, want string }{
+		{id, id},
+		{strings.ToUpper(id), ""},
+		{"{" + id + "}", ""},
+		{"not-a-uuid", ""},
+		{"", ""},
+	} {
+		got, err := s.checkNonce(s.nonce("hash", tc.id, now), "hash", now.Add(time.Minute))
+		if err != nil || got != tc.want {
+			t.Errorf("nonce of id %q: named %q, %v; want %q", tc.id, got, err, tc.want)
+		}
+	}
+	if _, err := s.checkNonce(s.nonce("hash", id, now), "another hash", now); err == nil {
+		t.Error("a nonce of another link's token hash was accepted")
+	}
+	if _, err := s.checkNonce(s.nonce("hash", id, now), "hash", now.Add(NonceTTL+time.Second)); err == nil {
+		t.Error("a nonce older than NonceTTL was accepted")
 	}
 }

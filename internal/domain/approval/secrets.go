@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ottr/backend/internal/platform/apperr"
 )
 
@@ -56,38 +58,67 @@ func (s secrets) checkPIN(hash, approvalID, pin string) bool {
 	return hmac.Equal([]byte(hash), []byte(s.hashPIN(approvalID, pin)))
 }
 
-// nonce binds a page load to one link and a time: base64url of the issue
-// time (unix seconds, 8 bytes) followed by an HMAC over the token hash and
-// that time.
-func (s secrets) nonce(tokenHash string, issued time.Time) string {
-	buf := make([]byte, 8, 8+sha256.Size)
-	binary.BigEndian.PutUint64(buf, uint64(issued.Unix()))
-	return base64.RawURLEncoding.EncodeToString(append(buf, s.nonceMAC(tokenHash, buf)...))
+// nonce binds a page load to one link and a time, and names the approval
+// so that an execution can compute its PIN hash without reading it first:
+// base64url of the issue time (unix seconds, 8 bytes), the approval id (its
+// UUID's 16 bytes) and an HMAC over the token hash and both. An id that is
+// not a UUID in its canonical form is left out (the nonce is then as
+// before the id was added, and the execution reads the approval first).
+func (s secrets) nonce(tokenHash, approvalID string, issued time.Time) string {
+	payload := make([]byte, nonceTimeLen, nonceWithIDLen+sha256.Size)
+	binary.BigEndian.PutUint64(payload, uint64(issued.Unix()))
+	if id, ok := packedID(approvalID); ok {
+		payload = append(payload, id[:]...)
+	}
+	return base64.RawURLEncoding.EncodeToString(append(payload, s.nonceMAC(tokenHash, payload)...))
 }
 
-func (s secrets) nonceMAC(tokenHash string, issued []byte) []byte {
+// The lengths of a nonce's signed part: the issue time alone (nonces
+// issued before they named the approval) or with the approval id.
+const (
+	nonceTimeLen   = 8
+	nonceWithIDLen = nonceTimeLen + len(uuid.UUID{})
+)
+
+// packedID is an approval id as 16 bytes, when it unpacks to the same text.
+func packedID(approvalID string) (uuid.UUID, bool) {
+	id, err := uuid.Parse(approvalID)
+	return id, err == nil && id.String() == approvalID
+}
+
+// nonceMAC signs a nonce's payload (issue time, and approval id when it has
+// one) for the link of tokenHash.
+func (s secrets) nonceMAC(tokenHash string, payload []byte) []byte {
 	m := hmac.New(sha256.New, s.nonceKey)
 	m.Write([]byte(tokenHash))
 	m.Write([]byte{0})
-	m.Write(issued)
+	m.Write(payload)
 	return m.Sum(nil)
 }
 
 // checkNonce refuses a nonce that is missing, was not made by this server
-// for this link, or is older than NonceTTL.
-func (s secrets) checkNonce(nonce, tokenHash string, now time.Time) error {
+// for this link, or is older than NonceTTL. It returns the approval id the
+// nonce names, "" for a nonce issued before nonces named it.
+func (s secrets) checkNonce(nonce, tokenHash string, now time.Time) (approvalID string, err error) {
 	raw, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(raw) != 8+sha256.Size {
-		return errBadNonce
+	if err != nil || len(raw) < sha256.Size {
+		return "", errBadNonce
 	}
-	if !hmac.Equal(raw[8:], s.nonceMAC(tokenHash, raw[:8])) {
-		return errBadNonce
+	payload, mac := raw[:len(raw)-sha256.Size], raw[len(raw)-sha256.Size:]
+	if len(payload) != nonceTimeLen && len(payload) != nonceWithIDLen {
+		return "", errBadNonce
 	}
-	issued := time.Unix(int64(binary.BigEndian.Uint64(raw[:8])), 0)
+	if !hmac.Equal(mac, s.nonceMAC(tokenHash, payload)) {
+		return "", errBadNonce
+	}
+	issued := time.Unix(int64(binary.BigEndian.Uint64(payload[:nonceTimeLen])), 0)
 	if now.Sub(issued) > NonceTTL || issued.Sub(now) > nonceSkew {
-		return apperr.Invalid("nonce", "the page is out of date: load the link again")
+		return "", apperr.Invalid("nonce", "the page is out of date: load the link again")
 	}
-	return nil
+	if len(payload) == nonceTimeLen {
+		return "", nil
+	}
+	return uuid.UUID(payload[nonceTimeLen:]).String(), nil
 }
 
 var errBadNonce = apperr.Invalid("nonce", "nonce is missing or invalid: load the link first")

@@ -333,13 +333,14 @@ func (s *Service) executeInOne(ctx context.Context, r *row, action Action, by De
 // names the approval: the project's row FOR KEY SHARE first, as in
 // executeOne, then an UPDATE that checks in its condition what
 // ExecuteCommented checks after reading the row (the token, the link
-// allowed, the state and expiry, the action, the PIN's hash) and takes
-// the key's value from the chosen action as stored. It returns what the
-// event and the answer need, and no row when it wrote nothing.
+// allowed, the state and expiry, the action, the PIN's hash through its
+// digest, pinDigest) and takes the key's value from the chosen action as
+// stored. It returns what the event and the answer need, and no row when
+// it wrote nothing.
 var executeByLink = store.NewQuery(`WITH p AS (SELECT id FROM projects
 		WHERE id = (SELECT project_id FROM approvals WHERE id = ?)` + " FOR " + store.LockKeyShare + `),
 	u AS (UPDATE approvals SET ` + executedSet + `
-		WHERE id = ? AND token_hash = ? AND allow_link AND (pin_hash IS NULL OR pin_hash = ?)
+		WHERE id = ? AND token_hash = ? AND allow_link AND (pin_hash IS NULL OR sha256(convert_to(pin_hash, 'UTF8')) = ?)
 			AND EXISTS (SELECT 1 FROM jsonb_array_elements(approvals.actions::jsonb) a WHERE a->>'key' = ?)
 			AND ` + executable + ` AND EXISTS (SELECT 1 FROM p)
 		RETURNING project_id, key_path, created_at, actions, failed_pin_attempts, max_pin_attempts,
@@ -370,7 +371,7 @@ func (s *Service) executeByNonce(ctx context.Context, token, nonce, actionKey, p
 	chosen := Action{Key: actionKey} // all the event takes of it
 	r := &row{ID: id}
 	args := slices.Concat([]any{id}, executedSetArgs(actionKey, by, comment, now),
-		[]any{id, tokenHash, s.secrets.hashPIN(id, pin), actionKey}, executableArgs(now),
+		[]any{id, tokenHash, pinDigest(s.secrets.hashPIN(id, pin)), actionKey}, executableArgs(now),
 		executedWriteArgs(now, r.executedEvent(chosen, by, comment, now)))
 	var evID, xid int64
 	err = s.store.QueryRow(ctx, executeByLink, args...).Scan(&r.ProjectID, &r.KeyPath, &r.CreatedAt, &r.Actions,

@@ -30,6 +30,7 @@ import (
 
 	ottr "github.com/ottr/backend"
 	"github.com/ottr/backend/internal/platform/config"
+	"github.com/ottr/backend/internal/platform/gcfloor"
 	"github.com/ottr/backend/internal/surface/cli"
 	"github.com/ottr/backend/internal/surface/httpserver"
 )
@@ -69,6 +70,9 @@ func run(args []string) error {
 	}
 	if rotate {
 		return rotateEncryptionKey(ctx, cfg, logger)
+	}
+	if cfg.GCHeapFloor > 0 {
+		defer gcfloor.Start(cfg.GCHeapFloor)()
 	}
 	a, err := ottr.New(ctx, cfg, logger)
 	if err != nil {

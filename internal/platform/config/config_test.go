@@ -42,6 +42,7 @@ func TestDefaultsAreDesignSection4(t *testing.T) {
 		Playground:               true,
 		Introspection:            true,
 		LogFormat:                "text",
+		GCHeapFloor:              128 << 20,
 		JWTSecret:                cfg.JWTSecret,
 		EncryptionKey:            cfg.EncryptionKey,
 	}
@@ -88,6 +89,7 @@ func TestEverySettingIsRead(t *testing.T) {
 		"OTTR_LOG_FORMAT":                  "json",
 		"OTTR_ACCESS_TOKEN_TTL":            "5m",
 		"OTTR_SESSION_COOKIE_SECURE":       "false",
+		"OTTR_GC_HEAP_FLOOR_MB":            "64",
 	}), discard())
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +113,7 @@ func TestEverySettingIsRead(t *testing.T) {
 		LogFormat:             "json",
 		AccessTokenTTL:        5 * time.Minute,
 		InsecureSessionCookie: true,
+		GCHeapFloor:           64 << 20,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("\n got %+v\nwant %+v", cfg, want)
@@ -226,6 +229,8 @@ func TestBadValuesAreRejected(t *testing.T) {
 		"log format":        {map[string]string{"OTTR_LOG_FORMAT": "xml"}, "OTTR_LOG_FORMAT"},
 		"trusted proxies":   {map[string]string{"OTTR_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, "OTTR_TRUSTED_PROXIES"},
 		"database URL":      {map[string]string{"OTTR_DATABASE_URL": "mysql://db/ottr"}, "OTTR_DATABASE_URL"},
+		"heap floor":        {map[string]string{"OTTR_GC_HEAP_FLOOR_MB": "128MB"}, "OTTR_GC_HEAP_FLOOR_MB"},
+		"negative floor":    {map[string]string{"OTTR_GC_HEAP_FLOOR_MB": "-1"}, "OTTR_GC_HEAP_FLOOR_MB"},
 		"short JWT secret":  {map[string]string{"OTTR_JWT_SECRET": "short", "OTTR_ENCRYPTION_KEY": explicitKey}, "OTTR_JWT_SECRET"},
 		"encryption key":    {map[string]string{"OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": "not base64!"}, "OTTR_ENCRYPTION_KEY"},
 		"key of 16 bytes":   {map[string]string{"OTTR_JWT_SECRET": explicitJWT, "OTTR_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(make([]byte, 16))}, "OTTR_ENCRYPTION_KEY"},
@@ -244,6 +249,34 @@ func TestBadValuesAreRejected(t *testing.T) {
 			_, err := FromEnv(env(tc.vars), discard())
 			if err == nil || !strings.Contains(err.Error(), tc.message) {
 				t.Fatalf("err = %v, want one naming %s", err, tc.message)
+			}
+		})
+	}
+}
+
+// The heap floor is off at 0, and whenever GOGC, the runtime's own setting
+// of the collector, is in the environment.
+func TestGCHeapFloorGivesWayToGOGC(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		vars map[string]string
+		want uint64
+	}{
+		"default":         {map[string]string{}, 128 << 20},
+		"off":             {map[string]string{"OTTR_GC_HEAP_FLOOR_MB": "0"}, 0},
+		"GOGC set":        {map[string]string{"GOGC": "200"}, 0},
+		"GOGC off":        {map[string]string{"GOGC": "off", "OTTR_GC_HEAP_FLOOR_MB": "256"}, 0},
+		"a floor of 1GiB": {map[string]string{"OTTR_GC_HEAP_FLOOR_MB": "1024"}, 1 << 30},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tc.vars["OTTR_DATA_DIR"] = t.TempDir()
+			cfg, err := FromEnv(env(tc.vars), discard())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.GCHeapFloor != tc.want {
+				t.Fatalf("GCHeapFloor = %d, want %d", cfg.GCHeapFloor, tc.want)
 			}
 		})
 	}

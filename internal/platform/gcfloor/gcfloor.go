@@ -3,7 +3,8 @@
 // The server's live heap is small, tens of MB, while a busy instance
 // allocates hundreds of MB a second (a dashboard page of 100 approvals is
 // 2.3 MB through gqlgen's executor). With GOGC=100 the collector then runs
-// every few MB allocated, and takes 12 % of a page's CPU (BENCHMARKS.md).
+// every few MB allocated: a page's server CPU fell by about 40 % with the
+// floor (BENCHMARKS.md).
 // Raising GOGC for everyone would multiply the memory of an instance whose
 // live heap is large (10,000 live subscribers hold hundreds of MB). The
 // floor does neither: while the live heap is under half the floor the goal

@@ -25,6 +25,7 @@ import (
 
 	ottr "github.com/ottr/backend"
 	"github.com/ottr/backend/internal/platform/config"
+	"github.com/ottr/backend/internal/platform/gcfloor"
 	"github.com/ottr/backend/internal/platform/store"
 )
 
@@ -219,7 +220,14 @@ func (e *env) startInProcess(ctx context.Context) (*server, error) {
 		ln.Close()
 		return nil, err
 	}
-	cfg, err := config.FromEnv(func(k string) string { return vars[k] }, logger)
+	// As a child's environment (childEnv): vars, and this process's own
+	// variables but its OTTR_ ones (GOGC turns the heap floor off).
+	cfg, err := config.FromEnv(func(k string) string {
+		if strings.HasPrefix(k, "OTTR_") {
+			return vars[k]
+		}
+		return os.Getenv(k)
+	}, logger)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -228,6 +236,10 @@ func (e *env) startInProcess(ctx context.Context) (*server, error) {
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("start the server: %w (log: %s)", err, logs)
+	}
+	if cfg.GCHeapFloor > 0 { // as cmd/ottr does; the load generator shares it
+		stop := gcfloor.Start(cfg.GCHeapFloor)
+		e.closers = append(e.closers, func() error { stop(); return nil })
 	}
 	e.serveInProcess(ln, a.Handler(), a.Close)
 	return &server{url: "http://" + ln.Addr().String(), proc: &proc{pid: os.Getpid(), shared: true}, logs: logs}, nil

@@ -369,7 +369,9 @@ func (s *Service) executeByNonce(ctx context.Context, token, nonce, actionKey, p
 	}
 	by := Decider{Via: ViaLink}
 	chosen := Action{Key: actionKey} // all the event takes of it
-	r := &row{ID: id}
+	r := &row{ID: id}                // the rest comes back from the statement
+	// The event's arguments take nothing of r but its id: the statement
+	// writes the project and key path from the row it updated.
 	args := slices.Concat([]any{id}, executedSetArgs(actionKey, by, comment, now),
 		[]any{id, tokenHash, pinDigest(s.secrets.hashPIN(id, pin)), actionKey}, executableArgs(now),
 		executedWriteArgs(now, r.executedEvent(chosen, by, comment, now)))

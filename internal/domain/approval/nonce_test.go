@@ -179,18 +179,18 @@ func TestOneStatementExecutionLeavesEveryRefusalToTheReadingPath(t *testing.T) {
 				events:   []string{"APPROVAL_CREATED"}},
 			{name: "a nonce whose id was altered", in: pinned,
 				nonce: func(_ *approval.Created, nonce string) string {
-					raw, err := base64.RawURLEncoding.DecodeString(nonce)
-					storetest.Must(e.t, err)
-					raw[8+3] ^= 1 // in the id, after the issue time
-					return base64.RawURLEncoding.EncodeToString(raw)
+					return reshapeNonce(e.t, nonce, func(raw []byte) []byte {
+						raw[8+3] ^= 1 // in the id, after the issue time
+						return raw
+					})
 				},
 				attempts: []attempt{{action: "approve", pin: "2468", code: "BAD_USER_INPUT nonce"}},
 				events:   []string{"APPROVAL_CREATED"}},
 			{name: "a nonce cut before its id", in: pinned,
 				nonce: func(_ *approval.Created, nonce string) string {
-					raw, err := base64.RawURLEncoding.DecodeString(nonce)
-					storetest.Must(e.t, err)
-					return base64.RawURLEncoding.EncodeToString(append(raw[:8:8], raw[len(raw)-32:]...))
+					return reshapeNonce(e.t, nonce, func(raw []byte) []byte {
+						return append(raw[:8:8], raw[len(raw)-32:]...)
+					})
 				},
 				attempts: []attempt{{action: "approve", pin: "2468", code: "BAD_USER_INPUT nonce"}},
 				events:   []string{"APPROVAL_CREATED"}},
@@ -331,4 +331,13 @@ func TestConcurrentExecutionsByNonceSucceedOnce(t *testing.T) {
 			t.Fatalf("after the race: %+v, key %v", a, kv)
 		}
 	})
+}
+
+// reshapeNonce is nonce with its bytes changed by change, as a client
+// that tampers with it would send it.
+func reshapeNonce(t *testing.T, nonce string, change func([]byte) []byte) string {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(nonce)
+	storetest.Must(t, err)
+	return base64.RawURLEncoding.EncodeToString(change(raw))
 }

@@ -22968,7 +22968,7 @@ func (ec *executionContext) marshalNAddWebhookEndpointPayload2ᚖgithubᚗcomᚋ
 }
 
 func (ec *executionContext) marshalNApiKey2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKey) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApiKey2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKey(ctx, sel, v[i])
@@ -23000,7 +23000,7 @@ func (ec *executionContext) marshalNApiKeyConnection2ᚖgithubᚗcomᚋottrᚋba
 }
 
 func (ec *executionContext) marshalNApiKeyEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKeyEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApiKeyEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyEdge(ctx, sel, v[i])
@@ -23034,7 +23034,7 @@ func (ec *executionContext) marshalNApiKeyScope2githubᚗcomᚋottrᚋbackendᚋ
 }
 
 func (ec *executionContext) marshalNApproval2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Approval) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApproval2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApproval(ctx, sel, v[i])
@@ -23058,7 +23058,7 @@ func (ec *executionContext) marshalNApproval2ᚖgithubᚗcomᚋottrᚋbackendᚋ
 }
 
 func (ec *executionContext) marshalNApprovalAction2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalActionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ApprovalAction) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApprovalAction2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalAction(ctx, sel, v[i])
@@ -23095,7 +23095,7 @@ func (ec *executionContext) marshalNApprovalConnection2ᚖgithubᚗcomᚋottrᚋ
 }
 
 func (ec *executionContext) marshalNApprovalEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ApprovalEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApprovalEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalEdge(ctx, sel, v[i])
@@ -23183,7 +23183,7 @@ func (ec *executionContext) marshalNCallbackDeliveryConnection2ᚖgithubᚗcom�
 }
 
 func (ec *executionContext) marshalNCallbackDeliveryEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDeliveryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CallbackDeliveryEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCallbackDeliveryEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐCallbackDeliveryEdge(ctx, sel, v[i])
@@ -23272,7 +23272,7 @@ func (ec *executionContext) marshalNDeleteProjectPayload2ᚖgithubᚗcomᚋottr�
 }
 
 func (ec *executionContext) marshalNDelivery2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Delivery) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDelivery2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDelivery(ctx, sel, v[i])
@@ -23304,7 +23304,7 @@ func (ec *executionContext) marshalNDeliveryConnection2ᚖgithubᚗcomᚋottrᚋ
 }
 
 func (ec *executionContext) marshalNDeliveryEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DeliveryEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDeliveryEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryEdge(ctx, sel, v[i])
@@ -23346,7 +23346,7 @@ func (ec *executionContext) marshalNDeliveryLogConnection2ᚖgithubᚗcomᚋottr
 }
 
 func (ec *executionContext) marshalNDeliveryLogEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DeliveryLogEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDeliveryLogEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEdge(ctx, sel, v[i])
@@ -23378,7 +23378,7 @@ func (ec *executionContext) marshalNDeliveryLogEntry2githubᚗcomᚋottrᚋbacke
 }
 
 func (ec *executionContext) marshalNDeliveryLogEntry2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []model.DeliveryLogEntry) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDeliveryLogEntry2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryLogEntry(ctx, sel, v[i])
@@ -23414,7 +23414,7 @@ func (ec *executionContext) marshalNDeliveryStatus2githubᚗcomᚋottrᚋbackend
 }
 
 func (ec *executionContext) marshalNEvent2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Event) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEvent2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEvent(ctx, sel, v[i])
@@ -23446,7 +23446,7 @@ func (ec *executionContext) marshalNEventConnection2ᚖgithubᚗcomᚋottrᚋbac
 }
 
 func (ec *executionContext) marshalNEventEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EventEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEventEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventEdge(ctx, sel, v[i])
@@ -23494,7 +23494,7 @@ func (ec *executionContext) unmarshalNEventType2ᚕgithubᚗcomᚋottrᚋbackend
 }
 
 func (ec *executionContext) marshalNEventType2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.EventType) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEventType2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventType(ctx, sel, v[i])
@@ -23567,7 +23567,7 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 }
 
 func (ec *executionContext) marshalNKeyValue2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNKeyValue2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValue(ctx, sel, v[i])
@@ -23599,7 +23599,7 @@ func (ec *executionContext) marshalNKeyValueConnection2ᚖgithubᚗcomᚋottrᚋ
 }
 
 func (ec *executionContext) marshalNKeyValueEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValueEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KeyValueEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNKeyValueEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐKeyValueEdge(ctx, sel, v[i])
@@ -23628,7 +23628,7 @@ func (ec *executionContext) unmarshalNLogInInput2githubᚗcomᚋottrᚋbackend�
 }
 
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalONode2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐNode(ctx, sel, v[i])
@@ -23646,7 +23646,7 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋottrᚋbackendᚋ
 }
 
 func (ec *executionContext) marshalNProject2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Project) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProject2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProject(ctx, sel, v[i])
@@ -23678,7 +23678,7 @@ func (ec *executionContext) marshalNProjectConnection2ᚖgithubᚗcomᚋottrᚋb
 }
 
 func (ec *executionContext) marshalNProjectEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProjectEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProjectEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectEdge(ctx, sel, v[i])
@@ -23702,7 +23702,7 @@ func (ec *executionContext) marshalNProjectEdge2ᚖgithubᚗcomᚋottrᚋbackend
 }
 
 func (ec *executionContext) marshalNProjectMember2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProjectMember) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProjectMember2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMember(ctx, sel, v[i])
@@ -23734,7 +23734,7 @@ func (ec *executionContext) marshalNProjectMemberConnection2ᚖgithubᚗcomᚋot
 }
 
 func (ec *executionContext) marshalNProjectMemberEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProjectMemberEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProjectMemberEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐProjectMemberEdge(ctx, sel, v[i])
@@ -23818,7 +23818,7 @@ func (ec *executionContext) unmarshalNSignUpInput2githubᚗcomᚋottrᚋbackend�
 }
 
 func (ec *executionContext) marshalNSlackChannel2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SlackChannel) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSlackChannel2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannel(ctx, sel, v[i])
@@ -23850,7 +23850,7 @@ func (ec *executionContext) marshalNSlackChannelConnection2ᚖgithubᚗcomᚋott
 }
 
 func (ec *executionContext) marshalNSlackChannelEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SlackChannelEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSlackChannelEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐSlackChannelEdge(ctx, sel, v[i])
@@ -23944,7 +23944,7 @@ func (ec *executionContext) marshalNWebhookDeliveryConnection2ᚖgithubᚗcomᚋ
 }
 
 func (ec *executionContext) marshalNWebhookDeliveryEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐWebhookDeliveryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.WebhookDeliveryEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNWebhookDeliveryEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐWebhookDeliveryEdge(ctx, sel, v[i])
@@ -23984,7 +23984,7 @@ func (ec *executionContext) marshalNWebhookEndpointConnection2ᚖgithubᚗcomᚋ
 }
 
 func (ec *executionContext) marshalNWebhookEndpointEdge2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐWebhookEndpointEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.WebhookEndpointEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNWebhookEndpointEdge2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐWebhookEndpointEdge(ctx, sel, v[i])
@@ -24020,7 +24020,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -24064,7 +24064,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
@@ -24092,7 +24092,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -24120,7 +24120,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -24310,7 +24310,7 @@ func (ec *executionContext) marshalODeliveryKind2ᚕgithubᚗcomᚋottrᚋbacken
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDeliveryKind2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryKind(ctx, sel, v[i])
@@ -24394,7 +24394,7 @@ func (ec *executionContext) marshalOEventType2ᚕgithubᚗcomᚋottrᚋbackend�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEventType2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventType(ctx, sel, v[i])
@@ -24541,7 +24541,7 @@ func (ec *executionContext) marshalOUser2ᚕᚖgithubᚗcomᚋottrᚋbackendᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNUser2ᚖgithubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐUser(ctx, sel, v[i])
@@ -24567,7 +24567,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -24586,7 +24586,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -24605,7 +24605,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -24624,7 +24624,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

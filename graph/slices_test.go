@@ -1,0 +1,117 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// A list's elements run at the same time, as with gqlgen's own function:
+// the loaders batch what the elements ask for only if every element asks
+// before the first is answered. Here each element waits until all have
+// started; run one after another, they would never finish.
+func TestListElementsRunTogether(t *testing.T) {
+	const n = 50
+	var started sync.WaitGroup
+	started.Add(n)
+	all := make(chan struct{})
+	go func() { started.Wait(); close(all) }()
+
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, nil)
+	done := make(chan graphql.Array)
+	go func() {
+		done <- marshalSliceConcurrently(ctx, n, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+			started.Done()
+			<-all
+			if got := *graphql.GetFieldContext(ctx).Index; got != i {
+				t.Errorf("element %d has index %d in its field context", i, got)
+			}
+			return graphql.MarshalInt(i)
+		})
+	}()
+	select {
+	case ret := <-done:
+		var buf bytes.Buffer
+		ret.MarshalGQL(&buf)
+		var got []int
+		if err := json.Unmarshal(buf.Bytes(), &got); err != nil || len(got) != n || got[0] != 0 || got[n-1] != n-1 {
+			t.Fatalf("list %s (%v), want 0..%d in order", buf.String(), err, n-1)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the elements did not run together")
+	}
+}
+
+// A panicking element becomes null with an error, as with gqlgen's own
+// function, and its worker goes on to serve other lists.
+func TestListElementPanicIsNullAndAnError(t *testing.T) {
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, func(ctx context.Context, p any) error {
+		return gqlerror.Errorf("recovered: %v", p)
+	})
+	for range 3 {
+		ret := marshalSliceConcurrently(ctx, 4, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+			if i == 2 {
+				panic("element two")
+			}
+			return graphql.MarshalInt(i)
+		})
+		if ret[2] != graphql.Null || ret[1] == graphql.Null || ret[3] == graphql.Null {
+			t.Fatalf("elements %v: want only the third null", ret)
+		}
+	}
+	errs := graphql.GetErrors(ctx)
+	if len(errs) != 3 || !strings.Contains(errs[0].Message, "element two") {
+		t.Fatalf("errors %v: want one per list, naming the panic", errs)
+	}
+}
+
+// Workers wait for the next task after theirs, so a second list reuses the
+// first list's goroutines; with nothing to do they end after the idle time.
+func TestWorkersAreReusedThenEnd(t *testing.T) {
+	pool := &workerPool{idle: 200 * time.Millisecond}
+	var ran atomic.Int32
+	runBatch := func() {
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			pool.run(func() {
+				defer wg.Done()
+				ran.Add(1)
+				time.Sleep(5 * time.Millisecond)
+			})
+		}
+		wg.Wait()
+	}
+	runBatch()
+	first := pool.workers.Load()
+	if first < 1 || first > 20 {
+		t.Fatalf("%d workers after a batch of 20 tasks, want between 1 and 20 waiting", first)
+	}
+	for range 5 {
+		time.Sleep(20 * time.Millisecond) // for the workers to be waiting again
+		runBatch()
+	}
+	// Without reuse there would be 120 by now (none has been idle long
+	// enough to end); a worker slow to wait again may cost a few more.
+	if now := pool.workers.Load(); now > 40 {
+		t.Errorf("%d workers after six batches of 20, %d after the first: they were not reused", now, first)
+	}
+	if got := ran.Load(); got != 120 {
+		t.Errorf("%d tasks ran, want 120", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for pool.workers.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if now := pool.workers.Load(); now != 0 {
+		t.Errorf("%d workers a while after the last task: idle workers did not end", now)
+	}
+}

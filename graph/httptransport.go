@@ -168,7 +168,50 @@ func runOperation(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	writeJSONBody(w, resp)
+	writeResponse(w, resp)
+}
+
+// writeResponse writes the answer of an operation that ran. Its data is
+// JSON already, written by the executor, so it is copied as it is rather
+// than parsed and compacted again by encoding/json (a tenth of a page's
+// CPU); it is escaped for HTML as encoding/json would have. The errors and
+// extensions, small, go through encoding/json. An incremental answer
+// (@defer's label, path or hasNext) is written whole by encoding/json.
+func writeResponse(w io.Writer, resp *graphql.Response) {
+	if resp.Label != "" || resp.Path != nil || resp.HasNext != nil {
+		writeJSONBody(w, resp)
+		return
+	}
+	var errs, ext []byte
+	var err error
+	if len(resp.Errors) > 0 {
+		if errs, err = json.Marshal(resp.Errors); err != nil {
+			writeJSONBody(w, resp)
+			return
+		}
+	}
+	if len(resp.Extensions) > 0 {
+		if ext, err = json.Marshal(resp.Extensions); err != nil {
+			writeJSONBody(w, resp)
+			return
+		}
+	}
+	var out bytes.Buffer
+	out.Grow(len(resp.Data) + len(errs) + len(ext) + 40)
+	out.WriteByte('{')
+	if errs != nil {
+		out.WriteString(`"errors":`)
+		out.Write(errs)
+		out.WriteByte(',')
+	}
+	out.WriteString(`"data":`)
+	json.HTMLEscape(&out, resp.Data)
+	if ext != nil {
+		out.WriteString(`,"extensions":`)
+		out.Write(ext)
+	}
+	out.WriteByte('}')
+	_, _ = w.Write(out.Bytes())
 }
 
 // writeRequestError answers a request refused before GraphQL could read

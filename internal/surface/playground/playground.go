@@ -10,6 +10,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -39,13 +40,18 @@ type Options struct {
 	SDL []byte
 }
 
-// Routes are the handlers by ServeMux pattern.
+// Routes are the handlers by ServeMux pattern. The bundle is read on the
+// first request for the playground, not here: a server nobody opens the
+// playground of keeps its 7 MB out of memory.
 func Routes(o Options) map[string]http.Handler {
 	routes := map[string]http.Handler{}
 	if o.Playground {
-		a := bundle()
-		routes["GET /{$}"] = a.page()
-		routes["GET "+a.prefix+"{name}"] = a
+		routes["GET /{$}"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			bundle().page.ServeHTTP(w, r)
+		})
+		routes["GET "+assetsRoot+"{version}/{name}"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			bundle().ServeHTTP(w, r)
+		})
 	}
 	if len(o.SDL) > 0 {
 		routes["GET /schema.graphql"] = sdlHandler(o.SDL)
@@ -53,21 +59,27 @@ func Routes(o Options) map[string]http.Handler {
 	return routes
 }
 
-// assets are the bundle's files, under a prefix named by a hash of all of
+// assetsRoot is where the bundle's files are, under their version.
+const assetsRoot = "/playground/"
+
+// assets are the bundle's files, under a version named by a hash of all of
 // them: a new build is a new URL, so browsers may keep each one forever.
 type assets struct {
-	prefix string
-	files  map[string]*file
+	version string
+	prefix  string // assetsRoot + version + "/"
+	files   map[string]*file
+	page    http.Handler
 }
 
-// file is one file of the bundle, and its gzip encoding once a client
-// asked for it (GraphiQL's script is 5.2 MB, 1.4 MB gzipped).
+// file is one file of the bundle, read from the binary as it is served,
+// and its gzip encoding once a client asked for it (GraphiQL's script is
+// 5.2 MB, 1.4 MB gzipped).
 type file struct {
-	body []byte
+	name string
 	gzip func() []byte
 }
 
-// bundle loads the embedded files once per process.
+// bundle hashes the embedded files once per process.
 var bundle = sync.OnceValue(loadAssets)
 
 func loadAssets() *assets {
@@ -79,18 +91,24 @@ func loadAssets() *assets {
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, e := range entries {
-		body, err := dist.ReadFile("dist/" + e.Name())
+		name := "dist/" + e.Name()
+		f, err := dist.Open(name)
 		if err != nil {
 			panic(fmt.Sprintf("embedded playground file %s: %v", e.Name(), err))
 		}
-		files[e.Name()] = &file{body: body, gzip: sync.OnceValue(func() []byte { return gzipped(body) })}
-		fmt.Fprintf(h, "%s %d\n", e.Name(), len(body))
-		h.Write(body)
+		info, _ := f.Stat() // embedded files always have their info
+		fmt.Fprintf(h, "%s %d\n", e.Name(), info.Size())
+		_, _ = io.Copy(h, f) // reading embedded files does not fail
+		_ = f.Close()
+		files[e.Name()] = &file{name: name, gzip: sync.OnceValue(func() []byte { return gzipped(name) })}
 	}
 	if files["playground.js"] == nil || files["playground.css"] == nil {
 		panic("embedded playground: no bundle; run `npm ci && npm run build` in web/playground")
 	}
-	return &assets{prefix: "/playground/" + hex.EncodeToString(h.Sum(nil)[:8]) + "/", files: files}
+	a := &assets{version: hex.EncodeToString(h.Sum(nil)[:8]), files: files}
+	a.prefix = assetsRoot + a.version + "/"
+	a.page = a.pageHandler()
+	return a
 }
 
 var contentTypes = map[string]string{
@@ -105,7 +123,7 @@ var contentTypes = map[string]string{
 func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	f, ok := a.files[name]
-	if !ok {
+	if !ok || r.PathValue("version") != a.version {
 		http.NotFound(w, r)
 		return
 	}
@@ -114,12 +132,20 @@ func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Vary", "Accept-Encoding")
-	body := f.body
 	if acceptsGzip(r) {
-		body = f.gzip()
 		h.Set("Content-Encoding", "gzip")
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.gzip()))
+		return
 	}
-	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
+	// An embedded file reads and seeks over the binary's own bytes: no
+	// copy on the heap.
+	body, err := dist.Open(f.name)
+	if err != nil {
+		http.Error(w, "embedded file missing", http.StatusInternalServerError)
+		return
+	}
+	defer body.Close()
+	http.ServeContent(w, r, name, time.Time{}, body.(io.ReadSeeker))
 }
 
 func acceptsGzip(r *http.Request) bool {
@@ -132,7 +158,8 @@ func acceptsGzip(r *http.Request) bool {
 	return false
 }
 
-func gzipped(body []byte) []byte {
+func gzipped(name string) []byte {
+	body, _ := dist.ReadFile(name) // an embedded file: no error
 	var b bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression) // a valid level: no error
 	_, _ = zw.Write(body)                                  // writes to memory do not fail
@@ -140,8 +167,8 @@ func gzipped(body []byte) []byte {
 	return b.Bytes()
 }
 
-// page is the HTML shell that loads the bundle.
-func (a *assets) page() http.Handler {
+// pageHandler serves the HTML shell that loads the bundle.
+func (a *assets) pageHandler() http.Handler {
 	html := []byte(strings.NewReplacer("{{prefix}}", a.prefix).Replace(pageHTML))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

@@ -46,8 +46,12 @@ func TestBundleIsServedWholeAndGzipped(t *testing.T) {
 		if !bytes.Contains(page, []byte(a.prefix+name)) {
 			t.Errorf("the page does not load %s", name)
 		}
+		want, err := dist.ReadFile(f.name)
+		if err != nil {
+			t.Fatal(err)
+		}
 		resp, plain := get(a.prefix+name, "identity")
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "" || !bytes.Equal(plain, f.body) {
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "" || !bytes.Equal(plain, want) {
 			t.Fatalf("%s without gzip: %d %q, %d bytes", name, resp.StatusCode, resp.Header.Get("Content-Encoding"), len(plain))
 		}
 		resp, packed := get(a.prefix+name, "br, gzip;q=0.8")
@@ -64,6 +68,9 @@ func TestBundleIsServedWholeAndGzipped(t *testing.T) {
 		if resp, _ := get(a.prefix+name, "gzip;q=0"); resp.Header.Get("Content-Encoding") != "" {
 			t.Fatalf("%s gzipped for a client that refuses gzip", name)
 		}
+	}
+	if resp, _ := get(assetsRoot+"0123456789abcdef/playground.js", ""); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a file under another version: %d, want 404", resp.StatusCode)
 	}
 	if resp, sdl := get("/schema.graphql", ""); resp.StatusCode != http.StatusOK || string(sdl) != "type Query { a: Int }" {
 		t.Fatalf("GET /schema.graphql: %d %q", resp.StatusCode, sdl)

@@ -110,9 +110,13 @@ func (s *Service) Get(ctx context.Context, id string) (*Project, error) {
 	return s.load(ctx, id)
 }
 
+// projectByID reads a project without GORM's statement building and
+// reflection: every dashboard page reads its project.
+var projectByID = store.NewQuery(`SELECT id, name, created_at FROM projects WHERE id = ?`)
+
 func (s *Service) load(ctx context.Context, id string) (*Project, error) {
 	var p Project
-	if err := s.store.DB(ctx).Where("id = ?", id).Take(&p).Error; err != nil {
+	if err := s.store.QueryRow(ctx, projectByID, id).Scan(&p.ID, &p.Name, &p.CreatedAt); err != nil {
 		if store.IsNotFound(err) {
 			return nil, apperr.NotFound("project")
 		}

@@ -485,3 +485,22 @@ func TestOwnersRemovingEachOtherLeaveOne(t *testing.T) {
 		}
 	})
 }
+
+// Get reads back the project as Create made it, on both databases.
+func TestGetReadsTheProjectAsCreated(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, dialect store.Dialect) {
+		d := newDomain(t, dialect)
+		_, owner := d.user("Ada")
+		made, err := d.svc.Create(owner, "Payments ✓")
+		storetest.Must(t, err)
+		got, err := d.svc.Get(owner, made.ID)
+		storetest.Must(t, err)
+		if got.ID != made.ID || got.Name != made.Name || !got.CreatedAt.Equal(made.CreatedAt) {
+			t.Fatalf("Get: %+v, Create made %+v", got, made)
+		}
+		if _, err := d.svc.Get(owner, store.NewID()); apperr.CodeOf(err) != apperr.CodeNotFound {
+			t.Fatalf("Get of a missing project: %v, want NOT_FOUND", err)
+		}
+	})
+}

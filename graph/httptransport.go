@@ -173,8 +173,8 @@ func runOperation(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 
 // writeResponse writes the answer of an operation that ran. Its data is
 // JSON already, written by the executor, so it is copied as it is rather
-// than parsed and compacted again by encoding/json (a tenth of a page's
-// CPU); it is escaped for HTML as encoding/json would have. The errors and
+// than parsed and compacted again by encoding/json (3.5 % of a page's CPU
+// in its profile); it is escaped for HTML as encoding/json would have. The errors and
 // extensions, small, go through encoding/json. An incremental answer
 // (@defer's label, path or hasNext) is written whole by encoding/json.
 func writeResponse(w io.Writer, resp *graphql.Response) {

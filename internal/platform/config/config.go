@@ -371,8 +371,8 @@ func readLimits(get func(name, def string) string, cfg *Config) error {
 }
 
 // DefaultGCHeapFloorMB is the garbage collector's least heap goal, in MiB:
-// with it a dashboard page took about 40 % less of the server's CPU
-// (BENCHMARKS.md), for a peak resident size of about 175 MB instead of 55.
+// with it a dashboard page takes about 45 % less of the server's CPU
+// (BENCHMARKS.md), for a peak resident size of about 185 MB instead of 55.
 const DefaultGCHeapFloorMB = "128"
 
 // heapFloor reads OTTR_GC_HEAP_FLOOR_MB as bytes. GOGC set in the

@@ -85,19 +85,23 @@ func marshalSliceConcurrently(
 	return ret
 }
 
-// listWorkers runs the elements of every list the server marshals.
-var listWorkers = &workerPool{idle: 10 * time.Second}
+// listWorkers runs the elements of every list the server marshals. A burst
+// of thousands of elements at once (a dashboard's subscriptions all
+// receiving one event) leaves at most 1,024 of its workers waiting.
+var listWorkers = &workerPool{idle: 10 * time.Second, maxIdle: 1024}
 
 // workerPool runs tasks on goroutines that wait for the next task once done,
 // for up to idle. A task never waits for a worker: when none is waiting,
 // it gets a new goroutine, which then joins the pool. So the pool is as
-// large as the most tasks that ran at once in the last idle period, and
-// none at rest.
+// large as the most tasks that ran at once in the last idle period (up to
+// maxIdle of them waiting), and none at rest.
 type workerPool struct {
 	idle    time.Duration
+	maxIdle int64
 	tasks   chan func()
 	once    sync.Once
 	workers atomic.Int64 // goroutines running a task or waiting for one
+	waiting atomic.Int64 // of which waiting
 }
 
 func (p *workerPool) run(task func()) {
@@ -109,7 +113,8 @@ func (p *workerPool) run(task func()) {
 	}
 }
 
-// work runs task, then the tasks handed to it, until none comes for idle.
+// work runs task, then the tasks handed to it, until none comes for idle
+// or enough others are waiting.
 func (p *workerPool) work(task func()) {
 	p.workers.Add(1)
 	defer p.workers.Add(-1)
@@ -117,11 +122,17 @@ func (p *workerPool) work(task func()) {
 	timer := time.NewTimer(p.idle)
 	defer timer.Stop()
 	for {
+		if p.waiting.Add(1) > p.maxIdle {
+			p.waiting.Add(-1)
+			return
+		}
 		select {
 		case task := <-p.tasks:
+			p.waiting.Add(-1)
 			task()
 			timer.Reset(p.idle)
 		case <-timer.C:
+			p.waiting.Add(-1)
 			return
 		}
 	}

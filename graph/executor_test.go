@@ -76,7 +76,7 @@ func TestListElementPanicIsNullAndAnError(t *testing.T) {
 // Workers wait for the next task after theirs, so a second list reuses the
 // first list's goroutines; with nothing to do they end after the idle time.
 func TestWorkersAreReusedThenEnd(t *testing.T) {
-	pool := &workerPool{idle: 200 * time.Millisecond}
+	pool := &workerPool{idle: 200 * time.Millisecond, maxIdle: 1024}
 	var ran atomic.Int32
 	runBatch := func() {
 		var wg sync.WaitGroup
@@ -114,4 +114,39 @@ func TestWorkersAreReusedThenEnd(t *testing.T) {
 	if now := pool.workers.Load(); now != 0 {
 		t.Errorf("%d workers a while after the last task: idle workers did not end", now)
 	}
+}
+
+// Past maxIdle waiting workers, a worker that finishes its task ends
+// instead of waiting.
+func TestWaitingWorkersAreCapped(t *testing.T) {
+	pool := &workerPool{idle: time.Minute, maxIdle: 5}
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Add(1)
+		pool.run(func() {
+			defer wg.Done()
+			<-release
+		})
+	}
+	started := time.Now().Add(5 * time.Second)
+	for pool.workers.Load() < 30 && time.Now().Before(started) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := pool.workers.Load(); got != 30 {
+		t.Fatalf("%d workers for 30 blocked tasks, want 30", got)
+	}
+	close(release)
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for pool.workers.Load() > 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, waiting := pool.workers.Load(), pool.waiting.Load(); got != 5 || waiting != 5 {
+		t.Fatalf("%d workers, %d waiting, after 30 tasks ended: want 5 and 5", got, waiting)
+	}
+	var again sync.WaitGroup
+	again.Add(1)
+	pool.run(func() { again.Done() })
+	again.Wait()
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -31,11 +30,15 @@ func BenchmarkApprovalPage(b *testing.B) {
 		b.Skip("OTTR_TEST_SQLITE_ONLY=1: the benchmarks measure PostgreSQL")
 	}
 	// The process runs as cmd/ottr runs the server, with the collector's
-	// heap floor (unless GOGC is set); the baseline, in the same process,
-	// has it too. Without it the collector's pace follows whatever else the
-	// test process holds on its heap.
-	if mb, _ := strconv.ParseUint(config.DefaultGCHeapFloorMB, 10, 32); mb > 0 && os.Getenv("GOGC") == "" {
-		defer gcfloor.Start(mb << 20)()
+	// heap floor as the environment sets it; the baseline, in the same
+	// process, has it too. Without it the collector's pace follows whatever
+	// else the test process holds on its heap.
+	floor, err := config.GCHeapFloor(os.Getenv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if floor > 0 {
+		defer gcfloor.Start(floor)()
 	}
 	srv := testserver.Start(b, store.Postgres)
 	owner := srv.SignUp("Bea")

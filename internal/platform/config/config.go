@@ -235,7 +235,7 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Config, error) {
 	if err := readLimits(get, &cfg); err != nil {
 		return Config{}, err
 	}
-	if cfg.GCHeapFloor, err = heapFloor(get("OTTR_GC_HEAP_FLOOR_MB", DefaultGCHeapFloorMB), getenv("GOGC")); err != nil {
+	if cfg.GCHeapFloor, err = GCHeapFloor(getenv); err != nil {
 		return Config{}, err
 	}
 	if cfg.AccessTokenTTL != 0 && cfg.AccessTokenTTL < time.Second {
@@ -375,10 +375,16 @@ func readLimits(get func(name, def string) string, cfg *Config) error {
 // (BENCHMARKS.md), for a peak resident size of about 185 MB instead of 55.
 const DefaultGCHeapFloorMB = "128"
 
-// heapFloor reads OTTR_GC_HEAP_FLOOR_MB as bytes. GOGC set in the
-// environment is the operator's own tuning of the collector, and turns
-// the floor off.
-func heapFloor(mb, gogc string) (uint64, error) {
+// GCHeapFloor reads OTTR_GC_HEAP_FLOOR_MB as bytes, as FromEnv does, for a
+// process that runs the server without the rest of its configuration (a
+// benchmark). GOGC set in the environment is the operator's own tuning of
+// the collector, and turns the floor off.
+func GCHeapFloor(getenv func(string) string) (uint64, error) {
+	mb := strings.TrimSpace(getenv("OTTR_GC_HEAP_FLOOR_MB"))
+	if mb == "" {
+		mb = DefaultGCHeapFloorMB
+	}
+	gogc := getenv("GOGC")
 	n, err := strconv.ParseUint(mb, 10, 32)
 	if err != nil {
 		return 0, fmt.Errorf("OTTR_GC_HEAP_FLOOR_MB must be a whole number of MiB (0 turns the floor off), not %q", mb)

@@ -278,6 +278,10 @@ func TestGCHeapFloorGivesWayToGOGC(t *testing.T) {
 			if cfg.GCHeapFloor != tc.want {
 				t.Fatalf("GCHeapFloor = %d, want %d", cfg.GCHeapFloor, tc.want)
 			}
+			// A process without the rest of the configuration reads the same.
+			if floor, err := GCHeapFloor(env(tc.vars)); err != nil || floor != tc.want {
+				t.Fatalf("GCHeapFloor(env) = %d, %v, want %d", floor, err, tc.want)
+			}
 		})
 	}
 }

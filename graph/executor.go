@@ -88,7 +88,7 @@ func marshalSliceConcurrently(
 // listWorkers runs the elements of every list the server marshals. A burst
 // of thousands of elements at once (a dashboard's subscriptions all
 // receiving one event) leaves at most 1,024 of its workers waiting.
-var listWorkers = &workerPool{idle: 10 * time.Second, maxIdle: 1024}
+var listWorkers = newWorkerPool(10*time.Second, 1024)
 
 // workerPool runs tasks on goroutines that wait for the next task once done,
 // for up to idle. A task never waits for a worker: when none is waiting,
@@ -98,14 +98,16 @@ var listWorkers = &workerPool{idle: 10 * time.Second, maxIdle: 1024}
 type workerPool struct {
 	idle    time.Duration
 	maxIdle int64
-	tasks   chan func()
-	once    sync.Once
+	tasks   chan func()  // unbuffered: a send succeeds only to a waiting worker
 	workers atomic.Int64 // goroutines running a task or waiting for one
 	waiting atomic.Int64 // of which waiting
 }
 
+func newWorkerPool(idle time.Duration, maxIdle int64) *workerPool {
+	return &workerPool{idle: idle, maxIdle: maxIdle, tasks: make(chan func())}
+}
+
 func (p *workerPool) run(task func()) {
-	p.once.Do(func() { p.tasks = make(chan func()) })
 	select {
 	case p.tasks <- task: // a waiting worker took it
 	default:

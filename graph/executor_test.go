@@ -76,7 +76,7 @@ func TestListElementPanicIsNullAndAnError(t *testing.T) {
 // Workers wait for the next task after theirs, so a second list reuses the
 // first list's goroutines; with nothing to do they end after the idle time.
 func TestWorkersAreReusedThenEnd(t *testing.T) {
-	pool := &workerPool{idle: 200 * time.Millisecond, maxIdle: 1024}
+	pool := newWorkerPool(200*time.Millisecond, 1024)
 	var ran atomic.Int32
 	runBatch := func() {
 		var wg sync.WaitGroup
@@ -119,7 +119,7 @@ func TestWorkersAreReusedThenEnd(t *testing.T) {
 // Past maxIdle waiting workers, a worker that finishes its task ends
 // instead of waiting.
 func TestWaitingWorkersAreCapped(t *testing.T) {
-	pool := &workerPool{idle: time.Minute, maxIdle: 5}
+	pool := newWorkerPool(time.Minute, 5)
 	release := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 30 {

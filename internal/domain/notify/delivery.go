@@ -222,12 +222,15 @@ func (d *Dispatcher) redeliver(ctx context.Context, kind, id string, authorize f
 		if err != nil {
 			return fmt.Errorf("reset delivery %s: %w", id, err)
 		}
-		return nil
+		// The answer is the delivery as this redelivery left it: read
+		// after the commit, the new job may already have sent it.
+		del, err = d.loadDeliveryIn(ctx, tb, id)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return d.loadDeliveryIn(ctx, tb, id)
+	return del, nil
 }
 
 // waitWhileRunning waits, up to the length of one request and some, for

@@ -382,8 +382,10 @@ func TestAFailureBehindThePageShowsNoDetail(t *testing.T) {
 		}
 		r := f.get(l.URL)
 		r.expect(t, http.StatusInternalServerError, "Something went wrong")
+		// The page links to itself: its random token may spell "sql".
+		body := strings.ToLower(strings.ReplaceAll(r.Body, l.Token, ""))
 		for _, detail := range []string{"sql", "database", "closed"} {
-			if strings.Contains(strings.ToLower(r.Body), detail) {
+			if strings.Contains(body, detail) {
 				t.Errorf("the page tells %q:\n%s", detail, r.Body)
 			}
 		}

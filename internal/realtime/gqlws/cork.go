@@ -2,6 +2,7 @@ package gqlws
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
@@ -53,6 +54,7 @@ type cork struct {
 
 	mu     sync.Mutex
 	corked bool
+	closed bool // a close frame went out: no message may follow it
 	buf    []byte
 }
 
@@ -61,9 +63,15 @@ type cork struct {
 // of its own.
 const quickWrite = time.Millisecond
 
+// Write is the websocket library's: after the handshake, every write is
+// one whole control frame (the library flushes each frame, and a control
+// frame is far smaller than its buffer), so the first byte says which.
 func (c *cork) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(p) > 0 && p[0]&0x0f == opClose {
+		c.closed = true
+	}
 	if c.corked {
 		c.buf = append(c.buf, p...)
 		return len(p), nil
@@ -95,14 +103,52 @@ func (c *cork) tryHold() bool {
 // bytes, eight of length, no mask.
 const maxFrameHeader = 10
 
-// reserve makes room for n more bytes held back, in one allocation.
-func (c *cork) reserve(n int) {
+// The websocket opcodes the cork needs (RFC 6455, 5.2).
+const (
+	opText  = 0x1
+	opClose = 0x8
+	finBit  = 0x80
+)
+
+// appendText frames each message of batch as one text frame into what is
+// held back, making room for all of them in one allocation. Nothing is
+// framed after a close frame, nor when not corked.
+func (c *cork) appendText(batch []frame) {
+	need := 0
+	for _, f := range batch {
+		need += f.len() + maxFrameHeader
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.corked && cap(c.buf)-len(c.buf) < n {
-		buf := make([]byte, len(c.buf), len(c.buf)+n)
+	if !c.corked || c.closed {
+		return
+	}
+	if cap(c.buf)-len(c.buf) < need {
+		buf := make([]byte, len(c.buf), len(c.buf)+need)
 		copy(buf, c.buf)
 		c.buf = buf
+	}
+	for _, f := range batch {
+		c.buf = appendFrameHeader(c.buf, opText, f.len())
+		c.buf = append(c.buf, f.a...)
+		if f.b != nil {
+			c.buf = append(c.buf, f.b...)
+			c.buf = append(c.buf, '}')
+		}
+	}
+}
+
+// appendFrameHeader appends the header of a final, unmasked frame of n
+// bytes.
+func appendFrameHeader(b []byte, opcode byte, n int) []byte {
+	b = append(b, finBit|opcode)
+	switch {
+	case n <= 125:
+		return append(b, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
 	}
 }
 

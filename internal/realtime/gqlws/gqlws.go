@@ -235,6 +235,14 @@ type frame struct {
 	a, b []byte
 }
 
+// len is the message's length in bytes.
+func (f frame) len() int {
+	if f.b == nil {
+		return len(f.a)
+	}
+	return len(f.a) + len(f.b) + 1
+}
+
 // read is the connection's reader loop.
 func (c *conn) read() {
 	defer c.shutdown()
@@ -557,26 +565,17 @@ func (c *conn) recycleLocked(written []frame) {
 	c.spare = written[:0]
 }
 
-// frameAll frames batch into the corked connection (no I/O).
-func (c *conn) frameAll(batch []frame, buf []byte) ([]byte, error) {
-	// Room for the whole batch at once, rather than growing the held
-	// bytes frame by frame.
-	need := 0
-	for _, f := range batch {
-		need += len(f.a) + len(f.b) + 1 + maxFrameHeader
-	}
-	c.cork.reserve(need)
-	for _, f := range batch {
-		buf = append(buf[:0], f.a...)
-		if f.b != nil {
-			buf = append(buf, f.b...)
-			buf = append(buf, '}')
-		}
-		if err := c.ws.Write(context.Background(), websocket.MessageText, buf); err != nil {
-			return buf, err
-		}
-	}
-	return buf, nil
+// frameAll frames batch into the corked connection (no I/O). The
+// messages are framed here, straight into the held bytes, rather than by
+// the websocket library: its Write copies a message into the connection's
+// buffered writer and from there into the held bytes, under a lock of its
+// own, and with thousands of subscribers each copy lands in memory out of
+// the cache. A message frame from the server is a fixed header and the
+// bytes as they are (no mask, no compression: the transport does not
+// offer it), so one copy suffices. The library still writes the control
+// frames (pong, close), through the same cork, between two messages.
+func (c *conn) frameAll(batch []frame) {
+	c.cork.appendText(batch)
 }
 
 // flush is a shared writer's turn at the connection: it writes what is
@@ -584,26 +583,24 @@ func (c *conn) frameAll(batch []frame, buf []byte) ([]byte, error) {
 // full (or that the websocket library is writing to itself, a control
 // frame) gets a goroutine of its own (drain) until it has caught up, so
 // that it holds up no other.
-func (c *conn) flush(buf []byte) []byte {
+func (c *conn) flush() {
 	batch := c.take(nil)
 	if batch == nil {
-		return buf
+		return
 	}
 	if !c.cork.tryHold() {
 		go c.drain(batch)
-		return buf
+		return
 	}
-	buf, err := c.frameAll(batch, buf)
-	if err == nil {
-		var done bool
-		if done, err = c.cork.tryRelease(); err == nil && !done {
-			go c.drain(nil)
-			return buf
-		}
+	c.frameAll(batch)
+	done, err := c.cork.tryRelease()
+	if err == nil && !done {
+		go c.drain(nil)
+		return
 	}
 	if err != nil {
 		c.fail()
-		return buf
+		return
 	}
 	c.mu.Lock()
 	c.recycleLocked(batch)
@@ -613,22 +610,16 @@ func (c *conn) flush(buf []byte) []byte {
 		c.writing = false
 	}
 	c.mu.Unlock()
-	return buf
 }
 
 // drain writes for a connection that fell behind: batch if any, what is
 // held back, then what comes, within WriteTimeout per write, until its
 // queue is empty; a client that takes no more is dropped.
 func (c *conn) drain(batch []frame) {
-	var buf []byte
 	for {
 		if batch != nil {
 			c.cork.hold()
-			var err error
-			if buf, err = c.frameAll(batch, buf); err != nil {
-				c.fail()
-				return
-			}
+			c.frameAll(batch)
 		}
 		if err := c.cork.release(); err != nil {
 			c.fail()

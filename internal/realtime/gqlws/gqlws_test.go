@@ -207,3 +207,88 @@ func releaseInOrder(t *testing.T, c *cork, client net.Conn, first []byte) {
 		t.Fatalf("read %d bytes, want the %d held back in order", len(b), len(first)+len(second))
 	}
 }
+
+// TestFramedMessagesReachTheClientWhole: the messages the cork frames
+// itself, at each header length (7, 16 and 64 bits), read back whole by a
+// websocket client, with a control frame of the library's between them;
+// nothing framed after a close frame is sent.
+func TestFramedMessagesReachTheClientWhole(t *testing.T) {
+	t.Parallel()
+	type serverSide struct {
+		ws *websocket.Conn
+		ck *cork
+	}
+	accepted := make(chan serverSide, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ck := &cork{timeout: 10 * time.Second}
+		ws, err := websocket.Accept(corkHijacker{ResponseWriter: w, cork: ck}, r, nil)
+		if err != nil {
+			return
+		}
+		accepted <- serverSide{ws, ck}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseNow()
+	client.SetReadLimit(1 << 21)
+	s := <-accepted
+	defer s.ws.CloseNow()
+
+	var batch []frame
+	for _, n := range []int{0, 1, 125, 126, 200, 0xffff, 0x10000, 1 << 20} {
+		body := bytes.Repeat([]byte{'x'}, n)
+		if n%2 == 0 {
+			batch = append(batch, frame{a: body})
+		} else { // a head, a payload and the closing brace
+			batch = append(batch, frame{a: body[:n/2], b: body[n/2 : n-1]})
+		}
+	}
+	s.ck.hold()
+	s.ck.appendText(batch[:4])
+	pinged := make(chan error, 1)
+	go func() { pinged <- s.ws.Ping(ctx) }() // the client's reader answers it
+	s.ck.appendText(batch[4:])
+	if err := s.ck.release(); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range batch {
+		typ, got, err := client.Read(ctx)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		want := append(append([]byte{}, f.a...), f.b...)
+		if f.b != nil {
+			want = append(want, '}')
+		}
+		if typ != websocket.MessageText || !bytes.Equal(got, want) {
+			t.Fatalf("message %d: %v of %d bytes, want text of %d", i, typ, len(got), len(want))
+		}
+	}
+
+	// The server closes; a message framed after its close frame stays out.
+	closed := make(chan error, 1)
+	go func() { closed <- s.ws.Close(websocket.StatusNormalClosure, "bye") }()
+	for s.ck.mu.Lock(); !s.ck.closed; s.ck.mu.Lock() {
+		s.ck.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	s.ck.mu.Unlock()
+	s.ck.hold()
+	s.ck.appendText([]frame{{a: []byte("after close")}})
+	if err := s.ck.release(); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := client.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Fatalf("after the close frame: read %q, %v; want the close", got, err)
+	}
+	if err := <-pinged; err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+}

@@ -41,7 +41,6 @@ func (w *writers) schedule(c *conn) {
 }
 
 func (w *writers) run() {
-	var buf []byte
 	for {
 		w.mu.Lock()
 		n := min(len(w.ready), yieldEvery)
@@ -59,10 +58,7 @@ func (w *writers) run() {
 		}
 		w.mu.Unlock()
 		for _, c := range batch {
-			buf = c.flush(buf)
-		}
-		if cap(buf) > 64<<10 {
-			buf = nil
+			c.flush()
 		}
 		runtime.Gosched()
 	}

@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/ottr/backend/internal/platform/store"
 )
 
@@ -237,7 +235,7 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 
 // audience is the subscribers, in this process.
 type audience struct {
-	conns     []*websocket.Conn
+	conns     []*wsClient
 	counts    []atomic.Int64    // events received, per subscriber
 	from      []int64           // counts when the measurement started
 	lat       [][]time.Duration // per subscriber, while measuring
@@ -249,7 +247,7 @@ type audience struct {
 
 // connectAudience opens n subscriptions, connecting a few at a time.
 func connectAudience(ctx context.Context, url string, n int, init map[string]string, vars map[string]any) (*audience, error) {
-	a := &audience{conns: make([]*websocket.Conn, n), counts: make([]atomic.Int64, n), from: make([]int64, n),
+	a := &audience{conns: make([]*wsClient, n), counts: make([]atomic.Int64, n), from: make([]int64, n),
 		lat: make([][]time.Duration, n)}
 	initMsg, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": init})
 	subMsg, _ := json.Marshal(map[string]any{"type": "subscribe", "id": "1",
@@ -259,19 +257,21 @@ func connectAudience(ctx context.Context, url string, n int, init map[string]str
 		i := int(next.Add(1) - 1)
 		dialCtx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		conn, _, err := websocket.Dial(dialCtx, url, &websocket.DialOptions{Subprotocols: []string{subscriptionProtocol}})
+		conn, err := dialWS(dialCtx, url, subscriptionProtocol)
 		if err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
 		}
-		conn.SetReadLimit(1 << 20)
 		a.conns[i] = conn
-		if err := conn.Write(dialCtx, websocket.MessageText, initMsg); err != nil {
+		if err := conn.writeText(initMsg); err != nil {
 			return fmt.Errorf("subscriber %d: connection_init: %w", i, err)
 		}
-		if _, ack, err := conn.Read(dialCtx); err != nil || !bytes.Contains(ack, []byte(`"connection_ack"`)) {
+		deadline, _ := dialCtx.Deadline()
+		_ = conn.conn.SetReadDeadline(deadline)
+		if ack, err := conn.read(); err != nil || !bytes.Contains(ack, []byte(`"connection_ack"`)) {
 			return fmt.Errorf("subscriber %d: no connection_ack (%v): %.200s", i, err, ack)
 		}
-		if err := conn.Write(dialCtx, websocket.MessageText, subMsg); err != nil {
+		_ = conn.conn.SetReadDeadline(time.Time{})
+		if err := conn.writeText(subMsg); err != nil {
 			return fmt.Errorf("subscriber %d: subscribe: %w", i, err)
 		}
 		a.readers.Go(func() { a.read(i, conn) })
@@ -292,9 +292,9 @@ var (
 )
 
 // read receives subscriber i's messages until its connection ends.
-func (a *audience) read(i int, conn *websocket.Conn) {
+func (a *audience) read(i int, conn *wsClient) {
 	for {
-		_, msg, err := conn.Read(context.Background())
+		msg, err := conn.read()
 		if err != nil {
 			if !a.closing.Load() {
 				a.dropped.Add(1)
@@ -311,7 +311,7 @@ func (a *audience) read(i int, conn *websocket.Conn) {
 			}
 			a.counts[i].Add(1)
 		case bytes.Contains(msg, pingType):
-			_ = conn.Write(context.Background(), websocket.MessageText, pong)
+			_ = conn.writeText(pong)
 		default: // error or complete: the subscription has ended
 			if !a.closing.Load() {
 				a.dropped.Add(1)
@@ -389,7 +389,7 @@ func (a *audience) close() {
 	a.closing.Store(true)
 	for _, c := range a.conns {
 		if c != nil {
-			_ = c.CloseNow()
+			_ = c.Close()
 		}
 	}
 	a.readers.Wait()

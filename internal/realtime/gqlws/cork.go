@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ottr/backend/internal/platform/socket"
 )
 
 // A connection's writer writes every message waiting for it at once: it
@@ -183,14 +185,14 @@ func (c *cork) tryRelease() (done bool, err error) {
 // quickWrite, whose deadline costs a timer.
 func (c *cork) writeQuick(p []byte) (int, error) {
 	if c.raw != nil {
-		n, err := writeNow(c.raw, p)
+		n, err := socket.WriteNow(c.raw, p)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// A deadline a slower write set, since passed: clear it,
 			// this write needs none.
 			if err := c.deadline(0); err != nil {
 				return 0, err
 			}
-			n, err = writeNow(c.raw, p)
+			n, err = socket.WriteNow(c.raw, p)
 		}
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return n, err

@@ -228,7 +228,11 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 		"missingDeliveries":  float64(missing),
 	}
 	if a.dropped.Load() > 0 {
-		out.ErrorSamples = append(out.ErrorSamples, fmt.Sprintf("%d subscribers were disconnected", a.dropped.Load()))
+		cause := ""
+		if c := a.dropCause.Load(); c != nil {
+			cause = "; the first: " + *c
+		}
+		out.ErrorSamples = append(out.ErrorSamples, fmt.Sprintf("%d subscribers were disconnected%s", a.dropped.Load(), cause))
 	}
 	return out, nil
 }
@@ -242,7 +246,19 @@ type audience struct {
 	measuring atomic.Bool
 	closing   atomic.Bool
 	dropped   atomic.Int64
+	dropCause atomic.Pointer[string] // why the first subscriber was dropped
 	readers   sync.WaitGroup
+}
+
+// drop counts subscriber i as dropped, unless the audience is closing.
+func (a *audience) drop(i int, cause string) {
+	if a.closing.Load() {
+		return
+	}
+	if a.dropped.Add(1) == 1 {
+		cause = fmt.Sprintf("subscriber %d: %s", i, cause)
+		a.dropCause.Store(&cause)
+	}
 }
 
 // connectAudience opens n subscriptions, connecting a few at a time.
@@ -296,9 +312,7 @@ func (a *audience) read(i int, conn *wsClient) {
 	for {
 		msg, err := conn.read()
 		if err != nil {
-			if !a.closing.Load() {
-				a.dropped.Add(1)
-			}
+			a.drop(i, err.Error())
 			return
 		}
 		switch {
@@ -313,9 +327,7 @@ func (a *audience) read(i int, conn *wsClient) {
 		case bytes.Contains(msg, pingType):
 			_ = conn.writeText(pong)
 		default: // error or complete: the subscription has ended
-			if !a.closing.Load() {
-				a.dropped.Add(1)
-			}
+			a.drop(i, fmt.Sprintf("%.200s", msg))
 			return
 		}
 	}
@@ -409,7 +421,7 @@ func (e *env) startHub(ctx context.Context) (*server, error) {
 	if e.opts.server == serverChild && e.opts.url == "" {
 		return e.startTool(ctx, "hub", addr, []string{hubServerCommand, "-addr", addr}, "/healthz")
 	}
-	h := &hub{conns: map[*hubConn]struct{}{}}
+	h := newHub()
 	srv := &http.Server{Addr: addr, Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.ListenAndServe() }()
 	e.closers = append(e.closers, func() error { h.closeAll(); return srv.Close() })
@@ -426,7 +438,7 @@ func serveHub(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	h := &hub{conns: map[*hubConn]struct{}{}}
+	h := newHub()
 	srv := &http.Server{Addr: *addr, Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

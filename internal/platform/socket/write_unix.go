@@ -1,17 +1,18 @@
 //go:build unix
 
-package gqlws
+// Package socket writes to a socket without waiting for it.
+package socket
 
 import (
 	"errors"
 	"syscall"
 )
 
-// writeNow writes as much of p as the socket takes without waiting: one
+// WriteNow writes as much of p as the socket takes without waiting: one
 // write(2) on the non-blocking descriptor, retried only when interrupted.
-// It arms no deadline, so no timer per write: a shared writer makes one
-// such write per connection and event.
-func writeNow(rc syscall.RawConn, p []byte) (int, error) {
+// It arms no deadline, so no timer per write: a writer serving thousands
+// of connections makes one such write per connection and message.
+func WriteNow(rc syscall.RawConn, p []byte) (int, error) {
 	var n int
 	var werr error
 	err := rc.Write(func(fd uintptr) bool {

@@ -222,7 +222,10 @@ func (s *fanSide) measure(ctx context.Context, e *env, n int, rate float64) (Sid
 		// The subscribers' share: they run on the same cores.
 		out.LoadCPUMsPerOp = perOp(selfCPU, p.Ops)
 	}
+	first := a.firstArrivals()
 	out.Extra = map[string]float64{
+		"firstArrivalP50Ms":  ms(percentile(first, 0.50)),
+		"firstArrivalP99Ms":  ms(percentile(first, 0.99)),
 		"memPerSubscriberKB": round(float64(connected.rss-before.rss)/float64(n)/1024, 1),
 		"eventsPublished":    float64(pub.ok),
 		"missingDeliveries":  float64(missing),
@@ -395,6 +398,26 @@ func (a *audience) latencies() []time.Duration {
 	}
 	slices.Sort(all)
 	return all
+}
+
+// firstArrivals is, for each event, the latency of the subscriber that
+// had it first, sorted: how long the event took to reach the fan-out,
+// apart from the fan-out itself. Every subscriber receives the events in
+// order from startMeasuring on, so the k-th latency of each is the same
+// event's.
+func (a *audience) firstArrivals() []time.Duration {
+	var first []time.Duration
+	for _, l := range a.lat {
+		for k, d := range l {
+			if k == len(first) {
+				first = append(first, d)
+			} else if d < first[k] {
+				first[k] = d
+			}
+		}
+	}
+	slices.Sort(first)
+	return first
 }
 
 func (a *audience) close() {

@@ -1,6 +1,9 @@
 //go:build unix
 
-// Package socket writes to a socket without waiting for it.
+// Package socket is what servers of many websockets need below the
+// websocket library: a write that never waits for the socket, and the
+// hijacked connection handed to the library with its writes going through
+// the server's own writer.
 package socket
 
 import (

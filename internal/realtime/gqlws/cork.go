@@ -1,11 +1,10 @@
 package gqlws
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
-	"net/http"
 	"os"
 	"sync"
 	"syscall"
@@ -15,36 +14,18 @@ import (
 )
 
 // A connection's writer writes every message waiting for it at once: it
-// corks the connection, lets the websocket library frame the messages
-// (it flushes each one), and uncorks, which sends them all in one write.
+// corks the connection, frames the messages into the held bytes (and the
+// websocket library's control frames join them, whole), and uncorks,
+// which sends them all in one write.
 // When a connection keeps up, that is one message per write, as before;
 // when it falls behind (a burst, a busy machine), the cost of a message
 // falls instead of its wait growing.
 
-// corkHijacker hands the websocket library a connection whose writes go
-// through cork.
-type corkHijacker struct {
-	http.ResponseWriter
-	cork *cork
-}
-
-func (h corkHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := brw.Writer.Flush(); err != nil {
-		_ = conn.Close()
-		return nil, nil, err
-	}
-	h.cork.conn = conn
-	if sc, ok := conn.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			h.cork.raw = rc
-		}
-	}
-	brw.Writer.Reset(h.cork)
-	return conn, brw, nil
+// attach is the cork's socket.Hijacker.Wrap: the library writes through
+// the cork.
+func (c *cork) attach(conn net.Conn, raw syscall.RawConn) io.Writer {
+	c.conn, c.raw = conn, raw
+	return c
 }
 
 // cork holds back the writes to conn while corked. Writes never interleave:

@@ -33,6 +33,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/socket"
 	"github.com/ottr/backend/internal/platform/surrogate"
 )
 
@@ -172,7 +173,7 @@ type message struct {
 // (credentials of its Authorization header, request ID).
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	ck := &cork{}
-	ws, err := websocket.Accept(corkHijacker{ResponseWriter: w, cork: ck}, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(socket.Hijacker{ResponseWriter: w, Wrap: ck.attach}, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: t.opts.OriginPatterns,
 	})

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/ottr/backend/internal/platform/socket"
 )
 
 func TestSupportsTakesOnlyGraphQLTransportWS(t *testing.T) {
@@ -221,7 +223,7 @@ func TestFramedMessagesReachTheClientWhole(t *testing.T) {
 	accepted := make(chan serverSide, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ck := &cork{timeout: 10 * time.Second}
-		ws, err := websocket.Accept(corkHijacker{ResponseWriter: w, cork: ck}, r, nil)
+		ws, err := websocket.Accept(socket.Hijacker{ResponseWriter: w, Wrap: ck.attach}, r, nil)
 		if err != nil {
 			return
 		}

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +68,7 @@ func (h *hub) routes() http.Handler {
 
 func (h *hub) subscribe(w http.ResponseWriter, r *http.Request) {
 	sock := &hubSocket{}
-	conn, err := websocket.Accept(hubHijacker{ResponseWriter: w, sock: sock}, r,
+	conn, err := websocket.Accept(socket.Hijacker{ResponseWriter: w, Wrap: sock.attach}, r,
 		&websocket.AcceptOptions{Subprotocols: []string{subscriptionProtocol}})
 	if err != nil {
 		return
@@ -247,6 +246,13 @@ func (s *hubSocket) drain() {
 	}
 }
 
+// attach is the hub's socket.Hijacker.Wrap: the library writes through
+// the hubSocket.
+func (s *hubSocket) attach(conn net.Conn, raw syscall.RawConn) io.Writer {
+	s.conn, s.raw = conn, raw
+	return s
+}
+
 // Write is the websocket library's (the acknowledgement, pongs, close).
 func (s *hubSocket) Write(p []byte) (int, error) {
 	s.mu.Lock()
@@ -286,30 +292,4 @@ func (s *hubSocket) closeLocked() {
 	}
 	s.closed = true
 	_ = s.conn.Close()
-}
-
-// hubHijacker hands the websocket library a connection whose writes go
-// through the hubSocket.
-type hubHijacker struct {
-	http.ResponseWriter
-	sock *hubSocket
-}
-
-func (h hubHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := brw.Writer.Flush(); err != nil {
-		_ = conn.Close()
-		return nil, nil, err
-	}
-	h.sock.conn = conn
-	if sc, ok := conn.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			h.sock.raw = rc
-		}
-	}
-	brw.Writer.Reset(h.sock)
-	return conn, brw, nil
 }

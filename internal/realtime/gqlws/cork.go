@@ -48,11 +48,12 @@ const quickWrite = time.Millisecond
 
 // Write is the websocket library's: after the handshake, every write is
 // one whole control frame (the library flushes each frame, and a control
-// frame is far smaller than its buffer), so the first byte says which.
+// frame is far smaller than its buffer), so the first byte says which (a
+// control frame is always final, with no reserved bit set).
 func (c *cork) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(p) > 0 && p[0]&0x0f == opClose {
+	if len(p) > 0 && p[0] == finBit|opClose {
 		c.closed = true
 	}
 	if c.corked {

@@ -87,7 +87,7 @@ func TestHubClosesOnlyTheSubscriberThatFellBehind(t *testing.T) {
 		publish(i)
 	}
 	time.Sleep(3 * hubWriteDelay) // written, or left waiting for the stalled one
-	publish(messages)              // more than hubQueueLimit behind: closed
+	publish(messages)             // more than hubQueueLimit behind: closed
 	if err := <-got; err != nil {
 		t.Fatalf("the subscriber that reads: %v", err)
 	}

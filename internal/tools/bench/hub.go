@@ -39,6 +39,8 @@ import (
 // and is closed, as the server ends such a subscriber, so that the client
 // sees it.
 type hub struct {
+	writing sync.Mutex // one write at a time, so that batches go out in order
+
 	mu      sync.Mutex
 	conns   map[*hubSocket]struct{}
 	list    []*hubSocket // conns as a slice, rebuilt after a change
@@ -125,6 +127,10 @@ func (h *hub) publish(w http.ResponseWriter, r *http.Request) {
 // write sends what was published since the last write to every
 // subscriber.
 func (h *hub) write() {
+	// A write that takes longer than hubWriteDelay has the next batch's
+	// wait behind it, and that batch is taken only once this one is out.
+	h.writing.Lock()
+	defer h.writing.Unlock()
 	h.mu.Lock()
 	batch, n := h.batch, h.batched
 	h.batch, h.batched = nil, 0

@@ -13,13 +13,21 @@ import (
 	"github.com/ottr/backend/internal/platform/socket"
 )
 
-// A connection's writer writes every message waiting for it at once: it
-// corks the connection, frames the messages into the held bytes (and the
-// websocket library's control frames join them, whole), and uncorks,
-// which sends them all in one write.
-// When a connection keeps up, that is one message per write, as before;
-// when it falls behind (a burst, a busy machine), the cost of a message
-// falls instead of its wait growing.
+// A connection's writer writes every message waiting for it at once, in
+// one write: a shared writer frames them into its own buffer and writes
+// them if the socket takes them at once (tryWrite); a connection that fell
+// behind corks, frames them into the held bytes, and uncorks (drain). The
+// websocket library's control frames join either, whole. When a
+// connection keeps up, that is one message per write; when it falls
+// behind (a burst, a busy machine), the cost of a message falls instead
+// of its wait growing.
+//
+// The messages are framed here rather than by the websocket library: its
+// Write copies a message into the connection's buffered writer and from
+// there on, under a lock of its own, and with thousands of subscribers
+// each copy lands in memory out of the cache. A message frame from the
+// server is a fixed header and the bytes as they are (no mask, no
+// compression: the transport does not offer it), so one copy suffices.
 
 // attach is the cork's socket.Hijacker.Wrap: the library writes through
 // the cork.
@@ -73,16 +81,6 @@ func (c *cork) deadline(d time.Duration) error {
 	return c.conn.SetWriteDeadline(time.Now().Add(d))
 }
 
-// tryHold is hold unless a write is under way.
-func (c *cork) tryHold() bool {
-	if !c.mu.TryLock() {
-		return false
-	}
-	c.corked = true
-	c.mu.Unlock()
-	return true
-}
-
 // maxFrameHeader is the longest header of a frame the server sends: two
 // bytes, eight of length, no mask.
 const maxFrameHeader = 10
@@ -112,14 +110,58 @@ func (c *cork) appendText(batch []frame) {
 		copy(buf, c.buf)
 		c.buf = buf
 	}
+	c.buf = appendFrames(c.buf, batch)
+}
+
+// appendFrames appends each message of batch as one text frame.
+func appendFrames(b []byte, batch []frame) []byte {
 	for _, f := range batch {
-		c.buf = appendFrameHeader(c.buf, opText, f.len())
-		c.buf = append(c.buf, f.a...)
+		b = appendFrameHeader(b, opText, f.len())
+		b = append(b, f.a...)
 		if f.b != nil {
-			c.buf = append(c.buf, f.b...)
-			c.buf = append(c.buf, '}')
+			b = append(b, f.b...)
+			b = append(b, '}')
 		}
 	}
+	return b
+}
+
+// tryWrite is a shared writer's write of batch, unless a write is under
+// way (ok false: nothing done). It frames the messages into scratch, the
+// writer's own buffer, and writes them if the socket takes them at once
+// (done); what the socket does not take is held back, corked, for
+// release. Only then are bytes copied into the connection's own buffer,
+// so a connection that keeps up holds none: with thousands of them,
+// those buffers were most of the server's memory, and copying into them
+// meant copying into memory out of the cache.
+func (c *cork) tryWrite(batch []frame, scratch []byte) (_ []byte, ok, done bool, err error) {
+	if !c.mu.TryLock() {
+		return scratch, false, false, nil
+	}
+	defer c.mu.Unlock()
+	if c.closed {
+		return scratch, true, true, nil
+	}
+	scratch = appendFrames(scratch[:0], batch)
+	out := scratch
+	if len(c.buf) > 0 { // held back before: it goes first
+		c.buf = append(c.buf, scratch...)
+		out = c.buf
+	}
+	n, err := c.writeQuick(out)
+	switch {
+	case err != nil:
+		return scratch, true, false, err
+	case n == len(out):
+		c.reset()
+		return scratch, true, true, nil
+	case len(c.buf) > 0:
+		c.buf = c.buf[:copy(c.buf, c.buf[n:])]
+	default:
+		c.buf = append(c.buf[:0], out[n:]...)
+	}
+	c.corked = true
+	return scratch, true, false, nil
 }
 
 // appendFrameHeader appends the header of a final, unmasked frame of n
@@ -141,25 +183,6 @@ func (c *cork) hold() {
 	c.mu.Lock()
 	c.corked = true
 	c.mu.Unlock()
-}
-
-// tryRelease writes what was held back if the socket takes it at once
-// (done), or what it takes; the rest stays held back for release.
-func (c *cork) tryRelease() (done bool, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.buf) > 0 {
-		n, err := c.writeQuick(c.buf)
-		if err != nil {
-			return false, err
-		}
-		if n < len(c.buf) {
-			c.buf = c.buf[:copy(c.buf, c.buf[n:])]
-			return false, nil
-		}
-	}
-	c.reset()
-	return true, nil
 }
 
 // writeQuick writes what the socket takes at once. On a plain socket

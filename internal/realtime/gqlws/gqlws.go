@@ -566,42 +566,33 @@ func (c *conn) recycleLocked(written []frame) {
 	c.spare = written[:0]
 }
 
-// frameAll frames batch into the corked connection (no I/O). The
-// messages are framed here, straight into the held bytes, rather than by
-// the websocket library: its Write copies a message into the connection's
-// buffered writer and from there into the held bytes, under a lock of its
-// own, and with thousands of subscribers each copy lands in memory out of
-// the cache. A message frame from the server is a fixed header and the
-// bytes as they are (no mask, no compression: the transport does not
-// offer it), so one copy suffices. The library still writes the control
-// frames (pong, close), through the same cork, between two messages.
+// frameAll frames batch into the corked connection (no I/O).
 func (c *conn) frameAll(batch []frame) {
 	c.cork.appendText(batch)
 }
 
 // flush is a shared writer's turn at the connection: it writes what is
-// queued, if the socket takes it at once. A connection whose socket is
+// queued, if the socket takes it at once, framed in scratch, the writer's
+// buffer (returned for the next connection). A connection whose socket is
 // full (or that the websocket library is writing to itself, a control
 // frame) gets a goroutine of its own (drain) until it has caught up, so
 // that it holds up no other.
-func (c *conn) flush() {
+func (c *conn) flush(scratch []byte) []byte {
 	batch := c.take(nil)
 	if batch == nil {
-		return
+		return scratch
 	}
-	if !c.cork.tryHold() {
+	scratch, ok, done, err := c.cork.tryWrite(batch, scratch)
+	switch {
+	case !ok:
 		go c.drain(batch)
-		return
-	}
-	c.frameAll(batch)
-	done, err := c.cork.tryRelease()
-	if err == nil && !done {
-		go c.drain(nil)
-		return
-	}
-	if err != nil {
+		return scratch
+	case err != nil:
 		c.fail()
-		return
+		return scratch
+	case !done:
+		go c.drain(nil)
+		return scratch
 	}
 	c.mu.Lock()
 	c.recycleLocked(batch)
@@ -611,6 +602,7 @@ func (c *conn) flush() {
 		c.writing = false
 	}
 	c.mu.Unlock()
+	return scratch
 }
 
 // drain writes for a connection that fell behind: batch if any, what is

@@ -48,24 +48,20 @@ func TestSupportsTakesOnlyGraphQLTransportWS(t *testing.T) {
 }
 
 // TestCorkKeepsWhatTheSocketDidNotTake: a socket that takes nothing at once
-// leaves the rest held back, in order, with what is written meanwhile
-// after it; release writes it all.
+// leaves the messages held back, in order, with what is written meanwhile
+// after them; release writes it all.
 func TestCorkKeepsWhatTheSocketDidNotTake(t *testing.T) {
 	t.Parallel()
 	server, client := net.Pipe() // no buffer: a write waits for the reader
 	defer server.Close()
 	defer client.Close()
 	c := &cork{conn: server, timeout: 5 * time.Second}
-	c.hold()
-	first := bytes.Repeat([]byte("a"), 1000)
-	if _, err := c.Write(first); err != nil {
-		t.Fatal(err)
+	batch := []frame{{a: bytes.Repeat([]byte("a"), 1000)}}
+	_, ok, done, err := c.tryWrite(batch, nil)
+	if err != nil || !ok || done {
+		t.Fatalf("tryWrite = %v, %v, %v; want written in part, no error", ok, done, err)
 	}
-	done, err := c.tryRelease()
-	if err != nil || done {
-		t.Fatalf("tryRelease = %v, %v; want not done, no error", done, err)
-	}
-	releaseInOrder(t, c, client, first)
+	releaseInOrder(t, c, client, appendFrames(nil, batch))
 }
 
 // TestSlowInitDoesNotDropAnAnsweringClient: while connection_init is being
@@ -123,9 +119,9 @@ func TestSlowInitDoesNotDropAnAnsweringClient(t *testing.T) {
 	}
 }
 
-// TestCorkOnASocketWritesWithoutWaiting: on a TCP socket the quick write
-// is one non-blocking write; what a full socket did not take stays held
-// back, in order, and release writes it all.
+// TestCorkOnASocketWritesWithoutWaiting: on a TCP socket a shared writer's
+// write is one non-blocking write; what a full socket did not take stays
+// held back, in order, and release writes it all.
 func TestCorkOnASocketWritesWithoutWaiting(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -153,18 +149,15 @@ func TestCorkOnASocketWritesWithoutWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &cork{conn: server, raw: rc, timeout: 10 * time.Second}
-	c.hold()
-	first := bytes.Repeat([]byte("a"), 32<<20) // more than the socket's buffers
-	if _, err := c.Write(first); err != nil {
-		t.Fatal(err)
-	}
+	batch := []frame{{a: bytes.Repeat([]byte("a"), 32<<20)}} // more than the socket's buffers
+	first := appendFrames(nil, batch)
 	start := time.Now()
-	done, err := c.tryRelease()
-	if err != nil || done {
-		t.Fatalf("tryRelease = %v, %v; want not done, no error", done, err)
+	_, ok, done, err := c.tryWrite(batch, nil)
+	if err != nil || !ok || done {
+		t.Fatalf("tryWrite = %v, %v, %v; want written in part, no error", ok, done, err)
 	}
 	if waited := time.Since(start); waited > time.Second {
-		t.Fatalf("tryRelease waited %s for a full socket", waited)
+		t.Fatalf("tryWrite waited %s for a full socket", waited)
 	}
 	if len(c.buf) == 0 || len(c.buf) >= len(first) {
 		t.Fatalf("%d bytes held back of %d: want the part the socket did not take", len(c.buf), len(first))
@@ -175,16 +168,14 @@ func TestCorkOnASocketWritesWithoutWaiting(t *testing.T) {
 	if err := server.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	c.hold()
-	if _, err := c.Write([]byte("c")); err != nil {
-		t.Fatal(err)
+	last := []frame{{a: []byte("c")}}
+	if _, ok, done, err := c.tryWrite(last, nil); err != nil || !ok || !done {
+		t.Fatalf("tryWrite on an empty socket = %v, %v, %v; want done", ok, done, err)
 	}
-	if done, err := c.tryRelease(); err != nil || !done {
-		t.Fatalf("tryRelease on an empty socket = %v, %v; want done", done, err)
-	}
-	buf := make([]byte, 1)
-	if _, err := io.ReadFull(client, buf); err != nil || buf[0] != 'c' {
-		t.Fatalf("read %q, %v; want c", buf, err)
+	want := appendFrames(nil, last)
+	buf := make([]byte, len(want))
+	if _, err := io.ReadFull(client, buf); err != nil || !bytes.Equal(buf, want) {
+		t.Fatalf("read %q, %v; want %q", buf, err, want)
 	}
 }
 

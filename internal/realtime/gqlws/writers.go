@@ -41,6 +41,7 @@ func (w *writers) schedule(c *conn) {
 }
 
 func (w *writers) run() {
+	var scratch []byte // where a connection's messages are framed
 	for {
 		w.mu.Lock()
 		n := min(len(w.ready), yieldEvery)
@@ -58,7 +59,10 @@ func (w *writers) run() {
 		}
 		w.mu.Unlock()
 		for _, c := range batch {
-			c.flush()
+			scratch = c.flush(scratch)
+		}
+		if cap(scratch) > 64<<10 {
+			scratch = nil
 		}
 		runtime.Gosched()
 	}

@@ -61,6 +61,33 @@ LEFT JOIN LATERAL (SELECT attempted_at, duration_ms, outcome FROM webhook_delive
 	WHERE delivery_id = d.id ORDER BY id LIMIT 1) a ON true
 WHERE d.channel_id = ANY($1) AND e.key_path = ANY($2)`
 
+// stagesSettleWait bounds how long the stages wait for the last attempts
+// to end.
+const stagesSettleWait = 5 * time.Second
+
+// readSettledWebhookStages is readWebhookStages once every delivery's
+// first attempt has ended, or after stagesSettleWait: the receiver counts
+// a delivery when its request arrives, and the server records the
+// attempt's end only once it has the answer, a moment later.
+func readSettledWebhookStages(ctx context.Context, q querier, endpoints, keyPaths []string) ([]Stage, error) {
+	deadline := time.Now().Add(stagesSettleWait)
+	for {
+		stages, err := readWebhookStages(ctx, q, endpoints, keyPaths)
+		if err != nil {
+			return nil, err
+		}
+		fanout, request := stages[0], stages[3] // in readWebhookStages' order
+		if request.Deliveries >= fanout.Deliveries || time.Now().After(deadline) {
+			return stages, err
+		}
+		select {
+		case <-ctx.Done():
+			return stages, nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // readWebhookStages reads where the time of the deliveries of the events
 // with the given key paths to the given endpoints went, stage by stage.
 // A stage counts a delivery once both its ends are written: the queue and

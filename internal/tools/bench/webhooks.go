@@ -104,7 +104,7 @@ func runWebhooks(ctx context.Context, e *env, r *Report) error {
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stagesReadTimeout)
 		defer cancel()
-		stages, err := readWebhookStages(rctx, pool.db(), ids, measuredKeys)
+		stages, err := readSettledWebhookStages(rctx, pool.db(), ids, measuredKeys)
 		if err != nil {
 			return err
 		}

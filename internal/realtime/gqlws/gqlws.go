@@ -566,11 +566,6 @@ func (c *conn) recycleLocked(written []frame) {
 	c.spare = written[:0]
 }
 
-// frameAll frames batch into the corked connection (no I/O).
-func (c *conn) frameAll(batch []frame) {
-	c.cork.appendText(batch)
-}
-
 // flush is a shared writer's turn at the connection: it writes what is
 // queued, if the socket takes it at once, framed in scratch, the writer's
 // buffer (returned for the next connection). A connection whose socket is
@@ -612,7 +607,7 @@ func (c *conn) drain(batch []frame) {
 	for {
 		if batch != nil {
 			c.cork.hold()
-			c.frameAll(batch)
+			c.cork.appendText(batch)
 		}
 		if err := c.cork.release(); err != nil {
 			c.fail()

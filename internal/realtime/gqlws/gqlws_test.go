@@ -272,6 +272,9 @@ func TestFramedMessagesReachTheClientWhole(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	s.ck.mu.Unlock()
+	if _, ok, done, err := s.ck.tryWrite([]frame{{a: []byte("after close")}}, nil); !ok || !done || err != nil {
+		t.Fatalf("tryWrite after the close frame = %v, %v, %v; want done, nothing written", ok, done, err)
+	}
 	s.ck.hold()
 	s.ck.appendText([]frame{{a: []byte("after close")}})
 	if err := s.ck.release(); err != nil {

@@ -86,7 +86,6 @@ func (h *hub) subscribe(w http.ResponseWriter, r *http.Request) {
 	if _, _, err := conn.Read(ctx); err != nil { // subscribe
 		return
 	}
-	sock.ws = conn
 	h.mu.Lock()
 	h.conns[sock] = struct{}{}
 	h.list = nil
@@ -185,7 +184,6 @@ func appendTextFrame(b, msg []byte) []byte {
 type hubSocket struct {
 	conn net.Conn
 	raw  syscall.RawConn // conn's descriptor, when it is a plain socket
-	ws   *websocket.Conn
 
 	mu       sync.Mutex
 	pending  []byte // what the socket has not taken yet, written by drain

@@ -260,8 +260,9 @@ func TestKeepAlives(t *testing.T) {
 	t.Run("graphql-transport-ws pings and stays open while answered", func(t *testing.T) {
 		t.Parallel()
 		// The client answers pings as it reads: the interval leaves it time
-		// between two reads (the deadline for a pong is two intervals).
-		srv := start(t, func(c *config.Config) { c.Live.KeepAlive = 100 * time.Millisecond })
+		// between two reads (the deadline for a pong is two intervals),
+		// also on a machine busy with the other parallel tests.
+		srv := start(t, func(c *config.Config) { c.Live.KeepAlive = 250 * time.Millisecond })
 		ws := srv.Connect(testserver.TransportWS, "")
 		for ws.Pings < 5 { // far past the missing-pong deadline
 			ws.Subscribe(`subscription { projectEvents(projectId: "none") { id } }`, nil)

@@ -7,13 +7,17 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/ottr/backend/internal/platform/apperr"
 )
 
-// This file holds what the generated code calls instead of two of gqlgen's
-// functions, which spend per object or per list element what this server
-// can save; go generate's second step (internal/tools/gqlgenrewrite)
-// points generated.go at them, with the same parameters. Each made a
+// This file holds what the generated code calls instead of four of
+// gqlgen's functions, which spend per object or per list element what this
+// server can save; go generate's second step (internal/tools/gqlgenrewrite)
+// points generated.go at them, with the same parameters (and, for
+// resolveField, the object's context and field before them). Each made a
 // dashboard's page measurably cheaper (BENCHMARKS.md).
 
 // newDeferredGroup is graphql.NewDeferredGroup for a schema without @defer.
@@ -25,6 +29,145 @@ import (
 // object's context is all it needs to hold.
 func newDeferredGroup(ctx context.Context) graphql.DeferredGroup {
 	return graphql.DeferredGroup{Context: ctx}
+}
+
+// resolveFieldValue takes the place of gqlgen's graphql.ResolveField, which
+// the generated code calls for every field of every object. gqlgen runs
+// each field through the operation's field middleware; the only one here
+// is aroundFields, which for a field that reads its object's own struct
+// field (no resolver, no method, no directive) has nothing to do: such a
+// field reads memory, fails never and cannot find its client gone. On a
+// page of 100 approvals, thousands of fields are of that kind, and the
+// middleware's closures and calls were about a tenth of the page's CPU.
+// Such a field is resolved here as gqlgen's own resolveField does, less
+// the middleware: its field context, its panic guard, its null checks and
+// its marshalling are gqlgen's. Every other field goes to gqlgen.
+func resolveFieldValue[T any](
+	ctx context.Context,
+	oc *graphql.OperationContext,
+	field graphql.CollectedField,
+	initializeFieldContext func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error),
+	fieldResolver func(ctx context.Context) (any, error),
+	middlewareChain func(ctx context.Context, next graphql.Resolver) graphql.Resolver,
+	marshal func(ctx context.Context, sel ast.SelectionSet, v T) graphql.Marshaler,
+	recoverFromPanic bool,
+	nonNull bool,
+) (ret graphql.Marshaler) {
+	fc, err := initializeFieldContext(ctx, field)
+	if err != nil {
+		return graphql.Null
+	}
+	if fc.IsResolver || fc.IsMethod || middlewareChain != nil {
+		made := func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) { return fc, nil }
+		return graphql.ResolveField(ctx, oc, field, made, fieldResolver, middlewareChain, marshal, recoverFromPanic, nonNull)
+	}
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if recoverFromPanic {
+		defer func() {
+			if r := recover(); r != nil {
+				oc.Error(ctx, oc.Recover(ctx, r))
+				ret = graphql.Null
+			}
+		}()
+	}
+	res, err := fieldResolver(ctx)
+	if err != nil {
+		// gqlgen writes a struct's field to return no error; should that
+		// change, nothing of the error reaches the client but INTERNAL.
+		oc.Error(ctx, graphql.AddFieldLocationToError(ctx, apperr.Internal()))
+		return graphql.Null
+	}
+	if res == nil {
+		if nonNull || fc.NonNull {
+			graphql.AddInvalidNullError(ctx, "")
+		}
+		if fc.NonNull && !nonNull {
+			return graphql.RequiredNull
+		}
+		return graphql.Null
+	}
+	if v, ok := res.(T); ok {
+		fc.Result = v
+		return marshal(ctx, field.Selections, v)
+	}
+	if v, ok := res.(graphql.Marshaler); ok {
+		fc.Result = v
+		return v
+	}
+	var want T
+	oc.Errorf(ctx, "unexpected type %T from middleware/directive chain, should be %T", res, want)
+	return graphql.Null
+}
+
+// resolveField takes the place of gqlgen's FieldSet.ResolveConcurrently,
+// which the generated code calls for every field with a resolver: gqlgen
+// resolves such fields when the object's field set is dispatched, all but
+// the first on a new goroutine each. For an object within a list that
+// goroutine buys nothing: the list's elements already run side by side
+// (marshalSliceConcurrently), so a loader still sees every element's key
+// at once, and the fields it reads were mostly read before the list was
+// marshalled (startApprovals). On a page of 100 approvals, each asking for
+// its project and its events, the goroutine per approval and the stack it
+// grows were the largest cost left after the list's own. So a field of an
+// object within a list is resolved at once, on the element's goroutine,
+// with gqlgen's panic guard and counting; any other field, and a deferred
+// one, goes to gqlgen as before, keeping a lone object's fields side by
+// side.
+func resolveField(
+	ctx context.Context,
+	field graphql.CollectedField,
+	m *graphql.FieldSet,
+	oc *graphql.OperationContext,
+	deferred *graphql.DeferredGroup,
+	i int,
+	recoverFromPanic bool,
+	nonNull bool,
+	resolve func(ctx context.Context) graphql.Marshaler,
+) {
+	if field.IsDeferred() || !inListElement(ctx) {
+		m.ResolveConcurrently(oc, deferred, i, recoverFromPanic, nonNull, resolve)
+		return
+	}
+	v := resolveGuarded(ctx, oc, recoverFromPanic, resolve)
+	m.Values[i] = v
+	// The value that makes the enclosing object null, counted as gqlgen
+	// counts it once its field set is dispatched.
+	invalid := graphql.RequiredNull
+	if nonNull {
+		invalid = graphql.Null
+	}
+	if v == invalid {
+		atomic.AddUint32(&m.Invalids, 1)
+	}
+}
+
+// resolveGuarded runs resolve; when recoverFromPanic is set, a panic is
+// reported as the field's error and resolves to null, as in gqlgen.
+func resolveGuarded(
+	ctx context.Context,
+	oc *graphql.OperationContext,
+	recoverFromPanic bool,
+	resolve func(ctx context.Context) graphql.Marshaler,
+) (v graphql.Marshaler) {
+	if recoverFromPanic {
+		defer func() {
+			if r := recover(); r != nil {
+				oc.Error(ctx, oc.Recover(ctx, r))
+				v = graphql.Null
+			}
+		}()
+	}
+	return resolve(ctx)
+}
+
+// inListElement reports whether ctx is within an element of a list.
+func inListElement(ctx context.Context) bool {
+	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
+		if fc.Index != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // marshalSliceConcurrently is gqlgen's graphql.MarshalSliceConcurrently,
@@ -115,14 +258,17 @@ func (p *workerPool) run(task func()) {
 	}
 }
 
-// work runs task, then the tasks handed to it, until none comes for idle
-// or enough others are waiting.
+// work runs task, then the tasks handed to it, until none comes for
+// between idle and twice as long, or enough others are waiting. Its timer
+// is set again only when it fires after a task: reset after every task, it
+// cost a page of 100 approvals a timer update per element.
 func (p *workerPool) work(task func()) {
 	p.workers.Add(1)
 	defer p.workers.Add(-1)
 	task()
 	timer := time.NewTimer(p.idle)
 	defer timer.Stop()
+	ran := false // since the timer was last set
 	for {
 		if p.waiting.Add(1) > p.maxIdle {
 			p.waiting.Add(-1)
@@ -132,10 +278,14 @@ func (p *workerPool) work(task func()) {
 		case task := <-p.tasks:
 			p.waiting.Add(-1)
 			task()
-			timer.Reset(p.idle)
+			ran = true
 		case <-timer.C:
 			p.waiting.Add(-1)
-			return
+			if !ran {
+				return
+			}
+			ran = false
+			timer.Reset(p.idle)
 		}
 	}
 }

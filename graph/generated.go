@@ -7479,7 +7479,7 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // region    **************************** field.gotpl *****************************
 
 func (ec *executionContext) _AddWebhookEndpointPayload_endpoint(ctx context.Context, field graphql.CollectedField, obj *model.AddWebhookEndpointPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7511,7 +7511,7 @@ func (ec *executionContext) fieldContext_AddWebhookEndpointPayload_endpoint(_ co
 }
 
 func (ec *executionContext) _AddWebhookEndpointPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.AddWebhookEndpointPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7543,7 +7543,7 @@ func (ec *executionContext) fieldContext_AddWebhookEndpointPayload_project(_ con
 }
 
 func (ec *executionContext) _AddWebhookEndpointPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.AddWebhookEndpointPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7566,7 +7566,7 @@ func (ec *executionContext) fieldContext_AddWebhookEndpointPayload_secret(_ cont
 }
 
 func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7589,7 +7589,7 @@ func (ec *executionContext) fieldContext_ApiKey_id(_ context.Context, field grap
 }
 
 func (ec *executionContext) _ApiKey_name(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7612,7 +7612,7 @@ func (ec *executionContext) fieldContext_ApiKey_name(_ context.Context, field gr
 }
 
 func (ec *executionContext) _ApiKey_scope(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7635,7 +7635,7 @@ func (ec *executionContext) fieldContext_ApiKey_scope(_ context.Context, field g
 }
 
 func (ec *executionContext) _ApiKey_prefix(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7658,7 +7658,7 @@ func (ec *executionContext) fieldContext_ApiKey_prefix(_ context.Context, field 
 }
 
 func (ec *executionContext) _ApiKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7681,7 +7681,7 @@ func (ec *executionContext) fieldContext_ApiKey_createdAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _ApiKey_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7704,7 +7704,7 @@ func (ec *executionContext) fieldContext_ApiKey_lastUsedAt(_ context.Context, fi
 }
 
 func (ec *executionContext) _ApiKey_revokedAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7727,7 +7727,7 @@ func (ec *executionContext) fieldContext_ApiKey_revokedAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _ApiKeyConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7759,7 +7759,7 @@ func (ec *executionContext) fieldContext_ApiKeyConnection_edges(_ context.Contex
 }
 
 func (ec *executionContext) _ApiKeyConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7791,7 +7791,7 @@ func (ec *executionContext) fieldContext_ApiKeyConnection_nodes(_ context.Contex
 }
 
 func (ec *executionContext) _ApiKeyConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7823,7 +7823,7 @@ func (ec *executionContext) fieldContext_ApiKeyConnection_pageInfo(_ context.Con
 }
 
 func (ec *executionContext) _ApiKeyConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7846,7 +7846,7 @@ func (ec *executionContext) fieldContext_ApiKeyConnection_totalCount(_ context.C
 }
 
 func (ec *executionContext) _ApiKeyEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7869,7 +7869,7 @@ func (ec *executionContext) fieldContext_ApiKeyEdge_cursor(_ context.Context, fi
 }
 
 func (ec *executionContext) _ApiKeyEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7901,7 +7901,7 @@ func (ec *executionContext) fieldContext_ApiKeyEdge_node(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Approval_id(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7924,7 +7924,7 @@ func (ec *executionContext) fieldContext_Approval_id(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Approval_project(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7956,7 +7956,7 @@ func (ec *executionContext) fieldContext_Approval_project(_ context.Context, fie
 }
 
 func (ec *executionContext) _Approval_keyPath(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7979,7 +7979,7 @@ func (ec *executionContext) fieldContext_Approval_keyPath(_ context.Context, fie
 }
 
 func (ec *executionContext) _Approval_info(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8002,7 +8002,7 @@ func (ec *executionContext) fieldContext_Approval_info(_ context.Context, field 
 }
 
 func (ec *executionContext) _Approval_refId(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8025,7 +8025,7 @@ func (ec *executionContext) fieldContext_Approval_refId(_ context.Context, field
 }
 
 func (ec *executionContext) _Approval_actions(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8057,7 +8057,7 @@ func (ec *executionContext) fieldContext_Approval_actions(_ context.Context, fie
 }
 
 func (ec *executionContext) _Approval_status(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8080,7 +8080,7 @@ func (ec *executionContext) fieldContext_Approval_status(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Approval_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8103,7 +8103,7 @@ func (ec *executionContext) fieldContext_Approval_createdAt(_ context.Context, f
 }
 
 func (ec *executionContext) _Approval_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8126,7 +8126,7 @@ func (ec *executionContext) fieldContext_Approval_expiresAt(_ context.Context, f
 }
 
 func (ec *executionContext) _Approval_pinRequired(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8149,7 +8149,7 @@ func (ec *executionContext) fieldContext_Approval_pinRequired(_ context.Context,
 }
 
 func (ec *executionContext) _Approval_maxPinAttempts(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8172,7 +8172,7 @@ func (ec *executionContext) fieldContext_Approval_maxPinAttempts(_ context.Conte
 }
 
 func (ec *executionContext) _Approval_failedPinAttempts(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8195,7 +8195,7 @@ func (ec *executionContext) fieldContext_Approval_failedPinAttempts(_ context.Co
 }
 
 func (ec *executionContext) _Approval_executedAction(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8227,7 +8227,7 @@ func (ec *executionContext) fieldContext_Approval_executedAction(_ context.Conte
 }
 
 func (ec *executionContext) _Approval_executedAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8250,7 +8250,7 @@ func (ec *executionContext) fieldContext_Approval_executedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _Approval_invalidatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8273,7 +8273,7 @@ func (ec *executionContext) fieldContext_Approval_invalidatedAt(_ context.Contex
 }
 
 func (ec *executionContext) _Approval_invalidationReason(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8296,7 +8296,7 @@ func (ec *executionContext) fieldContext_Approval_invalidationReason(_ context.C
 }
 
 func (ec *executionContext) _Approval_remindedAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8319,7 +8319,7 @@ func (ec *executionContext) fieldContext_Approval_remindedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _Approval_events(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8351,7 +8351,7 @@ func (ec *executionContext) fieldContext_Approval_events(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Approval_eventsConnection(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8395,7 +8395,7 @@ func (ec *executionContext) fieldContext_Approval_eventsConnection(ctx context.C
 }
 
 func (ec *executionContext) _Approval_callbackDeliveries(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8439,7 +8439,7 @@ func (ec *executionContext) fieldContext_Approval_callbackDeliveries(ctx context
 }
 
 func (ec *executionContext) _Approval_decision(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8471,7 +8471,7 @@ func (ec *executionContext) fieldContext_Approval_decision(_ context.Context, fi
 }
 
 func (ec *executionContext) _Approval_allowLink(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8494,7 +8494,7 @@ func (ec *executionContext) fieldContext_Approval_allowLink(_ context.Context, f
 }
 
 func (ec *executionContext) _Approval_deciders(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8526,7 +8526,7 @@ func (ec *executionContext) fieldContext_Approval_deciders(_ context.Context, fi
 }
 
 func (ec *executionContext) _ApprovalAction_key(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalAction) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8549,7 +8549,7 @@ func (ec *executionContext) fieldContext_ApprovalAction_key(_ context.Context, f
 }
 
 func (ec *executionContext) _ApprovalAction_value(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalAction) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8572,7 +8572,7 @@ func (ec *executionContext) fieldContext_ApprovalAction_value(_ context.Context,
 }
 
 func (ec *executionContext) _ApprovalAction_label(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalAction) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8595,7 +8595,7 @@ func (ec *executionContext) fieldContext_ApprovalAction_label(_ context.Context,
 }
 
 func (ec *executionContext) _ApprovalAction_style(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalAction) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8618,7 +8618,7 @@ func (ec *executionContext) fieldContext_ApprovalAction_style(_ context.Context,
 }
 
 func (ec *executionContext) _ApprovalConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8650,7 +8650,7 @@ func (ec *executionContext) fieldContext_ApprovalConnection_edges(_ context.Cont
 }
 
 func (ec *executionContext) _ApprovalConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8682,7 +8682,7 @@ func (ec *executionContext) fieldContext_ApprovalConnection_nodes(_ context.Cont
 }
 
 func (ec *executionContext) _ApprovalConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8714,7 +8714,7 @@ func (ec *executionContext) fieldContext_ApprovalConnection_pageInfo(_ context.C
 }
 
 func (ec *executionContext) _ApprovalConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8737,7 +8737,7 @@ func (ec *executionContext) fieldContext_ApprovalConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _ApprovalEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8760,7 +8760,7 @@ func (ec *executionContext) fieldContext_ApprovalEdge_cursor(_ context.Context, 
 }
 
 func (ec *executionContext) _ApprovalEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8792,7 +8792,7 @@ func (ec *executionContext) fieldContext_ApprovalEdge_node(_ context.Context, fi
 }
 
 func (ec *executionContext) _ApprovalExecution_status(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalExecution) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8815,7 +8815,7 @@ func (ec *executionContext) fieldContext_ApprovalExecution_status(_ context.Cont
 }
 
 func (ec *executionContext) _ApprovalExecution_action(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalExecution) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8847,7 +8847,7 @@ func (ec *executionContext) fieldContext_ApprovalExecution_action(_ context.Cont
 }
 
 func (ec *executionContext) _ApprovalExecution_attemptsRemaining(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalExecution) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8870,7 +8870,7 @@ func (ec *executionContext) fieldContext_ApprovalExecution_attemptsRemaining(_ c
 }
 
 func (ec *executionContext) _ApprovalLink_projectName(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8893,7 +8893,7 @@ func (ec *executionContext) fieldContext_ApprovalLink_projectName(_ context.Cont
 }
 
 func (ec *executionContext) _ApprovalLink_keyPath(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8916,7 +8916,7 @@ func (ec *executionContext) fieldContext_ApprovalLink_keyPath(_ context.Context,
 }
 
 func (ec *executionContext) _ApprovalLink_info(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8939,7 +8939,7 @@ func (ec *executionContext) fieldContext_ApprovalLink_info(_ context.Context, fi
 }
 
 func (ec *executionContext) _ApprovalLink_actions(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8971,7 +8971,7 @@ func (ec *executionContext) fieldContext_ApprovalLink_actions(_ context.Context,
 }
 
 func (ec *executionContext) _ApprovalLink_status(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8994,7 +8994,7 @@ func (ec *executionContext) fieldContext_ApprovalLink_status(_ context.Context, 
 }
 
 func (ec *executionContext) _ApprovalLink_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9017,7 +9017,7 @@ func (ec *executionContext) fieldContext_ApprovalLink_expiresAt(_ context.Contex
 }
 
 func (ec *executionContext) _ApprovalLink_pinRequired(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9040,7 +9040,7 @@ func (ec *executionContext) fieldContext_ApprovalLink_pinRequired(_ context.Cont
 }
 
 func (ec *executionContext) _ApprovalLink_attemptsRemaining(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9063,7 +9063,7 @@ func (ec *executionContext) fieldContext_ApprovalLink_attemptsRemaining(_ contex
 }
 
 func (ec *executionContext) _ApprovalLink_nonce(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9086,7 +9086,7 @@ func (ec *executionContext) fieldContext_ApprovalLink_nonce(_ context.Context, f
 }
 
 func (ec *executionContext) _AuthPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9109,7 +9109,7 @@ func (ec *executionContext) fieldContext_AuthPayload_accessToken(_ context.Conte
 }
 
 func (ec *executionContext) _AuthPayload_refreshToken(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9132,7 +9132,7 @@ func (ec *executionContext) fieldContext_AuthPayload_refreshToken(_ context.Cont
 }
 
 func (ec *executionContext) _AuthPayload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9155,7 +9155,7 @@ func (ec *executionContext) fieldContext_AuthPayload_expiresAt(_ context.Context
 }
 
 func (ec *executionContext) _AuthPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9187,7 +9187,7 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 }
 
 func (ec *executionContext) _CallbackDelivery_id(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9210,7 +9210,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_id(_ context.Context, 
 }
 
 func (ec *executionContext) _CallbackDelivery_kind(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9233,7 +9233,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_kind(_ context.Context
 }
 
 func (ec *executionContext) _CallbackDelivery_approvalId(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9256,7 +9256,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_approvalId(_ context.C
 }
 
 func (ec *executionContext) _CallbackDelivery_channelId(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9279,7 +9279,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_channelId(_ context.Co
 }
 
 func (ec *executionContext) _CallbackDelivery_event(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9311,7 +9311,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_event(_ context.Contex
 }
 
 func (ec *executionContext) _CallbackDelivery_status(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9334,7 +9334,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_status(_ context.Conte
 }
 
 func (ec *executionContext) _CallbackDelivery_attempts(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9357,7 +9357,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_attempts(_ context.Con
 }
 
 func (ec *executionContext) _CallbackDelivery_unknownOutcomeAttempts(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9380,7 +9380,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_unknownOutcomeAttempts
 }
 
 func (ec *executionContext) _CallbackDelivery_lastStatusCode(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9403,7 +9403,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_lastStatusCode(_ conte
 }
 
 func (ec *executionContext) _CallbackDelivery_lastError(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9426,7 +9426,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_lastError(_ context.Co
 }
 
 func (ec *executionContext) _CallbackDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9449,7 +9449,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_nextAttemptAt(_ contex
 }
 
 func (ec *executionContext) _CallbackDelivery_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9472,7 +9472,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_deliveredAt(_ context.
 }
 
 func (ec *executionContext) _CallbackDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9495,7 +9495,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_createdAt(_ context.Co
 }
 
 func (ec *executionContext) _CallbackDeliveryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9527,7 +9527,7 @@ func (ec *executionContext) fieldContext_CallbackDeliveryConnection_edges(_ cont
 }
 
 func (ec *executionContext) _CallbackDeliveryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9559,7 +9559,7 @@ func (ec *executionContext) fieldContext_CallbackDeliveryConnection_pageInfo(_ c
 }
 
 func (ec *executionContext) _CallbackDeliveryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9582,7 +9582,7 @@ func (ec *executionContext) fieldContext_CallbackDeliveryConnection_totalCount(_
 }
 
 func (ec *executionContext) _CallbackDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9605,7 +9605,7 @@ func (ec *executionContext) fieldContext_CallbackDeliveryEdge_cursor(_ context.C
 }
 
 func (ec *executionContext) _CallbackDeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9637,7 +9637,7 @@ func (ec *executionContext) fieldContext_CallbackDeliveryEdge_node(_ context.Con
 }
 
 func (ec *executionContext) _CallbackSecretPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.CallbackSecretPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9660,7 +9660,7 @@ func (ec *executionContext) fieldContext_CallbackSecretPayload_secret(_ context.
 }
 
 func (ec *executionContext) _CallbackSecretPayload_previousSecretExpiresAt(ctx context.Context, field graphql.CollectedField, obj *model.CallbackSecretPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9683,7 +9683,7 @@ func (ec *executionContext) fieldContext_CallbackSecretPayload_previousSecretExp
 }
 
 func (ec *executionContext) _CreatedApiKey_apiKey(ctx context.Context, field graphql.CollectedField, obj *model.CreatedAPIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9715,7 +9715,7 @@ func (ec *executionContext) fieldContext_CreatedApiKey_apiKey(_ context.Context,
 }
 
 func (ec *executionContext) _CreatedApiKey_secret(ctx context.Context, field graphql.CollectedField, obj *model.CreatedAPIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9738,7 +9738,7 @@ func (ec *executionContext) fieldContext_CreatedApiKey_secret(_ context.Context,
 }
 
 func (ec *executionContext) _CreatedApproval_approval(ctx context.Context, field graphql.CollectedField, obj *model.CreatedApproval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9770,7 +9770,7 @@ func (ec *executionContext) fieldContext_CreatedApproval_approval(_ context.Cont
 }
 
 func (ec *executionContext) _CreatedApproval_url(ctx context.Context, field graphql.CollectedField, obj *model.CreatedApproval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9793,7 +9793,7 @@ func (ec *executionContext) fieldContext_CreatedApproval_url(_ context.Context, 
 }
 
 func (ec *executionContext) _CreatedApproval_token(ctx context.Context, field graphql.CollectedField, obj *model.CreatedApproval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9816,7 +9816,7 @@ func (ec *executionContext) fieldContext_CreatedApproval_token(_ context.Context
 }
 
 func (ec *executionContext) _Decider_via(ctx context.Context, field graphql.CollectedField, obj *model.Decider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9839,7 +9839,7 @@ func (ec *executionContext) fieldContext_Decider_via(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Decider_user(ctx context.Context, field graphql.CollectedField, obj *model.Decider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9871,7 +9871,7 @@ func (ec *executionContext) fieldContext_Decider_user(_ context.Context, field g
 }
 
 func (ec *executionContext) _Decider_slackUserId(ctx context.Context, field graphql.CollectedField, obj *model.Decider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9894,7 +9894,7 @@ func (ec *executionContext) fieldContext_Decider_slackUserId(_ context.Context, 
 }
 
 func (ec *executionContext) _Decider_slackUserName(ctx context.Context, field graphql.CollectedField, obj *model.Decider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9917,7 +9917,7 @@ func (ec *executionContext) fieldContext_Decider_slackUserName(_ context.Context
 }
 
 func (ec *executionContext) _Decision_action(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9949,7 +9949,7 @@ func (ec *executionContext) fieldContext_Decision_action(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Decision_comment(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9972,7 +9972,7 @@ func (ec *executionContext) fieldContext_Decision_comment(_ context.Context, fie
 }
 
 func (ec *executionContext) _Decision_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9995,7 +9995,7 @@ func (ec *executionContext) fieldContext_Decision_decidedAt(_ context.Context, f
 }
 
 func (ec *executionContext) _Decision_decidedBy(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10027,7 +10027,7 @@ func (ec *executionContext) fieldContext_Decision_decidedBy(_ context.Context, f
 }
 
 func (ec *executionContext) _DeleteProjectPayload_deletedProjectId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteProjectPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10050,7 +10050,7 @@ func (ec *executionContext) fieldContext_DeleteProjectPayload_deletedProjectId(_
 }
 
 func (ec *executionContext) _Delivery_id(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10073,7 +10073,7 @@ func (ec *executionContext) fieldContext_Delivery_id(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Delivery_kind(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10096,7 +10096,7 @@ func (ec *executionContext) fieldContext_Delivery_kind(_ context.Context, field 
 }
 
 func (ec *executionContext) _Delivery_channelId(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10119,7 +10119,7 @@ func (ec *executionContext) fieldContext_Delivery_channelId(_ context.Context, f
 }
 
 func (ec *executionContext) _Delivery_event(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10151,7 +10151,7 @@ func (ec *executionContext) fieldContext_Delivery_event(_ context.Context, field
 }
 
 func (ec *executionContext) _Delivery_status(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10174,7 +10174,7 @@ func (ec *executionContext) fieldContext_Delivery_status(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Delivery_attempts(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10197,7 +10197,7 @@ func (ec *executionContext) fieldContext_Delivery_attempts(_ context.Context, fi
 }
 
 func (ec *executionContext) _Delivery_unknownOutcomeAttempts(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10220,7 +10220,7 @@ func (ec *executionContext) fieldContext_Delivery_unknownOutcomeAttempts(_ conte
 }
 
 func (ec *executionContext) _Delivery_lastStatusCode(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10243,7 +10243,7 @@ func (ec *executionContext) fieldContext_Delivery_lastStatusCode(_ context.Conte
 }
 
 func (ec *executionContext) _Delivery_lastError(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10266,7 +10266,7 @@ func (ec *executionContext) fieldContext_Delivery_lastError(_ context.Context, f
 }
 
 func (ec *executionContext) _Delivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10289,7 +10289,7 @@ func (ec *executionContext) fieldContext_Delivery_nextAttemptAt(_ context.Contex
 }
 
 func (ec *executionContext) _Delivery_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10312,7 +10312,7 @@ func (ec *executionContext) fieldContext_Delivery_deliveredAt(_ context.Context,
 }
 
 func (ec *executionContext) _Delivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10335,7 +10335,7 @@ func (ec *executionContext) fieldContext_Delivery_createdAt(_ context.Context, f
 }
 
 func (ec *executionContext) _Delivery_channel(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10367,7 +10367,7 @@ func (ec *executionContext) fieldContext_Delivery_channel(_ context.Context, fie
 }
 
 func (ec *executionContext) _DeliveryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10399,7 +10399,7 @@ func (ec *executionContext) fieldContext_DeliveryConnection_edges(_ context.Cont
 }
 
 func (ec *executionContext) _DeliveryConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10431,7 +10431,7 @@ func (ec *executionContext) fieldContext_DeliveryConnection_nodes(_ context.Cont
 }
 
 func (ec *executionContext) _DeliveryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10463,7 +10463,7 @@ func (ec *executionContext) fieldContext_DeliveryConnection_pageInfo(_ context.C
 }
 
 func (ec *executionContext) _DeliveryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10486,7 +10486,7 @@ func (ec *executionContext) fieldContext_DeliveryConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _DeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10509,7 +10509,7 @@ func (ec *executionContext) fieldContext_DeliveryEdge_cursor(_ context.Context, 
 }
 
 func (ec *executionContext) _DeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10541,7 +10541,7 @@ func (ec *executionContext) fieldContext_DeliveryEdge_node(_ context.Context, fi
 }
 
 func (ec *executionContext) _DeliveryLogConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10573,7 +10573,7 @@ func (ec *executionContext) fieldContext_DeliveryLogConnection_edges(_ context.C
 }
 
 func (ec *executionContext) _DeliveryLogConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10605,7 +10605,7 @@ func (ec *executionContext) fieldContext_DeliveryLogConnection_nodes(_ context.C
 }
 
 func (ec *executionContext) _DeliveryLogConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10637,7 +10637,7 @@ func (ec *executionContext) fieldContext_DeliveryLogConnection_pageInfo(_ contex
 }
 
 func (ec *executionContext) _DeliveryLogConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10660,7 +10660,7 @@ func (ec *executionContext) fieldContext_DeliveryLogConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _DeliveryLogEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10683,7 +10683,7 @@ func (ec *executionContext) fieldContext_DeliveryLogEdge_cursor(_ context.Contex
 }
 
 func (ec *executionContext) _DeliveryLogEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10715,7 +10715,7 @@ func (ec *executionContext) fieldContext_DeliveryLogEdge_node(_ context.Context,
 }
 
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10738,7 +10738,7 @@ func (ec *executionContext) fieldContext_Event_id(_ context.Context, field graph
 }
 
 func (ec *executionContext) _Event_type(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10761,7 +10761,7 @@ func (ec *executionContext) fieldContext_Event_type(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10784,7 +10784,7 @@ func (ec *executionContext) fieldContext_Event_occurredAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _Event_projectId(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10807,7 +10807,7 @@ func (ec *executionContext) fieldContext_Event_projectId(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Event_approvalId(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10830,7 +10830,7 @@ func (ec *executionContext) fieldContext_Event_approvalId(_ context.Context, fie
 }
 
 func (ec *executionContext) _Event_keyPath(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10853,7 +10853,7 @@ func (ec *executionContext) fieldContext_Event_keyPath(_ context.Context, field 
 }
 
 func (ec *executionContext) _Event_action(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10876,7 +10876,7 @@ func (ec *executionContext) fieldContext_Event_action(_ context.Context, field g
 }
 
 func (ec *executionContext) _Event_attempts(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10899,7 +10899,7 @@ func (ec *executionContext) fieldContext_Event_attempts(_ context.Context, field
 }
 
 func (ec *executionContext) _Event_maxAttempts(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10922,7 +10922,7 @@ func (ec *executionContext) fieldContext_Event_maxAttempts(_ context.Context, fi
 }
 
 func (ec *executionContext) _Event_reason(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10945,7 +10945,7 @@ func (ec *executionContext) fieldContext_Event_reason(_ context.Context, field g
 }
 
 func (ec *executionContext) _Event_approval(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10977,7 +10977,7 @@ func (ec *executionContext) fieldContext_Event_approval(_ context.Context, field
 }
 
 func (ec *executionContext) _Event_project(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11009,7 +11009,7 @@ func (ec *executionContext) fieldContext_Event_project(_ context.Context, field 
 }
 
 func (ec *executionContext) _Event_decision(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11041,7 +11041,7 @@ func (ec *executionContext) fieldContext_Event_decision(_ context.Context, field
 }
 
 func (ec *executionContext) _EventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11073,7 +11073,7 @@ func (ec *executionContext) fieldContext_EventConnection_edges(_ context.Context
 }
 
 func (ec *executionContext) _EventConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11105,7 +11105,7 @@ func (ec *executionContext) fieldContext_EventConnection_nodes(_ context.Context
 }
 
 func (ec *executionContext) _EventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11137,7 +11137,7 @@ func (ec *executionContext) fieldContext_EventConnection_pageInfo(_ context.Cont
 }
 
 func (ec *executionContext) _EventConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11160,7 +11160,7 @@ func (ec *executionContext) fieldContext_EventConnection_totalCount(_ context.Co
 }
 
 func (ec *executionContext) _EventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.EventEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11183,7 +11183,7 @@ func (ec *executionContext) fieldContext_EventEdge_cursor(_ context.Context, fie
 }
 
 func (ec *executionContext) _EventEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.EventEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11215,7 +11215,7 @@ func (ec *executionContext) fieldContext_EventEdge_node(_ context.Context, field
 }
 
 func (ec *executionContext) _KeyValue_id(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11238,7 +11238,7 @@ func (ec *executionContext) fieldContext_KeyValue_id(_ context.Context, field gr
 }
 
 func (ec *executionContext) _KeyValue_path(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11261,7 +11261,7 @@ func (ec *executionContext) fieldContext_KeyValue_path(_ context.Context, field 
 }
 
 func (ec *executionContext) _KeyValue_value(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11284,7 +11284,7 @@ func (ec *executionContext) fieldContext_KeyValue_value(_ context.Context, field
 }
 
 func (ec *executionContext) _KeyValue_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11307,7 +11307,7 @@ func (ec *executionContext) fieldContext_KeyValue_updatedAt(_ context.Context, f
 }
 
 func (ec *executionContext) _KeyValue_pendingApproval(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11339,7 +11339,7 @@ func (ec *executionContext) fieldContext_KeyValue_pendingApproval(_ context.Cont
 }
 
 func (ec *executionContext) _KeyValueConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11371,7 +11371,7 @@ func (ec *executionContext) fieldContext_KeyValueConnection_edges(_ context.Cont
 }
 
 func (ec *executionContext) _KeyValueConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11403,7 +11403,7 @@ func (ec *executionContext) fieldContext_KeyValueConnection_nodes(_ context.Cont
 }
 
 func (ec *executionContext) _KeyValueConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11435,7 +11435,7 @@ func (ec *executionContext) fieldContext_KeyValueConnection_pageInfo(_ context.C
 }
 
 func (ec *executionContext) _KeyValueConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11458,7 +11458,7 @@ func (ec *executionContext) fieldContext_KeyValueConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _KeyValueEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11481,7 +11481,7 @@ func (ec *executionContext) fieldContext_KeyValueEdge_cursor(_ context.Context, 
 }
 
 func (ec *executionContext) _KeyValueEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11513,7 +11513,7 @@ func (ec *executionContext) fieldContext_KeyValueEdge_node(_ context.Context, fi
 }
 
 func (ec *executionContext) _Mutation_createApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11557,7 +11557,7 @@ func (ec *executionContext) fieldContext_Mutation_createApiKey(ctx context.Conte
 }
 
 func (ec *executionContext) _Mutation_revokeApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11601,7 +11601,7 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Conte
 }
 
 func (ec *executionContext) _Mutation_createApproval(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11645,7 +11645,7 @@ func (ec *executionContext) fieldContext_Mutation_createApproval(ctx context.Con
 }
 
 func (ec *executionContext) _Mutation_invalidateApproval(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11689,7 +11689,7 @@ func (ec *executionContext) fieldContext_Mutation_invalidateApproval(ctx context
 }
 
 func (ec *executionContext) _Mutation_executeApproval(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11733,7 +11733,7 @@ func (ec *executionContext) fieldContext_Mutation_executeApproval(ctx context.Co
 }
 
 func (ec *executionContext) _Mutation_signUp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11777,7 +11777,7 @@ func (ec *executionContext) fieldContext_Mutation_signUp(ctx context.Context, fi
 }
 
 func (ec *executionContext) _Mutation_logIn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11821,7 +11821,7 @@ func (ec *executionContext) fieldContext_Mutation_logIn(ctx context.Context, fie
 }
 
 func (ec *executionContext) _Mutation_refreshSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11865,7 +11865,7 @@ func (ec *executionContext) fieldContext_Mutation_refreshSession(ctx context.Con
 }
 
 func (ec *executionContext) _Mutation_logOut(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11909,7 +11909,7 @@ func (ec *executionContext) fieldContext_Mutation_logOut(ctx context.Context, fi
 }
 
 func (ec *executionContext) _Mutation_rotateCallbackSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11953,7 +11953,7 @@ func (ec *executionContext) fieldContext_Mutation_rotateCallbackSecret(ctx conte
 }
 
 func (ec *executionContext) _Mutation_redeliverCallback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11997,7 +11997,7 @@ func (ec *executionContext) fieldContext_Mutation_redeliverCallback(ctx context.
 }
 
 func (ec *executionContext) _Mutation_decideApproval(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12041,7 +12041,7 @@ func (ec *executionContext) fieldContext_Mutation_decideApproval(ctx context.Con
 }
 
 func (ec *executionContext) _Mutation_setNoSelfApproval(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12085,7 +12085,7 @@ func (ec *executionContext) fieldContext_Mutation_setNoSelfApproval(ctx context.
 }
 
 func (ec *executionContext) _Mutation_setKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12129,7 +12129,7 @@ func (ec *executionContext) fieldContext_Mutation_setKey(ctx context.Context, fi
 }
 
 func (ec *executionContext) _Mutation_createProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12173,7 +12173,7 @@ func (ec *executionContext) fieldContext_Mutation_createProject(ctx context.Cont
 }
 
 func (ec *executionContext) _Mutation_renameProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12217,7 +12217,7 @@ func (ec *executionContext) fieldContext_Mutation_renameProject(ctx context.Cont
 }
 
 func (ec *executionContext) _Mutation_deleteProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12261,7 +12261,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteProject(ctx context.Cont
 }
 
 func (ec *executionContext) _Mutation_deleteProjectV2(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12305,7 +12305,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteProjectV2(ctx context.Co
 }
 
 func (ec *executionContext) _Mutation_updateProjectSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12349,7 +12349,7 @@ func (ec *executionContext) fieldContext_Mutation_updateProjectSettings(ctx cont
 }
 
 func (ec *executionContext) _Mutation_addProjectMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12393,7 +12393,7 @@ func (ec *executionContext) fieldContext_Mutation_addProjectMember(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_removeProjectMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12437,7 +12437,7 @@ func (ec *executionContext) fieldContext_Mutation_removeProjectMember(ctx contex
 }
 
 func (ec *executionContext) _Mutation_removeProjectMemberV2(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12481,7 +12481,7 @@ func (ec *executionContext) fieldContext_Mutation_removeProjectMemberV2(ctx cont
 }
 
 func (ec *executionContext) _Mutation_addSlackChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12525,7 +12525,7 @@ func (ec *executionContext) fieldContext_Mutation_addSlackChannel(ctx context.Co
 }
 
 func (ec *executionContext) _Mutation_updateSlackChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12569,7 +12569,7 @@ func (ec *executionContext) fieldContext_Mutation_updateSlackChannel(ctx context
 }
 
 func (ec *executionContext) _Mutation_toggleSlackChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12613,7 +12613,7 @@ func (ec *executionContext) fieldContext_Mutation_toggleSlackChannel(ctx context
 }
 
 func (ec *executionContext) _Mutation_testSlackChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12657,7 +12657,7 @@ func (ec *executionContext) fieldContext_Mutation_testSlackChannel(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_removeSlackChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12701,7 +12701,7 @@ func (ec *executionContext) fieldContext_Mutation_removeSlackChannel(ctx context
 }
 
 func (ec *executionContext) _Mutation_removeSlackChannelV2(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12745,7 +12745,7 @@ func (ec *executionContext) fieldContext_Mutation_removeSlackChannelV2(ctx conte
 }
 
 func (ec *executionContext) _Mutation_redeliver(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12789,7 +12789,7 @@ func (ec *executionContext) fieldContext_Mutation_redeliver(ctx context.Context,
 }
 
 func (ec *executionContext) _Mutation_addWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12833,7 +12833,7 @@ func (ec *executionContext) fieldContext_Mutation_addWebhookEndpoint(ctx context
 }
 
 func (ec *executionContext) _Mutation_updateWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12877,7 +12877,7 @@ func (ec *executionContext) fieldContext_Mutation_updateWebhookEndpoint(ctx cont
 }
 
 func (ec *executionContext) _Mutation_toggleWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12921,7 +12921,7 @@ func (ec *executionContext) fieldContext_Mutation_toggleWebhookEndpoint(ctx cont
 }
 
 func (ec *executionContext) _Mutation_testWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12965,7 +12965,7 @@ func (ec *executionContext) fieldContext_Mutation_testWebhookEndpoint(ctx contex
 }
 
 func (ec *executionContext) _Mutation_removeWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13009,7 +13009,7 @@ func (ec *executionContext) fieldContext_Mutation_removeWebhookEndpoint(ctx cont
 }
 
 func (ec *executionContext) _Mutation_rotateWebhookSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13053,7 +13053,7 @@ func (ec *executionContext) fieldContext_Mutation_rotateWebhookSecret(ctx contex
 }
 
 func (ec *executionContext) _Mutation_redeliverWebhook(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13097,7 +13097,7 @@ func (ec *executionContext) fieldContext_Mutation_redeliverWebhook(ctx context.C
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13120,7 +13120,7 @@ func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context,
 }
 
 func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13143,7 +13143,7 @@ func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Cont
 }
 
 func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13166,7 +13166,7 @@ func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context,
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13189,7 +13189,7 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 }
 
 func (ec *executionContext) _Project_id(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13212,7 +13212,7 @@ func (ec *executionContext) fieldContext_Project_id(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Project_name(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13235,7 +13235,7 @@ func (ec *executionContext) fieldContext_Project_name(_ context.Context, field g
 }
 
 func (ec *executionContext) _Project_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13258,7 +13258,7 @@ func (ec *executionContext) fieldContext_Project_createdAt(_ context.Context, fi
 }
 
 func (ec *executionContext) _Project_myRole(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13281,7 +13281,7 @@ func (ec *executionContext) fieldContext_Project_myRole(_ context.Context, field
 }
 
 func (ec *executionContext) _Project_settings(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13313,7 +13313,7 @@ func (ec *executionContext) fieldContext_Project_settings(_ context.Context, fie
 }
 
 func (ec *executionContext) _Project_members(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13345,7 +13345,7 @@ func (ec *executionContext) fieldContext_Project_members(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Project_membersConnection(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13389,7 +13389,7 @@ func (ec *executionContext) fieldContext_Project_membersConnection(ctx context.C
 }
 
 func (ec *executionContext) _Project_approvals(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13433,7 +13433,7 @@ func (ec *executionContext) fieldContext_Project_approvals(ctx context.Context, 
 }
 
 func (ec *executionContext) _Project_keys(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13477,7 +13477,7 @@ func (ec *executionContext) fieldContext_Project_keys(ctx context.Context, field
 }
 
 func (ec *executionContext) _Project_key(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13521,7 +13521,7 @@ func (ec *executionContext) fieldContext_Project_key(ctx context.Context, field 
 }
 
 func (ec *executionContext) _Project_slackChannels(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13553,7 +13553,7 @@ func (ec *executionContext) fieldContext_Project_slackChannels(_ context.Context
 }
 
 func (ec *executionContext) _Project_slackChannelsConnection(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13597,7 +13597,7 @@ func (ec *executionContext) fieldContext_Project_slackChannelsConnection(ctx con
 }
 
 func (ec *executionContext) _Project_apiKeys(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13629,7 +13629,7 @@ func (ec *executionContext) fieldContext_Project_apiKeys(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Project_apiKeysConnection(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13673,7 +13673,7 @@ func (ec *executionContext) fieldContext_Project_apiKeysConnection(ctx context.C
 }
 
 func (ec *executionContext) _Project_events(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13717,7 +13717,7 @@ func (ec *executionContext) fieldContext_Project_events(ctx context.Context, fie
 }
 
 func (ec *executionContext) _Project_deliveries(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13761,7 +13761,7 @@ func (ec *executionContext) fieldContext_Project_deliveries(ctx context.Context,
 }
 
 func (ec *executionContext) _Project_noSelfApproval(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13784,7 +13784,7 @@ func (ec *executionContext) fieldContext_Project_noSelfApproval(_ context.Contex
 }
 
 func (ec *executionContext) _Project_deliveryLog(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13828,7 +13828,7 @@ func (ec *executionContext) fieldContext_Project_deliveryLog(ctx context.Context
 }
 
 func (ec *executionContext) _Project_webhookEndpoints(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13872,7 +13872,7 @@ func (ec *executionContext) fieldContext_Project_webhookEndpoints(ctx context.Co
 }
 
 func (ec *executionContext) _ProjectConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13904,7 +13904,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_edges(_ context.Conte
 }
 
 func (ec *executionContext) _ProjectConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13936,7 +13936,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_nodes(_ context.Conte
 }
 
 func (ec *executionContext) _ProjectConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13968,7 +13968,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_pageInfo(_ context.Co
 }
 
 func (ec *executionContext) _ProjectConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13991,7 +13991,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_totalCount(_ context.
 }
 
 func (ec *executionContext) _ProjectEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14014,7 +14014,7 @@ func (ec *executionContext) fieldContext_ProjectEdge_cursor(_ context.Context, f
 }
 
 func (ec *executionContext) _ProjectEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14046,7 +14046,7 @@ func (ec *executionContext) fieldContext_ProjectEdge_node(_ context.Context, fie
 }
 
 func (ec *executionContext) _ProjectMember_id(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14069,7 +14069,7 @@ func (ec *executionContext) fieldContext_ProjectMember_id(_ context.Context, fie
 }
 
 func (ec *executionContext) _ProjectMember_projectId(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14092,7 +14092,7 @@ func (ec *executionContext) fieldContext_ProjectMember_projectId(_ context.Conte
 }
 
 func (ec *executionContext) _ProjectMember_project(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14124,7 +14124,7 @@ func (ec *executionContext) fieldContext_ProjectMember_project(_ context.Context
 }
 
 func (ec *executionContext) _ProjectMember_user(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14156,7 +14156,7 @@ func (ec *executionContext) fieldContext_ProjectMember_user(_ context.Context, f
 }
 
 func (ec *executionContext) _ProjectMember_role(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14179,7 +14179,7 @@ func (ec *executionContext) fieldContext_ProjectMember_role(_ context.Context, f
 }
 
 func (ec *executionContext) _ProjectMember_addedAt(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14202,7 +14202,7 @@ func (ec *executionContext) fieldContext_ProjectMember_addedAt(_ context.Context
 }
 
 func (ec *executionContext) _ProjectMemberConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14234,7 +14234,7 @@ func (ec *executionContext) fieldContext_ProjectMemberConnection_edges(_ context
 }
 
 func (ec *executionContext) _ProjectMemberConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14266,7 +14266,7 @@ func (ec *executionContext) fieldContext_ProjectMemberConnection_nodes(_ context
 }
 
 func (ec *executionContext) _ProjectMemberConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14298,7 +14298,7 @@ func (ec *executionContext) fieldContext_ProjectMemberConnection_pageInfo(_ cont
 }
 
 func (ec *executionContext) _ProjectMemberConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14321,7 +14321,7 @@ func (ec *executionContext) fieldContext_ProjectMemberConnection_totalCount(_ co
 }
 
 func (ec *executionContext) _ProjectMemberEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14344,7 +14344,7 @@ func (ec *executionContext) fieldContext_ProjectMemberEdge_cursor(_ context.Cont
 }
 
 func (ec *executionContext) _ProjectMemberEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14376,7 +14376,7 @@ func (ec *executionContext) fieldContext_ProjectMemberEdge_node(_ context.Contex
 }
 
 func (ec *executionContext) _ProjectSettings_expireOnTime(ctx context.Context, field graphql.CollectedField, obj *model.ProjectSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14399,7 +14399,7 @@ func (ec *executionContext) fieldContext_ProjectSettings_expireOnTime(_ context.
 }
 
 func (ec *executionContext) _ProjectSettings_remindBeforeSeconds(ctx context.Context, field graphql.CollectedField, obj *model.ProjectSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14422,7 +14422,7 @@ func (ec *executionContext) fieldContext_ProjectSettings_remindBeforeSeconds(_ c
 }
 
 func (ec *executionContext) _Query_approval(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14466,7 +14466,7 @@ func (ec *executionContext) fieldContext_Query_approval(ctx context.Context, fie
 }
 
 func (ec *executionContext) _Query_approvalLink(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14510,7 +14510,7 @@ func (ec *executionContext) fieldContext_Query_approvalLink(ctx context.Context,
 }
 
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14542,7 +14542,7 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14586,7 +14586,7 @@ func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14630,7 +14630,7 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 }
 
 func (ec *executionContext) _Query_projects(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14662,7 +14662,7 @@ func (ec *executionContext) fieldContext_Query_projects(_ context.Context, field
 }
 
 func (ec *executionContext) _Query_projectsConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14706,7 +14706,7 @@ func (ec *executionContext) fieldContext_Query_projectsConnection(ctx context.Co
 }
 
 func (ec *executionContext) _Query_project(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14750,7 +14750,7 @@ func (ec *executionContext) fieldContext_Query_project(ctx context.Context, fiel
 }
 
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14794,7 +14794,7 @@ func (ec *executionContext) fieldContext_Query___type(ctx context.Context, field
 }
 
 func (ec *executionContext) _Query___schema(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14826,7 +14826,7 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 }
 
 func (ec *executionContext) _RemoveProjectMemberPayload_removedMemberId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14849,7 +14849,7 @@ func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_removedMembe
 }
 
 func (ec *executionContext) _RemoveProjectMemberPayload_userId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14872,7 +14872,7 @@ func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_userId(_ con
 }
 
 func (ec *executionContext) _RemoveProjectMemberPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14904,7 +14904,7 @@ func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_project(_ co
 }
 
 func (ec *executionContext) _RemoveSlackChannelPayload_removedChannelId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveSlackChannelPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14927,7 +14927,7 @@ func (ec *executionContext) fieldContext_RemoveSlackChannelPayload_removedChanne
 }
 
 func (ec *executionContext) _RemoveSlackChannelPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.RemoveSlackChannelPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14959,7 +14959,7 @@ func (ec *executionContext) fieldContext_RemoveSlackChannelPayload_project(_ con
 }
 
 func (ec *executionContext) _RemoveWebhookEndpointPayload_removedEndpointId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveWebhookEndpointPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14982,7 +14982,7 @@ func (ec *executionContext) fieldContext_RemoveWebhookEndpointPayload_removedEnd
 }
 
 func (ec *executionContext) _RemoveWebhookEndpointPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.RemoveWebhookEndpointPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15014,7 +15014,7 @@ func (ec *executionContext) fieldContext_RemoveWebhookEndpointPayload_project(_ 
 }
 
 func (ec *executionContext) _RotateWebhookSecretPayload_endpoint(ctx context.Context, field graphql.CollectedField, obj *model.RotateWebhookSecretPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15046,7 +15046,7 @@ func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_endpoint(_ c
 }
 
 func (ec *executionContext) _RotateWebhookSecretPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.RotateWebhookSecretPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15069,7 +15069,7 @@ func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_secret(_ con
 }
 
 func (ec *executionContext) _SlackChannel_id(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15092,7 +15092,7 @@ func (ec *executionContext) fieldContext_SlackChannel_id(_ context.Context, fiel
 }
 
 func (ec *executionContext) _SlackChannel_project(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15124,7 +15124,7 @@ func (ec *executionContext) fieldContext_SlackChannel_project(_ context.Context,
 }
 
 func (ec *executionContext) _SlackChannel_name(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15147,7 +15147,7 @@ func (ec *executionContext) fieldContext_SlackChannel_name(_ context.Context, fi
 }
 
 func (ec *executionContext) _SlackChannel_webhookUrlMasked(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15170,7 +15170,7 @@ func (ec *executionContext) fieldContext_SlackChannel_webhookUrlMasked(_ context
 }
 
 func (ec *executionContext) _SlackChannel_events(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15193,7 +15193,7 @@ func (ec *executionContext) fieldContext_SlackChannel_events(_ context.Context, 
 }
 
 func (ec *executionContext) _SlackChannel_enabled(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15216,7 +15216,7 @@ func (ec *executionContext) fieldContext_SlackChannel_enabled(_ context.Context,
 }
 
 func (ec *executionContext) _SlackChannel_disabledReason(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15239,7 +15239,7 @@ func (ec *executionContext) fieldContext_SlackChannel_disabledReason(_ context.C
 }
 
 func (ec *executionContext) _SlackChannel_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15262,7 +15262,7 @@ func (ec *executionContext) fieldContext_SlackChannel_createdAt(_ context.Contex
 }
 
 func (ec *executionContext) _SlackChannel_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15285,7 +15285,7 @@ func (ec *executionContext) fieldContext_SlackChannel_updatedAt(_ context.Contex
 }
 
 func (ec *executionContext) _SlackChannel_lastDeliveryAt(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15308,7 +15308,7 @@ func (ec *executionContext) fieldContext_SlackChannel_lastDeliveryAt(_ context.C
 }
 
 func (ec *executionContext) _SlackChannel_lastDeliveryStatus(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15331,7 +15331,7 @@ func (ec *executionContext) fieldContext_SlackChannel_lastDeliveryStatus(_ conte
 }
 
 func (ec *executionContext) _SlackChannel_lastError(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15354,7 +15354,7 @@ func (ec *executionContext) fieldContext_SlackChannel_lastError(_ context.Contex
 }
 
 func (ec *executionContext) _SlackChannel_deliveries(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15398,7 +15398,7 @@ func (ec *executionContext) fieldContext_SlackChannel_deliveries(ctx context.Con
 }
 
 func (ec *executionContext) _SlackChannel_ordering(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15421,7 +15421,7 @@ func (ec *executionContext) fieldContext_SlackChannel_ordering(_ context.Context
 }
 
 func (ec *executionContext) _SlackChannel_interactive(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15444,7 +15444,7 @@ func (ec *executionContext) fieldContext_SlackChannel_interactive(_ context.Cont
 }
 
 func (ec *executionContext) _SlackChannel_interactionsUrl(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15467,7 +15467,7 @@ func (ec *executionContext) fieldContext_SlackChannel_interactionsUrl(_ context.
 }
 
 func (ec *executionContext) _SlackChannel_allowedSlackUserIds(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15490,7 +15490,7 @@ func (ec *executionContext) fieldContext_SlackChannel_allowedSlackUserIds(_ cont
 }
 
 func (ec *executionContext) _SlackChannelConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15522,7 +15522,7 @@ func (ec *executionContext) fieldContext_SlackChannelConnection_edges(_ context.
 }
 
 func (ec *executionContext) _SlackChannelConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15554,7 +15554,7 @@ func (ec *executionContext) fieldContext_SlackChannelConnection_nodes(_ context.
 }
 
 func (ec *executionContext) _SlackChannelConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15586,7 +15586,7 @@ func (ec *executionContext) fieldContext_SlackChannelConnection_pageInfo(_ conte
 }
 
 func (ec *executionContext) _SlackChannelConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15609,7 +15609,7 @@ func (ec *executionContext) fieldContext_SlackChannelConnection_totalCount(_ con
 }
 
 func (ec *executionContext) _SlackChannelEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15632,7 +15632,7 @@ func (ec *executionContext) fieldContext_SlackChannelEdge_cursor(_ context.Conte
 }
 
 func (ec *executionContext) _SlackChannelEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15664,7 +15664,7 @@ func (ec *executionContext) fieldContext_SlackChannelEdge_node(_ context.Context
 }
 
 func (ec *executionContext) _SlackTestResult_ok(ctx context.Context, field graphql.CollectedField, obj *model.SlackTestResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15687,7 +15687,7 @@ func (ec *executionContext) fieldContext_SlackTestResult_ok(_ context.Context, f
 }
 
 func (ec *executionContext) _SlackTestResult_statusCode(ctx context.Context, field graphql.CollectedField, obj *model.SlackTestResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15710,7 +15710,7 @@ func (ec *executionContext) fieldContext_SlackTestResult_statusCode(_ context.Co
 }
 
 func (ec *executionContext) _SlackTestResult_error(ctx context.Context, field graphql.CollectedField, obj *model.SlackTestResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15733,7 +15733,7 @@ func (ec *executionContext) fieldContext_SlackTestResult_error(_ context.Context
 }
 
 func (ec *executionContext) _SlackTestResult_latencyMs(ctx context.Context, field graphql.CollectedField, obj *model.SlackTestResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15844,7 +15844,7 @@ func (ec *executionContext) fieldContext_Subscription_projectEvents(ctx context.
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15867,7 +15867,7 @@ func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphq
 }
 
 func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15890,7 +15890,7 @@ func (ec *executionContext) fieldContext_User_email(_ context.Context, field gra
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15913,7 +15913,7 @@ func (ec *executionContext) fieldContext_User_name(_ context.Context, field grap
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15936,7 +15936,7 @@ func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field
 }
 
 func (ec *executionContext) _WebhookDelivery_id(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15959,7 +15959,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_id(_ context.Context, f
 }
 
 func (ec *executionContext) _WebhookDelivery_kind(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15982,7 +15982,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_kind(_ context.Context,
 }
 
 func (ec *executionContext) _WebhookDelivery_endpointId(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16005,7 +16005,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_endpointId(_ context.Co
 }
 
 func (ec *executionContext) _WebhookDelivery_channelId(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16028,7 +16028,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_channelId(_ context.Con
 }
 
 func (ec *executionContext) _WebhookDelivery_event(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16060,7 +16060,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_event(_ context.Context
 }
 
 func (ec *executionContext) _WebhookDelivery_status(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16083,7 +16083,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_status(_ context.Contex
 }
 
 func (ec *executionContext) _WebhookDelivery_attempts(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16106,7 +16106,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_attempts(_ context.Cont
 }
 
 func (ec *executionContext) _WebhookDelivery_unknownOutcomeAttempts(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16129,7 +16129,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_unknownOutcomeAttempts(
 }
 
 func (ec *executionContext) _WebhookDelivery_lastStatusCode(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16152,7 +16152,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_lastStatusCode(_ contex
 }
 
 func (ec *executionContext) _WebhookDelivery_lastError(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16175,7 +16175,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_lastError(_ context.Con
 }
 
 func (ec *executionContext) _WebhookDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16198,7 +16198,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_nextAttemptAt(_ context
 }
 
 func (ec *executionContext) _WebhookDelivery_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16221,7 +16221,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(_ context.C
 }
 
 func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16244,7 +16244,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_createdAt(_ context.Con
 }
 
 func (ec *executionContext) _WebhookDeliveryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16276,7 +16276,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_edges(_ conte
 }
 
 func (ec *executionContext) _WebhookDeliveryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16308,7 +16308,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_pageInfo(_ co
 }
 
 func (ec *executionContext) _WebhookDeliveryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16331,7 +16331,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _WebhookDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16354,7 +16354,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryEdge_cursor(_ context.Co
 }
 
 func (ec *executionContext) _WebhookDeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16386,7 +16386,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(_ context.Cont
 }
 
 func (ec *executionContext) _WebhookEndpoint_id(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16409,7 +16409,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_id(_ context.Context, f
 }
 
 func (ec *executionContext) _WebhookEndpoint_project(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16441,7 +16441,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_project(_ context.Conte
 }
 
 func (ec *executionContext) _WebhookEndpoint_name(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16464,7 +16464,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_name(_ context.Context,
 }
 
 func (ec *executionContext) _WebhookEndpoint_urlMasked(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16487,7 +16487,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_urlMasked(_ context.Con
 }
 
 func (ec *executionContext) _WebhookEndpoint_events(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16510,7 +16510,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_events(_ context.Contex
 }
 
 func (ec *executionContext) _WebhookEndpoint_enabled(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16533,7 +16533,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_enabled(_ context.Conte
 }
 
 func (ec *executionContext) _WebhookEndpoint_disabledReason(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16556,7 +16556,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_disabledReason(_ contex
 }
 
 func (ec *executionContext) _WebhookEndpoint_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16579,7 +16579,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_createdAt(_ context.Con
 }
 
 func (ec *executionContext) _WebhookEndpoint_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16602,7 +16602,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_updatedAt(_ context.Con
 }
 
 func (ec *executionContext) _WebhookEndpoint_lastDeliveryAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16625,7 +16625,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_lastDeliveryAt(_ contex
 }
 
 func (ec *executionContext) _WebhookEndpoint_lastDeliveryStatus(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16648,7 +16648,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_lastDeliveryStatus(_ co
 }
 
 func (ec *executionContext) _WebhookEndpoint_lastError(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16671,7 +16671,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_lastError(_ context.Con
 }
 
 func (ec *executionContext) _WebhookEndpoint_previousSecretExpiresAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16694,7 +16694,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_previousSecretExpiresAt
 }
 
 func (ec *executionContext) _WebhookEndpoint_deliveries(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16738,7 +16738,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_deliveries(ctx context.
 }
 
 func (ec *executionContext) _WebhookEndpoint_ordering(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16761,7 +16761,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_ordering(_ context.Cont
 }
 
 func (ec *executionContext) _WebhookEndpointConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpointConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16793,7 +16793,7 @@ func (ec *executionContext) fieldContext_WebhookEndpointConnection_edges(_ conte
 }
 
 func (ec *executionContext) _WebhookEndpointConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpointConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16825,7 +16825,7 @@ func (ec *executionContext) fieldContext_WebhookEndpointConnection_pageInfo(_ co
 }
 
 func (ec *executionContext) _WebhookEndpointConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpointConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16848,7 +16848,7 @@ func (ec *executionContext) fieldContext_WebhookEndpointConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _WebhookEndpointEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpointEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16871,7 +16871,7 @@ func (ec *executionContext) fieldContext_WebhookEndpointEdge_cursor(_ context.Co
 }
 
 func (ec *executionContext) _WebhookEndpointEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpointEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16903,7 +16903,7 @@ func (ec *executionContext) fieldContext_WebhookEndpointEdge_node(_ context.Cont
 }
 
 func (ec *executionContext) _WebhookTestResult_ok(ctx context.Context, field graphql.CollectedField, obj *model.WebhookTestResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16926,7 +16926,7 @@ func (ec *executionContext) fieldContext_WebhookTestResult_ok(_ context.Context,
 }
 
 func (ec *executionContext) _WebhookTestResult_statusCode(ctx context.Context, field graphql.CollectedField, obj *model.WebhookTestResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16949,7 +16949,7 @@ func (ec *executionContext) fieldContext_WebhookTestResult_statusCode(_ context.
 }
 
 func (ec *executionContext) _WebhookTestResult_error(ctx context.Context, field graphql.CollectedField, obj *model.WebhookTestResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16972,7 +16972,7 @@ func (ec *executionContext) fieldContext_WebhookTestResult_error(_ context.Conte
 }
 
 func (ec *executionContext) _WebhookTestResult_latencyMs(ctx context.Context, field graphql.CollectedField, obj *model.WebhookTestResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -16995,7 +16995,7 @@ func (ec *executionContext) fieldContext_WebhookTestResult_latencyMs(_ context.C
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17018,7 +17018,7 @@ func (ec *executionContext) fieldContext___Directive_name(_ context.Context, fie
 }
 
 func (ec *executionContext) ___Directive_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17041,7 +17041,7 @@ func (ec *executionContext) fieldContext___Directive_description(_ context.Conte
 }
 
 func (ec *executionContext) ___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17064,7 +17064,7 @@ func (ec *executionContext) fieldContext___Directive_isRepeatable(_ context.Cont
 }
 
 func (ec *executionContext) ___Directive_locations(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17087,7 +17087,7 @@ func (ec *executionContext) fieldContext___Directive_locations(_ context.Context
 }
 
 func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17131,7 +17131,7 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 }
 
 func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17154,7 +17154,7 @@ func (ec *executionContext) fieldContext___EnumValue_name(_ context.Context, fie
 }
 
 func (ec *executionContext) ___EnumValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17177,7 +17177,7 @@ func (ec *executionContext) fieldContext___EnumValue_description(_ context.Conte
 }
 
 func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17200,7 +17200,7 @@ func (ec *executionContext) fieldContext___EnumValue_isDeprecated(_ context.Cont
 }
 
 func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17223,7 +17223,7 @@ func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17246,7 +17246,7 @@ func (ec *executionContext) fieldContext___Field_name(_ context.Context, field g
 }
 
 func (ec *executionContext) ___Field_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17269,7 +17269,7 @@ func (ec *executionContext) fieldContext___Field_description(_ context.Context, 
 }
 
 func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17313,7 +17313,7 @@ func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field
 }
 
 func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17345,7 +17345,7 @@ func (ec *executionContext) fieldContext___Field_type(_ context.Context, field g
 }
 
 func (ec *executionContext) ___Field_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17368,7 +17368,7 @@ func (ec *executionContext) fieldContext___Field_isDeprecated(_ context.Context,
 }
 
 func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17391,7 +17391,7 @@ func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17414,7 +17414,7 @@ func (ec *executionContext) fieldContext___InputValue_name(_ context.Context, fi
 }
 
 func (ec *executionContext) ___InputValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17437,7 +17437,7 @@ func (ec *executionContext) fieldContext___InputValue_description(_ context.Cont
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17469,7 +17469,7 @@ func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, fi
 }
 
 func (ec *executionContext) ___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17492,7 +17492,7 @@ func (ec *executionContext) fieldContext___InputValue_defaultValue(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17515,7 +17515,7 @@ func (ec *executionContext) fieldContext___InputValue_isDeprecated(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17538,7 +17538,7 @@ func (ec *executionContext) fieldContext___InputValue_deprecationReason(_ contex
 }
 
 func (ec *executionContext) ___Schema_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17561,7 +17561,7 @@ func (ec *executionContext) fieldContext___Schema_description(_ context.Context,
 }
 
 func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17593,7 +17593,7 @@ func (ec *executionContext) fieldContext___Schema_types(_ context.Context, field
 }
 
 func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17625,7 +17625,7 @@ func (ec *executionContext) fieldContext___Schema_queryType(_ context.Context, f
 }
 
 func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17657,7 +17657,7 @@ func (ec *executionContext) fieldContext___Schema_mutationType(_ context.Context
 }
 
 func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17689,7 +17689,7 @@ func (ec *executionContext) fieldContext___Schema_subscriptionType(_ context.Con
 }
 
 func (ec *executionContext) ___Schema_directives(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17721,7 +17721,7 @@ func (ec *executionContext) fieldContext___Schema_directives(_ context.Context, 
 }
 
 func (ec *executionContext) ___Type_kind(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17744,7 +17744,7 @@ func (ec *executionContext) fieldContext___Type_kind(_ context.Context, field gr
 }
 
 func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17767,7 +17767,7 @@ func (ec *executionContext) fieldContext___Type_name(_ context.Context, field gr
 }
 
 func (ec *executionContext) ___Type_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17790,7 +17790,7 @@ func (ec *executionContext) fieldContext___Type_description(_ context.Context, f
 }
 
 func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17813,7 +17813,7 @@ func (ec *executionContext) fieldContext___Type_specifiedByURL(_ context.Context
 }
 
 func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17857,7 +17857,7 @@ func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, fiel
 }
 
 func (ec *executionContext) ___Type_interfaces(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17889,7 +17889,7 @@ func (ec *executionContext) fieldContext___Type_interfaces(_ context.Context, fi
 }
 
 func (ec *executionContext) ___Type_possibleTypes(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17921,7 +17921,7 @@ func (ec *executionContext) fieldContext___Type_possibleTypes(_ context.Context,
 }
 
 func (ec *executionContext) ___Type_enumValues(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17965,7 +17965,7 @@ func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, 
 }
 
 func (ec *executionContext) ___Type_inputFields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -18009,7 +18009,7 @@ func (ec *executionContext) fieldContext___Type_inputFields(ctx context.Context,
 }
 
 func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -18041,7 +18041,7 @@ func (ec *executionContext) fieldContext___Type_ofType(_ context.Context, field 
 }
 
 func (ec *executionContext) ___Type_isOneOf(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -19202,7 +19202,7 @@ func (ec *executionContext) _AddWebhookEndpointPayload(ctx context.Context, sel 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "project":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._AddWebhookEndpointPayload_project(ctx, field, obj)
@@ -19309,7 +19309,7 @@ func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.Selec
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ApiKeyConnection_nodes(ctx, field, obj)
@@ -19396,7 +19396,7 @@ func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "project":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Approval_project(ctx, field, obj)
@@ -19477,19 +19477,19 @@ func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "events":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Approval_events(ctx, field, obj)
 				})
 		case "eventsConnection":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Approval_eventsConnection(ctx, field, obj)
 				})
 		case "callbackDeliveries":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Approval_callbackDeliveries(ctx, field, obj)
@@ -19505,7 +19505,7 @@ func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "deciders":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Approval_deciders(ctx, field, obj)
@@ -19592,7 +19592,7 @@ func (ec *executionContext) _ApprovalConnection(ctx context.Context, sel ast.Sel
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ApprovalConnection_nodes(ctx, field, obj)
@@ -19858,7 +19858,7 @@ func (ec *executionContext) _CallbackDelivery(ctx context.Context, sel ast.Selec
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "event":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._CallbackDelivery_event(ctx, field, obj)
@@ -20137,7 +20137,7 @@ func (ec *executionContext) _Decider(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "user":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Decider_user(ctx, field, obj)
@@ -20277,7 +20277,7 @@ func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "event":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Delivery_event(ctx, field, obj)
@@ -20323,7 +20323,7 @@ func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "channel":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Delivery_channel(ctx, field, obj)
@@ -20362,7 +20362,7 @@ func (ec *executionContext) _DeliveryConnection(ctx context.Context, sel ast.Sel
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._DeliveryConnection_nodes(ctx, field, obj)
@@ -20449,7 +20449,7 @@ func (ec *executionContext) _DeliveryLogConnection(ctx context.Context, sel ast.
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._DeliveryLogConnection_nodes(ctx, field, obj)
@@ -20581,19 +20581,19 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "approval":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Event_approval(ctx, field, obj)
 				})
 		case "project":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Event_project(ctx, field, obj)
 				})
 		case "decision":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Event_decision(ctx, field, obj)
@@ -20632,7 +20632,7 @@ func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.Select
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._EventConnection_nodes(ctx, field, obj)
@@ -20734,7 +20734,7 @@ func (ec *executionContext) _KeyValue(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pendingApproval":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._KeyValue_pendingApproval(ctx, field, obj)
@@ -20773,7 +20773,7 @@ func (ec *executionContext) _KeyValueConnection(ctx context.Context, sel ast.Sel
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._KeyValueConnection_nodes(ctx, field, obj)
@@ -21206,97 +21206,97 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "myRole":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_myRole(ctx, field, obj)
 				})
 		case "settings":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_settings(ctx, field, obj)
 				})
 		case "members":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_members(ctx, field, obj)
 				})
 		case "membersConnection":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_membersConnection(ctx, field, obj)
 				})
 		case "approvals":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_approvals(ctx, field, obj)
 				})
 		case "keys":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_keys(ctx, field, obj)
 				})
 		case "key":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_key(ctx, field, obj)
 				})
 		case "slackChannels":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_slackChannels(ctx, field, obj)
 				})
 		case "slackChannelsConnection":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_slackChannelsConnection(ctx, field, obj)
 				})
 		case "apiKeys":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_apiKeys(ctx, field, obj)
 				})
 		case "apiKeysConnection":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_apiKeysConnection(ctx, field, obj)
 				})
 		case "events":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_events(ctx, field, obj)
 				})
 		case "deliveries":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_deliveries(ctx, field, obj)
 				})
 		case "noSelfApproval":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_noSelfApproval(ctx, field, obj)
 				})
 		case "deliveryLog":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_deliveryLog(ctx, field, obj)
 				})
 		case "webhookEndpoints":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_webhookEndpoints(ctx, field, obj)
@@ -21335,7 +21335,7 @@ func (ec *executionContext) _ProjectConnection(ctx context.Context, sel ast.Sele
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ProjectConnection_nodes(ctx, field, obj)
@@ -21427,7 +21427,7 @@ func (ec *executionContext) _ProjectMember(ctx context.Context, sel ast.Selectio
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "project":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ProjectMember_project(ctx, field, obj)
@@ -21481,7 +21481,7 @@ func (ec *executionContext) _ProjectMemberConnection(ctx context.Context, sel as
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ProjectMemberConnection_nodes(ctx, field, obj)
@@ -21709,7 +21709,7 @@ func (ec *executionContext) _RemoveProjectMemberPayload(ctx context.Context, sel
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "project":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RemoveProjectMemberPayload_project(ctx, field, obj)
@@ -21748,7 +21748,7 @@ func (ec *executionContext) _RemoveSlackChannelPayload(ctx context.Context, sel 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "project":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RemoveSlackChannelPayload_project(ctx, field, obj)
@@ -21787,7 +21787,7 @@ func (ec *executionContext) _RemoveWebhookEndpointPayload(ctx context.Context, s
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "project":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RemoveWebhookEndpointPayload_project(ctx, field, obj)
@@ -21864,7 +21864,7 @@ func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "project":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SlackChannel_project(ctx, field, obj)
@@ -21920,7 +21920,7 @@ func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "deliveries":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SlackChannel_deliveries(ctx, field, obj)
@@ -21936,7 +21936,7 @@ func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "interactionsUrl":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SlackChannel_interactionsUrl(ctx, field, obj)
@@ -21980,7 +21980,7 @@ func (ec *executionContext) _SlackChannelConnection(ctx context.Context, sel ast
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SlackChannelConnection_nodes(ctx, field, obj)
@@ -22200,7 +22200,7 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "event":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._WebhookDelivery_event(ctx, field, obj)
@@ -22360,7 +22360,7 @@ func (ec *executionContext) _WebhookEndpoint(ctx context.Context, sel ast.Select
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "project":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._WebhookEndpoint_project(ctx, field, obj)
@@ -22421,7 +22421,7 @@ func (ec *executionContext) _WebhookEndpoint(ctx context.Context, sel ast.Select
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "deliveries":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			resolveField(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._WebhookEndpoint_deliveries(ctx, field, obj)

@@ -1,8 +1,9 @@
 // Command gqlgenrewrite runs after gqlgen (go generate in graph/): it
 // points calls in the generated code at functions of the graph package
-// with the same parameters, where gqlgen's own do work this server does
-// not need (graph/executor.go says what and why). gqlgen's templates offer
-// no hook for it.
+// with the same parameters (for a method, with its receiver and what the
+// caller has in scope before them), where gqlgen's own do work this server
+// does not need (graph/executor.go says what and why). gqlgen's templates
+// offer no hook for it.
 //
 //	go run ./internal/tools/gqlgenrewrite generated.go
 package main
@@ -18,6 +19,8 @@ import (
 var rewrites = []struct{ gqlgen, ours string }{
 	{"graphql.MarshalSliceConcurrently(", "marshalSliceConcurrently("},
 	{"graphql.NewDeferredGroup(", "newDeferredGroup("},
+	{"return graphql.ResolveField(", "return resolveFieldValue("},
+	{"out.ResolveConcurrently(ec.OperationContext, &deferred,", "resolveField(ctx, field, out, ec.OperationContext, &deferred,"},
 }
 
 func main() {

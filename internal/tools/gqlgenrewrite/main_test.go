@@ -8,6 +8,8 @@ import (
 func TestRewriteReplacesEveryCall(t *testing.T) {
 	src := `ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, f)
 	deferred := graphql.NewDeferredGroup(ctx)
+	out.ResolveConcurrently(ec.OperationContext, &deferred, i, true, true, h)
+	return graphql.ResolveField(ctx, ec.OperationContext, field)
 	ret2 := graphql.MarshalSliceConcurrently(ctx, len(w), 0, false, g)`
 	out, err := rewrite([]byte(src))
 	if err != nil {
@@ -15,6 +17,8 @@ func TestRewriteReplacesEveryCall(t *testing.T) {
 	}
 	want := `ret := marshalSliceConcurrently(ctx, len(v), 0, false, f)
 	deferred := newDeferredGroup(ctx)
+	resolveField(ctx, field, out, ec.OperationContext, &deferred, i, true, true, h)
+	return resolveFieldValue(ctx, ec.OperationContext, field)
 	ret2 := marshalSliceConcurrently(ctx, len(w), 0, false, g)`
 	if string(out) != want {
 		t.Fatalf("rewrote to\n%s\nwant\n%s", out, want)

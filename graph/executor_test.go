@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -149,4 +150,127 @@ func TestWaitingWorkersAreCapped(t *testing.T) {
 	again.Add(1)
 	pool.run(func() { again.Done() })
 	again.Wait()
+}
+
+// recoveringOperation is an operation context whose panics become errors
+// named after them, in a response context that collects the errors.
+func recoveringOperation(middleware graphql.FieldMiddleware) (context.Context, *graphql.OperationContext) {
+	oc := &graphql.OperationContext{
+		RecoverFunc: func(ctx context.Context, p any) error {
+			return gqlerror.Errorf("recovered: %v", p)
+		},
+		ResolverMiddleware: middleware,
+	}
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, nil)
+	return graphql.WithOperationContext(ctx, oc), oc
+}
+
+// A field of an object within a list is resolved at once, with gqlgen's
+// guard and counting: a panic is an error and null, and a null where the
+// schema forbids one makes the object invalid. A field of an object not
+// within a list waits for its field set's dispatch, as in gqlgen.
+func TestListElementFieldsResolveAtOnce(t *testing.T) {
+	ctx, oc := recoveringOperation(nil)
+	index := 0
+	inList := graphql.WithFieldContext(ctx, &graphql.FieldContext{Index: &index})
+	inList = graphql.WithFieldContext(inList, &graphql.FieldContext{Field: graphql.CollectedField{Field: &ast.Field{Name: "node"}}})
+	fields := []graphql.CollectedField{
+		{Field: &ast.Field{Alias: "ok", Name: "ok"}},
+		{Field: &ast.Field{Alias: "panics", Name: "panics"}},
+		{Field: &ast.Field{Alias: "required", Name: "required"}},
+	}
+	m := graphql.NewFieldSet(fields)
+	deferred := newDeferredGroup(inList)
+	resolveField(inList, fields[0], m, oc, &deferred, 0, true, false, func(context.Context) graphql.Marshaler {
+		return graphql.MarshalString("yes")
+	})
+	resolveField(inList, fields[1], m, oc, &deferred, 1, true, true, func(context.Context) graphql.Marshaler {
+		panic("boom")
+	})
+	resolveField(inList, fields[2], m, oc, &deferred, 2, true, false, func(context.Context) graphql.Marshaler {
+		return graphql.RequiredNull
+	})
+	if m.Values[0] == nil || m.Values[0] == graphql.Null {
+		t.Fatalf("field of a list element: %v before dispatch, want its value at once", m.Values[0])
+	}
+	if m.Values[1] != graphql.Null {
+		t.Errorf("panicking field: %v, want null", m.Values[1])
+	}
+	if m.Invalids != 2 {
+		t.Errorf("%d invalid fields counted, want 2 (the nulls where the schema forbids one)", m.Invalids)
+	}
+	if errs := graphql.GetErrors(ctx); len(errs) != 1 || errs[0].Message != "recovered: boom" {
+		t.Errorf("errors %v, want the panic's", errs)
+	}
+
+	alone := graphql.NewFieldSet(fields[:1])
+	deferred = newDeferredGroup(ctx)
+	resolveField(ctx, fields[0], alone, oc, &deferred, 0, true, false, func(context.Context) graphql.Marshaler {
+		return graphql.MarshalString("yes")
+	})
+	if alone.Values[0] != nil {
+		t.Fatalf("field of a lone object: %v before dispatch, want it left to the dispatch", alone.Values[0])
+	}
+	alone.Dispatch(ctx)
+	if alone.Values[0] == nil || alone.Values[0] == graphql.Null {
+		t.Fatalf("field of a lone object: %v after dispatch, want its value", alone.Values[0])
+	}
+}
+
+// A struct's own field skips the field middleware; a field with a
+// resolver or a method goes through it. Either way the field's context is
+// in place for its marshalling (its path names it in errors), and a null
+// where the schema forbids one is reported.
+func TestStructFieldsSkipTheFieldMiddleware(t *testing.T) {
+	var calls int
+	ctx, oc := recoveringOperation(func(ctx context.Context, next graphql.Resolver) (any, error) {
+		calls++
+		return next(ctx)
+	})
+	field := graphql.CollectedField{Field: &ast.Field{Alias: "name", Name: "name"}}
+	marshal := func(ctx context.Context, _ ast.SelectionSet, v string) graphql.Marshaler {
+		if fc := graphql.GetFieldContext(ctx); fc == nil || fc.Field.Alias != "name" {
+			t.Errorf("marshalled without the field's context")
+		}
+		return graphql.MarshalString(v)
+	}
+	for _, tc := range []struct {
+		name      string
+		fc        graphql.FieldContext
+		wantCalls int
+	}{
+		{"struct field", graphql.FieldContext{}, 0},
+		{"resolver", graphql.FieldContext{IsResolver: true}, 1},
+		{"method", graphql.FieldContext{IsMethod: true}, 1},
+	} {
+		calls = 0
+		initialize := func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+			fc := tc.fc
+			fc.Object, fc.Field = "Thing", field
+			return &fc, nil
+		}
+		got := resolveFieldValue(ctx, oc, field, initialize, func(context.Context) (any, error) { return "Bea", nil }, nil, marshal, true, true)
+		var buf bytes.Buffer
+		got.MarshalGQL(&buf)
+		if buf.String() != `"Bea"` || calls != tc.wantCalls {
+			t.Errorf("%s: %s with %d middleware calls, want \"Bea\" with %d", tc.name, buf.String(), calls, tc.wantCalls)
+		}
+	}
+
+	nonNull := func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+		return &graphql.FieldContext{Object: "Thing", Field: field, NonNull: true}, nil
+	}
+	if got := resolveFieldValue(ctx, oc, field, nonNull, func(context.Context) (any, error) { return nil, nil }, nil, marshal, true, false); got != graphql.RequiredNull {
+		t.Errorf("null struct field the schema declares non-null: %v, want the value that nulls its object", got)
+	}
+	if errs := graphql.GetErrors(ctx); len(errs) != 1 || !strings.Contains(errs[0].Message, "cannot return null") || errs[0].Path.String() != "name" {
+		t.Errorf("errors %v, want one saying name cannot be null", errs)
+	}
+	panics := func(context.Context) (any, error) { panic("boom") }
+	if got := resolveFieldValue(ctx, oc, field, nonNull, panics, nil, marshal, true, true); got != graphql.Null {
+		t.Errorf("panicking struct field: %v, want null", got)
+	}
+	if errs := graphql.GetErrors(ctx); len(errs) != 2 || errs[1].Message != "recovered: boom" {
+		t.Errorf("errors %v, want the panic's last", errs)
+	}
 }

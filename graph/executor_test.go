@@ -274,3 +274,31 @@ func TestStructFieldsSkipTheFieldMiddleware(t *testing.T) {
 		t.Errorf("errors %v, want the panic's last", errs)
 	}
 }
+
+// An object is written byte for byte as gqlgen writes its field set: each
+// response name once, the first field of that name, in order, whether the
+// object is small (names compared one by one) or not (a map).
+func TestObjectFieldsAreWrittenAsGqlgenWritesThem(t *testing.T) {
+	for _, aliases := range [][]string{
+		{},
+		{"id"},
+		{"id", "keyPath", "status"},
+		{"id", "name", "id", "name", "other"},
+		{"a", "b", "c", "d", "e", "f", "g", "h", "i", "a", "j", "k", "i", "__typename"},
+	} {
+		fields := make([]graphql.CollectedField, len(aliases))
+		for i, a := range aliases {
+			fields[i] = graphql.CollectedField{Field: &ast.Field{Alias: a, Name: a}}
+		}
+		set := graphql.NewFieldSet(fields)
+		for i := range fields {
+			set.Values[i] = graphql.MarshalInt(i)
+		}
+		var want, got bytes.Buffer
+		set.MarshalGQL(&want)
+		objectFields{fields, set}.MarshalGQL(&got)
+		if got.String() != want.String() {
+			t.Errorf("fields %v: wrote %s, gqlgen writes %s", aliases, got.String(), want.String())
+		}
+	}
+}

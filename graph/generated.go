@@ -19226,7 +19226,7 @@ func (ec *executionContext) _AddWebhookEndpointPayload(ctx context.Context, sel 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var apiKeyImplementors = []string{"ApiKey", "Node"}
@@ -19289,7 +19289,7 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var apiKeyConnectionImplementors = []string{"ApiKeyConnection"}
@@ -19338,7 +19338,7 @@ func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var apiKeyEdgeImplementors = []string{"ApiKeyEdge"}
@@ -19376,7 +19376,7 @@ func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var approvalImplementors = []string{"Approval", "Node"}
@@ -19524,7 +19524,7 @@ func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var approvalActionImplementors = []string{"ApprovalAction"}
@@ -19572,7 +19572,7 @@ func (ec *executionContext) _ApprovalAction(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var approvalConnectionImplementors = []string{"ApprovalConnection"}
@@ -19621,7 +19621,7 @@ func (ec *executionContext) _ApprovalConnection(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var approvalEdgeImplementors = []string{"ApprovalEdge"}
@@ -19659,7 +19659,7 @@ func (ec *executionContext) _ApprovalEdge(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var approvalExecutionImplementors = []string{"ApprovalExecution"}
@@ -19702,7 +19702,7 @@ func (ec *executionContext) _ApprovalExecution(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var approvalLinkImplementors = []string{"ApprovalLink"}
@@ -19775,7 +19775,7 @@ func (ec *executionContext) _ApprovalLink(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var authPayloadImplementors = []string{"AuthPayload"}
@@ -19823,7 +19823,7 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var callbackDeliveryImplementors = []string{"CallbackDelivery", "Node", "DeliveryLogEntry"}
@@ -19917,7 +19917,7 @@ func (ec *executionContext) _CallbackDelivery(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var callbackDeliveryConnectionImplementors = []string{"CallbackDeliveryConnection"}
@@ -19960,7 +19960,7 @@ func (ec *executionContext) _CallbackDeliveryConnection(ctx context.Context, sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var callbackDeliveryEdgeImplementors = []string{"CallbackDeliveryEdge"}
@@ -19998,7 +19998,7 @@ func (ec *executionContext) _CallbackDeliveryEdge(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var callbackSecretPayloadImplementors = []string{"CallbackSecretPayload"}
@@ -20036,7 +20036,7 @@ func (ec *executionContext) _CallbackSecretPayload(ctx context.Context, sel ast.
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var createdApiKeyImplementors = []string{"CreatedApiKey"}
@@ -20074,7 +20074,7 @@ func (ec *executionContext) _CreatedApiKey(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var createdApprovalImplementors = []string{"CreatedApproval"}
@@ -20117,7 +20117,7 @@ func (ec *executionContext) _CreatedApproval(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var deciderImplementors = []string{"Decider"}
@@ -20166,7 +20166,7 @@ func (ec *executionContext) _Decider(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var decisionImplementors = []string{"Decision"}
@@ -20214,7 +20214,7 @@ func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var deleteProjectPayloadImplementors = []string{"DeleteProjectPayload"}
@@ -20247,7 +20247,7 @@ func (ec *executionContext) _DeleteProjectPayload(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var deliveryImplementors = []string{"Delivery", "Node", "DeliveryLogEntry"}
@@ -20342,7 +20342,7 @@ func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var deliveryConnectionImplementors = []string{"DeliveryConnection"}
@@ -20391,7 +20391,7 @@ func (ec *executionContext) _DeliveryConnection(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var deliveryEdgeImplementors = []string{"DeliveryEdge"}
@@ -20429,7 +20429,7 @@ func (ec *executionContext) _DeliveryEdge(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var deliveryLogConnectionImplementors = []string{"DeliveryLogConnection"}
@@ -20478,7 +20478,7 @@ func (ec *executionContext) _DeliveryLogConnection(ctx context.Context, sel ast.
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var deliveryLogEdgeImplementors = []string{"DeliveryLogEdge"}
@@ -20516,7 +20516,7 @@ func (ec *executionContext) _DeliveryLogEdge(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var eventImplementors = []string{"Event", "Node"}
@@ -20612,7 +20612,7 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var eventConnectionImplementors = []string{"EventConnection"}
@@ -20661,7 +20661,7 @@ func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var eventEdgeImplementors = []string{"EventEdge"}
@@ -20699,7 +20699,7 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var keyValueImplementors = []string{"KeyValue", "Node"}
@@ -20753,7 +20753,7 @@ func (ec *executionContext) _KeyValue(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var keyValueConnectionImplementors = []string{"KeyValueConnection"}
@@ -20802,7 +20802,7 @@ func (ec *executionContext) _KeyValueConnection(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var keyValueEdgeImplementors = []string{"KeyValueEdge"}
@@ -20840,7 +20840,7 @@ func (ec *executionContext) _KeyValueEdge(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var mutationImplementors = []string{"Mutation"}
@@ -21128,7 +21128,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var pageInfoImplementors = []string{"PageInfo"}
@@ -21176,7 +21176,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var projectImplementors = []string{"Project", "Node"}
@@ -21315,7 +21315,7 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var projectConnectionImplementors = []string{"ProjectConnection"}
@@ -21364,7 +21364,7 @@ func (ec *executionContext) _ProjectConnection(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var projectEdgeImplementors = []string{"ProjectEdge"}
@@ -21402,7 +21402,7 @@ func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var projectMemberImplementors = []string{"ProjectMember", "Node"}
@@ -21461,7 +21461,7 @@ func (ec *executionContext) _ProjectMember(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var projectMemberConnectionImplementors = []string{"ProjectMemberConnection"}
@@ -21510,7 +21510,7 @@ func (ec *executionContext) _ProjectMemberConnection(ctx context.Context, sel as
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var projectMemberEdgeImplementors = []string{"ProjectMemberEdge"}
@@ -21548,7 +21548,7 @@ func (ec *executionContext) _ProjectMemberEdge(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var projectSettingsImplementors = []string{"ProjectSettings"}
@@ -21586,7 +21586,7 @@ func (ec *executionContext) _ProjectSettings(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var queryImplementors = []string{"Query"}
@@ -21684,7 +21684,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var removeProjectMemberPayloadImplementors = []string{"RemoveProjectMemberPayload"}
@@ -21728,7 +21728,7 @@ func (ec *executionContext) _RemoveProjectMemberPayload(ctx context.Context, sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var removeSlackChannelPayloadImplementors = []string{"RemoveSlackChannelPayload"}
@@ -21767,7 +21767,7 @@ func (ec *executionContext) _RemoveSlackChannelPayload(ctx context.Context, sel 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var removeWebhookEndpointPayloadImplementors = []string{"RemoveWebhookEndpointPayload"}
@@ -21806,7 +21806,7 @@ func (ec *executionContext) _RemoveWebhookEndpointPayload(ctx context.Context, s
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var rotateWebhookSecretPayloadImplementors = []string{"RotateWebhookSecretPayload"}
@@ -21844,7 +21844,7 @@ func (ec *executionContext) _RotateWebhookSecretPayload(ctx context.Context, sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var slackChannelImplementors = []string{"SlackChannel", "Node"}
@@ -21960,7 +21960,7 @@ func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var slackChannelConnectionImplementors = []string{"SlackChannelConnection"}
@@ -22009,7 +22009,7 @@ func (ec *executionContext) _SlackChannelConnection(ctx context.Context, sel ast
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var slackChannelEdgeImplementors = []string{"SlackChannelEdge"}
@@ -22047,7 +22047,7 @@ func (ec *executionContext) _SlackChannelEdge(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var slackTestResultImplementors = []string{"SlackTestResult"}
@@ -22095,7 +22095,7 @@ func (ec *executionContext) _SlackTestResult(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var subscriptionImplementors = []string{"Subscription"}
@@ -22165,7 +22165,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var webhookDeliveryImplementors = []string{"WebhookDelivery", "Node", "DeliveryLogEntry"}
@@ -22259,7 +22259,7 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var webhookDeliveryConnectionImplementors = []string{"WebhookDeliveryConnection"}
@@ -22302,7 +22302,7 @@ func (ec *executionContext) _WebhookDeliveryConnection(ctx context.Context, sel 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var webhookDeliveryEdgeImplementors = []string{"WebhookDeliveryEdge"}
@@ -22340,7 +22340,7 @@ func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var webhookEndpointImplementors = []string{"WebhookEndpoint", "Node"}
@@ -22445,7 +22445,7 @@ func (ec *executionContext) _WebhookEndpoint(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var webhookEndpointConnectionImplementors = []string{"WebhookEndpointConnection"}
@@ -22488,7 +22488,7 @@ func (ec *executionContext) _WebhookEndpointConnection(ctx context.Context, sel 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var webhookEndpointEdgeImplementors = []string{"WebhookEndpointEdge"}
@@ -22526,7 +22526,7 @@ func (ec *executionContext) _WebhookEndpointEdge(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var webhookTestResultImplementors = []string{"WebhookTestResult"}
@@ -22574,7 +22574,7 @@ func (ec *executionContext) _WebhookTestResult(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var __DirectiveImplementors = []string{"__Directive"}
@@ -22627,7 +22627,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var __EnumValueImplementors = []string{"__EnumValue"}
@@ -22675,7 +22675,7 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var __FieldImplementors = []string{"__Field"}
@@ -22733,7 +22733,7 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var __InputValueImplementors = []string{"__InputValue"}
@@ -22791,7 +22791,7 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var __SchemaImplementors = []string{"__Schema"}
@@ -22849,7 +22849,7 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 var __TypeImplementors = []string{"__Type"}
@@ -22932,7 +22932,7 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectFields{fields, out}
 }
 
 // endregion **************************** object.gotpl ****************************

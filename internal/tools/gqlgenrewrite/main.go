@@ -20,6 +20,8 @@ var rewrites = []struct{ gqlgen, ours string }{
 	{"graphql.MarshalSliceConcurrently(", "marshalSliceConcurrently("},
 	{"graphql.NewDeferredGroup(", "newDeferredGroup("},
 	{"return graphql.ResolveField(", "return resolveFieldValue("},
+	// The end of every object's marshalling, where fields is in scope.
+	{"\n\treturn out\n}\n", "\n\treturn objectFields{fields, out}\n}\n"},
 	{"out.ResolveConcurrently(ec.OperationContext, &deferred,", "resolveField(ctx, field, out, ec.OperationContext, &deferred,"},
 }
 

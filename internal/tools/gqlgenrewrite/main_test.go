@@ -10,7 +10,10 @@ func TestRewriteReplacesEveryCall(t *testing.T) {
 	deferred := graphql.NewDeferredGroup(ctx)
 	out.ResolveConcurrently(ec.OperationContext, &deferred, i, true, true, h)
 	return graphql.ResolveField(ctx, ec.OperationContext, field)
-	ret2 := graphql.MarshalSliceConcurrently(ctx, len(w), 0, false, g)`
+	ret2 := graphql.MarshalSliceConcurrently(ctx, len(w), 0, false, g)
+	return out
+}
+`
 	out, err := rewrite([]byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -19,7 +22,10 @@ func TestRewriteReplacesEveryCall(t *testing.T) {
 	deferred := newDeferredGroup(ctx)
 	resolveField(ctx, field, out, ec.OperationContext, &deferred, i, true, true, h)
 	return resolveFieldValue(ctx, ec.OperationContext, field)
-	ret2 := marshalSliceConcurrently(ctx, len(w), 0, false, g)`
+	ret2 := marshalSliceConcurrently(ctx, len(w), 0, false, g)
+	return objectFields{fields, out}
+}
+`
 	if string(out) != want {
 		t.Fatalf("rewrote to\n%s\nwant\n%s", out, want)
 	}

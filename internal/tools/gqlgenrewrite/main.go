@@ -2,8 +2,9 @@
 // points calls in the generated code at functions of the graph package
 // with the same parameters (for a method, with its receiver and what the
 // caller has in scope before them), where gqlgen's own do work this server
-// does not need (graph/executor.go says what and why). gqlgen's templates
-// offer no hook for it.
+// does not need (graph/executor.go says what and why). It also makes the
+// fields that read a struct field and can never be null marshal it
+// directly (readPlainFields). gqlgen's templates offer no hook for it.
 //
 //	go run ./internal/tools/gqlgenrewrite generated.go
 package main
@@ -12,6 +13,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"regexp"
 )
 
 // rewrites are the calls as gqlgen's templates write them, and what they
@@ -48,10 +50,94 @@ func rewriteFile(path string) error {
 	return os.WriteFile(path, out, 0o644)
 }
 
+// plainField is gqlgen's resolution of a field that reads its object's own
+// struct field, with no directive: a field context, two closures and the
+// field middleware around a read of memory. Names in generated code may
+// hold non-ASCII letters (gqlgen's mangled type names), hence [^(\s]+.
+var plainField = regexp.MustCompile(`return graphql\.ResolveField\(
+\t\tctx,
+\t\tec\.OperationContext,
+\t\tfield,
+\t\tfunc\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{
+\t\t\treturn ec\.fieldContext_[^(\s]+\(ctx, field\)
+\t\t\},
+\t\tfunc\(ctx context\.Context\) \(any, error\) \{
+\t\t\treturn obj\.([A-Za-z0-9_]+), nil
+\t\t\},
+\t\tnil,
+\t\tfunc\(ctx context\.Context, selections ast\.SelectionSet, v [^)]+\) graphql\.Marshaler \{
+\t\t\treturn ec\.([^(\s]+)\(ctx, selections, v\)
+\t\t\},
+\t\ttrue,
+\t\ttrue,
+\t\)`)
+
+// neverNull matches the body of a generated marshaller that cannot answer
+// null, so never reports an error and never needs the field's context
+// (its path): a String!, ID!, Int! or Boolean! (graphql.MarshalString,
+// MarshalID, MarshalInt and MarshalBoolean always write a value), or an
+// enum, which is its own marshaller.
+var neverNull = regexp.MustCompile(`^\{
+(\t_ = sel
+\tres := graphql\.Marshal(String|ID|Int|Boolean)\(v\)
+\tif res == graphql\.Null \{
+\t\tgraphql\.AddInvalidNullFromMarshaler\(ctx, "[A-Za-z]+!"\)
+\t\}
+\treturn res
+|\treturn v
+)\}
+`)
+
+// readPlainFields makes a plain field whose marshaller never answers null
+// marshal its struct field directly: nothing of what gqlgen builds around
+// it can be seen in the answer. On the dashboard's page these are most of
+// the fields (ids, names, paths, statuses, event types). A plain field
+// with any other marshaller (a Time!, which is null when zero; a list; an
+// object) is left as it is. Finding none means gqlgen changed its
+// template.
+func readPlainFields(src []byte) ([]byte, error) {
+	found, read := 0, 0
+	out := plainField.ReplaceAllFunc(src, func(call []byte) []byte {
+		found++
+		m := plainField.FindSubmatch(call)
+		field, marshaller := m[1], m[2]
+		if !neverNull.Match(marshallerBody(src, marshaller)) {
+			return call
+		}
+		read++
+		return []byte(fmt.Sprintf("return ec.%s(ctx, field.Selections, obj.%s)", marshaller, field))
+	})
+	if found == 0 || read == 0 {
+		return nil, fmt.Errorf("no plain field to read directly (%d found)", found)
+	}
+	return out, nil
+}
+
+// marshallerBody is the body of the generated marshaller named name, from
+// its opening brace, or nothing if src does not define it.
+func marshallerBody(src, name []byte) []byte {
+	head := fmt.Appendf(nil, "func (ec *executionContext) %s(ctx context.Context, sel ast.SelectionSet, v ", name)
+	start := bytes.Index(src, head)
+	if start < 0 {
+		return nil
+	}
+	body := src[start:]
+	open := bytes.Index(body, []byte(" {\n"))
+	end := bytes.Index(body, []byte("\n}\n"))
+	if open < 0 || end < open {
+		return nil
+	}
+	return body[open+1 : end+3]
+}
+
 // rewrite replaces every call of each rewrite. A call found nowhere means
 // gqlgen changed its templates: better to stop than to let gqlgen's
 // function come back unnoticed.
 func rewrite(src []byte) ([]byte, error) {
+	src, err := readPlainFields(src)
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range rewrites {
 		if !bytes.Contains(src, []byte(r.gqlgen)) {
 			return nil, fmt.Errorf("no call of %s to rewrite", r.gqlgen)

@@ -5,8 +5,66 @@ import (
 	"testing"
 )
 
-func TestRewriteReplacesEveryCall(t *testing.T) {
-	src := `ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, f)
+// plainFields is gqlgen's code for two struct fields, an ID! and a Time!,
+// with their marshallers, as gqlgen writes them.
+const plainFields = `func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalID(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel ast.SelectionSet, v time.Time) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalTime(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
+	}
+	return res
+}
+`
+
+const calls = `ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, f)
 	deferred := graphql.NewDeferredGroup(ctx)
 	out.ResolveConcurrently(ec.OperationContext, &deferred, i, true, true, h)
 	return graphql.ResolveField(ctx, ec.OperationContext, field)
@@ -14,11 +72,33 @@ func TestRewriteReplacesEveryCall(t *testing.T) {
 	return out
 }
 `
-	out, err := rewrite([]byte(src))
+
+func TestRewriteReplacesEveryCall(t *testing.T) {
+	out, err := rewrite([]byte(plainFields + calls))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `ret := marshalSliceConcurrently(ctx, len(v), 0, false, f)
+	// The ID! is read directly; the Time!, null when zero, is left to
+	// resolveFieldValue, which gives its error the field's path.
+	want := strings.Replace(plainFields, `return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)`, `return ec.marshalNID2string(ctx, field.Selections, obj.ID)`, 1)
+	want = strings.Replace(want, "return graphql.ResolveField(", "return resolveFieldValue(", 1)
+	want += `ret := marshalSliceConcurrently(ctx, len(v), 0, false, f)
 	deferred := newDeferredGroup(ctx)
 	resolveField(ctx, field, out, ec.OperationContext, &deferred, i, true, true, h)
 	return resolveFieldValue(ctx, ec.OperationContext, field)
@@ -34,8 +114,12 @@ func TestRewriteReplacesEveryCall(t *testing.T) {
 // A call gqlgen no longer writes stops generation instead of being
 // silently skipped.
 func TestRewriteRefusesAMissingCall(t *testing.T) {
-	_, err := rewrite([]byte(`deferred := graphql.NewDeferredGroup(ctx)`))
+	_, err := rewrite([]byte(plainFields + `deferred := graphql.NewDeferredGroup(ctx)`))
 	if err == nil || !strings.Contains(err.Error(), "MarshalSliceConcurrently") {
 		t.Fatalf("error %v, want one naming the missing call", err)
+	}
+	_, err = rewrite([]byte(calls))
+	if err == nil || !strings.Contains(err.Error(), "plain field") {
+		t.Fatalf("error %v, want one saying no plain field was found", err)
 	}
 }

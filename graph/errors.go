@@ -52,15 +52,12 @@ func gqlgenCode(gqlErr *gqlerror.Error) apperr.Code {
 // with several validation problems is answered with one GraphQL error per
 // problem (listProblems); with introspection off, gqlgen's plain refusal of
 // an introspection field becomes the client's BAD_USER_INPUT. A field
-// without an error, most of them, costs one look at its field context,
-// and, when it has a resolver or a method, one check of the request's
-// context. A struct's own field is read from memory, so the check is left
-// out there: it walks every context between the field and the request's,
-// one per level of the answer, and a page of 100 approvals has thousands
-// of such fields.
+// without an error costs one check of the context. A struct's own field
+// never comes here (resolveFieldValue): only fields with a resolver or a
+// method, the ones that can wait, do.
 func aroundFields(introspection bool, safe func(context.Context, error, string) error) graphql.FieldMiddleware {
 	return func(ctx context.Context, next graphql.Resolver) (any, error) {
-		if fc := graphql.GetFieldContext(ctx); (fc == nil || fc.IsResolver || fc.IsMethod) && ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return nil, errClientGone
 		}
 		res, err := next(ctx)

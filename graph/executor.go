@@ -133,12 +133,7 @@ func resolveFieldValue[T any](
 	}
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if recoverFromPanic {
-		defer func() {
-			if r := recover(); r != nil {
-				oc.Error(ctx, oc.Recover(ctx, r))
-				ret = graphql.Null
-			}
-		}()
+		defer nullOnPanic(ctx, oc, &ret)
 	}
 	res, err := fieldResolver(ctx)
 	if err != nil {
@@ -220,14 +215,18 @@ func resolveGuarded(
 	resolve func(ctx context.Context) graphql.Marshaler,
 ) (v graphql.Marshaler) {
 	if recoverFromPanic {
-		defer func() {
-			if r := recover(); r != nil {
-				oc.Error(ctx, oc.Recover(ctx, r))
-				v = graphql.Null
-			}
-		}()
+		defer nullOnPanic(ctx, oc, &v)
 	}
 	return resolve(ctx)
+}
+
+// nullOnPanic, deferred, turns a field's panic into the field's error and
+// a null value, as gqlgen's own guard does.
+func nullOnPanic(ctx context.Context, oc *graphql.OperationContext, v *graphql.Marshaler) {
+	if r := recover(); r != nil {
+		oc.Error(ctx, oc.Recover(ctx, r))
+		*v = graphql.Null
+	}
 }
 
 // inListElement reports whether ctx is within an element of a list.

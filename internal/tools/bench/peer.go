@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -235,66 +238,117 @@ func runCreatePeer(ctx context.Context, e *env, r *Report) error {
 // their events, read with a READ key, against the same page through
 // PostGraphile's generated connections.
 func runPage(ctx context.Context, e *env, r *Report) error {
-	if e.opts.url != "" {
-		return errors.New("page stops and continues the servers it starts: drop -url")
-	}
-	srv, err := e.startOurs(ctx)
+	pg, err := e.setUpPage(ctx)
 	if err != nil {
 		return err
 	}
-	owner, err := signUp(ctx, srv.url)
-	if err != nil {
-		return err
-	}
-	defer owner.close()
-	page, err := owner.newProject(ctx)
-	if err != nil {
-		return err
-	}
-	writer := newGQLClient(srv.url, page.WriteKey, e.opts.concurrency)
-	defer writer.close()
-	var seq atomic.Int64
-	err = parallel(ctx, 2*pagePeerApprovals, e.opts.concurrency, func(ctx context.Context) error {
-		body := request(createMutation, map[string]any{"p": page.ID, "i": approvalInput(fmt.Sprintf("bench/page/%d", seq.Add(1)))})
-		return writer.do(ctx, body, nil)
-	})
-	if err != nil {
-		return fmt.Errorf("create the page's approvals: %w", err)
-	}
-	var key struct {
-		CreateAPIKey struct{ Secret string } `json:"createApiKey"`
-	}
-	err = owner.do(ctx, request(`mutation($p: ID!) { createApiKey(projectId: $p, input: {name: "dashboard", scope: READ}) { secret } }`,
-		map[string]any{"p": page.ID}), &key)
-	if err != nil {
-		return fmt.Errorf("create a READ key: %w", err)
-	}
-	peer, err := e.startPostGraphile(ctx)
-	if err != nil {
-		return err
-	}
-	reader := newGQLClient(srv.url, key.CreateAPIKey.Secret, e.opts.concurrency)
-	defer reader.close()
-	pc := peerClient(peer.url, e.opts.concurrency)
-	defer pc.close()
-	vars := map[string]any{"p": page.ID, "n": pagePeerApprovals}
-	ourBody, peerBody := request(pageQuery, vars), request(peerPageQuery, vars)
-	ours := sideSpec{name: "ours", proc: srv.proc, profiled: true, stopped: stopOthers(peer.proc), op: func(ctx context.Context, _ int) error {
-		var out struct {
-			Project struct {
-				Approvals struct {
-					Edges []struct {
-						Node struct{ Events []struct{ ID string } }
-					}
-				}
-			}
-		}
-		if err := reader.do(ctx, ourBody, &out); err != nil {
+	defer pg.close()
+	ours := sideSpec{name: "ours", proc: pg.srv.proc, profiled: true, stopped: stopOthers(pg.peer.proc), op: func(ctx context.Context, _ int) error {
+		var out pageJSON
+		if err := pg.reader.do(ctx, pg.ourBody, &out); err != nil {
 			return err
 		}
-		return checkPage(len(out.Project.Approvals.Edges), func(i int) int { return len(out.Project.Approvals.Edges[i].Node.Events) })
+		return out.check()
 	}}
-	postgraphile := sideSpec{name: "postgraphile", proc: peer.proc, stopped: stopOthers(srv.proc), op: func(ctx context.Context, _ int) error {
+	postgraphile := pg.peerSide(pg.srv.proc)
+	r.Notes = append(r.Notes, pg.about(),
+		"ours: project(id) { approvals(first: 50) { … events } } with a READ key; the peer: PostGraphile 4's projectById { approvalsByProjectId(first: 50) { … eventsByApprovalId } }, no credential",
+		"each side runs with the other's process stopped (SIGSTOP), unless that process is this one (-server inproc)",
+		"PostGraphile runs 5 s unmeasured before the first round, so that Node.js has compiled its hot paths")
+	e.warmPeer(ctx, postgraphile, r.Scenario)
+	return e.compare(ctx, r, ours, postgraphile)
+}
+
+// runPageCeiling: the same page from a minimal handler that does the
+// page's three reads and writes their JSON, no more, against PostGraphile:
+// the most a Go server can make of the page against the peer on this
+// machine, whatever it does for GraphQL, credentials and rules.
+func runPageCeiling(ctx context.Context, e *env, r *Report) error {
+	pg, err := e.setUpPage(ctx)
+	if err != nil {
+		return err
+	}
+	defer pg.close()
+	base, err := e.startReadBaseline(ctx)
+	if err != nil {
+		return err
+	}
+	hc := newGQLClient(base.url, "", e.opts.concurrency)
+	defer hc.close()
+	url := fmt.Sprintf("%s/page?project=%s&n=%d", base.url, pg.projectID, pagePeerApprovals)
+	if err := pg.sameAsOurs(ctx, hc, url); err != nil {
+		return err
+	}
+	handler := sideSpec{name: "handler", proc: base.proc, stopped: stopOthers(pg.peer.proc, pg.srv.proc), op: func(ctx context.Context, _ int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		var out pageJSON
+		if err := hc.send(req, &out); err != nil {
+			return err
+		}
+		return out.check()
+	}}
+	postgraphile := pg.peerSide(pg.srv.proc, base.proc)
+	r.Notes = append(r.Notes, pg.about(),
+		"the handler (this tool's baseline server, GET /page) reads the project, the approvals' four shown columns and their events' three "+
+			"in three statements by pgx and writes the same JSON as ours with encoding/json; like the peer it checks no credential",
+		"our server is stopped (SIGSTOP) while either side runs, and each side runs with the other stopped",
+		"PostGraphile runs 5 s unmeasured before the first round, so that Node.js has compiled its hot paths")
+	e.warmPeer(ctx, postgraphile, r.Scenario)
+	return e.compare(ctx, r, handler, postgraphile)
+}
+
+// sameAsOurs checks that the handler at url answers the page our server
+// answers.
+func (pg *pageSetUp) sameAsOurs(ctx context.Context, hc *gqlClient, url string) error {
+	var ours, theirs pageJSON
+	if err := pg.reader.do(ctx, pg.ourBody, &ours); err != nil {
+		return fmt.Errorf("our page: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if err := hc.send(req, &theirs); err != nil {
+		return fmt.Errorf("the handler's page: %w", err)
+	}
+	if err := ours.check(); err != nil {
+		return fmt.Errorf("our page: %w", err)
+	}
+	if !reflect.DeepEqual(ours, theirs) {
+		a, _ := json.Marshal(ours)
+		b, _ := json.Marshal(theirs)
+		return fmt.Errorf("the handler's page differs from ours:\nours:    %.600s\nhandler: %.600s", a, b)
+	}
+	return nil
+}
+
+// pageSetUp is a project with a page's approvals, our server with a READ
+// key of it, and PostGraphile on the same database.
+type pageSetUp struct {
+	srv, peer         *server
+	projectID         string
+	reader, pc        *gqlClient
+	ourBody, peerBody []byte
+	closers           []func()
+}
+
+func (pg *pageSetUp) close() {
+	for _, c := range pg.closers {
+		c()
+	}
+}
+
+func (pg *pageSetUp) about() string {
+	return fmt.Sprintf("a page of the newest %d of a project's %d approvals, each with its events (one APPROVAL_CREATED each)",
+		pagePeerApprovals, 2*pagePeerApprovals)
+}
+
+// peerSide reads the page through PostGraphile, with the others stopped.
+func (pg *pageSetUp) peerSide(others ...*proc) sideSpec {
+	return sideSpec{name: "postgraphile", proc: pg.peer.proc, stopped: stopOthers(others...), op: func(ctx context.Context, _ int) error {
 		var out struct {
 			ProjectByID struct {
 				ApprovalsByProjectID struct {
@@ -306,19 +360,62 @@ func runPage(ctx context.Context, e *env, r *Report) error {
 				} `json:"approvalsByProjectId"`
 			} `json:"projectById"`
 		}
-		if err := pc.do(ctx, peerBody, &out); err != nil {
+		if err := pg.pc.do(ctx, pg.peerBody, &out); err != nil {
 			return err
 		}
 		edges := out.ProjectByID.ApprovalsByProjectID.Edges
 		return checkPage(len(edges), func(i int) int { return len(edges[i].Node.EventsByApprovalID.Nodes) })
 	}}
-	r.Notes = append(r.Notes, fmt.Sprintf("a page of the newest %d of a project's %d approvals, each with its events (one APPROVAL_CREATED each)",
-		pagePeerApprovals, 2*pagePeerApprovals),
-		"ours: project(id) { approvals(first: 50) { … events } } with a READ key; the peer: PostGraphile 4's projectById { approvalsByProjectId(first: 50) { … eventsByApprovalId } }, no credential",
-		"each side runs with the other's process stopped (SIGSTOP), unless that process is this one (-server inproc)",
-		"PostGraphile runs 5 s unmeasured before the first round, so that Node.js has compiled its hot paths")
-	e.warmPeer(ctx, postgraphile, r.Scenario)
-	return e.compare(ctx, r, ours, postgraphile)
+}
+
+// setUpPage starts our server, fills a project with twice a page of
+// approvals, makes a READ key and starts PostGraphile.
+func (e *env) setUpPage(ctx context.Context) (*pageSetUp, error) {
+	if e.opts.url != "" {
+		return nil, errors.New("the page's scenarios stop and continue the servers they start: drop -url")
+	}
+	srv, err := e.startOurs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pg := &pageSetUp{srv: srv}
+	owner, err := signUp(ctx, srv.url)
+	if err != nil {
+		return nil, err
+	}
+	defer owner.close()
+	page, err := owner.newProject(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pg.projectID = page.ID
+	writer := newGQLClient(srv.url, page.WriteKey, e.opts.concurrency)
+	defer writer.close()
+	var seq atomic.Int64
+	err = parallel(ctx, 2*pagePeerApprovals, e.opts.concurrency, func(ctx context.Context) error {
+		body := request(createMutation, map[string]any{"p": page.ID, "i": approvalInput(fmt.Sprintf("bench/page/%d", seq.Add(1)))})
+		return writer.do(ctx, body, nil)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create the page's approvals: %w", err)
+	}
+	var key struct {
+		CreateAPIKey struct{ Secret string } `json:"createApiKey"`
+	}
+	err = owner.do(ctx, request(`mutation($p: ID!) { createApiKey(projectId: $p, input: {name: "dashboard", scope: READ}) { secret } }`,
+		map[string]any{"p": page.ID}), &key)
+	if err != nil {
+		return nil, fmt.Errorf("create a READ key: %w", err)
+	}
+	if pg.peer, err = e.startPostGraphile(ctx); err != nil {
+		return nil, err
+	}
+	pg.reader = newGQLClient(srv.url, key.CreateAPIKey.Secret, e.opts.concurrency)
+	pg.pc = peerClient(pg.peer.url, e.opts.concurrency)
+	pg.closers = append(pg.closers, pg.reader.close, pg.pc.close)
+	vars := map[string]any{"p": page.ID, "n": pagePeerApprovals}
+	pg.ourBody, pg.peerBody = request(pageQuery, vars), request(peerPageQuery, vars)
+	return pg, nil
 }
 
 // checkPage wants a full page whose approvals have one event each.

@@ -16,11 +16,18 @@ func TestSmokePeer(t *testing.T) {
 		t.Skip("OTTR_TEST_SQLITE_ONLY=1: PostGraphile serves PostgreSQL only")
 	}
 	bins := binaries(t)
-	for _, args := range [][]string{{"create-peer", "-projects", "4"}, {"page"}} {
+	for _, args := range [][]string{{"create-peer", "-projects", "4"}, {"page"}, {"page-ceiling"}} {
 		t.Run(args[0], func(t *testing.T) {
 			t.Parallel()
 			r := smoke(t, append(args, bins...)...)
 			checkCompared(t, r)
+			measured := "ours"
+			if args[0] == "page-ceiling" {
+				measured = "handler"
+			}
+			if r.Ours.Name != measured {
+				t.Fatalf("the measured side is %q, want %q", r.Ours.Name, measured)
+			}
 			if r.Baseline.Name != "postgraphile" || r.Baseline.CPUMsPerOp == nil || r.Ours.CPUMsPerOp == nil {
 				t.Fatalf("the peer's side or CPU figures are missing: %+v %+v", r.Ours, r.Baseline)
 			}

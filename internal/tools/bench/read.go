@@ -164,10 +164,11 @@ func serveBaseline(ctx context.Context, args []string) error {
 
 // baselineHandler is the minimal hand-written server of the read
 // baseline: GET /approval?id= with the bearer API key answers what
-// approval(id) answers.
+// approval(id) answers. GET /page serves the page's ceiling (servePage).
 func baselineHandler(db *direct) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("GET /page", servePage(db))
 	mux.HandleFunc("GET /approval", func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -260,8 +260,8 @@ func (res *Results) writeTable(w io.Writer) {
 			met = "NOT MET: " + r.Goal.Why
 		}
 		line := fmt.Sprintf("%s/%s: ", r.Scenario, r.Database)
-		if r.Ratio != nil {
-			line += fmt.Sprintf("ratio ours/baseline: throughput %.3f", r.Ratio.Throughput)
+		if r.Ratio != nil && r.Baseline != nil {
+			line += fmt.Sprintf("ratio %s/%s: throughput %.3f", r.Ours.Name, r.Baseline.Name, r.Ratio.Throughput)
 			if r.Ratio.P95 > 0 {
 				line += fmt.Sprintf(", p95 %.2f×", r.Ratio.P95)
 			}

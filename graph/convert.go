@@ -116,7 +116,7 @@ func toApproval(a approval.Approval) *model.Approval {
 		ExecutedAction: toOptionalAction(a.ExecutedAction), ExecutedAt: a.ExecutedAt,
 		InvalidatedAt: a.InvalidatedAt, InvalidationReason: a.InvalidationReason,
 		Decision: toDecision(a.Decision, a.ProjectID), AllowLink: a.AllowLink, DeciderIDs: a.Deciders,
-		RemindedAt: a.RemindedAt,
+		RemindedAt: a.RemindedAt, Partial: a.Missing != 0,
 	}
 }
 

@@ -215,12 +215,16 @@ func byProject[V any](keys []inProject, read func(projectID string, keys []strin
 // startApprovals makes at once the reads that the fields of a page of
 // approvals will ask for, and primes the loaders with them: a page's events
 // are read in one query, and no field waits for a loader's window to close.
-// The approvals themselves and their project are known already.
+// The approvals themselves and their project are known already; whole
+// ones serve the loader of approvals too.
 func startApprovals(ctx context.Context, p *model.Project, approvals []*model.Approval) {
 	l := loadersFor(ctx)
 	l.project.Prime(p.ID, p)
 	for _, a := range approvals {
-		l.approval.Prime(a.ID, a)
+		// A partial approval answers only the page's own selection.
+		if !a.Partial {
+			l.approval.Prime(a.ID, a)
+		}
 	}
 	if selected(ctx, "edges", "node", "events") {
 		keys := make([]inProject, len(approvals))

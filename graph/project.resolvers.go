@@ -122,6 +122,7 @@ func (r *projectResolver) Approvals(ctx context.Context, obj *model.Project, fil
 	if sort != nil {
 		f.Sort = approval.Sort(*sort)
 	}
+	f.Skip = approvalSkip(ctx)
 	p, err := r.ApprovalService.List(ctx, obj.ID, f, toPageArgs(ctx, first, after, last, before))
 	if err != nil {
 		return nil, err

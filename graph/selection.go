@@ -14,6 +14,14 @@ import (
 // behind a type-conditioned fragment are not seen; their own resolvers
 // still load them.
 func selected(ctx context.Context, path ...string) bool {
+	_, found := selectionAt(ctx, path...)
+	return found
+}
+
+// selectionAt is what the operation selects at path below the field being
+// resolved (fragments included, merged), and whether it selects path at
+// all.
+func selectionAt(ctx context.Context, path ...string) (ast.SelectionSet, bool) {
 	oc := graphql.GetOperationContext(ctx)
 	set := graphql.GetFieldContext(ctx).Field.Selections
 	for _, name := range path {
@@ -25,11 +33,11 @@ func selected(ctx context.Context, path ...string) bool {
 			}
 		}
 		if !found {
-			return false
+			return nil, false
 		}
 		set = next
 	}
-	return true
+	return set, true
 }
 
 // explicit reports whether the operation gave the field being resolved the

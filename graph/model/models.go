@@ -36,6 +36,9 @@ type Approval struct {
 	// DeciderIDs are resolved to the deciders field.
 	DeciderIDs []string   `json:"-"`
 	RemindedAt *time.Time `json:"remindedAt,omitempty"`
+	// Partial is true when the read left out fields that the operation
+	// does not select: such an approval must not serve another selection.
+	Partial bool `json:"-"`
 }
 
 // KeyValue is one entry of a project's key/value store. Its pending

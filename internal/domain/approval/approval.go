@@ -85,6 +85,9 @@ type Approval struct {
 	CreatedByAPIKeyID *string
 	// RemindedAt is when APPROVAL_EXPIRING was recorded (deadline.go).
 	RemindedAt *time.Time
+	// Missing are the fields the read that made it left unfilled (a list's
+	// Filter.Skip); zero for a whole approval.
+	Missing Fields
 }
 
 // row is an approvals row as stored.
@@ -118,6 +121,8 @@ type row struct {
 	CreatedByUserID        *string `gorm:"column:created_by_user_id"`
 	CreatedByAPIKeyID      *string `gorm:"column:created_by_api_key_id"`
 	RemindedAt             *time.Time
+	// missing are the fields whose columns the read did not take.
+	missing Fields
 }
 
 func (row) TableName() string { return "approvals" }
@@ -173,9 +178,12 @@ func findAction(actions []Action, key string) (Action, bool) {
 
 // approval converts a row for callers.
 func (r *row) approval(now time.Time) (Approval, error) {
-	actions, err := r.actions()
-	if err != nil {
-		return Approval{}, err
+	var actions []Action
+	var err error
+	if r.missing&(FieldActions|FieldOutcome) != FieldActions|FieldOutcome {
+		if actions, err = r.actions(); err != nil {
+			return Approval{}, err
+		}
 	}
 	a := Approval{
 		ID: r.ID, ProjectID: r.ProjectID, KeyPath: r.KeyPath, Info: r.Info, RefID: r.RefID,
@@ -183,7 +191,7 @@ func (r *row) approval(now time.Time) (Approval, error) {
 		PinRequired: r.PinHash != nil, MaxPinAttempts: r.MaxPinAttempts, FailedPinAttempts: r.FailedPinAttempts,
 		ExecutedAt: r.ExecutedAt, InvalidatedAt: r.InvalidatedAt, InvalidationReason: r.InvalidationReason,
 		AllowLink: r.AllowLink, CreatedByUserID: r.CreatedByUserID, CreatedByAPIKeyID: r.CreatedByAPIKeyID,
-		RemindedAt: r.RemindedAt,
+		RemindedAt: r.RemindedAt, Missing: r.missing,
 	}
 	if r.ExecutedAction != nil {
 		if act, ok := findAction(actions, *r.ExecutedAction); ok {

@@ -195,7 +195,7 @@ func (k *Keys) PendingForPaths(ctx context.Context, projectID string, paths []st
 	if len(paths) == 1 {
 		q = q.Limit(1) // the newest is the one: a single key reads no more
 	}
-	err := k.svc.eachRow(ctx, q, func(r *row) error {
+	err := k.svc.eachRow(ctx, q, AllFields, func(r *row) error {
 		if _, newer := pending[r.KeyPath]; newer {
 			return nil
 		}

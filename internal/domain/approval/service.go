@@ -90,13 +90,6 @@ func NewService(o Options) *Service {
 // after this service (it shares the keyring of the delivery channels).
 func (s *Service) UseCallbacks(c Callbacks) { s.callbacks = c }
 
-// rowColumns are the columns every read of an approval takes, in the
-// order of row's fields.
-const rowColumns = `id, project_id, key_path, info, ref_id, actions, status, created_at, expires_at, token_hash, ` +
-	`pin_hash, max_pin_attempts, failed_pin_attempts, executed_action, executed_at, invalidated_at, invalidation_reason, ` +
-	`decided_via, decided_by_user_id, decided_by_slack_user_id, decided_by_slack_user_name, decision_comment, ` +
-	`allow_link, deciders, created_by_user_id, created_by_api_key_id, reminded_at`
-
 // The reads of one approval row, by the columns that identify one: every
 // access to an approval starts with one of them.
 var (
@@ -127,31 +120,22 @@ func (s *Service) load(ctx context.Context, by rowQuery, value string, extra ...
 	return &r, nil
 }
 
-// eachRow runs the read of approval rows that db builds, taking
-// rowColumns, and calls fn with each row in order. GORM builds the
-// statement; the rows are scanned without its reflection, which on a page
-// of rows costs more than the query.
-func (s *Service) eachRow(ctx context.Context, db *gorm.DB, fn func(*row) error) error {
-	q, args, err := store.Built(db.Select(rowColumns), &[]row{})
+// eachRow runs the read of approval rows that db builds, taking the
+// columns of fields (see columnsFor), and calls fn with each row in order.
+// GORM builds the statement; the rows are scanned without its reflection.
+func (s *Service) eachRow(ctx context.Context, db *gorm.DB, fields Fields, fn func(*row) error) error {
+	sel := selectionOf(fields)
+	q, args, err := store.Built(db.Select(sel.names), &[]row{})
 	if err != nil {
 		return fmt.Errorf("build a read of approvals: %w", err)
 	}
 	return s.store.Each(ctx, q, args, func(scan func(...any) error) error {
-		var r row
-		if err := scan(r.fields()...); err != nil {
+		r := row{missing: sel.missing}
+		if err := scan(sel.dests(&r)...); err != nil {
 			return err
 		}
 		return fn(&r)
 	})
-}
-
-// fields are the row's fields in the order of rowColumns, for a scan.
-func (r *row) fields() []any {
-	return []any{&r.ID, &r.ProjectID, &r.KeyPath, &r.Info, &r.RefID,
-		&r.Actions, &r.Status, &r.CreatedAt, &r.ExpiresAt, &r.TokenHash, &r.PinHash, &r.MaxPinAttempts,
-		&r.FailedPinAttempts, &r.ExecutedAction, &r.ExecutedAt, &r.InvalidatedAt, &r.InvalidationReason,
-		&r.DecidedVia, &r.DecidedByUserID, &r.DecidedBySlackUserID, &r.DecidedBySlackUserName, &r.DecisionComment,
-		&r.AllowLink, &r.Deciders, &r.CreatedByUserID, &r.CreatedByAPIKeyID, &r.RemindedAt}
 }
 
 // Get returns an approval the caller may read. Another tenant's approval
@@ -224,6 +208,9 @@ type Filter struct {
 	CreatedBefore *time.Time
 	// Sort is the order; "" is Newest.
 	Sort Sort
+	// Skip are the fields the caller will not use: the read leaves them
+	// unfilled (Approval.Missing) and does not take their columns.
+	Skip Fields
 }
 
 // Sort is the order of a list of approvals.
@@ -331,7 +318,7 @@ func (s *Service) List(ctx context.Context, projectID string, f Filter, args pag
 		total = &n
 	}
 	approvals := make([]Approval, 0, w.Size+1)
-	err = s.eachRow(ctx, page.Fetch(db, w, order, after, before), func(r *row) error {
+	err = s.eachRow(ctx, page.Fetch(db, w, order, after, before), AllFields&^f.Skip, func(r *row) error {
 		a, err := r.approval(now)
 		if err != nil {
 			return err

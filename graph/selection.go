@@ -10,9 +10,10 @@ import (
 // selected reports whether the operation asks, below the field being
 // resolved, for the nested fields of path (e.g. "edges", "node",
 // "pendingApproval"), so that a list resolver can load for all its
-// elements at once what each would otherwise load on its own. Fields
-// behind a type-conditioned fragment are not seen; their own resolvers
-// still load them.
+// elements at once what each would otherwise load on its own. Fragments
+// count whatever their type condition (gqlgen's CollectFields with no
+// types to satisfy), so a selection may be seen where it will not apply:
+// the cost is a read made for nothing, never a field left unread.
 func selected(ctx context.Context, path ...string) bool {
 	_, found := selectionAt(ctx, path...)
 	return found

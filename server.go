@@ -88,7 +88,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Feed.Close)
-	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret).WithTTL(cfg.AccessTokenTTL), cfg.Now)
+	authSvc := auth.NewService(st, auth.NewTokens(cfg.JWTSecret).WithTTL(cfg.AccessTokenTTL), cfg.Now).WithLogger(logger)
+	a.closers = append(a.closers, func() error { authSvc.Close(); return nil })
 	authz := project.NewAuthorizer(st)
 	a.Approvals = approval.NewService(approval.Options{Store: st, Authz: authz, Recorder: a.Recorder,
 		Secret: cfg.JWTSecret, PublicURL: cfg.PublicURL, Now: cfg.Now})

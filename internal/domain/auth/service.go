@@ -2,14 +2,12 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"gorm.io/gorm"
 
 	"github.com/ottr/backend/internal/platform/apperr"
 	"github.com/ottr/backend/internal/platform/ratelimit"
@@ -40,12 +38,14 @@ type Service struct {
 	signUpIP *ratelimit.Limiter
 	// keys remembers the API keys read in the last KeyCacheTTL.
 	keys *keyCache
+	// stamps writes the keys' lastUsedAt off the requests' path.
+	stamps *stamper
 }
 
 // NewService returns the auth service; its rate limits read the time from
 // now (time.Now when nil).
 func NewService(s *store.Store, tokens *Tokens, now func() time.Time) *Service {
-	return &Service{
+	svc := &Service{
 		store:   s,
 		tokens:  tokens,
 		loginIP: ratelimit.NewWithClock(3*time.Second, 20, now), // a person, even a forgetful one, stays far below
@@ -55,7 +55,21 @@ func NewService(s *store.Store, tokens *Tokens, now func() time.Time) *Service {
 		signUpIP: ratelimit.NewWithClock(30*time.Second, 10, now),
 		keys:     newKeyCache(KeyCacheTTL),
 	}
+	svc.stamps = newStamper(s, svc.keys)
+	return svc
 }
+
+// WithLogger sets where the service logs the stamps of API keys' use it
+// fails to write (slog.Default() otherwise).
+func (s *Service) WithLogger(l *slog.Logger) *Service {
+	s.stamps.log = l
+	return s
+}
+
+// Close ends the background work: the stamps of API keys' use under way
+// are cancelled, and none starts after. The store must stay open until it
+// returns.
+func (s *Service) Close() { s.stamps.close() }
 
 // Session is what signing in returns.
 type Session struct {
@@ -328,14 +342,10 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (*Principa
 	}
 	// Stamp lastUsedAt at most once a minute: a write per request would
 	// make every read a write.
+	// The stamp is written in the background: the request never waits
+	// for it, nor fails with it.
 	if key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= time.Minute {
-		err := s.store.DB(ctx).Model(&APIKey{}).
-			Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", key.ID, now.Add(-time.Minute)).
-			Update("last_used_at", now).Error
-		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, fmt.Errorf("stamp API key use: %w", err)
-		}
-		s.keys.stamped(hash, now)
+		s.stamps.stamp(hash, key.ID, now)
 	}
 	return &Principal{APIKey: &KeyPrincipal{ID: key.ID, ProjectID: key.ProjectID, Scope: key.Scope}}, nil
 }

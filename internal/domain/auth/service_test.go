@@ -50,7 +50,9 @@ func newFixture(t *testing.T, st *store.Store) *fixture {
 	c := &clock{t: time.Now()}
 	tokens := NewTokens([]byte("a-test-secret-of-thirty-two-bytes!"))
 	tokens.now = c.Now
-	return &fixture{st: st, svc: NewService(st, tokens, c.Now), tokens: tokens, clock: c}
+	svc := NewService(st, tokens, c.Now)
+	t.Cleanup(svc.Close)
+	return &fixture{st: st, svc: svc, tokens: tokens, clock: c}
 }
 
 // ctx is a request from an address of its own, so that the per-IP limits
@@ -428,9 +430,10 @@ func testAPIKeys(t *testing.T, f *fixture) {
 		}
 	}
 
-	// lastUsedAt moves at most once a minute.
+	// lastUsedAt moves at most once a minute, stamped in the background.
 	lastUsed := func() time.Time {
 		t.Helper()
+		f.svc.stamps.wait()
 		var k APIKey
 		storetest.Must(t, db.Where("id = ?", write.ID).Take(&k).Error)
 		if k.LastUsedAt == nil {

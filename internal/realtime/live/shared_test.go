@@ -167,6 +167,7 @@ func TestEventWithoutRenderingIsNotSent(t *testing.T) {
 		srv, _, pid, _, key := setup(t, d)
 		st := srv.App.Store
 		keys := auth.NewService(st, auth.NewTokens(srv.App.Config.JWTSecret), srv.App.Config.Now)
+		t.Cleanup(keys.Close)
 		subs := live.NewSubscriptions(srv.App.Feed, st, live.Services{Authz: project.NewAuthorizer(st), Keys: keys,
 			Approvals: srv.App.Approvals}, live.Options{})
 		p, err := keys.Authenticate(context.Background(), key)

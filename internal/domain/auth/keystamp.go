@@ -32,6 +32,10 @@ type stamper struct {
 	closed  bool
 	running map[string]bool // by key id
 	wg      sync.WaitGroup
+	// turn lets one stamp write at a time: stamps waiting for a lock
+	// hold one connection of the pool, not one each, so that the
+	// requests' reads still find connections.
+	turn chan struct{}
 	// stopped ends the stamps still running when the service closes.
 	stopped context.Context
 	stop    context.CancelFunc
@@ -40,7 +44,7 @@ type stamper struct {
 func newStamper(st *store.Store, keys *keyCache) *stamper {
 	stopped, stop := context.WithCancel(context.Background())
 	return &stamper{store: st, keys: keys, log: slog.Default(), running: map[string]bool{},
-		stopped: stopped, stop: stop}
+		turn: make(chan struct{}, 1), stopped: stopped, stop: stop}
 }
 
 // stamp records, in the background, that the key (its id, and the hash
@@ -65,9 +69,7 @@ func (s *stamper) stamp(hash, keyID string, at time.Time) {
 		// transaction it carried must not be used here.
 		ctx, cancel := context.WithTimeout(s.stopped, stampTimeout)
 		defer cancel()
-		err := s.store.DB(ctx).Model(&APIKey{}).
-			Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", keyID, at.Add(-time.Minute)).
-			Update("last_used_at", at).Error
+		err := s.write(ctx, keyID, at)
 		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 			if s.stopped.Err() != nil {
 				s.log.Debug("API key use not stamped: shutting down", "keyId", keyID)
@@ -80,6 +82,20 @@ func (s *stamper) stamp(hash, keyID string, at time.Time) {
 		// unstamped until then finds this stamp running.
 		s.keys.stamped(hash, at)
 	}()
+}
+
+// write stamps the key's row, in its turn, unless it was stamped less
+// than a minute before at.
+func (s *stamper) write(ctx context.Context, keyID string, at time.Time) error {
+	select {
+	case s.turn <- struct{}{}:
+		defer func() { <-s.turn }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.store.DB(ctx).Model(&APIKey{}).
+		Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", keyID, at.Add(-time.Minute)).
+		Update("last_used_at", at).Error
 }
 
 // close stops the stamps: none starts any more, those under way are

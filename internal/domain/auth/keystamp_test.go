@@ -124,6 +124,35 @@ func TestAPIKeyUseIsStampedOffTheRequest(t *testing.T) {
 			t.Errorf("a stamp started within the minute of the last")
 		}
 
+		// Stamps write one at a time: the stamp of another key waits for
+		// the one blocked on the lock without taking a connection of the
+		// pool.
+		blocked, blockedSecret := newKey()
+		queued, queuedSecret := newKey()
+		release = lockKeyRow(t, st, blocked.ID)
+		inUse := func() int { return st.SQL().Stats().InUse }
+		base := inUse()
+		authenticateSoon(t, f.svc, blockedSecret)
+		for deadline := time.Now().Add(noWait); inUse() <= base; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the stamp of a locked key never took a connection")
+			}
+		}
+		authenticateSoon(t, f.svc, queuedSecret)
+		for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			if n := inUse(); n > base+1 {
+				t.Fatalf("%d connections in use, want %d: stamps write one at a time", n, base+1)
+			}
+		}
+		if at := lastUsed(queued.ID); at != nil {
+			t.Fatalf("a stamp written while another waits for a lock: %v", at)
+		}
+		release()
+		f.svc.stamps.wait()
+		if lastUsed(blocked.ID) == nil || lastUsed(queued.ID) == nil {
+			t.Fatal("keys not stamped once the lock is released")
+		}
+
 		// Closing the service ends a stamp that waits for a lock, and no
 		// stamp starts after.
 		other, otherSecret := newKey()

@@ -3180,7 +3180,7 @@ type ApiKey implements Node {
   prefix: String!
   "When it was created."
   createdAt: Time!
-  "When it last authenticated a request, to the minute; null if never."
+  "When it last authenticated a request, to the minute, recorded just after that request rather than before its answer; null if never."
   lastUsedAt: Time
   "When it was revoked; null while it works."
   revokedAt: Time

@@ -93,7 +93,7 @@ type APIKey struct {
 	Prefix string `json:"prefix"`
 	// When it was created.
 	CreatedAt time.Time `json:"createdAt"`
-	// When it last authenticated a request, to the minute; null if never.
+	// When it last authenticated a request, to the minute, recorded just after that request rather than before its answer; null if never.
 	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
 	// When it was revoked; null while it works.
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`

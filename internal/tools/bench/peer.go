@@ -182,6 +182,12 @@ func (e *env) warmPeer(ctx context.Context, s sideSpec, scenario string) {
 	l.run(ctx, s.op)
 }
 
+// The notes of every scenario with the peer.
+const (
+	stoppedNote    = "each side runs with the other's process stopped (SIGSTOP), unless that process is this one (-server inproc)"
+	peerWarmupNote = "PostGraphile runs 5 s unmeasured before the first round, so that Node.js has compiled its hot paths"
+)
+
 // runCreatePeer: createApproval over HTTP as in create (WRITE key, one
 // Slack channel a project, -projects projects) against PostGraphile's
 // generated createApproval, which inserts the one approval row it is
@@ -228,8 +234,7 @@ func runCreatePeer(ctx context.Context, e *env, r *Report) error {
 		"the peer is PostGraphile 4 (test/postgraphile) on the same database: its generated createApproval inserts the one approval row, "+
 			"with no credential, key, event, job or delivery; ours authenticates the WRITE key and writes the key, the approval and its event, "+
 			"and its dispatcher the job and the delivery",
-		"each side runs with the other's process stopped (SIGSTOP), unless that process is this one (-server inproc)",
-		"PostGraphile runs 5 s unmeasured before the first round, so that Node.js has compiled its hot paths")
+		stoppedNote, peerWarmupNote)
 	e.warmPeer(ctx, postgraphile, r.Scenario)
 	return e.compare(ctx, r, ours, postgraphile)
 }
@@ -253,8 +258,7 @@ func runPage(ctx context.Context, e *env, r *Report) error {
 	postgraphile := pg.peerSide(pg.srv.proc)
 	r.Notes = append(r.Notes, pg.about(),
 		"ours: project(id) { approvals(first: 50) { … events } } with a READ key; the peer: PostGraphile 4's projectById { approvalsByProjectId(first: 50) { … eventsByApprovalId } }, no credential",
-		"each side runs with the other's process stopped (SIGSTOP), unless that process is this one (-server inproc)",
-		"PostGraphile runs 5 s unmeasured before the first round, so that Node.js has compiled its hot paths")
+		stoppedNote, peerWarmupNote)
 	e.warmPeer(ctx, postgraphile, r.Scenario)
 	return e.compare(ctx, r, ours, postgraphile)
 }
@@ -295,7 +299,7 @@ func runPageCeiling(ctx context.Context, e *env, r *Report) error {
 		"the handler (this tool's baseline server, GET /page) reads the project, the approvals' four shown columns and their events' three "+
 			"in three statements by pgx and writes the same JSON as ours with encoding/json; like the peer it checks no credential",
 		"our server is stopped (SIGSTOP) while either side runs, and each side runs with the other stopped",
-		"PostGraphile runs 5 s unmeasured before the first round, so that Node.js has compiled its hot paths")
+		peerWarmupNote)
 	e.warmPeer(ctx, postgraphile, r.Scenario)
 	return e.compare(ctx, r, handler, postgraphile)
 }

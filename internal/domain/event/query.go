@@ -195,18 +195,9 @@ func (q *Queries) ForApprovals(ctx context.Context, projectID string, approvalID
 	if len(approvalIDs) == 0 {
 		return byApproval, nil
 	}
-	// PostgreSQL takes the ids as one array, whatever their number; on
-	// SQLite GORM builds the IN list. The rows are scanned without
-	// reflection.
-	built, args := eventsOfApprovals, []any{projectID, approvalIDs}
-	if q.store.Dialect() != store.Postgres {
-		var err error
-		built, args, err = store.Built(q.store.DB(ctx).Select(eventColumns).
-			Where("project_id = ? AND approval_id IN ?", projectID, approvalIDs).Order("id"), &[]Event{})
-		if err != nil {
-			return nil, fmt.Errorf("build the list of events of %d approvals in %s: %w", len(approvalIDs), projectID, err)
-		}
-	}
+	// The ids are one array parameter on PostgreSQL (store.ListQuery);
+	// the rows are scanned without reflection.
+	built, args := q.store.WithList(eventsOfApprovals, []any{projectID}, approvalIDs)
 	err := q.store.Each(ctx, built, args, func(scan func(...any) error) error {
 		var ev Event
 		if err := scan(ev.fields()...); err != nil {
@@ -221,9 +212,9 @@ func (q *Queries) ForApprovals(ctx context.Context, projectID string, approvalID
 	return byApproval, nil
 }
 
-// eventsOfApprovals is ForApprovals' read on PostgreSQL.
-var eventsOfApprovals = store.NewQuery(`SELECT ` + eventColumns +
-	` FROM events WHERE project_id = ? AND approval_id = ANY(?) ORDER BY id`)
+// eventsOfApprovals is ForApprovals' read.
+var eventsOfApprovals = store.NewListQuery(`SELECT ` + eventColumns +
+	` FROM events WHERE project_id = ? AND approval_id IN ? ORDER BY id`)
 
 // eventColumns are the stored columns of an event, in the order of fields.
 const eventColumns = `id, xid, type, occurred_at, project_id, approval_id, key_path, action, attempts, max_attempts, ` +

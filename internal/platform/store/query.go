@@ -30,6 +30,38 @@ func NewQuery(q string) Query {
 	return Query{sqlite: q, postgres: pg.String()}
 }
 
+// ListQuery is a Query whose last parameter is a list of strings, written
+// "IN ?" once. PostgreSQL takes the list as one array parameter
+// (= ANY($n)), so the statement is one prepared statement whatever the
+// list's length and binds one parameter; SQLite takes one parameter per
+// item.
+type ListQuery struct{ sqlite, postgres string }
+
+// NewListQuery prepares q, whose parameters are ? (none inside literals)
+// and whose list is written "IN ?", exactly once.
+func NewListQuery(q string) ListQuery {
+	if strings.Count(q, "IN ?") != 1 {
+		panic("store: a list query has exactly one IN ?: " + q)
+	}
+	return ListQuery{sqlite: q, postgres: NewQuery(strings.Replace(q, "IN ?", "= ANY(?)", 1)).postgres}
+}
+
+// WithList is q with args and list after them, as Each runs it on the
+// store's dialect. An empty list matches no row.
+func (s *Store) WithList(q ListQuery, args []any, list []string) (Query, []any) {
+	if s.dialect != SQLite {
+		return Query{postgres: q.postgres}, append(args, list)
+	}
+	in := "IN (NULL)"
+	if len(list) > 0 {
+		in = "IN (?" + strings.Repeat(", ?", len(list)-1) + ")"
+	}
+	for _, v := range list {
+		args = append(args, v)
+	}
+	return Query{sqlite: strings.Replace(q.sqlite, "IN ?", in, 1)}, args
+}
+
 // Row is a QueryRow to run; Scan runs it.
 type Row struct {
 	ctx  context.Context

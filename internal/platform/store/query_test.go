@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -183,5 +184,53 @@ func TestEach(t *testing.T) {
 				t.Fatalf("after rollback: %+v, %v", got, err)
 			}
 		})
+	})
+}
+
+var projectsNamed = store.NewListQuery(`SELECT id FROM projects WHERE name LIKE ? AND name IN ? ORDER BY name`)
+
+// A list query reads the rows of every item of its list, however many, on
+// the pool and in a transaction; an empty list matches none.
+func TestWithList(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		s := storetest.Open(t, d)
+		ctx := context.Background()
+		prefix := store.NewID()
+		var names, ids []string
+		for i := range 120 {
+			p := project.Project{ID: store.NewID(), Name: prefix + string(rune('a'+i/26)) + string(rune('a'+i%26)), CreatedAt: store.Now()}
+			storetest.Must(t, s.DB(ctx).Create(&p).Error)
+			names, ids = append(names, p.Name), append(ids, p.ID)
+		}
+		read := func(ctx context.Context, list []string) []string {
+			t.Helper()
+			q, args := s.WithList(projectsNamed, []any{prefix + "%"}, list)
+			var got []string
+			storetest.Must(t, s.Each(ctx, q, args, func(scan func(...any) error) error {
+				var id string
+				if err := scan(&id); err != nil {
+					return err
+				}
+				got = append(got, id)
+				return nil
+			}))
+			return got
+		}
+		for _, n := range []int{0, 1, 3, 120} {
+			if got := read(ctx, names[:n]); !slices.Equal(got, ids[:n]) {
+				t.Errorf("%d names: read %v, want %v", n, got, ids[:n])
+			}
+		}
+		if got := read(ctx, []string{names[5], "missing", names[2]}); !slices.Equal(got, []string{ids[2], ids[5]}) {
+			t.Errorf("two names and a missing one: read %v", got)
+		}
+		storetest.Must(t, s.WithTx(ctx, func(ctx context.Context) error {
+			if got := read(ctx, names[:3]); !slices.Equal(got, ids[:3]) {
+				t.Errorf("in a transaction: read %v, want %v", got, ids[:3])
+			}
+			return nil
+		}))
 	})
 }

@@ -7578,6 +7578,9 @@ func (ec *executionContext) fieldContext_ApiKey_prefix(_ context.Context, field 
 }
 
 func (ec *executionContext) _ApiKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -7920,6 +7923,9 @@ func (ec *executionContext) fieldContext_Approval_status(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Approval_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -7943,6 +7949,9 @@ func (ec *executionContext) fieldContext_Approval_createdAt(_ context.Context, f
 }
 
 func (ec *executionContext) _Approval_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	if v := obj.ExpiresAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -8594,6 +8603,9 @@ func (ec *executionContext) fieldContext_ApprovalLink_status(_ context.Context, 
 }
 
 func (ec *executionContext) _ApprovalLink_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
+	if v := obj.ExpiresAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -8652,6 +8664,9 @@ func (ec *executionContext) fieldContext_AuthPayload_refreshToken(_ context.Cont
 }
 
 func (ec *executionContext) _AuthPayload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
+	if v := obj.ExpiresAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -8912,6 +8927,9 @@ func (ec *executionContext) fieldContext_CallbackDelivery_deliveredAt(_ context.
 }
 
 func (ec *executionContext) _CallbackDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -9300,6 +9318,9 @@ func (ec *executionContext) fieldContext_Decision_comment(_ context.Context, fie
 }
 
 func (ec *executionContext) _Decision_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
+	if v := obj.DecidedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -9544,6 +9565,9 @@ func (ec *executionContext) fieldContext_Delivery_deliveredAt(_ context.Context,
 }
 
 func (ec *executionContext) _Delivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -9897,6 +9921,9 @@ func (ec *executionContext) fieldContext_Event_type(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	if v := obj.OccurredAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -10340,6 +10367,9 @@ func (ec *executionContext) fieldContext_KeyValue_value(_ context.Context, field
 }
 
 func (ec *executionContext) _KeyValue_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
+	if v := obj.UpdatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -12195,6 +12225,9 @@ func (ec *executionContext) fieldContext_Project_name(_ context.Context, field g
 }
 
 func (ec *executionContext) _Project_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -13059,6 +13092,9 @@ func (ec *executionContext) fieldContext_ProjectMember_role(_ context.Context, f
 }
 
 func (ec *executionContext) _ProjectMember_addedAt(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
+	if v := obj.AddedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -13927,6 +13963,9 @@ func (ec *executionContext) fieldContext_SlackChannel_disabledReason(_ context.C
 }
 
 func (ec *executionContext) _SlackChannel_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -13950,6 +13989,9 @@ func (ec *executionContext) fieldContext_SlackChannel_createdAt(_ context.Contex
 }
 
 func (ec *executionContext) _SlackChannel_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
+	if v := obj.UpdatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -14457,6 +14499,9 @@ func (ec *executionContext) fieldContext_User_name(_ context.Context, field grap
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -14685,6 +14730,9 @@ func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(_ context.C
 }
 
 func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -14924,6 +14972,9 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_disabledReason(_ contex
 }
 
 func (ec *executionContext) _WebhookEndpoint_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,
@@ -14947,6 +14998,9 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_createdAt(_ context.Con
 }
 
 func (ec *executionContext) _WebhookEndpoint_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
+	if v := obj.UpdatedAt; !v.IsZero() {
+		return timeValue(v)
+	}
 	return resolveFieldValue(
 		ctx,
 		ec.OperationContext,

@@ -88,27 +88,46 @@ var neverNull = regexp.MustCompile(`^\{
 )\}
 `)
 
+// nonNullTime matches the body of gqlgen's marshaller of a Time!:
+// graphql.MarshalTime, null (an error at the field's path) when the time
+// is zero.
+var nonNullTime = regexp.MustCompile(`^\{
+\t_ = sel
+\tres := graphql\.MarshalTime\(v\)
+\tif res == graphql\.Null \{
+\t\tgraphql\.AddInvalidNullFromMarshaler\(ctx, "Time!"\)
+\t\}
+\treturn res
+\}
+`)
+
 // readPlainFields makes a plain field whose marshaller never answers null
 // marshal its struct field directly: nothing of what gqlgen builds around
 // it can be seen in the answer. On the dashboard's page these are most of
-// the fields (ids, names, paths, statuses, event types). A plain field
-// with any other marshaller (a Time!, which is null when zero; a list; an
-// object) is left as it is. Finding none means gqlgen changed its
-// template.
+// the fields (ids, names, paths, statuses, event types). A plain Time!
+// is written directly unless it is zero, when gqlgen's resolution gives
+// the null's error its path (timeValue writes what graphql.MarshalTime
+// writes). A plain field with any other marshaller (a list, an object) is
+// left as it is. Finding none means gqlgen changed its template.
 func readPlainFields(src []byte) ([]byte, error) {
-	found, read := 0, 0
+	found, read, times := 0, 0, 0
 	out := plainField.ReplaceAllFunc(src, func(call []byte) []byte {
 		found++
 		m := plainField.FindSubmatch(call)
 		field, marshaller := m[1], m[2]
-		if !neverNull.Match(marshallerBody(src, marshaller)) {
-			return call
+		body := marshallerBody(src, marshaller)
+		switch {
+		case neverNull.Match(body):
+			read++
+			return []byte(fmt.Sprintf("return ec.%s(ctx, field.Selections, obj.%s)", marshaller, field))
+		case nonNullTime.Match(body):
+			times++
+			return []byte(fmt.Sprintf("if v := obj.%s; !v.IsZero() {\n\t\treturn timeValue(v)\n\t}\n\t%s", field, call))
 		}
-		read++
-		return []byte(fmt.Sprintf("return ec.%s(ctx, field.Selections, obj.%s)", marshaller, field))
+		return call
 	})
-	if found == 0 || read == 0 {
-		return nil, fmt.Errorf("no plain field to read directly (%d found)", found)
+	if found == 0 || read == 0 || times == 0 {
+		return nil, fmt.Errorf("no plain field to read directly (%d found, %d read, %d times)", found, read, times)
 	}
 	return out, nil
 }

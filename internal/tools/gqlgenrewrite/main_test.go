@@ -81,10 +81,13 @@ func TestRewriteReplacesEveryCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The ID! is read directly; the Time!, null when zero, is left to
-	// resolveFieldValue, which gives its error the field's path.
+	// The ID! is read directly; the Time! too unless it is zero, when
+	// resolveFieldValue gives the null's error the field's path.
 	want := strings.Replace(plainFields, eventID, `return ec.marshalNID2string(ctx, field.Selections, obj.ID)`, 1)
-	want = strings.Replace(want, "return graphql.ResolveField(", "return resolveFieldValue(", 1)
+	want = strings.Replace(want, "return graphql.ResolveField(", `if v := obj.OccurredAt; !v.IsZero() {
+		return timeValue(v)
+	}
+	return resolveFieldValue(`, 1)
 	want += `ret := marshalSliceConcurrently(ctx, len(v), 0, false, f)
 	deferred := newDeferredGroup(ctx)
 	resolveField(ctx, field, out, ec.OperationContext, &deferred, i, true, true, h)

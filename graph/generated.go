@@ -7543,21 +7543,21 @@ func (ec *executionContext) fieldContext_AddWebhookEndpointPayload_project(_ con
 }
 
 func (ec *executionContext) _AddWebhookEndpointPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.AddWebhookEndpointPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Secret)
+	return (*stringValue)(&obj.Secret)
 }
 func (ec *executionContext) fieldContext_AddWebhookEndpointPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AddWebhookEndpointPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_ApiKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "ID")
 }
 
 func (ec *executionContext) _ApiKey_name(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return (*stringValue)(&obj.Name)
 }
 func (ec *executionContext) fieldContext_ApiKey_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "String")
@@ -7571,15 +7571,15 @@ func (ec *executionContext) fieldContext_ApiKey_scope(_ context.Context, field g
 }
 
 func (ec *executionContext) _ApiKey_prefix(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Prefix)
+	return (*stringValue)(&obj.Prefix)
 }
 func (ec *executionContext) fieldContext_ApiKey_prefix(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "String")
 }
 
 func (ec *executionContext) _ApiKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	if v := obj.CreatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.CreatedAt.IsZero() {
+		return (*timeValue)(&obj.CreatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -7753,7 +7753,7 @@ func (ec *executionContext) fieldContext_ApiKeyConnection_totalCount(_ context.C
 }
 
 func (ec *executionContext) _ApiKeyEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_ApiKeyEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiKeyEdge", field, false, false, "String")
@@ -7792,7 +7792,7 @@ func (ec *executionContext) fieldContext_ApiKeyEdge_node(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Approval_id(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_Approval_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Approval", field, false, false, "ID")
@@ -7831,7 +7831,7 @@ func (ec *executionContext) fieldContext_Approval_project(_ context.Context, fie
 }
 
 func (ec *executionContext) _Approval_keyPath(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.KeyPath)
+	return (*stringValue)(&obj.KeyPath)
 }
 func (ec *executionContext) fieldContext_Approval_keyPath(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Approval", field, false, false, "String")
@@ -7923,8 +7923,8 @@ func (ec *executionContext) fieldContext_Approval_status(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Approval_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	if v := obj.CreatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.CreatedAt.IsZero() {
+		return (*timeValue)(&obj.CreatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -7949,8 +7949,8 @@ func (ec *executionContext) fieldContext_Approval_createdAt(_ context.Context, f
 }
 
 func (ec *executionContext) _Approval_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	if v := obj.ExpiresAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.ExpiresAt.IsZero() {
+		return (*timeValue)(&obj.ExpiresAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -8311,21 +8311,21 @@ func (ec *executionContext) fieldContext_Approval_deciders(_ context.Context, fi
 }
 
 func (ec *executionContext) _ApprovalAction_key(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalAction) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Key)
+	return (*stringValue)(&obj.Key)
 }
 func (ec *executionContext) fieldContext_ApprovalAction_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalAction", field, false, false, "String")
 }
 
 func (ec *executionContext) _ApprovalAction_value(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalAction) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Value)
+	return (*stringValue)(&obj.Value)
 }
 func (ec *executionContext) fieldContext_ApprovalAction_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalAction", field, false, false, "String")
 }
 
 func (ec *executionContext) _ApprovalAction_label(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalAction) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Label)
+	return (*stringValue)(&obj.Label)
 }
 func (ec *executionContext) fieldContext_ApprovalAction_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalAction", field, false, false, "String")
@@ -8442,7 +8442,7 @@ func (ec *executionContext) fieldContext_ApprovalConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _ApprovalEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_ApprovalEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalEdge", field, false, false, "String")
@@ -8527,14 +8527,14 @@ func (ec *executionContext) fieldContext_ApprovalExecution_attemptsRemaining(_ c
 }
 
 func (ec *executionContext) _ApprovalLink_projectName(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.ProjectName)
+	return (*stringValue)(&obj.ProjectName)
 }
 func (ec *executionContext) fieldContext_ApprovalLink_projectName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalLink", field, false, false, "String")
 }
 
 func (ec *executionContext) _ApprovalLink_keyPath(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.KeyPath)
+	return (*stringValue)(&obj.KeyPath)
 }
 func (ec *executionContext) fieldContext_ApprovalLink_keyPath(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalLink", field, false, false, "String")
@@ -8603,8 +8603,8 @@ func (ec *executionContext) fieldContext_ApprovalLink_status(_ context.Context, 
 }
 
 func (ec *executionContext) _ApprovalLink_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	if v := obj.ExpiresAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.ExpiresAt.IsZero() {
+		return (*timeValue)(&obj.ExpiresAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -8643,29 +8643,29 @@ func (ec *executionContext) fieldContext_ApprovalLink_attemptsRemaining(_ contex
 }
 
 func (ec *executionContext) _ApprovalLink_nonce(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Nonce)
+	return (*stringValue)(&obj.Nonce)
 }
 func (ec *executionContext) fieldContext_ApprovalLink_nonce(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalLink", field, false, false, "String")
 }
 
 func (ec *executionContext) _AuthPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.AccessToken)
+	return (*stringValue)(&obj.AccessToken)
 }
 func (ec *executionContext) fieldContext_AuthPayload_accessToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuthPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _AuthPayload_refreshToken(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.RefreshToken)
+	return (*stringValue)(&obj.RefreshToken)
 }
 func (ec *executionContext) fieldContext_AuthPayload_refreshToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuthPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _AuthPayload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
-	if v := obj.ExpiresAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.ExpiresAt.IsZero() {
+		return (*timeValue)(&obj.ExpiresAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -8722,7 +8722,7 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 }
 
 func (ec *executionContext) _CallbackDelivery_id(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_CallbackDelivery_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "ID")
@@ -8752,7 +8752,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_kind(_ context.Context
 }
 
 func (ec *executionContext) _CallbackDelivery_approvalId(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ApprovalID)
+	return (*stringValue)(&obj.ApprovalID)
 }
 func (ec *executionContext) fieldContext_CallbackDelivery_approvalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "ID")
@@ -8927,8 +8927,8 @@ func (ec *executionContext) fieldContext_CallbackDelivery_deliveredAt(_ context.
 }
 
 func (ec *executionContext) _CallbackDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	if v := obj.CreatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.CreatedAt.IsZero() {
+		return (*timeValue)(&obj.CreatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -9024,7 +9024,7 @@ func (ec *executionContext) fieldContext_CallbackDeliveryConnection_totalCount(_
 }
 
 func (ec *executionContext) _CallbackDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDeliveryEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_CallbackDeliveryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CallbackDeliveryEdge", field, false, false, "String")
@@ -9063,7 +9063,7 @@ func (ec *executionContext) fieldContext_CallbackDeliveryEdge_node(_ context.Con
 }
 
 func (ec *executionContext) _CallbackSecretPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.CallbackSecretPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Secret)
+	return (*stringValue)(&obj.Secret)
 }
 func (ec *executionContext) fieldContext_CallbackSecretPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CallbackSecretPayload", field, false, false, "String")
@@ -9125,7 +9125,7 @@ func (ec *executionContext) fieldContext_CreatedApiKey_apiKey(_ context.Context,
 }
 
 func (ec *executionContext) _CreatedApiKey_secret(ctx context.Context, field graphql.CollectedField, obj *model.CreatedAPIKey) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Secret)
+	return (*stringValue)(&obj.Secret)
 }
 func (ec *executionContext) fieldContext_CreatedApiKey_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreatedApiKey", field, false, false, "String")
@@ -9164,14 +9164,14 @@ func (ec *executionContext) fieldContext_CreatedApproval_approval(_ context.Cont
 }
 
 func (ec *executionContext) _CreatedApproval_url(ctx context.Context, field graphql.CollectedField, obj *model.CreatedApproval) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.URL)
+	return (*stringValue)(&obj.URL)
 }
 func (ec *executionContext) fieldContext_CreatedApproval_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreatedApproval", field, false, false, "String")
 }
 
 func (ec *executionContext) _CreatedApproval_token(ctx context.Context, field graphql.CollectedField, obj *model.CreatedApproval) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Token)
+	return (*stringValue)(&obj.Token)
 }
 func (ec *executionContext) fieldContext_CreatedApproval_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreatedApproval", field, false, false, "String")
@@ -9318,8 +9318,8 @@ func (ec *executionContext) fieldContext_Decision_comment(_ context.Context, fie
 }
 
 func (ec *executionContext) _Decision_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.Decision) (ret graphql.Marshaler) {
-	if v := obj.DecidedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.DecidedAt.IsZero() {
+		return (*timeValue)(&obj.DecidedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -9376,14 +9376,14 @@ func (ec *executionContext) fieldContext_Decision_decidedBy(_ context.Context, f
 }
 
 func (ec *executionContext) _DeleteProjectPayload_deletedProjectId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteProjectPayload) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.DeletedProjectID)
+	return (*stringValue)(&obj.DeletedProjectID)
 }
 func (ec *executionContext) fieldContext_DeleteProjectPayload_deletedProjectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeleteProjectPayload", field, false, false, "ID")
 }
 
 func (ec *executionContext) _Delivery_id(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_Delivery_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Delivery", field, false, false, "ID")
@@ -9413,7 +9413,7 @@ func (ec *executionContext) fieldContext_Delivery_kind(_ context.Context, field 
 }
 
 func (ec *executionContext) _Delivery_channelId(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ChannelID)
+	return (*stringValue)(&obj.ChannelID)
 }
 func (ec *executionContext) fieldContext_Delivery_channelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Delivery", field, false, false, "ID")
@@ -9565,8 +9565,8 @@ func (ec *executionContext) fieldContext_Delivery_deliveredAt(_ context.Context,
 }
 
 func (ec *executionContext) _Delivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	if v := obj.CreatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.CreatedAt.IsZero() {
+		return (*timeValue)(&obj.CreatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -9726,7 +9726,7 @@ func (ec *executionContext) fieldContext_DeliveryConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _DeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_DeliveryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeliveryEdge", field, false, false, "String")
@@ -9868,7 +9868,7 @@ func (ec *executionContext) fieldContext_DeliveryLogConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _DeliveryLogEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DeliveryLogEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_DeliveryLogEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeliveryLogEdge", field, false, false, "String")
@@ -9907,7 +9907,7 @@ func (ec *executionContext) fieldContext_DeliveryLogEdge_node(_ context.Context,
 }
 
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_Event_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Event", field, false, false, "ID")
@@ -9921,8 +9921,8 @@ func (ec *executionContext) fieldContext_Event_type(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	if v := obj.OccurredAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.OccurredAt.IsZero() {
+		return (*timeValue)(&obj.OccurredAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -9947,7 +9947,7 @@ func (ec *executionContext) fieldContext_Event_occurredAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _Event_projectId(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ProjectID)
+	return (*stringValue)(&obj.ProjectID)
 }
 func (ec *executionContext) fieldContext_Event_projectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Event", field, false, false, "ID")
@@ -9977,7 +9977,7 @@ func (ec *executionContext) fieldContext_Event_approvalId(_ context.Context, fie
 }
 
 func (ec *executionContext) _Event_keyPath(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.KeyPath)
+	return (*stringValue)(&obj.KeyPath)
 }
 func (ec *executionContext) fieldContext_Event_keyPath(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Event", field, false, false, "String")
@@ -10275,7 +10275,7 @@ func (ec *executionContext) fieldContext_EventConnection_totalCount(_ context.Co
 }
 
 func (ec *executionContext) _EventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.EventEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_EventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EventEdge", field, false, false, "String")
@@ -10337,7 +10337,7 @@ func (ec *executionContext) fieldContext_KeyValue_id(_ context.Context, field gr
 }
 
 func (ec *executionContext) _KeyValue_path(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Path)
+	return (*stringValue)(&obj.Path)
 }
 func (ec *executionContext) fieldContext_KeyValue_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("KeyValue", field, false, false, "String")
@@ -10367,8 +10367,8 @@ func (ec *executionContext) fieldContext_KeyValue_value(_ context.Context, field
 }
 
 func (ec *executionContext) _KeyValue_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
-	if v := obj.UpdatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.UpdatedAt.IsZero() {
+		return (*timeValue)(&obj.UpdatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -10528,7 +10528,7 @@ func (ec *executionContext) fieldContext_KeyValueConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _KeyValueEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.KeyValueEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_KeyValueEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("KeyValueEdge", field, false, false, "String")
@@ -12211,22 +12211,22 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 }
 
 func (ec *executionContext) _Project_id(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_Project_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, "ID")
 }
 
 func (ec *executionContext) _Project_name(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return (*stringValue)(&obj.Name)
 }
 func (ec *executionContext) fieldContext_Project_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, "String")
 }
 
 func (ec *executionContext) _Project_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
-	if v := obj.CreatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.CreatedAt.IsZero() {
+		return (*timeValue)(&obj.CreatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -12968,7 +12968,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_totalCount(_ context.
 }
 
 func (ec *executionContext) _ProjectEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_ProjectEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProjectEdge", field, false, false, "String")
@@ -13007,14 +13007,14 @@ func (ec *executionContext) fieldContext_ProjectEdge_node(_ context.Context, fie
 }
 
 func (ec *executionContext) _ProjectMember_id(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_ProjectMember_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProjectMember", field, false, false, "ID")
 }
 
 func (ec *executionContext) _ProjectMember_projectId(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ProjectID)
+	return (*stringValue)(&obj.ProjectID)
 }
 func (ec *executionContext) fieldContext_ProjectMember_projectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProjectMember", field, false, false, "ID")
@@ -13092,8 +13092,8 @@ func (ec *executionContext) fieldContext_ProjectMember_role(_ context.Context, f
 }
 
 func (ec *executionContext) _ProjectMember_addedAt(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
-	if v := obj.AddedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.AddedAt.IsZero() {
+		return (*timeValue)(&obj.AddedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -13221,7 +13221,7 @@ func (ec *executionContext) fieldContext_ProjectMemberConnection_totalCount(_ co
 }
 
 func (ec *executionContext) _ProjectMemberEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMemberEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_ProjectMemberEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProjectMemberEdge", field, false, false, "String")
@@ -13694,14 +13694,14 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 }
 
 func (ec *executionContext) _RemoveProjectMemberPayload_removedMemberId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.RemovedMemberID)
+	return (*stringValue)(&obj.RemovedMemberID)
 }
 func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_removedMemberId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RemoveProjectMemberPayload", field, false, false, "ID")
 }
 
 func (ec *executionContext) _RemoveProjectMemberPayload_userId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.UserID)
+	return (*stringValue)(&obj.UserID)
 }
 func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RemoveProjectMemberPayload", field, false, false, "ID")
@@ -13740,7 +13740,7 @@ func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_project(_ co
 }
 
 func (ec *executionContext) _RemoveSlackChannelPayload_removedChannelId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveSlackChannelPayload) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.RemovedChannelID)
+	return (*stringValue)(&obj.RemovedChannelID)
 }
 func (ec *executionContext) fieldContext_RemoveSlackChannelPayload_removedChannelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RemoveSlackChannelPayload", field, false, false, "ID")
@@ -13779,7 +13779,7 @@ func (ec *executionContext) fieldContext_RemoveSlackChannelPayload_project(_ con
 }
 
 func (ec *executionContext) _RemoveWebhookEndpointPayload_removedEndpointId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveWebhookEndpointPayload) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.RemovedEndpointID)
+	return (*stringValue)(&obj.RemovedEndpointID)
 }
 func (ec *executionContext) fieldContext_RemoveWebhookEndpointPayload_removedEndpointId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RemoveWebhookEndpointPayload", field, false, false, "ID")
@@ -13850,14 +13850,14 @@ func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_endpoint(_ c
 }
 
 func (ec *executionContext) _RotateWebhookSecretPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.RotateWebhookSecretPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Secret)
+	return (*stringValue)(&obj.Secret)
 }
 func (ec *executionContext) fieldContext_RotateWebhookSecretPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RotateWebhookSecretPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _SlackChannel_id(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_SlackChannel_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SlackChannel", field, false, false, "ID")
@@ -13896,14 +13896,14 @@ func (ec *executionContext) fieldContext_SlackChannel_project(_ context.Context,
 }
 
 func (ec *executionContext) _SlackChannel_name(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return (*stringValue)(&obj.Name)
 }
 func (ec *executionContext) fieldContext_SlackChannel_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SlackChannel", field, false, false, "String")
 }
 
 func (ec *executionContext) _SlackChannel_webhookUrlMasked(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.WebhookURLMasked)
+	return (*stringValue)(&obj.WebhookURLMasked)
 }
 func (ec *executionContext) fieldContext_SlackChannel_webhookUrlMasked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SlackChannel", field, false, false, "String")
@@ -13963,8 +13963,8 @@ func (ec *executionContext) fieldContext_SlackChannel_disabledReason(_ context.C
 }
 
 func (ec *executionContext) _SlackChannel_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	if v := obj.CreatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.CreatedAt.IsZero() {
+		return (*timeValue)(&obj.CreatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -13989,8 +13989,8 @@ func (ec *executionContext) fieldContext_SlackChannel_createdAt(_ context.Contex
 }
 
 func (ec *executionContext) _SlackChannel_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	if v := obj.UpdatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.UpdatedAt.IsZero() {
+		return (*timeValue)(&obj.UpdatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -14291,7 +14291,7 @@ func (ec *executionContext) fieldContext_SlackChannelConnection_totalCount(_ con
 }
 
 func (ec *executionContext) _SlackChannelEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannelEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_SlackChannelEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SlackChannelEdge", field, false, false, "String")
@@ -14478,29 +14478,29 @@ func (ec *executionContext) fieldContext_Subscription_projectEvents(ctx context.
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "ID")
 }
 
 func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Email)
+	return (*stringValue)(&obj.Email)
 }
 func (ec *executionContext) fieldContext_User_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return (*stringValue)(&obj.Name)
 }
 func (ec *executionContext) fieldContext_User_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
-	if v := obj.CreatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.CreatedAt.IsZero() {
+		return (*timeValue)(&obj.CreatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -14525,7 +14525,7 @@ func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field
 }
 
 func (ec *executionContext) _WebhookDelivery_id(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "ID")
@@ -14555,7 +14555,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_kind(_ context.Context,
 }
 
 func (ec *executionContext) _WebhookDelivery_endpointId(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.EndpointID)
+	return (*stringValue)(&obj.EndpointID)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_endpointId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "ID")
@@ -14730,8 +14730,8 @@ func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(_ context.C
 }
 
 func (ec *executionContext) _WebhookDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	if v := obj.CreatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.CreatedAt.IsZero() {
+		return (*timeValue)(&obj.CreatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -14827,7 +14827,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _WebhookDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDeliveryEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_WebhookDeliveryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookDeliveryEdge", field, false, false, "String")
@@ -14866,7 +14866,7 @@ func (ec *executionContext) fieldContext_WebhookDeliveryEdge_node(_ context.Cont
 }
 
 func (ec *executionContext) _WebhookEndpoint_id(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return ec.marshalNID2string(ctx, field.Selections, obj.ID)
+	return (*stringValue)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_WebhookEndpoint_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookEndpoint", field, false, false, "ID")
@@ -14905,14 +14905,14 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_project(_ context.Conte
 }
 
 func (ec *executionContext) _WebhookEndpoint_name(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return (*stringValue)(&obj.Name)
 }
 func (ec *executionContext) fieldContext_WebhookEndpoint_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookEndpoint", field, false, false, "String")
 }
 
 func (ec *executionContext) _WebhookEndpoint_urlMasked(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.URLMasked)
+	return (*stringValue)(&obj.URLMasked)
 }
 func (ec *executionContext) fieldContext_WebhookEndpoint_urlMasked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookEndpoint", field, false, false, "String")
@@ -14972,8 +14972,8 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_disabledReason(_ contex
 }
 
 func (ec *executionContext) _WebhookEndpoint_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	if v := obj.CreatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.CreatedAt.IsZero() {
+		return (*timeValue)(&obj.CreatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -14998,8 +14998,8 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_createdAt(_ context.Con
 }
 
 func (ec *executionContext) _WebhookEndpoint_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	if v := obj.UpdatedAt; !v.IsZero() {
-		return timeValue(v)
+	if !obj.UpdatedAt.IsZero() {
+		return (*timeValue)(&obj.UpdatedAt)
 	}
 	return resolveFieldValue(
 		ctx,
@@ -15238,7 +15238,7 @@ func (ec *executionContext) fieldContext_WebhookEndpointConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _WebhookEndpointEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpointEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return (*stringValue)(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_WebhookEndpointEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookEndpointEdge", field, false, false, "String")
@@ -15337,7 +15337,7 @@ func (ec *executionContext) fieldContext_WebhookTestResult_latencyMs(_ context.C
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return (*stringValue)(&obj.Name)
 }
 func (ec *executionContext) fieldContext___Directive_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Directive", field, false, false, "String")
@@ -15441,7 +15441,7 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 }
 
 func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return (*stringValue)(&obj.Name)
 }
 func (ec *executionContext) fieldContext___EnumValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__EnumValue", field, false, false, "String")
@@ -15517,7 +15517,7 @@ func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return (*stringValue)(&obj.Name)
 }
 func (ec *executionContext) fieldContext___Field_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Field", field, false, false, "String")
@@ -15669,7 +15669,7 @@ func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return (*stringValue)(&obj.Name)
 }
 func (ec *executionContext) fieldContext___InputValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__InputValue", field, false, false, "String")

@@ -104,10 +104,11 @@ var nonNullTime = regexp.MustCompile(`^\{
 // readPlainFields makes a plain field whose marshaller never answers null
 // marshal its struct field directly: nothing of what gqlgen builds around
 // it can be seen in the answer. On the dashboard's page these are most of
-// the fields (ids, names, paths, statuses, event types). A plain Time!
-// is written directly unless it is zero, when gqlgen's resolution gives
-// the null's error its path (timeValue writes what graphql.MarshalTime
-// writes). A plain field with any other marshaller (a list, an object) is
+// the fields (ids, names, paths, statuses, event types). A String! or ID!
+// becomes a pointer to its struct field (graph's stringValue, written by
+// graphql.MarshalString). A plain Time! is a pointer to its field too
+// (timeValue, which writes what graphql.MarshalTime writes) unless it is
+// zero, when gqlgen's resolution gives the null's error its path. A plain field with any other marshaller (a list, an object) is
 // left as it is. Finding none means gqlgen changed its template.
 func readPlainFields(src []byte) ([]byte, error) {
 	found, read, times := 0, 0, 0
@@ -116,13 +117,16 @@ func readPlainFields(src []byte) ([]byte, error) {
 		m := plainField.FindSubmatch(call)
 		field, marshaller := m[1], m[2]
 		body := marshallerBody(src, marshaller)
-		switch {
-		case neverNull.Match(body):
+		switch m := neverNull.FindSubmatch(body); {
+		case m != nil && (string(m[2]) == "String" || string(m[2]) == "ID"):
+			read++
+			return []byte(fmt.Sprintf("return (*stringValue)(&obj.%s)", field))
+		case m != nil:
 			read++
 			return []byte(fmt.Sprintf("return ec.%s(ctx, field.Selections, obj.%s)", marshaller, field))
 		case nonNullTime.Match(body):
 			times++
-			return []byte(fmt.Sprintf("if v := obj.%s; !v.IsZero() {\n\t\treturn timeValue(v)\n\t}\n\t%s", field, call))
+			return []byte(fmt.Sprintf("if !obj.%s.IsZero() {\n\t\treturn (*timeValue)(&obj.%s)\n\t}\n\t%s", field, field, call))
 		}
 		return call
 	})

@@ -24,9 +24,13 @@ const eventID = `return graphql.ResolveField(
 		true,
 	)`
 
-// plainFields is gqlgen's code for two struct fields, an ID! and a Time!,
-// with their marshallers, as gqlgen writes them.
-const plainFields = `func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+// approvalPinRequired is gqlgen's resolution of a plain Boolean! field.
+var approvalPinRequired = strings.NewReplacer("Event_id", "Approval_pinRequired", "obj.ID", "obj.PinRequired",
+	"v string", "v bool", "marshalNID2string", "marshalNBoolean2bool").Replace(eventID)
+
+// plainFields is gqlgen's code for three struct fields, an ID!, a
+// Boolean! and a Time!, with their marshallers, as gqlgen writes them.
+var plainFields = `func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
 	` + eventID + `
 }
 func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
@@ -48,6 +52,18 @@ func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql
 		true,
 	)
 }
+func (ec *executionContext) _Approval_pinRequired(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	` + approvalPinRequired + `
+}
+func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.SelectionSet, v bool) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalBoolean(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalID(v)
@@ -81,11 +97,13 @@ func TestRewriteReplacesEveryCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The ID! is read directly; the Time! too unless it is zero, when
-	// resolveFieldValue gives the null's error the field's path.
-	want := strings.Replace(plainFields, eventID, `return ec.marshalNID2string(ctx, field.Selections, obj.ID)`, 1)
-	want = strings.Replace(want, "return graphql.ResolveField(", `if v := obj.OccurredAt; !v.IsZero() {
-		return timeValue(v)
+	// The ID! and the Boolean! are read directly; the Time! too unless it
+	// is zero, when resolveFieldValue gives the null's error the field's
+	// path.
+	want := strings.Replace(plainFields, eventID, `return (*stringValue)(&obj.ID)`, 1)
+	want = strings.Replace(want, approvalPinRequired, `return ec.marshalNBoolean2bool(ctx, field.Selections, obj.PinRequired)`, 1)
+	want = strings.Replace(want, "return graphql.ResolveField(", `if !obj.OccurredAt.IsZero() {
+		return (*timeValue)(&obj.OccurredAt)
 	}
 	return resolveFieldValue(`, 1)
 	want += `ret := marshalSliceConcurrently(ctx, len(v), 0, false, f)

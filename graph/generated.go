@@ -7564,7 +7564,7 @@ func (ec *executionContext) fieldContext_ApiKey_name(_ context.Context, field gr
 }
 
 func (ec *executionContext) _ApiKey_scope(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return ec.marshalNApiKeyScope2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐAPIKeyScope(ctx, field.Selections, obj.Scope)
+	return &obj.Scope
 }
 func (ec *executionContext) fieldContext_ApiKey_scope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "ApiKeyScope")
@@ -7916,7 +7916,7 @@ func (ec *executionContext) fieldContext_Approval_actions(_ context.Context, fie
 }
 
 func (ec *executionContext) _Approval_status(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
-	return ec.marshalNApprovalStatus2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
 func (ec *executionContext) fieldContext_Approval_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Approval", field, false, false, "ApprovalStatus")
@@ -8332,7 +8332,7 @@ func (ec *executionContext) fieldContext_ApprovalAction_label(_ context.Context,
 }
 
 func (ec *executionContext) _ApprovalAction_style(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalAction) (ret graphql.Marshaler) {
-	return ec.marshalNActionStyle2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐActionStyle(ctx, field.Selections, obj.Style)
+	return &obj.Style
 }
 func (ec *executionContext) fieldContext_ApprovalAction_style(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalAction", field, false, false, "ActionStyle")
@@ -8481,7 +8481,7 @@ func (ec *executionContext) fieldContext_ApprovalEdge_node(_ context.Context, fi
 }
 
 func (ec *executionContext) _ApprovalExecution_status(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalExecution) (ret graphql.Marshaler) {
-	return ec.marshalNApprovalStatus2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
 func (ec *executionContext) fieldContext_ApprovalExecution_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalExecution", field, false, false, "ApprovalStatus")
@@ -8596,7 +8596,7 @@ func (ec *executionContext) fieldContext_ApprovalLink_actions(_ context.Context,
 }
 
 func (ec *executionContext) _ApprovalLink_status(ctx context.Context, field graphql.CollectedField, obj *model.ApprovalLink) (ret graphql.Marshaler) {
-	return ec.marshalNApprovalStatus2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐApprovalStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
 func (ec *executionContext) fieldContext_ApprovalLink_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalLink", field, false, false, "ApprovalStatus")
@@ -8814,7 +8814,7 @@ func (ec *executionContext) fieldContext_CallbackDelivery_event(_ context.Contex
 }
 
 func (ec *executionContext) _CallbackDelivery_status(ctx context.Context, field graphql.CollectedField, obj *model.CallbackDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNDeliveryStatus2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
 func (ec *executionContext) fieldContext_CallbackDelivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CallbackDelivery", field, false, false, "DeliveryStatus")
@@ -9178,7 +9178,7 @@ func (ec *executionContext) fieldContext_CreatedApproval_token(_ context.Context
 }
 
 func (ec *executionContext) _Decider_via(ctx context.Context, field graphql.CollectedField, obj *model.Decider) (ret graphql.Marshaler) {
-	return ec.marshalNDecisionVia2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDecisionVia(ctx, field.Selections, obj.Via)
+	return &obj.Via
 }
 func (ec *executionContext) fieldContext_Decider_via(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Decider", field, false, false, "DecisionVia")
@@ -9452,7 +9452,7 @@ func (ec *executionContext) fieldContext_Delivery_event(_ context.Context, field
 }
 
 func (ec *executionContext) _Delivery_status(ctx context.Context, field graphql.CollectedField, obj *model.Delivery) (ret graphql.Marshaler) {
-	return ec.marshalNDeliveryStatus2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
 func (ec *executionContext) fieldContext_Delivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Delivery", field, false, false, "DeliveryStatus")
@@ -9914,7 +9914,7 @@ func (ec *executionContext) fieldContext_Event_id(_ context.Context, field graph
 }
 
 func (ec *executionContext) _Event_type(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
-	return ec.marshalNEventType2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventType(ctx, field.Selections, obj.Type)
+	return &obj.Type
 }
 func (ec *executionContext) fieldContext_Event_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Event", field, false, false, "EventType")
@@ -13085,7 +13085,7 @@ func (ec *executionContext) fieldContext_ProjectMember_user(_ context.Context, f
 }
 
 func (ec *executionContext) _ProjectMember_role(ctx context.Context, field graphql.CollectedField, obj *model.ProjectMember) (ret graphql.Marshaler) {
-	return ec.marshalNRole2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐRole(ctx, field.Selections, obj.Role)
+	return &obj.Role
 }
 func (ec *executionContext) fieldContext_ProjectMember_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProjectMember", field, false, false, "Role")
@@ -14128,7 +14128,7 @@ func (ec *executionContext) fieldContext_SlackChannel_deliveries(ctx context.Con
 }
 
 func (ec *executionContext) _SlackChannel_ordering(ctx context.Context, field graphql.CollectedField, obj *model.SlackChannel) (ret graphql.Marshaler) {
-	return ec.marshalNDeliveryOrdering2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx, field.Selections, obj.Ordering)
+	return &obj.Ordering
 }
 func (ec *executionContext) fieldContext_SlackChannel_ordering(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SlackChannel", field, false, false, "DeliveryOrdering")
@@ -14617,7 +14617,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_event(_ context.Context
 }
 
 func (ec *executionContext) _WebhookDelivery_status(ctx context.Context, field graphql.CollectedField, obj *model.WebhookDelivery) (ret graphql.Marshaler) {
-	return ec.marshalNDeliveryStatus2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryStatus(ctx, field.Selections, obj.Status)
+	return &obj.Status
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "DeliveryStatus")
@@ -15160,7 +15160,7 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_deliveries(ctx context.
 }
 
 func (ec *executionContext) _WebhookEndpoint_ordering(ctx context.Context, field graphql.CollectedField, obj *model.WebhookEndpoint) (ret graphql.Marshaler) {
-	return ec.marshalNDeliveryOrdering2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐDeliveryOrdering(ctx, field.Selections, obj.Ordering)
+	return &obj.Ordering
 }
 func (ec *executionContext) fieldContext_WebhookEndpoint_ordering(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WebhookEndpoint", field, false, false, "DeliveryOrdering")

@@ -106,7 +106,7 @@ var nonNullTime = regexp.MustCompile(`^\{
 // it can be seen in the answer. On the dashboard's page these are most of
 // the fields (ids, names, paths, statuses, event types). A String! or ID!
 // becomes a pointer to its struct field (graph's stringValue, written by
-// graphql.MarshalString). A plain Time! is a pointer to its field too
+// graphql.MarshalString), and so does an enum, its own marshaller. A plain Time! is a pointer to its field too
 // (timeValue, which writes what graphql.MarshalTime writes) unless it is
 // zero, when gqlgen's resolution gives the null's error its path. A plain field with any other marshaller (a list, an object) is
 // left as it is. Finding none means gqlgen changed its template.
@@ -121,6 +121,11 @@ func readPlainFields(src []byte) ([]byte, error) {
 		case m != nil && (string(m[2]) == "String" || string(m[2]) == "ID"):
 			read++
 			return []byte(fmt.Sprintf("return (*stringValue)(&obj.%s)", field))
+		case m != nil && string(m[1]) == "\treturn v\n":
+			// An enum is its own marshaller, with a value receiver (gqlgen's
+			// "return v" compiles only then), so a pointer to it is one.
+			read++
+			return []byte(fmt.Sprintf("return &obj.%s", field))
 		case m != nil:
 			read++
 			return []byte(fmt.Sprintf("return ec.%s(ctx, field.Selections, obj.%s)", marshaller, field))

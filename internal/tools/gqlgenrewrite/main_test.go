@@ -28,7 +28,11 @@ const eventID = `return graphql.ResolveField(
 var approvalPinRequired = strings.NewReplacer("Event_id", "Approval_pinRequired", "obj.ID", "obj.PinRequired",
 	"v string", "v bool", "marshalNID2string", "marshalNBoolean2bool").Replace(eventID)
 
-// plainFields is gqlgen's code for three struct fields, an ID!, a
+// eventType is gqlgen's resolution of a plain enum field.
+var eventType = strings.NewReplacer("Event_id", "Event_type", "obj.ID", "obj.Type",
+	"v string", "v model.EventType", "marshalNID2string", "marshalNEventType2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventType").Replace(eventID)
+
+// plainFields is gqlgen's code for four struct fields, an ID!, an enum, a
 // Boolean! and a Time!, with their marshallers, as gqlgen writes them.
 var plainFields = `func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
 	` + eventID + `
@@ -55,6 +59,13 @@ func (ec *executionContext) _Event_occurredAt(ctx context.Context, field graphql
 func (ec *executionContext) _Approval_pinRequired(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
 	` + approvalPinRequired + `
 }
+func (ec *executionContext) _Event_type(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	` + eventType + `
+}
+func (ec *executionContext) marshalNEventType2githubᚗcomᚋottrᚋbackendᚋgraphᚋmodelᚐEventType(ctx context.Context, sel ast.SelectionSet, v model.EventType) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.SelectionSet, v bool) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalBoolean(v)
@@ -97,10 +108,11 @@ func TestRewriteReplacesEveryCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The ID! and the Boolean! are read directly; the Time! too unless it
-	// is zero, when resolveFieldValue gives the null's error the field's
-	// path.
+	// The ID!, the enum and the Boolean! are read directly; the Time! too
+	// unless it is zero, when resolveFieldValue gives the null's error the
+	// field's path.
 	want := strings.Replace(plainFields, eventID, `return (*stringValue)(&obj.ID)`, 1)
+	want = strings.Replace(want, eventType, `return &obj.Type`, 1)
 	want = strings.Replace(want, approvalPinRequired, `return ec.marshalNBoolean2bool(ctx, field.Selections, obj.PinRequired)`, 1)
 	want = strings.Replace(want, "return graphql.ResolveField(", `if !obj.OccurredAt.IsZero() {
 		return (*timeValue)(&obj.OccurredAt)

@@ -170,12 +170,18 @@ func TestAPIKeyUseIsStampedOffTheRequest(t *testing.T) {
 			t.Fatal("Close still waits for a stamp blocked on a lock")
 		}
 		release()
-		authenticateSoon(t, svc, otherSecret)
-		if len(svc.stamps.running) != 0 {
+		// Whether the cancelled UPDATE lands is not up to us: on
+		// PostgreSQL the server may carry it out once the lock is gone,
+		// before the cancel request reaches it. Either way the key was
+		// used. What Close promises is that no stamp starts after it:
+		// stamp marks one under way before it returns.
+		_, freshSecret := newKey()
+		authenticateSoon(t, svc, freshSecret)
+		svc.stamps.mu.Lock()
+		running = len(svc.stamps.running)
+		svc.stamps.mu.Unlock()
+		if running != 0 {
 			t.Error("a stamp started after Close")
-		}
-		if at := lastUsed(other.ID); at != nil {
-			t.Errorf("lastUsedAt stamped by a cancelled stamp or after Close: %v", at)
 		}
 	})
 }

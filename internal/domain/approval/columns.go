@@ -2,7 +2,7 @@ package approval
 
 import (
 	"strings"
-	"sync"
+	"sync/atomic"
 )
 
 // Fields names groups of an approval's fields, so that a list which shows
@@ -100,9 +100,9 @@ func columnsFor(fields Fields) selection {
 // wholeRow is the selection of a whole approval, made once.
 var wholeRow = columnsFor(AllFields)
 
-// selections keeps the selections made, by fields: at most one for each
-// of the 2^10 values.
-var selections sync.Map
+// selections keeps the selections made, indexed by their fields: there
+// are 2^10 values, so an array holds them all without a map's boxed keys.
+var selections [AllFields + 1]atomic.Pointer[selection]
 
 // selectionOf is columnsFor(fields), made once for each value.
 func selectionOf(fields Fields) selection {
@@ -110,11 +110,11 @@ func selectionOf(fields Fields) selection {
 	if fields == AllFields {
 		return wholeRow
 	}
-	if s, ok := selections.Load(fields); ok {
-		return s.(selection)
+	if s := selections[fields].Load(); s != nil {
+		return *s
 	}
 	s := columnsFor(fields)
-	selections.Store(fields, s)
+	selections[fields].Store(&s)
 	return s
 }
 

@@ -9,7 +9,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/ottr/backend/internal/platform/apperr"
 )
@@ -239,15 +238,26 @@ func inListElement(ctx context.Context) bool {
 	return false
 }
 
-// marshalSliceConcurrently is gqlgen's graphql.MarshalSliceConcurrently,
-// which the generated code calls for every list of objects, with one
-// change: the elements run on reused goroutines (listWorkers) instead of a
-// new goroutine each. A new goroutine starts with a small stack and grows
-// it, copying it each time, as the element descends through its fields'
-// resolvers and middleware: on a page of 100 approvals this copying was
-// the largest single cost of the response. A reused goroutine has grown
-// its stack already. The rest (a field context per element, the worker
-// limit, panics turned into a null element and an error) is gqlgen's.
+// marshalSliceConcurrently takes the place of gqlgen's
+// graphql.MarshalSliceConcurrently, which the generated code calls for
+// every list of objects and which starts every element at once, on a
+// goroutine of its own. Elements must run together only so that the
+// loaders batch what they ask for: a loader waits a window (loaderWait)
+// for keys before it reads, and an element that waits alone makes the
+// next wait again. On a dashboard's page the loaders were filled before
+// the list was marshalled (startApprovals), no element waits, and handing
+// fifty elements to other goroutines and waiting for them cost more than
+// the elements themselves.
+//
+// So the elements run one after another on the caller's goroutine until
+// one of them is about to wait: a loader asked for a key it does not hold
+// says so (aboutToWait) before it waits, and then every element not yet
+// started starts at once, each on a worker (listWorkers), in this list
+// and in every list around it, and asks within the same window. Anything
+// else that makes an element wait is caught by time: when no element has
+// finished for listStall, the rest start the same way. The rest (a field
+// context per element, panics turned into a null element and an error)
+// is gqlgen's; a list with a worker limit runs as gqlgen runs it.
 func marshalSliceConcurrently(
 	ctx context.Context,
 	length int,
@@ -255,46 +265,142 @@ func marshalSliceConcurrently(
 	omitPanicHandler bool,
 	marshalElement func(ctx context.Context, i int) graphql.Marshaler,
 ) graphql.Array {
-	if length <= 1 {
-		// One element needs no other goroutine: gqlgen's own path.
+	if length <= 1 || workerLimit > 0 {
+		// One element has no other to wait with; a limit is gqlgen's to keep.
 		return graphql.MarshalSliceConcurrently(ctx, length, workerLimit, omitPanicHandler, marshalElement)
 	}
-	ret := make(graphql.Array, length)
-	var wg sync.WaitGroup
-	var sm *semaphore.Weighted
-	if workerLimit > 0 {
-		sm = semaphore.NewWeighted(workerLimit)
-	}
-	for i := range length {
+	l := &listRun{ret: make(graphql.Array, length), outer: runningList(ctx)}
+	ctx = context.WithValue(ctx, listRunKey{}, l)
+	l.element = func(i int) {
 		childCtx := graphql.WithFieldContext(ctx, &graphql.FieldContext{Index: &i})
-		if sm != nil {
-			if err := sm.Acquire(ctx, 1); err != nil {
-				graphql.AddError(childCtx, ctx.Err())
-				for j := i; j < length; j++ {
-					ret[j] = graphql.Null
+		if !omitPanicHandler {
+			defer func() {
+				if r := recover(); r != nil {
+					graphql.AddError(childCtx, graphql.Recover(childCtx, r))
+					l.ret[i] = graphql.Null
 				}
-				break
-			}
+			}()
 		}
-		wg.Add(1)
+		l.ret[i] = marshalElement(childCtx, i)
+		l.finished.Add(1)
+	}
+	l.watch(listStall)
+	for {
+		i, ok := l.claim()
+		if !ok {
+			break
+		}
+		l.element(i)
+	}
+	l.stopWatching()
+	l.spread.Wait()
+	return l.ret
+}
+
+// listStall is how long a list's elements, run one after another, may go
+// without one finishing before the rest start at once: an element that
+// waits for something other than a loader (which says so at once) waits
+// this long alone. A page's element takes tens of microseconds. (A
+// variable for the tests that show what happens without it.)
+var listStall = time.Millisecond
+
+type listRunKey struct{}
+
+// listRun is a list being marshalled by marshalSliceConcurrently.
+type listRun struct {
+	ret      graphql.Array
+	element  func(i int) // runs element i and stores it in ret
+	outer    *listRun    // the list this one is an element's field of, if any
+	next     atomic.Int64
+	finished atomic.Int64 // elements done, for the stall watch
+	spreadAt atomic.Bool  // the rest were started on workers
+	spread   sync.WaitGroup
+
+	mu      sync.Mutex // the stall watch's
+	timer   *time.Timer
+	stopped bool
+}
+
+// runningList returns the innermost list whose element ctx is in.
+func runningList(ctx context.Context) *listRun {
+	l, _ := ctx.Value(listRunKey{}).(*listRun)
+	return l
+}
+
+// claim takes the next element not yet started, if any.
+func (l *listRun) claim() (int, bool) {
+	i := int(l.next.Add(1) - 1)
+	return i, i < len(l.ret)
+}
+
+// spreadOut starts every element not yet started, each on a worker. The
+// caller is an element of this list or of a list within it, or the stall
+// watch, so the list's caller has not yet waited for spread, or is
+// already counted in it.
+func (l *listRun) spreadOut() {
+	if l.spreadAt.Swap(true) {
+		return
+	}
+	for {
+		l.spread.Add(1)
+		i, ok := l.claim()
+		if !ok {
+			l.spread.Done()
+			return
+		}
 		listWorkers.run(func() {
-			defer wg.Done()
-			if sm != nil {
-				defer sm.Release(1)
-			}
-			if !omitPanicHandler {
-				defer func() {
-					if r := recover(); r != nil {
-						graphql.AddError(childCtx, graphql.Recover(childCtx, r))
-						ret[i] = graphql.Null
-					}
-				}()
-			}
-			ret[i] = marshalElement(childCtx, i)
+			defer l.spread.Done()
+			l.element(i)
 		})
 	}
-	wg.Wait()
-	return ret
+}
+
+// watch starts the stall watch: every period, the list spreads out unless
+// an element finished since the last look. Until the watch has ended, it
+// counts in spread.
+func (l *listRun) watch(period time.Duration) {
+	l.spread.Add(1)
+	seen := int64(0)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.timer = time.AfterFunc(period, func() {
+		l.mu.Lock()
+		if l.stopped || l.next.Load() >= int64(len(l.ret)) {
+			// Every element has started; the caller waits for the rest.
+			l.mu.Unlock()
+			l.spread.Done()
+			return
+		}
+		if now := l.finished.Load(); now != seen {
+			seen = now
+			l.timer.Reset(period)
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+		l.spreadOut()
+		l.spread.Done()
+	})
+}
+
+// stopWatching ends the stall watch once the caller has run out of elements
+// to claim.
+func (l *listRun) stopWatching() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	if l.timer.Stop() {
+		l.spread.Done() // it will not run again
+	}
+}
+
+// aboutToWait starts at once the elements not yet started of every list
+// ctx is within: the caller is about to wait for a loader's window, and
+// the other elements should ask it within the same window.
+func aboutToWait(ctx context.Context) {
+	for l := runningList(ctx); l != nil; l = l.outer {
+		l.spreadOut()
+	}
 }
 
 // listWorkers runs the elements of every list the server marshals. A burst

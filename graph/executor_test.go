@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vikstrous/dataloadgen"
 )
 
 // A list's elements run at the same time, as with gqlgen's own function:
@@ -300,5 +303,96 @@ func TestObjectFieldsAreWrittenAsGqlgenWritesThem(t *testing.T) {
 		if got.String() != want.String() {
 			t.Errorf("fields %v: wrote %s, gqlgen writes %s", aliases, got.String(), want.String())
 		}
+	}
+}
+
+// Elements that wait for nothing run one after another, in order, on the
+// caller's goroutine: none starts before the one before it has finished.
+func TestListElementsThatDoNotWaitRunInTurn(t *testing.T) {
+	const n = 50
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, nil)
+	var running, overlapped atomic.Int32
+	var order []int // appended only by elements, which must not overlap
+	ret := marshalSliceConcurrently(ctx, n, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		if running.Add(1) > 1 {
+			overlapped.Add(1)
+		}
+		defer running.Add(-1)
+		order = append(order, i)
+		return graphql.MarshalInt(i)
+	})
+	if overlapped.Load() != 0 {
+		t.Fatalf("%d elements started while another ran", overlapped.Load())
+	}
+	for i := range n {
+		if order[i] != i || ret[i] == graphql.Null {
+			t.Fatalf("element %d ran as the %d-th (%v)", order[i], i, ret[i])
+		}
+	}
+}
+
+// An element that asks a loader for a key it does not hold starts every
+// element not yet started, of its own list and of the lists around it, so
+// that the loader reads all their keys at once, as if every element had
+// started together.
+func TestLoaderWaitStartsTheRestOfTheLists(t *testing.T) {
+	// Not the stall watch: the loader's own word starts them.
+	defer func(d time.Duration) { listStall = d }(listStall)
+	listStall = time.Hour
+	const outer, inner = 5, 4
+	var batches [][]string
+	var mu sync.Mutex
+	l := newLoader(func(_ context.Context, keys []string) ([]string, []error) {
+		mu.Lock()
+		batches = append(batches, keys)
+		mu.Unlock()
+		return keys, nil
+	}, dataloadgen.WithWait(200*time.Millisecond))
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, nil)
+	start := time.Now()
+	marshalSliceConcurrently(ctx, outer, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		return marshalSliceConcurrently(ctx, inner, 0, false, func(ctx context.Context, j int) graphql.Marshaler {
+			v, err := l.Load(ctx, fmt.Sprintf("%d.%d", i, j))
+			if err != nil {
+				t.Error(err)
+			}
+			return graphql.MarshalString(v)
+		})
+	})
+	if len(batches) != 1 || len(batches[0]) != outer*inner {
+		t.Fatalf("the loader read %v; want all %d keys in one read", batches, outer*inner)
+	}
+	// One after another, each element would have waited a window of its own.
+	if took := time.Since(start); took > 10*200*time.Millisecond {
+		t.Fatalf("the lists took %v", took)
+	}
+}
+
+// Keys a loader holds (primed, or read before) keep the list in turn: an
+// element that finds its key does not start the others.
+func TestLoaderHitKeepsTheListInTurn(t *testing.T) {
+	const n = 20
+	l := newLoader(func(_ context.Context, keys []string) ([]string, []error) {
+		t.Errorf("the loader read %v; every key was primed", keys)
+		return keys, nil
+	}, dataloadgen.WithWait(time.Hour))
+	for i := range n {
+		l.Prime(strconv.Itoa(i), "value")
+	}
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, nil)
+	var running, overlapped atomic.Int32
+	marshalSliceConcurrently(ctx, n, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		if running.Add(1) > 1 {
+			overlapped.Add(1)
+		}
+		defer running.Add(-1)
+		v, err := l.Load(ctx, strconv.Itoa(i))
+		if err != nil || v != "value" {
+			t.Errorf("element %d: %q, %v", i, v, err)
+		}
+		return graphql.MarshalString(v)
+	})
+	if overlapped.Load() != 0 {
+		t.Fatalf("%d elements started while another ran", overlapped.Load())
 	}
 }

@@ -37,14 +37,14 @@ type inProject struct {
 // subscription, every event), so nothing read for one caller or one
 // moment is seen by another.
 type loaders struct {
-	project  *dataloadgen.Loader[string, *model.Project]
-	approval *dataloadgen.Loader[string, *model.Approval]
-	events   *dataloadgen.Loader[inProject, []*model.Event]
-	pending  *dataloadgen.Loader[inProject, *model.Approval]
-	channel  *dataloadgen.Loader[string, *model.SlackChannel]
-	event    *dataloadgen.Loader[int64, *model.Event]
+	project  *loader[string, *model.Project]
+	approval *loader[string, *model.Approval]
+	events   *loader[inProject, []*model.Event]
+	pending  *loader[inProject, *model.Approval]
+	channel  *loader[string, *model.SlackChannel]
+	event    *loader[int64, *model.Event]
 	// user is nil for an account that no longer exists.
-	user *dataloadgen.Loader[string, *model.User]
+	user *loader[string, *model.User]
 
 	// The reads behind events, pending and user, for the pages that make
 	// them at once (fill).
@@ -54,6 +54,69 @@ type loaders struct {
 }
 
 type loadersKey struct{}
+
+// loader is a dataloadgen loader that knows the keys it can answer without
+// waiting: those primed, and those it was asked for before in this
+// response. Asked for any other, it first says that its caller is about to
+// wait (aboutToWait), so that the other elements of the caller's list,
+// which run one after another until then, start and ask within the same
+// window.
+type loader[K comparable, V any] struct {
+	*dataloadgen.Loader[K, V]
+	mu    sync.Mutex
+	ready map[K]struct{}
+}
+
+func newLoader[K comparable, V any](fetch func(context.Context, []K) ([]V, []error), options ...dataloadgen.Option) *loader[K, V] {
+	return &loader[K, V]{Loader: dataloadgen.NewLoader(fetch, options...), ready: map[K]struct{}{}}
+}
+
+// Prime is dataloadgen's Prime: the key is answered without waiting.
+func (l *loader[K, V]) Prime(key K, value V) bool {
+	primed := l.Loader.Prime(key, value)
+	l.markReady(key)
+	return primed
+}
+
+// Load is dataloadgen's Load; the key is then answered without waiting.
+func (l *loader[K, V]) Load(ctx context.Context, key K) (V, error) {
+	if !l.isReady(key) {
+		aboutToWait(ctx)
+	}
+	v, err := l.Loader.Load(ctx, key)
+	l.markReady(key)
+	return v, err
+}
+
+// LoadAll is dataloadgen's LoadAll; the keys are then answered without
+// waiting.
+func (l *loader[K, V]) LoadAll(ctx context.Context, keys []K) ([]V, error) {
+	if !l.isReady(keys...) {
+		aboutToWait(ctx)
+	}
+	v, err := l.Loader.LoadAll(ctx, keys)
+	l.markReady(keys...)
+	return v, err
+}
+
+func (l *loader[K, V]) isReady(keys ...K) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		if _, ok := l.ready[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *loader[K, V]) markReady(keys ...K) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		l.ready[k] = struct{}{}
+	}
+}
 
 func (r *Resolver) newLoaders() *loaders {
 	wait := dataloadgen.WithWait(loaderWait)
@@ -98,7 +161,7 @@ func (r *Resolver) newLoaders() *loaders {
 	}
 	return &loaders{
 		readEvents: readEvents, readPending: readPending, readUsers: readUsers,
-		project: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*model.Project, []error) {
+		project: newLoader(func(ctx context.Context, ids []string) ([]*model.Project, []error) {
 			return eachKey(ids, func(id string) (*model.Project, error) {
 				p, err := r.ProjectService.Get(ctx, id)
 				if err != nil {
@@ -107,7 +170,7 @@ func (r *Resolver) newLoaders() *loaders {
 				return toProject(*p), nil
 			})
 		}, wait),
-		approval: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*model.Approval, []error) {
+		approval: newLoader(func(ctx context.Context, ids []string) ([]*model.Approval, []error) {
 			found, err := r.ApprovalService.GetMany(ctx, ids)
 			if err != nil {
 				return nil, []error{err}
@@ -118,9 +181,9 @@ func (r *Resolver) newLoaders() *loaders {
 			}
 			return out, nil
 		}, wait),
-		events:  dataloadgen.NewLoader(readEvents, wait),
-		pending: dataloadgen.NewLoader(readPending, wait),
-		channel: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*model.SlackChannel, []error) {
+		events:  newLoader(readEvents, wait),
+		pending: newLoader(readPending, wait),
+		channel: newLoader(func(ctx context.Context, ids []string) ([]*model.SlackChannel, []error) {
 			return eachKey(ids, func(id string) (*model.SlackChannel, error) {
 				c, err := r.SlackService.Get(ctx, id, project.ReadSettings)
 				if err != nil {
@@ -129,8 +192,8 @@ func (r *Resolver) newLoaders() *loaders {
 				return toSlackChannel(*c), nil
 			})
 		}, wait),
-		user: dataloadgen.NewLoader(readUsers, wait),
-		event: dataloadgen.NewLoader(func(ctx context.Context, ids []int64) ([]*model.Event, []error) {
+		user: newLoader(readUsers, wait),
+		event: newLoader(func(ctx context.Context, ids []int64) ([]*model.Event, []error) {
 			found, err := r.EventQueries.GetMany(ctx, ids)
 			if err != nil {
 				return nil, []error{err}
@@ -269,7 +332,7 @@ func startKeys(ctx context.Context, p *model.Project, keys []*model.KeyValue) {
 // fill reads keys at once and primes loader with what it found. A key whose
 // read failed is left out: the field that asks for it reads it through the
 // loader and reports its own error.
-func fill[K comparable, V any](ctx context.Context, loader *dataloadgen.Loader[K, V], read func(context.Context, []K) ([]V, []error), keys []K) {
+func fill[K comparable, V any](ctx context.Context, loader interface{ Prime(K, V) bool }, read func(context.Context, []K) ([]V, []error), keys []K) {
 	if len(keys) == 0 {
 		return
 	}

@@ -20,6 +20,9 @@ func (r *approvalResolver) Project(ctx context.Context, obj *model.Approval) (*m
 
 // Events is the resolver for the events field.
 func (r *approvalResolver) Events(ctx context.Context, obj *model.Approval) ([]*model.Event, error) {
+	if obj.PageEvents != nil {
+		return obj.PageEvents, nil
+	}
 	return loadersFor(ctx).events.Load(ctx, inProject{obj.ProjectID, obj.ID})
 }
 

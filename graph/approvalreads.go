@@ -6,6 +6,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/ottr/backend/graph/model"
 	"github.com/ottr/backend/internal/domain/approval"
 )
 
@@ -128,4 +129,39 @@ func mayBeApproval(typeName string) bool {
 		}
 	}
 	return false
+}
+
+// eventSummaryFields are the fields of Event that an event read in part
+// (event.Queries.SummariesForApprovals) answers as the whole event does. A
+// field not named here, such as one added later, reads events whole.
+var eventSummaryFields = map[string]bool{"__typename": true, "id": true, "type": true, "occurredAt": true}
+
+// pageEventsInPart reports whether the events of a page of approvals may be
+// read in part: the page's approvals are partial, so no other selection
+// sees them or what is attached to them, and its nodes' events fields,
+// fragments included, select only fields a summary answers.
+func pageEventsInPart(ctx context.Context, approvals []*model.Approval) bool {
+	if len(approvals) == 0 {
+		return false
+	}
+	for _, a := range approvals {
+		if !a.Partial {
+			return false
+		}
+	}
+	oc := graphql.GetOperationContext(ctx)
+	asked := false
+	for _, path := range [][]string{{"edges", "node", "events"}, {"nodes", "events"}} {
+		set, ok := selectionAt(ctx, path...)
+		if !ok {
+			continue
+		}
+		asked = true
+		for _, f := range graphql.CollectFields(oc, set, nil) {
+			if !eventSummaryFields[f.Name] {
+				return false
+			}
+		}
+	}
+	return asked
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/ottr/backend/graph/model"
+	"github.com/ottr/backend/internal/domain/event"
 	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/platform/apperr"
 )
@@ -48,9 +49,11 @@ type loaders struct {
 
 	// The reads behind events, pending and user, for the pages that make
 	// them at once (fill).
-	readEvents  func(context.Context, []inProject) ([][]*model.Event, []error)
-	readPending func(context.Context, []inProject) ([]*model.Approval, []error)
-	readUsers   func(context.Context, []string) ([]*model.User, []error)
+	readEvents func(context.Context, []inProject) ([][]*model.Event, []error)
+	// readEventSummaries reads a page's events in part (attachEventSummaries).
+	readEventSummaries func(ctx context.Context, projectID string, approvalIDs []string) (map[string][]event.Event, error)
+	readPending        func(context.Context, []inProject) ([]*model.Approval, []error)
+	readUsers          func(context.Context, []string) ([]*model.User, []error)
 }
 
 type loadersKey struct{}
@@ -161,6 +164,7 @@ func (r *Resolver) newLoaders() *loaders {
 	}
 	return &loaders{
 		readEvents: readEvents, readPending: readPending, readUsers: readUsers,
+		readEventSummaries: r.EventQueries.SummariesForApprovals,
 		project: newLoader(func(ctx context.Context, ids []string) ([]*model.Project, []error) {
 			return eachKey(ids, func(id string) (*model.Project, error) {
 				p, err := r.ProjectService.Get(ctx, id)
@@ -289,7 +293,9 @@ func startApprovals(ctx context.Context, p *model.Project, approvals []*model.Ap
 			l.approval.Prime(a.ID, a)
 		}
 	}
-	if selected(ctx, "edges", "node", "events") {
+	if pageEventsInPart(ctx, approvals) {
+		attachEventSummaries(ctx, l, p.ID, approvals)
+	} else if selected(ctx, "edges", "node", "events") {
 		keys := make([]inProject, len(approvals))
 		for i, a := range approvals {
 			keys[i] = inProject{a.ProjectID, a.ID}
@@ -312,6 +318,26 @@ func startApprovals(ctx context.Context, p *model.Project, approvals []*model.Ap
 	}
 	if len(users) > 0 {
 		fill(ctx, l.user, l.readUsers, slices.Collect(maps.Keys(users)))
+	}
+}
+
+// attachEventSummaries reads the events of a page of partial approvals in
+// part, in one query, and gives each approval its own (PageEvents). They
+// are not primed into the events loader: another selection of the same
+// approvals' events would find them there. A failed read leaves the
+// approvals without: each events field then reads through the loader and
+// reports its own error.
+func attachEventSummaries(ctx context.Context, l *loaders, projectID string, approvals []*model.Approval) {
+	ids := make([]string, len(approvals))
+	for i, a := range approvals {
+		ids[i] = a.ID
+	}
+	events, err := l.readEventSummaries(ctx, projectID, ids)
+	if err != nil {
+		return
+	}
+	for _, a := range approvals {
+		a.PageEvents = mapAll(events[a.ID], toEvent)
 	}
 }
 

@@ -39,6 +39,9 @@ type Approval struct {
 	// Partial is true when the read left out fields that the operation
 	// does not select: such an approval must not serve another selection.
 	Partial bool `json:"-"`
+	// PageEvents are the approval's events, read in part with a page of
+	// partial approvals for the page's own selection; nil when not read.
+	PageEvents []*Event `json:"-"`
 }
 
 // KeyValue is one entry of a project's key/value store. Its pending

@@ -141,11 +141,136 @@ func TestPageFieldsAnswerAsTheWholeApproval(t *testing.T) {
 	})
 }
 
+// A page of approvals that shows of their events only what every event
+// has reads the events in part. Every field of Event, as the schema lists
+// them, must still answer on a page what approval(id)'s events answer:
+// alone beside the summary's fields, and all together; and a second page
+// of the same operation that asks for more must get it.
+func TestPageEventsAnswerAsTheWholeEvents(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		srv := testserver.Start(t, d)
+		owner := srv.SignUp("Olga")
+		pid := owner.CreateProject("Events")
+		create := func(input map[string]any) string {
+			var out struct {
+				CreateApproval struct{ Approval struct{ ID string } }
+			}
+			owner.MustDo(`mutation($p: ID!, $i: CreateApprovalInput!) { createApproval(projectId: $p, input: $i) { approval { id } } }`,
+				map[string]any{"p": pid, "i": input}, &out)
+			return out.CreateApproval.Approval.ID
+		}
+		// Events of every kind a page shows: created, decided with a
+		// comment, a failed PIN, invalidated with a reason; and an approval
+		// with its creation alone.
+		decided := create(map[string]any{"keyPath": "events/decided", "value": "yes"})
+		owner.MustDo(`mutation($id: ID!) { decideApproval(id: $id, action: "approve", comment: "fine") { id } }`,
+			map[string]any{"id": decided}, nil)
+		invalidated := create(map[string]any{"keyPath": "events/invalidated", "value": "yes", "pin": "2468", "maxPinAttempts": 3})
+		owner.MustDo(`mutation($id: ID!) { invalidateApproval(id: $id, reason: "superseded") { id } }`,
+			map[string]any{"id": invalidated}, nil)
+		pending := create(map[string]any{"keyPath": "events/pending", "value": "yes"})
+		ids := []string{decided, invalidated, pending}
+
+		type approvalEvents struct {
+			ID     string
+			Events []map[string]any
+		}
+		whole := func(t *testing.T, sel string) map[string][]map[string]any {
+			out := map[string][]map[string]any{}
+			for _, id := range ids {
+				var got struct{ Approval approvalEvents }
+				owner.MustDo(`query($id: ID!) { approval(id: $id) { id events { `+sel+` } } }`, map[string]any{"id": id}, &got)
+				out[id] = got.Approval.Events
+			}
+			return out
+		}
+		compare := func(t *testing.T, form string, got []approvalEvents, want map[string][]map[string]any) {
+			t.Helper()
+			if len(got) != len(ids) {
+				t.Fatalf("%s: %d approvals, want %d", form, len(got), len(ids))
+			}
+			for _, a := range got {
+				if len(a.Events) == 0 || !reflect.DeepEqual(a.Events, want[a.ID]) {
+					g, _ := json.Marshal(a.Events)
+					w, _ := json.Marshal(want[a.ID])
+					t.Errorf("%s: events of %s on the page:\n %s\nwant, as approval(id) answers:\n %s", form, a.ID, g, w)
+				}
+			}
+		}
+		check := func(t *testing.T, sel string) {
+			t.Helper()
+			want := whole(t, sel)
+			forms := map[string]string{
+				"edges":    `query($p: ID!) { project(id: $p) { approvals(first: 3) { edges { node { id events { ` + sel + ` } } } } } }`,
+				"nodes":    `query($p: ID!) { project(id: $p) { approvals(first: 3) { nodes { id events { ` + sel + ` } } } } }`,
+				"fragment": `query($p: ID!) { project(id: $p) { approvals(first: 3) { nodes { id events { ...E } } } } } fragment E on Event { ` + sel + ` }`,
+			}
+			for form, query := range forms {
+				var out struct {
+					Project struct {
+						Approvals struct {
+							Edges []struct{ Node approvalEvents }
+							Nodes []approvalEvents
+						}
+					}
+				}
+				owner.MustDo(query, map[string]any{"p": pid}, &out)
+				got := out.Project.Approvals.Nodes
+				for _, e := range out.Project.Approvals.Edges {
+					got = append(got, e.Node)
+				}
+				compare(t, form, got, want)
+			}
+		}
+		const summary = "id type occurredAt"
+		t.Run("summary", func(t *testing.T) { check(t, summary) })
+		fields := fieldSelections(t, owner.Client, "Event")
+		if len(fields) < 10 {
+			t.Fatalf("only %d fields of Event found: %v", len(fields), fields)
+		}
+		var all []string
+		for name, sel := range fields {
+			all = append(all, sel)
+			t.Run(name, func(t *testing.T) { check(t, summary+" "+sel) })
+		}
+		t.Run("every field", func(t *testing.T) { check(t, strings.Join(all, " ")) })
+
+		// Two pages of one operation: the first shows the summary, the
+		// second asks for more, and gets it.
+		t.Run("two pages", func(t *testing.T) {
+			const more = "id type occurredAt keyPath reason action"
+			want := whole(t, more)
+			var out struct {
+				Project struct {
+					A, B struct{ Nodes []approvalEvents }
+				}
+			}
+			owner.MustDo(`query($p: ID!) { project(id: $p) {
+				a: approvals(first: 3) { nodes { id events { id type occurredAt } } }
+				b: approvals(first: 3) { nodes { id events { `+more+` } } } } }`, map[string]any{"p": pid}, &out)
+			compare(t, "second page", out.Project.B.Nodes, want)
+			compare(t, "first page", out.Project.A.Nodes, whole(t, summary))
+		})
+	})
+}
+
 // approvalFieldSelections asks the server's schema for Approval's fields
 // and returns a selection of each: its name, and for an object its
 // fields down to one more level, leaving out fields that take arguments
 // below the first level.
 func approvalFieldSelections(t *testing.T, c *testserver.Client) map[string]string {
+	t.Helper()
+	out := fieldSelections(t, c, "Approval")
+	if len(out) < 20 {
+		t.Fatalf("only %d fields of Approval found: %v", len(out), out)
+	}
+	return out
+}
+
+// fieldSelections is approvalFieldSelections for the object type typeName.
+func fieldSelections(t *testing.T, c *testserver.Client, typeName string) map[string]string {
 	t.Helper()
 	types := map[string][]introField{}
 	fieldsOf := func(name string) []introField {
@@ -184,16 +309,13 @@ func approvalFieldSelections(t *testing.T, c *testserver.Client) map[string]stri
 		return f.Name + " { " + strings.Join(sub, " ") + " }"
 	}
 	out := map[string]string{}
-	for _, f := range fieldsOf("Approval") {
+	for _, f := range fieldsOf(typeName) {
 		if f.requiresArgument() {
 			continue
 		}
 		if s := selection(f, 2); s != "" {
 			out[f.Name] = s
 		}
-	}
-	if len(out) < 20 {
-		t.Fatalf("only %d fields of Approval found: %v", len(out), out)
 	}
 	return out
 }

@@ -185,6 +185,12 @@ func (q *Queries) ForApproval(ctx context.Context, projectID, approvalID string)
 // ForApprovals returns the events of several approvals of a project, each
 // approval's oldest first, in one query (for a page of approvals).
 func (q *Queries) ForApprovals(ctx context.Context, projectID string, approvalIDs []string) (map[string][]Event, error) {
+	return q.forApprovals(ctx, projectID, approvalIDs, eventsOfApprovals, (*Event).fields)
+}
+
+// forApprovals reads with read the events of approvalIDs in projectID,
+// scanning each row into dests(event).
+func (q *Queries) forApprovals(ctx context.Context, projectID string, approvalIDs []string, read store.ListQuery, dests func(*Event) []any) (map[string][]Event, error) {
 	if err := apperr.CheckTexts("projectId", projectID); err != nil {
 		return nil, err
 	}
@@ -197,10 +203,10 @@ func (q *Queries) ForApprovals(ctx context.Context, projectID string, approvalID
 	}
 	// The ids are one array parameter on PostgreSQL (store.ListQuery);
 	// the rows are scanned without reflection.
-	built, args := q.store.WithList(eventsOfApprovals, []any{projectID}, approvalIDs)
+	built, args := q.store.WithList(read, []any{projectID}, approvalIDs)
 	err := q.store.Each(ctx, built, args, func(scan func(...any) error) error {
 		var ev Event
-		if err := scan(ev.fields()...); err != nil {
+		if err := scan(dests(&ev)...); err != nil {
 			return err
 		}
 		byApproval[*ev.ApprovalID] = append(byApproval[*ev.ApprovalID], ev)
@@ -211,6 +217,21 @@ func (q *Queries) ForApprovals(ctx context.Context, projectID string, approvalID
 	}
 	return byApproval, nil
 }
+
+// SummariesForApprovals is ForApprovals for a page that shows of each event
+// only what every event has: of each, only ID, Type, OccurredAt, ProjectID
+// and ApprovalID are read; the rest are left zero. A dashboard's list of
+// approvals shows no more, and reads three of the sixteen columns.
+func (q *Queries) SummariesForApprovals(ctx context.Context, projectID string, approvalIDs []string) (map[string][]Event, error) {
+	return q.forApprovals(ctx, projectID, approvalIDs, summariesOfApprovals, func(ev *Event) []any {
+		ev.ProjectID = projectID // the read's own condition
+		return []any{&ev.ID, &ev.Type, &ev.OccurredAt, &ev.ApprovalID}
+	})
+}
+
+// summariesOfApprovals is SummariesForApprovals' read.
+var summariesOfApprovals = store.NewListQuery(`SELECT id, type, occurred_at, approval_id` +
+	` FROM events WHERE project_id = ? AND approval_id IN ? ORDER BY id`)
 
 // eventsOfApprovals is ForApprovals' read.
 var eventsOfApprovals = store.NewListQuery(`SELECT ` + eventColumns +

@@ -184,14 +184,16 @@ func toEventTypes(types []model.EventType) []event.Type {
 }
 
 // toPageArgs is the paging arguments of a connection field; the total is
-// counted only when the operation asks for totalCount.
+// counted only when the operation asks for totalCount, and the edges'
+// cursors are made only when it asks for them.
 // A field's default first (the contract's "first: Int = 20") gives way to
 // an explicit last, so that last alone pages backward.
 func toPageArgs(ctx context.Context, first *int, after *string, last *int, before *string) page.Args {
 	if last != nil && !explicit(ctx, "first") {
 		first = nil
 	}
-	return page.Args{First: first, After: after, Last: last, Before: before, Total: selected(ctx, "totalCount")}
+	return page.Args{First: first, After: after, Last: last, Before: before, Total: selected(ctx, "totalCount"),
+		EndCursorsOnly: !selected(ctx, "edges", "cursor")}
 }
 
 func toPageInfo[T any](p page.Page[T]) *model.PageInfo {

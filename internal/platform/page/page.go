@@ -30,6 +30,10 @@ type Args struct {
 	// Total asks for the number of items in the whole list (with its
 	// filters, without the cursors), which costs one more query.
 	Total bool
+	// EndCursorsOnly leaves out the cursors of the edges between the first
+	// and the last, for a caller that shows only the page's start and end
+	// cursors: a page of 50 otherwise encodes 48 cursors nobody reads.
+	EndCursorsOnly bool
 }
 
 // Window is a validated Args: how many items, in which direction, between
@@ -42,13 +46,15 @@ type Window struct {
 	After    []string
 	Before   []string
 	Total    bool
+	// EndCursorsOnly is Args.EndCursorsOnly.
+	EndCursorsOnly bool
 }
 
 // Window validates a and decodes its cursors, each of which must have n
 // parts; def is the size when neither first nor last was given. Every
 // mistake is BAD_USER_INPUT naming the argument.
 func (a Args) Window(def, n int) (Window, error) {
-	w := Window{Size: def, Total: a.Total}
+	w := Window{Size: def, Total: a.Total, EndCursorsOnly: a.EndCursorsOnly}
 	if a.First != nil && a.Last != nil {
 		return w, apperr.Invalid("last", "give first or last, not both")
 	}
@@ -140,7 +146,8 @@ func (p Page[T]) EndCursor() string {
 
 // Cut makes the page of w out of rows, which were fetched with a limit of
 // w.Size+1 (a further row tells that more items exist), in list order when
-// paging forward and in reverse list order when paging backward.
+// paging forward and in reverse list order when paging backward. With
+// w.EndCursorsOnly, only the first and the last edge have a cursor.
 func Cut[R, T any](rows []R, w Window, cursor func(R) string, node func(R) T) Page[T] {
 	more := len(rows) > w.Size
 	if more {
@@ -156,7 +163,10 @@ func Cut[R, T any](rows []R, w Window, cursor func(R) string, node func(R) T) Pa
 		if w.Backward {
 			at = len(rows) - 1 - i
 		}
-		p.Edges[at] = Edge[T]{Cursor: cursor(r), Node: node(r)}
+		p.Edges[at] = Edge[T]{Node: node(r)}
+		if !w.EndCursorsOnly || at == 0 || at == len(rows)-1 {
+			p.Edges[at].Cursor = cursor(r)
+		}
 	}
 	return p
 }

@@ -113,3 +113,30 @@ func TestSeekConditions(t *testing.T) {
 		t.Errorf("args %v", got)
 	}
 }
+
+// A caller that shows only pageInfo's cursors gets those of the first and
+// the last edge, the same as a caller that shows every edge's; the edges
+// between get none.
+func TestCutMakesEndCursorsOnlyWhenAsked(t *testing.T) {
+	rows := []string{"a", "b", "c", "d"}
+	cursor := func(r string) string { return Encode(r) }
+	node := func(r string) string { return r }
+	for _, backward := range []bool{false, true} {
+		w, err := Args{First: ptr(3)}.Window(20, 1)
+		if backward {
+			w, err = Args{Last: ptr(3)}.Window(20, 1)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := Cut(rows, w, cursor, node)
+		w.EndCursorsOnly = true
+		ends := Cut(rows, w, cursor, node)
+		if ends.StartCursor() != all.StartCursor() || ends.EndCursor() != all.EndCursor() || ends.StartCursor() == "" || ends.EndCursor() == "" {
+			t.Fatalf("backward %v: cursors %q…%q, want %q…%q", backward, ends.StartCursor(), ends.EndCursor(), all.StartCursor(), all.EndCursor())
+		}
+		if ends.Edges[1].Cursor != "" || all.Edges[1].Cursor == "" || ends.Edges[1].Node != all.Edges[1].Node {
+			t.Fatalf("backward %v: middle edge %+v with end cursors only, %+v with all", backward, ends.Edges[1], all.Edges[1])
+		}
+	}
+}

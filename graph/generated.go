@@ -3137,6 +3137,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 }
 
 type executionContext struct {
+	collected collectedFields // collectFields' cache
 	*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]
 }
 
@@ -17450,7 +17451,7 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 var addWebhookEndpointPayloadImplementors = []string{"AddWebhookEndpointPayload"}
 
 func (ec *executionContext) _AddWebhookEndpointPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AddWebhookEndpointPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, addWebhookEndpointPayloadImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, addWebhookEndpointPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -17494,7 +17495,7 @@ func (ec *executionContext) _AddWebhookEndpointPayload(ctx context.Context, sel 
 var apiKeyImplementors = []string{"ApiKey", "Node"}
 
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *model.APIKey) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, apiKeyImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -17557,7 +17558,7 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 var apiKeyConnectionImplementors = []string{"ApiKeyConnection"}
 
 func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.SelectionSet, obj *model.APIKeyConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, apiKeyConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -17606,7 +17607,7 @@ func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.Selec
 var apiKeyEdgeImplementors = []string{"ApiKeyEdge"}
 
 func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSet, obj *model.APIKeyEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, apiKeyEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -17644,7 +17645,7 @@ func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSe
 var approvalImplementors = []string{"Approval", "Node"}
 
 func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet, obj *model.Approval) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, approvalImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, approvalImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -17792,7 +17793,7 @@ func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet,
 var approvalActionImplementors = []string{"ApprovalAction"}
 
 func (ec *executionContext) _ApprovalAction(ctx context.Context, sel ast.SelectionSet, obj *model.ApprovalAction) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, approvalActionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, approvalActionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -17840,7 +17841,7 @@ func (ec *executionContext) _ApprovalAction(ctx context.Context, sel ast.Selecti
 var approvalConnectionImplementors = []string{"ApprovalConnection"}
 
 func (ec *executionContext) _ApprovalConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ApprovalConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, approvalConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, approvalConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -17889,7 +17890,7 @@ func (ec *executionContext) _ApprovalConnection(ctx context.Context, sel ast.Sel
 var approvalEdgeImplementors = []string{"ApprovalEdge"}
 
 func (ec *executionContext) _ApprovalEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ApprovalEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, approvalEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, approvalEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -17927,7 +17928,7 @@ func (ec *executionContext) _ApprovalEdge(ctx context.Context, sel ast.Selection
 var approvalExecutionImplementors = []string{"ApprovalExecution"}
 
 func (ec *executionContext) _ApprovalExecution(ctx context.Context, sel ast.SelectionSet, obj *model.ApprovalExecution) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, approvalExecutionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, approvalExecutionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -17970,7 +17971,7 @@ func (ec *executionContext) _ApprovalExecution(ctx context.Context, sel ast.Sele
 var approvalLinkImplementors = []string{"ApprovalLink"}
 
 func (ec *executionContext) _ApprovalLink(ctx context.Context, sel ast.SelectionSet, obj *model.ApprovalLink) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, approvalLinkImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, approvalLinkImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18043,7 +18044,7 @@ func (ec *executionContext) _ApprovalLink(ctx context.Context, sel ast.Selection
 var authPayloadImplementors = []string{"AuthPayload"}
 
 func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AuthPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, authPayloadImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, authPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18091,7 +18092,7 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 var callbackDeliveryImplementors = []string{"CallbackDelivery", "Node", "DeliveryLogEntry"}
 
 func (ec *executionContext) _CallbackDelivery(ctx context.Context, sel ast.SelectionSet, obj *model.CallbackDelivery) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, callbackDeliveryImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, callbackDeliveryImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18185,7 +18186,7 @@ func (ec *executionContext) _CallbackDelivery(ctx context.Context, sel ast.Selec
 var callbackDeliveryConnectionImplementors = []string{"CallbackDeliveryConnection"}
 
 func (ec *executionContext) _CallbackDeliveryConnection(ctx context.Context, sel ast.SelectionSet, obj *model.CallbackDeliveryConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, callbackDeliveryConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, callbackDeliveryConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18228,7 +18229,7 @@ func (ec *executionContext) _CallbackDeliveryConnection(ctx context.Context, sel
 var callbackDeliveryEdgeImplementors = []string{"CallbackDeliveryEdge"}
 
 func (ec *executionContext) _CallbackDeliveryEdge(ctx context.Context, sel ast.SelectionSet, obj *model.CallbackDeliveryEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, callbackDeliveryEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, callbackDeliveryEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18266,7 +18267,7 @@ func (ec *executionContext) _CallbackDeliveryEdge(ctx context.Context, sel ast.S
 var callbackSecretPayloadImplementors = []string{"CallbackSecretPayload"}
 
 func (ec *executionContext) _CallbackSecretPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CallbackSecretPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, callbackSecretPayloadImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, callbackSecretPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18304,7 +18305,7 @@ func (ec *executionContext) _CallbackSecretPayload(ctx context.Context, sel ast.
 var createdApiKeyImplementors = []string{"CreatedApiKey"}
 
 func (ec *executionContext) _CreatedApiKey(ctx context.Context, sel ast.SelectionSet, obj *model.CreatedAPIKey) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createdApiKeyImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, createdApiKeyImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18342,7 +18343,7 @@ func (ec *executionContext) _CreatedApiKey(ctx context.Context, sel ast.Selectio
 var createdApprovalImplementors = []string{"CreatedApproval"}
 
 func (ec *executionContext) _CreatedApproval(ctx context.Context, sel ast.SelectionSet, obj *model.CreatedApproval) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createdApprovalImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, createdApprovalImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18385,7 +18386,7 @@ func (ec *executionContext) _CreatedApproval(ctx context.Context, sel ast.Select
 var deciderImplementors = []string{"Decider"}
 
 func (ec *executionContext) _Decider(ctx context.Context, sel ast.SelectionSet, obj *model.Decider) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deciderImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, deciderImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18434,7 +18435,7 @@ func (ec *executionContext) _Decider(ctx context.Context, sel ast.SelectionSet, 
 var decisionImplementors = []string{"Decision"}
 
 func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet, obj *model.Decision) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, decisionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, decisionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18482,7 +18483,7 @@ func (ec *executionContext) _Decision(ctx context.Context, sel ast.SelectionSet,
 var deleteProjectPayloadImplementors = []string{"DeleteProjectPayload"}
 
 func (ec *executionContext) _DeleteProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteProjectPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deleteProjectPayloadImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, deleteProjectPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18515,7 +18516,7 @@ func (ec *executionContext) _DeleteProjectPayload(ctx context.Context, sel ast.S
 var deliveryImplementors = []string{"Delivery", "Node", "DeliveryLogEntry"}
 
 func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet, obj *model.Delivery) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, deliveryImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18610,7 +18611,7 @@ func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet,
 var deliveryConnectionImplementors = []string{"DeliveryConnection"}
 
 func (ec *executionContext) _DeliveryConnection(ctx context.Context, sel ast.SelectionSet, obj *model.DeliveryConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, deliveryConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18659,7 +18660,7 @@ func (ec *executionContext) _DeliveryConnection(ctx context.Context, sel ast.Sel
 var deliveryEdgeImplementors = []string{"DeliveryEdge"}
 
 func (ec *executionContext) _DeliveryEdge(ctx context.Context, sel ast.SelectionSet, obj *model.DeliveryEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, deliveryEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18697,7 +18698,7 @@ func (ec *executionContext) _DeliveryEdge(ctx context.Context, sel ast.Selection
 var deliveryLogConnectionImplementors = []string{"DeliveryLogConnection"}
 
 func (ec *executionContext) _DeliveryLogConnection(ctx context.Context, sel ast.SelectionSet, obj *model.DeliveryLogConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryLogConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, deliveryLogConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18746,7 +18747,7 @@ func (ec *executionContext) _DeliveryLogConnection(ctx context.Context, sel ast.
 var deliveryLogEdgeImplementors = []string{"DeliveryLogEdge"}
 
 func (ec *executionContext) _DeliveryLogEdge(ctx context.Context, sel ast.SelectionSet, obj *model.DeliveryLogEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryLogEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, deliveryLogEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18784,7 +18785,7 @@ func (ec *executionContext) _DeliveryLogEdge(ctx context.Context, sel ast.Select
 var eventImplementors = []string{"Event", "Node"}
 
 func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *model.Event) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, eventImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, eventImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18880,7 +18881,7 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 var eventConnectionImplementors = []string{"EventConnection"}
 
 func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.SelectionSet, obj *model.EventConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, eventConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, eventConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18929,7 +18930,7 @@ func (ec *executionContext) _EventConnection(ctx context.Context, sel ast.Select
 var eventEdgeImplementors = []string{"EventEdge"}
 
 func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet, obj *model.EventEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, eventEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, eventEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18967,7 +18968,7 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 var keyValueImplementors = []string{"KeyValue", "Node"}
 
 func (ec *executionContext) _KeyValue(ctx context.Context, sel ast.SelectionSet, obj *model.KeyValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, keyValueImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, keyValueImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19021,7 +19022,7 @@ func (ec *executionContext) _KeyValue(ctx context.Context, sel ast.SelectionSet,
 var keyValueConnectionImplementors = []string{"KeyValueConnection"}
 
 func (ec *executionContext) _KeyValueConnection(ctx context.Context, sel ast.SelectionSet, obj *model.KeyValueConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, keyValueConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, keyValueConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19070,7 +19071,7 @@ func (ec *executionContext) _KeyValueConnection(ctx context.Context, sel ast.Sel
 var keyValueEdgeImplementors = []string{"KeyValueEdge"}
 
 func (ec *executionContext) _KeyValueEdge(ctx context.Context, sel ast.SelectionSet, obj *model.KeyValueEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, keyValueEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, keyValueEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19108,7 +19109,7 @@ func (ec *executionContext) _KeyValueEdge(ctx context.Context, sel ast.Selection
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, mutationImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Mutation",
 	})
@@ -19396,7 +19397,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.PageInfo) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, pageInfoImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19444,7 +19445,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 var projectImplementors = []string{"Project", "Node"}
 
 func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, obj *model.Project) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, projectImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, projectImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19583,7 +19584,7 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 var projectConnectionImplementors = []string{"ProjectConnection"}
 
 func (ec *executionContext) _ProjectConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, projectConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, projectConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19632,7 +19633,7 @@ func (ec *executionContext) _ProjectConnection(ctx context.Context, sel ast.Sele
 var projectEdgeImplementors = []string{"ProjectEdge"}
 
 func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, projectEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, projectEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19670,7 +19671,7 @@ func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionS
 var projectMemberImplementors = []string{"ProjectMember", "Node"}
 
 func (ec *executionContext) _ProjectMember(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectMember) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, projectMemberImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, projectMemberImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19729,7 +19730,7 @@ func (ec *executionContext) _ProjectMember(ctx context.Context, sel ast.Selectio
 var projectMemberConnectionImplementors = []string{"ProjectMemberConnection"}
 
 func (ec *executionContext) _ProjectMemberConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectMemberConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, projectMemberConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, projectMemberConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19778,7 +19779,7 @@ func (ec *executionContext) _ProjectMemberConnection(ctx context.Context, sel as
 var projectMemberEdgeImplementors = []string{"ProjectMemberEdge"}
 
 func (ec *executionContext) _ProjectMemberEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectMemberEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, projectMemberEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, projectMemberEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19816,7 +19817,7 @@ func (ec *executionContext) _ProjectMemberEdge(ctx context.Context, sel ast.Sele
 var projectSettingsImplementors = []string{"ProjectSettings"}
 
 func (ec *executionContext) _ProjectSettings(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectSettings) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, projectSettingsImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, projectSettingsImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19854,7 +19855,7 @@ func (ec *executionContext) _ProjectSettings(ctx context.Context, sel ast.Select
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, queryImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, queryImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Query",
 	})
@@ -19952,7 +19953,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 var removeProjectMemberPayloadImplementors = []string{"RemoveProjectMemberPayload"}
 
 func (ec *executionContext) _RemoveProjectMemberPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveProjectMemberPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, removeProjectMemberPayloadImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, removeProjectMemberPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19996,7 +19997,7 @@ func (ec *executionContext) _RemoveProjectMemberPayload(ctx context.Context, sel
 var removeSlackChannelPayloadImplementors = []string{"RemoveSlackChannelPayload"}
 
 func (ec *executionContext) _RemoveSlackChannelPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveSlackChannelPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, removeSlackChannelPayloadImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, removeSlackChannelPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20035,7 +20036,7 @@ func (ec *executionContext) _RemoveSlackChannelPayload(ctx context.Context, sel 
 var removeWebhookEndpointPayloadImplementors = []string{"RemoveWebhookEndpointPayload"}
 
 func (ec *executionContext) _RemoveWebhookEndpointPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveWebhookEndpointPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, removeWebhookEndpointPayloadImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, removeWebhookEndpointPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20074,7 +20075,7 @@ func (ec *executionContext) _RemoveWebhookEndpointPayload(ctx context.Context, s
 var rotateWebhookSecretPayloadImplementors = []string{"RotateWebhookSecretPayload"}
 
 func (ec *executionContext) _RotateWebhookSecretPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RotateWebhookSecretPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, rotateWebhookSecretPayloadImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, rotateWebhookSecretPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20112,7 +20113,7 @@ func (ec *executionContext) _RotateWebhookSecretPayload(ctx context.Context, sel
 var slackChannelImplementors = []string{"SlackChannel", "Node"}
 
 func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.SelectionSet, obj *model.SlackChannel) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, slackChannelImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, slackChannelImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20228,7 +20229,7 @@ func (ec *executionContext) _SlackChannel(ctx context.Context, sel ast.Selection
 var slackChannelConnectionImplementors = []string{"SlackChannelConnection"}
 
 func (ec *executionContext) _SlackChannelConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SlackChannelConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, slackChannelConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, slackChannelConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20277,7 +20278,7 @@ func (ec *executionContext) _SlackChannelConnection(ctx context.Context, sel ast
 var slackChannelEdgeImplementors = []string{"SlackChannelEdge"}
 
 func (ec *executionContext) _SlackChannelEdge(ctx context.Context, sel ast.SelectionSet, obj *model.SlackChannelEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, slackChannelEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, slackChannelEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20315,7 +20316,7 @@ func (ec *executionContext) _SlackChannelEdge(ctx context.Context, sel ast.Selec
 var slackTestResultImplementors = []string{"SlackTestResult"}
 
 func (ec *executionContext) _SlackTestResult(ctx context.Context, sel ast.SelectionSet, obj *model.SlackTestResult) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, slackTestResultImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, slackTestResultImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20363,7 +20364,7 @@ func (ec *executionContext) _SlackTestResult(ctx context.Context, sel ast.Select
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, subscriptionImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Subscription",
 	})
@@ -20385,7 +20386,7 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *model.User) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, userImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20433,7 +20434,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 var webhookDeliveryImplementors = []string{"WebhookDelivery", "Node", "DeliveryLogEntry"}
 
 func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookDelivery) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, webhookDeliveryImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20527,7 +20528,7 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 var webhookDeliveryConnectionImplementors = []string{"WebhookDeliveryConnection"}
 
 func (ec *executionContext) _WebhookDeliveryConnection(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookDeliveryConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, webhookDeliveryConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20570,7 +20571,7 @@ func (ec *executionContext) _WebhookDeliveryConnection(ctx context.Context, sel 
 var webhookDeliveryEdgeImplementors = []string{"WebhookDeliveryEdge"}
 
 func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookDeliveryEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, webhookDeliveryEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20608,7 +20609,7 @@ func (ec *executionContext) _WebhookDeliveryEdge(ctx context.Context, sel ast.Se
 var webhookEndpointImplementors = []string{"WebhookEndpoint", "Node"}
 
 func (ec *executionContext) _WebhookEndpoint(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookEndpoint) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookEndpointImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, webhookEndpointImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20713,7 +20714,7 @@ func (ec *executionContext) _WebhookEndpoint(ctx context.Context, sel ast.Select
 var webhookEndpointConnectionImplementors = []string{"WebhookEndpointConnection"}
 
 func (ec *executionContext) _WebhookEndpointConnection(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookEndpointConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookEndpointConnectionImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, webhookEndpointConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20756,7 +20757,7 @@ func (ec *executionContext) _WebhookEndpointConnection(ctx context.Context, sel 
 var webhookEndpointEdgeImplementors = []string{"WebhookEndpointEdge"}
 
 func (ec *executionContext) _WebhookEndpointEdge(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookEndpointEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookEndpointEdgeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, webhookEndpointEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20794,7 +20795,7 @@ func (ec *executionContext) _WebhookEndpointEdge(ctx context.Context, sel ast.Se
 var webhookTestResultImplementors = []string{"WebhookTestResult"}
 
 func (ec *executionContext) _WebhookTestResult(ctx context.Context, sel ast.SelectionSet, obj *model.WebhookTestResult) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, webhookTestResultImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, webhookTestResultImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20842,7 +20843,7 @@ func (ec *executionContext) _WebhookTestResult(ctx context.Context, sel ast.Sele
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __DirectiveImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, __DirectiveImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20895,7 +20896,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 var __EnumValueImplementors = []string{"__EnumValue"}
 
 func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.EnumValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __EnumValueImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, __EnumValueImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20943,7 +20944,7 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 var __FieldImplementors = []string{"__Field"}
 
 func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, obj *introspection.Field) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __FieldImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, __FieldImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -21001,7 +21002,7 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 var __InputValueImplementors = []string{"__InputValue"}
 
 func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.InputValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __InputValueImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, __InputValueImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -21059,7 +21060,7 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 var __SchemaImplementors = []string{"__Schema"}
 
 func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet, obj *introspection.Schema) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __SchemaImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, __SchemaImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -21117,7 +21118,7 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 var __TypeImplementors = []string{"__Type"}
 
 func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, obj *introspection.Type) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __TypeImplementors)
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, __TypeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)

@@ -25,6 +25,9 @@ var rewrites = []struct{ gqlgen, ours string }{
 	// The end of every object's marshalling, where fields is in scope.
 	{"\n\treturn out\n}\n", "\n\treturn objectFields{fields, out}\n}\n"},
 	{"out.ResolveConcurrently(ec.OperationContext, &deferred,", "resolveField(ctx, field, out, ec.OperationContext, &deferred,"},
+	// collectFields caches in the operation's executionContext.
+	{"type executionContext struct {\n", "type executionContext struct {\n\tcollected collectedFields // collectFields' cache\n"},
+	{"graphql.CollectFields(ec.OperationContext, sel, ", "collectFields(&ec.collected, ec.OperationContext, sel, "},
 }
 
 func main() {

@@ -94,7 +94,11 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 }
 `
 
-const calls = `ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, f)
+const calls = `type executionContext struct {
+	*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]
+}
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventImplementors)
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, f)
 	deferred := graphql.NewDeferredGroup(ctx)
 	out.ResolveConcurrently(ec.OperationContext, &deferred, i, true, true, h)
 	return graphql.ResolveField(ctx, ec.OperationContext, field)
@@ -118,7 +122,12 @@ func TestRewriteReplacesEveryCall(t *testing.T) {
 		return (*timeValue)(&obj.OccurredAt)
 	}
 	return resolveFieldValue(`, 1)
-	want += `ret := marshalSliceConcurrently(ctx, len(v), 0, false, f)
+	want += `type executionContext struct {
+	collected collectedFields // collectFields' cache
+	*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]
+}
+	fields := collectFields(&ec.collected, ec.OperationContext, sel, eventImplementors)
+	ret := marshalSliceConcurrently(ctx, len(v), 0, false, f)
 	deferred := newDeferredGroup(ctx)
 	resolveField(ctx, field, out, ec.OperationContext, &deferred, i, true, true, h)
 	return resolveFieldValue(ctx, ec.OperationContext, field)

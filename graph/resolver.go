@@ -1,7 +1,7 @@
 package graph
 
 //go:generate go tool gqlgen generate
-//go:generate go run ../internal/tools/gqlgenrewrite generated.go
+//go:generate go run ../internal/tools/gqlgenrewrite generated.go model/models_gen.go
 
 import (
 	"github.com/ottr/backend/internal/domain/approval"

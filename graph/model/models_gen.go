@@ -762,7 +762,7 @@ func (e *ActionStyle) UnmarshalGQL(v any) error {
 }
 
 func (e ActionStyle) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+	writeEnum(w, e.String())
 }
 
 func (e *ActionStyle) UnmarshalJSON(b []byte) error {
@@ -822,7 +822,7 @@ func (e *APIKeyScope) UnmarshalGQL(v any) error {
 }
 
 func (e APIKeyScope) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+	writeEnum(w, e.String())
 }
 
 func (e *APIKeyScope) UnmarshalJSON(b []byte) error {
@@ -883,7 +883,7 @@ func (e *ApprovalSort) UnmarshalGQL(v any) error {
 }
 
 func (e ApprovalSort) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+	writeEnum(w, e.String())
 }
 
 func (e *ApprovalSort) UnmarshalJSON(b []byte) error {
@@ -950,7 +950,7 @@ func (e *ApprovalStatus) UnmarshalGQL(v any) error {
 }
 
 func (e ApprovalStatus) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+	writeEnum(w, e.String())
 }
 
 func (e *ApprovalStatus) UnmarshalJSON(b []byte) error {
@@ -1011,7 +1011,7 @@ func (e *DecisionVia) UnmarshalGQL(v any) error {
 }
 
 func (e DecisionVia) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+	writeEnum(w, e.String())
 }
 
 func (e *DecisionVia) UnmarshalJSON(b []byte) error {
@@ -1074,7 +1074,7 @@ func (e *DeliveryOrdering) UnmarshalGQL(v any) error {
 }
 
 func (e DeliveryOrdering) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+	writeEnum(w, e.String())
 }
 
 func (e *DeliveryOrdering) UnmarshalJSON(b []byte) error {
@@ -1141,7 +1141,7 @@ func (e *DeliveryStatus) UnmarshalGQL(v any) error {
 }
 
 func (e DeliveryStatus) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+	writeEnum(w, e.String())
 }
 
 func (e *DeliveryStatus) UnmarshalJSON(b []byte) error {
@@ -1214,7 +1214,7 @@ func (e *EventType) UnmarshalGQL(v any) error {
 }
 
 func (e EventType) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+	writeEnum(w, e.String())
 }
 
 func (e *EventType) UnmarshalJSON(b []byte) error {
@@ -1281,7 +1281,7 @@ func (e *Role) UnmarshalGQL(v any) error {
 }
 
 func (e Role) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+	writeEnum(w, e.String())
 }
 
 func (e *Role) UnmarshalJSON(b []byte) error {

@@ -4,9 +4,11 @@
 // caller has in scope before them), where gqlgen's own do work this server
 // does not need (graph/executor.go says what and why). It also makes the
 // fields that read a struct field and can never be null marshal it
-// directly (readPlainFields). gqlgen's templates offer no hook for it.
+// directly (readPlainFields). Given graph/model's generated file too, it
+// makes the enums there write their values without fmt (modelRewrites).
+// gqlgen's templates offer no hook for it.
 //
-//	go run ./internal/tools/gqlgenrewrite generated.go
+//	go run ./internal/tools/gqlgenrewrite generated.go [model/models_gen.go]
 package main
 
 import (
@@ -30,18 +32,28 @@ var rewrites = []struct{ gqlgen, ours string }{
 	{"graphql.CollectFields(ec.OperationContext, sel, ", "collectFields(&ec.collected, ec.OperationContext, sel, "},
 }
 
+// modelRewrites are the rewrites of the models' file (package model; see
+// graph/model/enum.go): every enum's MarshalGQL.
+var modelRewrites = []struct{ gqlgen, ours string }{
+	{"\t_, _ = fmt.Fprint(w, strconv.Quote(e.String()))\n", "\twriteEnum(w, e.String())\n"},
+}
+
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: gqlgenrewrite <generated.go>")
+	if len(os.Args) != 2 && len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: gqlgenrewrite <generated.go> [<models_gen.go>]")
 		os.Exit(2)
 	}
-	if err := rewriteFile(os.Args[1]); err != nil {
+	err := rewriteFile(os.Args[1], rewrite)
+	if err == nil && len(os.Args) == 3 {
+		err = rewriteFile(os.Args[2], rewriteModels)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gqlgenrewrite:", err)
 		os.Exit(1)
 	}
 }
 
-func rewriteFile(path string) error {
+func rewriteFile(path string, rewrite func([]byte) ([]byte, error)) error {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -169,6 +181,17 @@ func rewrite(src []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return replaceAll(src, rewrites)
+}
+
+// rewriteModels replaces every enum's marshalling in the models' file.
+func rewriteModels(src []byte) ([]byte, error) {
+	return replaceAll(src, modelRewrites)
+}
+
+// replaceAll replaces every occurrence of each rewrite, and fails on one
+// found nowhere.
+func replaceAll(src []byte, rewrites []struct{ gqlgen, ours string }) ([]byte, error) {
 	for _, r := range rewrites {
 		if !bytes.Contains(src, []byte(r.gqlgen)) {
 			return nil, fmt.Errorf("no call of %s to rewrite", r.gqlgen)

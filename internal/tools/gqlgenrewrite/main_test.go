@@ -152,3 +152,32 @@ func TestRewriteRefusesAMissingCall(t *testing.T) {
 		t.Fatalf("error %v, want one saying no plain field was found", err)
 	}
 }
+
+// enum is gqlgen's marshalling of an enum, as models_gen.go has it.
+const enum = `func (e EventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *EventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+`
+
+func TestRewriteModelsWritesEnums(t *testing.T) {
+	src := enum + strings.ReplaceAll(enum, "EventType", "ApprovalStatus")
+	out, err := rewriteModels([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.ReplaceAll(src, "_, _ = fmt.Fprint(w, strconv.Quote(e.String()))", "writeEnum(w, e.String())")
+	if string(out) != want {
+		t.Fatalf("rewrote to\n%s\nwant\n%s", out, want)
+	}
+	if _, err := rewriteModels([]byte(want)); err == nil || !strings.Contains(err.Error(), "strconv.Quote") {
+		t.Fatalf("error %v, want one naming the missing call", err)
+	}
+}

@@ -250,8 +250,9 @@ func inListElement(ctx context.Context) bool {
 // the elements themselves.
 //
 // So the elements run one after another on the caller's goroutine until
-// one of them is about to wait: a loader asked for a key it does not hold
-// says so (aboutToWait) before it waits, and then every element not yet
+// one of them is about to wait: a loader asked for a key it does not hold,
+// and the store about to send a statement (store.WithWaitNotice), say so
+// (aboutToWait) before they wait, and then every element not yet
 // started starts at once, each on a worker (listWorkers), in this list
 // and in every list around it, and asks within the same window. Anything
 // else that makes an element wait is caught by time: when no element has
@@ -284,7 +285,7 @@ func marshalSliceConcurrently(
 		l.ret[i] = marshalElement(childCtx, i)
 		l.finished.Add(1)
 	}
-	l.watch(listStall)
+	l.watch(time.Duration(listStall.Load()))
 	for {
 		i, ok := l.claim()
 		if !ok {
@@ -299,10 +300,13 @@ func marshalSliceConcurrently(
 
 // listStall is how long a list's elements, run one after another, may go
 // without one finishing before the rest start at once: an element that
-// waits for something other than a loader (which says so at once) waits
-// this long alone. A page's element takes tens of microseconds. (A
-// variable for the tests that show what happens without it.)
-var listStall = time.Millisecond
+// waits for something other than a loader or the database (which say so
+// at once) waits this long alone. A page's element takes tens of
+// microseconds. In nanoseconds; a variable for the tests that show what
+// happens without it, atomic as another test's server may be marshalling.
+var listStall atomic.Int64
+
+func init() { listStall.Store(int64(time.Millisecond)) }
 
 type listRunKey struct{}
 
@@ -396,7 +400,8 @@ func (l *listRun) stopWatching() {
 
 // aboutToWait starts at once the elements not yet started of every list
 // ctx is within: the caller is about to wait for a loader's window, and
-// the other elements should ask it within the same window.
+// the other elements should ask it within the same window, or for the
+// database, which the other elements need not wait for.
 func aboutToWait(ctx context.Context) {
 	for l := runningList(ctx); l != nil; l = l.outer {
 		l.spreadOut()

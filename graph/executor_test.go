@@ -16,6 +16,9 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vikstrous/dataloadgen"
+
+	"github.com/ottr/backend/internal/platform/store"
+	"github.com/ottr/backend/internal/platform/store/storetest"
 )
 
 // A list's elements run at the same time, as with gqlgen's own function:
@@ -337,8 +340,7 @@ func TestListElementsThatDoNotWaitRunInTurn(t *testing.T) {
 // started together.
 func TestLoaderWaitStartsTheRestOfTheLists(t *testing.T) {
 	// Not the stall watch: the loader's own word starts them.
-	defer func(d time.Duration) { listStall = d }(listStall)
-	listStall = time.Hour
+	defer listStall.Store(listStall.Swap(int64(time.Hour)))
 	const outer, inner = 5, 4
 	var batches [][]string
 	var mu sync.Mutex
@@ -395,4 +397,45 @@ func TestLoaderHitKeepsTheListInTurn(t *testing.T) {
 	if overlapped.Load() != 0 {
 		t.Fatalf("%d elements started while another ran", overlapped.Load())
 	}
+}
+
+// An element about to send a statement starts the rest of its list at
+// once: elements that each read the database wait for it side by side, as
+// with gqlgen's own function, through the notice every response's context
+// carries (withLoaders). Here each element reads, then waits until all
+// have started; with the stall watch off, run one after another they
+// would never finish.
+func TestStatementStartsTheRestOfTheList(t *testing.T) {
+	defer listStall.Store(listStall.Swap(int64(time.Hour)))
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		s := storetest.Open(t, d)
+		const n = 8
+		var started sync.WaitGroup
+		started.Add(n)
+		all := make(chan struct{})
+		go func() { started.Wait(); close(all) }()
+		one := store.NewQuery("SELECT 1")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, nil)
+			withLoaders(&Resolver{})(ctx, func(ctx context.Context) *graphql.Response {
+				marshalSliceConcurrently(ctx, n, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+					var v int
+					if err := s.QueryRow(ctx, one).Scan(&v); err != nil {
+						t.Error(err)
+					}
+					started.Done()
+					<-all
+					return graphql.MarshalInt(v)
+				})
+				return nil
+			})
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the elements that read the database did not run together")
+		}
+	})
 }

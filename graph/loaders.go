@@ -14,6 +14,7 @@ import (
 	"github.com/ottr/backend/internal/domain/event"
 	"github.com/ottr/backend/internal/domain/project"
 	"github.com/ottr/backend/internal/platform/apperr"
+	"github.com/ottr/backend/internal/platform/store"
 )
 
 // loaderWait is how long a loader collects keys before it queries. gqlgen
@@ -234,11 +235,15 @@ func loadersFor(ctx context.Context) *loaders {
 }
 
 // withLoaders gives every response, of a query, a mutation or one event of
-// a subscription, loaders of its own.
+// a subscription, loaders of its own, and tells the store to say when a
+// statement is about to wait (aboutToWait).
 func withLoaders(r *Resolver) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		// The caller's memberships are read once per response too.
 		ctx = project.WithAccessMemo(ctx)
+		// A list's element about to wait for the database starts the rest
+		// of its list, as one about to wait for a loader does.
+		ctx = store.WithWaitNotice(ctx, aboutToWait)
 		return next(context.WithValue(ctx, loadersKey{}, &lazyLoaders{r: r}))
 	}
 }

@@ -100,9 +100,11 @@ func (r Row) scan(dest []any) error {
 		if err != nil {
 			return err
 		}
+		noticeWait(ctx)
 		return tx.QueryRowContext(ctx, text, r.args...).Scan(dest...)
 	}
 	if s.dialect == SQLite {
+		noticeWait(ctx)
 		return s.sqlDB.QueryRowContext(ctx, text, r.args...).Scan(dest...)
 	}
 	// On PostgreSQL, pgx itself scans into the fields, without
@@ -165,6 +167,7 @@ func (s *Store) Each(ctx context.Context, q Query, args []any, fn func(scan func
 func eachSQL(ctx context.Context, db interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, text string, args []any, fn func(scan func(dest ...any) error) error) error {
+	noticeWait(ctx)
 	rows, err := db.QueryContext(ctx, text, args...)
 	if err != nil {
 		return err

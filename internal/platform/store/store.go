@@ -100,6 +100,9 @@ func open(ctx context.Context, databaseURL, dataDir string, roomWait time.Durati
 	if err := registerTranslations(s.db); err != nil {
 		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
 	}
+	if err := registerWaitNotice(s.db); err != nil {
+		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
+	}
 	if s.sqlDB, err = s.db.DB(); err != nil {
 		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
 	}
@@ -200,6 +203,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(ctx context.Context) error) 
 		return fn(ctx)
 	}
 	st := &txState{}
+	noticeWait(ctx) // its BEGIN
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		st.tx = tx
 		return fn(context.WithValue(ctx, txKey{}, st))
@@ -234,6 +238,7 @@ func (s *Store) WithLock(ctx context.Context, key int64, fn func(ctx context.Con
 	if s.dialect != Postgres {
 		return fn(ctx)
 	}
+	noticeWait(ctx)
 	conn, err := s.sqlDB.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("advisory lock %d: %w", key, err)
@@ -289,6 +294,7 @@ func (s *Store) ExecAll(ctx context.Context, stmts ...Stmt) error {
 // connection pgx closes on an error is dropped from the pool when it is
 // handed back.
 func (s *Store) withPgxConn(ctx context.Context, fn func(*pgx.Conn) error) error {
+	noticeWait(ctx)
 	conn, err := s.sqlDB.Conn(ctx)
 	if err != nil {
 		return err

@@ -1,0 +1,97 @@
+package store_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ottr/backend/internal/domain/project"
+	"github.com/ottr/backend/internal/platform/store"
+	"github.com/ottr/backend/internal/platform/store/storetest"
+)
+
+// Every kind of statement the store sends tells the context's notice
+// first, on the pool and in a transaction, with a context made from the
+// one that carries the notice.
+func TestWaitNoticeBeforeEveryStatement(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		s := storetest.Open(t, d)
+		type marker struct{}
+		var notices atomic.Int32
+		base := context.WithValue(context.Background(), marker{}, true)
+		ctx := store.WithWaitNotice(base, func(ctx context.Context) {
+			if ctx.Value(marker{}) == nil {
+				t.Error("the notice was given another context than the statement's")
+			}
+			notices.Add(1)
+		})
+		p := project.Project{ID: store.NewID(), Name: "notice", CreatedAt: store.Now()}
+		storetest.Must(t, s.DB(context.Background()).Create(&p).Error)
+		statements := []struct {
+			name string
+			run  func(ctx context.Context) error
+		}{
+			{"GORM create", func(ctx context.Context) error {
+				q := project.Project{ID: store.NewID(), Name: "another", CreatedAt: store.Now()}
+				return s.DB(ctx).Create(&q).Error
+			}},
+			{"GORM query", func(ctx context.Context) error { return s.DB(ctx).Take(&project.Project{}, "id = ?", p.ID).Error }},
+			{"GORM update", func(ctx context.Context) error {
+				return s.DB(ctx).Model(&project.Project{}).Where("id = ?", p.ID).Update("name", "noticed").Error
+			}},
+			{"GORM raw", func(ctx context.Context) error {
+				var n int
+				return s.DB(ctx).Raw("SELECT count(*) FROM projects WHERE id = ?", p.ID).Scan(&n).Error
+			}},
+			{"GORM exec", func(ctx context.Context) error {
+				return s.DB(ctx).Exec("UPDATE projects SET name = ? WHERE id = ?", "noticed", p.ID).Error
+			}},
+			{"QueryRow", func(ctx context.Context) error {
+				var got project.Project
+				return s.QueryRow(ctx, projectByNameAndID, "noticed", p.ID).Scan(&got.ID, &got.Name, &got.CreatedAt)
+			}},
+			{"Each", func(ctx context.Context) error {
+				q, args := s.WithList(projectsNamed, []any{"notic%"}, []string{"noticed"})
+				return s.Each(ctx, q, args, func(scan func(...any) error) error { var id string; return scan(&id) })
+			}},
+			{"ExecAll", func(ctx context.Context) error {
+				return s.ExecAll(ctx, store.Stmt{SQL: "UPDATE projects SET name = ? WHERE id = ?", Args: []any{"noticed", p.ID}})
+			}},
+			{"WithLock", func(ctx context.Context) error {
+				return s.WithLock(ctx, 4242, func(context.Context) error { return nil })
+			}},
+		}
+		for _, inTx := range []bool{false, true} {
+			for _, st := range statements {
+				if inTx && st.name == "WithLock" {
+					continue // not a statement of the transaction
+				}
+				before := notices.Load()
+				run := st.run
+				if inTx {
+					run = func(ctx context.Context) error {
+						return s.WithTx(ctx, func(ctx context.Context) error {
+							before = notices.Load() // the transaction's BEGIN noticed
+							return st.run(ctx)
+						})
+					}
+				}
+				if err := run(ctx); err != nil {
+					t.Fatalf("%s (in a transaction: %v): %v", st.name, inTx, err)
+				}
+				if st.name == "WithLock" && d == store.SQLite {
+					continue // one SQLite file takes no lock: nothing is sent
+				}
+				if notices.Load() <= before {
+					t.Errorf("%s (in a transaction: %v) sent without a notice", st.name, inTx)
+				}
+			}
+		}
+		// Without a notice in the context, statements run as ever.
+		if err := s.DB(context.Background()).Take(&project.Project{}, "id = ?", p.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

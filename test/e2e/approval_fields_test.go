@@ -24,14 +24,7 @@ func TestPageFieldsAnswerAsTheWholeApproval(t *testing.T) {
 		srv := testserver.Start(t, d)
 		owner := srv.SignUp("Olga")
 		pid := owner.CreateProject("Fields")
-		create := func(input map[string]any) string {
-			var out struct {
-				CreateApproval struct{ Approval struct{ ID string } }
-			}
-			owner.MustDo(`mutation($p: ID!, $i: CreateApprovalInput!) { createApproval(projectId: $p, input: $i) { approval { id } } }`,
-				map[string]any{"p": pid, "i": input}, &out)
-			return out.CreateApproval.Approval.ID
-		}
+		create := approvalCreator(owner, pid)
 		// Approvals whose every optional field differs: decided with a
 		// comment by a named decider, invalidated with a PIN and a reason,
 		// and one left pending with nothing optional.
@@ -153,14 +146,7 @@ func TestPageEventsAnswerAsTheWholeEvents(t *testing.T) {
 		srv := testserver.Start(t, d)
 		owner := srv.SignUp("Olga")
 		pid := owner.CreateProject("Events")
-		create := func(input map[string]any) string {
-			var out struct {
-				CreateApproval struct{ Approval struct{ ID string } }
-			}
-			owner.MustDo(`mutation($p: ID!, $i: CreateApprovalInput!) { createApproval(projectId: $p, input: $i) { approval { id } } }`,
-				map[string]any{"p": pid, "i": input}, &out)
-			return out.CreateApproval.Approval.ID
-		}
+		create := approvalCreator(owner, pid)
 		// Events of every kind a page shows: created, decided with a
 		// comment, a failed PIN, invalidated with a reason; and an approval
 		// with its creation alone.
@@ -254,6 +240,19 @@ func TestPageEventsAnswerAsTheWholeEvents(t *testing.T) {
 			compare(t, "first page", out.Project.A.Nodes, whole(t, summary))
 		})
 	})
+}
+
+// approvalCreator creates approvals of input in project pid as user u and
+// returns their ids.
+func approvalCreator(u *testserver.User, pid string) func(input map[string]any) string {
+	return func(input map[string]any) string {
+		var out struct {
+			CreateApproval struct{ Approval struct{ ID string } }
+		}
+		u.MustDo(`mutation($p: ID!, $i: CreateApprovalInput!) { createApproval(projectId: $p, input: $i) { approval { id } } }`,
+			map[string]any{"p": pid, "i": input}, &out)
+		return out.CreateApproval.Approval.ID
+	}
 }
 
 // approvalFieldSelections asks the server's schema for Approval's fields

@@ -241,13 +241,13 @@ func inListElement(ctx context.Context) bool {
 // marshalSliceConcurrently takes the place of gqlgen's
 // graphql.MarshalSliceConcurrently, which the generated code calls for
 // every list of objects and which starts every element at once, on a
-// goroutine of its own. Elements must run together only so that the
-// loaders batch what they ask for: a loader waits a window (loaderWait)
-// for keys before it reads, and an element that waits alone makes the
-// next wait again. On a dashboard's page the loaders were filled before
-// the list was marshalled (startApprovals), no element waits, and handing
-// fifty elements to other goroutines and waiting for them cost more than
-// the elements themselves.
+// goroutine of its own. Elements must run together only when they wait:
+// a loader waits a window (loaderWait) for keys before it reads, and an
+// element that waits alone makes the next wait again; elements that read
+// the database should wait for it side by side. On a dashboard's page the
+// loaders were filled before the list was marshalled (startApprovals), no
+// element waits, and handing fifty elements to other goroutines and
+// waiting for them cost more than the elements themselves.
 //
 // So the elements run one after another on the caller's goroutine until
 // one of them is about to wait: a loader asked for a key it does not hold,

@@ -167,9 +167,9 @@ func resolveFieldValue[T any](
 // which the generated code calls for every field with a resolver: gqlgen
 // resolves such fields when the object's field set is dispatched, all but
 // the first on a new goroutine each. For an object within a list that
-// goroutine buys nothing: the list's elements already run side by side
-// (marshalSliceConcurrently), so a loader still sees every element's key
-// at once, and the fields it reads were mostly read before the list was
+// goroutine buys nothing: an element about to wait for a loader starts
+// the rest of its list at once (marshalSliceConcurrently), so a loader
+// still sees every element's key within its window, and the fields it reads were mostly read before the list was
 // marshalled (startApprovals). On a page of 100 approvals, each asking for
 // its project and its events, the goroutine per approval and the stack it
 // grows were the largest cost left after the list's own. So a field of an
@@ -408,7 +408,8 @@ func aboutToWait(ctx context.Context) {
 	}
 }
 
-// listWorkers runs the elements of every list the server marshals. A burst
+// listWorkers runs the elements of a list that were started at once, once
+// one of them was about to wait (listRun.spreadOut). A burst
 // of thousands of elements at once (a dashboard's subscriptions all
 // receiving one event) leaves at most 1,024 of its workers waiting.
 var listWorkers = newWorkerPool(10*time.Second, 1024)

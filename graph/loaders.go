@@ -17,9 +17,10 @@ import (
 	"github.com/ottr/backend/internal/platform/store"
 )
 
-// loaderWait is how long a loader collects keys before it queries. gqlgen
-// resolves the elements of a list concurrently, so the fields of one page
-// mostly ask within this window; the pages that know every key their
+// loaderWait is how long a loader collects keys before it queries. An
+// element of a list that is about to wait for a loader starts the rest of
+// its list at once (aboutToWait), so the fields of one page mostly ask
+// within this window; the pages that know every key their
 // fields will ask for (approvals, keys) read them at once instead and
 // wait for no window (startApprovals).
 // At 2 ms, BenchmarkApprovalPage/graphql/n=10 took 15 ms an op; at 0.5 ms,

@@ -85,22 +85,28 @@ func (l *loader[K, V]) Prime(key K, value V) bool {
 
 // Load is dataloadgen's Load; the key is then answered without waiting.
 func (l *loader[K, V]) Load(ctx context.Context, key K) (V, error) {
-	if !l.isReady(key) {
+	ready := l.isReady(key)
+	if !ready {
 		aboutToWait(ctx)
 	}
 	v, err := l.Loader.Load(ctx, key)
-	l.markReady(key)
+	if !ready {
+		l.markReady(key)
+	}
 	return v, err
 }
 
 // LoadAll is dataloadgen's LoadAll; the keys are then answered without
 // waiting.
 func (l *loader[K, V]) LoadAll(ctx context.Context, keys []K) ([]V, error) {
-	if !l.isReady(keys...) {
+	ready := l.isReady(keys...)
+	if !ready {
 		aboutToWait(ctx)
 	}
 	v, err := l.Loader.LoadAll(ctx, keys)
-	l.markReady(keys...)
+	if !ready {
+		l.markReady(keys...)
+	}
 	return v, err
 }
 

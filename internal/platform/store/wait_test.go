@@ -41,6 +41,9 @@ func TestWaitNoticeBeforeEveryStatement(t *testing.T) {
 			{"GORM update", func(ctx context.Context) error {
 				return s.DB(ctx).Model(&project.Project{}).Where("id = ?", p.ID).Update("name", "noticed").Error
 			}},
+			{"GORM delete", func(ctx context.Context) error {
+				return s.DB(ctx).Where("id = ?", store.NewID()).Delete(&project.Project{}).Error
+			}},
 			{"GORM raw", func(ctx context.Context) error {
 				var n int
 				return s.DB(ctx).Raw("SELECT count(*) FROM projects WHERE id = ?", p.ID).Scan(&n).Error

@@ -72,6 +72,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, err
 			return nil, err
 		}
 	}
+	if cfg.OnDirectStatement != nil {
+		st.OnDirectStatement(cfg.OnDirectStatement)
+	}
 	a := &App{Config: cfg, Store: st, Logger: logger, Metrics: metrics.New()}
 	a.Metrics.WatchDatabase(st.SQL())
 	a.closers = append(a.closers, st.Close)

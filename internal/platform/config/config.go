@@ -2,6 +2,7 @@
 package config
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -61,6 +62,11 @@ type Config struct {
 	// statements run). Not read from the environment: tests count
 	// statements with it.
 	OnDatabase func(*gorm.DB) error
+	// OnDirectStatement, when set, sees every statement the store sends
+	// without GORM (store.Store.OnDirectStatement), with its context,
+	// which OnDatabase's callbacks cannot see. Not read from the
+	// environment: tests count statements with it.
+	OnDirectStatement func(ctx context.Context, sql string)
 	// HTTP bounds each phase of a connection; zero values mean the
 	// defaults (HTTP.WithDefaults).
 	HTTP HTTP

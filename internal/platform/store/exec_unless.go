@@ -34,6 +34,7 @@ func (s *Store) ExecAllUnless(ctx context.Context, check Stmt, stmts ...Stmt) (b
 			return false, built.Error
 		}
 		batch.Queue(built.Statement.SQL.String(), built.Statement.Vars...)
+		s.observeDirect(ctx, built.Statement.SQL.String())
 	}
 	done := false
 	err := s.withPgxConn(ctx, func(c *pgx.Conn) error {

@@ -95,6 +95,7 @@ func (r Row) scan(dest []any) error {
 	if s.dialect == SQLite {
 		text = r.q.sqlite
 	}
+	s.observeDirect(ctx, text)
 	if InTx(ctx) {
 		tx, err := SQLTx(ctx)
 		if err != nil {
@@ -144,6 +145,7 @@ func (s *Store) Each(ctx context.Context, q Query, args []any, fn func(scan func
 	if s.dialect == SQLite {
 		text = q.sqlite
 	}
+	s.observeDirect(ctx, text)
 	if InTx(ctx) {
 		tx, err := SQLTx(ctx)
 		if err != nil {

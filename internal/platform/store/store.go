@@ -41,6 +41,8 @@ type Store struct {
 	dsn      string
 	logger   atomic.Pointer[slog.Logger]
 	eventLog eventlog.Driver
+	// direct sees the statements sent without GORM (OnDirectStatement).
+	direct func(ctx context.Context, sql string)
 }
 
 // Now is the clock every row is stamped with: UTC, at the microsecond
@@ -283,6 +285,7 @@ func (s *Store) ExecAll(ctx context.Context, stmts ...Stmt) error {
 			return built.Error
 		}
 		batch.Queue(built.Statement.SQL.String(), built.Statement.Vars...)
+		s.observeDirect(ctx, built.Statement.SQL.String())
 	}
 	return s.withPgxConn(ctx, func(c *pgx.Conn) error {
 		return translatePgxGone(c.SendBatch(ctx, &batch).Close())

@@ -26,6 +26,20 @@ func noticeWait(ctx context.Context) {
 	}
 }
 
+// OnDirectStatement has f see every statement the store sends without GORM
+// (QueryRow, Each, ExecAll's and ExecAllUnless's batches on PostgreSQL),
+// with its context, before it is sent: GORM's own callbacks see the rest.
+// Set it before the store is used.
+func (s *Store) OnDirectStatement(f func(ctx context.Context, sql string)) { s.direct = f }
+
+// observeDirect shows a statement sent without GORM to the
+// OnDirectStatement function, if any.
+func (s *Store) observeDirect(ctx context.Context, sql string) {
+	if s.direct != nil {
+		s.direct(ctx, sql)
+	}
+}
+
 // registerWaitNotice has GORM notice every statement it runs.
 func registerWaitNotice(db *gorm.DB) error {
 	notice := func(db *gorm.DB) {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -95,6 +96,42 @@ func TestWaitNoticeBeforeEveryStatement(t *testing.T) {
 		// Without a notice in the context, statements run as ever.
 		if err := s.DB(context.Background()).Take(&project.Project{}, "id = ?", p.ID).Error; err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// The statements the store sends without GORM are shown to the
+// OnDirectStatement function, with their context, before they are sent:
+// the counts of statements per request see them that way.
+func TestOnDirectStatementSeesWhatGORMDoesNot(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		s := storetest.Open(t, d)
+		type marker struct{}
+		var seen []string
+		s.OnDirectStatement(func(ctx context.Context, sql string) {
+			if ctx.Value(marker{}) != nil {
+				seen = append(seen, sql)
+			}
+		})
+		ctx := context.WithValue(context.Background(), marker{}, true)
+		p := project.Project{ID: store.NewID(), Name: "direct", CreatedAt: store.Now()}
+		storetest.Must(t, s.DB(ctx).Create(&p).Error)
+		if len(seen) != 0 {
+			t.Fatalf("GORM's statement was shown as direct: %v", seen)
+		}
+		var got project.Project
+		storetest.Must(t, s.QueryRow(ctx, projectByNameAndID, "direct", p.ID).Scan(&got.ID, &got.Name, &got.CreatedAt))
+		q, args := s.WithList(projectsNamed, []any{"dir%"}, []string{"direct"})
+		storetest.Must(t, s.Each(ctx, q, args, func(scan func(...any) error) error { var id string; return scan(&id) }))
+		if len(seen) != 2 || !strings.Contains(seen[0], "FROM projects WHERE name") || !strings.Contains(seen[1], "name LIKE") {
+			t.Fatalf("direct statements %q; want QueryRow's, then Each's", seen)
+		}
+		storetest.Must(t, s.ExecAll(ctx, store.Stmt{SQL: "UPDATE projects SET name = ? WHERE id = ?", Args: []any{"direct", p.ID}}))
+		// On PostgreSQL ExecAll sends its batch itself; on SQLite through GORM.
+		if want := map[store.Dialect]int{store.Postgres: 3, store.SQLite: 2}[d]; len(seen) != want {
+			t.Fatalf("after ExecAll, direct statements %q; want %d", seen, want)
 		}
 	})
 }

@@ -278,3 +278,60 @@ func TestDecidersCostConstantStatements(t *testing.T) {
 		}
 	})
 }
+
+// A dashboard's page that shows of its events only what every event has
+// reads them in part, once for the page, and costs the same number of
+// statements whatever its size.
+func TestPageEventsInPartCostOneRead(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		counter := &statementCounter{byID: map[string]int{}, sqlFor: map[string][]string{}}
+		srv := testserver.Start(t, d, func(cfg *config.Config) {
+			cfg.OnDatabase, cfg.OnDirectStatement = counter.install, counter.direct
+		})
+		owner := srv.SignUp("Olga")
+		pid := owner.CreateProject("Dashboard")
+		for i := range 60 {
+			owner.MustDo(`mutation($p: ID!, $k: String!) { createApproval(projectId: $p, input: {keyPath: $k, value: "yes"}) { approval { id } } }`,
+				map[string]any{"p": pid, "k": fmt.Sprintf("svc/%03d", i)}, nil)
+		}
+		const query = `query($p: ID!, $n: Int!) { project(id: $p) {
+			approvals(first: $n) { edges { node { id keyPath status expiresAt events { id type occurredAt } } } } } }`
+		statements := map[int]int{}
+		for _, n := range []int{10, 50} {
+			reqID := fmt.Sprintf("part-%s-%d", d, n)
+			c := srv.Client(owner.AccessToken)
+			c.Header.Set("X-Request-Id", reqID)
+			var out struct {
+				Project struct {
+					Approvals struct {
+						Edges []struct {
+							Node struct {
+								Events []struct{ ID, Type, OccurredAt string }
+							}
+						}
+					}
+				}
+			}
+			c.MustDo(query, map[string]any{"p": pid, "n": n}, &out)
+			if len(out.Project.Approvals.Edges) != n {
+				t.Fatalf("n=%d: %d approvals", n, len(out.Project.Approvals.Edges))
+			}
+			for _, e := range out.Project.Approvals.Edges {
+				if evs := e.Node.Events; len(evs) != 1 || evs[0].Type != "APPROVAL_CREATED" || evs[0].ID == "" || evs[0].OccurredAt == "" {
+					t.Fatalf("n=%d: events %+v", n, evs)
+				}
+			}
+			got, sql := counter.of(reqID)
+			statements[n] = got
+			if part := countContaining(sql, "SELECT id, type, occurred_at, approval_id FROM events"); part != 1 || countContaining(sql, "FROM events") != 1 {
+				t.Errorf("n=%d: the page's events read %d times in part, in %d reads in all; want one read, in part:\n%s",
+					n, part, countContaining(sql, "FROM events"), strings.Join(sql, "\n"))
+			}
+		}
+		if statements[50] != statements[10] {
+			t.Errorf("statements for 10 approvals: %d, for 50: %d; want the same", statements[10], statements[50])
+		}
+	})
+}
